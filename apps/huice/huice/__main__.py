@@ -1,0 +1,4 @@
+from huice.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The one FastAPI app: platform routes plus every context's router under `/api`."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+import huice
+from huice.bootstrap import Container, build_container
+from huice.contexts import CONTEXTS
+from huice.health import readiness
+from platform_core.http import COMMON_ERROR_RESPONSES, error_responses, install_http
+
+
+def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
+    """Build the API over an already-built container (tests pass theirs; `serve` builds one per process)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if own_container:
+            container.close()
+
+    app = FastAPI(
+        title="huice API",
+        version=huice.__version__,
+        description=(
+            "Backtesting for China A-share quant traders. "
+            'Every error is `{"error": {"code", "message", "details"}}`.'
+        ),
+        lifespan=lifespan,
+        responses=COMMON_ERROR_RESPONSES,
+    )
+    app.state.container = container
+    install_http(app, max_body_bytes=container.settings.max_body_bytes)
+
+    @app.get("/health", tags=["platform"], summary="Liveness")
+    def health() -> dict[str, str]:
+        """The process is up and serving requests."""
+        return {"status": "ok", "version": huice.__version__}
+
+    @app.get("/ready", tags=["platform"], summary="Readiness", responses=error_responses(503))
+    async def ready() -> JSONResponse:
+        """PostgreSQL, Redis, migrations at head and at least one live worker; 503 with each check otherwise."""
+        report = await run_in_threadpool(readiness, container)
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+    for spec in CONTEXTS:
+        router = spec.router()
+        if router is not None:
+            app.include_router(router, prefix="/api")
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for uvicorn `--factory`: builds settings and container in the serving process."""
+    from platform_core.logging import configure_logging
+    from platform_core.settings import CoreSettings
+
+    settings = CoreSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(build_container(settings), own_container=True)

@@ -1,0 +1,167 @@
+"""The root `huice` command: platform commands plus every context's sub-app."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+import huice
+from huice.contexts import CONTEXTS
+from platform_core.cli import AppTyper, JsonOpt, LazyContainer, container, emit, fail
+from platform_core.errors import InvalidInput
+from platform_core.logging import configure_logging
+from platform_core.settings import CoreSettings
+
+app = AppTyper(name="huice", help="huice (回测) — A-share backtesting: server, workers and every context's commands.")
+db_app = AppTyper(help="Database migrations (alembic, every context's schema).")
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> CoreSettings:
+    try:
+        return CoreSettings()
+    except ValueError as exc:
+        raise InvalidInput(f"configuration refused: {exc}") from None
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    """Configure logging and a lazily built composition root for the command."""
+    if ctx.resilient_parsing:
+        return
+
+    def build():
+        from huice.bootstrap import build_container
+
+        return build_container(_settings())
+
+    try:
+        settings = _settings()
+    except InvalidInput as exc:
+        fail(exc)
+    long_running = ctx.invoked_subcommand in {"serve", "worker", "worker-process"}
+    level = settings.log_level if long_running else "WARNING"
+    configure_logging(level, "console" if sys.stderr.isatty() else settings.log_format)
+    lazy = LazyContainer(build)
+    ctx.obj = lazy
+    ctx.call_on_close(lazy.close)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default HUICE_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default HUICE_API_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="RQ worker processes (default HUICE_WORKERS).")] = None,
+    migrate: Annotated[bool, typer.Option(help="Migrate the database to head first.")] = True,
+) -> None:
+    """Start the API and supervised RQ workers (embedded PostgreSQL/Redis when no URL is configured)."""
+    from huice.serve import run
+
+    settings = _settings()
+    raise typer.Exit(
+        run(
+            settings,
+            api=True,
+            workers=settings.workers if workers is None else workers,
+            host=host,
+            port=port,
+            run_migrations=migrate,
+        )
+    )
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to supervise.")] = 1,
+    migrate: Annotated[bool, typer.Option(help="Migrate the database to head first.")] = False,
+) -> None:
+    """Run supervised RQ worker processes only (for scale-out machines)."""
+    from huice.serve import run
+
+    raise typer.Exit(run(_settings(), api=False, workers=processes, run_migrations=migrate))
+
+
+@app.command("worker-process", hidden=True)
+def worker_process(
+    burst: Annotated[bool, typer.Option(help="Exit when the queues are empty.")] = False,
+) -> None:
+    """One RQ worker process (what `serve` and `worker` supervise)."""
+    from huice.worker import run_worker_process
+
+    run_worker_process(burst=burst)
+
+
+@app.command()
+def doctor(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Connectivity, migration state, worker heartbeats and configuration sanity."""
+    from huice.health import doctor as report
+
+    result = report(container(ctx))
+    emit(result, as_json)
+    if not result["ready"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def version(as_json: JsonOpt = False) -> None:
+    """Print the huice version."""
+    emit({"version": huice.__version__}, as_json)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, revision: str = "heads", as_json: JsonOpt = False) -> None:
+    """Migrate the database up to REVISION (default: every head)."""
+    from huice import migrate
+
+    c = container(ctx)
+    migrate.upgrade(c.servers.database_url, revision)
+    emit(migrate.migration_state(c.db.engine, c.servers.database_url), as_json)
+
+
+@db_app.command("downgrade")
+def db_downgrade(ctx: typer.Context, revision: str, as_json: JsonOpt = False) -> None:
+    """Migrate the database down to REVISION (`base` removes every table)."""
+    from huice import migrate
+
+    c = container(ctx)
+    migrate.downgrade(c.servers.database_url, revision)
+    emit(migrate.migration_state(c.db.engine, c.servers.database_url), as_json)
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show the current and head revisions."""
+    from huice import migrate
+
+    c = container(ctx)
+    emit(migrate.migration_state(c.db.engine, c.servers.database_url), as_json)
+
+
+@db_app.command("revision")
+def db_revision(
+    ctx: typer.Context,
+    message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
+    head: Annotated[str | None, typer.Option(help="Branch head to build on, e.g. `user_auth@head`.")] = None,
+    autogenerate: Annotated[bool, typer.Option(help="Diff the models against the database.")] = True,
+) -> None:
+    """Create a new alembic revision (autogenerated from the models by default)."""
+    from huice import migrate
+
+    c = container(ctx)
+    migrate.revision(c.servers.database_url, message, autogenerate=autogenerate, head=head)
+
+
+def _mount_contexts() -> None:
+    for spec in CONTEXTS:
+        sub = spec.cli()
+        if sub is not None:
+            app.add_typer(sub, name=spec.cli_name, help=spec.cli_help or None)
+
+
+_mount_contexts()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,82 @@
+"""Liveness and readiness: what `/health`, `/ready` and `huice doctor` report."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from huice.bootstrap import Container
+from huice.migrate import migration_state
+from platform_core.db import redact_url
+
+
+def _check(fn) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = fn() or {}
+        ok = bool(detail.pop("ok", True))
+    except Exception as exc:  # a readiness probe reports failures, it never raises
+        ok, detail = False, {"error": type(exc).__name__ + ": " + str(exc).splitlines()[0][:200]}
+    return {"ok": ok, "latency_ms": round((time.perf_counter() - started) * 1000, 1), **detail}
+
+
+def live_workers(container: Container) -> list[dict[str, Any]]:
+    """RQ workers whose heartbeat is recent enough."""
+    from rq import Worker
+
+    ttl = timedelta(seconds=container.settings.worker_heartbeat_ttl)
+    now = datetime.now(UTC)
+    alive = []
+    for worker in Worker.all(connection=container.redis):
+        beat = worker.last_heartbeat
+        if beat is not None and beat.tzinfo is None:
+            beat = beat.replace(tzinfo=UTC)
+        if beat is not None and now - beat <= ttl:
+            alive.append(
+                {
+                    "name": worker.name,
+                    "queues": worker.queue_names(),
+                    "state": worker.get_state(),
+                    "last_heartbeat": beat.isoformat(),
+                }
+            )
+    return alive
+
+
+def readiness(container: Container) -> dict[str, Any]:
+    """Each check with its verdict; `ready` only when all pass."""
+    checks = {
+        "postgres": _check(lambda: container.db.ping()),
+        "redis": _check(lambda: {"ok": bool(container.redis.ping())}),
+        "migrations": _check(
+            lambda: (
+                (s := migration_state(container.db.engine, container.servers.database_url))
+                and {"ok": s["at_head"], **s}
+            )
+        ),
+        "workers": _check(lambda: (w := live_workers(container)) is not None and {"ok": len(w) > 0, "alive": len(w)}),
+    }
+    return {"ready": all(c["ok"] for c in checks.values()), "checks": checks}
+
+
+def doctor(container: Container) -> dict[str, Any]:
+    """Readiness plus configuration sanity, for operators."""
+    settings = container.settings
+    report = readiness(container)
+    report["config"] = {
+        "env": settings.env,
+        "data_dir": str(settings.resolved_data_dir),
+        "database": redact_url(container.servers.database_url),
+        "redis": redact_url(container.servers.redis_url)
+        if "@" in container.servers.redis_url
+        else container.servers.redis_url,
+        "embedded": container.servers.embedded,
+        "default_secret": settings.secret_key.get_secret_value().startswith("dev-secret"),
+        "workers_configured": settings.workers,
+    }
+    try:
+        report["workers"] = live_workers(container)
+    except Exception:
+        report["workers"] = []
+    return report

@@ -1,0 +1,91 @@
+"""`huice serve` and `huice worker`: servers up, migrations, supervised API and worker processes, clean stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from huice import migrate
+from huice.bootstrap import Servers, start_servers
+from huice.supervisor import Supervisor
+from platform_core.settings import CoreSettings
+
+log = logging.getLogger("huice.serve")
+
+
+def _child_env(settings: CoreSettings, servers: Servers) -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env.update(
+        {
+            "HUICE_DATABASE_URL": servers.database_url,
+            "HUICE_REDIS_URL": servers.redis_url,
+            "HUICE_DATA_DIR": str(settings.resolved_data_dir),
+        }
+    )
+    return env
+
+
+def _install_signal_handlers(stop: Callable[[], None]) -> None:
+    def handler(signum, frame):
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def run(
+    settings: CoreSettings,
+    *,
+    api: bool,
+    workers: int,
+    host: str | None = None,
+    port: int | None = None,
+    run_migrations: bool = True,
+    on_ready: Callable[[Servers], None] | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM; returns the exit code. Stops children before the embedded servers."""
+    servers = start_servers(settings)
+    supervisor = Supervisor()
+    _install_signal_handlers(supervisor.stopping.set)
+    try:
+        if run_migrations:
+            migrate.upgrade(servers.database_url)
+            log.info("database migrated to head")
+        env = _child_env(settings, servers)
+        python = sys.executable
+        if api:
+            supervisor.add(
+                "api",
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "huice.api:app_factory",
+                    "--factory",
+                    "--host",
+                    host or settings.api_host,
+                    "--port",
+                    str(port or settings.api_port),
+                    "--no-access-log",
+                    "--timeout-graceful-shutdown",
+                    "5",
+                ],
+                env,
+            )
+        for i in range(workers):
+            supervisor.add(f"worker-{i + 1}", [python, "-m", "huice", "worker-process"], env)
+        supervisor.start_all()
+        if on_ready is not None:
+            on_ready(servers)
+        log.info("huice running", extra={"api": api, "workers": workers, "embedded": servers.embedded})
+        supervisor.run_until_stopped()
+        return 0
+    finally:
+        supervisor.stop_all()
+        servers.stop()
+        log.info("huice stopped")

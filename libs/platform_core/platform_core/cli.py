@@ -1,0 +1,183 @@
+"""CLI helpers shared by every context's Typer sub-app.
+
+- `AppTyper`: a `typer.Typer` whose commands render any `AppError` as the error envelope on stderr and exit
+  with the code of its kind (2 invalid input, 3 not found, 4 auth, 5 conflict, 6 rate limited,
+  7 upstream, 1 internal); unexpected exceptions become INTERNAL_ERROR without internals.
+- `JsonOpt` and `emit()`: every command takes `--json` and prints the same schema the API returns.
+- `container(ctx)`: the composition root (settings, db, redis, ...) built lazily once per invocation.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from uuid import UUID
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from platform_core.errors import AppError, ErrorCode, error_envelope
+
+log = logging.getLogger("huice.cli")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Pydantic models, dates, UUIDs, enums, decimals and paths → plain JSON values."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID | Path | Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def _cell(value: Any) -> str:
+    value = to_jsonable(value)
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
+def emit(
+    value: Any,
+    as_json: bool,
+    *,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Print `value` as JSON (`--json`) or as a table: a list becomes rows, an object key/value pairs."""
+    if as_json:
+        print_json(value)
+        return
+    data = to_jsonable(value)
+    console = Console()
+    if isinstance(data, dict) and "items" in data and isinstance(data["items"], list):
+        title = title or f"{data.get('total', len(data['items']))} total"
+        data = data["items"]
+    if isinstance(data, list):
+        cols = list(columns or (data[0].keys() if data and isinstance(data[0], dict) else ["value"]))
+        table = Table(*cols, title=title)
+        for row in data:
+            row = row if isinstance(row, dict) else {"value": row}
+            table.add_row(*(_cell(row.get(c)) for c in cols))
+        console.print(table)
+    elif isinstance(data, dict):
+        table = Table("field", "value", title=title, show_header=False)
+        for key, val in data.items():
+            if columns is None or key in columns:
+                table.add_row(key, _cell(val))
+        console.print(table)
+    else:
+        console.print(_cell(data))
+
+
+def fail(error: AppError) -> NoReturn:
+    """Print the envelope on stderr and exit with the error's code."""
+    sys.stderr.write(json.dumps(to_jsonable(error.envelope()), ensure_ascii=False) + "\n")
+    raise typer.Exit(error.exit_code)
+
+
+def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn errors raised by a command into the envelope and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except AppError as exc:
+            fail(exc)
+        except Exception:
+            log.exception("command %s failed", fn.__name__)
+            sys.stderr.write(
+                json.dumps(error_envelope(ErrorCode.INTERNAL_ERROR, "internal error; see the logs")) + "\n"
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+class AppTyper(typer.Typer):
+    """A Typer app whose commands are wrapped by `guard`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("no_args_is_help", True)
+        kwargs.setdefault("pretty_exceptions_enable", False)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        decorator = super().command(*args, **kwargs)
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            decorator(guard(fn))
+            return fn
+
+        return register
+
+
+class LazyContainer:
+    """Builds the composition root on first use, at most once per CLI invocation."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._value: Any = None
+
+    def get(self) -> Any:
+        if self._value is None:
+            self._value = self._factory()
+        return self._value
+
+    def close(self) -> None:
+        if self._value is not None and hasattr(self._value, "close"):
+            self._value.close()
+        self._value = None
+
+
+def container(ctx: typer.Context) -> Any:
+    """The composition root for this command (settings, db, redis, registries)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, LazyContainer):
+        raise AppError("the command was started without the huice composition root", code=ErrorCode.INTERNAL_ERROR)
+    return root.obj.get()
+
+
+def parse_key_values(pairs: Iterable[str], *, option: str = "--param") -> dict[str, str]:
+    """`k=v` pairs → dict, refusing malformed ones with INVALID_INPUT naming the option."""
+    from platform_core.errors import InvalidInput
+
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"{option} expects key=value, got {pair!r}", field=option)
+        result[key.strip()] = value.strip()
+    return result

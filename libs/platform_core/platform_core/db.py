@@ -1,0 +1,127 @@
+"""Database: engine factory, the `transaction()` unit of work, after-commit hooks, one schema per context.
+
+The edges (API dependency, CLI command, RQ job) open `Database.transaction()`; services receive the
+session, may `flush()`, and never commit. Work that must only happen once the data is durable (enqueue a
+job, publish an event) is registered with `on_commit(session, fn)` and runs right after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, MetaData, create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_HOOKS_KEY = "huice.after_commit"
+
+
+def context_metadata(schema: str) -> MetaData:
+    """The MetaData of one context: its own PostgreSQL schema and the shared naming convention."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def declarative_base(schema: str) -> type[DeclarativeBase]:
+    """A declarative base bound to a context's schema (each context gets its own)."""
+    metadata = context_metadata(schema)
+
+    class Base(DeclarativeBase):
+        pass
+
+    Base.metadata = metadata
+    return Base
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for plain `postgresql://` / `postgres://` URLs (as managed providers hand them out)."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1) if url.startswith("postgres://") else url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password masked, for logs and `doctor`."""
+    return make_url(normalize_url(url)).render_as_string(hide_password=True)
+
+
+def make_engine(url: str, *, pool_size: int = 5, echo: bool = False, **kwargs: Any) -> Engine:
+    """A SQLAlchemy engine over psycopg 3 with `pool_pre_ping` (survives a database restart)."""
+    return create_engine(
+        normalize_url(url),
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        echo=echo,
+        future=True,
+        **kwargs,
+    )
+
+
+def on_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run `fn` after the current transaction commits (never if it rolls back)."""
+    session.info.setdefault(_HOOKS_KEY, []).append(fn)
+
+
+def _run_hooks(hooks: list[Callable[[], None]]) -> None:
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # a hook failing must not undo a committed transaction
+            log.exception("after-commit hook failed", extra={"hook": getattr(hook, "__qualname__", repr(hook))})
+
+
+class Database:
+    """Holds the engine and the session factory; hands out transactions."""
+
+    def __init__(self, engine: Engine, *, bind: Engine | Connection | None = None) -> None:
+        self.engine = engine
+        extra: dict[str, Any] = {}
+        if isinstance(bind, Connection):
+            extra["join_transaction_mode"] = "create_savepoint"
+        self._sessions = sessionmaker(bind=bind or engine, expire_on_commit=False, **extra)
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 5) -> Database:
+        return cls(make_engine(url, pool_size=pool_size))
+
+    @classmethod
+    def for_connection(cls, connection: Connection) -> Database:
+        """Sessions joined to an outer connection's transaction with savepoints (tests roll it all back)."""
+        return cls(connection.engine, bind=connection)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error, then run after-commit hooks."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+            hooks = session.info.pop(_HOOKS_KEY, [])
+        except BaseException:
+            session.info.pop(_HOOKS_KEY, None)
+            session.rollback()
+            raise
+        finally:
+            session.close()
+        _run_hooks(hooks)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,125 @@
+"""One error hierarchy, one envelope: `{"error": {"code", "message", "details"}}`.
+
+Services raise these; the API renders them with the status below and the CLI prints the same envelope to
+stderr with the exit code below. Never `HTTPException` in a service.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+    CONFLICT = "CONFLICT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_INPUT: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.UPSTREAM_ERROR: 502,
+}
+
+EXIT_CODE: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_INPUT: 2,
+    ErrorCode.NOT_FOUND: 3,
+    ErrorCode.UNAUTHORIZED: 4,
+    ErrorCode.FORBIDDEN: 4,
+    ErrorCode.CONFLICT: 5,
+    ErrorCode.RATE_LIMITED: 6,
+    ErrorCode.PAYLOAD_TOO_LARGE: 2,
+    ErrorCode.UPSTREAM_ERROR: 7,
+    ErrorCode.INTERNAL_ERROR: 1,
+}
+
+
+class AppError(Exception):
+    """An error a user may see. `message` is safe to show; `details` is JSON-serialisable."""
+
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        code: ErrorCode | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+        if code is not None:
+            self.code = code
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS[self.code]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODE[self.code]
+
+    def envelope(self) -> dict[str, Any]:
+        return error_envelope(self.code, self.message, self.details)
+
+
+def error_envelope(code: ErrorCode | str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": str(code), "message": message, "details": details or {}}}
+
+
+class InvalidInput(AppError):
+    code = ErrorCode.INVALID_INPUT
+
+    def __init__(self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None):
+        merged = dict(details or {})
+        if field is not None:
+            merged.setdefault("field", field)
+        super().__init__(message, details=merged)
+
+
+class NotFound(AppError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Unauthorized(AppError):
+    code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(AppError):
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimited(AppError):
+    code = ErrorCode.RATE_LIMITED
+
+
+class Conflict(AppError):
+    code = ErrorCode.CONFLICT
+
+
+class PayloadTooLarge(AppError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class UpstreamError(AppError):
+    code = ErrorCode.UPSTREAM_ERROR
+
+
+class InternalError(AppError):
+    code = ErrorCode.INTERNAL_ERROR

@@ -1,0 +1,252 @@
+"""HTTP plumbing shared by every router: error envelope handlers, request ids, body limit, session deps.
+
+`install_http(app, max_body_bytes=...)` wires the middleware and exception handlers onto a FastAPI app.
+Routers declare `SessionDep` to get the request's unit of work: it commits after the route returns and
+before the response is sent, so a failed commit is a failed request, never a lie.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from platform_core.errors import AppError, ErrorCode, error_envelope
+from platform_core.logging import redact, request_id_var
+
+log = logging.getLogger("huice.http")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_STATUS_CODES = {
+    400: ErrorCode.INVALID_INPUT,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.INVALID_INPUT,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.INVALID_INPUT,
+    422: ErrorCode.INVALID_INPUT,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+class ErrorBody(BaseModel):
+    code: ErrorCode
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorEnvelope(BaseModel):
+    """The one error shape of the API."""
+
+    error: ErrorBody
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the envelope for the given statuses."""
+    descriptions = {
+        401: "UNAUTHORIZED",
+        403: "FORBIDDEN",
+        404: "NOT_FOUND",
+        409: "CONFLICT",
+        413: "PAYLOAD_TOO_LARGE",
+        422: "INVALID_INPUT",
+        429: "RATE_LIMITED",
+        500: "INTERNAL_ERROR",
+        502: "UPSTREAM_ERROR",
+        503: "NOT READY",
+    }
+    return {s: {"model": ErrorEnvelope, "description": descriptions.get(s, "error")} for s in statuses}
+
+
+COMMON_ERROR_RESPONSES = error_responses(413, 422, 500)
+
+
+def envelope_response(
+    status: int, code: ErrorCode | str, message: str, details: dict | None = None, headers: dict | None = None
+) -> JSONResponse:
+    return JSONResponse(error_envelope(code, message, details), status_code=status, headers=headers)
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        errors.append({"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type")})
+    details: dict[str, Any] = {"errors": errors}
+    if errors:
+        details["field"] = errors[0]["field"]
+    return details
+
+
+def _install_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        if exc.code == ErrorCode.INTERNAL_ERROR:
+            log.error("internal error: %s", exc.message)
+        return envelope_response(exc.http_status, exc.code, exc.message, redact(exc.details), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        malformed = any(e["type"] == "json_invalid" for e in details["errors"])
+        message = "malformed JSON body" if malformed else f"invalid input: {details.get('field') or 'request'}"
+        return envelope_response(422, ErrorCode.INVALID_INPUT, message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
+        if exc.status_code == 404:
+            message = f"no route {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        status = 422 if exc.status_code == 400 else exc.status_code
+        return envelope_response(status, code, message, headers=getattr(exc, "headers", None))
+
+
+class RequestContextMiddleware:
+    """Accept or create `X-Request-ID`, echo it, bind it to logs, write one access line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if status_holder.get("started"):
+                raise
+            response = envelope_response(
+                500,
+                ErrorCode.INTERNAL_ERROR,
+                "internal error; quote the request id to support",
+                {"request_id": request_id},
+            )
+            await response(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "%s %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                status_holder["status"],
+                extra={
+                    "status": status_holder["status"],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies above `max_bytes` with 413 in the envelope (by Content-Length, and while streaming)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _reject(self, send: Send) -> None:
+        body = json.dumps(
+            error_envelope(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"request body larger than {self.max_bytes} bytes",
+                {"limit_bytes": self.max_bytes},
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(send)
+            return
+        if length is not None:
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): buffer up to the limit, then replay to the app.
+        chunks: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            chunks.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await self._reject(send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def install_http(app: FastAPI, *, max_body_bytes: int) -> None:
+    """Error handlers + request-id and body-size middleware, outermost first."""
+    _install_exception_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work (see module doc)."""
+    with request.app.state.container.db.transaction() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_container(request: Request) -> Any:
+    """The composition root built at start-up (settings, db, redis, registries)."""
+    return request.app.state.container

@@ -1,0 +1,35 @@
+"""The process's composition root as seen from job entry points.
+
+RQ finds job functions by import path, so a job cannot be handed the container as an argument. The worker
+bootstrap calls `set_runtime(container)` once before it starts taking work; a job calls `runtime()` to
+reach the database, Redis and settings. Nothing is set at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from redis import Redis
+
+from platform_core.db import Database
+
+
+class Runtime(Protocol):
+    settings: Any
+    db: Database
+    redis: Redis
+    extras: dict[str, Any]
+
+
+_current: Runtime | None = None
+
+
+def set_runtime(value: Runtime | None) -> None:
+    global _current
+    _current = value
+
+
+def runtime() -> Runtime:
+    if _current is None:
+        raise RuntimeError("no runtime: this code must run inside a huice worker or app")
+    return _current

@@ -1,0 +1,57 @@
+"""Settings: one pydantic-settings base, `HUICE_` prefix, read from the environment and `.env`.
+
+Nothing reads settings at import time: the composition app builds them once (`CoreSettings()`), and a
+context that needs its own knobs subclasses `HuiceSettings` with the same prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production below
+
+
+class HuiceSettings(BaseSettings):
+    """Base for every settings class of huice: `HUICE_` environment prefix, optional `.env` file."""
+
+    model_config = SettingsConfigDict(env_prefix="HUICE_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+
+class CoreSettings(HuiceSettings):
+    """Settings of the platform: where data lives, which servers to use, how the API behaves."""
+
+    env: Literal["dev", "test", "production"] = Field("dev", description="Deployment mode.")
+    data_dir: Path = Field(Path("var"), description="Data directory (embedded servers, stores, artifacts).")
+    database_url: str | None = Field(None, description="PostgreSQL URL; unset = embedded pgserver.")
+    redis_url: str | None = Field(None, description="Redis URL; unset = embedded redis-server.")
+    allow_embedded: bool = Field(False, description="Allow embedded servers in production mode.")
+    secret_key: SecretStr = Field(SecretStr(DEFAULT_SECRET), description="Signing secret (JWT etc.).")
+    log_level: str = Field("INFO", description="Root log level.")
+    log_format: Literal["json", "console"] = Field("json", description="Log line format.")
+    api_host: str = Field("127.0.0.1", description="Bind address of the API.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
+    workers: int = Field(2, ge=0, le=64, description="RQ worker processes started by `huice serve`.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body (413 above).")
+    db_pool_size: int = Field(5, ge=1, description="SQLAlchemy pool size per process.")
+    worker_heartbeat_ttl: int = Field(60, ge=5, description="Seconds a worker heartbeat stays valid.")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> CoreSettings:
+        if self.env != "production":
+            return self
+        if self.secret_key.get_secret_value() == DEFAULT_SECRET or len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("HUICE_SECRET_KEY must be set to a random value of 32+ characters in production")
+        if not self.allow_embedded and (self.database_url is None or self.redis_url is None):
+            raise ValueError(
+                "production mode needs HUICE_DATABASE_URL and HUICE_REDIS_URL "
+                "(or HUICE_ALLOW_EMBEDDED=true to use embedded servers)"
+            )
+        return self
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()

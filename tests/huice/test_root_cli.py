@@ -1,0 +1,54 @@
+"""The root `huice` command: version, doctor, db state, and errors as envelopes with exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from platform_core.settings import CoreSettings
+
+
+def _run(args: list[str], env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUICE_")}
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "-m", "huice", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _server_env(settings: CoreSettings) -> dict[str, str]:
+    return {
+        "HUICE_DATABASE_URL": settings.database_url or "",
+        "HUICE_REDIS_URL": settings.redis_url or "",
+        "HUICE_DATA_DIR": str(settings.data_dir),
+    }
+
+
+def test_version_json() -> None:
+    out = _run(["version", "--json"], {})
+    assert out.returncode == 0
+    assert json.loads(out.stdout) == {"version": "0.1.0"}
+
+
+def test_db_current_and_doctor_report_state(settings: CoreSettings, migrated: str, redis) -> None:
+    env = _server_env(settings)
+    current = _run(["db", "current", "--json"], env)
+    assert current.returncode == 0, current.stderr
+    state = json.loads(current.stdout)
+    assert state["at_head"] is True and state["current"] == state["heads"]
+
+    doctor = _run(["doctor", "--json"], env)
+    report = json.loads(doctor.stdout)
+    assert doctor.returncode == 1  # no worker is running: not ready
+    assert report["checks"]["postgres"]["ok"] and report["checks"]["migrations"]["ok"]
+    assert report["checks"]["workers"]["ok"] is False
+    assert report["config"]["embedded"] == []
+    assert "password" not in doctor.stdout.lower() or "***" in doctor.stdout
+
+
+def test_refused_production_config_is_an_envelope_with_exit_2() -> None:
+    out = _run(["version"], {"HUICE_ENV": "production"})
+    assert out.returncode == 2
+    envelope = json.loads(out.stderr.strip().splitlines()[-1])
+    assert envelope["error"]["code"] == "INVALID_INPUT"
+    assert "HUICE_SECRET_KEY" in envelope["error"]["message"]
