@@ -24,6 +24,7 @@ install: bootstrap
 	$(UV) sync --frozen --all-packages
 
 run: install
+	$(RUN) huice db upgrade
 	@if [ -z "$$TUSHARE_TOKEN$$HUICE_TUSHARE_TOKEN" ] && $(RUN) huice data --help >/dev/null 2>&1; then \
 		$(RUN) huice data load-sample --if-empty; fi
 	$(RUN) huice serve

@@ -28,6 +28,9 @@ from platform_core.db import Database, make_engine, normalize_url
 from platform_core.embedded import EmbeddedPostgres, EmbeddedRedis
 from platform_core.settings import CoreSettings
 
+# Shared fixtures published by contexts for every context's tests (users and their credentials).
+pytest_plugins = ["tests.user_auth.plugin"]
+
 
 def _create_database(server_url: str) -> tuple[str, str]:
     url = make_url(normalize_url(server_url))

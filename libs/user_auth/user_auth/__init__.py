@@ -1,0 +1,12 @@
+"""user_auth — who is calling.
+
+Owns users (email + argon2id password, role user/admin, plan free/pro, status), login sessions with
+rotating refresh tokens, email verification and password reset tokens, API keys, the append-only audit
+log and the mail outbox, all in the PostgreSQL schema `user_auth`; attempt counters live in Redis.
+
+Publishes: `principal.Principal` / `Role` / `Plan`; `deps.CurrentPrincipal` and `deps.AdminPrincipal` for
+routes; `cli_session.cli_principal(ctx)` for every context's CLI; `service.principal_for_user(session,
+user_id)` for jobs; the use cases in `service` and the schemas in `schemas`.
+
+Depends on platform_core only.
+"""

@@ -1,0 +1,346 @@
+"""`huice auth ...`: the same use cases as the API, acting as the logged-in user (or HUICE_API_KEY).
+
+`login` keeps the session in the config dir (0600); tokens are never printed. `mailbox` shows the dev
+mailbox (the outbox when no SMTP server is configured) — an operator command with database access.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from platform_core.cli import AppTyper, JsonOpt, container, emit
+from platform_core.errors import Unauthorized
+from platform_core.pagination import PageParams
+from user_auth import service
+from user_auth.cli_session import (
+    NOT_LOGGED_IN,
+    clear_session,
+    cli_principal,
+    cli_session_id,
+    load_session,
+    refresh_session,
+    save_session,
+    session_path,
+)
+from user_auth.config import AuthEnv, env_of
+from user_auth.domain import UserStatus
+from user_auth.principal import Plan, Principal, Role
+from user_auth.schemas import UserAdminUpdate
+
+app = AppTyper(help="Accounts, logins, API keys, roles and the audit log.")
+keys_app = AppTyper(help="API keys for scripts and the CLI.")
+admin_app = AppTyper(help="Administer users (admins).")
+app.add_typer(keys_app, name="keys")
+app.add_typer(admin_app, name="admin")
+
+EmailOpt = Annotated[str, typer.Option("--email", "-e", help="Email address.")]
+PasswordOpt = Annotated[
+    str | None, typer.Option("--password", envvar="HUICE_AUTH_PASSWORD", help="Password (prompted when omitted).")
+]
+LimitOpt = Annotated[int, typer.Option(min=1, max=200, help="Items per page.")]
+OffsetOpt = Annotated[int, typer.Option(min=0, help="Items to skip.")]
+
+
+def _env(ctx: typer.Context) -> tuple[Any, AuthEnv]:
+    c = container(ctx)
+    return c, env_of(c)
+
+
+def _password(value: str | None, prompt: str = "Password", confirm: bool = False) -> str:
+    return value if value is not None else typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+
+
+def _act(ctx: typer.Context) -> tuple[Any, AuthEnv, Principal]:
+    principal = cli_principal(ctx)
+    c, env = _env(ctx)
+    return c, env, principal
+
+
+@app.command()
+def register(ctx: typer.Context, email: EmailOpt, password: PasswordOpt = None, as_json: JsonOpt = False) -> None:
+    """Create an account; a verification link is mailed (see `huice auth mailbox` without SMTP)."""
+    c, env = _env(ctx)
+    secret = _password(password, confirm=True)
+    with c.db.transaction() as session:
+        user = service.register(session, env, email=email, password=secret)
+    emit(user, as_json)
+
+
+@app.command()
+def login(ctx: typer.Context, email: EmailOpt, password: PasswordOpt = None, as_json: JsonOpt = False) -> None:
+    """Log in and keep the session in the config dir (file mode 0600) for every `huice` command."""
+    c, env = _env(ctx)
+    secret = _password(password)
+    with c.db.transaction() as session:
+        pair = service.login(session, env, email=email, password=secret, via="cli")
+    path = save_session(env.settings, pair)
+    emit({"user": pair.user, "expires_at": pair.expires_at, "session_file": str(path)}, as_json)
+
+
+@app.command()
+def logout(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """End the stored session (server side too) and forget it."""
+    c, env = _env(ctx)
+    stored = load_session(env.settings)
+    revoked = False
+    if stored is not None:
+        try:
+            principal = cli_principal(ctx)
+            stored = load_session(env.settings) or stored
+            with c.db.transaction() as session:
+                service.logout(session, env, principal, refresh_token=stored["refresh_token"])
+            revoked = True
+        except Unauthorized:
+            revoked = False
+    removed = clear_session(env.settings)
+    emit({"logged_out": removed, "session_revoked": revoked}, as_json)
+
+
+@app.command()
+def whoami(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The account the CLI acts as (HUICE_API_KEY or the stored session)."""
+    c, _, principal = _act(ctx)
+    with c.db.transaction() as session:
+        user = service.me(session, principal)
+    emit({**user.model_dump(mode="json"), "via": principal.via}, as_json)
+
+
+@app.command()
+def refresh(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Rotate the stored refresh token now (done automatically when the access token expires)."""
+    pair = refresh_session(ctx)
+    emit({"user": pair.user, "expires_at": pair.expires_at}, as_json)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context, token: Annotated[str, typer.Argument(help="Token from the mail.")], as_json: JsonOpt = False
+) -> None:
+    """Confirm your email address with the token from the verification mail."""
+    c, env = _env(ctx)
+    with c.db.transaction() as session:
+        service.verify_email(session, env, token=token)
+    emit({"status": "verified", "message": "email address verified"}, as_json)
+
+
+@app.command("resend-verification")
+def resend_verification(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Mail a new verification link to the logged-in account."""
+    c, env, principal = _act(ctx)
+    with c.db.transaction() as session:
+        result = service.request_verification(session, env, principal)
+    emit(result, as_json)
+
+
+@app.command("request-reset")
+def request_reset(ctx: typer.Context, email: EmailOpt, as_json: JsonOpt = False) -> None:
+    """Mail a password reset link (same answer whether or not the account exists)."""
+    c, env = _env(ctx)
+    with c.db.transaction() as session:
+        result = service.request_password_reset(session, env, email=email)
+    emit(result, as_json)
+
+
+@app.command("reset-password")
+def reset_password(
+    ctx: typer.Context,
+    token: Annotated[str, typer.Argument(help="Token from the reset mail.")],
+    password: PasswordOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Choose a new password with the token from the reset mail; every session ends."""
+    c, env = _env(ctx)
+    secret = _password(password, "New password", confirm=True)
+    with c.db.transaction() as session:
+        service.reset_password(session, env, token=token, new_password=secret)
+    emit({"status": "reset", "message": "password changed; log in again"}, as_json)
+
+
+@app.command("change-password")
+def change_password(
+    ctx: typer.Context,
+    current: Annotated[str | None, typer.Option("--current", help="Current password (prompted).")] = None,
+    new: Annotated[str | None, typer.Option("--new", help="New password (prompted).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change your password; every other session ends (this CLI session stays)."""
+    c, env, principal = _act(ctx)
+    keep = cli_session_id(ctx)
+    old_secret = _password(current, "Current password")
+    new_secret = _password(new, "New password", confirm=True)
+    with c.db.transaction() as session:
+        revoked = service.change_password(
+            session, env, principal, current_password=old_secret, new_password=new_secret, keep_session_id=keep
+        )
+    emit({"status": "changed", "sessions_revoked": revoked}, as_json)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="What the key is for.")],
+    expires_in_days: Annotated[int | None, typer.Option(min=1, max=3650, help="Lifetime in days.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key; the key is printed this once (use it as HUICE_API_KEY or a Bearer token)."""
+    c, env, principal = _act(ctx)
+    with c.db.transaction() as session:
+        created = service.create_api_key(session, env, principal, name=name, expires_in_days=expires_in_days)
+    emit(created, as_json)
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, limit: LimitOpt = 50, offset: OffsetOpt = 0, as_json: JsonOpt = False) -> None:
+    """Your API keys (prefixes only)."""
+    c, _, principal = _act(ctx)
+    with c.db.transaction() as session:
+        page = service.list_api_keys(session, principal, PageParams(limit=limit, offset=offset))
+    emit(page, as_json, columns=["id", "prefix", "name", "active", "created_at", "expires_at", "last_used_at"])
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id or prefix hk_...")], as_json: JsonOpt = False
+) -> None:
+    """Revoke one of your API keys."""
+    c, env, principal = _act(ctx)
+    with c.db.transaction() as session:
+        result = service.revoke_api_key(session, env, principal, key=key)
+    emit(result, as_json)
+
+
+@app.command()
+def mailbox(
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option("--to", help="Only mail to this address.")] = None,
+    limit: LimitOpt = 20,
+    offset: OffsetOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The dev mailbox: mail huice queued (verification, reset), newest first."""
+    c, _ = _env(ctx)
+    with c.db.transaction() as session:
+        page = service.mailbox(session, to=to, page=PageParams(limit=limit, offset=offset))
+    if as_json:
+        emit(page, True)
+        return
+    for mail in page.items:
+        typer.echo(f"--- {mail.created_at:%Y-%m-%d %H:%M:%S} to {mail.to_address}: {mail.subject}\n{mail.body}")
+    typer.echo(f"({page.total} message(s))")
+
+
+@app.command("mail-deliver")
+def mail_deliver(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Send pending outbox mail over SMTP (retries; a no-op without SMTP)."""
+    _, env = _env(ctx)
+    emit({"sent": service.deliver_pending(env)}, as_json)
+
+
+@app.command("create-admin")
+def create_admin(ctx: typer.Context, email: EmailOpt, password: PasswordOpt = None, as_json: JsonOpt = False) -> None:
+    """Bootstrap an administrator: promote an existing account or create one (operators)."""
+    c, env = _env(ctx)
+    with c.db.transaction() as session:
+        exists = service.account_exists(session, email)
+    secret = password if exists else _password(password, confirm=True)
+    with c.db.transaction() as session:
+        user = service.create_admin(session, env, email=email, password=secret)
+    emit(user, as_json)
+
+
+@admin_app.command("users")
+def admin_users(
+    ctx: typer.Context,
+    q: Annotated[str | None, typer.Option("--q", help="Email fragment.")] = None,
+    role: Annotated[Role | None, typer.Option(help="Only this role.")] = None,
+    plan: Annotated[Plan | None, typer.Option(help="Only this plan.")] = None,
+    status: Annotated[UserStatus | None, typer.Option(help="Only this status.")] = None,
+    limit: LimitOpt = 50,
+    offset: OffsetOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search users."""
+    c, _, principal = _act(ctx)
+    with c.db.transaction() as session:
+        page = service.list_users(
+            session,
+            principal,
+            query=q,
+            role=role,
+            plan=plan,
+            status=status,
+            page=PageParams(limit=limit, offset=offset),
+        )
+    emit(page, as_json, columns=["id", "email", "role", "plan", "status", "email_verified", "created_at"])
+
+
+def _update(ctx: typer.Context, user: str, change: UserAdminUpdate, as_json: bool) -> None:
+    c, env, principal = _act(ctx)
+    with c.db.transaction() as session:
+        target = service.find_user(session, principal, user)
+        result = service.update_user(session, env, principal, target.id, change)
+    emit(result, as_json)
+
+
+UserArg = Annotated[str, typer.Argument(help="User id or email.")]
+
+
+@admin_app.command("disable")
+def admin_disable(ctx: typer.Context, user: UserArg, as_json: JsonOpt = False) -> None:
+    """Disable an account: its sessions end and its API keys stop working."""
+    _update(ctx, user, UserAdminUpdate(status=UserStatus.DISABLED), as_json)
+
+
+@admin_app.command("enable")
+def admin_enable(ctx: typer.Context, user: UserArg, as_json: JsonOpt = False) -> None:
+    """Enable a disabled account."""
+    _update(ctx, user, UserAdminUpdate(status=UserStatus.ACTIVE), as_json)
+
+
+@admin_app.command("set-role")
+def admin_set_role(ctx: typer.Context, user: UserArg, role: Role, as_json: JsonOpt = False) -> None:
+    """Make a user `user` or `admin`."""
+    _update(ctx, user, UserAdminUpdate(role=role), as_json)
+
+
+@admin_app.command("set-plan")
+def admin_set_plan(ctx: typer.Context, user: UserArg, plan: Plan, as_json: JsonOpt = False) -> None:
+    """Put a user on plan `free` or `pro`."""
+    _update(ctx, user, UserAdminUpdate(plan=plan), as_json)
+
+
+@app.command()
+def audit(
+    ctx: typer.Context,
+    action: Annotated[str | None, typer.Option(help="e.g. login.failed, api_key.created.")] = None,
+    actor: Annotated[uuid.UUID | None, typer.Option(help="Actor user id.")] = None,
+    target: Annotated[uuid.UUID | None, typer.Option(help="Target user id.")] = None,
+    outcome: Annotated[str | None, typer.Option(help="success or failure.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="From this time (ISO 8601).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Before this time (ISO 8601).")] = None,
+    limit: LimitOpt = 50,
+    offset: OffsetOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log, newest first (admins)."""
+    c, _, principal = _act(ctx)
+    with c.db.transaction() as session:
+        page = service.query_audit(
+            session,
+            principal,
+            action=action,
+            actor_id=actor,
+            target_id=target,
+            outcome=outcome,
+            since=since,
+            until=until,
+            page=PageParams(limit=limit, offset=offset),
+        )
+    emit(page, as_json, columns=["at", "action", "outcome", "actor_id", "target_id", "client_address", "details"])
+
+
+__all__ = ["NOT_LOGGED_IN", "app", "session_path"]

@@ -1,0 +1,114 @@
+"""Settings of the user_auth context and the bundle (`AuthEnv`) its services run with.
+
+`UserAuthSettings` reads `HUICE_AUTH_*` variables (plus `HUICE_CONFIG_DIR` and `HUICE_API_KEY` for the CLI).
+The signing key is not read here: the composition root passes the platform's `secret_key`.
+`AuthEnv` = settings + the database (for audit rows that must survive a rolled-back request) + the
+throttle; the composition app builds it once and keeps it in `container.extras["user_auth"]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from platform_core.settings import DEFAULT_SECRET, HuiceSettings
+
+if TYPE_CHECKING:
+    from platform_core.db import Database
+    from user_auth.throttle import Throttle
+
+
+class UserAuthSettings(HuiceSettings):
+    """Tokens, throttling, mail delivery, external identity and the CLI session of user_auth."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUICE_AUTH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    secret_key: SecretStr = Field(SecretStr(DEFAULT_SECRET), description="HS256 signing key (the platform's).")
+    jwt_issuer: str = Field("huice", description="`iss` of access tokens.")
+    jwt_audience: str = Field("huice-api", description="`aud` of access tokens.")
+    access_ttl_seconds: int = Field(900, ge=30, description="Lifetime of an access token.")
+    refresh_ttl_seconds: int = Field(30 * 86400, ge=60, description="Lifetime of a refresh token.")
+    verify_ttl_seconds: int = Field(48 * 3600, ge=60, description="Lifetime of an email verification token.")
+    reset_ttl_seconds: int = Field(1800, ge=60, description="Lifetime of a password reset token.")
+
+    login_account_limit: str = Field("5/minute", description="Login attempts per account.")
+    login_address_limit: str = Field("20/minute", description="Login attempts per client address.")
+    register_address_limit: str = Field("10/hour", description="Registrations per client address.")
+    reset_account_limit: str = Field("3/hour", description="Reset requests per email.")
+    reset_address_limit: str = Field("10/hour", description="Reset requests per client address.")
+    verify_account_limit: str = Field("10/hour", description="Verification attempts/requests per account.")
+    verify_address_limit: str = Field("30/hour", description="Verification attempts per client address.")
+
+    argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
+    argon2_memory_cost: int = Field(65536, ge=1024, description="argon2id memory in KiB.")
+
+    smtp_host: str | None = Field(None, description="SMTP server; unset = the dev mailbox (`huice auth mailbox`).")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field("huice <no-reply@huice.local>", description="From address of outgoing mail.")
+    smtp_starttls: bool = Field(True, description="Use STARTTLS when the server offers it.")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL quoted in mails.")
+
+    supabase_jwt_secret: SecretStr | None = Field(None, description="Accept Supabase HS256 tokens signed with it.")
+    jwks_file: Path | None = Field(None, description="Accept ES256/RS256 tokens signed by a key in this JWKS.")
+    external_audience: str = Field("authenticated", description="`aud` of external tokens.")
+    external_issuer: str | None = Field(None, description="Required `iss` of external tokens (if set).")
+
+    config_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("HUICE_CONFIG_DIR", "config_dir"),
+        description="Where `huice auth login` keeps the CLI session (default: the user config dir).",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("HUICE_API_KEY", "api_key"),
+        description="An API key the CLI acts with instead of the stored session.",
+    )
+
+    @property
+    def external_enabled(self) -> bool:
+        return self.supabase_jwt_secret is not None or self.jwks_file is not None
+
+    def resolved_config_dir(self) -> Path:
+        if self.config_dir is not None:
+            return self.config_dir.expanduser()
+        from platformdirs import user_config_dir
+
+        return Path(user_config_dir("huice"))
+
+
+@dataclass
+class AuthEnv:
+    """What user_auth's services need beyond the session: settings, the database, the throttle."""
+
+    settings: UserAuthSettings
+    db: Database
+    throttle: Throttle
+
+
+def build_env(settings: UserAuthSettings, db: Database, redis_url: str, redis_client: Any = None) -> AuthEnv:
+    """Build the bundle once at start-up (the composition app's `wire_user_auth` calls this)."""
+    from user_auth.throttle import Throttle
+
+    return AuthEnv(settings=settings, db=db, throttle=Throttle(redis_url, redis_client))
+
+
+def env_of(container: Any) -> AuthEnv:
+    """The `AuthEnv` of a composition root (API, CLI, job or test container)."""
+    env = container.extras.get("user_auth")
+    if not isinstance(env, AuthEnv):
+        from platform_core.errors import InternalError
+
+        raise InternalError("user_auth is not wired into this container")
+    return env

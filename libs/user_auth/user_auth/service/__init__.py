@@ -1,0 +1,67 @@
+"""The use cases of user_auth — the functions other contexts and the faces (API, CLI) call.
+
+Every function takes the caller's session (it flushes, never commits); those that need settings, the
+throttle or rollback-proof audit take the context's `AuthEnv` (`user_auth.config.env_of(container)`).
+"""
+
+from user_auth.mail import deliver_pending
+from user_auth.service._common import LOCAL, ClientInfo
+from user_auth.service.accounts import (
+    change_password,
+    create_user,
+    issue_tokens,
+    login,
+    logout,
+    me,
+    principal_for_user,
+    principal_from_access_token,
+    refresh,
+    register,
+)
+from user_auth.service.admin import (
+    account_exists,
+    create_admin,
+    find_user,
+    get_user,
+    list_users,
+    mailbox,
+    query_audit,
+    update_user,
+)
+from user_auth.service.identity import authenticate, principal_from_external_token
+from user_auth.service.keys import create_api_key, list_api_keys, principal_from_api_key, revoke_api_key
+from user_auth.service.recovery import request_password_reset, request_verification, reset_password, verify_email
+
+__all__ = [
+    "LOCAL",
+    "ClientInfo",
+    "account_exists",
+    "authenticate",
+    "change_password",
+    "create_admin",
+    "create_api_key",
+    "create_user",
+    "deliver_pending",
+    "find_user",
+    "get_user",
+    "issue_tokens",
+    "list_api_keys",
+    "list_users",
+    "login",
+    "logout",
+    "mailbox",
+    "me",
+    "principal_for_user",
+    "principal_from_access_token",
+    "principal_from_api_key",
+    "principal_from_external_token",
+    "query_audit",
+    "refresh",
+    "register",
+    "request_password_reset",
+    "request_verification",
+    "reset_password",
+    "revoke_api_key",
+    "update_user",
+    "verify_email",
+]

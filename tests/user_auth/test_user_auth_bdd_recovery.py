@@ -1,0 +1,5 @@
+"""BDD: user_auth/features/recovery.feature (steps in tests/user_auth/conftest.py)."""
+
+from pytest_bdd import scenarios
+
+scenarios("user_auth/features/recovery.feature")
