@@ -1,0 +1,286 @@
+"""`huice data ...`: market data from the command line, every command with `--json`.
+
+Read commands (instruments, calendar, bars, coverage, snapshots) and the operator commands (load-sample,
+sync, check) run without a login: they are run on the server host by operators, and market data is not
+owned by any user. The HTTP API, by contrast, needs a signed-in caller and an admin for sync/check.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from market_data import ingest, service
+from platform_core.cli import AppTyper, JsonOpt, container, emit, print_json
+from platform_core.errors import InvalidInput
+from platform_core.pagination import PageParams
+
+app = AppTyper(help="Market data: instruments, calendar, bars, coverage, snapshots; load-sample, sync, check.")
+
+SymbolsOpt = Annotated[str | None, typer.Option("--symbols", help="Comma-separated codes, e.g. 600000.SH,000001.SZ.")]
+StartOpt = Annotated[str, typer.Option("--start", help="First date, YYYY-MM-DD.")]
+EndOpt = Annotated[str, typer.Option("--end", help="Last date, YYYY-MM-DD.")]
+FreqOpt = Annotated[str, typer.Option("--freq", help="1d, 5min or 15min.")]
+SnapshotOpt = Annotated[str | None, typer.Option("--snapshot", help="Snapshot id (default: the newest).")]
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{option} expects a date YYYY-MM-DD, got {value!r}", field=option) from None
+
+
+def _symbols(value: str | None) -> list[str] | None:
+    return [s for s in (p.strip() for p in value.split(",")) if s] if value else None
+
+
+@app.command("instruments")
+def instruments(
+    ctx: typer.Context,
+    q: Annotated[str | None, typer.Option(help="Part of the code or name.")] = None,
+    board: Annotated[str | None, typer.Option(help="main, chinext, star, bse or index.")] = None,
+    exchange: Annotated[str | None, typer.Option(help="SSE, SZSE or BSE.")] = None,
+    kind: Annotated[str | None, typer.Option(help="stock or index.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search instruments by code or name; filter by board, exchange or kind."""
+    with container(ctx).db.transaction() as session:
+        page = service.search_instruments(
+            session, page=PageParams(limit=limit, offset=offset), q=q, board=board, exchange=exchange, kind=kind
+        )
+    emit(page, as_json, columns=["symbol", "name", "exchange", "board", "list_date", "delist_date", "source"])
+
+
+@app.command("instrument")
+def instrument(ctx: typer.Context, symbol: str, as_json: JsonOpt = False) -> None:
+    """One instrument with its ST periods and coverage."""
+    with container(ctx).db.transaction() as session:
+        detail = service.instrument_detail(session, symbol)
+    emit(detail, as_json)
+
+
+@app.command("calendar")
+def calendar(ctx: typer.Context, start: StartOpt, end: EndOpt, as_json: JsonOpt = False) -> None:
+    """Trading sessions between --start and --end."""
+    with container(ctx).db.transaction() as session:
+        result = service.calendar(session, _date(start, "--start"), _date(end, "--end"))
+    emit(
+        result if as_json else [{"session": d} for d in result.sessions],
+        as_json,
+        title=f"{len(result.sessions)} sessions ({result.source})",
+    )
+
+
+@app.command("bars")
+def bars(
+    ctx: typer.Context,
+    symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated codes.")],
+    start: StartOpt,
+    end: EndOpt,
+    freq: FreqOpt = "1d",
+    adjust: Annotated[str, typer.Option(help="none, qfq or hfq.")] = "qfq",
+    snapshot: SnapshotOpt = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Write CSV to this file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bars in the bar-frame contract (JSON, CSV or a table)."""
+    args = {
+        "freq": freq,
+        "start": _date(start, "--start"),
+        "end": _date(end, "--end"),
+        "adjust": adjust,
+        "snapshot_id": snapshot,
+    }
+    with container(ctx).db.transaction() as session:
+        if csv or output:
+            text = service.bars_csv(session, _symbols(symbols) or [], **args)
+        else:
+            view = service.bars_view(session, _symbols(symbols) or [], **args)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        emit({"written": str(output), "rows": max(0, text.count("\n") - 1)}, as_json)
+    elif csv:
+        sys.stdout.write(text)
+    elif as_json:
+        print_json(view)
+    else:
+        emit(
+            view.rows,
+            False,
+            columns=["symbol", "ts", "open", "high", "low", "close", "volume", "suspended"],
+            title=f"{len(view.rows)} bars · snapshot {view.snapshot_id} ({view.source}) · {view.adjust}",
+        )
+
+
+@app.command("coverage")
+def coverage(
+    ctx: typer.Context,
+    freq: Annotated[str | None, typer.Option(help="1d, 5min or 15min.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="One code.")] = None,
+    snapshot: SnapshotOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What a snapshot (default: the newest) holds per frequency and symbol."""
+    with container(ctx).db.transaction() as session:
+        rows = service.coverage(session, snapshot_id=snapshot, freq=freq, symbol=symbol)
+    emit(rows, as_json, columns=["freq", "symbol", "first_date", "last_date", "rows"])
+
+
+@app.command("snapshots")
+def snapshots(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Data snapshots, newest first."""
+    with container(ctx).db.transaction() as session:
+        page = service.list_snapshots(session, page=PageParams(limit=limit, offset=offset))
+    emit(page, as_json, columns=["id", "source", "created_at", "files", "rows", "content_hash"])
+
+
+@app.command("snapshot")
+def snapshot(ctx: typer.Context, snapshot_id: str, as_json: JsonOpt = False) -> None:
+    """One snapshot with its partitions."""
+    with container(ctx).db.transaction() as session:
+        detail = service.get_snapshot(session, snapshot_id)
+    emit(detail, as_json)
+
+
+@app.command("load-sample")
+def load_sample(
+    ctx: typer.Context,
+    symbols: SymbolsOpt = None,
+    start: Annotated[str | None, typer.Option("--start", help="First date (default 2015-01-01).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last date (default 2025-12-31).")] = None,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if sample data is loaded.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load the synthetic offline sample (source `sample`, not real prices) and record a snapshot."""
+    with container(ctx).db.transaction() as session:
+        result = ingest.load_sample(
+            session,
+            symbols=_symbols(symbols),
+            start=_date(start, "--start"),
+            end=_date(end, "--end"),
+            if_empty=if_empty,
+        )
+    emit(
+        result
+        if as_json
+        else {
+            "snapshot": result.snapshot.id,
+            "source": "sample",
+            "skipped": result.skipped,
+            "symbols": result.symbols,
+            "rows": result.rows,
+        },
+        as_json,
+    )
+
+
+@app.command("sync")
+def sync(
+    ctx: typer.Context,
+    start: StartOpt,
+    end: EndOpt,
+    symbols: SymbolsOpt = None,
+    all_symbols: Annotated[bool, typer.Option("--all", help="Every instrument Tushare lists.")] = False,
+    freq: FreqOpt = "1d",
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch what is missing from Tushare Pro (TUSHARE_TOKEN), store it, record a snapshot. Safe to
+    interrupt and re-run: a re-run fetches only what the newest snapshot lacks."""
+    with container(ctx).db.transaction() as session, ingest.make_client() as client, _progress(as_json) as bar:
+        task = bar.add_task("sync", total=None) if bar else None
+
+        def advance(symbol: str, done: int, total: int) -> None:
+            if bar is not None:
+                bar.update(task, total=total, completed=done, description=symbol)
+
+        result = ingest.sync(
+            session,
+            client=client,
+            symbols=_symbols(symbols),
+            all_symbols=all_symbols,
+            freq=freq,
+            start=_date(start, "--start"),
+            end=_date(end, "--end"),
+            progress=advance,
+        )
+    emit(
+        result
+        if as_json
+        else {
+            "snapshot": result.snapshot.id,
+            "created": result.created,
+            "symbols": result.symbols,
+            "fetched_rows": result.fetched_rows,
+            "calls": result.calls,
+        },
+        as_json,
+    )
+
+
+class _NoProgress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress(as_json: bool) -> Progress | _NoProgress:
+    if as_json:
+        return _NoProgress()
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    symbols: SymbolsOpt = None,
+    freq: FreqOpt = "1d",
+    snapshot: SnapshotOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Integrity report: OHLC, volume, limits, duplicate/missing sessions. Exits 1 when problems are found."""
+    with container(ctx).db.transaction() as session:
+        report = ingest.check(session, symbols=_symbols(symbols), freq=freq, snapshot_id=snapshot)
+    if as_json:
+        print_json(report)
+    else:
+        emit(
+            {
+                "snapshot": report.snapshot_id,
+                "freq": report.freq,
+                "symbols": report.symbols,
+                "rows": report.rows,
+                "ok": report.ok,
+                **report.counts,
+            },
+            False,
+        )
+        if report.issues:
+            emit(report.issues, False, columns=["check", "symbol", "date", "detail"])
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,276 @@
+"""Pure market rules: codes and boards, price limits, bar labelling, adjustment and integrity checks.
+
+No database, HTTP or CLI here — only values, polars computations and the rules of the A-share market
+(see `a-share-rules.md` §3–§10). Prices are CNY, rounded half-up to the 0.01 tick.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+import polars as pl
+
+
+class Freq(StrEnum):
+    DAILY = "1d"
+    MIN5 = "5min"
+    MIN15 = "15min"
+
+
+class Adjust(StrEnum):
+    NONE = "none"
+    QFQ = "qfq"
+    HFQ = "hfq"
+
+
+class Board(StrEnum):
+    MAIN = "main"
+    CHINEXT = "chinext"
+    STAR = "star"
+    BSE = "bse"
+    INDEX = "index"
+
+
+class Source(StrEnum):
+    SAMPLE = "sample"
+    TUSHARE = "tushare"
+
+
+EXCHANGES = {"SH": "SSE", "SZ": "SZSE", "BJ": "BSE"}
+SYMBOL_RE = re.compile(r"^(\d{6})\.(SH|SZ|BJ)$")
+
+# The contract of spec/BarFrameContract.md (the engine holds its own copy; tests assert both agree).
+BAR_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.Utf8(),
+    "date": pl.Date(),
+    "ts": pl.Datetime("us"),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "pre_close": pl.Float64(),
+    "volume": pl.Float64(),
+    "amount": pl.Float64(),
+    "up_limit": pl.Float64(),
+    "down_limit": pl.Float64(),
+    "adj_factor": pl.Float64(),
+    "raw_open": pl.Float64(),
+    "raw_high": pl.Float64(),
+    "raw_low": pl.Float64(),
+    "raw_close": pl.Float64(),
+    "suspended": pl.Boolean(),
+    "is_st": pl.Boolean(),
+}
+INSTRUMENT_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.Utf8(),
+    "name": pl.Utf8(),
+    "exchange": pl.Utf8(),
+    "board": pl.Utf8(),
+    "list_date": pl.Date(),
+    "delist_date": pl.Date(),
+}
+# What a stored partition holds: raw prices only; adjusted views are computed on read.
+STORED_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.Utf8(),
+    "date": pl.Date(),
+    "ts": pl.Datetime("us"),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "pre_close": pl.Float64(),
+    "volume": pl.Float64(),
+    "amount": pl.Float64(),
+    "up_limit": pl.Float64(),
+    "down_limit": pl.Float64(),
+    "adj_factor": pl.Float64(),
+    "suspended": pl.Boolean(),
+    "is_st": pl.Boolean(),
+}
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+CHINEXT_REFORM = date(2020, 8, 24)  # ChiNext ±20% and registration IPOs
+STAR_OPEN = date(2019, 7, 22)
+MAIN_REGISTRATION = date(2023, 4, 10)  # first registration-based main-board listing
+BSE_OPEN = date(2021, 11, 15)
+ST_TEN_PERCENT = date(2026, 7, 6)  # main-board ST band widens from 5% to 10%
+REGISTRATION_NO_LIMIT_SESSIONS = 5
+DAILY_CLOSE = time(15, 0)
+
+
+def round_price(value: float) -> float:
+    """Round half-up to the 0.01 tick (the exchange's 四舍五入), robust to binary floats (1.155 → 1.16)."""
+    return math.floor(value * 100 + 0.5 + 1e-9) / 100
+
+
+def parse_symbol(symbol: str) -> tuple[str, str] | None:
+    """`600000.SH` → ("600000", "SH"); None when the code is malformed."""
+    match = SYMBOL_RE.match(symbol)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def board_of(symbol: str) -> Board:
+    """Board from the code: 688/689 STAR, 300/301 ChiNext, .BJ Beijing, else main board."""
+    code, _, suffix = symbol.partition(".")
+    if suffix == "BJ":
+        return Board.BSE
+    if code.startswith(("688", "689")):
+        return Board.STAR
+    if code.startswith(("300", "301")):
+        return Board.CHINEXT
+    return Board.MAIN
+
+
+def exchange_of(symbol: str) -> str:
+    return EXCHANGES[symbol.partition(".")[2]]
+
+
+def limit_pct(board: Board | str, is_st: bool, day: date) -> float:
+    """The daily band as a fraction of the reference close (§3)."""
+    board = Board(board)
+    if board is Board.BSE:
+        return 0.30
+    if board is Board.STAR:
+        return 0.20
+    if board is Board.CHINEXT and day >= CHINEXT_REFORM:
+        return 0.20
+    if is_st and (board is Board.CHINEXT or day < ST_TEN_PERCENT):
+        return 0.05
+    return 0.10
+
+
+def no_limit_sessions(board: Board | str, list_date: date) -> int:
+    """How many first sessions after listing trade without a daily band (registration IPOs, BSE day 1)."""
+    board = Board(board)
+    if board is Board.BSE:
+        return 1
+    registered = (
+        board is Board.STAR
+        or (board is Board.CHINEXT and list_date >= CHINEXT_REFORM)
+        or (board is Board.MAIN and list_date >= MAIN_REGISTRATION)
+    )
+    return REGISTRATION_NO_LIMIT_SESSIONS if registered else 0
+
+
+def limit_prices(pre_close: float, pct: float) -> tuple[float, float]:
+    return round_price(pre_close * (1 + pct)), round_price(pre_close * (1 - pct))
+
+
+def bar_ends(freq: Freq | str) -> list[time]:
+    """Right-labelled bar end times of one session: 5min → 09:35…11:30, 13:05…15:00 (48)."""
+    freq = Freq(freq)
+    if freq is Freq.DAILY:
+        return [DAILY_CLOSE]
+    step = 5 if freq is Freq.MIN5 else 15
+    ends: list[time] = []
+    for start, count in ((datetime(2000, 1, 1, 9, 30), 120 // step), (datetime(2000, 1, 1, 13, 0), 120 // step)):
+        ends.extend((start + timedelta(minutes=step * (i + 1))).time() for i in range(count))
+    return ends
+
+
+def daily_ts(day: date) -> datetime:
+    return datetime.combine(day, DAILY_CLOSE)
+
+
+@dataclass(frozen=True)
+class StPeriod:
+    symbol: str
+    start_date: date
+    end_date: date | None
+    name: str
+
+
+def is_st_name(name: str) -> bool:
+    """ST / *ST / SST names mark a risk-warning period (Tushare `namechange`)."""
+    return bool(re.match(r"^(\*|S)?ST", name.strip().upper()))
+
+
+def st_flags(dates: pl.Series, periods: list[StPeriod]) -> pl.Series:
+    """Per date, whether it falls inside one of the (symbol's) ST periods."""
+    flag = pl.Series("is_st", [False] * len(dates), dtype=pl.Boolean)
+    for period in periods:
+        end = period.end_date or date(9999, 12, 31)
+        flag = flag | ((dates >= period.start_date) & (dates <= end))
+    return flag
+
+
+def adjust_bars(stored: pl.DataFrame, adjust: Adjust | str, end: date) -> pl.DataFrame:
+    """A contract frame from stored raw rows: `none` raw, `hfq` P×F, `qfq` P×F/F(anchor) where the anchor is
+    each symbol's factor on its last session on or before `end` (as Tushare's `pro_bar` anchors).
+
+    `stored` must be ordered by symbol then ts (the store reads partitions in symbol order, each sorted by ts),
+    so no sort is needed here — the hot path of `get_bars`."""
+    adjust = Adjust(adjust)
+    frame = stored.filter(pl.col("date") <= end).with_columns(
+        pl.col("open").alias("raw_open"),
+        pl.col("high").alias("raw_high"),
+        pl.col("low").alias("raw_low"),
+        pl.col("close").alias("raw_close"),
+    )
+    if adjust is not Adjust.NONE and not frame.is_empty():
+        scale = (
+            pl.col("adj_factor")
+            if adjust is Adjust.HFQ
+            else pl.col("adj_factor") / pl.col("adj_factor").last().over("symbol")
+        )
+        frame = frame.with_columns((pl.col(c) * scale).alias(c) for c in (*PRICE_COLUMNS, "pre_close"))
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in BAR_SCHEMA.items())
+
+
+@dataclass(frozen=True)
+class Issue:
+    check: str
+    symbol: str
+    date: date | None
+    detail: str
+
+
+CHECKS = ("ohlc", "volume", "limits", "duplicate_sessions", "missing_sessions", "non_sessions")
+
+
+def check_bars(stored: pl.DataFrame, sessions: list[date], *, daily: bool = True) -> list[Issue]:
+    """Integrity problems of stored rows: OHLC consistency, non-negative volume, prices inside the day's
+    limits, duplicated sessions, and sessions missing or extra against the calendar (daily bars, between
+    each symbol's first and last stored session)."""
+    issues: list[Issue] = []
+    live = stored.filter(~pl.col("suspended"))
+    rules = {
+        "ohlc": (
+            (pl.col("high") < pl.max_horizontal("open", "close", "low"))
+            | (pl.col("low") > pl.min_horizontal("open", "close", "high"))
+            | (pl.min_horizontal(*PRICE_COLUMNS) <= 0),
+            "OHLC inconsistent",
+        ),
+        "volume": ((pl.col("volume") < 0) | (pl.col("amount") < 0), "negative volume or amount"),
+        "limits": (
+            (pl.col("high") > pl.col("up_limit") + 1e-6) | (pl.col("low") < pl.col("down_limit") - 1e-6),
+            "price outside the day's limits",
+        ),
+    }
+    for check, (predicate, text) in rules.items():
+        for row in live.filter(predicate.fill_null(False)).select("symbol", "date", *PRICE_COLUMNS).iter_rows():
+            issues.append(Issue(check, row[0], row[1], f"{text}: open/high/low/close = {list(row[2:])}"))
+    keys = ["symbol", "ts"]
+    for symbol, day in stored.filter(stored.select(keys).is_duplicated()).select("symbol", "date").unique().iter_rows():
+        issues.append(Issue("duplicate_sessions", symbol, day, "more than one row for this bar"))
+    if daily:
+        issues.extend(_calendar_issues(stored, sessions))
+    return sorted(issues, key=lambda i: (i.symbol, i.date or date.min, i.check))
+
+
+def _calendar_issues(stored: pl.DataFrame, sessions: list[date]) -> list[Issue]:
+    issues: list[Issue] = []
+    calendar = pl.Series("date", sessions, dtype=pl.Date)
+    for (symbol,), rows in stored.group_by(["symbol"], maintain_order=True):
+        days = rows["date"].unique()
+        first, last = days.min(), days.max()
+        expected = calendar.filter((calendar >= first) & (calendar <= last))
+        for day in expected.filter(~expected.is_in(days.implode())).to_list():
+            issues.append(Issue("missing_sessions", symbol, day, "no bar and no suspension on a trading day"))
+        for day in days.filter(~days.is_in(calendar.implode())).to_list():
+            issues.append(Issue("non_sessions", symbol, day, "bar on a day the exchange was closed"))
+    return issues

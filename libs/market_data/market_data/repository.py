@@ -1,0 +1,238 @@
+"""Tables of the `market_data` schema and every query on them (private to the context).
+
+- `instruments`, `st_periods`, `calendar_days`: the reference data (sample or Tushare).
+- `snapshots` + `snapshot_files`: immutable manifests of the Parquet partitions a read sees; the newest
+  snapshot is "the store", and its files are the coverage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    delete,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from platform_core.db import declarative_base
+
+Base = declarative_base("market_data")
+metadata = Base.metadata
+
+
+class Instrument(Base):
+    __tablename__ = "instruments"
+
+    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    exchange: Mapped[str] = mapped_column(String(8))
+    board: Mapped[str] = mapped_column(String(16), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    list_date: Mapped[date | None] = mapped_column(Date)
+    delist_date: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class StPeriodRow(Base):
+    __tablename__ = "st_periods"
+
+    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
+    start_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class CalendarDay(Base):
+    __tablename__ = "calendar_days"
+
+    cal_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_open: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(16))
+
+
+class Snapshot(Base):
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    files: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    coverage: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class SnapshotFile(Base):
+    __tablename__ = "snapshot_files"
+
+    snapshot_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    freq: Mapped[str] = mapped_column(String(8), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
+    path: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    first_date: Mapped[date | None] = mapped_column(Date)
+    last_date: Mapped[date | None] = mapped_column(Date)
+    covered_start: Mapped[date] = mapped_column(Date)
+    covered_end: Mapped[date] = mapped_column(Date)
+
+
+# --- instruments ---------------------------------------------------------------------------------------
+
+
+def upsert_instruments(session: Session, rows: list[dict[str, Any]], *, keep_other_sources: bool) -> None:
+    """Insert or update; with `keep_other_sources` a row of another source (Tushare over sample) is kept."""
+    if not rows:
+        return
+    stmt = insert(Instrument).values(rows)
+    updates = {c: stmt.excluded[c] for c in ("name", "exchange", "board", "kind", "list_date", "delist_date", "source")}
+    where = Instrument.source == stmt.excluded.source if keep_other_sources else None
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["symbol"], set_={**updates, "updated_at": func.now()}, where=where)
+    )
+
+
+def instruments_by_symbol(session: Session, symbols: Iterable[str]) -> dict[str, Instrument]:
+    rows = session.scalars(select(Instrument).where(Instrument.symbol.in_(list(symbols))))
+    return {row.symbol: row for row in rows}
+
+
+def count_instruments(session: Session, *, source: str | None = None) -> int:
+    stmt = select(func.count()).select_from(Instrument)
+    if source is not None:
+        stmt = stmt.where(Instrument.source == source)
+    return session.scalar(stmt) or 0
+
+
+def all_symbols(session: Session, *, kind: str | None = None, source: str | None = None) -> list[str]:
+    stmt = select(Instrument.symbol).order_by(Instrument.symbol)
+    if kind is not None:
+        stmt = stmt.where(Instrument.kind == kind)
+    if source is not None:
+        stmt = stmt.where(Instrument.source == source)
+    return list(session.scalars(stmt))
+
+
+def search_instruments(
+    session: Session,
+    *,
+    q: str | None,
+    board: str | None,
+    exchange: str | None,
+    kind: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Instrument], int]:
+    stmt = select(Instrument)
+    if q:
+        pattern = f"%{q.strip()}%"
+        stmt = stmt.where(or_(Instrument.symbol.ilike(pattern), Instrument.name.ilike(pattern)))
+    for column, value in ((Instrument.board, board), (Instrument.exchange, exchange), (Instrument.kind, kind)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(stmt.order_by(Instrument.symbol).limit(limit).offset(offset))
+    return list(items), total
+
+
+def replace_st_periods(session: Session, symbols: list[str], rows: list[dict[str, Any]]) -> None:
+    session.execute(delete(StPeriodRow).where(StPeriodRow.symbol.in_(symbols)))
+    if rows:
+        session.execute(insert(StPeriodRow).values(rows).on_conflict_do_nothing())
+
+
+def st_periods(session: Session, symbols: Iterable[str]) -> list[StPeriodRow]:
+    stmt = select(StPeriodRow).where(StPeriodRow.symbol.in_(list(symbols)))
+    return list(session.scalars(stmt.order_by(StPeriodRow.symbol, StPeriodRow.start_date)))
+
+
+# --- calendar ------------------------------------------------------------------------------------------
+
+
+def upsert_calendar(session: Session, rows: list[dict[str, Any]], *, overwrite: bool) -> None:
+    if not rows:
+        return
+    stmt = insert(CalendarDay)
+    if overwrite:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["cal_date"], set_={"is_open": stmt.excluded.is_open, "source": stmt.excluded.source}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    session.execute(stmt, rows)
+
+
+def calendar_range(session: Session) -> tuple[date | None, date | None, str | None]:
+    first, last = session.execute(select(func.min(CalendarDay.cal_date), func.max(CalendarDay.cal_date))).one()
+    if first is None:
+        return None, None, None
+    sources = sorted(session.scalars(select(CalendarDay.source).distinct()))
+    return first, last, "+".join(sources)
+
+
+def open_days(session: Session, start: date, end: date) -> list[date]:
+    stmt = select(CalendarDay.cal_date).where(CalendarDay.is_open.is_(True), CalendarDay.cal_date.between(start, end))
+    return list(session.scalars(stmt.order_by(CalendarDay.cal_date)))
+
+
+def calendar_days_between(session: Session, start: date, end: date, *, source: str | None = None) -> int:
+    stmt = select(func.count()).where(CalendarDay.cal_date.between(start, end))
+    if source is not None:
+        stmt = stmt.where(CalendarDay.source == source)
+    return session.scalar(stmt) or 0
+
+
+# --- snapshots -----------------------------------------------------------------------------------------
+
+
+def add_snapshot(session: Session, snapshot: dict[str, Any], files: list[dict[str, Any]]) -> Snapshot:
+    row = Snapshot(**snapshot)
+    session.add(row)
+    session.flush()
+    for chunk in range(0, len(files), 2000):
+        session.execute(insert(SnapshotFile).values(files[chunk : chunk + 2000]))
+    return row
+
+
+def get_snapshot(session: Session, snapshot_id: str) -> Snapshot | None:
+    return session.get(Snapshot, snapshot_id)
+
+
+def latest_snapshot(session: Session, *, source: str | None = None) -> Snapshot | None:
+    stmt = select(Snapshot)
+    if source is not None:
+        stmt = stmt.where(Snapshot.source == source)
+    return session.scalars(stmt.order_by(Snapshot.created_at.desc(), Snapshot.id.desc()).limit(1)).first()
+
+
+def list_snapshots(session: Session, *, limit: int, offset: int) -> tuple[list[Snapshot], int]:
+    total = session.scalar(select(func.count()).select_from(Snapshot)) or 0
+    stmt = select(Snapshot).order_by(Snapshot.created_at.desc(), Snapshot.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(stmt)), total
+
+
+def snapshot_files(
+    session: Session, snapshot_id: str, *, freq: str | None = None, symbols: Iterable[str] | None = None
+) -> list[SnapshotFile]:
+    stmt = select(SnapshotFile).where(SnapshotFile.snapshot_id == snapshot_id)
+    if freq is not None:
+        stmt = stmt.where(SnapshotFile.freq == freq)
+    if symbols is not None:
+        stmt = stmt.where(SnapshotFile.symbol.in_(list(symbols)))
+    return list(session.scalars(stmt.order_by(SnapshotFile.freq, SnapshotFile.symbol)))

@@ -1,0 +1,134 @@
+"""Pydantic in/out models of the market-data context (what the API and `--json` render)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class InstrumentRead(BaseModel):
+    symbol: str = Field(examples=["600000.SH"])
+    name: str
+    exchange: Literal["SSE", "SZSE", "BSE"]
+    board: Literal["main", "chinext", "star", "bse", "index"]
+    kind: Literal["stock", "index"]
+    list_date: date | None
+    delist_date: date | None
+    source: Literal["sample", "tushare"]
+
+
+class StPeriodRead(BaseModel):
+    start_date: date
+    end_date: date | None
+    name: str
+
+
+class CoverageRead(BaseModel):
+    """What one (frequency, symbol) partition of a snapshot holds."""
+
+    freq: str
+    symbol: str
+    first_date: date | None
+    last_date: date | None
+    rows: int
+    covered_start: date
+    covered_end: date
+    content_hash: str
+
+
+class InstrumentDetail(InstrumentRead):
+    st_periods: list[StPeriodRead]
+    coverage: list[CoverageRead]
+
+
+class CalendarRead(BaseModel):
+    start: date
+    end: date
+    source: str
+    sessions: list[date]
+
+
+class SnapshotRead(BaseModel):
+    """An immutable data snapshot: pin `id` to rerun a backtest on exactly the same bars."""
+
+    id: str
+    source: Literal["sample", "tushare"]
+    created_at: datetime
+    content_hash: str
+    files: int
+    rows: int
+    coverage: dict[str, Any] = Field(description="Per frequency: symbols, first and last date.")
+
+
+class SnapshotDetail(SnapshotRead):
+    partitions: list[CoverageRead]
+
+
+class BarsQuery(BaseModel):
+    symbols: list[str]
+    freq: str = "1d"
+    start: date
+    end: date
+    adjust: str = "qfq"
+    snapshot_id: str | None = None
+
+
+class BarsRead(BaseModel):
+    """Bars in the bar-frame contract, one object per row."""
+
+    snapshot_id: str
+    source: Literal["sample", "tushare"]
+    freq: str
+    adjust: str
+    start: date
+    end: date
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+class LoadSampleResult(BaseModel):
+    snapshot: SnapshotRead
+    skipped: bool = Field(description="True when `--if-empty` found a sample snapshot and did nothing.")
+    symbols: int
+    rows: int
+
+
+class SyncRequest(BaseModel):
+    symbols: list[str] | None = Field(None, description="Codes to sync; omit with `all: true` for every listed one.")
+    all: bool = False
+    freq: str = "1d"
+    start: date
+    end: date
+
+
+class SyncResult(BaseModel):
+    snapshot: SnapshotRead
+    created: bool = Field(description="False when nothing was missing (the previous snapshot still holds).")
+    symbols: int
+    fetched_rows: int
+    calls: int
+
+
+class CheckIssue(BaseModel):
+    check: str
+    symbol: str
+    date: date | None
+    detail: str
+
+
+class CheckRequest(BaseModel):
+    symbols: list[str] | None = None
+    freq: str = "1d"
+    snapshot_id: str | None = None
+
+
+class CheckReport(BaseModel):
+    snapshot_id: str
+    freq: str
+    symbols: int
+    rows: int
+    ok: bool
+    counts: dict[str, int]
+    issues: list[CheckIssue]

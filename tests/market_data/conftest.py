@@ -1,0 +1,56 @@
+"""Fixtures of the market_data tests: a loaded sample slice, the Tushare stand-in server, user fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from market_data import ingest
+from market_data.config import MarketDataRuntime, current
+from market_data.schemas import LoadSampleResult
+from market_data.tushare_standin import StandinServer
+from tests.user_auth.plugin import auth_headers_for, fast_password_hashing, make_user
+
+__all__ = ["auth_headers_for", "fast_password_hashing", "make_user"]
+
+# One symbol per board and situation: SSE/SZSE main, ChiNext (+ an ST crossing the 2020 reform), STAR,
+# Beijing, a delisting, an old-regime IPO, and the benchmark index.
+SLICE = [
+    "600010.SH",
+    "000010.SZ",
+    "300010.SZ",
+    "300080.SZ",
+    "688010.SH",
+    "830010.BJ",
+    "600110.SH",
+    "603010.SH",
+    "000300.SH",
+]
+
+
+@pytest.fixture
+def market(container: Any) -> MarketDataRuntime:
+    """The wired market-data runtime of the test's container (store under the test data dir)."""
+    return current()
+
+
+@pytest.fixture
+def loaded(session: Any, market: MarketDataRuntime) -> LoadSampleResult:
+    """The sample slice `SLICE` loaded into the rolled-back database."""
+    return ingest.load_sample(session, symbols=SLICE)
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[StandinServer]:
+    """A Tushare-protocol server on 127.0.0.1 serving the sample dataset (faults reset per test)."""
+    with StandinServer(token="test-token") as server:
+        yield server
+
+
+@pytest.fixture
+def tushare(standin: StandinServer) -> Iterator[StandinServer]:
+    standin.reset()
+    yield standin
+    standin.reset()

@@ -1,0 +1,123 @@
+"""Pure market rules: ticks, limits, no-limit days, bar labels, adjustment and the integrity checks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+import pytest
+
+from market_data.domain import (
+    STORED_SCHEMA,
+    Board,
+    adjust_bars,
+    bar_ends,
+    board_of,
+    check_bars,
+    limit_pct,
+    limit_prices,
+    no_limit_sessions,
+    parse_symbol,
+    round_price,
+)
+
+
+def test_round_price_is_half_up_on_the_tick() -> None:
+    assert round_price(1.155) == 1.16
+    assert limit_prices(1.05, 0.10) == (1.16, 0.95)
+    assert limit_prices(10.0, 0.05) == (10.5, 9.5)
+
+
+@pytest.mark.parametrize(
+    ("board", "st", "day", "pct"),
+    [
+        ("main", False, date(2024, 1, 2), 0.10),
+        ("main", True, date(2024, 1, 2), 0.05),
+        ("main", True, date(2026, 7, 6), 0.10),
+        ("chinext", False, date(2020, 8, 21), 0.10),
+        ("chinext", True, date(2020, 8, 21), 0.05),
+        ("chinext", True, date(2020, 8, 24), 0.20),
+        ("star", True, date(2021, 1, 4), 0.20),
+        ("bse", False, date(2022, 1, 4), 0.30),
+    ],
+)
+def test_limit_bands(board: str, st: bool, day: date, pct: float) -> None:
+    assert limit_pct(board, st, day) == pct
+
+
+def test_no_limit_sessions_after_listing() -> None:
+    assert no_limit_sessions(Board.STAR, date(2019, 7, 22)) == 5
+    assert no_limit_sessions(Board.CHINEXT, date(2020, 8, 24)) == 5
+    assert no_limit_sessions(Board.CHINEXT, date(2019, 1, 2)) == 0
+    assert no_limit_sessions(Board.MAIN, date(2023, 4, 10)) == 5
+    assert no_limit_sessions(Board.MAIN, date(2016, 3, 15)) == 0
+    assert no_limit_sessions(Board.BSE, date(2022, 5, 10)) == 1
+
+
+def test_codes_and_boards() -> None:
+    assert parse_symbol("600000.SH") == ("600000", "SH")
+    assert parse_symbol("600000.XX") is None and parse_symbol("60000.SH") is None
+    assert [board_of(s) for s in ("688001.SH", "300750.SZ", "430047.BJ", "000001.SZ")] == [
+        Board.STAR,
+        Board.CHINEXT,
+        Board.BSE,
+        Board.MAIN,
+    ]
+
+
+def test_bar_ends_are_right_labelled() -> None:
+    five, fifteen = bar_ends("5min"), bar_ends("15min")
+    assert len(five) == 48 and len(fifteen) == 16
+    assert [t.strftime("%H:%M") for t in (five[0], five[23], five[24], five[-1])] == [
+        "09:35",
+        "11:30",
+        "13:05",
+        "15:00",
+    ]
+    assert [t.strftime("%H:%M") for t in (fifteen[0], fifteen[8])] == ["09:45", "13:15"]
+
+
+def _stored(rows: list[dict]) -> pl.DataFrame:
+    base = {
+        "symbol": "600010.SH",
+        "pre_close": None,
+        "volume": 100.0,
+        "amount": 1000.0,
+        "up_limit": None,
+        "down_limit": None,
+        "suspended": False,
+        "is_st": False,
+    }
+    full = [{**base, **r, "ts": datetime.combine(r["date"], datetime.min.time()).replace(hour=15)} for r in rows]
+    return pl.DataFrame(full, schema=STORED_SCHEMA)
+
+
+def test_adjustment_anchors_qfq_at_the_end_date() -> None:
+    stored = _stored(
+        [
+            {"date": date(2024, 1, 2), "open": 10.0, "high": 10.0, "low": 10.0, "close": 10.0, "adj_factor": 1.0},
+            {"date": date(2024, 1, 3), "open": 5.0, "high": 5.0, "low": 5.0, "close": 5.0, "adj_factor": 2.0},
+            {"date": date(2024, 1, 4), "open": 2.0, "high": 2.0, "low": 2.0, "close": 2.0, "adj_factor": 4.0},
+        ]
+    )
+    assert adjust_bars(stored, "qfq", date(2024, 1, 3))["close"].to_list() == [5.0, 5.0]
+    assert adjust_bars(stored, "hfq", date(2024, 1, 4))["close"].to_list() == [10.0, 10.0, 8.0]
+    none = adjust_bars(stored, "none", date(2024, 1, 4))
+    assert none["close"].to_list() == none["raw_close"].to_list() == [10.0, 5.0, 2.0]
+
+
+def test_check_finds_ohlc_and_non_session_rows() -> None:
+    stored = _stored(
+        [
+            {"date": date(2024, 1, 2), "open": 10.0, "high": 9.0, "low": 9.5, "close": 9.8, "adj_factor": 1.0},
+            {"date": date(2024, 1, 6), "open": 10.0, "high": 10.0, "low": 10.0, "close": 10.0, "adj_factor": 1.0},
+        ]
+    )
+    issues = check_bars(stored, [date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5)])
+    assert [(i.check, str(i.date)) for i in issues] == [
+        ("ohlc", "2024-01-02"),
+        ("missing_sessions", "2024-01-03"),
+        ("missing_sessions", "2024-01-04"),
+        ("missing_sessions", "2024-01-05"),
+        ("non_sessions", "2024-01-06"),
+    ]

@@ -1,0 +1,154 @@
+"""Steps of the market-data feature (API over the sample, the Tushare stand-in, admin operations)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+from pydantic import SecretStr
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from market_data import sample
+from market_data.domain import Freq
+
+scenarios("market_data/features/market_data.feature")
+
+
+@given("the offline sample is loaded", target_fixture="sample_load")
+def _sample_loaded(loaded):
+    return loaded
+
+
+@pytest.fixture
+def user_headers(make_user, auth_headers_for):
+    return auth_headers_for(make_user())
+
+
+@pytest.fixture
+def admin_headers(make_user, auth_headers_for):
+    return auth_headers_for(make_user(role="admin"))
+
+
+def _bars(api, symbols: str, start: str, end: str, headers):
+    return api.get("/api/market/bars", params={"symbols": symbols, "start": start, "end": end}, headers=headers)
+
+
+@when(
+    parsers.parse('a signed-in user asks for daily bars of "{symbols}" from "{start}" to "{end}"'),
+    target_fixture="response",
+)
+def _user_bars(api, user_headers, symbols, start, end):
+    return _bars(api, symbols, start, end, user_headers)
+
+
+@when(
+    parsers.parse('an anonymous caller asks for daily bars of "{symbols}" from "{start}" to "{end}"'),
+    target_fixture="response",
+)
+def _anonymous_bars(api, symbols, start, end):
+    return _bars(api, symbols, start, end, {})
+
+
+@when(parsers.parse('a signed-in user asks to sync "{symbols}" from "{start}" to "{end}"'), target_fixture="response")
+def _user_sync(api, user_headers, symbols, start, end):
+    body = {"symbols": symbols.split(","), "start": start, "end": end}
+    return api.post("/api/market/sync", json=body, headers=user_headers)
+
+
+@given("Tushare answers from the stand-in server", target_fixture="standin_settings")
+def _standin(market, tushare):
+    original = market.settings
+    market.settings = original.model_copy(
+        update={
+            "tushare_token": SecretStr("test-token"),
+            "tushare_url": tushare.url,
+            "tushare_backoff": 0.0,
+            "tushare_max_retries": 0,
+        }
+    )
+    yield tushare
+    market.settings = original
+
+
+@given("Tushare is over its daily quota")
+def _over_quota(standin_settings):
+    standin_settings.set_faults(daily_quota=10)
+
+
+@when(parsers.parse('an administrator syncs "{symbols}" from "{start}" to "{end}"'), target_fixture="response")
+def _admin_sync(api, admin_headers, symbols, start, end):
+    body = {"symbols": symbols.split(","), "start": start, "end": end}
+    return api.post("/api/market/sync", json=body, headers=admin_headers)
+
+
+@when("an administrator runs the integrity check", target_fixture="response")
+def _admin_check(api, admin_headers):
+    return api.post("/api/market/check", json={}, headers=admin_headers)
+
+
+@then(parsers.parse("the status is {status:d}"))
+def _status(response, status):
+    assert response.status_code == status, response.text
+
+
+@then(parsers.parse('the error code is "{code}"'))
+def _error_code(response, code):
+    assert response.json()["error"]["code"] == code
+
+
+@then(parsers.parse('the error names "{first}" and "{second}"'))
+def _names(response, first, second):
+    error = response.json()["error"]
+    assert first in error["message"] and second in error["message"]
+    assert error["details"] == {"field": "symbols", "malformed": [second], "unknown": [first]}
+
+
+@then("the error carries retry advice")
+def _advice(response):
+    assert response.json()["error"]["details"]["retry_advice"] == "the quota resets later; retry then"
+
+
+@then(parsers.parse('the bars come from a "{source}" snapshot'))
+def _source(response, source):
+    assert response.json()["source"] == source
+
+
+@then("every requested symbol has bars")
+def _every_symbol(response):
+    requested = set(response.request.url.params["symbols"].split(","))
+    assert {r["symbol"] for r in response.json()["rows"]} == requested
+
+
+@then(parsers.parse('a new "{source}" snapshot was recorded'))
+def _new_snapshot(response, source, sample_load):
+    body = response.json()
+    assert body["created"] is True and body["snapshot"]["source"] == source
+    assert body["snapshot"]["id"] != sample_load.snapshot.id
+
+
+@then("the synced bars equal the sample bars")
+def _equal_bars(response, session):
+    from market_data import service
+
+    snapshot = response.json()["snapshot"]["id"]
+    symbols = ["600010.SH", "688010.SH"]
+    start, end = date(2025, 1, 1), date(2025, 3, 31)
+    synced = service.get_bars(
+        session, symbols=symbols, freq="1d", start=start, end=end, adjust="none", snapshot_id=snapshot
+    )
+    expected = sample.generate(symbols, start, end).bars[Freq.DAILY]
+    assert synced.select(expected.columns).equals(expected.sort("symbol", "ts"))
+    assert synced.filter(pl.col("symbol") == "688010.SH").height > 0
+
+
+@then("no new snapshot was recorded and nothing was fetched")
+def _nothing_new(response):
+    body = response.json()
+    assert body["created"] is False and body["fetched_rows"] == 0 and body["calls"] == 0
+
+
+@then("the report is clean")
+def _clean(response):
+    report = response.json()
+    assert report["ok"] is True and report["issues"] == [] and report["symbols"] == 9
