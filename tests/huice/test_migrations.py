@@ -25,10 +25,7 @@ def _diff(engine) -> list:
         ctx = MigrationContext.configure(
             conn, opts={"include_schemas": True, "include_name": include_name, "compare_type": True}
         )
-        diffs = []
-        for md in all_metadata():
-            diffs.extend(compare_metadata(ctx, md))
-        return diffs
+        return compare_metadata(ctx, all_metadata())
 
 
 def test_upgrade_from_empty_matches_models_and_downgrades_to_base(fresh_database_url: str) -> None:

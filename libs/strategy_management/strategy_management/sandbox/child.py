@@ -1,0 +1,251 @@
+"""The sandbox child: reads one request from stdin, confines itself, runs the user's strategy, answers on stdout.
+
+Started only by `strategy_management.runner` as `python -I -B -m strategy_management.sandbox` with a clean
+environment. Order matters: read the request → Landlock (while single-threaded) → import the allowed modules
+and the engine → rlimits, capabilities, seccomp (all threads) → Python guards → user code.
+
+The one deliberate dependency edge towards the engine lives here and only at run time: the engine's strategy
+model (`backtest.engine.strategy`) is imported *by name* with `importlib`, inside this separate process.
+`strategy_management` never imports `backtest` in the calling process (the layering forbids it).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import io
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from strategy_management.sandbox import confine, guards, protocol
+
+FILENAME = "<strategy>"
+ENGINE_STRATEGY = "backtest.engine.strategy"
+SYSTEM_READ_ROOTS = (
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/etc/ld.so.cache",
+    "/usr/share/zoneinfo",
+    "/etc/localtime",
+    "/dev/urandom",
+    "/dev/null",
+)
+PRELOADED = ("polars", "numpy", "math", "statistics", "datetime", "backtest.engine.sdk", ENGINE_STRATEGY)
+
+
+def read_roots() -> list[Path]:
+    """What the child may read: shared libraries, time zones, the interpreter, the virtualenv and every
+    import path (never `/` itself, never the working tree's `.env` or any configuration with secrets)."""
+    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path, *SYSTEM_READ_ROOTS}
+    roots = []
+    for entry in sorted(c for c in candidates if c):
+        path = Path(entry).resolve()
+        if path != Path("/") and path.exists():
+            roots.append(path)
+    return roots
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _isolate_stdio() -> int:
+    """Keep the protocol pipe on a private descriptor; the user's prints go nowhere."""
+    proto = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    sys.stdout = io.StringIO()
+    sys.stderr = io.StringIO()
+    return proto
+
+
+class _Sanitizer:
+    """Removes internal paths (interpreter, virtualenv, workspace) from messages shown to the user."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = sorted({str(r) for r in roots}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for root in self.roots:
+            text = text.replace(root, "<internal>")
+        return text
+
+
+def user_traceback(exc: BaseException, lines: list[str], clean: _Sanitizer) -> list[str]:
+    """Only the frames of the user's own code, then the exception line."""
+    out = []
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == FILENAME:
+            lineno = tb.tb_lineno
+            text = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+            out.append(f'File "{FILENAME}", line {lineno}, in {code.co_name}: {text}')
+        tb = tb.tb_next
+    out.append(clean(_describe(exc)))
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _user_position(exc: BaseException) -> tuple[int | None, int | None]:
+    """Line and (1-based) column of the innermost frame of the user's code."""
+    tb, line, column = exc.__traceback__, None, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == FILENAME:
+            line, column = tb.tb_lineno, None
+            positions = list(code.co_positions())
+            index = tb.tb_lasti // 2
+            if 0 <= index < len(positions) and positions[index][2] is not None:
+                column = positions[index][2] + 1
+        tb = tb.tb_next
+    return line, column
+
+
+def classify(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno in (1, 13)):
+        return "forbidden"
+    return "error"
+
+
+def error_result(exc: BaseException, source: str, clean: _Sanitizer) -> dict[str, Any]:
+    lines = source.splitlines()
+    line, column = _user_position(exc)
+    result: dict[str, Any] = {
+        "ok": False,
+        "kind": classify(exc),
+        "message": clean(_describe(exc)),
+        "traceback": user_traceback(exc, lines, clean),
+        "line": line,
+        "column": column,
+    }
+    if isinstance(exc, SyntaxError):
+        result.update(line=exc.lineno, column=exc.offset, message=f"SyntaxError: {exc.msg}")
+    field = getattr(exc, "field", None)
+    if isinstance(field, str):
+        result["field"] = field
+        result["message"] = clean(str(exc))
+    return result
+
+
+def load_user_module(source: str, engine: Any, sdk: Any, python_guards: bool) -> Any:
+    """Compile and execute the user's module, then build the engine's `StrategySpec` from it."""
+    tree = ast.parse(source, filename=FILENAME)
+    code = compile(tree, FILENAME, "exec")
+    namespace: dict[str, Any] = {"__name__": "strategy"}
+    if python_guards:
+        namespace["__builtins__"] = guards.safe_builtins()
+    exec(code, namespace)  # noqa: S102 - this is the confined process; the kernel layers are the boundary
+    generate, params, grid = namespace.get("generate"), namespace.get("PARAMS", []), namespace.get("generate_grid")
+    if not callable(generate):
+        raise engine.StrategyError("strategy must define generate(bars, params)")
+    if not isinstance(params, list | tuple) or not all(isinstance(p, sdk.Param) for p in params):
+        raise engine.StrategyError("PARAMS must be a list of param(...) declarations")
+    return engine.StrategySpec(
+        name="strategy",
+        source=source,
+        source_hash=engine.source_hash(source),
+        doc=(ast.get_docstring(tree) or "").strip(),
+        params=tuple(params),
+        generate=generate,
+        generate_grid=grid if callable(grid) else None,
+    )
+
+
+def run_op(request: dict[str, Any], frames: list[bytes], modules: dict[str, Any]) -> tuple[dict, list[bytes]]:
+    pl, engine, sdk = modules["polars"], modules[ENGINE_STRATEGY], modules["backtest.engine.sdk"]
+    spec = load_user_module(request["source"], engine, sdk, bool(request.get("python_guards", True)))
+    if request["op"] == "describe":
+        schema = engine.schema_to_json(spec.params)
+        engine.validate_params(spec.params, {})
+        return {
+            "ok": True,
+            "result": {"params": schema, "doc": spec.doc, "grid": spec.generate_grid is not None},
+            "frames": 0,
+        }, []
+    bars = pl.read_ipc_stream(io.BytesIO(frames[0]))
+    outputs = engine.compute_targets_grid(spec, bars, list(request.get("param_sets") or [{}]))
+    encoded = []
+    for frame in outputs:
+        buf = io.BytesIO()
+        frame.write_ipc_stream(buf)
+        encoded.append(buf.getvalue())
+    return {"ok": True, "result": {}, "frames": len(encoded)}, encoded
+
+
+def _bare_packages(*names: str) -> None:
+    """Register packages without running their `__init__` (the engine package's pulls the whole simulator,
+    which a strategy never needs): only the strategy model and its SDK are imported below."""
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.submodule_search_locations is None:
+            raise ImportError(f"{name} is not installed")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+
+
+def _preload() -> dict[str, Any]:
+    if "backtest" not in sys.modules:
+        _bare_packages("backtest", "backtest.engine")
+    modules = {name: importlib.import_module(name) for name in PRELOADED}
+    pl = modules["polars"]
+    pl.DataFrame({"a": [1.0, 2.0, 3.0]}).select(pl.col("a").rolling_mean(2)).to_numpy()  # start the pool
+    return modules
+
+
+def confine_process(request: dict[str, Any], roots: list[Path]) -> dict[str, Any]:
+    """Landlock, preload, rlimits, capabilities, seccomp, guards — returns the preloaded modules."""
+    abi = confine.install_landlock(roots) if request.get("landlock", True) else 0
+    modules = _preload()
+    limits = request["limits"]
+    confine.apply_rlimits(
+        confine.Limits(float(limits["cpu_seconds"]), int(limits["memory_bytes"]), int(limits["open_files"]))
+    )
+    confine.drop_capabilities()
+    confine.install_seccomp(strict_open=abi == 0)
+    if request.get("python_guards", True):
+        guards.install_audit_hook(str(r) for r in roots)
+    return modules
+
+
+def main() -> int:
+    raw = _read_all(0)
+    proto = _isolate_stdio()
+    request, frames = protocol.decode(raw, count_key="frames")
+    roots = read_roots()
+    clean = _Sanitizer(roots)
+    try:
+        modules = confine_process(request, roots)
+    except Exception as exc:  # refusing to run is the only safe answer
+        header = {"ok": False, "kind": "unavailable", "message": f"sandbox unavailable: {exc}", "traceback": []}
+        _write_all(proto, protocol.encode(header, []))
+        return 3
+    try:
+        header, out = run_op(request, frames, modules)
+    except BaseException as exc:
+        header, out = error_result(exc, request.get("source", ""), clean), []
+    _write_all(proto, protocol.encode(header, out))
+    return 0

@@ -1,0 +1,178 @@
+"""Python-level guards of the sandbox child — defence in depth, *not* the security boundary.
+
+The kernel layers in `confine` are the boundary; these guards only turn the common attempts into clear
+messages before the kernel has to refuse them: restricted builtins for the user's module (no `open`, `exec`,
+`eval`, `compile`, `globals`, dunder `getattr`, and an `__import__` limited to the allow-list) and an audit
+hook (`sys.addaudithook`) that refuses process, socket, ctypes, environment and file-system events.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+ALLOWED_TOP_LEVEL = frozenset({"polars", "numpy", "math", "statistics", "datetime"})
+ALLOWED_EXACT = frozenset({"backtest.engine.sdk"})
+
+_REMOVED_BUILTINS = (
+    "open",
+    "exec",
+    "eval",
+    "compile",
+    "input",
+    "breakpoint",
+    "globals",
+    "locals",
+    "vars",
+    "help",
+    "exit",
+    "quit",
+    "copyright",
+    "credits",
+    "license",
+    "memoryview",
+    "__loader__",
+    "__spec__",
+)
+
+_BLOCKED_EVENT_PREFIXES = (
+    "os.system",
+    "os.exec",
+    "os.fork",
+    "os.forkpty",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.kill",
+    "os.killpg",
+    "os.putenv",
+    "os.unsetenv",
+    "os.remove",
+    "os.rename",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.truncate",
+    "os.link",
+    "os.symlink",
+    "os.chdir",
+    "os.chflags",
+    "os.setxattr",
+    "os.removexattr",
+    "os.utime",
+    "os.walk",
+    "os.fwalk",
+    "os.startfile",
+    "subprocess.",
+    "socket.",
+    "ctypes.",
+    "shutil.",
+    "pty.",
+    "glob.",
+    "webbrowser.",
+    "urllib.",
+    "http.",
+    "ftplib.",
+    "smtplib.",
+    "imaplib.",
+    "poplib.",
+    "nntplib.",
+    "telnetlib.",
+    "sqlite3.",
+    "syslog.",
+    "resource.setrlimit",
+    "resource.prlimit",
+    "sys.addaudithook",
+    "sys.settrace",
+    "sys.setprofile",
+    "sys.remote_exec",
+    "cpython.",
+    "code.__new__",
+)
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class Forbidden(PermissionError):
+    """An operation a strategy may not perform."""
+
+
+def _refuse(name: str) -> Callable[..., Any]:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise Forbidden(f"{name}() is not allowed in a strategy")
+
+    refused.__name__ = name
+    return refused
+
+
+def _guarded_import(name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (), level: int = 0):
+    if level != 0:
+        raise Forbidden("relative imports are not allowed in a strategy")
+    if name not in ALLOWED_EXACT and name.split(".")[0] not in ALLOWED_TOP_LEVEL:
+        raise Forbidden(f"import of {name!r} is not allowed in a strategy")
+    return builtins.__import__(name, globals_, locals_, fromlist, level)
+
+
+def _checked_name(name: Any) -> Any:
+    if isinstance(name, str) and name.startswith("_"):
+        raise Forbidden(f"access to the private attribute {name!r} is not allowed in a strategy")
+    return name
+
+
+def _getattr(obj: Any, name: str, *default: Any) -> Any:
+    return getattr(obj, _checked_name(name), *default)
+
+
+def _hasattr(obj: Any, name: str) -> bool:
+    return hasattr(obj, _checked_name(name))
+
+
+def safe_builtins() -> dict[str, Any]:
+    """The builtins the user's module sees."""
+    names = dict(vars(builtins))
+    for name in _REMOVED_BUILTINS:
+        names.pop(name, None)
+    for name in ("open", "exec", "eval", "compile", "globals", "locals", "vars", "input", "breakpoint"):
+        names[name] = _refuse(name)
+    names.update(
+        __import__=_guarded_import,
+        getattr=_getattr,
+        hasattr=_hasattr,
+        setattr=_refuse("setattr"),
+        delattr=_refuse("delattr"),
+    )
+    return names
+
+
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == root or real.startswith(root + os.sep) for root in roots)
+
+
+def _is_write(mode: Any, flags: Any) -> bool:
+    if isinstance(mode, str) and any(c in mode for c in "wax+"):
+        return True
+    return isinstance(flags, int) and flags & _WRITE_FLAGS != 0
+
+
+def install_audit_hook(read_roots: Iterable[str]) -> None:
+    """Refuse dangerous runtime events from now on; reads stay allowed under `read_roots` (lazy imports).
+
+    `import`, `exec` and `compile` events stay allowed: the import machinery raises them for every lazily
+    imported module; the user's own module cannot reach them (restricted builtins, static check)."""
+    roots = tuple(os.path.realpath(r) for r in read_roots)
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            path, mode, flags = ([*list(args), None, None, None])[:3]
+            if isinstance(path, int):
+                raise Forbidden("opening file descriptors is not allowed in a strategy")
+            if _is_write(mode, flags) or not _under(os.fsdecode(path), roots):
+                raise Forbidden("file access is not allowed in a strategy")
+            return
+        if event.startswith(_BLOCKED_EVENT_PREFIXES):
+            raise Forbidden(f"{event} is not allowed in a strategy")
+
+    sys.addaudithook(hook)

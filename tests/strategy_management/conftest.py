@@ -1,0 +1,150 @@
+"""Fixtures of the strategy_management tests: small runner limits, users, an in-process CLI over the test's
+rolled-back database (authenticated with a real API key), and `outcomes`: every attack run once per session
+against the real confined runner (concurrently, so the suite stays fast) for the runner tests and the BDD
+scenarios to assert on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from platform_core.cli import LazyContainer
+from strategy_management import config, domain
+from strategy_management.runner import MiB, RunnerConfig, StrategyRuntimeError, execute
+from tests.strategy_management.attacks import ATTACKS, SECRET, STRICT, TEMPLATE_DIR, TEMPLATES
+from tests.strategy_management.factories import SIMPLE, TEST_LIMITS
+from tests.user_auth.plugin import auth_headers_for, fast_password_hashing, make_user
+from user_auth import service as auth_service
+from user_auth.config import env_of
+from user_auth.principal import Principal
+
+__all__ = ["auth_headers_for", "fast_password_hashing", "make_user"]
+
+
+def _run(source: str, mode: str, bars: pl.DataFrame) -> Any:
+    config = replace(TEST_LIMITS, python_guards=mode == "full", landlock=mode != "strict")
+    try:
+        return execute("targets", source, config, bars=bars, param_sets=[{}])
+    except StrategyRuntimeError as exc:
+        return exc
+
+
+@pytest.fixture(scope="session")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every run of this module, started concurrently; markers and a listening socket record side effects."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    os.environ["HUICE_ATTACK_SECRET"] = SECRET
+    bars = domain.sample_bars()
+    jobs: dict[str, tuple[str, str]] = {}
+    markers: dict[str, Path] = {}
+    for mode in ("full", "kernel", "strict"):
+        for attack in ATTACKS:
+            if (mode == "kernel" and attack.kernel_kind is None) or (mode == "strict" and attack.name not in STRICT):
+                continue
+            marker = Path("/tmp") / f"huice-attack-{uuid.uuid4().hex}"
+            markers[f"{mode}:{attack.name}"] = marker
+            jobs[f"{mode}:{attack.name}"] = (attack.source.format(marker=marker, port=port), mode)
+    for name in TEMPLATES:
+        jobs[f"template:{name}"] = ((TEMPLATE_DIR / f"{name}.py").read_text(), "full")
+    jobs["simple"] = (SIMPLE, "full")
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {key: pool.submit(_run, src, mode, bars) for key, (src, mode) in jobs.items()}
+            results = {key: f.result() for key, f in futures.items()}
+        try:
+            listener.accept()
+            connected = True
+        except BlockingIOError:
+            connected = False
+    finally:
+        listener.close()
+        del os.environ["HUICE_ATTACK_SECRET"]
+    results["_connected"] = connected
+    results["_markers"] = markers
+    return results
+
+
+def _small_env(templates: config.TemplateProvider | None) -> config.StrategyEnv:
+    settings = config.StrategySettings(
+        strategy_cpu_seconds=TEST_LIMITS.cpu_seconds,
+        strategy_wall_seconds=TEST_LIMITS.wall_seconds,
+        strategy_memory_mb=TEST_LIMITS.memory_bytes // MiB,
+        strategy_validate_seconds=TEST_LIMITS.wall_seconds,
+        _env_file=None,
+    )
+    return config.build_env(settings, templates)
+
+
+@pytest.fixture
+def strategy_env(container: Any) -> Iterator[config.StrategyEnv]:
+    """The wired env with the test limits (2 s CPU, 10 s wall, 512 MiB) and the engine's real templates."""
+    wired = container.extras["strategy_management"]
+    env = _small_env(wired.templates)
+    config.configure(env)
+    yield env
+    config.configure(wired)
+
+
+@pytest.fixture
+def user(make_user: Callable[..., Principal], strategy_env: config.StrategyEnv) -> Principal:
+    return make_user()
+
+
+@pytest.fixture
+def other_user(make_user: Callable[..., Principal], strategy_env: config.StrategyEnv) -> Principal:
+    return make_user()
+
+
+@pytest.fixture
+def headers(user: Principal, auth_headers_for: Callable[[Principal], dict[str, str]]) -> dict[str, str]:
+    return auth_headers_for(user)
+
+
+@pytest.fixture
+def runner_config() -> RunnerConfig:
+    return TEST_LIMITS
+
+
+class Cli:
+    """`huice strategy ...` in-process, as `user`, over the test's database."""
+
+    def __init__(self, container: Any) -> None:
+        self.lazy = LazyContainer(lambda: container)
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None) -> Any:
+        from strategy_management.cli import app
+
+        return self.runner.invoke(app, list(args), obj=self.lazy, input=input)
+
+
+@pytest.fixture
+def cli(
+    container: Any, session: Any, user: Principal, monkeypatch: pytest.MonkeyPatch, strategy_env: config.StrategyEnv
+) -> Cli:
+    from huice.bootstrap import Container
+    from huice.contexts import configure_contexts
+
+    key = auth_service.create_api_key(session, env_of(container), user, name="cli tests").key
+    session.flush()
+    monkeypatch.setenv("HUICE_API_KEY", key)
+    cli_container = Container(
+        settings=container.settings, servers=container.servers, db=container.db, redis=container.redis
+    )
+    configure_contexts(cli_container)
+    config.configure(strategy_env)
+    return Cli(cli_container)

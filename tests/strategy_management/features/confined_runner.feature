@@ -1,0 +1,51 @@
+Feature: The confined runner stops every attack
+  User code (and every template) runs only in a separate, confined process. Each attack is stopped
+  with a clear error, and the calling worker survives.
+
+  Scenario Outline: An attack is stopped with a clear error
+    Given the attack "<attack>" as strategy code
+    When it runs in the confined runner
+    Then it is stopped as "<kind>"
+    And no file was written, no connection was made and no secret leaked
+    And the calling process is still alive
+
+    Examples:
+      | attack                        | kind      |
+      | import os                     | forbidden |
+      | open /etc/passwd              | forbidden |
+      | __import__ socket             | forbidden |
+      | subclasses walk               | forbidden |
+      | generator frame               | forbidden |
+      | infinite loop                 | timeout   |
+      | allocate 10 GB                | memory    |
+      | fork bomb                     | forbidden |
+      | write /tmp                    | forbidden |
+      | read environment              | error     |
+      | read the worker's environment | forbidden |
+      | kill the worker               | forbidden |
+
+  Scenario Outline: The kernel layers alone stop an attack
+    Given the attack "<attack>" as strategy code
+    When it runs in the confined runner without the Python guards
+    Then it is stopped as "forbidden"
+    And no file was written, no connection was made and no secret leaked
+
+    Examples:
+      | attack                        |
+      | open /etc/passwd              |
+      | __import__ socket             |
+      | generator frame               |
+      | fork bomb                     |
+      | write /tmp                    |
+      | read the worker's environment |
+      | kill the worker               |
+
+  Scenario Outline: Templates run through the same runner
+    Given the template "<template>"
+    When it runs in the confined runner
+    Then it returns target weights for the sample bars
+
+    Examples:
+      | template          |
+      | ma_cross          |
+      | momentum_rotation |

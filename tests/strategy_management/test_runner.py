@@ -1,0 +1,134 @@
+"""The confined runner against every attack of the issue, with the real child process.
+
+All runs of this module start at once (a thread pool over real child processes) so the suite stays fast;
+each test then asserts on one outcome. `full` is the production configuration; `kernel` switches the
+Python guards off (restricted builtins, audit hook) to prove the kernel layers (Landlock, seccomp, rlimits,
+clean environment) stop each attack on their own; `strict` also switches Landlock off (the fallback)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import polars as pl
+import pytest
+
+from strategy_management import domain
+from strategy_management.runner import StrategyRuntimeError, execute
+from strategy_management.sandbox import confine
+from tests.strategy_management.attacks import ATTACKS, SECRET, STRICT, TEMPLATES, Attack
+
+
+def _error_text(exc: StrategyRuntimeError) -> str:
+    return exc.message + " ".join(exc.details["traceback"])
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_each_attack_is_stopped_with_a_clear_error(outcomes: dict[str, Any], attack: Attack) -> None:
+    outcome = outcomes[f"full:{attack.name}"]
+    assert isinstance(outcome, StrategyRuntimeError), outcome
+    assert outcome.code == "INVALID_INPUT"
+    assert outcome.details["kind"] == attack.kind
+    if attack.kind == "timeout":
+        assert outcome.message in (
+            "the strategy did not finish within 10 s",
+            "the strategy exceeded its CPU time limit (2 s)",
+        )
+    else:
+        assert outcome.message == attack.message
+    assert not outcomes["_markers"][f"full:{attack.name}"].exists()
+    assert SECRET not in _error_text(outcome)
+    for line in outcome.details["traceback"][:-1]:
+        assert line.startswith('File "<strategy>", line ')
+    assert "/work" not in _error_text(outcome) and "site-packages" not in _error_text(outcome)
+
+
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.kernel_kind], ids=lambda a: a.name)
+def test_kernel_layers_alone_stop_each_attack(outcomes: dict[str, Any], attack: Attack) -> None:
+    outcome = outcomes[f"kernel:{attack.name}"]
+    assert isinstance(outcome, StrategyRuntimeError), outcome
+    assert outcome.details["kind"] == attack.kernel_kind
+    assert not outcomes["_markers"][f"kernel:{attack.name}"].exists()
+    text = _error_text(outcome)
+    assert SECRET not in text and "root:x:0:0" not in text
+
+
+def test_kernel_layers_refuse_files_sockets_processes_and_signals(outcomes: dict[str, Any]) -> None:
+    assert outcomes["kernel:open /etc/passwd"].message == (
+        "the strategy attempted a forbidden operation: PermissionError: [Errno 13] Permission denied: '/etc/passwd'"
+    )
+    assert outcomes["kernel:write /tmp"].message.startswith(
+        "the strategy attempted a forbidden operation: PermissionError: [Errno 1] Operation not permitted"
+    )
+    for name in ("__import__ socket", "fork bomb", "generator frame", "kill the worker"):
+        assert outcomes[f"kernel:{name}"].message == (
+            "the strategy attempted a forbidden operation: PermissionError: [Errno 1] Operation not permitted"
+        )
+    assert outcomes["_connected"] is False
+
+
+@pytest.mark.parametrize("name", STRICT)
+def test_without_landlock_the_strict_seccomp_fallback_refuses_every_open(outcomes: dict[str, Any], name: str) -> None:
+    outcome = outcomes[f"strict:{name}"]
+    assert isinstance(outcome, StrategyRuntimeError)
+    assert outcome.details["kind"] in ("forbidden", "error")
+    assert not outcomes["_markers"][f"strict:{name}"].exists()
+    assert "root:x:0:0" not in _error_text(outcome) and SECRET not in _error_text(outcome)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_templates_run_through_the_same_runner(outcomes: dict[str, Any], name: str) -> None:
+    outcome = outcomes[f"template:{name}"]
+    assert not isinstance(outcome, Exception), outcome
+    [frame] = outcome.frames
+    assert frame.columns == ["ts", "symbol", "weight"]
+    assert frame.schema["weight"] == pl.Float64 and frame.height > 0
+
+
+def test_targets_come_back_over_the_pipe(outcomes: dict[str, Any]) -> None:
+    [frame] = outcomes["simple"].frames
+    bars = domain.sample_bars()
+    assert frame.height == bars.height and frame["symbol"].to_list() == bars["symbol"].to_list()
+    assert frame["weight"].is_in([0.0, 1.0]).all()
+
+
+def test_the_caller_survives_every_attack(outcomes: dict[str, Any]) -> None:
+    os.kill(os.getpid(), 0)  # still alive after "kill the worker" and the fork bomb
+    assert signal.getsignal(signal.SIGTERM) is not None
+
+
+def test_user_errors_carry_only_the_users_traceback(runner_config) -> None:
+    source = "import math\n\ndef helper(x):\n    return x / 0\n\ndef generate(bars, params):\n    return helper(1)\n"
+    with pytest.raises(StrategyRuntimeError) as exc:
+        execute("targets", source, runner_config, bars=domain.sample_bars(), param_sets=[{}])
+    assert exc.value.envelope() == {
+        "error": {
+            "code": "INVALID_INPUT",
+            "message": "the strategy raised an error: ZeroDivisionError: division by zero",
+            "details": {
+                "kind": "error",
+                "line": 4,
+                "column": 12,
+                "traceback": [
+                    'File "<strategy>", line 7, in generate: return helper(1)',
+                    'File "<strategy>", line 4, in helper: return x / 0',
+                    "ZeroDivisionError: division by zero",
+                ],
+            },
+        }
+    }
+
+
+def test_seccomp_program_refuses_process_and_socket_syscalls() -> None:
+    arch = confine.current_arch()
+    program = confine.build_filter(arch, own_pid=1234, strict_open=False)
+    denied = {
+        ins[3]
+        for i, ins in enumerate(program[:-1])
+        if ins[0] == 0x15 and program[i + 1][0] == 0x06 and program[i + 1][3] == confine.SECCOMP_RET_ERRNO | 1
+    }
+    for name in ("socket", "execve", "ptrace", "setrlimit", "io_uring_setup", "unshare", "mount"):
+        assert arch.syscalls[name] in denied, name
+    assert program[-1] == (0x06, 0, 0, confine.SECCOMP_RET_ALLOW)
+    assert len(program) < 4096

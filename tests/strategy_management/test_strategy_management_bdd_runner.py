@@ -1,0 +1,64 @@
+"""Steps of `confined_runner.feature`: outcomes come from the session's real runs (`outcomes` fixture)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from strategy_management.runner import StrategyRuntimeError
+from tests.strategy_management.attacks import BY_NAME, SECRET
+
+scenarios("strategy_management/features/confined_runner.feature")
+
+
+@given(parsers.parse('the attack "{name}" as strategy code'), target_fixture="subject")
+def attack(name: str) -> str:
+    assert name in BY_NAME
+    return name
+
+
+@given(parsers.parse('the template "{name}"'), target_fixture="subject")
+def template(name: str) -> str:
+    return f"template:{name}"
+
+
+@when("it runs in the confined runner", target_fixture="result")
+def run_full(subject: str, outcomes: dict[str, Any]) -> tuple[str, Any]:
+    key = subject if subject.startswith("template:") else f"full:{subject}"
+    return key, outcomes[key]
+
+
+@when("it runs in the confined runner without the Python guards", target_fixture="result")
+def run_kernel(subject: str, outcomes: dict[str, Any]) -> tuple[str, Any]:
+    return f"kernel:{subject}", outcomes[f"kernel:{subject}"]
+
+
+@then(parsers.parse('it is stopped as "{kind}"'))
+def stopped(result: tuple[str, Any], kind: str) -> None:
+    _, outcome = result
+    assert isinstance(outcome, StrategyRuntimeError)
+    assert outcome.code == "INVALID_INPUT" and outcome.details["kind"] == kind
+    assert outcome.message.startswith("the strategy ")
+
+
+@then("no file was written, no connection was made and no secret leaked")
+def no_effects(result: tuple[str, Any], outcomes: dict[str, Any]) -> None:
+    key, outcome = result
+    assert not outcomes["_markers"][key].exists()
+    assert outcomes["_connected"] is False
+    text = outcome.message + " ".join(outcome.details["traceback"])
+    assert SECRET not in text and "root:x:0:0" not in text
+
+
+@then("the calling process is still alive")
+def alive() -> None:
+    os.kill(os.getpid(), 0)
+
+
+@then("it returns target weights for the sample bars")
+def weights(result: tuple[str, Any]) -> None:
+    _, outcome = result
+    [frame] = outcome.frames
+    assert frame.columns == ["ts", "symbol", "weight"] and frame.height > 0
