@@ -28,8 +28,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         title="huice API",
         version=huice.__version__,
         description=(
-            "Backtesting for China A-share quant traders. "
-            'Every error is `{"error": {"code", "message", "details"}}`.'
+            'Backtesting for China A-share quant traders. Every error is `{"error": {"code", "message", "details"}}`.'
         ),
         lifespan=lifespan,
         responses=COMMON_ERROR_RESPONSES,

@@ -110,6 +110,20 @@ def version(as_json: JsonOpt = False) -> None:
     emit({"version": huice.__version__}, as_json)
 
 
+@app.command("config")
+def config_cmd(
+    as_json: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the table as Markdown.")] = False,
+) -> None:
+    """Every environment variable huice reads, with its default and meaning."""
+    from huice import configdoc
+
+    if markdown:
+        print(configdoc.markdown())
+        return
+    emit(configdoc.settings_table(), as_json)
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, revision: str = "heads", as_json: JsonOpt = False) -> None:
     """Migrate the database up to REVISION (default: every head)."""

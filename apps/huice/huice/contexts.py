@@ -42,7 +42,88 @@ class ContextSpec:
         return self._attr("repository", "metadata") if self.has_tables else None
 
 
-CONTEXTS: list[ContextSpec] = []
+def wire_user_auth(container: Container) -> None:
+    """user_auth: its settings (HUICE_AUTH_*), signed with the platform secret, plus DB and throttle."""
+    from user_auth.config import UserAuthSettings, build_env
+
+    settings = UserAuthSettings(secret_key=container.settings.secret_key)
+    container.extras["user_auth"] = build_env(settings, container.db, container.servers.redis_url, container.redis)
+
+
+def wire_job_orchestration(container: Container) -> None:
+    """job_orchestration: its settings (HUICE_JOBS_*), the job-kind registry bound to Redis, diagnostic kinds."""
+    from job_orchestration.config import JobSettings
+    from job_orchestration.diag import register_diagnostics
+    from job_orchestration.registry import JobRegistry, install
+
+    registry = JobRegistry(JobSettings())
+    register_diagnostics(registry)
+    install(registry, container.redis)
+    container.extras["job_orchestration"] = registry
+
+
+def wire_market_data(container: Container) -> None:
+    """market_data: its settings (Tushare token/URL/rates) and the Parquet store under `<data_dir>/market`."""
+    from market_data.config import build_runtime, configure
+
+    runtime = build_runtime(container.settings.resolved_data_dir)
+    container.extras["market_data"] = runtime
+    configure(runtime)
+
+
+def wire_strategy_management(container: Container) -> None:
+    """strategy_management: its settings (HUICE_STRATEGY_*), runner limits, and the engine's templates handed
+    in as callables (the context sits below backtest and never imports it)."""
+    from backtest.engine.templates import get_template, list_templates
+    from strategy_management.config import StrategySettings, TemplateProvider, build_env, configure
+
+    env = build_env(StrategySettings(), TemplateProvider(list_all=list_templates, get=get_template))
+    container.extras["strategy_management"] = env
+    configure(env)
+
+
+def wire_backtest(container: Container) -> None:
+    """backtest: its settings (HUICE_BACKTEST_*), the artifact store under `<data_dir>/artifacts`, and the
+    `backtest.run` job kind registered with job_orchestration (which never imports backtest)."""
+    from backtest.config import build_env, configure
+    from backtest.jobs import KIND, handler
+
+    env = build_env(container.settings.resolved_data_dir)
+    container.extras["backtest"] = env
+    configure(env)
+    container.extras["job_orchestration"].register(
+        KIND,
+        handler(env),
+        queue="default",
+        max_attempts=env.settings.max_attempts,
+        budget_s=env.settings.default_budget_s,
+    )
+
+
+CONTEXTS: list[ContextSpec] = [
+    ContextSpec("user_auth", "auth", "Accounts, logins, API keys, roles and the audit log.", wire=wire_user_auth),
+    ContextSpec(
+        "market_data",
+        "data",
+        "Market data: sample/Tushare bars, calendar, instruments, snapshots.",
+        wire=wire_market_data,
+    ),
+    ContextSpec(
+        "job_orchestration", "jobs", "Jobs: status, cancel, retry, events; queue stats.", wire=wire_job_orchestration
+    ),
+    ContextSpec(
+        "strategy_management",
+        "strategy",
+        "Strategies: versions, templates, validation, export/import.",
+        wire=wire_strategy_management,
+    ),
+    ContextSpec(
+        "backtest",
+        "backtest",
+        "Backtests: runs on the service (create, run, follow, export); local runs.",
+        wire=wire_backtest,
+    ),
+]
 
 
 def configure_contexts(container: Container) -> None:

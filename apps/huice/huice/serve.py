@@ -51,6 +51,7 @@ def run(
     """Run until SIGINT/SIGTERM; returns the exit code. Stops children before the embedded servers."""
     servers = start_servers(settings)
     supervisor = Supervisor()
+    maintenance = None
     _install_signal_handlers(supervisor.stopping.set)
     try:
         if run_migrations:
@@ -80,12 +81,37 @@ def run(
         for i in range(workers):
             supervisor.add(f"worker-{i + 1}", [python, "-m", "huice", "worker-process"], env)
         supervisor.start_all()
+        maintenance = _start_job_maintenance(settings, servers)
         if on_ready is not None:
             on_ready(servers)
         log.info("huice running", extra={"api": api, "workers": workers, "embedded": servers.embedded})
         supervisor.run_until_stopped()
         return 0
     finally:
+        if maintenance is not None:
+            maintenance.stop()
         supervisor.stop_all()
         servers.stop()
         log.info("huice stopped")
+
+
+class _JobMaintenance:
+    """The job reaper/dispatcher thread of the supervising process, with the container it runs on."""
+
+    def __init__(self, settings: CoreSettings, servers: Servers) -> None:
+        from huice.bootstrap import build_container
+        from job_orchestration.maintenance import MaintenanceLoop
+
+        # a Servers copy without the embedded handles: closing this container must not stop the servers
+        self.container = build_container(settings, servers=Servers(servers.database_url, servers.redis_url))
+        registry = self.container.extras["job_orchestration"]
+        self.loop = MaintenanceLoop(self.container.db, self.container.redis, registry).start()
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.container.close()
+
+
+def _start_job_maintenance(settings: CoreSettings, servers: Servers) -> _JobMaintenance:
+    """Reap dead/lost jobs and admit waiting ones periodically (in `huice serve` and `huice worker`)."""
+    return _JobMaintenance(settings, servers)

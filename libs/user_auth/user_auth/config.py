@@ -53,9 +53,9 @@ class UserAuthSettings(HuiceSettings):
     argon2_memory_cost: int = Field(65536, ge=1024, description="argon2id memory in KiB.")
 
     smtp_host: str | None = Field(None, description="SMTP server; unset = the dev mailbox (`huice auth mailbox`).")
-    smtp_port: int = Field(587, ge=1, le=65535)
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_user: str | None = Field(None, description="SMTP login user.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP login password.")
     smtp_from: str = Field("huice <no-reply@huice.local>", description="From address of outgoing mail.")
     smtp_starttls: bool = Field(True, description="Use STARTTLS when the server offers it.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL quoted in mails.")

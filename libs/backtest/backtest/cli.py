@@ -1,0 +1,196 @@
+"""`huice backtest …`: backtests on the service (create, run, status, list, cancel, rerun, artifacts — each
+with `--json`) and local runs of the engine (`local`, no server needed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Backtests: runs on the service, and local engine runs.", no_args_is_help=True)
+
+SUMMARY = ("final_equity", "total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown",
+           "calmar", "trade_count", "win_rate", "fill_count", "blocked_order_count", "total_fees")  # fmt: skip
+
+
+@app.callback()
+def backtest() -> None:
+    """Backtests: create, run, follow, export and rerun on the service; `local` runs the engine here."""
+
+
+class InputError(Exception):
+    """Bad user input: rendered as an INVALID_INPUT envelope, exit code 2."""
+
+    def __init__(self, message: str, **details):
+        super().__init__(message)
+        self.details = details
+
+
+def _fail(message: str, details: dict) -> None:
+    envelope = {"error": {"code": "INVALID_INPUT", "message": message, "details": details}}
+    sys.stderr.write(json.dumps(envelope, default=str) + "\n")
+    raise typer.Exit(2)
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _params(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--param expects k=v, got {item!r}", field="param")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def _axis(spec: str) -> list:
+    if ":" in spec:
+        parts = [float(p) for p in spec.split(":")]
+        if len(parts) != 3 or parts[2] <= 0:
+            raise InputError(f"range {spec!r} must be start:stop:step", field="grid")
+        values = np.arange(parts[0], parts[1] + parts[2] / 2, parts[2])
+        return [int(v) if float(v).is_integer() else float(v) for v in values]
+    return [_value(v.strip()) for v in spec.split(",")]
+
+
+def _grid(items: list[str], fixed: dict) -> list[dict]:
+    from backtest.engine import expand_grid
+
+    axes = {}
+    for item in items:
+        key, sep, spec = item.partition("=")
+        if not sep:
+            raise InputError(f"--grid expects k=start:stop:step or k=v1,v2, got {item!r}", field="grid")
+        axes[key.strip()] = _axis(spec)
+    sets = [{**fixed, **combo} for combo in expand_grid(axes)]
+    if "fast" in axes and "slow" in axes:
+        sets = [s for s in sets if s["fast"] < s["slow"]]
+    return sets
+
+
+def _load_bars(data: Path | None, sample: bool, symbol: str) -> pl.DataFrame:
+    from backtest.engine import normalize_bars
+    from backtest.engine.synthetic import sample_universe
+
+    if sample:
+        return sample_universe()
+    if data is None:
+        raise InputError("give --data FILE.csv|.parquet or --sample", field="data")
+    if not data.exists():
+        raise InputError(f"{data} does not exist", field="data")
+    frame = pl.read_parquet(data) if data.suffix == ".parquet" else pl.read_csv(data, try_parse_dates=True)
+    return normalize_bars(frame, default_symbol=symbol)
+
+
+def _strategy(name: str):
+    from backtest.engine import load_strategy
+    from backtest.engine.templates import TEMPLATE_NAMES, load_template
+
+    if name in TEMPLATE_NAMES:
+        return load_template(name)
+    path = Path(name)
+    if not path.exists():
+        raise InputError(f"{name!r} is neither a template ({', '.join(TEMPLATE_NAMES)}) nor a file", field="strategy")
+    return load_strategy(path.read_text(encoding="utf-8"), name=path.stem)
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in SUMMARY:
+        value = metrics.get(key)
+        table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+@app.command("local")
+def local(
+    strategy: Annotated[str, typer.Argument(help="template name (ma_cross, ...) or a strategy .py file")],
+    data: Annotated[
+        Path | None, typer.Option(help="bars as CSV/Parquet: date, [symbol], open, high, low, close, volume")
+    ] = None,
+    sample: Annotated[bool, typer.Option(help="use the deterministic synthetic sample universe")] = False,
+    symbol: Annotated[str, typer.Option(help="symbol for a file without a symbol column")] = "000001.SZ",
+    param: Annotated[list[str], typer.Option("--param", help="k=v (repeatable)")] = [],  # noqa: B006
+    grid: Annotated[list[str], typer.Option("--grid", help="k=start:stop:step or k=v1,v2 (repeatable)")] = [],  # noqa: B006
+    preset: Annotated[str, typer.Option(help="a-share | plain")] = "a-share",
+    fill: Annotated[str, typer.Option(help="next_open | next_close | same_close (optimistic)")] = "next_open",
+    cash: Annotated[float, typer.Option(help="initial cash (CNY)")] = 1_000_000.0,
+    shares: Annotated[str, typer.Option(help="integer | fractional (plain preset)")] = "integer",
+    out: Annotated[Path | None, typer.Option(help="write all artifacts into this directory")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON to stdout")] = False,
+) -> None:
+    """Run a strategy on local bars and print its metrics (or a grid's summaries)."""
+    from pydantic import ValidationError
+
+    from backtest.engine import ContractError, EngineConfig, ParamError, StrategyError
+
+    try:
+        config = EngineConfig(preset=preset, fill=fill, initial_cash=cash, shares=shares)
+        bars = _load_bars(data, sample, symbol)
+        spec = _strategy(strategy)
+        fixed = _params(param)
+        if grid:
+            _run_grid(spec, bars, _grid(grid, fixed), config, out, as_json)
+        else:
+            _run_one(spec, bars, fixed, config, out, as_json)
+    except InputError as exc:
+        _fail(str(exc), exc.details)
+    except ParamError as exc:
+        _fail(str(exc), {"field": exc.field})
+    except (StrategyError, ContractError) as exc:
+        _fail(str(exc), {})
+    except ValidationError as exc:
+        _fail("invalid configuration", {"errors": json.loads(exc.json())})
+
+
+def _run_one(spec, bars, params, config, out: Path | None, as_json: bool) -> None:
+    from backtest.engine import run_backtest, write_artifacts
+
+    result = run_backtest(spec, bars, params, config)
+    if out is not None:
+        write_artifacts(result, out)
+    if as_json:
+        sys.stdout.write(json.dumps({"metrics": result.metrics, "manifest": result.manifest}, default=str) + "\n")
+    else:
+        _print_metrics(result.metrics, f"{spec.name} {result.manifest['params']}")
+
+
+def _run_grid(spec, bars, sets, config, out: Path | None, as_json: bool) -> None:
+    from backtest.engine import run_grid
+
+    result = run_grid(spec, bars, sets, config)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        result.summary.write_parquet(out / "grid.parquet")
+        result.summary.write_csv(out / "grid.csv")
+        (out / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str) + "\n")
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"summary": result.summary.to_dicts(), "manifest": result.manifest}, default=str) + "\n"
+        )
+    else:
+        Console().print(str(result.summary.sort("sharpe", descending=True, nulls_last=True)))
+
+
+# --- service commands (the same service calls as the API) ------------------------------------------------
+
+from backtest.cli_service import register  # noqa: E402
+
+register(app)

@@ -1,0 +1,100 @@
+"""Pure rules of backtest runs: priorities, budgets, engine configuration, request fingerprints, and the
+conversions of stored artifacts into download formats. No database, HTTP, CLI or queue."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from typing import Any
+
+import polars as pl
+
+from backtest.engine import EngineConfig
+
+ARTIFACT_TYPES = ("equity", "trades", "orders", "positions", "fills", "logs")
+FORMAT_MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def queue_of(priority: str | int | None, default: str = "default") -> str:
+    """The job queue of a run priority: a name as is; 7–9 high, 4–6 default, 1–3 low."""
+    if priority is None:
+        return default
+    if isinstance(priority, str):
+        return priority
+    return "high" if priority >= 7 else "default" if priority >= 4 else "low"
+
+
+def budget_seconds(budget_ms: int | None, default_s: int) -> int:
+    """Whole seconds of a budget in milliseconds (rounded up); the default when none is given."""
+    return default_s if budget_ms is None else max(1, math.ceil(budget_ms / 1000))
+
+
+def engine_config(rules: dict[str, Any], initial_cash: float) -> EngineConfig:
+    """The engine configuration of a backtest: its rules preset with the given overrides."""
+    given = {k: v for k, v in rules.items() if v is not None}
+    return EngineConfig(initial_cash=initial_cash, **given)
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def request_hash(scope: str, body: Any) -> str:
+    """Fingerprint of one POST (endpoint + path ids + body) for Idempotency-Key comparisons."""
+    return hashlib.sha256(canonical({"scope": scope, "body": body}).encode()).hexdigest()
+
+
+def logs_frame(lines: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """The run log as a frame (seq, stage, level, message). Deterministic: no wall-clock times."""
+    return pl.DataFrame(
+        {
+            "seq": list(range(1, len(lines) + 1)),
+            "stage": [s for s, _, _ in lines],
+            "level": [lv for _, lv, _ in lines],
+            "message": [m for _, _, m in lines],
+        },
+        schema={"seq": pl.Int64, "stage": pl.Utf8, "level": pl.Utf8, "message": pl.Utf8},
+    )
+
+
+def parquet_bytes(frame: pl.DataFrame) -> bytes:
+    """Parquet with fixed settings, so identical frames give identical bytes."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=False)
+    return buffer.getvalue()
+
+
+def convert(parquet: bytes, fmt: str) -> bytes:
+    """A stored Parquet artifact in `fmt`: parquet as is; csv UTF-8 (with BOM, for spreadsheets) with a
+    header row; json an array of row objects (dates as ISO strings)."""
+    if fmt == "parquet":
+        return parquet
+    frame = pl.read_parquet(io.BytesIO(parquet))
+    if fmt == "csv":
+        return UTF8_BOM + frame.write_csv().encode("utf-8")
+    rows = clean_json(frame.to_dicts())
+    return json.dumps(rows, ensure_ascii=False, default=_json_value, allow_nan=False).encode("utf-8")
+
+
+def _json_value(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def clean_json(value: Any) -> Any:
+    """NaN/inf → None recursively (PostgreSQL JSONB and strict JSON refuse them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    return value

@@ -1,0 +1,72 @@
+"""Engine configuration: presets, fill modes, costs and constraints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Preset = Literal["a-share", "plain"]
+FillMode = Literal["next_open", "next_close", "same_close"]
+
+
+class EngineConfig(BaseModel):
+    """How a backtest is simulated. `a-share` applies the dated rulebook (lots, T+1, price limits,
+    fees); `plain` applies none of them (no fees unless `commission_rate` is given) so that results
+    can be checked against generic engines."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    preset: Preset = "a-share"
+    fill: FillMode = "next_open"
+    initial_cash: float = Field(1_000_000.0, gt=0)
+    shares: Literal["integer", "fractional"] = "integer"
+    commission_rate: float | None = Field(None, ge=0, le=0.003)
+    min_commission: float = Field(5.0, ge=0)
+    stamp_duty_schedule: list[tuple[dt.date, float, Literal["both", "sell"]]] | None = None
+    transfer_fee_schedule: list[tuple[dt.date, float]] | None = None
+    slippage_bps: float = Field(0.0, ge=0, le=1000)
+    limit_policy: Literal["locked", "touch"] = "touch"
+    volume_cap: float | None = Field(None, gt=0, le=1)
+    risk_free_rate: float = 0.0
+    periods_per_year: int = Field(252, gt=0)
+    benchmark_symbol: str | None = None
+    price_basis: Literal["raw", "adjusted"] | None = None
+
+    @property
+    def optimistic(self) -> bool:
+        """Same-bar close fills use the close that produced the decision: flagged optimistic."""
+        return self.fill == "same_close"
+
+    def rules(self) -> Rules:
+        """The switches the simulator applies for this preset."""
+        a_share = self.preset == "a-share"
+        rate = self.commission_rate if self.commission_rate is not None else (0.00025 if a_share else 0.0)
+        return Rules(
+            lots=a_share,
+            t1=a_share,
+            limits=a_share,
+            exchange_fees=a_share,
+            fractional=(not a_share) and self.shares == "fractional",
+            commission_rate=rate,
+            min_commission=self.min_commission if a_share else 0.0,
+            slippage=self.slippage_bps / 10_000.0,
+            price_basis=self.price_basis or ("raw" if a_share else "adjusted"),
+        )
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Resolved simulator switches (derived from `EngineConfig.rules()`)."""
+
+    lots: bool
+    t1: bool
+    limits: bool
+    exchange_fees: bool
+    fractional: bool
+    commission_rate: float
+    min_commission: float
+    slippage: float
+    price_basis: str

@@ -1,0 +1,178 @@
+"""The bar-frame contract (spec/BarFrameContract.md): schemas, a validator and the minimal-frame defaults.
+
+`market_data` asserts its output against `BAR_SCHEMA` / `validate_bars`; the engine accepts either a full
+contract frame or a minimal one (symbol/date/ts/open/high/low/close/volume) and fills the rest with
+`normalize_bars`: raw prices = prices, no known limits, not suspended, not ST, no `pre_close` (the
+simulator then uses the previous session's close), `adj_factor` 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+BAR_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.Utf8(),
+    "date": pl.Date(),
+    "ts": pl.Datetime("us"),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "pre_close": pl.Float64(),
+    "volume": pl.Float64(),
+    "amount": pl.Float64(),
+    "up_limit": pl.Float64(),
+    "down_limit": pl.Float64(),
+    "adj_factor": pl.Float64(),
+    "raw_open": pl.Float64(),
+    "raw_high": pl.Float64(),
+    "raw_low": pl.Float64(),
+    "raw_close": pl.Float64(),
+    "suspended": pl.Boolean(),
+    "is_st": pl.Boolean(),
+}
+
+INSTRUMENT_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.Utf8(),
+    "name": pl.Utf8(),
+    "exchange": pl.Utf8(),
+    "board": pl.Utf8(),
+    "list_date": pl.Date(),
+    "delist_date": pl.Date(),
+}
+
+MINIMAL_COLUMNS = ("symbol", "date", "ts", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+class ContractError(ValueError):
+    """A frame does not follow the bar-frame contract; `problems` lists every violation found."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def validate_bars(frame: pl.DataFrame) -> None:
+    """Raise `ContractError` unless `frame` has every `BAR_SCHEMA` column with its dtype, sorted by
+    (symbol, ts) with one row per symbol and bar, and non-null prices on non-suspended rows."""
+    problems = [
+        f"column {name!r} missing" if name not in frame.columns else f"column {name!r} is {frame.schema[name]}"
+        for name, dtype in BAR_SCHEMA.items()
+        if name not in frame.columns or frame.schema[name] != dtype
+    ]
+    if problems:
+        raise ContractError(problems)
+    _check_order_and_prices(frame, problems)
+    if problems:
+        raise ContractError(problems)
+
+
+def _check_order_and_prices(frame: pl.DataFrame, problems: list[str]) -> None:
+    keys = frame.select("symbol", "ts")
+    if keys.is_duplicated().any():
+        problems.append("duplicate (symbol, ts) rows")
+    if not keys.equals(keys.sort("symbol", "ts")):
+        problems.append("rows not sorted by symbol, ts")
+    live = frame.filter(~pl.col("suspended"))
+    nulls = [c for c in (*PRICE_COLUMNS, "raw_open", "raw_close") if live[c].null_count()]
+    if nulls:
+        problems.append(f"null prices on non-suspended rows in {nulls}")
+
+
+def infer_board(symbol: str) -> str:
+    """Board from the code prefix: 60/00 main, 300/301 ChiNext, 688/689 STAR, 4/8/92 or .BJ BSE."""
+    code, _, suffix = symbol.partition(".")
+    if suffix.upper() == "BJ" or code.startswith(("4", "8", "92")):
+        return "bse"
+    if code.startswith(("688", "689")):
+        return "star"
+    if code.startswith(("300", "301")):
+        return "chinext"
+    return "main"
+
+
+def infer_exchange(symbol: str) -> str:
+    """Exchange from the suffix (or, without one, from the code prefix)."""
+    suffix = symbol.partition(".")[2].upper()
+    if suffix in ("SH", "SZ", "BJ"):
+        return {"SH": "SSE", "SZ": "SZSE", "BJ": "BSE"}[suffix]
+    board = infer_board(symbol)
+    return "BSE" if board == "bse" else ("SSE" if symbol.startswith(("6", "9")) else "SZSE")
+
+
+def default_instruments(symbols: list[str]) -> pl.DataFrame:
+    """Instrument rows inferred from codes (no names, listing dates unknown)."""
+    return pl.DataFrame(
+        {
+            "symbol": symbols,
+            "name": symbols,
+            "exchange": [infer_exchange(s) for s in symbols],
+            "board": [infer_board(s) for s in symbols],
+            "list_date": [None] * len(symbols),
+            "delist_date": [None] * len(symbols),
+        },
+        schema=INSTRUMENT_SCHEMA,
+    )
+
+
+def normalize_bars(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> pl.DataFrame:
+    """Return a contract frame from a full or minimal one: add missing columns with defaults, cast
+    dtypes and sort by (symbol, ts). Raises `ContractError` if even the minimal columns are absent."""
+    if frame.schema == BAR_SCHEMA and frame.columns == list(BAR_SCHEMA):
+        return frame
+    frame = _ensure_keys(frame, default_symbol)
+    missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in frame.columns]
+    if missing:
+        raise ContractError([f"column {c!r} missing" for c in missing])
+    frame = frame.with_columns(pl.col(c).cast(pl.Float64) for c in (*PRICE_COLUMNS, "volume"))
+    if not is_sorted_by_symbol_ts(frame):
+        frame = frame.sort("symbol", "ts")
+    defaults = {
+        "pre_close": pl.lit(None, pl.Float64),
+        "amount": pl.col("volume") * pl.col("close"),
+        "up_limit": pl.lit(None, pl.Float64),
+        "down_limit": pl.lit(None, pl.Float64),
+        "adj_factor": pl.lit(1.0),
+        "raw_open": pl.col("open"),
+        "raw_high": pl.col("high"),
+        "raw_low": pl.col("low"),
+        "raw_close": pl.col("close"),
+        "suspended": pl.lit(False),
+        "is_st": pl.lit(False),
+    }
+    frame = frame.with_columns(expr.alias(n) for n, expr in defaults.items() if n not in frame.columns)
+    frame = frame.with_columns(pl.col("suspended").fill_null(False), pl.col("is_st").fill_null(False))
+    return frame.select(pl.col(n).cast(t) for n, t in BAR_SCHEMA.items())
+
+
+def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:
+    """True when rows are already strictly ordered by (symbol, ts) — checked in O(n), cheaper than a sort."""
+    sym = frame["symbol"]
+    if frame.height < 2:
+        return True
+    if sym.null_count() or frame["ts"].null_count() or not sym.is_sorted():
+        return False
+    ts = frame["ts"].to_physical().to_numpy()
+    new_symbol = (sym.slice(1) != sym.slice(0, frame.height - 1)).to_numpy()
+    return bool(np.all((np.diff(ts) > 0) | new_symbol))
+
+
+def _ensure_keys(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame:
+    if "symbol" not in frame.columns:
+        frame = frame.with_columns(pl.lit(default_symbol).alias("symbol"))
+    if "date" not in frame.columns and "ts" not in frame.columns:
+        raise ContractError(["column 'date' (or 'ts') missing"])
+    if "date" in frame.columns and frame.schema["date"] == pl.Utf8:
+        frame = frame.with_columns(pl.col("date").str.to_date())
+    if "date" in frame.columns and isinstance(frame.schema["date"], pl.Datetime):
+        frame = frame.with_columns(pl.col("date").dt.date())
+    if "ts" not in frame.columns:
+        frame = frame.with_columns(pl.col("date").cast(pl.Datetime("us")).dt.offset_by("15h").alias("ts"))
+    if frame.schema["ts"] == pl.Utf8:
+        frame = frame.with_columns(pl.col("ts").str.to_datetime())
+    frame = frame.with_columns(pl.col("ts").cast(pl.Datetime("us")))
+    if "date" not in frame.columns:
+        frame = frame.with_columns(pl.col("ts").dt.date().alias("date"))
+    return frame.with_columns(pl.col("symbol").cast(pl.Utf8))

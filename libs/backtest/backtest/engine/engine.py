@@ -1,0 +1,266 @@
+"""Public entry points: `simulate` (targets in, result out), `run_backtest`, `run_grid`, `run_independent`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from backtest.engine import metrics as mx
+from backtest.engine import rulebook as rb
+from backtest.engine.config import EngineConfig
+from backtest.engine.contract import normalize_bars
+from backtest.engine.kernel import KernelOut, Simulator
+from backtest.engine.market import Market, prepare_market
+from backtest.engine.results import (
+    BacktestResult,
+    equity_panel,
+    fills_frame,
+    json_metrics,
+    orders_frame,
+    position_panel,
+    positions_frame,
+    round_trips,
+    session_ends,
+    session_returns,
+)
+from backtest.engine.strategy import (
+    StrategyError,
+    StrategySpec,
+    compute_targets,
+    compute_weight_rows,
+    load_strategy,
+    validate_params,
+)
+
+ENGINE_VERSION = "0.1.0"
+
+
+def resolve_strategy(strategy: StrategySpec | str) -> StrategySpec:
+    """A `StrategySpec`, a template name, or strategy source text."""
+    if isinstance(strategy, StrategySpec):
+        return strategy
+    from backtest.engine.templates import TEMPLATE_NAMES, load_template
+
+    return load_template(strategy) if strategy in TEMPLATE_NAMES else load_strategy(strategy)
+
+
+def align_targets(m: Market, targets: pl.DataFrame) -> tuple[np.ndarray, str]:
+    """Target frame → decision panel (T, N) with NaN where nothing was stated, and the mode."""
+    mode = "weight" if "weight" in targets.columns else "shares"
+    values = targets[mode].to_numpy().astype(np.float64, copy=False)
+    T, N = m.shape
+    out = np.full((T, N), np.nan)
+    if (
+        targets.height == m.keys.height
+        and targets["ts"].equals(m.keys["ts"])
+        and targets["symbol"].equals(m.keys["symbol"])
+    ):
+        out[m.row_t, m.row_n] = values
+        return out, mode
+    lookup = {s: i for i, s in enumerate(m.symbols)}
+    n = np.array([lookup.get(s, -1) for s in targets["symbol"].to_list()], dtype=np.int64)
+    t = np.searchsorted(m.ts, targets["ts"].cast(pl.Datetime("us")).to_numpy(), side="right") - 1
+    ok = (n >= 0) & (t >= 0)
+    out[t[ok], n[ok]] = values[ok]
+    return out, mode
+
+
+def rows_to_decisions(m: Market, weights: np.ndarray) -> np.ndarray:
+    """Weights per combination and bar row (C, rows) → decision panel (T, C, N), NaN where a symbol
+    has no bar."""
+    T, N = m.shape
+    out = np.empty((T, weights.shape[0], N))
+    if m.row_t.size != T * N:
+        out.fill(np.nan)
+    out[m.row_t, :, m.row_n] = weights.T
+    return out
+
+
+def execution_targets(decisions: np.ndarray, mode: str, fill: str) -> tuple[np.ndarray, np.ndarray]:
+    """Forward-fill decisions (T, L, K), clip/scale weights, shift to the bar they execute on, and
+    flag changes. next_open / next_close: decided at bar t, executed at bar t+1; same_close: bar t."""
+    T = decisions.shape[0]
+    filled = decisions
+    if np.isnan(decisions).any():
+        idx = np.where(np.isfinite(decisions), np.arange(T).reshape(-1, *([1] * (decisions.ndim - 1))), -1)
+        np.maximum.accumulate(idx, axis=0, out=idx)
+        filled = np.where(idx >= 0, np.take_along_axis(np.nan_to_num(decisions), np.maximum(idx, 0), axis=0), 0.0)
+    if filled.size and (filled.min() < 0 or (mode == "weight" and filled.max() > 1)):
+        filled = np.clip(filled, 0.0, 1.0 if mode == "weight" else None)
+    if mode == "weight" and filled.shape[-1] > 1:
+        total = filled.sum(axis=-1, keepdims=True)
+        if (total > 1.0).any():
+            filled = np.where(total > 1.0, filled / np.maximum(total, 1e-300), filled)
+    out = np.empty_like(filled)
+    change = np.empty(filled.shape, bool)
+    if fill != "same_close":
+        out[0] = 0.0
+        out[1:] = filled[:-1]
+    else:
+        out[:] = filled
+    np.not_equal(out[0], 0.0, out=change[0])
+    np.not_equal(out[1:], out[:-1], out=change[1:])
+    return out, change
+
+
+def split_benchmark(bars: pl.DataFrame, benchmark: pl.DataFrame | None, config: EngineConfig):
+    """Take the benchmark out of `bars` when `config.benchmark_symbol` names a symbol in them."""
+    symbol = config.benchmark_symbol
+    if benchmark is None and symbol and "symbol" in bars.columns and (bars["symbol"] == symbol).any():
+        return bars.filter(pl.col("symbol") != symbol), bars.filter(pl.col("symbol") == symbol)
+    return bars, benchmark
+
+
+def benchmark_returns(m: Market, benchmark: pl.DataFrame | None) -> np.ndarray | None:
+    """Benchmark per-session returns aligned to the run's sessions (0 where unknown)."""
+    if benchmark is None or benchmark.is_empty():
+        return None
+    frame = benchmark.select(pl.col("date").cast(pl.Date), pl.col("close").cast(pl.Float64)).unique("date", keep="last")
+    frame = frame.sort("date").with_columns((pl.col("close") / pl.col("close").shift(1) - 1).alias("r"))
+    days = pl.DataFrame({"date": np.unique(m.dates)}).with_columns(pl.col("date").cast(pl.Date))
+    return days.join(frame, on="date", how="left")["r"].fill_null(0.0).fill_nan(0.0).to_numpy()
+
+
+def manifest(m: Market, config: EngineConfig, spec: StrategySpec | None, params: dict | None) -> dict:
+    """The reproducibility manifest: same manifest and same engine → identical outputs."""
+    return {
+        "engine_version": ENGINE_VERSION,
+        "rulebook_version": rb.RULEBOOK_VERSION if config.preset == "a-share" else None,
+        "preset": config.preset,
+        "strategy_name": spec.name if spec else None,
+        "strategy_hash": spec.source_hash if spec else None,
+        "params": params or {},
+        "config": config.model_dump(mode="json"),
+        "fill": config.fill,
+        "optimistic": config.optimistic,
+        "price_basis": config.rules().price_basis,
+        "data_hash": m.data_hash,
+        "symbols": len(m.symbols),
+        "bars": len(m.ts),
+        "period": [str(m.dates[0]), str(m.dates[-1])] if len(m.ts) else None,
+        "checks": m.checks,
+    }
+
+
+def simulate(
+    bars: pl.DataFrame,
+    targets: pl.DataFrame,
+    config: EngineConfig | None = None,
+    instruments: pl.DataFrame | None = None,
+    benchmark: pl.DataFrame | None = None,
+    *,
+    strategy: StrategySpec | None = None,
+    params: dict | None = None,
+) -> BacktestResult:
+    """Simulate one portfolio (one cash account) trading `targets` (ts, symbol, weight|shares) on `bars`."""
+    config = config or EngineConfig()
+    bars, benchmark = split_benchmark(bars, benchmark, config)
+    m = prepare_market(bars, config, instruments)
+    decisions, mode = align_targets(m, targets)
+    return simulate_decisions(m, decisions[:, None, :], mode, config, benchmark, strategy, params)
+
+
+def simulate_decisions(m: Market, decisions, mode, config, benchmark, spec, params) -> BacktestResult:
+    """Simulate one portfolio from a decision panel (T, 1, N) and build its full result."""
+    sym_idx = np.arange(len(m.symbols))[None, :]
+    tgt, change = execution_targets(decisions, mode, config.fill)
+    out = Simulator(m, config, sym_idx, mode).run(tgt, change)
+    return build_result(m, out, sym_idx, config, benchmark_returns(m, benchmark), manifest(m, config, spec, params))
+
+
+def build_result(m, out: KernelOut, sym_idx, config, bench, mani: dict, lane: int = 0) -> BacktestResult:
+    """Assemble the frames, metrics and manifest of one lane."""
+    cash, mv = equity_panel(out, m, sym_idx, config.initial_cash)
+    cash, mv = cash[:, lane], mv[:, lane]
+    equity = cash + mv
+    prev = np.append(config.initial_cash, equity[:-1])
+    peak = np.maximum.accumulate(np.maximum(equity, config.initial_cash))
+    equity_frame = pl.DataFrame(
+        {
+            "ts": m.ts,
+            "date": m.dates,
+            "cash": cash,
+            "market_value": mv,
+            "equity": equity,
+            "returns": equity / prev - 1,
+            "drawdown": equity / peak - 1,
+        }
+    ).with_columns(pl.col("date").cast(pl.Date))
+    orders = orders_frame(out, m, lane).with_columns(pl.col("date").cast(pl.Date))
+    fills = fills_frame(orders)
+    days = np.unique(m.dates)
+    sessions = {d: i for i, d in enumerate(days.astype(dt.date))}
+    trades = round_trips(fills, sessions)
+    ends = session_ends(m)
+    pos_panel = position_panel(out)[:, lane]
+    positions = positions_frame(m, pos_panel, ends, sym_idx[lane]).with_columns(pl.col("date").cast(pl.Date))
+    values = run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders)
+    values["corporate_action_cash"] = float(out.ca_paid[lane])
+    return BacktestResult(equity_frame, orders, fills, trades, positions, json_metrics(values), mani)
+
+
+def run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders) -> dict:
+    """The full metrics dict of one run."""
+    returns = session_returns(equity[:, None], ends, config.initial_cash)
+    ppy, rf = config.periods_per_year, config.risk_free_rate
+    base = {k: v[0] for k, v in mx.returns_metrics(returns, ppy, rf).items() if not k.startswith("_")}
+    wealth = np.append(1.0, np.cumprod(1 + returns[:, 0]))
+    dd = wealth / np.maximum.accumulate(wealth) - 1
+    base.update(mx.drawdown_dates(wealth, dd, [str(d) for d in np.unique(m.dates)]))
+    if bench is not None:
+        base.update({k: v[0] for k, v in mx.benchmark_metrics(returns, bench, ppy, rf).items()})
+    base.update(mx.trade_metrics(trades["pnl"].to_numpy(), trades["holding_sessions"].to_numpy()))
+    mean_equity = float(equity[ends].mean()) if ends.size else np.nan
+    base.update(
+        {
+            "initial_cash": config.initial_cash,
+            "final_equity": float(equity[-1]) if equity.size else config.initial_cash,
+            "sessions": int(ends.size),
+            "fill_count": fills.height,
+            "order_count": orders.height,
+            "blocked_order_count": int((orders["status"] != "filled").sum()),
+            "total_fees": float(fills["fees"].sum()),
+            "turnover": float(fills["value"].sum() / 2 / mean_equity) if mean_equity else None,
+            "exposure": float((mv[ends] > 0).mean()) if ends.size else None,
+        }
+    )
+    return base
+
+
+@dataclass
+class GridResult:
+    """One summary row per parameter set (`summary`), and full results when requested."""
+
+    summary: pl.DataFrame
+    results: list[BacktestResult] | None
+    manifest: dict
+
+
+def run_backtest(
+    strategy: StrategySpec | str,
+    bars: pl.DataFrame,
+    params: dict | None = None,
+    config: EngineConfig | None = None,
+    instruments: pl.DataFrame | None = None,
+    benchmark: pl.DataFrame | None = None,
+) -> BacktestResult:
+    """Compute targets with `strategy` (spec, template name or source) and simulate them."""
+    config = config or EngineConfig()
+    spec = resolve_strategy(strategy)
+    bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
+    values = validate_params(spec.params, params)
+    rows = compute_weight_rows(spec, bars, [values])
+    if rows is None:
+        targets = compute_targets(spec, bars, params)
+        return simulate(bars, targets, config, instruments, benchmark, strategy=spec, params=values)
+    m = prepare_market(bars, config, instruments)
+    return simulate_decisions(m, rows_to_decisions(m, rows), "weight", config, benchmark, spec, values)
+
+
+def check_grid(param_sets: list[dict]) -> None:
+    """Reject empty grids."""
+    if not param_sets:
+        raise StrategyError("the parameter grid is empty")

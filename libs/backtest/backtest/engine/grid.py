@@ -1,0 +1,147 @@
+"""Parameter grids and independent per-symbol runs: one kernel call over many lanes at once."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import polars as pl
+
+from backtest.engine import metrics as mx
+from backtest.engine.config import EngineConfig
+from backtest.engine.contract import normalize_bars
+from backtest.engine.engine import (
+    GridResult,
+    align_targets,
+    benchmark_returns,
+    build_result,
+    check_grid,
+    execution_targets,
+    manifest,
+    resolve_strategy,
+    rows_to_decisions,
+    split_benchmark,
+)
+from backtest.engine.kernel import Simulator
+from backtest.engine.market import Market, prepare_market
+from backtest.engine.results import equity_panel, session_ends, session_returns
+from backtest.engine.strategy import (
+    StrategySpec,
+    compute_targets,
+    compute_targets_grid,
+    compute_weight_rows,
+    validate_params,
+)
+
+SUMMARY_KEYS = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar")
+
+
+def expand_grid(axes: dict[str, list]) -> list[dict]:
+    """Cartesian product of parameter axes, in the order given."""
+    names = list(axes)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(axes[n] for n in names))]
+
+
+def run_grid(
+    strategy: StrategySpec | str,
+    bars: pl.DataFrame,
+    param_sets: list[dict],
+    config: EngineConfig | None = None,
+    instruments: pl.DataFrame | None = None,
+    benchmark: pl.DataFrame | None = None,
+    *,
+    full: bool = False,
+) -> GridResult:
+    """Evaluate many parameter sets of one strategy on one data set: shared indicators (via the
+    strategy's `generate_grid`), one vectorised simulation over all combinations. Returns one summary
+    row per set, and full `BacktestResult`s when `full`."""
+    config = config or EngineConfig()
+    check_grid(param_sets)
+    spec = resolve_strategy(strategy)
+    bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
+    sets = [validate_params(spec.params, p) for p in param_sets]
+    m = prepare_market(bars, config, instruments)
+    rows = compute_weight_rows(spec, bars, sets)
+    if rows is not None:
+        decisions, mode = rows_to_decisions(m, rows), "weight"
+    else:
+        aligned = [align_targets(m, f) for f in compute_targets_grid(spec, bars, sets)]
+        decisions, mode = np.stack([a[0] for a in aligned], axis=1), aligned[0][1]
+    sym_idx = np.tile(np.arange(len(m.symbols)), (len(sets), 1))
+    return _run_lanes(m, decisions, mode, sym_idx, config, benchmark, spec, sets, full)
+
+
+def run_independent(
+    strategy: StrategySpec | str,
+    bars: pl.DataFrame,
+    params: dict | None = None,
+    config: EngineConfig | None = None,
+    instruments: pl.DataFrame | None = None,
+    *,
+    full: bool = False,
+) -> GridResult:
+    """Run the strategy on each symbol alone (its own account), all symbols in one vectorised pass."""
+    config = config or EngineConfig()
+    spec = resolve_strategy(strategy)
+    bars = normalize_bars(bars)
+    values = validate_params(spec.params, params)
+    m = prepare_market(bars, config, instruments)
+    rows = compute_weight_rows(spec, bars, [values], universe=1)
+    if rows is not None:
+        decisions, mode = rows_to_decisions(m, rows)[:, 0, :], "weight"
+    else:
+        parts = bars.partition_by("symbol", maintain_order=True)
+        targets = pl.concat([compute_targets(spec, part, values) for part in parts])
+        decisions, mode = align_targets(m, targets)
+    sym_idx = np.arange(len(m.symbols))[:, None]
+    result = _run_lanes(m, decisions[:, :, None], mode, sym_idx, config, None, spec, [values] * len(m.symbols), full)
+    result.summary = result.summary.insert_column(0, pl.Series("symbol", m.symbols))
+    return result
+
+
+def _run_lanes(m: Market, decisions, mode, sym_idx, config, benchmark, spec, sets, full) -> GridResult:
+    tgt, change = execution_targets(decisions, mode, config.fill)
+    out = Simulator(m, config, sym_idx, mode).run(tgt, change)
+    bench = benchmark_returns(m, benchmark)
+    summary = grid_summary(m, out, sym_idx, config, bench, sets)
+    base = manifest(m, config, spec, None)
+    results = None
+    if full:
+        results = [
+            build_result(m, out, sym_idx, config, bench, {**base, "params": sets[i]}, lane=i) for i in range(len(sets))
+        ]
+    return GridResult(summary, results, base)
+
+
+def grid_summary(m: Market, out, sym_idx, config: EngineConfig, bench, sets: list[dict]) -> pl.DataFrame:
+    """Vectorised per-lane summary metrics."""
+    cash, mv = equity_panel(out, m, sym_idx, config.initial_cash)
+    equity = cash + mv
+    ends = session_ends(m)
+    returns = session_returns(equity, ends, config.initial_cash)
+    values = mx.returns_metrics(returns, config.periods_per_year, config.risk_free_rate)
+    L = sym_idx.shape[0]
+    o = out.orders
+    filled = o["filled"] > 0 if o["filled"].size else np.zeros(0, bool)
+    lanes = o["lane"].astype(np.int64) if o["lane"].size else np.zeros(0, np.int64)
+    fees = (o["comm"] + o["stamp"] + o["transfer"]) if o["comm"].size else np.zeros(0)
+    columns = {k: values[k] for k in SUMMARY_KEYS}
+    if bench is not None:
+        rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
+        columns.update({k: rel[k] for k in ("excess_return", "alpha", "beta", "information_ratio")})
+    columns.update(
+        {
+            "final_equity": equity[-1],
+            "trade_count": np.bincount(lanes[o["closes"].astype(bool)], minlength=L)
+            if lanes.size
+            else np.zeros(L, int),
+            "fill_count": np.bincount(lanes[filled], minlength=L) if lanes.size else np.zeros(L, int),
+            "total_fees": np.bincount(lanes, weights=fees, minlength=L) if lanes.size else np.zeros(L),
+            "exposure": (mv[ends] > 0).mean(axis=0),
+        }
+    )
+    params = pl.DataFrame(sets) if sets and sets[0] else pl.DataFrame({"run": np.arange(L)})
+    ints = ("trade_count", "fill_count")
+    metrics = pl.DataFrame({k: np.asarray(v, dtype=np.int64 if k in ints else np.float64) for k, v in columns.items()})
+    metrics = metrics.with_columns(pl.col(pl.Float64).fill_nan(None))
+    return pl.concat([params, metrics], how="horizontal")

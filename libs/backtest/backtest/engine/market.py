@@ -1,0 +1,207 @@
+"""Turn a contract bar frame into aligned numpy panels (bars × symbols) for the simulator: execution
+and marking prices on the chosen price basis, tradability, price-limit blocks, lot sizes, fee rates
+and corporate-action cash, plus the input data hash."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from backtest.engine import rulebook as rb
+from backtest.engine.config import EngineConfig, Rules
+from backtest.engine.contract import default_instruments, normalize_bars
+
+EPS = 1e-6
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huice-data-hash")
+
+
+@dataclass
+class Market:
+    """Panels of shape (T bars, N symbols); NaN prices where a symbol has no tradable bar."""
+
+    symbols: list[str]
+    ts: np.ndarray
+    dates: np.ndarray
+    session: np.ndarray
+    exec_px: np.ndarray
+    close: np.ndarray
+    mark: np.ndarray
+    prev_mark: np.ndarray
+    suspended: np.ndarray
+    buy_block: np.ndarray
+    sell_block: np.ndarray
+    volume: np.ndarray
+    ca_cash: np.ndarray | None
+    lot_min: np.ndarray
+    lot_step: np.ndarray
+    stamp_buy: np.ndarray
+    stamp_sell: np.ndarray
+    transfer_value: np.ndarray
+    transfer_share: np.ndarray
+    keys: pl.DataFrame
+    row_t: np.ndarray
+    row_n: np.ndarray
+    hash_job: Future
+    checks: dict = field(default_factory=dict)
+
+    @property
+    def data_hash(self) -> str:
+        """sha256 of the input bars (computed on a background thread while the run proceeds)."""
+        return self.hash_job.result()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(T, N)."""
+        return self.exec_px.shape
+
+
+def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.DataFrame | None = None) -> Market:
+    """Build the simulator's panels from a full or minimal bar frame."""
+    bars = normalize_bars(bars)
+    rules = config.rules()
+    symbols = bars["symbol"].unique(maintain_order=True).to_list()
+    ts = np.unique(bars["ts"].to_numpy())
+    row_t = np.searchsorted(ts, bars["ts"].to_numpy())
+    row_n = bars.select(pl.col("symbol").rank("dense") - 1)["symbol"].to_numpy().astype(np.int64)
+    T, N = len(ts), len(symbols)
+    dates = ts.astype("datetime64[D]")
+    session = np.unique(dates, return_inverse=True)[1].ravel()
+
+    def panel(column: str, fill: float = np.nan) -> np.ndarray:
+        out = np.full((T, N), fill)
+        out[row_t, row_n] = bars[column].to_numpy()
+        return out
+
+    susp = np.ones((T, N), dtype=bool)
+    susp[row_t, row_n] = bars["suspended"].to_numpy()
+    raw = rules.price_basis == "raw"
+    close = panel("raw_close" if raw else "close")
+    px = panel(("raw_open" if raw else "open") if config.fill == "next_open" else ("raw_close" if raw else "close"))
+    susp |= ~np.isfinite(px)
+    px[susp] = np.nan
+    close[susp] = np.nan
+    mark = _ffill(close)
+    prev_mark = np.vstack([np.full((1, N), np.nan), mark[:-1]])
+    inst = _instruments(symbols, instruments)
+    lot_min, lot_step = _lots(inst["board"].to_list(), rules)
+    market = Market(
+        symbols=symbols, ts=ts, dates=dates, session=session, exec_px=px, close=close, mark=mark,
+        prev_mark=prev_mark, suspended=susp, buy_block=np.zeros((T, N), bool), sell_block=np.zeros((T, N), bool),
+        volume=panel("volume", 0.0), ca_cash=None, lot_min=lot_min, lot_step=lot_step,
+        stamp_buy=np.zeros(T), stamp_sell=np.zeros(T), transfer_value=np.zeros((T, N)),
+        transfer_share=np.zeros((T, N)), keys=bars.select("ts", "symbol"), row_t=row_t, row_n=row_n,
+        hash_job=_HASHER.submit(data_hash, bars),
+    )  # fmt: skip
+    if rules.limits:
+        _apply_limits(market, bars, panel, inst, config)
+    if rules.exchange_fees:
+        _apply_fee_rates(market, inst, config)
+    if raw:
+        market.ca_cash = _corporate_action_cash(panel("adj_factor"), mark)
+    return market
+
+
+def _ffill(a: np.ndarray) -> np.ndarray:
+    idx = np.where(np.isfinite(a), np.arange(a.shape[0])[:, None], 0)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    out = a[idx, np.arange(a.shape[1])]
+    return out
+
+
+def _instruments(symbols: list[str], instruments: pl.DataFrame | None) -> pl.DataFrame:
+    base = default_instruments(symbols)
+    if instruments is None or instruments.is_empty():
+        return base
+    known = instruments.select("symbol", "exchange", "board", "list_date").unique("symbol", keep="last")
+    merged = base.select("symbol").join(known, on="symbol", how="left")
+    return merged.with_columns(pl.col("exchange").fill_null(base["exchange"]), pl.col("board").fill_null(base["board"]))
+
+
+def _lots(boards: list[str], rules: Rules) -> tuple[np.ndarray, np.ndarray]:
+    if not rules.lots:
+        step = 0.0 if rules.fractional else 1.0
+        return np.full(len(boards), step), np.full(len(boards), step)
+    pairs = [rb.LOT_RULES.get(b, (100, 100)) for b in boards]
+    return np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
+
+
+def _apply_limits(m: Market, bars: pl.DataFrame, panel, inst: pl.DataFrame, config: EngineConfig) -> None:
+    raw_close = panel("raw_close")
+    ratio = raw_close / panel("close")
+    ref = panel("pre_close") * ratio
+    S = int(m.session[-1]) + 1
+    last_bar = np.searchsorted(m.session, np.arange(S), side="right") - 1
+    closes = _ffill(np.where(m.suspended, np.nan, raw_close))[last_bar]
+    prev_session_close = np.vstack([np.full((1, closes.shape[1]), np.nan), closes[:-1]])[m.session]
+    ref = np.where(np.isfinite(ref), ref, prev_session_close)
+    pct = _limit_pct_panel(m, panel, inst)
+    up_rule = rb.round_half_up_cent(ref * (1 + pct))
+    down_rule = rb.round_half_up_cent(ref * (1 - pct))
+    up_data, down_data = panel("up_limit"), panel("down_limit")
+    both = np.isfinite(up_data) & np.isfinite(up_rule)
+    m.checks["limit_prices"] = {
+        "from_data": int(np.isfinite(up_data).sum()),
+        "from_rules": int((~np.isfinite(up_data) & np.isfinite(up_rule)).sum()),
+        "mismatches": int((both & (np.abs(up_data - up_rule) > 0.0051)).sum()),
+    }
+    up = np.where(np.isfinite(up_data), up_data, up_rule)
+    down = np.where(np.isfinite(down_data), down_data, down_rule)
+    price = panel("raw_open") if config.fill == "next_open" else raw_close
+    with np.errstate(invalid="ignore"):
+        if config.limit_policy == "touch":
+            m.buy_block = price >= up - EPS
+            m.sell_block = price <= down + EPS
+        else:
+            m.buy_block = panel("raw_low") >= up - EPS
+            m.sell_block = panel("raw_high") <= down + EPS
+
+
+def _limit_pct_panel(m: Market, panel, inst: pl.DataFrame) -> np.ndarray:
+    is_st = panel("is_st", 0.0) > 0
+    pct = np.empty(is_st.shape)
+    session_dates = np.unique(m.dates)
+    for n, (board, listed) in enumerate(zip(inst["board"], inst["list_date"], strict=True)):
+        pct[:, n] = rb.limit_pct(board, is_st[:, n], m.dates)
+        free = rb.no_limit_sessions(board, listed)
+        if free:
+            first = np.searchsorted(session_dates, np.datetime64(listed, "D"))
+            pct[(m.session >= first) & (m.session < first + free), n] = np.nan
+    return pct
+
+
+def _apply_fee_rates(m: Market, inst: pl.DataFrame, config: EngineConfig) -> None:
+    stamp = config.stamp_duty_schedule or rb.STAMP_DUTY_SCHEDULE
+    m.stamp_buy, m.stamp_sell = rb.stamp_rates(m.dates, stamp)
+    schedule = config.transfer_fee_schedule or rb.TRANSFER_FEE_SCHEDULE
+    for n, exchange in enumerate(inst["exchange"]):
+        m.transfer_value[:, n], m.transfer_share[:, n] = rb.transfer_rates(m.dates, exchange, schedule)
+
+
+def _corporate_action_cash(factor: np.ndarray, mark: np.ndarray) -> np.ndarray | None:
+    """Cash per held share on ex-dates: prev raw close × (1 − F_prev / F_t). Books dividends and bonus
+    shares as cash at the ex-rights reference price, preserving the holder's value."""
+    f = _ffill(factor)
+    prev_f = np.vstack([f[:1], f[:-1]])
+    prev_mark = np.vstack([mark[:1], mark[:-1]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        credit = np.where(np.isfinite(f) & np.isfinite(prev_f) & (f != prev_f), prev_mark * (1 - prev_f / f), 0.0)
+    credit = np.nan_to_num(credit)
+    return credit if credit.any() else None
+
+
+def data_hash(bars: pl.DataFrame) -> str:
+    """sha256 over the contract columns of the (normalised) bar frame, in column order."""
+    digest = hashlib.sha256()
+    for name in bars.columns:
+        series = bars[name]
+        if series.dtype == pl.Utf8:
+            digest.update("\x1f".join(series.unique(maintain_order=True).to_list()).encode())
+            digest.update(np.ascontiguousarray(series.rle_id().to_numpy()))
+        else:
+            digest.update(np.ascontiguousarray(series.to_physical().to_numpy()))
+        digest.update(name.encode())
+    return "sha256:" + digest.hexdigest()

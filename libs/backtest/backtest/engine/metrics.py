@@ -1,0 +1,130 @@
+"""Performance metrics with empyrical conventions, vectorised over columns (one column per run).
+
+Conventions: simple per-session returns of the equity curve (the first against the initial cash);
+`periods_per_year` sessions a year (252); compounded total return prod(1 + r) − 1; annual return
+(1 + total)^(ppy / n) − 1; sample standard deviation (ddof 1) for volatility, Sharpe, tracking error
+and information ratio; Sortino's downside risk is the root mean square of min(r − rf, 0) over all
+periods; per-period risk-free rate = annual rate / ppy; max drawdown on the wealth curve including
+the initial capital; Calmar = annual return / |max drawdown|; beta = cov(r − rf, b − rf) / var(b − rf),
+alpha = (1 + mean((r − rf) − beta (b − rf)))^ppy − 1; information ratio annualised with sqrt(ppy).
+Intraday runs are measured on their per-session (end-of-day) equity, so the same conventions apply."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def returns_metrics(returns: np.ndarray, ppy: int, rf: float) -> dict[str, np.ndarray]:
+    """Return-based metrics for returns of shape (S, L); each value has shape (L,). Written as a few
+    whole-array passes (a grid of C combinations is one (S, C) matrix)."""
+    n, width = returns.shape
+    if n == 0:
+        nan, zero = np.full(width, np.nan), np.zeros(width)
+        keys = ("annual_return", "volatility", "sharpe", "sortino", "calmar")
+        return {k: nan for k in keys} | {"total_return": zero, "max_drawdown": zero}
+    growth = returns + 1.0
+    total = np.prod(growth, axis=0) - 1
+    excess = returns - rf / ppy if rf else returns
+    with np.errstate(invalid="ignore", divide="ignore"):
+        annual = np.power(1 + total, ppy / n) - 1
+        sd = returns.std(axis=0, ddof=1) if n > 1 else np.full(width, np.nan)
+        ex_sd = (excess.std(axis=0, ddof=1) if rf else sd) if n > 1 else sd
+        ex_mean = excess.mean(axis=0)
+        sharpe = ex_mean / ex_sd * math.sqrt(ppy)
+        low = np.minimum(excess, 0.0)
+        downside = np.sqrt(np.einsum("ij,ij->j", low, low) / n) * math.sqrt(ppy)
+        sortino = ex_mean * ppy / downside
+        mdd = np.minimum(max_drawdown(growth), 0.0)
+        calmar = np.where(mdd < 0, annual / np.abs(mdd), np.nan)
+    return {
+        "total_return": total,
+        "annual_return": annual,
+        "volatility": sd * math.sqrt(ppy),
+        "sharpe": _finite(sharpe),
+        "sortino": _finite(sortino),
+        "max_drawdown": mdd,
+        "calmar": calmar,
+    }
+
+
+def max_drawdown(growth: np.ndarray) -> np.ndarray:
+    """Deepest drawdown per column of the wealth curve cumprod(growth), starting from wealth 1."""
+    wealth = np.cumprod(growth, axis=0)
+    peak = np.maximum.accumulate(wealth, axis=0)
+    np.maximum(peak, 1.0, out=peak)
+    np.divide(wealth, peak, out=wealth)
+    return wealth.min(axis=0) - 1
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(x), x, np.nan)
+
+
+def drawdown_dates(wealth: np.ndarray, dd: np.ndarray, dates: list[str]) -> dict:
+    """Start (peak), trough and recovery dates and duration (sessions) of the deepest drawdown of one run.
+    `wealth`/`dd` include the initial point, which maps to the first session's date."""
+    trough = int(np.argmin(dd))
+    if dd[trough] >= 0:
+        return {"max_drawdown_start": None, "max_drawdown_trough": None, "max_drawdown_recovery": None,
+                "max_drawdown_duration": 0}  # fmt: skip
+    peak = int(np.argmax(wealth[: trough + 1]))
+    later = np.flatnonzero(wealth[trough:] >= wealth[peak])
+    recovery = trough + int(later[0]) if later.size else None
+
+    def day(i: int) -> str:
+        return dates[max(i - 1, 0)]
+
+    end = recovery if recovery is not None else len(wealth) - 1
+    return {
+        "max_drawdown_start": day(peak),
+        "max_drawdown_trough": day(trough),
+        "max_drawdown_recovery": day(recovery) if recovery is not None else None,
+        "max_drawdown_duration": end - peak,
+    }
+
+
+def benchmark_metrics(returns: np.ndarray, bench: np.ndarray, ppy: int, rf: float) -> dict[str, np.ndarray]:
+    """Relative metrics against a benchmark return series `bench` of shape (S,)."""
+    b = bench[:, None]
+    r_ex, b_ex = returns - rf / ppy, b - rf / ppy
+    active = returns - b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b_dev = b_ex - b_ex.mean(axis=0)
+        beta = ((r_ex - r_ex.mean(axis=0)) * b_dev).sum(axis=0) / (b_dev**2).sum(axis=0)
+        alpha = np.power(1 + (r_ex - beta * b_ex).mean(axis=0), ppy) - 1
+        te_raw = active.std(axis=0, ddof=1)
+        info = active.mean(axis=0) / te_raw * math.sqrt(ppy)
+    bench_total = np.prod(1 + bench) - 1
+    return {
+        "benchmark_return": np.full(returns.shape[1], bench_total),
+        "excess_return": np.prod(1 + returns, axis=0) - 1 - bench_total,
+        "alpha": _finite(alpha),
+        "beta": _finite(beta),
+        "tracking_error": te_raw * math.sqrt(ppy),
+        "information_ratio": _finite(info),
+    }
+
+
+def trade_metrics(pnl: np.ndarray, holding: np.ndarray) -> dict:
+    """Round-trip statistics from closed trades' net P&L (after fees) and holding periods (sessions)."""
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    gross_loss = -losses.sum()
+    return {
+        "trade_count": int(pnl.size),
+        "win_rate": float(wins.size / pnl.size) if pnl.size else None,
+        "profit_factor": float(wins.sum() / gross_loss) if gross_loss > 0 else None,
+        "average_win": float(wins.mean()) if wins.size else None,
+        "average_loss": float(losses.mean()) if losses.size else None,
+        "average_holding_sessions": float(holding.mean()) if holding.size else None,
+    }
+
+
+def clean(value):
+    """Plain JSON value: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,198 @@
+"""The strategy model: load user (or template) source, validate parameters, compute targets.
+
+A strategy module imports only polars, numpy, math, statistics, datetime and `backtest.engine.sdk`,
+defines `PARAMS = [param(...), ...]` and `generate(bars, params) -> DataFrame[ts, symbol, weight|shares]`,
+and optionally `generate_grid(bars, param_sets) -> list[DataFrame]`. Computing targets and simulating
+are separate pure functions so a service can run the first in a confined subprocess."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from backtest.engine.sdk import PARAM_TYPES, Columns, Param, ParamError
+
+__all__ = [
+    "ParamError",
+    "StrategyError",
+    "StrategySpec",
+    "compute_targets",
+    "compute_targets_grid",
+    "load_strategy",
+    "schema_to_json",
+    "validate_params",
+]
+
+ALLOWED_IMPORTS = {"polars", "numpy", "math", "statistics", "datetime", "backtest.engine.sdk"}
+
+
+class StrategyError(ValueError):
+    """The strategy source is invalid (syntax, forbidden import, missing `generate`/`PARAMS`, bad output)."""
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A loaded strategy: its source, hash, parameter schema and entry points."""
+
+    name: str
+    source: str
+    source_hash: str
+    doc: str
+    params: tuple[Param, ...]
+    generate: Callable[[pl.DataFrame, dict], pl.DataFrame]
+    generate_grid: Callable[[pl.DataFrame, list[dict]], list[pl.DataFrame]] | None
+    generate_arrays: Callable | None = None
+    generate_grid_arrays: Callable | None = None
+
+
+def source_hash(source: str) -> str:
+    """sha256 of the UTF-8 source text."""
+    return "sha256:" + hashlib.sha256(source.encode()).hexdigest()
+
+
+def check_imports(tree: ast.AST) -> None:
+    """Raise `StrategyError` for any import outside `ALLOWED_IMPORTS`."""
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.level == 0 else ["<relative import>"]
+        for name in names:
+            if name not in ALLOWED_IMPORTS and name.split(".")[0] not in ALLOWED_IMPORTS - {"backtest.engine.sdk"}:
+                raise StrategyError(f"line {node.lineno}: import of {name!r} is not allowed")
+
+
+def load_strategy(source: str, name: str = "<strategy>") -> StrategySpec:
+    """Compile and execute strategy source in-process and return its `StrategySpec`."""
+    try:
+        tree = ast.parse(source, filename=name)
+    except SyntaxError as exc:
+        raise StrategyError(f"syntax error at line {exc.lineno}: {exc.msg}") from exc
+    check_imports(tree)
+    namespace: dict[str, Any] = {"__name__": f"huice_strategy_{name}"}
+    try:
+        exec(compile(tree, name, "exec"), namespace)  # noqa: S102 - the strategy model is in-process by design
+    except Exception as exc:
+        raise StrategyError(f"strategy failed to load: {type(exc).__name__}: {exc}") from exc
+    generate = namespace.get("generate")
+    params = namespace.get("PARAMS", [])
+    if not callable(generate):
+        raise StrategyError("strategy must define generate(bars, params)")
+    if not isinstance(params, list | tuple) or not all(isinstance(p, Param) for p in params):
+        raise StrategyError("PARAMS must be a list of param(...) declarations")
+    grid = namespace.get("generate_grid")
+    arrays, grid_arrays = namespace.get("generate_arrays"), namespace.get("generate_grid_arrays")
+    return StrategySpec(
+        name=name,
+        source=source,
+        source_hash=source_hash(source),
+        doc=(ast.get_docstring(tree) or "").strip(),
+        params=tuple(params),
+        generate=generate,
+        generate_grid=grid if callable(grid) else None,
+        generate_arrays=arrays if callable(arrays) else None,
+        generate_grid_arrays=grid_arrays if callable(grid_arrays) else None,
+    )
+
+
+def schema_to_json(schema: tuple[Param, ...] | list[Param]) -> list[dict]:
+    """JSON-serialisable parameter schema."""
+    return [p.to_json() for p in schema]
+
+
+def validate_params(schema: tuple[Param, ...] | list[Param], params: dict | None) -> dict:
+    """Coerce `params` to the declared types, apply defaults and check bounds/choices.
+    Raises `ParamError(field, message)`; unknown names are errors too."""
+    params = dict(params or {})
+    known = {p.name for p in schema}
+    for extra in sorted(set(params) - known):
+        raise ParamError(extra, "unknown parameter")
+    return {p.name: _coerce(p, params.get(p.name, p.default)) for p in schema}
+
+
+def _coerce(p: Param, value: Any) -> Any:
+    try:
+        value = _convert(p.type, value)
+    except (TypeError, ValueError) as exc:
+        raise ParamError(p.name, f"expected {PARAM_TYPES[p.type]}, got {value!r}") from exc
+    if p.choices is not None and value not in p.choices:
+        raise ParamError(p.name, f"must be one of {list(p.choices)}")
+    if p.min is not None and value < p.min:
+        raise ParamError(p.name, f"must be >= {p.min}")
+    if p.max is not None and value > p.max:
+        raise ParamError(p.name, f"must be <= {p.max}")
+    return value
+
+
+def _convert(kind: type, value: Any) -> Any:
+    if kind is bool:
+        if isinstance(value, str):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        return bool(value)
+    if kind is int:
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError(value)
+        return int(number)
+    if kind is float:
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(value)
+        return number
+    return str(value)
+
+
+def check_targets(frame: Any) -> pl.DataFrame:
+    """Validate a strategy's output frame: columns ts, symbol and exactly one of weight/shares."""
+    if not isinstance(frame, pl.DataFrame):
+        raise StrategyError(f"generate must return a polars DataFrame, got {type(frame).__name__}")
+    if frame.columns in (["ts", "symbol", "weight"], ["ts", "symbol", "shares"]) and frame.dtypes[2] == pl.Float64:
+        return frame
+    kinds = [c for c in ("weight", "shares") if c in frame.columns]
+    missing = [c for c in ("ts", "symbol") if c not in frame.columns]
+    if missing or len(kinds) != 1:
+        raise StrategyError("targets need columns ts, symbol and one of weight/shares")
+    return frame.select("ts", "symbol", pl.col(kinds[0]).cast(pl.Float64))
+
+
+def compute_targets(spec: StrategySpec, bars: pl.DataFrame, params: dict | None) -> pl.DataFrame:
+    """Validate `params` and run the strategy's `generate` over `bars` (a contract frame)."""
+    values = validate_params(spec.params, params)
+    return check_targets(spec.generate(bars, values))
+
+
+def compute_targets_grid(spec: StrategySpec, bars: pl.DataFrame, param_sets: list[dict]) -> list[pl.DataFrame]:
+    """Targets for many parameter sets; uses `generate_grid` when the strategy defines it."""
+    sets = [validate_params(spec.params, p) for p in param_sets]
+    if spec.generate_grid is None:
+        return [check_targets(spec.generate(bars, p)) for p in sets]
+    frames = spec.generate_grid(bars, sets)
+    if len(frames) != len(sets):
+        raise StrategyError("generate_grid must return one frame per parameter set")
+    return [check_targets(f) for f in frames]
+
+
+def compute_weight_rows(spec: StrategySpec, bars: pl.DataFrame, sets: list[dict], universe: int | None = None):
+    """Fast path for strategies with `generate_arrays`: weights per combination and bar row, shape
+    (C, rows), for validated parameter sets; None when the strategy has no array entry points.
+    `universe` = symbols sharing one account (None: all of them; 1: every symbol on its own)."""
+    if spec.generate_arrays is None:
+        return None
+    cols = Columns(bars, universe)
+    if len(sets) > 1 and spec.generate_grid_arrays is not None:
+        out = np.asarray(spec.generate_grid_arrays(cols, sets), dtype=np.float64)
+    else:
+        out = np.stack([np.asarray(spec.generate_arrays(cols, p), dtype=np.float64) for p in sets])
+    if out.shape != (len(sets), bars.height):
+        raise StrategyError("generate_arrays must return one weight per bar row and parameter set")
+    return out

@@ -1,0 +1,47 @@
+"""Built-in strategy templates: real strategy source files loaded through `load_strategy`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from backtest.engine.strategy import StrategySpec, load_strategy, schema_to_json
+
+TEMPLATE_DIR = Path(__file__).parent
+TEMPLATE_NAMES = ("ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation")
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """A template as users browse it."""
+
+    name: str
+    title: str
+    doc: str
+    source: str
+    params: list[dict]
+
+    def to_json(self) -> dict:
+        """JSON-serialisable form."""
+        return {"name": self.name, "title": self.title, "doc": self.doc, "source": self.source, "params": self.params}
+
+
+@cache
+def load_template(name: str) -> StrategySpec:
+    """The loaded `StrategySpec` of a template (cached)."""
+    if name not in TEMPLATE_NAMES:
+        raise KeyError(name)
+    return load_strategy((TEMPLATE_DIR / f"{name}.py").read_text(encoding="utf-8"), name=name)
+
+
+def get_template(name: str) -> TemplateInfo:
+    """Name, title, doc, source and parameter schema of one template; KeyError if unknown."""
+    spec = load_template(name)
+    title = spec.doc.splitlines()[0].rstrip(".") if spec.doc else name
+    return TemplateInfo(name, title, spec.doc, spec.source, schema_to_json(spec.params))
+
+
+def list_templates() -> list[TemplateInfo]:
+    """Every built-in template."""
+    return [get_template(n) for n in TEMPLATE_NAMES]

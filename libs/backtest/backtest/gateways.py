@@ -1,0 +1,218 @@
+"""The one module that calls other contexts (their published services) and translates their types.
+
+strategy_management: versions, parameter checks, the dry run, templates, the confined runner.
+market_data: symbols, calendar, snapshots, coverage, bars, instruments, benchmark.
+job_orchestration: submit, get, cancel, events. user_auth: the principal a job acts for.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from backtest.domain import canonical
+from backtest.schemas import BacktestContext, StrategyRef
+from job_orchestration import service as jobs
+from job_orchestration.schemas import JobRead
+from market_data import service as market
+from platform_core.errors import AppError, ErrorCode, InvalidInput, NotFound
+from platform_core.ids import new_id
+from strategy_management import service as strategies
+from strategy_management.schemas import FromTemplate, VersionRead
+from user_auth import service as accounts
+from user_auth.principal import Principal
+
+JOB_KIND = "backtest.run"
+_DRY_RUNS: OrderedDict[str, bool] = OrderedDict()
+_DRY_RUN_CACHE_SIZE = 256
+
+
+# --- strategies ------------------------------------------------------------------------------------------
+
+
+def resolve_version(session: Session, principal: Principal, ref: StrategyRef) -> VersionRead:
+    """The version a backtest pins: by id, the latest of a strategy, or a fresh copy of a template."""
+    if ref.version_id is not None:
+        return _field(lambda: strategies.get_version(session, principal, ref.version_id), "strategyRef.version_id")
+    if ref.strategy_id is not None:
+        return _field(lambda: strategies.latest_version(session, principal, ref.strategy_id), "strategyRef.strategy_id")
+    name = ref.name or f"{ref.template}-{new_id().hex[-8:]}"
+    created = _field(
+        lambda: strategies.create_from_template(session, principal, FromTemplate(template=ref.template, name=name)),
+        "strategyRef.template",
+    )
+    return strategies.get_version(session, principal, created.latest_version.id)
+
+
+def _field(call: Any, field: str) -> Any:
+    """Run `call`, naming `field` in the details of an INVALID_INPUT or NOT_FOUND it raises."""
+    try:
+        return call()
+    except AppError as exc:
+        if exc.code in (ErrorCode.INVALID_INPUT, ErrorCode.NOT_FOUND):
+            exc.details = {**exc.details, "field": field}
+        raise
+
+
+def check_params(session: Session, principal: Principal, version_id: uuid.UUID, params: dict) -> dict[str, Any]:
+    """Parameters coerced against the version's schema (defaults filled); INVALID_INPUT naming the field."""
+    return strategies.validate_params(session, principal, version_id, params)
+
+
+def dry_run(
+    session: Session, principal: Principal, version: VersionRead, params: dict[str, Any], *, field: str
+) -> None:
+    """The strategy's dry run on sample bars in the confined runner (cached per source and parameters:
+    the sample bars are fixed, so the outcome is too). Raises the user's error as INVALID_INPUT."""
+    key = f"{version.content_hash}:{canonical(params)}"
+    if key in _DRY_RUNS:
+        return
+    _field(
+        lambda: strategies.validate_strategy(
+            session, principal, version.strategy_id, version=version.number, params=params
+        ),
+        field,
+    )
+    _DRY_RUNS[key] = True
+    while len(_DRY_RUNS) > _DRY_RUN_CACHE_SIZE:
+        _DRY_RUNS.popitem(last=False)
+
+
+def add_reference(session: Session, principal: Principal, version_id: uuid.UUID, run_id: uuid.UUID) -> None:
+    strategies.add_reference(session, principal, version_id, f"backtest:{run_id}")
+
+
+def run_targets(source: str, bars: pl.DataFrame, params: dict[str, Any], timeout_s: float) -> pl.DataFrame:
+    """Targets of the user's strategy, computed in the confined runner (never in this process)."""
+    [targets] = strategies.run_targets(source, bars, [params], timeout_s=timeout_s)
+    return targets
+
+
+def get_version(session: Session, principal: Principal, version_id: uuid.UUID) -> VersionRead:
+    return strategies.get_version(session, principal, version_id)
+
+
+# --- market data ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketPin:
+    symbols: list[str]
+    benchmark: str | None
+    snapshot_id: str
+    source: str
+
+
+def check_market(session: Session, context: BacktestContext) -> MarketPin:
+    """Validate the context against the data: known codes, a window with sessions, a snapshot holding bars
+    of the frequency for every code. INVALID_INPUT naming the field otherwise."""
+    start, end = context.window.start, context.window.end
+    if end < start:
+        raise InvalidInput(
+            f"window end {end} is before start {start}",
+            field="context.window",
+            details={"start": start.isoformat(), "end": end.isoformat()},
+        )
+    symbols = _field(lambda: market.validate_symbols(session, list(context.universe)), "context.universe")
+    benchmark = None
+    if context.benchmark:
+        [benchmark] = _field(lambda: market.validate_symbols(session, [context.benchmark]), "context.benchmark")
+    sessions = _field(lambda: market.trading_sessions(session, start, end), "context.window")
+    if not sessions:
+        raise InvalidInput(
+            f"no trading sessions between {start} and {end}",
+            field="context.window",
+            details={"start": start.isoformat(), "end": end.isoformat()},
+        )
+    snapshot = _snapshot(session, context.datasource_version)
+    _require_coverage(session, snapshot.id, context.frequency, symbols, start, end)
+    return MarketPin(symbols=symbols, benchmark=benchmark, snapshot_id=snapshot.id, source=snapshot.source)
+
+
+def _snapshot(session: Session, snapshot_id: str | None) -> Any:
+    try:
+        return market.get_snapshot(session, snapshot_id) if snapshot_id else market.latest_snapshot(session)
+    except NotFound as exc:
+        raise InvalidInput(exc.message, field="context.datasource_version", details=exc.details) from None
+
+
+def _require_coverage(
+    session: Session, snapshot_id: str, freq: str, symbols: list[str], start: date, end: date
+) -> None:
+    parts = market.coverage(session, snapshot_id=snapshot_id, freq=freq)
+    covered = {
+        p.symbol
+        for p in parts
+        if p.rows
+        and p.first_date is not None
+        and p.last_date is not None
+        and p.first_date <= end
+        and p.last_date >= start
+    }
+    missing = [s for s in symbols if s not in covered]
+    if missing:
+        raise InvalidInput(
+            f"no {freq} bars between {start} and {end} in snapshot {snapshot_id} for: {', '.join(missing)}",
+            field="context.frequency" if len(missing) == len(symbols) else "context.universe",
+            details={"frequency": freq, "missing": missing, "snapshot_id": snapshot_id},
+        )
+
+
+@dataclass
+class MarketInputs:
+    bars: pl.DataFrame
+    instruments: pl.DataFrame
+    benchmark: pl.DataFrame | None
+
+
+def load_inputs(
+    session: Session,
+    *,
+    symbols: list[str],
+    freq: str,
+    start: date,
+    end: date,
+    adjust: str,
+    snapshot_id: str,
+    benchmark: str | None,
+) -> MarketInputs:
+    """Bars, instrument reference and benchmark of the pinned snapshot."""
+    bars = market.get_bars(
+        session, symbols=symbols, freq=freq, start=start, end=end, adjust=adjust, snapshot_id=snapshot_id
+    )
+    instruments = market.get_instruments(session, symbols)
+    bench = market.get_benchmark(session, benchmark, start, end, snapshot_id=snapshot_id) if benchmark else None
+    return MarketInputs(bars=bars, instruments=instruments, benchmark=bench)
+
+
+# --- jobs ----------------------------------------------------------------------------------------------
+
+
+def submit_job(session: Session, principal: Principal, run_id: uuid.UUID, *, priority: str, budget_s: int) -> JobRead:
+    return jobs.submit(
+        session,
+        principal,
+        kind=JOB_KIND,
+        payload={"run_id": str(run_id)},
+        priority=priority,
+        idempotency_key=f"{JOB_KIND}:{run_id}",
+        budget_s=budget_s,
+    )
+
+
+def get_job(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRead:
+    return jobs.get(session, principal, job_id)
+
+
+def cancel_job(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRead:
+    return jobs.cancel(session, principal, job_id)
+
+
+def principal_for(session: Session, owner_id: uuid.UUID) -> Principal:
+    return accounts.principal_for_user(session, owner_id, via="job")

@@ -1,0 +1,140 @@
+"""`huice jobs`: list, show, cancel, retry and follow your jobs; stats, reap and diagnostics for admins."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import typer
+
+from job_orchestration import service
+from job_orchestration.domain import JobStatus, Priority
+from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_key_values
+from platform_core.errors import Forbidden, InvalidInput
+from platform_core.pagination import PageParams
+from user_auth.cli_session import cli_principal
+from user_auth.principal import Principal
+
+app = AppTyper(help="Jobs: list, show, cancel, retry, events; stats, reap and diagnostics (admins).")
+
+JobId = Annotated[uuid.UUID, typer.Argument(help="The job id.")]
+COLUMNS = ["id", "kind", "status", "progress", "attempts", "submitted_at", "finished_at"]
+
+
+def _admin(ctx: typer.Context) -> Principal:
+    principal = cli_principal(ctx)
+    if not principal.is_admin:
+        raise Forbidden("this command needs an admin account")
+    return principal
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    status: Annotated[JobStatus | None, typer.Option(help="Only jobs in this status.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Your jobs, newest first (admins: every job)."""
+    principal = cli_principal(ctx)
+    with container(ctx).db.transaction() as session:
+        page = service.list_jobs(
+            session, principal, status=status, kind=kind, page=PageParams(limit=limit, offset=offset)
+        )
+    emit(page, as_json, columns=COLUMNS)
+
+
+@app.command("show")
+def show(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
+    """One job: status, progress, attempts, timestamps, error and result."""
+    principal = cli_principal(ctx)
+    with container(ctx).db.transaction() as session:
+        emit(service.get(session, principal, job_id), as_json)
+
+
+@app.command("cancel")
+def cancel(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
+    """Cancel a job (queued: at once; running: at its next progress point). Exit 5 if already finished."""
+    principal = cli_principal(ctx)
+    with container(ctx).db.transaction() as session:
+        job = service.cancel(session, principal, job_id)
+    emit(job, as_json)
+
+
+@app.command("retry")
+def retry(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
+    """Run a failed or cancelled job again from the start."""
+    principal = cli_principal(ctx)
+    with container(ctx).db.transaction() as session:
+        job = service.retry(session, principal, job_id)
+    emit(job, as_json)
+
+
+@app.command("events")
+def events(
+    ctx: typer.Context,
+    job_id: JobId,
+    after: Annotated[int | None, typer.Option(min=0, help="Only events after this id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The job's events in order (state changes and progress)."""
+    principal = cli_principal(ctx)
+    with container(ctx).db.transaction() as session:
+        items = service.events(session, principal, job_id, after)
+    emit(items, as_json, columns=["id", "type", "status", "progress", "message", "attempt", "at"])
+
+
+@app.command("stats")
+def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Queue depth, running jobs, live workers, queue wait p50/p95, failure rate (admins)."""
+    _admin(ctx)
+    c = container(ctx)
+    with c.db.transaction() as session:
+        emit(service.stats(session, c.redis), as_json)
+
+
+@app.command("reap")
+def reap(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Run one reaper pass now (admins)."""
+    _admin(ctx)
+    c = container(ctx)
+    with c.db.transaction() as session:
+        report = service.reap(session, c.redis)
+    emit(report, as_json)
+
+
+@app.command("diag")
+def diag(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="sleep, fail or progress.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Payload key=value (numbers parsed).")
+    ] = None,
+    priority: Annotated[Priority | None, typer.Option(help="Queue: high, default or low.")] = None,
+    budget: Annotated[int | None, typer.Option(min=1, help="Wall budget in seconds.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a diagnostic job to check the workers (admins)."""
+    principal = _admin(ctx)
+    if kind not in ("sleep", "fail", "progress"):
+        raise InvalidInput("kind must be sleep, fail or progress", field="kind")
+    payload = {k: _scalar(v) for k, v in parse_key_values(param or []).items()}
+    with container(ctx).db.transaction() as session:
+        job = service.submit(
+            session, principal, kind=f"diag.{kind}", payload=payload, priority=priority, budget_s=budget
+        )
+    emit(job, as_json)
+
+
+def _scalar(value: str) -> object:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            continue
+    return value

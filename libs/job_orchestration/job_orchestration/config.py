@@ -1,0 +1,40 @@
+"""Settings of the job runtime (`HUICE_JOBS_*`): heartbeats, leases, reaper, retries, per-plan limits."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from platform_core.settings import HuiceSettings
+
+
+class JobSettings(HuiceSettings):
+    """Timing and fairness knobs. Production defaults detect a dead worker within about a minute."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUICE_JOBS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    heartbeat_interval_s: float = Field(5.0, gt=0, description="How often a running attempt heartbeats.")
+    lease_timeout_s: float = Field(30.0, gt=0, description="A lease without heartbeat this long is dead.")
+    reap_interval_s: float = Field(10.0, gt=0, description="How often the reaper looks for dead or lost jobs.")
+    dispatch_interval_s: float = Field(1.0, gt=0, description="How often waiting and retrying jobs are admitted.")
+    enqueue_grace_s: float = Field(10.0, ge=0, description="Age before a queued job missing from Redis is re-enqueued.")
+    cancel_grace_s: float = Field(
+        10.0, ge=0, description="Time a running job gets to honour a cancel before it is killed."
+    )
+    retry_base_s: float = Field(5.0, ge=0, description="Backoff before the first retry (doubles each attempt).")
+    retry_max_s: float = Field(300.0, ge=0, description="Longest backoff between retries.")
+    default_budget_s: int = Field(
+        3600, ge=1, description="Wall budget of a job attempt unless the kind says otherwise."
+    )
+    plan_limits: dict[str, int] = Field(
+        default_factory=lambda: {"free": 2, "pro": 5},
+        description='Concurrent jobs per owner by plan, e.g. {"free": 2, "pro": 5} (JSON).',
+    )
+    admin_limit: int = Field(10, ge=1, description="Concurrent jobs of an admin.")
+    worker_alive_s: float = Field(90.0, gt=0, description="A worker heartbeat newer than this counts as alive.")
+    stats_window_s: int = Field(3600, ge=60, description="Window of the queue-wait and failure-rate statistics.")
+
+    def limit_for(self, plan: str) -> int:
+        return self.plan_limits.get(plan, min(self.plan_limits.values(), default=1))

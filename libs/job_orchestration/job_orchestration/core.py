@@ -1,0 +1,226 @@
+"""State transitions shared by the service, the attempt runner and the reaper (internal).
+
+Every transition records an event row and publishes it on `runs.{job_id}` after commit; every transition
+that frees a slot admits the owner's next waiting jobs, which RQ receives after commit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from rq import Queue
+from rq.serializers import JSONSerializer
+from sqlalchemy.orm import Session
+
+from job_orchestration import repository as repo
+from job_orchestration.domain import TERMINAL, EventType, JobStatus, backoff_seconds
+from job_orchestration.registry import JobRegistry
+from job_orchestration.repository import JobEventRow, JobRow
+from job_orchestration.schemas import JobError, JobEvent, JobRead
+from platform_core.db import on_commit
+
+log = logging.getLogger("job_orchestration")
+
+RUN_FUNCTION = "job_orchestration.jobs.run"
+FAILURE_TTL_S = 86400
+
+
+def channel(job_id: uuid.UUID | str) -> str:
+    return f"runs.{job_id}"
+
+
+def to_read(row: JobRow) -> JobRead:
+    wait = (row.started_at - row.submitted_at).total_seconds() if row.started_at else None
+    return JobRead(
+        id=row.id,
+        kind=row.kind,
+        owner_id=row.owner_id,
+        status=JobStatus(row.status),
+        priority=row.queue,
+        progress=row.progress,
+        progress_message=row.progress_message,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        budget_s=row.budget_s,
+        cancel_requested=row.cancel_requested_at is not None,
+        payload=row.payload,
+        result=row.result,
+        error=JobError(**row.error) if row.error else None,
+        parent_id=row.parent_id,
+        idempotency_key=row.idempotency_key,
+        submitted_at=row.submitted_at,
+        enqueued_at=row.enqueued_at,
+        started_at=row.started_at,
+        attempt_started_at=row.attempt_started_at,
+        heartbeat_at=row.heartbeat_at,
+        finished_at=row.finished_at,
+        retry_at=row.not_before if row.status == JobStatus.QUEUED else None,
+        queue_wait_s=round(wait, 3) if wait is not None else None,
+    )
+
+
+def event_read(row: JobEventRow) -> JobEvent:
+    return JobEvent(
+        id=row.id,
+        job_id=row.job_id,
+        type=row.type,
+        status=row.status,
+        progress=row.progress,
+        message=row.message,
+        attempt=row.attempt,
+        data=row.data,
+        at=row.created_at,
+    )
+
+
+def emit(
+    session: Session,
+    registry: JobRegistry,
+    row: JobRow,
+    type_: EventType,
+    now: datetime,
+    message: str = "",
+    **data: Any,
+) -> JobEvent:
+    """Persist an event of `row` and publish it on `runs.{job_id}` once the transaction commits."""
+    event = event_read(
+        repo.add_event(
+            session,
+            JobEventRow(
+                job_id=row.id,
+                type=str(type_),
+                status=row.status,
+                progress=row.progress,
+                message=message[:500],
+                attempt=row.attempts,
+                data=_jsonable(data),
+                created_at=now,
+            ),
+        )
+    )
+    redis = registry.redis
+    if redis is not None:
+        body = event.model_dump_json()
+        on_commit(session, lambda: redis.publish(channel(row.id), body))
+    return event
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data, default=str))
+
+
+def enqueue_after_commit(session: Session, registry: JobRegistry, row: JobRow) -> None:
+    """Hand the job to RQ once the transaction commits (RQ job id = job id)."""
+    redis = registry.redis
+    if redis is None:
+        return
+    job_id, queue, budget = str(row.id), row.queue, row.budget_s
+    timeout = int(budget + registry.settings.cancel_grace_s + 2 * registry.settings.lease_timeout_s + 30)
+    on_commit(session, lambda: enqueue_now(redis, job_id, queue, timeout))
+
+
+def enqueue_now(redis: Any, job_id: str, queue: str, timeout: int) -> None:
+    Queue(queue, connection=redis, serializer=JSONSerializer).enqueue_call(
+        func=RUN_FUNCTION,
+        args=(job_id,),
+        job_id=job_id,
+        timeout=timeout,
+        result_ttl=0,
+        failure_ttl=FAILURE_TTL_S,
+        description=f"huice job {job_id}",
+    )
+
+
+def admit(
+    session: Session,
+    registry: JobRegistry,
+    owner_id: uuid.UUID,
+    now: datetime,
+    exclude: frozenset[uuid.UUID] = frozenset(),
+) -> list[uuid.UUID]:
+    """Hand the owner's due waiting jobs to RQ while the owner is under its concurrency limit."""
+    repo.lock_owner(session, owner_id)
+    candidates = [r for r in repo.waiting(session, owner_id, now, limit=50) if r.id not in exclude]
+    if not candidates:
+        return []
+    limit = _limit(registry, candidates[0].owner_plan)
+    free = limit - repo.count_active(session, owner_id)
+    admitted = []
+    for row in candidates[: max(0, free)]:
+        row.enqueued_at = now
+        row.not_before = None
+        session.flush()
+        emit(session, registry, row, EventType.ENQUEUED, now)
+        enqueue_after_commit(session, registry, row)
+        admitted.append(row.id)
+    return admitted
+
+
+def _limit(registry: JobRegistry, plan: str) -> int:
+    if plan == "admin":
+        return registry.settings.admin_limit
+    return registry.settings.limit_for(plan)
+
+
+def finish(
+    session: Session,
+    registry: JobRegistry,
+    row: JobRow,
+    status: JobStatus,
+    now: datetime,
+    *,
+    message: str = "",
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    **data: Any,
+) -> None:
+    """Move `row` to a terminal status, drop its lease and admit the owner's next jobs."""
+    assert status in TERMINAL
+    row.status = status
+    row.finished_at = now
+    row.lease_token = None
+    row.not_before = None
+    if status == JobStatus.SUCCEEDED:
+        row.progress = 100.0
+        row.result = result
+        row.error = None
+    if error is not None:
+        row.error = error
+    session.flush()
+    event_type = {JobStatus.SUCCEEDED: EventType.SUCCEEDED, JobStatus.FAILED: EventType.FAILED}.get(
+        status, EventType.CANCELLED
+    )
+    emit(session, registry, row, event_type, now, message or (error or {}).get("message", ""), **data)
+    admit(session, registry, row.owner_id, now, exclude=frozenset({row.id}))
+
+
+def retry_later(
+    session: Session, registry: JobRegistry, row: JobRow, now: datetime, error: dict[str, Any], reason: str
+) -> datetime:
+    """Put a running job back in the queue after the backoff of its attempt number (a transient failure)."""
+    settings = registry.settings
+    delay = backoff_seconds(row.attempts, base=settings.retry_base_s, cap=settings.retry_max_s)
+    due = now + timedelta(seconds=delay)
+    row.status = JobStatus.QUEUED
+    row.lease_token = None
+    row.enqueued_at = None
+    row.not_before = due
+    row.error = error
+    session.flush()
+    emit(
+        session,
+        registry,
+        row,
+        EventType.RETRYING,
+        now,
+        error.get("message", ""),
+        reason=reason,
+        retry_at=due.isoformat(),
+        next_attempt=row.attempts + 1,
+    )
+    admit(session, registry, row.owner_id, now, exclude=frozenset({row.id}))
+    return due

@@ -1,0 +1,273 @@
+"""The `job_orchestration` schema: jobs (the source of truth) and their events. Private to the context."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    case,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from job_orchestration.domain import PRIORITY_RANK, JobStatus
+from platform_core.db import declarative_base
+
+Base = declarative_base("job_orchestration")
+metadata = Base.metadata
+
+TS = DateTime(timezone=True)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    owner_plan: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(20))
+    queue: Mapped[str] = mapped_column(String(20))
+    progress: Mapped[float] = mapped_column(Float)
+    progress_message: Mapped[str] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    budget_s: Mapped[int] = mapped_column(Integer)
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    worker_name: Mapped[str | None] = mapped_column(String(200))
+    worker_pid: Mapped[int | None] = mapped_column(Integer)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(TS)
+    submitted_at: Mapped[datetime] = mapped_column(TS)
+    enqueued_at: Mapped[datetime | None] = mapped_column(TS)
+    not_before: Mapped[datetime | None] = mapped_column(TS)
+    started_at: Mapped[datetime | None] = mapped_column(TS)
+    attempt_started_at: Mapped[datetime | None] = mapped_column(TS)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TS)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_jobs_owner_submitted", "owner_id", "submitted_at"),
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_parent_id", "parent_id"),
+        Index("uq_jobs_owner_idempotency", "owner_id", "idempotency_key", unique=True),
+    )
+
+
+class JobEventRow(Base):
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20))
+    progress: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(String(500))
+    attempt: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_job_events_job_id_id", "job_id", "id"),)
+
+
+ACTIVE = or_(
+    JobRow.status == JobStatus.RUNNING,
+    (JobRow.status == JobStatus.QUEUED) & JobRow.enqueued_at.is_not(None),
+)
+_RANK = case({str(k): v for k, v in PRIORITY_RANK.items()}, value=JobRow.queue, else_=9)
+
+
+def lock_owner(session: Session, owner_id: uuid.UUID) -> None:
+    """Serialise admission decisions of one owner until the transaction ends."""
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"job_orchestration.owner:{owner_id}"))))
+
+
+def try_lock_maintenance(session: Session) -> bool:
+    """Only one reaper pass at a time across every process (released at transaction end)."""
+    stmt = text("SELECT pg_try_advisory_xact_lock(hashtext('job_orchestration.reaper'))")
+    return bool(session.execute(stmt).scalar())
+
+
+def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> JobRow | None:
+    stmt = select(JobRow).where(JobRow.id == job_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def get_owned(
+    session: Session, job_id: uuid.UUID, owner_id: uuid.UUID | None, *, for_update: bool = False
+) -> JobRow | None:
+    """A job of `owner_id` (any owner when None — admins)."""
+    stmt = select(JobRow).where(JobRow.id == job_id)
+    if owner_id is not None:
+        stmt = stmt.where(JobRow.owner_id == owner_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def by_idempotency_key(session: Session, owner_id: uuid.UUID, key: str) -> JobRow | None:
+    stmt = select(JobRow).where(JobRow.owner_id == owner_id, JobRow.idempotency_key == key)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def held(session: Session, job_id: uuid.UUID, token: str, *, lock: bool = True) -> JobRow | None:
+    """The job if `token` still holds its lease (a running job), locked for the rest of the transaction."""
+    stmt = select(JobRow).where(JobRow.id == job_id, JobRow.lease_token == token, JobRow.status == JobStatus.RUNNING)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def list_jobs(
+    session: Session, owner_id: uuid.UUID | None, *, status: str | None, kind: str | None, limit: int, offset: int
+) -> tuple[Sequence[JobRow], int]:
+    conditions = []
+    if owner_id is not None:
+        conditions.append(JobRow.owner_id == owner_id)
+    if status is not None:
+        conditions.append(JobRow.status == status)
+    if kind is not None:
+        conditions.append(JobRow.kind == kind)
+    total = session.execute(select(func.count()).select_from(JobRow).where(*conditions)).scalar_one()
+    rows = (
+        session.execute(
+            select(JobRow)
+            .where(*conditions)
+            .order_by(JobRow.submitted_at.desc(), JobRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        .scalars()
+        .all()
+    )
+    return rows, total
+
+
+def count_active(session: Session, owner_id: uuid.UUID) -> int:
+    stmt = select(func.count()).select_from(JobRow).where(JobRow.owner_id == owner_id, ACTIVE)
+    return session.execute(stmt).scalar_one()
+
+
+def waiting(session: Session, owner_id: uuid.UUID, now: datetime, limit: int) -> Sequence[JobRow]:
+    """Queued jobs of the owner not yet handed to RQ and due, best priority and oldest first."""
+    stmt = (
+        select(JobRow)
+        .where(
+            JobRow.owner_id == owner_id,
+            JobRow.status == JobStatus.QUEUED,
+            JobRow.enqueued_at.is_(None),
+            or_(JobRow.not_before.is_(None), JobRow.not_before <= now),
+        )
+        .order_by(_RANK, JobRow.submitted_at, JobRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.execute(stmt).scalars().all()
+
+
+def owners_waiting(session: Session, now: datetime, limit: int = 500) -> Sequence[uuid.UUID]:
+    stmt = (
+        select(JobRow.owner_id)
+        .where(
+            JobRow.status == JobStatus.QUEUED,
+            JobRow.enqueued_at.is_(None),
+            or_(JobRow.not_before.is_(None), JobRow.not_before <= now),
+        )
+        .group_by(JobRow.owner_id)
+        .order_by(func.min(JobRow.submitted_at))
+        .limit(limit)
+    )
+    return session.execute(stmt).scalars().all()
+
+
+def dead_leases(session: Session, heartbeat_before: datetime, limit: int = 200) -> Sequence[JobRow]:
+    stmt = (
+        select(JobRow)
+        .where(JobRow.status == JobStatus.RUNNING, JobRow.heartbeat_at < heartbeat_before)
+        .order_by(JobRow.heartbeat_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.execute(stmt).scalars().all()
+
+
+def running(session: Session, limit: int = 1000) -> Sequence[JobRow]:
+    stmt = select(JobRow).where(JobRow.status == JobStatus.RUNNING).limit(limit).with_for_update(skip_locked=True)
+    return session.execute(stmt).scalars().all()
+
+
+def dispatched_before(session: Session, before: datetime, limit: int = 1000) -> Sequence[JobRow]:
+    """Queued jobs handed to RQ before `before` (candidates for the "lost from Redis" check)."""
+    stmt = (
+        select(JobRow)
+        .where(JobRow.status == JobStatus.QUEUED, JobRow.enqueued_at.is_not(None), JobRow.enqueued_at < before)
+        .order_by(JobRow.enqueued_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.execute(stmt).scalars().all()
+
+
+def add_event(session: Session, event: JobEventRow) -> JobEventRow:
+    session.add(event)
+    session.flush()
+    return event
+
+
+def events_after(session: Session, job_id: uuid.UUID, after_id: int | None, limit: int = 1000) -> Sequence[JobEventRow]:
+    stmt = select(JobEventRow).where(JobEventRow.job_id == job_id)
+    if after_id is not None:
+        stmt = stmt.where(JobEventRow.id > after_id)
+    return session.execute(stmt.order_by(JobEventRow.id).limit(limit)).scalars().all()
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
+    return {status: count for status, count in rows}
+
+
+def queued_counts(session: Session) -> dict[str, dict[str, int]]:
+    """Queued jobs per queue: `waiting` (not yet admitted) and `enqueued` (handed to RQ)."""
+    rows = session.execute(
+        select(JobRow.queue, JobRow.enqueued_at.is_not(None), func.count())
+        .where(JobRow.status == JobStatus.QUEUED)
+        .group_by(JobRow.queue, JobRow.enqueued_at.is_not(None))
+    ).all()
+    result: dict[str, dict[str, int]] = {}
+    for queue, enqueued, count in rows:
+        result.setdefault(queue, {"waiting": 0, "enqueued": 0})["enqueued" if enqueued else "waiting"] += count
+    return result
+
+
+def queue_waits(session: Session, since: datetime) -> list[float]:
+    """Seconds from submission to first start of the jobs started since `since`."""
+    stmt = select(func.extract("epoch", JobRow.started_at - JobRow.submitted_at)).where(JobRow.started_at >= since)
+    return [float(v) for v in session.execute(stmt).scalars().all()]
+
+
+def finished_counts(session: Session, since: datetime) -> dict[str, int]:
+    rows = session.execute(
+        select(JobRow.status, func.count()).where(JobRow.finished_at >= since).group_by(JobRow.status)
+    ).all()
+    return {status: count for status, count in rows}

@@ -1,0 +1,292 @@
+"""One attempt of one job, inside an RQ work-horse: take the lease, run the handler, finish under the lease.
+
+Fencing: `start` gives the attempt a fresh token; every later write (progress, heartbeat, results via
+`ctx.transaction()`, the final status) first checks that the token still holds the lease. A late or
+duplicate attempt finds its token stale and stops without writing. A keeper thread heartbeats the lease;
+when a cancel request is not honoured within the grace period, or the budget is overrun and the handler
+does not stop, the keeper records the outcome under the lease and kills its own work-horse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from job_orchestration import core
+from job_orchestration import repository as repo
+from job_orchestration.domain import (
+    BudgetExceeded,
+    EventType,
+    JobCancelled,
+    JobStatus,
+    LeaseLost,
+    budget_error,
+    error_of,
+    is_deterministic,
+)
+from job_orchestration.registry import JobRegistry
+from job_orchestration.repository import JobRow
+from platform_core.db import Database
+from platform_core.errors import ErrorCode
+from platform_core.ids import new_token, utcnow
+
+log = logging.getLogger("job_orchestration.runner")
+
+
+@dataclass
+class Lease:
+    job_id: uuid.UUID
+    token: str
+    attempt: int
+    kind: str
+    owner_id: uuid.UUID
+    payload: dict[str, Any]
+    budget_s: int
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+
+def start(db: Database, registry: JobRegistry, job_id: uuid.UUID, *, worker_name: str, pid: int) -> Lease | None:
+    """Take the lease of a queued job handed to RQ; None when this delivery is stale (not queued any more)."""
+    with db.transaction() as session:
+        row = repo.get(session, job_id, for_update=True)
+        if row is None or row.status != JobStatus.QUEUED or row.enqueued_at is None:
+            return None
+        now = utcnow()
+        token = new_token(24)
+        row.status, row.attempts, row.lease_token = JobStatus.RUNNING, row.attempts + 1, token
+        row.attempt_started_at, row.heartbeat_at, row.not_before = now, now, None
+        row.started_at = row.started_at or now
+        row.worker_name, row.worker_pid = worker_name[:200], pid
+        session.flush()
+        core.emit(session, registry, row, EventType.STARTED, now, f"attempt {row.attempts} started", worker=worker_name)
+        return Lease(row.id, token, row.attempts, row.kind, row.owner_id, dict(row.payload), row.budget_s)
+
+
+def beat(db: Database, lease: Lease) -> JobRow | None:
+    """Heartbeat the lease; the job row when still held, None when the lease is lost."""
+    with db.transaction() as session:
+        result = session.execute(
+            update(JobRow)
+            .where(JobRow.id == lease.job_id, JobRow.lease_token == lease.token, JobRow.status == JobStatus.RUNNING)
+            .values(heartbeat_at=utcnow())
+            .returning(JobRow.cancel_requested_at)
+        ).first()
+        return result
+
+
+class Attempt:
+    """The `JobContext` a handler receives."""
+
+    def __init__(self, db: Database, registry: JobRegistry, lease: Lease) -> None:
+        self.db, self.registry, self.lease = db, registry, lease
+        self.job_id, self.owner_id, self.payload, self.attempt = (
+            lease.job_id,
+            lease.owner_id,
+            lease.payload,
+            lease.attempt,
+        )
+        self.cancel_seen = threading.Event()
+        self.lost = threading.Event()
+
+    def _overrun(self) -> bool:
+        return time.monotonic() - self.lease.started_monotonic > self.lease.budget_s
+
+    def _check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(str(self.job_id))
+        if self.cancel_seen.is_set():
+            raise JobCancelled(str(self.job_id))
+        if self._overrun():
+            raise BudgetExceeded(str(self.job_id))
+
+    def progress(self, pct: float, message: str = "") -> None:
+        self._check()
+        pct = max(0.0, min(100.0, float(pct)))
+        with self.db.transaction() as session:
+            row = repo.held(session, self.job_id, self.lease.token)
+            if row is None:
+                self.lost.set()
+                raise LeaseLost(str(self.job_id))
+            if row.cancel_requested_at is not None:
+                self.cancel_seen.set()
+                raise JobCancelled(str(self.job_id))
+            now = utcnow()
+            row.progress, row.progress_message, row.heartbeat_at = pct, message[:500], now
+            session.flush()
+            core.emit(session, self.registry, row, EventType.PROGRESS, now, message)
+
+    def heartbeat(self) -> None:
+        if self.lost.is_set() or beat(self.db, self.lease) is None:
+            self.lost.set()
+            raise LeaseLost(str(self.job_id))
+
+    def is_cancel_requested(self) -> bool:
+        if self.cancel_seen.is_set():
+            return True
+        state = beat(self.db, self.lease)
+        if state is None:
+            self.lost.set()
+            return False
+        if state.cancel_requested_at is not None:
+            self.cancel_seen.set()
+        return self.cancel_seen.is_set()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        self._check()
+        with self.db.transaction() as session:
+            if repo.held(session, self.job_id, self.lease.token) is None:
+                self.lost.set()
+                raise LeaseLost(str(self.job_id))
+            yield session
+
+
+class Keeper(threading.Thread):
+    """Heartbeats the lease; enforces cancel and budget by recording the outcome and killing the horse."""
+
+    def __init__(self, attempt: Attempt, kill: Callable[[], None]) -> None:
+        super().__init__(name=f"lease-{attempt.job_id}", daemon=True)
+        self.attempt, self.kill = attempt, kill
+        self.done = threading.Event()
+        self.cancel_seen_at: float | None = None
+        self.lost_at: float | None = None
+
+    def run(self) -> None:
+        settings = self.attempt.registry.settings
+        while not self.done.wait(settings.heartbeat_interval_s):
+            try:
+                self._beat(settings)
+            except Exception as exc:  # the database may be restarting: keep trying until the lease expires
+                log.warning("heartbeat of job %s failed: %s", self.attempt.job_id, type(exc).__name__)
+
+    def _beat(self, settings: Any) -> None:
+        attempt, now = self.attempt, time.monotonic()
+        state = beat(attempt.db, attempt.lease)
+        if self.done.is_set():
+            return
+        if state is None:
+            attempt.lost.set()
+            self.lost_at = self.lost_at or now
+            if now - self.lost_at > settings.cancel_grace_s:
+                self._stop_horse("lease lost")
+        elif state.cancel_requested_at is not None:
+            attempt.cancel_seen.set()
+            self.cancel_seen_at = self.cancel_seen_at or now
+            if now - self.cancel_seen_at > settings.cancel_grace_s:
+                self._enforce(JobStatus.CANCELLED)
+        elif now - attempt.lease.started_monotonic > attempt.lease.budget_s + settings.cancel_grace_s:
+            self._enforce(JobStatus.FAILED)
+
+    def _enforce(self, outcome: JobStatus) -> None:
+        """The handler did not stop by itself: record `outcome` under the lease, then stop the work-horse."""
+        error = budget_error(self.attempt.lease.budget_s) if outcome == JobStatus.FAILED else None
+        if conclude(self.attempt, outcome, error=error) or not self.done.is_set():
+            self._stop_horse(str(outcome))
+
+    def _stop_horse(self, why: str) -> None:
+        if self.done.is_set():
+            return
+        log.warning("stopping the work-horse of job %s (%s)", self.attempt.job_id, why)
+        self.done.set()
+        self.kill()
+
+
+def conclude(
+    attempt: Attempt,
+    outcome: JobStatus,
+    *,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    deterministic: bool = True,
+) -> bool:
+    """Record the attempt's outcome under its lease; False when the lease was lost (nothing written)."""
+    registry, lease = attempt.registry, attempt.lease
+    with attempt.db.transaction() as session:
+        row = repo.held(session, lease.job_id, lease.token)
+        if row is None:
+            log.warning("job %s: attempt %s lost its lease; outcome dropped", lease.job_id, lease.attempt)
+            return False
+        now = utcnow()
+        if outcome == JobStatus.FAILED and not deterministic and row.attempts < row.max_attempts:
+            core.retry_later(session, registry, row, now, error or {}, "transient_error")
+        elif outcome == JobStatus.CANCELLED:
+            core.finish(session, registry, row, JobStatus.CANCELLED, now, message="cancelled while running")
+        else:
+            core.finish(session, registry, row, outcome, now, result=result, error=error)
+        return True
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def execute(
+    db: Database,
+    registry: JobRegistry,
+    job_id: uuid.UUID,
+    *,
+    worker_name: str,
+    pid: int,
+    kill: Callable[[], None] = _kill_self,
+) -> JobStatus | None:
+    """Run one attempt of `job_id`; returns the outcome recorded (None when nothing was written)."""
+    lease = start(db, registry, job_id, worker_name=worker_name, pid=pid)
+    if lease is None:
+        log.info("job %s: stale delivery ignored", job_id)
+        return None
+    spec = registry.get(lease.kind)
+    attempt = Attempt(db, registry, lease)
+    if spec is None:
+        error = {
+            "code": str(ErrorCode.INVALID_INPUT),
+            "message": f"no handler for job kind {lease.kind!r}",
+            "details": {"reason": "unknown_kind"},
+        }
+        return JobStatus.FAILED if conclude(attempt, JobStatus.FAILED, error=error) else None
+    keeper = Keeper(attempt, kill)
+    keeper.start()
+    try:
+        outcome, kwargs = _run_handler(spec.handler, attempt)
+    finally:
+        keeper.done.set()
+    if outcome is None:
+        return None
+    return outcome if conclude(attempt, outcome, **kwargs) else None
+
+
+def _run_handler(handler: Callable[[Any], Any], attempt: Attempt) -> tuple[JobStatus | None, dict[str, Any]]:
+    from rq.timeouts import JobTimeoutException
+
+    try:
+        result = handler(attempt)
+        if result is not None and not isinstance(result, dict):
+            result = {"value": result}
+        return JobStatus.SUCCEEDED, {"result": result}
+    except JobCancelled:
+        return JobStatus.CANCELLED, {}
+    except LeaseLost:
+        log.warning("job %s: attempt %s stopped: lease lost", attempt.job_id, attempt.attempt)
+        return None, {}
+    except (BudgetExceeded, JobTimeoutException):
+        return JobStatus.FAILED, {"error": budget_error(attempt.lease.budget_s)}
+    except Exception as exc:
+        deterministic = is_deterministic(exc)
+        log.warning(
+            "job %s: attempt %s failed (%s): %s",
+            attempt.job_id,
+            attempt.attempt,
+            "deterministic" if deterministic else "transient",
+            type(exc).__name__,
+        )
+        return JobStatus.FAILED, {"error": error_of(exc), "deterministic": deterministic}

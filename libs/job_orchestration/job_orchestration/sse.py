@@ -1,0 +1,117 @@
+"""Server-sent events of one job, resumable with `Last-Event-ID`, reusable by other contexts' routers.
+
+The stream first replays the persisted events after the given id, then follows the Redis channel
+`runs.{job_id}`. A message on the channel is only a wake-up: the events themselves are read back from
+PostgreSQL after the last one sent, so the stream is complete and in order even if Redis drops a
+message (a periodic re-read covers that too). The stream ends after the job's terminal event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from job_orchestration import core
+from job_orchestration import repository as repo
+from job_orchestration.domain import TERMINAL_EVENTS
+from job_orchestration.schemas import JobEvent
+from job_orchestration.service import events as service_events
+from platform_core.errors import InvalidInput
+from user_auth.principal import Principal
+
+POLL_SECONDS = 2.0
+KEEPALIVE_SECONDS = 15.0
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("after")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID")
+    return int(raw)
+
+
+def format_event(event: JobEvent) -> str:
+    return f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
+
+
+async def sse_response(request: Request, principal: Principal, job_id: uuid.UUID) -> StreamingResponse:
+    """Stream the events of `job_id` to `principal` (NOT_FOUND for another owner's job, before streaming)."""
+    container = request.app.state.container
+    after = _last_event_id(request)
+
+    def replay() -> list[JobEvent]:
+        with container.db.transaction() as session:
+            return service_events(session, principal, job_id, after)
+
+    first = await run_in_threadpool(replay)  # raises NotFound → the usual envelope
+    return StreamingResponse(
+        _stream(request, container, job_id, first, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _read_after(container: Any, job_id: uuid.UUID, after: int | None) -> list[JobEvent]:
+    with container.db.transaction() as session:
+        return [core.event_read(e) for e in repo.events_after(session, job_id, after)]
+
+
+async def _stream(
+    request: Request, container: Any, job_id: uuid.UUID, first: list[JobEvent], after: int | None
+) -> AsyncIterator[str]:
+    client = AsyncRedis.from_url(container.servers.redis_url)
+    pubsub = client.pubsub()
+    last = after
+    try:
+        try:
+            await pubsub.subscribe(core.channel(job_id))
+        except RedisError:
+            pubsub = None
+        pending = first + await run_in_threadpool(_read_after, container, job_id, first[-1].id if first else after)
+        idle = 0.0
+        while True:
+            for event in pending:
+                if last is not None and event.id <= last:
+                    continue
+                last = event.id
+                yield format_event(event)
+                if event.type in TERMINAL_EVENTS:
+                    return
+            if await request.is_disconnected():
+                return
+            woke = await _wait(pubsub)
+            idle = 0.0 if woke else idle + POLL_SECONDS
+            if idle >= KEEPALIVE_SECONDS:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+            pending = await run_in_threadpool(_read_after, container, job_id, last)
+    finally:
+        if pubsub is not None:
+            with contextlib.suppress(RedisError):
+                await pubsub.aclose()
+        await client.aclose()
+
+
+async def _wait(pubsub: Any) -> bool:
+    """Wait for a message on the channel (up to the poll interval); False on timeout or Redis trouble."""
+    import asyncio
+
+    if pubsub is None:
+        await asyncio.sleep(POLL_SECONDS)
+        return False
+    try:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
+    except RedisError:
+        await asyncio.sleep(POLL_SECONDS)
+        return False
+    return message is not None

@@ -1,0 +1,141 @@
+"""Strategy loading, parameter validation, templates, contract and grids."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from backtest.engine import (
+    BAR_SCHEMA,
+    ContractError,
+    EngineConfig,
+    ParamError,
+    StrategyError,
+    get_template,
+    list_templates,
+    load_strategy,
+    normalize_bars,
+    run_backtest,
+    run_grid,
+    run_independent,
+    schema_to_json,
+    validate_bars,
+    validate_params,
+)
+from backtest.engine.contract import infer_board
+from backtest.engine.rulebook import round_half_up_cent
+
+USER_SOURCE = '''
+"""Buy and hold."""
+import polars as pl
+from backtest.engine.sdk import param
+
+PARAMS = [param("weight", float, default=1.0, min=0, max=1, description="held fraction")]
+
+
+def generate(bars, params):
+    return bars.select("ts", "symbol", pl.lit(params["weight"]).alias("weight"))
+'''
+
+
+def test_user_strategy_runs_and_is_hashed(sample_bars) -> None:
+    spec = load_strategy(USER_SOURCE, name="hold")
+    assert spec.doc == "Buy and hold."
+    assert schema_to_json(spec.params)[0]["type"] == "float"
+    result = run_backtest(spec, sample_bars, {"weight": 0.9})
+    assert result.metrics["fill_count"] == 3
+    assert result.manifest["strategy_hash"] == spec.source_hash
+
+
+@pytest.mark.parametrize("source", ["import os\ndef generate(b, p): pass", "from subprocess import run", "def f(:"])
+def test_forbidden_or_broken_source_is_rejected(source: str) -> None:
+    with pytest.raises(StrategyError):
+        load_strategy(source)
+
+
+def test_params_are_coerced_and_errors_name_the_field() -> None:
+    spec = get_template("ma_cross")
+    schema = load_strategy(spec.source).params
+    assert validate_params(schema, {"fast": "12"}) == {"fast": 12, "slow": 30}
+    with pytest.raises(ParamError) as err:
+        validate_params(schema, {"slow": 1000})
+    assert err.value.field == "slow"
+    with pytest.raises(ParamError) as err:
+        validate_params(schema, {"fats": 3})
+    assert err.value.field == "fats"
+
+
+@pytest.mark.parametrize("template", [t.name for t in list_templates()])
+def test_every_template_runs_on_a_universe(template: str, sample_bars) -> None:
+    info = get_template(template)
+    assert info.doc and info.params
+    result = run_backtest(template, sample_bars, {}, EngineConfig())
+    assert result.equity.height == 400
+    assert result.metrics["final_equity"] > 0
+
+
+def test_minimal_frame_gets_contract_defaults() -> None:
+    frame = pl.DataFrame({"date": ["2024-01-02", "2024-01-03"], "open": [1, 2], "high": [1, 2], "low": [1, 2],
+                          "close": [1, 2], "volume": [10, 10]})  # fmt: skip
+    bars = normalize_bars(frame)
+    validate_bars(bars)
+    assert bars.schema == pl.Schema(BAR_SCHEMA)
+    assert bars["ts"][0] == dt.datetime(2024, 1, 2, 15)
+    with pytest.raises(ContractError):
+        validate_bars(frame)
+
+
+def test_boards_and_limit_rounding() -> None:
+    assert [infer_board(s) for s in ("600000.SH", "000001.SZ", "300750.SZ", "688981.SH", "430047.BJ", "920001.BJ")] == [
+        "main", "main", "chinext", "star", "bse", "bse"]  # fmt: skip
+    assert round_half_up_cent(1.05 * 1.1) == 1.16
+    assert round_half_up_cent(2.675) == 2.68
+
+
+def test_grid_matches_individual_runs(sample_bars) -> None:
+    bars = sample_bars.filter(pl.col("symbol") == "300750.SZ")
+    sets = [{"fast": f, "slow": s} for f in (5, 10) for s in (20, 40)]
+    grid = run_grid("ma_cross", bars, sets, EngineConfig(), full=True)
+    assert grid.summary.height == 4
+    for row, params, full in zip(grid.summary.to_dicts(), sets, grid.results, strict=True):
+        single = run_backtest("ma_cross", bars, params, EngineConfig())
+        assert row["final_equity"] == pytest.approx(single.metrics["final_equity"], rel=1e-12)
+        assert row["sharpe"] == pytest.approx(single.metrics["sharpe"], rel=1e-9)
+        assert row["trade_count"] == single.metrics["trade_count"]
+        assert full.equity.equals(single.equity)
+
+
+def test_independent_runs_match_single_symbol_runs(sample_bars) -> None:
+    summary = run_independent("ma_cross", sample_bars, {"fast": 5, "slow": 20}).summary
+    for row in summary.to_dicts():
+        single = run_backtest(
+            "ma_cross", sample_bars.filter(pl.col("symbol") == row["symbol"]), {"fast": 5, "slow": 20}
+        )
+        assert row["final_equity"] == pytest.approx(single.metrics["final_equity"], rel=1e-12)
+
+
+def test_benchmark_metrics_are_reported(sample_bars) -> None:
+    bench = sample_bars.filter(pl.col("symbol") == "000001.SZ").with_columns(pl.lit("000300.SH").alias("symbol"))
+    result = run_backtest("ma_cross", pl.concat([sample_bars, bench]), {}, EngineConfig(benchmark_symbol="000300.SH"))
+    assert result.manifest["symbols"] == 3
+    assert np.isfinite(result.metrics["beta"])
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_grid_summary_rows_equal_single_run_metrics(sample_bars, preset: str) -> None:
+    """Every vectorised summary column equals the metrics of running that combination alone."""
+    bars = sample_bars.filter(pl.col("symbol") == "688981.SH")
+    config = EngineConfig(preset=preset, shares="fractional", initial_cash=250_000)
+    sets = [{"fast": f, "slow": s} for f in (3, 8) for s in (15, 35)]
+    summary = run_grid("ma_cross", bars, sets, config).summary
+    keys = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+            "final_equity", "total_fees", "exposure")  # fmt: skip
+    for row, params in zip(summary.to_dicts(), sets, strict=True):
+        single = run_backtest("ma_cross", bars, params, config).metrics
+        for key in keys:
+            assert row[key] == pytest.approx(single[key], rel=1e-9, abs=1e-12, nan_ok=True), key
+        assert row["trade_count"] == single["trade_count"]
+        assert row["fill_count"] == single["fill_count"]

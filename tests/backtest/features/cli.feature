@@ -1,0 +1,31 @@
+Feature: The whole backtest loop from the terminal
+  `huice backtest` does everything the API does, with --json everywhere; errors print the envelope on
+  stderr and exit non-zero.
+
+  Background:
+    Given running workers over the sample data
+    And a signed-in user of the CLI
+
+  Scenario: Create, run with a live progress bar, read, list, export and rerun
+    When the user runs "backtest create --template ma_cross --param fast=5 --param slow=20 --symbols 600010.SH,000010.SZ,300010.SZ --start 2023-03-01 --end 2024-06-28 --benchmark 000300.SH --json"
+    Then the command succeeds and prints the new backtest
+    When the user runs "backtest run {backtest} --wait"
+    Then the command succeeds showing a progress bar and a metrics table with total_return and sharpe
+    When the user runs "backtest status {run} --json"
+    Then the command succeeds and prints the run with status "succeeded"
+    When the user runs "backtest list --runs --json"
+    Then the command succeeds and lists the run
+    When the user runs "backtest artifacts {run} trades --format csv --out {dir}/trades.csv"
+    Then the file "trades.csv" starts with the header "symbol,entry_date,exit_date,pnl,holding_sessions"
+    When the user runs "backtest artifacts {run} orders --format json"
+    Then the command succeeds and prints the orders as JSON
+    When the user runs "backtest rerun {run} --wait --json"
+    Then the command succeeds and prints a run with the same stats
+    When the user runs "backtest cancel {run} --json"
+    Then the command exits 5 with the error code "CONFLICT"
+
+  Scenario: Bad input prints the envelope and exits non-zero
+    When the user runs "backtest create --template ma_cross --symbols 999999.SH --start 2023-03-01 --end 2024-06-28 --json"
+    Then the command exits 2 with the error code "INVALID_INPUT" naming "context.universe"
+    When the user runs "backtest status 00000000-0000-7000-8000-000000000000 --json"
+    Then the command exits 3 with the error code "NOT_FOUND"

@@ -1,0 +1,201 @@
+"""The backtest end-to-end environment: its own database on the test PostgreSQL server (migrated, with a
+committed slice of the sample data), a composition root over it, real worker processes, and helpers.
+
+Why its own database: the runs need committed market data (worker processes read it), and a committed
+data snapshot in the shared test database would change what other contexts' rolled-back tests see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from huice.bootstrap import Container, Servers
+from platform_core.db import Database, normalize_url
+from platform_core.settings import CoreSettings
+from tests.user_auth.factories import auth_headers, create_user
+from user_auth import service as auth_service
+from user_auth.config import env_of
+from user_auth.principal import Principal
+
+SYMBOLS = ["600010.SH", "000010.SZ", "300010.SZ"]
+BENCHMARK = "000300.SH"
+DATA_START, DATA_END = date(2023, 1, 1), date(2024, 6, 30)
+WINDOW = {"start": "2023-03-01", "end": "2024-06-28"}
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def create_database(server_url: str) -> tuple[str, str]:
+    url = make_url(normalize_url(server_url))
+    name = f"huice_bt_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_database(server_url: str, name: str) -> None:
+    url = make_url(normalize_url(server_url))
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def build_container(database_url: str, redis_url: str, data_dir: Path) -> Container:
+    from redis import Redis
+
+    from huice.contexts import configure_contexts
+
+    settings = CoreSettings(
+        env="test",
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        log_format="console",
+        _env_file=None,
+    )
+    c = Container(
+        settings=settings,
+        servers=Servers(database_url=database_url, redis_url=redis_url),
+        db=Database.from_url(database_url, pool_size=3),
+        redis=Redis.from_url(redis_url),
+    )
+    configure_contexts(c)
+    return c
+
+
+def activate(c: Container) -> None:
+    """Point this process's wired globals (stores, job registry, runtime) at `c` again."""
+    from huice.contexts import configure_contexts
+    from platform_core.runtime import set_runtime
+
+    configure_contexts(c)
+    set_runtime(c)
+
+
+def load_sample(c: Container) -> Any:
+    from market_data import ingest
+
+    with c.db.transaction() as session:
+        return ingest.load_sample(session, symbols=[*SYMBOLS, BENCHMARK], start=DATA_START, end=DATA_END)
+
+
+def worker_env(c: Container) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUICE_")}
+    env.update(
+        {
+            "HUICE_DATABASE_URL": c.servers.database_url,
+            "HUICE_REDIS_URL": c.servers.redis_url,
+            "HUICE_DATA_DIR": str(c.settings.resolved_data_dir),
+            "HUICE_LOG_LEVEL": "WARNING",
+            "HUICE_LOG_FORMAT": "console",
+            "HUICE_JOBS_HEARTBEAT_INTERVAL_S": "1",
+        }
+    )
+    return env
+
+
+class Workers:
+    """`python -m huice worker-process` children, stopped (by pid) at the end."""
+
+    def __init__(self, c: Container, count: int) -> None:
+        self.container = c
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "huice", "worker-process"],
+                env=worker_env(c),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            for _ in range(count)
+        ]
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        from rq import Worker
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    raise AssertionError(f"worker exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            if Worker.count(connection=self.container.redis) >= len(self.procs):
+                return
+            time.sleep(0.2)
+        raise AssertionError("workers did not register in time")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+            if proc.stderr is not None:
+                proc.stderr.close()
+
+
+@dataclass
+class User:
+    principal: Principal
+    headers: dict[str, str]
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.principal.user_id
+
+
+def new_user(c: Container, plan: str = "pro") -> User:
+    with c.db.transaction() as session:
+        principal = create_user(session, c, plan=plan)
+    return User(principal, auth_headers(c, principal))
+
+
+def api_key_for(c: Container, user: User) -> str:
+    with c.db.transaction() as session:
+        return auth_service.create_api_key(session, env_of(c), user.principal, name="backtest cli tests").key
+
+
+def backtest_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "strategyRef": {"template": "ma_cross", "params": {"fast": 5, "slow": 20}},
+        "context": {"universe": list(SYMBOLS), "frequency": "1d", "window": dict(WINDOW), "benchmark": BENCHMARK},
+        "notes": "均线策略评估",
+    }
+    for key, value in overrides.items():
+        if key in ("universe", "frequency", "window", "benchmark", "datasource_version", "rules", "initial_cash"):
+            body["context"][key] = value
+        else:
+            body[key] = value
+    return body
+
+
+def wait_for(read: Callable[[], dict[str, Any]], until: Callable[[dict[str, Any]], bool], timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = read()
+        if until(last):
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"condition not reached in {timeout}s; last: {last}")

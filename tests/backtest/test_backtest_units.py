@@ -1,0 +1,140 @@
+"""Units of the backtest-runs context: pure rules (domain), the local artifact store, key expiry."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from backtest import domain, service
+from backtest.artifacts import LocalArtifactStore, artifact_key
+from backtest.schemas import BacktestCreate, RunCreate, parse_model
+from huice.bootstrap import Container
+from platform_core.errors import InvalidInput, NotFound
+from platform_core.ids import set_clock
+from tests.backtest import support
+
+
+@pytest.mark.parametrize(
+    ("priority", "queue"),
+    [
+        (None, "default"),
+        ("high", "high"),
+        ("low", "low"),
+        (9, "high"),
+        (7, "high"),
+        (6, "default"),
+        (4, "default"),
+        (3, "low"),
+        (1, "low"),
+    ],
+)
+def test_priority_maps_to_a_queue(priority: str | int | None, queue: str) -> None:
+    assert domain.queue_of(priority) == queue
+
+
+def test_budget_rounds_milliseconds_up_to_seconds() -> None:
+    assert [domain.budget_seconds(ms, 900) for ms in (None, 1000, 1001, 600_000)] == [900, 1, 2, 600]
+
+
+def test_request_hash_ignores_key_order_but_not_values() -> None:
+    a = domain.request_hash("POST /x", {"a": 1, "b": [1, 2]})
+    assert a == domain.request_hash("POST /x", {"b": [1, 2], "a": 1})
+    assert a != domain.request_hash("POST /x", {"a": 2, "b": [1, 2]})
+    assert a != domain.request_hash("POST /y", {"a": 1, "b": [1, 2]})
+
+
+def _frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "date": [date(2024, 1, 2), date(2024, 1, 3)],
+            "symbol": ["600010.SH", "000010.SZ"],
+            "price": [10.5, None],
+            "reason": [None, "limit_up"],
+        }
+    )
+
+
+def test_artifacts_convert_to_csv_json_and_parquet() -> None:
+    parquet = domain.parquet_bytes(_frame())
+    assert parquet == domain.parquet_bytes(_frame())
+    assert domain.convert(parquet, "parquet") == parquet
+    assert domain.convert(parquet, "csv") == (
+        b"\xef\xbb\xbfdate,symbol,price,reason\n2024-01-02,600010.SH,10.5,\n2024-01-03,000010.SZ,,limit_up\n"
+    )
+    assert json.loads(domain.convert(parquet, "json")) == [
+        {"date": "2024-01-02", "symbol": "600010.SH", "price": 10.5, "reason": None},
+        {"date": "2024-01-03", "symbol": "000010.SZ", "price": None, "reason": "limit_up"},
+    ]
+
+
+def test_logs_frame_numbers_lines_without_times() -> None:
+    frame = domain.logs_frame([("data", "info", "loaded"), ("engine", "warning", "2 orders rejected: limit_up")])
+    assert frame.to_dicts() == [
+        {"seq": 1, "stage": "data", "level": "info", "message": "loaded"},
+        {"seq": 2, "stage": "engine", "level": "warning", "message": "2 orders rejected: limit_up"},
+    ]
+
+
+def test_clean_json_turns_non_finite_numbers_into_null() -> None:
+    assert domain.clean_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": "x"}) == {
+        "a": None,
+        "b": [None, 1.5],
+        "c": "x",
+    }
+
+
+def test_local_store_writes_atomically_and_reads_back(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    owner, run = uuid.uuid4(), uuid.uuid4()
+    key = artifact_key(owner, run, "equity")
+    stored = store.put(key, b"first")
+    assert (stored.key, stored.bytes) == (f"{owner}/{run}/equity.parquet", 5)
+    store.put(key, b"second")
+    assert store.get(key) == b"second"
+    assert sorted(p.name for p in (tmp_path / "artifacts" / str(owner) / str(run)).iterdir()) == ["equity.parquet"]
+    with pytest.raises(NotFound):
+        store.get(artifact_key(owner, run, "trades"))
+    with pytest.raises(NotFound):
+        store.get("../outside.parquet")
+
+
+def test_cli_models_name_the_bad_field() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_model(RunCreate, {"mode": "grid"})
+    assert caught.value.details["field"] == "mode"
+    with pytest.raises(InvalidInput) as caught:
+        parse_model(
+            BacktestCreate,
+            {
+                "strategy_ref": {"template": "ma_cross", "strategy_id": str(uuid.uuid4())},
+                "context": {"universe": ["600010.SH"], "window": support.WINDOW},
+            },
+        )
+    assert caught.value.details["field"] == "strategy_ref"
+
+
+def test_an_idempotency_key_is_forgotten_after_24_hours(bt: Container, user: support.User) -> None:
+    body = parse_model(BacktestCreate, support.backtest_body())
+    with bt.db.transaction() as session:
+        first = service.create_backtest(session, user.principal, body, idempotency_key="day-key")
+    later = datetime.now(UTC) + timedelta(hours=25)
+    set_clock(lambda: later)
+    try:
+        with bt.db.transaction() as session:
+            second = service.create_backtest(session, user.principal, body, idempotency_key="day-key")
+            again = service.create_backtest(session, user.principal, body, idempotency_key="day-key")
+    finally:
+        set_clock(None)
+    assert first.backtest_id != second.backtest_id
+    assert again.backtest_id == second.backtest_id
+
+
+def test_stored_csv_reads_back_with_polars() -> None:
+    csv = domain.convert(domain.parquet_bytes(_frame()), "csv")
+    assert pl.read_csv(io.BytesIO(csv))["symbol"].to_list() == ["600010.SH", "000010.SZ"]
