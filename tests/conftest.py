@@ -13,41 +13,22 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from huice.bootstrap import Container, Servers
-from platform_core.db import Database, make_engine, normalize_url
+from platform_core.db import Database, make_engine
 from platform_core.embedded import EmbeddedPostgres, EmbeddedRedis
 from platform_core.settings import CoreSettings
+from tests.databases import create_database, drop_database
 
 # Shared fixtures published by contexts for every context's tests (users and their credentials).
 pytest_plugins = ["tests.user_auth.plugin"]
-
-
-def _create_database(server_url: str) -> tuple[str, str]:
-    url = make_url(normalize_url(server_url))
-    name = f"huice_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    url = make_url(normalize_url(server_url))
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +44,11 @@ def test_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     if not redis_url:
         redis = EmbeddedRedis(embedded_dir, appendonly=False)
         redis_url = redis.start()
-    database_url, name = _create_database(server_url)
+    database_url, name = create_database(server_url)
     try:
         yield Servers(database_url=database_url, redis_url=redis_url)
     finally:
-        _drop_database(server_url, name)
+        drop_database(server_url, name)
         for srv in (redis, postgres):
             if srv is not None:
                 srv.stop()
@@ -193,8 +174,8 @@ def api(container: Container):
 @pytest.fixture
 def fresh_database_url(test_servers: Servers) -> Iterator[str]:
     """An empty database on the test server, dropped after the test (migration tests)."""
-    url, name = _create_database(test_servers.database_url)
+    url, name = create_database(test_servers.database_url)
     try:
         yield url
     finally:
-        _drop_database(test_servers.database_url, name)
+        drop_database(test_servers.database_url, name)

@@ -11,6 +11,7 @@ import pytest
 
 from huice.bootstrap import Container, Servers
 from tests.backtest import support
+from tests.databases import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +19,7 @@ def bt_container(test_servers: Servers, data_dir: Path, migrated: str) -> Iterat
     """A composition root over the backtest database (migrated, sample slice committed)."""
     from huice import migrate
 
-    url, name = support.create_database(test_servers.database_url)
+    url, name = create_database(test_servers.database_url, prefix="huice_bt")
     migrate.upgrade(url)
     c = support.build_container(url, test_servers.redis_url, data_dir / "backtest")
     support.activate(c)
@@ -30,7 +31,7 @@ def bt_container(test_servers: Servers, data_dir: Path, migrated: str) -> Iterat
             closer()
         c.redis.close()
         c.db.dispose()
-        support.drop_database(test_servers.database_url, name)
+        drop_database(test_servers.database_url, name)
 
 
 @pytest.fixture

@@ -20,11 +20,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 from huice.bootstrap import Container, Servers
-from platform_core.db import Database, normalize_url
+from platform_core.db import Database
 from platform_core.settings import CoreSettings
 from tests.user_auth.factories import auth_headers, create_user
 from user_auth import service as auth_service
@@ -36,24 +33,6 @@ BENCHMARK = "000300.SH"
 DATA_START, DATA_END = date(2023, 1, 1), date(2024, 6, 30)
 WINDOW = {"start": "2023-03-01", "end": "2024-06-28"}
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def create_database(server_url: str) -> tuple[str, str]:
-    url = make_url(normalize_url(server_url))
-    name = f"huice_bt_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(server_url: str, name: str) -> None:
-    url = make_url(normalize_url(server_url))
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def build_container(database_url: str, redis_url: str, data_dir: Path) -> Container:

@@ -8,15 +8,14 @@ renames it over the final name, so a reader never sees a half-written artifact a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from platform_core.errors import NotFound
+from platform_core.files import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -53,18 +52,7 @@ class LocalArtifactStore:
         return path
 
     def put(self, key: str, data: bytes) -> StoredArtifact:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.parent / f".tmp-{uuid.uuid4().hex}"
-        try:
-            with temp.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+        atomic_write_bytes(self._path(key), data)
         return StoredArtifact(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     def get(self, key: str) -> bytes:

@@ -9,11 +9,8 @@ later syncs. Reading 300 symbols × 10 years of daily bars is one `scan_parquet`
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from market_data.domain import STORED_SCHEMA
+from platform_core.files import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -50,17 +48,7 @@ class BarStore:
         relative = Path("bars") / freq / symbol / f"{digest[:24]}.parquet"
         target = self.root / relative
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.parent / f".tmp-{uuid.uuid4().hex}"
-            try:
-                with temp.open("wb") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    temp.unlink()
+            atomic_write_bytes(target, payload)
         dates = frame["date"]
         return StoredFile(freq, symbol, relative.as_posix(), digest, frame.height, dates.min(), dates.max())
 
