@@ -3,10 +3,17 @@ and peak traced memory (of a second, traced call) on deterministic synthetic dai
 
 S1 one ma_cross run (10/30) on one symbol; S2 a 90-combination grid (fast 5..50 step 5 × slow 20..200
 step 20, fast < slow); S3 a 400-combination grid; S4 ma_cross on 300 symbols as 300 independent runs
-and as one portfolio. Each in the `plain` (fractional shares) and the `a-share` preset."""
+and as one portfolio. Each in the `plain` (fractional shares) and the `a-share` preset.
+
+`--runs N` repeats the whole bench in N fresh processes (so every first call is a real first call) and
+prints the median of each cell, with the load average before and after."""
 
 from __future__ import annotations
 
+import os
+import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 
@@ -36,7 +43,34 @@ def measure(fn) -> tuple[float, float]:
     return wall, peak
 
 
+def table(rows: list[tuple[str, str, float, float]]) -> str:
+    lines = ["| scenario | preset | wall ms | peak MB |", "| --- | --- | ---: | ---: |"]
+    lines += [f"| {name} | {preset} | {wall:.1f} | {peak:.1f} |" for name, preset, wall, peak in rows]
+    return "\n".join(lines)
+
+
+def median_of(runs: int) -> None:
+    """Median of `runs` full benches, each in a fresh process."""
+    load = os.getloadavg()[0]
+    outputs = [
+        subprocess.run([sys.executable, __file__], check=True, capture_output=True, text=True).stdout
+        for _ in range(runs)
+    ]
+    cells = [[line.split("|")[1:5] for line in out.strip().splitlines()[2:]] for out in outputs]
+    rows = []
+    for parts in zip(*cells, strict=True):
+        name, preset = parts[0][0].strip(), parts[0][1].strip()
+        rows.append(
+            (name, preset, statistics.median(float(p[2]) for p in parts), statistics.median(float(p[3]) for p in parts))
+        )
+    print(table(rows))
+    print(f"\nmedian of {runs} runs; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after")
+
+
 def main() -> None:
+    if "--runs" in sys.argv:
+        median_of(int(sys.argv[sys.argv.index("--runs") + 1]))
+        return
     one = gbm_bars(("000001.SZ",), sessions=SESSIONS, seed=1)
     many = gbm_bars([f"{600000 + i:06d}.SH" for i in range(300)], sessions=SESSIONS, seed=2)
     params = {"fast": 10, "slow": 30}
@@ -53,10 +87,7 @@ def main() -> None:
         for name, fn in cases.items():
             wall, peak = measure(fn)
             rows.append((name, preset, wall, peak))
-    print("| scenario | preset | wall ms | peak MB |")
-    print("| --- | --- | ---: | ---: |")
-    for name, preset, wall, peak in rows:
-        print(f"| {name} | {preset} | {wall:.1f} | {peak:.1f} |")
+    print(table(rows))
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, float):
-        return f"{value:,.6g}"
+        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.6g}"
     return str(value)
 
 

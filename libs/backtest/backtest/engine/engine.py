@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,17 +12,16 @@ from backtest.engine import metrics as mx
 from backtest.engine import rulebook as rb
 from backtest.engine.config import EngineConfig
 from backtest.engine.contract import normalize_bars
-from backtest.engine.kernel import KernelOut, Simulator
+from backtest.engine.kernel import KernelOut
+from backtest.engine.kernel_plain import run_kernel
 from backtest.engine.market import Market, prepare_market
 from backtest.engine.results import (
     BacktestResult,
-    equity_panel,
-    fills_frame,
+    LanePanels,
     json_metrics,
-    orders_frame,
+    lane_frames,
     position_panel,
     positions_frame,
-    round_trips,
     session_ends,
     session_returns,
 )
@@ -72,6 +71,8 @@ def rows_to_decisions(m: Market, weights: np.ndarray) -> np.ndarray:
     """Weights per combination and bar row (C, rows) → decision panel (T, C, N), NaN where a symbol
     has no bar."""
     T, N = m.shape
+    if m.dense:
+        return np.ascontiguousarray(weights.reshape(weights.shape[0], N, T).transpose(2, 0, 1))
     out = np.empty((T, weights.shape[0], N))
     if m.row_t.size != T * N:
         out.fill(np.nan)
@@ -167,14 +168,15 @@ def simulate_decisions(m: Market, decisions, mode, config, benchmark, spec, para
     """Simulate one portfolio from a decision panel (T, 1, N) and build its full result."""
     sym_idx = np.arange(len(m.symbols))[None, :]
     tgt, change = execution_targets(decisions, mode, config.fill)
-    out = Simulator(m, config, sym_idx, mode).run(tgt, change)
+    out = run_kernel(m, config, sym_idx, mode, tgt, change)
     return build_result(m, out, sym_idx, config, benchmark_returns(m, benchmark), manifest(m, config, spec, params))
 
 
-def build_result(m, out: KernelOut, sym_idx, config, bench, mani: dict, lane: int = 0) -> BacktestResult:
-    """Assemble the frames, metrics and manifest of one lane."""
-    cash, mv = equity_panel(out, m, sym_idx, config.initial_cash)
-    cash, mv = cash[:, lane], mv[:, lane]
+def build_result(m, out: KernelOut, sym_idx, config, bench, mani: dict, lane: int = 0, panels=None) -> BacktestResult:
+    """Assemble the frames, metrics and manifest of one lane (`panels`: a shared `LanePanels`)."""
+    panels = panels or LanePanels(out, m, sym_idx, config.initial_cash)
+    cash, mv = panels.block(lane, lane + 1)
+    cash, mv = cash[:, 0], mv[:, 0]
     equity = cash + mv
     prev = np.append(config.initial_cash, equity[:-1])
     peak = np.maximum.accumulate(np.maximum(equity, config.initial_cash))
@@ -188,18 +190,20 @@ def build_result(m, out: KernelOut, sym_idx, config, bench, mani: dict, lane: in
             "returns": equity / prev - 1,
             "drawdown": equity / peak - 1,
         }
-    ).with_columns(pl.col("date").cast(pl.Date))
-    orders = orders_frame(out, m, lane).with_columns(pl.col("date").cast(pl.Date))
-    fills = fills_frame(orders)
-    days = np.unique(m.dates)
-    sessions = {d: i for i, d in enumerate(days.astype(dt.date))}
-    trades = round_trips(fills, sessions)
+    )
+    orders, fills, trades = lane_frames(out, m, lane)
     ends = session_ends(m)
-    pos_panel = position_panel(out)[:, lane]
-    positions = positions_frame(m, pos_panel, ends, sym_idx[lane]).with_columns(pl.col("date").cast(pl.Date))
+    pos_panel = position_panel(out)[:, lane] if out.shape[1] == 1 else _lane_positions(out, lane)
+    positions = positions_frame(m, pos_panel, ends, sym_idx[lane])
     values = run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders)
     values["corporate_action_cash"] = float(out.ca_paid[lane])
     return BacktestResult(equity_frame, orders, fills, trades, positions, json_metrics(values), mani)
+
+
+def _lane_positions(out: KernelOut, lane: int) -> np.ndarray:
+    T, _, K = out.shape
+    sel = out.pos_lane == lane
+    return LanePanels.positions(T, K, out.pos_t[sel], out.pos_k[sel], out.pos_value[sel])
 
 
 def run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders) -> dict:
@@ -209,7 +213,7 @@ def run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders) -> di
     base = {k: v[0] for k, v in mx.returns_metrics(returns, ppy, rf).items() if not k.startswith("_")}
     wealth = np.append(1.0, np.cumprod(1 + returns[:, 0]))
     dd = wealth / np.maximum.accumulate(wealth) - 1
-    base.update(mx.drawdown_dates(wealth, dd, [str(d) for d in np.unique(m.dates)]))
+    base.update(mx.drawdown_dates(wealth, dd, _DayNames(np.unique(m.dates))))
     if bench is not None:
         base.update({k: v[0] for k, v in mx.benchmark_metrics(returns, bench, ppy, rf).items()})
     base.update(mx.trade_metrics(trades["pnl"].to_numpy(), trades["holding_sessions"].to_numpy()))
@@ -228,6 +232,19 @@ def run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders) -> di
         }
     )
     return base
+
+
+class _DayNames:
+    """Session dates as strings on demand (`drawdown_dates` reads at most three)."""
+
+    def __init__(self, days: np.ndarray):
+        self.days = days
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def __getitem__(self, i: int) -> str:
+        return str(self.days[i])
 
 
 @dataclass
@@ -252,12 +269,31 @@ def run_backtest(
     spec = resolve_strategy(strategy)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     values = validate_params(spec.params, params)
-    rows = compute_weight_rows(spec, bars, [values])
-    if rows is None:
+    if spec.generate_arrays is None:
         targets = compute_targets(spec, bars, params)
         return simulate(bars, targets, config, instruments, benchmark, strategy=spec, params=values)
-    m = prepare_market(bars, config, instruments)
+    m, rows = market_and_rows(spec, bars, [values], config, instruments)
     return simulate_decisions(m, rows_to_decisions(m, rows), "weight", config, benchmark, spec, values)
+
+
+PARALLEL_ROWS = 200_000  # bar rows from which the strategy's arrays are computed while the market is prepared
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huice-targets")
+
+
+def market_and_rows(spec: StrategySpec, bars, sets: list[dict], config, instruments, universe: int | None = None):
+    """`prepare_market` and `compute_weight_rows` (None without array entry points). For large inputs
+    the strategy's arrays (polars, GIL-free) are computed on a second thread meanwhile; a strategy
+    error still takes precedence over a market error, as when the strategy ran first."""
+    if spec.generate_arrays is None or bars.height < PARALLEL_ROWS:
+        rows = compute_weight_rows(spec, bars, sets, universe)
+        return prepare_market(bars, config, instruments), rows
+    job = _POOL.submit(compute_weight_rows, spec, bars, sets, universe)
+    try:
+        m = prepare_market(bars, config, instruments)
+    except Exception:
+        job.result()
+        raise
+    return m, job.result()
 
 
 def check_grid(param_sets: list[dict]) -> None:

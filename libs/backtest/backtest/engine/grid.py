@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -18,18 +19,18 @@ from backtest.engine.engine import (
     check_grid,
     execution_targets,
     manifest,
+    market_and_rows,
     resolve_strategy,
     rows_to_decisions,
     split_benchmark,
 )
-from backtest.engine.kernel import Simulator
-from backtest.engine.market import Market, prepare_market
-from backtest.engine.results import equity_panel, session_ends, session_returns
+from backtest.engine.kernel_plain import run_kernel
+from backtest.engine.market import Market
+from backtest.engine.results import LanePanels, session_ends, session_returns
 from backtest.engine.strategy import (
     StrategySpec,
     compute_targets,
     compute_targets_grid,
-    compute_weight_rows,
     validate_params,
 )
 
@@ -60,8 +61,7 @@ def run_grid(
     spec = resolve_strategy(strategy)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     sets = [validate_params(spec.params, p) for p in param_sets]
-    m = prepare_market(bars, config, instruments)
-    rows = compute_weight_rows(spec, bars, sets)
+    m, rows = market_and_rows(spec, bars, sets, config, instruments)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows), "weight"
     else:
@@ -85,8 +85,7 @@ def run_independent(
     spec = resolve_strategy(strategy)
     bars = normalize_bars(bars)
     values = validate_params(spec.params, params)
-    m = prepare_market(bars, config, instruments)
-    rows = compute_weight_rows(spec, bars, [values], universe=1)
+    m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows)[:, 0, :], "weight"
     else:
@@ -101,43 +100,65 @@ def run_independent(
 
 def _run_lanes(m: Market, decisions, mode, sym_idx, config, benchmark, spec, sets, full) -> GridResult:
     tgt, change = execution_targets(decisions, mode, config.fill)
-    out = Simulator(m, config, sym_idx, mode).run(tgt, change)
+    out = run_kernel(m, config, sym_idx, mode, tgt, change)
     bench = benchmark_returns(m, benchmark)
     summary = grid_summary(m, out, sym_idx, config, bench, sets)
     base = manifest(m, config, spec, None)
     results = None
     if full:
+        panels = LanePanels(out, m, sym_idx, config.initial_cash)
         results = [
-            build_result(m, out, sym_idx, config, bench, {**base, "params": sets[i]}, lane=i) for i in range(len(sets))
+            build_result(m, out, sym_idx, config, bench, {**base, "params": sets[i]}, lane=i, panels=panels)
+            for i in range(len(sets))
         ]
     return GridResult(summary, results, base)
 
 
+LANE_BLOCK = 48
+PARALLEL_CELLS = 200_000  # (lanes × sessions) from which the summary blocks run on two threads
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="huice-grid")
+
+
 def grid_summary(m: Market, out, sym_idx, config: EngineConfig, bench, sets: list[dict]) -> pl.DataFrame:
-    """Vectorised per-lane summary metrics."""
-    cash, mv = equity_panel(out, m, sym_idx, config.initial_cash)
-    equity = cash + mv
-    ends = session_ends(m)
-    returns = session_returns(equity, ends, config.initial_cash)
-    values = mx.returns_metrics(returns, config.periods_per_year, config.risk_free_rate)
+    """Vectorised per-lane summary metrics, computed in blocks of lanes so the (time × lanes)
+    temporaries stay cache-sized and are reused instead of freshly page-faulted."""
     L = sym_idx.shape[0]
+    ends = session_ends(m)
+    panels = LanePanels(out, m, sym_idx, config.initial_cash)
+
+    def block(lo: int) -> dict:
+        hi = min(lo + LANE_BLOCK, L)
+        cash, mv = panels.block(lo, hi)
+        equity = cash + mv
+        returns = session_returns(equity, ends, config.initial_cash)
+        values = mx.returns_metrics(returns, config.periods_per_year, config.risk_free_rate)
+        part = {k: values[k] for k in SUMMARY_KEYS}
+        if bench is not None:
+            rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
+            part.update({k: rel[k] for k in ("excess_return", "alpha", "beta", "information_ratio")})
+        part["final_equity"] = equity[-1]
+        part["exposure"] = (mv[ends] > 0).mean(axis=0)
+        return part
+
+    starts = range(0, L, LANE_BLOCK)
+    if len(starts) * len(ends) >= PARALLEL_CELLS:  # numpy releases the GIL in its loops: use both cores
+        parts = list(_POOL.map(block, starts))
+    else:
+        parts = [block(lo) for lo in starts]
+    columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     o = out.orders
     filled = o["filled"] > 0 if o["filled"].size else np.zeros(0, bool)
     lanes = o["lane"].astype(np.int64) if o["lane"].size else np.zeros(0, np.int64)
     fees = (o["comm"] + o["stamp"] + o["transfer"]) if o["comm"].size else np.zeros(0)
-    columns = {k: values[k] for k in SUMMARY_KEYS}
-    if bench is not None:
-        rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
-        columns.update({k: rel[k] for k in ("excess_return", "alpha", "beta", "information_ratio")})
+    exposure = columns.pop("exposure")
     columns.update(
         {
-            "final_equity": equity[-1],
             "trade_count": np.bincount(lanes[o["closes"].astype(bool)], minlength=L)
             if lanes.size
             else np.zeros(L, int),
             "fill_count": np.bincount(lanes[filled], minlength=L) if lanes.size else np.zeros(L, int),
             "total_fees": np.bincount(lanes, weights=fees, minlength=L) if lanes.size else np.zeros(L),
-            "exposure": (mv[ends] > 0).mean(axis=0),
+            "exposure": exposure,
         }
     )
     params = pl.DataFrame(sets) if sets and sets[0] else pl.DataFrame({"run": np.arange(L)})

@@ -67,6 +67,7 @@ class KernelOut:
     pos_value: np.ndarray
     ca_paid: np.ndarray
     shape: tuple[int, int, int]
+    state_pos: np.ndarray | None = None  # one-symbol lanes: shares held after each state snapshot
 
 
 def round_cent(x: np.ndarray) -> np.ndarray:

@@ -43,15 +43,25 @@ class Market:
     transfer_value: np.ndarray
     transfer_share: np.ndarray
     keys: pl.DataFrame
-    row_t: np.ndarray
-    row_n: np.ndarray
+    layout: _Layout
     hash_job: Future
     checks: dict = field(default_factory=dict)
+    dense: bool = False  # rows are (symbol, ts)-ordered with the same timestamps for every symbol
 
     @property
     def data_hash(self) -> str:
         """sha256 of the input bars (computed on a background thread while the run proceeds)."""
         return self.hash_job.result()
+
+    @property
+    def row_t(self) -> np.ndarray:
+        """Bar index of every input row."""
+        return self.layout.rows()[0]
+
+    @property
+    def row_n(self) -> np.ndarray:
+        """Symbol index of every input row."""
+        return self.layout.rows()[1]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -63,21 +73,13 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
     """Build the simulator's panels from a full or minimal bar frame."""
     bars = normalize_bars(bars)
     rules = config.rules()
-    symbols = bars["symbol"].unique(maintain_order=True).to_list()
-    ts = np.unique(bars["ts"].to_numpy())
-    row_t = np.searchsorted(ts, bars["ts"].to_numpy())
-    row_n = bars.select(pl.col("symbol").rank("dense") - 1)["symbol"].to_numpy().astype(np.int64)
+    lay = _layout(bars)
+    symbols, ts = lay.symbols, lay.ts
     T, N = len(ts), len(symbols)
     dates = ts.astype("datetime64[D]")
     session = np.unique(dates, return_inverse=True)[1].ravel()
-
-    def panel(column: str, fill: float = np.nan) -> np.ndarray:
-        out = np.full((T, N), fill)
-        out[row_t, row_n] = bars[column].to_numpy()
-        return out
-
-    susp = np.ones((T, N), dtype=bool)
-    susp[row_t, row_n] = bars["suspended"].to_numpy()
+    panel = lay.panel
+    susp = panel("suspended", True, dtype=bool)
     raw = rules.price_basis == "raw"
     close = panel("raw_close" if raw else "close")
     px = panel(("raw_open" if raw else "open") if config.fill == "next_open" else ("raw_close" if raw else "close"))
@@ -93,16 +95,88 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
         prev_mark=prev_mark, suspended=susp, buy_block=np.zeros((T, N), bool), sell_block=np.zeros((T, N), bool),
         volume=panel("volume", 0.0), ca_cash=None, lot_min=lot_min, lot_step=lot_step,
         stamp_buy=np.zeros(T), stamp_sell=np.zeros(T), transfer_value=np.zeros((T, N)),
-        transfer_share=np.zeros((T, N)), keys=bars.select("ts", "symbol"), row_t=row_t, row_n=row_n,
-        hash_job=_HASHER.submit(data_hash, bars),
+        transfer_share=np.zeros((T, N)), keys=bars.select("ts", "symbol"), layout=lay,
+        hash_job=_hash_job(bars), dense=lay.dense,
     )  # fmt: skip
     if rules.limits:
         _apply_limits(market, bars, panel, inst, config)
     if rules.exchange_fees:
         _apply_fee_rates(market, inst, config)
-    if raw:
+    if raw and _factor_varies(bars):
         market.ca_cash = _corporate_action_cash(panel("adj_factor"), mark)
     return market
+
+
+SYNC_HASH_ROWS = 50_000
+
+
+def _hash_job(bars: pl.DataFrame) -> Future:
+    """The data hash: inline for small frames (a thread only adds GIL hand-over latency), else on a
+    background thread while the run proceeds."""
+    if bars.height > SYNC_HASH_ROWS:
+        return _HASHER.submit(data_hash, bars)
+    job: Future = Future()
+    job.set_result(data_hash(bars))
+    return job
+
+
+def _factor_varies(bars: pl.DataFrame) -> bool:
+    """False when no corporate action can be booked: adj_factor has no nulls and a single value (then
+    the forward-filled factor never changes, so `_corporate_action_cash` would return None)."""
+    factor = bars["adj_factor"]
+    if bars.height == 0:
+        return False
+    return bool(factor.null_count() or factor.min() != factor.max())
+
+
+@dataclass
+class _Layout:
+    """Where each bar row goes in the (T, N) panels. `dense`: every symbol has exactly the same sorted
+    timestamps and rows are ordered by (symbol, ts), so a column is a (N, T) block, transposed."""
+
+    bars: pl.DataFrame
+    symbols: list[str]
+    ts: np.ndarray
+    row_t: np.ndarray | None  # built on first use when dense
+    row_n: np.ndarray | None
+    dense: bool
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.row_t is None:
+            T, N = len(self.ts), len(self.symbols)
+            self.row_t, self.row_n = np.tile(np.arange(T), N), np.repeat(np.arange(N), T)
+        return self.row_t, self.row_n
+
+    def panel(self, column: str, fill: float | bool = np.nan, dtype=np.float64) -> np.ndarray:
+        values = self.bars[column].to_numpy()
+        T, N = len(self.ts), len(self.symbols)
+        if self.dense:
+            out = np.empty((T, N), dtype)
+            out[...] = values.reshape(N, T).T
+            return out
+        out = np.full((T, N), fill, dtype)
+        out[self.row_t, self.row_n] = values
+        return out
+
+
+def _layout(bars: pl.DataFrame) -> _Layout:
+    sym = bars["symbol"]
+    ts_all = bars["ts"].to_numpy()
+    runs = sym.rle()
+    names = runs.struct.field("value").to_list()
+    lens = runs.struct.field("len").to_numpy()
+    n_rows = bars.height
+    if n_rows and len(names) == len(set(names)) and names == sorted(names) and (lens == lens[0]).all():
+        T, N = int(lens[0]), len(names)
+        grid = ts_all.reshape(N, T)
+        first = grid[0]
+        if (first[1:] > first[:-1]).all() and (grid == first).all():
+            return _Layout(bars, names, first.copy(), None, None, True)
+    symbols = sym.unique(maintain_order=True).to_list()
+    ts = np.unique(ts_all)
+    row_t = np.searchsorted(ts, ts_all)
+    row_n = bars.select(pl.col("symbol").rank("dense") - 1)["symbol"].to_numpy().astype(np.int64)
+    return _Layout(bars, symbols, ts, row_t, row_n, False)
 
 
 def _ffill(a: np.ndarray) -> np.ndarray:
@@ -134,22 +208,33 @@ def _apply_limits(m: Market, bars: pl.DataFrame, panel, inst: pl.DataFrame, conf
     ratio = raw_close / panel("close")
     ref = panel("pre_close") * ratio
     S = int(m.session[-1]) + 1
+    daily = len(m.session) == S  # one bar per session: the session gathers below are identities
     last_bar = np.searchsorted(m.session, np.arange(S), side="right") - 1
-    closes = _ffill(np.where(m.suspended, np.nan, raw_close))[last_bar]
-    prev_session_close = np.vstack([np.full((1, closes.shape[1]), np.nan), closes[:-1]])[m.session]
+    closes = _ffill(np.where(m.suspended, np.nan, raw_close))
+    if not daily:
+        closes = closes[last_bar]
+    prev_session_close = np.vstack([np.full((1, closes.shape[1]), np.nan), closes[:-1]])
+    if not daily:
+        prev_session_close = prev_session_close[m.session]
     ref = np.where(np.isfinite(ref), ref, prev_session_close)
     pct = _limit_pct_panel(m, panel, inst)
     up_rule = rb.round_half_up_cent(ref * (1 + pct))
     down_rule = rb.round_half_up_cent(ref * (1 - pct))
-    up_data, down_data = panel("up_limit"), panel("down_limit")
-    both = np.isfinite(up_data) & np.isfinite(up_rule)
-    m.checks["limit_prices"] = {
-        "from_data": int(np.isfinite(up_data).sum()),
-        "from_rules": int((~np.isfinite(up_data) & np.isfinite(up_rule)).sum()),
-        "mismatches": int((both & (np.abs(up_data - up_rule) > 0.0051)).sum()),
-    }
-    up = np.where(np.isfinite(up_data), up_data, up_rule)
-    down = np.where(np.isfinite(down_data), down_data, down_rule)
+    rule_ok = np.isfinite(up_rule)
+    if bars["up_limit"].null_count() == bars.height and bars["down_limit"].null_count() == bars.height:
+        m.checks["limit_prices"] = {"from_data": 0, "from_rules": int(rule_ok.sum()), "mismatches": 0}
+        up, down = up_rule, down_rule
+    else:
+        up_data, down_data = panel("up_limit"), panel("down_limit")
+        data_ok = np.isfinite(up_data)
+        both = data_ok & rule_ok
+        m.checks["limit_prices"] = {
+            "from_data": int(data_ok.sum()),
+            "from_rules": int((~data_ok & rule_ok).sum()),
+            "mismatches": int((both & (np.abs(up_data - up_rule) > 0.0051)).sum()),
+        }
+        up = np.where(data_ok, up_data, up_rule)
+        down = np.where(np.isfinite(down_data), down_data, down_rule)
     price = panel("raw_open") if config.fill == "next_open" else raw_close
     with np.errstate(invalid="ignore"):
         if config.limit_policy == "touch":
@@ -164,8 +249,12 @@ def _limit_pct_panel(m: Market, panel, inst: pl.DataFrame) -> np.ndarray:
     is_st = panel("is_st", 0.0) > 0
     pct = np.empty(is_st.shape)
     session_dates = np.unique(m.dates)
-    for n, (board, listed) in enumerate(zip(inst["board"], inst["list_date"], strict=True)):
-        pct[:, n] = rb.limit_pct(board, is_st[:, n], m.dates)
+    boards = inst["board"].to_list()
+    for board in dict.fromkeys(boards):
+        cols = [n for n, b in enumerate(boards) if b == board]
+        sel = slice(cols[0], cols[-1] + 1) if cols == list(range(cols[0], cols[-1] + 1)) else cols
+        pct[:, sel] = rb.limit_pct(board, is_st[:, sel], m.dates[:, None])
+    for n, (board, listed) in enumerate(zip(boards, inst["list_date"], strict=True)):
         free = rb.no_limit_sessions(board, listed)
         if free:
             first = np.searchsorted(session_dates, np.datetime64(listed, "D"))
@@ -177,8 +266,12 @@ def _apply_fee_rates(m: Market, inst: pl.DataFrame, config: EngineConfig) -> Non
     stamp = config.stamp_duty_schedule or rb.STAMP_DUTY_SCHEDULE
     m.stamp_buy, m.stamp_sell = rb.stamp_rates(m.dates, stamp)
     schedule = config.transfer_fee_schedule or rb.TRANSFER_FEE_SCHEDULE
-    for n, exchange in enumerate(inst["exchange"]):
-        m.transfer_value[:, n], m.transfer_share[:, n] = rb.transfer_rates(m.dates, exchange, schedule)
+    exchanges = inst["exchange"].to_list()
+    for exchange in dict.fromkeys(exchanges):
+        cols = [n for n, e in enumerate(exchanges) if e == exchange]
+        value, share = rb.transfer_rates(m.dates, exchange, schedule)
+        m.transfer_value[:, cols] = value[:, None]
+        m.transfer_share[:, cols] = share[:, None]
 
 
 def _corporate_action_cash(factor: np.ndarray, mark: np.ndarray) -> np.ndarray | None:

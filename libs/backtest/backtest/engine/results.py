@@ -59,6 +59,63 @@ def equity_panel(out: KernelOut, m: Market, sym_idx: np.ndarray, initial: float)
     return cash, mv
 
 
+class LanePanels:
+    """Per-bar (cash, market value) for any block of lanes [lo, hi), from the kernel's events: the
+    same values as `equity_panel` restricted to those lanes, without building the full (T, L) panels."""
+
+    def __init__(self, out: KernelOut, m: Market, sym_idx: np.ndarray, initial: float):
+        self.T, self.L, self.K = out.shape
+        self.initial, self.sym_idx = initial, sym_idx
+        self.mark = m.mark
+        self.shared = sym_idx.shape[0] > 1 and (sym_idx == sym_idx[0]).all()
+        self.cash = _by_lane(out.state_lane, self.L, out.state_t, out.state_cash)
+        self.joint = out.state_pos is not None and self.K == 1
+        if self.joint:  # shares after every snapshot: one index panel serves cash and shares
+            self.cash = (*self.cash, out.state_pos[np.argsort(out.state_lane, kind="stable")])
+        else:
+            self.pos = _by_lane(out.pos_lane, self.L, out.pos_t, out.pos_value, out.pos_k)
+
+    def block(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(cash, market value), each (T, hi − lo)."""
+        T, K = self.T, self.K
+        if self.joint:
+            bounds, t, lane, _, values, shares = self.cash
+            a, b = bounds[lo], bounds[hi]
+            idx = np.full((T, hi - lo), -1, dtype=np.int64)
+            idx[t[a:b], lane[a:b] - lo] = np.arange(b - a)
+            np.maximum.accumulate(idx, axis=0, out=idx)
+            cash = np.append(values[a:b], self.initial)[idx]
+            pos = np.append(shares[a:b], 0.0)[idx][:, :, None]
+        else:
+            cash = _block_last(self.cash, lo, hi, T, 1, self.initial)[:, :, 0]
+            pos = _block_last(self.pos, lo, hi, T, K, 0.0)
+        sym = self.sym_idx[0] if self.shared else self.sym_idx[lo:hi]
+        marks = np.nan_to_num(self.mark[:, None, sym] if self.shared else self.mark[:, sym], copy=False)
+        mv = pos[:, :, 0] * marks[:, :, 0] if K == 1 else (pos * marks).sum(axis=2)
+        return cash, mv
+
+    @staticmethod
+    def positions(T: int, K: int, t: np.ndarray, k: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Shares (T, K) of one lane from its position changes."""
+        return _last_event(T, (K,), t, (k,), values, 0.0)
+
+
+def _by_lane(lane: np.ndarray, L: int, t: np.ndarray, values: np.ndarray, k: np.ndarray | None = None):
+    """Event records grouped by lane (stable, so later records of one (t, lane, k) still win)."""
+    order = np.argsort(lane, kind="stable")
+    bounds = np.searchsorted(lane[order], np.arange(L + 1))
+    return (bounds, t[order], lane[order], None if k is None else k[order], values[order])
+
+
+def _block_last(grouped, lo: int, hi: int, T: int, K: int, initial: float) -> np.ndarray:
+    bounds, t, lane, k, values = grouped
+    a, b = bounds[lo], bounds[hi]
+    idx = np.full((T, hi - lo, K), -1, dtype=np.int64)
+    idx[t[a:b], lane[a:b] - lo, 0 if k is None else k[a:b]] = np.arange(b - a)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    return np.append(values[a:b], initial)[idx]
+
+
 def session_ends(m: Market) -> np.ndarray:
     """Index of the last bar of every session."""
     return np.flatnonzero(np.append(m.session[1:] != m.session[:-1], True))
@@ -154,17 +211,131 @@ def round_trips(fills: pl.DataFrame, sessions: dict) -> pl.DataFrame:
 
 def positions_frame(m: Market, pos_panel: np.ndarray, ends: np.ndarray, sym_idx: np.ndarray) -> pl.DataFrame:
     """End-of-day holdings: one row per session and held symbol."""
-    held = pos_panel[ends]
-    r, c = np.nonzero(held > 1e-9)
-    close = m.mark[ends[r], sym_idx[c]]
+    T, K = pos_panel.shape
+    held = pos_panel if ends.size == T else pos_panel[ends]  # one bar per session: ends is every bar
+    flat = np.flatnonzero(held > 1e-9)
+    r, c = np.divmod(flat, K)
+    bar = r if ends.size == T else ends[r]
+    N = m.mark.shape[1]
+    cols = c if (K == N and (sym_idx == np.arange(N)).all()) else sym_idx[c]
+    close = m.mark.ravel()[bar * N + cols]
+    shares = held.ravel()[flat]
     return pl.DataFrame(
         {
-            "date": m.dates[ends[r]],
-            "symbol": _gather(m.symbols, sym_idx[c]),
-            "shares": held[r, c],
+            "date": m.dates[bar],
+            "symbol": _gather(m.symbols, cols),
+            "shares": shares,
             "close": close,
-            "market_value": held[r, c] * close,
+            "market_value": shares * close,
         }
+    )
+
+
+def lane_frames(out: KernelOut, m: Market, lane: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(orders, fills, round trips) of one lane, assembled in numpy (one polars frame each). Same
+    values as `orders_frame` → `fills_frame` → `round_trips`, including the order of float additions
+    (per-symbol sequential cumulative sums, Kahan-summed trip P&L like polars' group sum)."""
+    o = out.orders
+    if out.shape[1] == 1:
+        take = o
+    else:
+        sel = o["lane"] == lane
+        take = {k: v[sel] for k, v in o.items()}
+    order = np.lexsort((take["side"], take["sym"], take["t"]))
+    t, sym, side = take["t"][order], take["sym"][order], take["side"][order]
+    filled, req, price = take["filled"][order], take["requested"][order], take["price"][order]
+    comm, stamp, transfer = take["comm"][order], take["stamp"][order], take["transfer"][order]
+    status = np.where(filled <= 1e-9, 0, np.where(filled < req - 1e-6, 1, 2))
+    fees = comm + stamp + transfer
+    is_filled = filled > 0
+    value = np.where(is_filled, filled * price, 0.0)
+    symbols = pl.Series(m.symbols, dtype=pl.Utf8)
+    sides = pl.Series(["buy", "sell"], dtype=pl.Utf8)
+    orders = pl.DataFrame(
+        {
+            "ts": m.ts[t],
+            "date": m.dates[t],
+            "symbol": symbols.gather(sym),
+            "side": sides.gather(side.astype(np.int64)),
+            "target_qty": take["target"][order],
+            "requested_qty": req,
+            "filled_qty": filled,
+            "price": pl.Series(np.where(is_filled, price, np.nan), nan_to_null=True),
+            "value": value,
+            "commission": comm,
+            "stamp_duty": stamp,
+            "transfer_fee": transfer,
+            "fees": fees,
+            "status": pl.Series(["rejected", "partial", "filled"], dtype=pl.Utf8).gather(status),
+            "reason": pl.Series([r or None for r in REASONS], dtype=pl.Utf8).gather(
+                take["reason"][order].astype(np.int64)
+            ),
+        }
+    )
+    f = np.flatnonzero(is_filled)
+    ft, fsym, fside, fval, ffees = t[f], sym[f], side[f], value[f], fees[f]
+    flow = np.where(fside == 1, fval, -fval) - ffees
+    fills = pl.DataFrame(
+        {
+            "ts": m.ts[ft],
+            "date": m.dates[ft],
+            "symbol": symbols.gather(fsym),
+            "side": sides.gather(fside.astype(np.int64)),
+            "qty": filled[f],
+            "price": price[f],
+            "value": fval,
+            "commission": comm[f],
+            "stamp_duty": stamp[f],
+            "transfer_fee": transfer[f],
+            "fees": ffees,
+            "cash_flow": flow,
+        }
+    )
+    return orders, fills, _trips(m, ft, fsym, fside, filled[f], flow)
+
+
+TRADE_SCHEMA = {"symbol": pl.Utf8, "entry_date": pl.Date, "exit_date": pl.Date, "pnl": pl.Float64,
+                "holding_sessions": pl.Int64}  # fmt: skip
+
+
+def _trips(m: Market, t, sym, side, qty, flow) -> pl.DataFrame:
+    """Closed round trips (flat → flat) per symbol from the lane's fills (see `round_trips`)."""
+    if t.size == 0:
+        return pl.DataFrame(schema=TRADE_SCHEMA)
+    names = m.symbols
+    rank = np.empty(len(names), np.int64)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    order = np.lexsort((side, t, rank[sym]))
+    t, sym, qty, flow = t[order], sym[order], qty[order], flow[order]
+    signed = np.where(side[order] == 0, qty, -qty)
+    n = t.size
+    sym_start = np.flatnonzero(np.append(True, sym[1:] != sym[:-1]))
+    after = np.empty(n)
+    for a, b in zip(sym_start.tolist(), np.append(sym_start[1:], n).tolist(), strict=True):
+        np.cumsum(signed[a:b], out=after[a:b])
+    new = (after - signed) <= 1e-9
+    new[sym_start] = True
+    start = np.flatnonzero(new)
+    end = np.append(start[1:], n) - 1
+    length = end - start + 1
+    pnl, comp = np.zeros(start.size), np.zeros(start.size)
+    for j in range(int(length.max())):
+        g = np.flatnonzero(length > j) if j else slice(None)
+        y = flow[start[g] + j] - comp[g]
+        total = pnl[g] + y
+        comp[g] = (total - pnl[g]) - y
+        pnl[g] = total
+    closed = after[end] <= 1e-9
+    first, last = start[closed], end[closed]
+    return pl.DataFrame(
+        {
+            "symbol": pl.Series(names, dtype=pl.Utf8).gather(sym[first]),
+            "entry_date": m.dates[t[first]],
+            "exit_date": m.dates[t[last]],
+            "pnl": pnl[closed],
+            "holding_sessions": (m.session[t[last]] - m.session[t[first]]).astype(np.int64),
+        },
+        schema=TRADE_SCHEMA,
     )
 
 

@@ -1,4 +1,4 @@
-"""The dated A-share rulebook (see /work/shared/reference/a-share-rules.md): price-limit percentages by
+"""The dated A-share rulebook (see the shared reference `a-share-rules.md`): price-limit percentages by
 board, ST status, date and listing age; lot rules; stamp duty and transfer fee schedules; limit-price
 rounding. Every result states `RULEBOOK_VERSION`."""
 

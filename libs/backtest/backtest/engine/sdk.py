@@ -129,9 +129,17 @@ class Columns:
 
     def __init__(self, bars: pl.DataFrame, universe: int | None = None):
         self.bars = bars
-        self.universe = universe or max(bars["symbol"].n_unique(), 1)
+        self._n_symbols: int | None = None
+        self.universe = universe or max(self.n_symbols, 1)
         self.share = 1.0 / self.universe
         self._cache: dict[str, np.ndarray] = {}
+
+    @property
+    def n_symbols(self) -> int:
+        """Number of distinct symbols in the frame (counted once)."""
+        if self._n_symbols is None:
+            self._n_symbols = self.bars["symbol"].n_unique()
+        return self._n_symbols
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
@@ -146,8 +154,7 @@ class Columns:
         """(len(windows), rows): several per-symbol SMAs in one polars pass, each computed once."""
         todo = sorted({w for w in windows if f"sma_{column}_{w}" not in self._cache})
         if todo:
-            sym = self.bars["symbol"]
-            single = sym.len() == 0 or sym.n_unique() == 1
+            single = self.bars.height == 0 or self.n_symbols == 1
             exprs = [pl.col(column).rolling_mean(w) if single else sma(w, column) for w in todo]
             frame = self.bars.select(e.alias(str(w)) for e, w in zip(exprs, todo, strict=True))
             for w in todo:

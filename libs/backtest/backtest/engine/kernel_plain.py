@@ -1,0 +1,212 @@
+"""Lean kernel for the frictionless case: weight targets, one symbol per lane, fractional shares, no
+fees, no slippage, no volume cap, no limits/T+1/corporate actions, and a finite execution price on
+every bar. Then no order is ever blocked or retried, so a lane's k-th step is its k-th target change
+— exactly the batch the general `Simulator` would process — and each step is the same float
+arithmetic as `Simulator._step` (so the output is bit-identical), written as a handful of
+whole-vector operations over the lanes that still have events (lanes are ordered by event count, so
+these are a prefix) or, for a single lane, as plain Python floats."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backtest.engine.kernel import EPS, ORDER_FIELDS, KernelOut, R, Simulator, _cat
+from backtest.engine.kernel_scalar import run_single_lane
+
+_LOT0 = R["LOT_ROUNDED_TO_ZERO"]
+_CASH = R["INSUFFICIENT_CASH"]
+
+
+def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
+    """The lean kernel when it applies, else the general `Simulator`."""
+    if plain_lanes_applicable(m, config, sym_idx, mode):
+        return run_plain_lanes(m, config, sym_idx, targets, change)
+    if sym_idx.shape[0] == 1:
+        return run_single_lane(m, config, sym_idx, mode, targets, change)
+    return Simulator(m, config, sym_idx, mode).run(targets, change)
+
+
+def plain_lanes_applicable(m, config, sym_idx: np.ndarray, mode: str) -> bool:
+    """True when `run_plain_lanes` reproduces `Simulator` exactly for this run."""
+    r = config.rules()
+    if mode != "weight" or sym_idx.shape[1] != 1 or not r.fractional or r.slippage or r.t1 or r.lots:
+        return False
+    if r.commission_rate or r.min_commission or r.exchange_fees or config.volume_cap is not None:
+        return False
+    if m.ca_cash is not None or m.buy_block.any() or m.sell_block.any():
+        return False
+    px = m.exec_px[:, np.unique(sym_idx[:, 0])]
+    return bool(px.size and np.isfinite(px).all() and (px > 0).all())
+
+
+def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change: np.ndarray) -> KernelOut:
+    """Simulate (T, L, 1) weight targets; see the module docstring for when this applies."""
+    T, L, K = targets.shape
+    cash0 = float(config.initial_cash)
+    evt = change[:, :, 0]
+    if L == 1:
+        return _single(m, sym_idx, targets, evt, cash0)
+    counts = evt.sum(axis=0)
+    order = np.argsort(-counts, kind="stable")
+    kmax = int(counts[order[0]]) if L else 0
+    lane_of, t_of = np.nonzero(evt.T)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(lane_of.size) - starts[lane_of]
+    pos_in_order = np.empty(L, np.int64)
+    pos_in_order[order] = np.arange(L)
+    ev = np.full((kmax, L), T, np.int64)
+    ev[rank, pos_in_order[lane_of]] = t_of
+    sym = sym_idx[order, 0]
+    evc = np.minimum(ev, T - 1)  # padding (lanes without a k-th event) is never read: they are past the prefix
+    PX = m.exec_px[evc, sym[None, :]]
+    TW = targets[evc, order[None, :], 0]
+    n_active = np.searchsorted(-counts[order], -(np.arange(kmax) + 1), side="right")
+    cash = np.full(L, cash0)
+    pos = np.zeros(L)
+    states, recs, pchg = [], [], []
+    for k in range(kmax):
+        n = int(n_active[k])
+        p, w, t = PX[k, :n], TW[k, :n], ev[k, :n]
+        c, s = cash[:n], pos[:n]
+        lanes = order[:n]
+        equity = c + s * p
+        d = (w * equity - s * p) / p
+        sell = d < -EPS
+        if sell.any():
+            want = np.where(sell, -d, 0.0)
+            req = np.where(want >= s - 1e-6, s, np.maximum(want, 0.0))
+            reason = np.where(sell & (req <= EPS), _LOT0, 0).astype(np.int8)
+            q = np.minimum(req, s)
+            value = np.where(q > 0, q * p, 0.0)
+            c = c + np.where(sell, value, 0.0)
+            closes = (q > 0) & (s - q <= 1e-9)
+            s = s - q
+            _rec(recs, pchg, sell, lanes, t, sym[:n], 1, want, req, q, p, reason, closes, s)
+        buy = d > EPS
+        if buy.any():
+            req = np.where(buy, np.maximum(d, 0.0), 0.0)
+            q2 = _fit_cash(req, p, c)
+            reason = np.where(buy & (q2 < req - EPS), _CASH, 0).astype(np.int8)
+            value = np.where(q2 > 0, q2 * p, 0.0)
+            c = np.maximum(c - np.where(buy, value, 0.0), 0.0)
+            s = s + q2
+            _rec(recs, pchg, buy, lanes, t, sym[:n], 0, d, req, q2, p, reason, np.zeros(n, bool), s)
+        cash[:n] = c
+        pos[:n] = s
+        states.append((lanes, t, c.copy(), s.copy()))
+    return _out(recs, states, pchg, (T, L, K))
+
+
+def _fit_cash(q: np.ndarray, price: np.ndarray, cash: np.ndarray) -> np.ndarray:
+    """`Simulator._fit_cash` for one slot per lane and fractional shares."""
+    for _ in range(50):
+        cost = np.where(q > 0, q * price, 0.0)
+        over = cost > cash + 1e-9
+        if not over.any():
+            return q
+        scale = np.where(over, cash / np.maximum(cost, 1e-12), 1.0)
+        shrunk = np.maximum(q * scale * (1 - 1e-12), 0.0)
+        stuck = over & (shrunk >= q - EPS) & (q > 0)
+        if stuck.any():
+            shrunk[stuck] = np.maximum(q[stuck] - 1e-6, 0.0)
+        q = np.where(over, shrunk, q)
+    return q * 0.0
+
+
+def _rec(recs, pchg, mask, lanes, t, sym, side, target, req, q, price, reason, closes, pos_after):
+    f = q > 0
+    if f.any():
+        pchg.append((lanes[f], np.zeros(int(f.sum()), np.int64), t[f], pos_after[f]))
+    idx = np.flatnonzero(mask)
+    zero = np.zeros(idx.size)
+    recs.append(
+        (lanes[idx], t[idx], sym[idx], np.full(idx.size, side, np.int8), np.abs(target[idx]), req[idx], q[idx],
+         price[idx], zero, zero, zero, reason[idx], closes[idx])
+    )  # fmt: skip
+
+
+def _out(recs, states, pchg, shape) -> KernelOut:
+    if recs:
+        cols = [np.concatenate(c) for c in zip(*recs, strict=True)]
+    else:
+        ints = {"lane", "t", "sym", "side", "reason"}
+        cols = [np.zeros(0, np.int64 if f in ints else bool if f == "closes" else float) for f in ORDER_FIELDS]
+    orders = dict(zip(ORDER_FIELDS, cols, strict=True))
+    if states:
+        lane, t, cash, pos = (np.concatenate(c) for c in zip(*states, strict=True))
+    else:
+        lane, t, cash, pos = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    pl_, pk, pt, pv = _cat(pchg, 4)
+    out = KernelOut(orders, lane, t, cash, pl_, pk, pt, pv, np.zeros(shape[1]), shape)
+    out.state_pos = pos
+    return out
+
+
+def _single(m, sym_idx, targets, evt, cash0) -> KernelOut:
+    """One lane: the same arithmetic on Python floats (IEEE double, correctly rounded like numpy)."""
+    T = targets.shape[0]
+    sym = int(sym_idx[0, 0])
+    ts = np.flatnonzero(evt[:, 0])
+    pxs = m.exec_px[ts, sym].tolist()
+    tws = targets[ts, 0, 0].tolist()
+    tl = ts.tolist()
+    cash, pos = cash0, 0.0
+    st_t, st_c = [], []
+    rows = []
+    pc_t, pc_v = [], []
+    for t, p, w in zip(tl, pxs, tws, strict=True):
+        d = (w * (cash + pos * p) - pos * p) / p
+        if d < -EPS:
+            want = -d
+            req = pos if want >= pos - 1e-6 else max(want, 0.0)
+            reason = _LOT0 if req <= EPS else 0
+            q = min(req, pos)
+            if q > 0:
+                cash = cash + q * p
+            closes = q > 0 and pos - q <= 1e-9
+            pos = pos - q
+            if q > 0:
+                pc_t.append(t)
+                pc_v.append(pos)
+            rows.append((t, 1, want, req, q, p, reason, closes))
+        elif d > EPS:
+            req = max(d, 0.0)
+            q = req
+            for _ in range(51):
+                if _ == 50:
+                    q = q * 0.0
+                    break
+                cost = q * p if q > 0 else 0.0
+                if not cost > cash + 1e-9:
+                    break
+                shrunk = max(q * (cash / max(cost, 1e-12)) * (1 - 1e-12), 0.0)
+                if shrunk >= q - EPS and q > 0:
+                    shrunk = max(q - 1e-6, 0.0)
+                q = shrunk
+            reason = _CASH if q < req - EPS else 0
+            cash = max(cash - (q * p if q > 0 else 0.0), 0.0)
+            pos = pos + q
+            if q > 0:
+                pc_t.append(t)
+                pc_v.append(pos)
+            rows.append((t, 0, d, req, q, p, reason, False))
+        st_t.append(t)
+        st_c.append(cash)
+    n = len(rows)
+    if n:
+        t_, side, target, req, q, price, reason, closes = (list(c) for c in zip(*rows, strict=True))
+        zero = np.zeros(n)
+        cols = [
+            np.zeros(n, np.int64), np.array(t_, np.int64), np.full(n, sym, np.int64), np.array(side, np.int8),
+            np.abs(np.array(target)), np.array(req), np.array(q), np.array(price), zero, zero, zero,
+            np.array(reason, np.int8), np.array(closes, bool),
+        ]  # fmt: skip
+        orders = dict(zip(ORDER_FIELDS, cols, strict=True))
+    else:
+        orders = _out([], [], [], (T, 1, 1)).orders
+    npc = len(pc_t)
+    return KernelOut(
+        orders, np.zeros(len(st_t), np.int64), np.array(st_t, np.int64), np.array(st_c, float),
+        np.zeros(npc, np.int64), np.zeros(npc, np.int64), np.array(pc_t, np.int64), np.array(pc_v, float),
+        np.zeros(1), (T, 1, 1),
+    )  # fmt: skip
