@@ -149,3 +149,14 @@ def test_owner_id_without_principal_uses_the_given_plan(session, registry):
     owner_id = uuid.uuid4()
     job = service.submit(session, owner_id, kind="diag.progress", payload={"steps": 2}, plan="pro", budget_s=5)
     assert (job.owner_id, job.budget_s, job.priority) == (owner_id, 5, "default")
+
+
+def test_get_many_returns_only_the_callers_jobs_in_one_call(session, registry, make_user):
+    owner, other, admin = make_user(), make_user(), make_user(role="admin")
+    mine = [service.submit(session, owner, kind="diag.sleep", payload={"seconds": 1}).id for _ in range(2)]
+    theirs = service.submit(session, other, kind="diag.sleep", payload={"seconds": 1}).id
+    found = service.get_many(session, owner, [*mine, theirs, uuid.uuid4()])
+    assert set(found) == set(mine)
+    assert all(found[job_id].owner_id == owner.user_id for job_id in mine)
+    assert set(service.get_many(session, admin, [*mine, theirs])) == {*mine, theirs}
+    assert service.get_many(session, owner, []) == {}

@@ -210,6 +210,10 @@ def get_job(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRea
     return jobs.get(session, principal, job_id)
 
 
+def get_jobs(session: Session, principal: Principal, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, JobRead]:
+    return jobs.get_many(session, principal, job_ids)
+
+
 def cancel_job(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRead:
     return jobs.cancel(session, principal, job_id)
 

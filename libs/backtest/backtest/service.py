@@ -284,9 +284,9 @@ def list_runs(
     if backtest_id is not None:
         _owned_backtest(session, principal, backtest_id)
     rows, total = repo.list_runs(session, principal.user_id, page.limit, page.offset, backtest_id=backtest_id)
-    return Page[RunRead](
-        items=[_read(session, principal, r) for r in rows], total=total, limit=page.limit, offset=page.offset
-    )
+    job_reads = gateways.get_jobs(session, principal, [r.job_id for r in rows])
+    items = [_run_read(r, job_reads[r.job_id]) for r in rows]
+    return Page[RunRead](items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 def cancel_run(

@@ -126,6 +126,14 @@ def get_owned(
     return session.execute(stmt).scalar_one_or_none()
 
 
+def get_many_owned(session: Session, job_ids: Sequence[uuid.UUID], owner_id: uuid.UUID | None) -> Sequence[JobRow]:
+    """The jobs among `job_ids` that belong to `owner_id` (any owner when None), in one query."""
+    stmt = select(JobRow).where(JobRow.id.in_(list(job_ids)))
+    if owner_id is not None:
+        stmt = stmt.where(JobRow.owner_id == owner_id)
+    return session.execute(stmt).scalars().all()
+
+
 def by_idempotency_key(session: Session, owner_id: uuid.UUID, key: str) -> JobRow | None:
     stmt = select(JobRow).where(JobRow.owner_id == owner_id, JobRow.idempotency_key == key)
     return session.execute(stmt).scalar_one_or_none()
