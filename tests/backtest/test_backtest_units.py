@@ -135,6 +135,14 @@ def test_an_idempotency_key_is_forgotten_after_24_hours(bt: Container, user: sup
     assert again.backtest_id == second.backtest_id
 
 
+def test_csv_and_json_round_cny_amounts_to_the_fen_and_parquet_keeps_them() -> None:
+    frame = pl.DataFrame({"symbol": ["600010.SH"], "pnl": [-17804.600000000006], "price": [10.123456]})
+    parquet = domain.parquet_bytes(frame)
+    assert domain.convert(parquet, "csv") == b"\xef\xbb\xbfsymbol,pnl,price\n600010.SH,-17804.6,10.123456\n"
+    assert json.loads(domain.convert(parquet, "json")) == [{"symbol": "600010.SH", "pnl": -17804.6, "price": 10.123456}]
+    assert pl.read_parquet(io.BytesIO(domain.convert(parquet, "parquet")))["pnl"][0] == -17804.600000000006
+
+
 def test_stored_csv_reads_back_with_polars() -> None:
     csv = domain.convert(domain.parquet_bytes(_frame()), "csv")
     assert pl.read_csv(io.BytesIO(csv))["symbol"].to_list() == ["600010.SH", "000010.SZ"]

@@ -71,12 +71,24 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+MONEY_COLUMNS = frozenset(
+    {"cash", "market_value", "equity", "value", "commission", "stamp_duty", "transfer_fee", "fees", "cash_flow", "pnl"}
+)
+
+
+def _money_to_fen(frame: pl.DataFrame) -> pl.DataFrame:
+    """CNY amounts rounded to the fen for people (binary floating point leaves 1e-12 noise behind)."""
+    money = [c for c in frame.columns if c in MONEY_COLUMNS and frame.schema[c].is_float()]
+    return frame.with_columns(pl.col(money).round(2)) if money else frame
+
+
 def convert(parquet: bytes, fmt: str) -> bytes:
-    """A stored Parquet artifact in `fmt`: parquet as is; csv UTF-8 (with BOM, for spreadsheets) with a
-    header row; json an array of row objects (dates as ISO strings)."""
+    """A stored Parquet artifact in `fmt`: parquet as is (full precision); csv UTF-8 (with BOM, for
+    spreadsheets) with a header row; json an array of row objects (dates as ISO strings). In csv and json,
+    CNY amounts are rounded to the fen."""
     if fmt == "parquet":
         return parquet
-    frame = pl.read_parquet(io.BytesIO(parquet))
+    frame = _money_to_fen(pl.read_parquet(io.BytesIO(parquet)))
     if fmt == "csv":
         return UTF8_BOM + frame.write_csv().encode("utf-8")
     rows = clean_json(frame.to_dicts())
