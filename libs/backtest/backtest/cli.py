@@ -186,7 +186,30 @@ def _run_grid(spec, bars, sets, config, out: Path | None, as_json: bool) -> None
             json.dumps({"summary": result.summary.to_dicts(), "manifest": result.manifest}, default=str) + "\n"
         )
     else:
-        Console().print(str(result.summary.sort("sharpe", descending=True, nulls_last=True)))
+        _print_grid(result.summary, [k for k in sets[0]] if sets else [])
+
+
+GRID_COLUMNS = ("total_return", "annual_return", "sharpe", "max_drawdown", "trade_count", "total_fees")
+GRID_TOP = 20
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.4f}"
+    return str(value)
+
+
+def _print_grid(summary: pl.DataFrame, param_names: list[str]) -> None:
+    """The best combinations by Sharpe (all of them with --json or --out)."""
+    ranked = summary.sort("sharpe", descending=True, nulls_last=True)
+    columns = [c for c in (*param_names, *GRID_COLUMNS) if c in ranked.columns]
+    shown = min(GRID_TOP, ranked.height)
+    table = Table(title=f"top {shown} of {ranked.height} combinations by Sharpe")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in ranked.head(GRID_TOP).iter_rows(named=True):
+        table.add_row(*(_number(row[c]) for c in columns))
+    Console().print(table)
 
 
 # --- service commands (the same service calls as the API) ------------------------------------------------

@@ -37,3 +37,15 @@ def test_invalid_param_prints_the_error_envelope() -> None:
     assert json.loads(res.stderr) == {
         "error": {"code": "INVALID_INPUT", "message": "fast: must be <= 200", "details": {"field": "fast"}}
     }
+
+
+def test_local_grid_table_ranks_combinations_by_sharpe() -> None:
+    res = runner.invoke(
+        app,
+        ["local", "ma_cross", "--sample", "--grid", "fast=5:50:5", "--grid", "slow=20:200:20"],
+        env={"COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    assert "top 20 of 90 combinations by Sharpe" in res.stdout
+    header = next(line for line in res.stdout.splitlines() if "sharpe" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")][:3] == ["fast", "slow", "total_return"]
