@@ -48,7 +48,8 @@ def test_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     try:
         yield Servers(database_url=database_url, redis_url=redis_url)
     finally:
-        drop_database(server_url, name)
+        if postgres is None:  # an embedded server goes away whole with its temp dir
+            drop_database(server_url, name)
         for srv in (redis, postgres):
             if srv is not None:
                 srv.stop()
