@@ -11,6 +11,8 @@ numpy sum (pairwise, like `Simulator._delta`)."""
 
 from __future__ import annotations
 
+import gc
+import itertools
 import math
 
 import numpy as np
@@ -31,8 +33,16 @@ def _rc(x: float) -> float:
 
 
 def run_single_lane(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
-    """Simulate one lane (targets (T, 1, K)) exactly like `Simulator.run`."""
-    return _Lane(m, config, sym_idx[0], mode).run(targets, change)
+    """Simulate one lane (targets (T, 1, K)) exactly like `Simulator.run`. The cyclic garbage collector
+    is paused meanwhile: the loop allocates ~10^5 acyclic tuples (order and position records, freed by
+    reference counting), and the collections they trigger cost as much as the simulation itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Lane(m, config, sym_idx[0], mode).run(targets, change)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Lane:
@@ -48,6 +58,11 @@ class _Lane:
         self.fees_on = bool(r.exchange_fees or r.commission_rate or r.min_commission)
         self.limits_on = bool(m.buy_block.any() or m.sell_block.any())
         self.value_px = np.where(np.isfinite(m.exec_px), m.exec_px, np.nan_to_num(m.prev_mark))
+        # per-order scalars bound once (the hot loops avoid attribute and numpy-scalar lookups)
+        self.frac = bool(r.fractional)
+        self.comm_rate, self.min_comm, self.exchange_fees = r.commission_rate, r.min_commission, r.exchange_fees
+        self.stamp_sell = np.asarray(m.stamp_sell, dtype=np.float64).tolist()
+        self.stamp_buy = np.asarray(m.stamp_buy, dtype=np.float64).tolist()
 
     def _round(self, q: float, k: int) -> float:
         step = self.lot_step[k]
@@ -167,18 +182,17 @@ class _Lane:
         return arr[t, s].item()
 
     def _fees(self, value: float, q: float, t: int, tv: float, ts: float, sell: bool):
-        r = self.r
         if not self.fees_on:
             return 0.0, 0.0, 0.0
-        comm = _rc(value * r.commission_rate)
+        comm = _rc(value * self.comm_rate)
         if q > 0:
-            mc = r.min_commission
+            mc = self.min_comm
             comm = comm if comm >= mc or comm != comm else mc  # np.maximum (NaN propagates)
         else:
             comm = 0.0
-        if not r.exchange_fees:
+        if not self.exchange_fees:
             return comm, 0.0, 0.0
-        rate = float((self.m.stamp_sell if sell else self.m.stamp_buy)[t])
+        rate = (self.stamp_sell if sell else self.stamp_buy)[t]
         return comm, _rc(value * rate), _rc(value * tv + q * ts)
 
     def _step(self, t, slots, g, equity, cash, pos, pos_np, dirty, bought, bought_sess, lo, hi) -> float:
@@ -206,8 +220,9 @@ class _Lane:
             vpxs = g["vpx"][lo:hi] if lo >= 0 else [self._inp("vpx", g, idx[j], t, ss[j]) for j in range(n)]
             slip1 = 1 + r.slippage
             delta = []
-            if self.fees_on:
-                stamp_b = float(m.stamp_buy[t])
+            fees_on = self.fees_on
+            if fees_on:
+                stamp_b = self.stamp_buy[t]
                 cr = r.commission_rate
                 tvs = tv if fees_ex else m.transfer_value[t, ss].tolist()
             for j in range(n):
@@ -215,7 +230,7 @@ class _Lane:
                 gap = tws[j] * equity - p0[j] * vpx
                 p = px[j]
                 base = (p if _isfinite(p) else vpx) * slip1
-                if self.fees_on:
+                if fees_on:
                     base = base * (1 + (cr + stamp_b + tvs[j]))
                 div = base if gap > 0 else vpx
                 d = gap / div if div != 0.0 else math.nan
@@ -290,7 +305,10 @@ class _Lane:
         buy = [d > EPS for d in delta]
         if any(buy):
             price_f = 1 + r.slippage
-            req = [self._round(delta[j], ks[j]) if buy[j] else 0.0 for j in range(n)]
+            if self.frac:  # `_round` without lots: np.maximum(q, 0.0)
+                req = [(d if d > 0.0 or d != d else 0.0) if b else 0.0 for d, b in zip(delta, buy, strict=True)]
+            else:
+                req = [self._round(delta[j], ks[j]) if buy[j] else 0.0 for j in range(n)]
             reason = [0] * n
             q = [0.0] * n
             for j in range(n):
@@ -380,7 +398,8 @@ class _Lane:
     def _output(self, T, K, st_t, st_c, ca_paid) -> KernelOut:
         n = len(self.recs)
         if n:
-            table = np.array(self.recs, dtype=np.float64)  # every field is exact in a double
+            # every field is exact in a double
+            table = np.fromiter(itertools.chain.from_iterable(self.recs), np.float64, n * 12).reshape(n, 12)
             types = (np.int64, np.int64, np.int8, float, float, float, float, float, float, float, np.int8, bool)
             arrays = [np.zeros(n, np.int64)] + [table[:, j].astype(ty) for j, ty in enumerate(types)]
         else:
