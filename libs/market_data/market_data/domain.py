@@ -74,23 +74,7 @@ INSTRUMENT_SCHEMA: dict[str, pl.DataType] = {
     "delist_date": pl.Date(),
 }
 # What a stored partition holds: raw prices only; adjusted views are computed on read.
-STORED_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.Utf8(),
-    "date": pl.Date(),
-    "ts": pl.Datetime("us"),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "pre_close": pl.Float64(),
-    "volume": pl.Float64(),
-    "amount": pl.Float64(),
-    "up_limit": pl.Float64(),
-    "down_limit": pl.Float64(),
-    "adj_factor": pl.Float64(),
-    "suspended": pl.Boolean(),
-    "is_st": pl.Boolean(),
-}
+STORED_SCHEMA: dict[str, pl.DataType] = {k: v for k, v in BAR_SCHEMA.items() if not k.startswith("raw_")}
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
 CHINEXT_REFORM = date(2020, 8, 24)  # ChiNext ±20% and registration IPOs
