@@ -14,7 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Backtests: runs on the service, and local engine runs.", no_args_is_help=True)
+from platform_core.cli import AppTyper
+from platform_core.errors import InvalidInput
+
+app = AppTyper(help="Backtests: runs on the service, and local engine runs.")
 
 SUMMARY = ("final_equity", "total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown",
            "calmar", "trade_count", "win_rate", "fill_count", "blocked_order_count", "total_fees")  # fmt: skip
@@ -23,20 +26,6 @@ SUMMARY = ("final_equity", "total_return", "annual_return", "volatility", "sharp
 @app.callback()
 def backtest() -> None:
     """Backtests: create, run, follow, export and rerun on the service; `local` runs the engine here."""
-
-
-class InputError(Exception):
-    """Bad user input: rendered as an INVALID_INPUT envelope, exit code 2."""
-
-    def __init__(self, message: str, **details):
-        super().__init__(message)
-        self.details = details
-
-
-def _fail(message: str, details: dict) -> None:
-    envelope = {"error": {"code": "INVALID_INPUT", "message": message, "details": details}}
-    sys.stderr.write(json.dumps(envelope, default=str) + "\n")
-    raise typer.Exit(2)
 
 
 def _value(text: str):
@@ -53,7 +42,7 @@ def _params(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise InputError(f"--param expects k=v, got {item!r}", field="param")
+            raise InvalidInput(f"--param expects k=v, got {item!r}", field="param")
         out[key.strip()] = _value(value.strip())
     return out
 
@@ -62,7 +51,7 @@ def _axis(spec: str) -> list:
     if ":" in spec:
         parts = [float(p) for p in spec.split(":")]
         if len(parts) != 3 or parts[2] <= 0:
-            raise InputError(f"range {spec!r} must be start:stop:step", field="grid")
+            raise InvalidInput(f"range {spec!r} must be start:stop:step", field="grid")
         values = np.arange(parts[0], parts[1] + parts[2] / 2, parts[2])
         return [int(v) if float(v).is_integer() else float(v) for v in values]
     return [_value(v.strip()) for v in spec.split(",")]
@@ -75,7 +64,7 @@ def _grid(items: list[str], fixed: dict) -> list[dict]:
     for item in items:
         key, sep, spec = item.partition("=")
         if not sep:
-            raise InputError(f"--grid expects k=start:stop:step or k=v1,v2, got {item!r}", field="grid")
+            raise InvalidInput(f"--grid expects k=start:stop:step or k=v1,v2, got {item!r}", field="grid")
         axes[key.strip()] = _axis(spec)
     sets = [{**fixed, **combo} for combo in expand_grid(axes)]
     if "fast" in axes and "slow" in axes:
@@ -90,9 +79,9 @@ def _load_bars(data: Path | None, sample: bool, symbol: str) -> pl.DataFrame:
     if sample:
         return sample_universe()
     if data is None:
-        raise InputError("give --data FILE.csv|.parquet or --sample", field="data")
+        raise InvalidInput("give --data FILE.csv|.parquet or --sample", field="data")
     if not data.exists():
-        raise InputError(f"{data} does not exist", field="data")
+        raise InvalidInput(f"{data} does not exist", field="data")
     frame = pl.read_parquet(data) if data.suffix == ".parquet" else pl.read_csv(data, try_parse_dates=True)
     return normalize_bars(frame, default_symbol=symbol)
 
@@ -105,7 +94,7 @@ def _strategy(name: str):
         return load_template(name)
     path = Path(name)
     if not path.exists():
-        raise InputError(f"{name!r} is neither a template ({', '.join(TEMPLATE_NAMES)}) nor a file", field="strategy")
+        raise InvalidInput(f"{name!r} is neither a template ({', '.join(TEMPLATE_NAMES)}) nor a file", field="strategy")
     return load_strategy(path.read_text(encoding="utf-8"), name=path.stem)
 
 
@@ -150,14 +139,12 @@ def local(
             _run_grid(spec, bars, _grid(grid, fixed), config, out, as_json)
         else:
             _run_one(spec, bars, fixed, config, out, as_json)
-    except InputError as exc:
-        _fail(str(exc), exc.details)
     except ParamError as exc:
-        _fail(str(exc), {"field": exc.field})
+        raise InvalidInput(str(exc), field=exc.field) from None
     except (StrategyError, ContractError) as exc:
-        _fail(str(exc), {})
+        raise InvalidInput(str(exc)) from None
     except ValidationError as exc:
-        _fail("invalid configuration", {"errors": json.loads(exc.json())})
+        raise InvalidInput("invalid configuration", details={"errors": json.loads(exc.json())}) from None
 
 
 def _run_one(spec, bars, params, config, out: Path | None, as_json: bool) -> None:

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backtest import service
 from backtest.schemas import BacktestCreate, RunCreate, RunRead, parse_model
-from platform_core.cli import JsonOpt, container, emit, guard, parse_key_values, print_json
+from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_key_values, print_json
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 from platform_core.pagination import PageParams
 
@@ -264,8 +264,8 @@ def artifacts(
     emit({"path": out, "bytes": len(download.content), "format": fmt, "type": kind}, as_json)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the service commands to `huice backtest` (each wrapped so errors render as the envelope)."""
+def register(app: AppTyper) -> None:
+    """Add the service commands to `huice backtest` (an `AppTyper`: errors render as the envelope)."""
     for name, fn in (
         ("create", create),
         ("run", run),
@@ -275,4 +275,4 @@ def register(app: typer.Typer) -> None:
         ("rerun", rerun),
         ("artifacts", artifacts),
     ):
-        app.command(name)(guard(fn))
+        app.command(name)(fn)

@@ -299,7 +299,7 @@ def main() -> None:
     parser.add_argument("--token", default="demo")
     args = parser.parse_args()
     with StandinServer(token=args.token, port=args.port) as server:
-        print(f"Tushare stand-in on {server.url} (token {args.token!r}); Ctrl-C to stop")
+        print(f"Tushare stand-in on {server.url}; Ctrl-C to stop")
         try:
             while True:
                 time.sleep(3600)
