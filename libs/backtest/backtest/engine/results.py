@@ -178,15 +178,16 @@ def fills_frame(orders: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
 
 
+TRADE_SCHEMA = {"symbol": pl.Utf8, "entry_date": pl.Date, "exit_date": pl.Date, "quantity": pl.Float64,
+                "entry_price": pl.Float64, "exit_price": pl.Float64, "pnl": pl.Float64, "return": pl.Float64,
+                "holding_sessions": pl.Int64}  # fmt: skip
+"""A round trip (flat → flat): shares bought over it, average buy and sell prices, net P&L after every fee,
+P&L over the money paid for the shares (fees excluded from the base), sessions from first to last fill."""
+
+
 def round_trips(fills: pl.DataFrame, sessions: dict) -> pl.DataFrame:
     """Closed round trips per symbol (flat → flat): net P&L after fees and holding sessions."""
-    schema = {
-        "symbol": pl.Utf8,
-        "entry_date": pl.Date,
-        "exit_date": pl.Date,
-        "pnl": pl.Float64,
-        "holding_sessions": pl.Int64,
-    }
+    schema = TRADE_SCHEMA
     if fills.is_empty():
         return pl.DataFrame(schema=schema)
     signed = pl.when(pl.col("side") == "buy").then(pl.col("qty")).otherwise(-pl.col("qty"))
@@ -199,12 +200,21 @@ def round_trips(fills: pl.DataFrame, sessions: dict) -> pl.DataFrame:
         .with_columns(((pl.col("after") - pl.col("signed")) <= 1e-9).cum_sum().over("symbol").alias("trip"))
         .join(index, on="date", how="left")
     )
+    buy = pl.col("side") == "buy"
     trips = legs.group_by("symbol", "trip", maintain_order=True).agg(
         pl.col("date").first().alias("entry_date"),
         pl.col("date").last().alias("exit_date"),
+        pl.when(buy).then(pl.col("qty")).otherwise(0.0).sum().alias("quantity"),
+        pl.when(buy).then(pl.col("value")).otherwise(0.0).sum().alias("bought"),
+        pl.when(buy).then(0.0).otherwise(pl.col("value")).sum().alias("sold"),
         pl.col("cash_flow").sum().alias("pnl"),
         (pl.col("session").last() - pl.col("session").first()).alias("holding_sessions"),
         (pl.col("after").last() <= 1e-9).alias("closed"),
+    )
+    trips = trips.with_columns(
+        (pl.col("bought") / pl.col("quantity")).alias("entry_price"),
+        (pl.col("sold") / pl.col("quantity")).alias("exit_price"),
+        (pl.col("pnl") / pl.col("bought")).alias("return"),
     )
     return trips.filter("closed").select(pl.col(c).cast(t) for c, t in schema.items())
 
@@ -291,14 +301,10 @@ def lane_frames(out: KernelOut, m: Market, lane: int) -> tuple[pl.DataFrame, pl.
             "cash_flow": flow,
         }
     )
-    return orders, fills, _trips(m, ft, fsym, fside, filled[f], flow)
+    return orders, fills, _trips(m, ft, fsym, fside, filled[f], fval, flow)
 
 
-TRADE_SCHEMA = {"symbol": pl.Utf8, "entry_date": pl.Date, "exit_date": pl.Date, "pnl": pl.Float64,
-                "holding_sessions": pl.Int64}  # fmt: skip
-
-
-def _trips(m: Market, t, sym, side, qty, flow) -> pl.DataFrame:
+def _trips(m: Market, t, sym, side, qty, value, flow) -> pl.DataFrame:
     """Closed round trips (flat → flat) per symbol from the lane's fills (see `round_trips`)."""
     if t.size == 0:
         return pl.DataFrame(schema=TRADE_SCHEMA)
@@ -306,8 +312,9 @@ def _trips(m: Market, t, sym, side, qty, flow) -> pl.DataFrame:
     rank = np.empty(len(names), np.int64)
     rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
     order = np.lexsort((side, t, rank[sym]))
-    t, sym, qty, flow = t[order], sym[order], qty[order], flow[order]
-    signed = np.where(side[order] == 0, qty, -qty)
+    t, sym, qty, value, flow = t[order], sym[order], qty[order], value[order], flow[order]
+    is_buy = side[order] == 0
+    signed = np.where(is_buy, qty, -qty)
     n = t.size
     sym_start = np.flatnonzero(np.append(True, sym[1:] != sym[:-1]))
     after = np.empty(n)
@@ -318,25 +325,39 @@ def _trips(m: Market, t, sym, side, qty, flow) -> pl.DataFrame:
     start = np.flatnonzero(new)
     end = np.append(start[1:], n) - 1
     length = end - start + 1
-    pnl, comp = np.zeros(start.size), np.zeros(start.size)
-    for j in range(int(length.max())):
-        g = np.flatnonzero(length > j) if j else slice(None)
-        y = flow[start[g] + j] - comp[g]
-        total = pnl[g] + y
-        comp[g] = (total - pnl[g]) - y
-        pnl[g] = total
+    pnl = _segment_sums(flow, start, length)
+    quantity = _segment_sums(np.where(is_buy, qty, 0.0), start, length)
+    bought = _segment_sums(np.where(is_buy, value, 0.0), start, length)
+    sold = _segment_sums(np.where(is_buy, 0.0, value), start, length)
     closed = after[end] <= 1e-9
     first, last = start[closed], end[closed]
+    quantity, bought, sold, pnl = quantity[closed], bought[closed], sold[closed], pnl[closed]
     return pl.DataFrame(
         {
             "symbol": pl.Series(names, dtype=pl.Utf8).gather(sym[first]),
             "entry_date": m.dates[t[first]],
             "exit_date": m.dates[t[last]],
-            "pnl": pnl[closed],
+            "quantity": quantity,
+            "entry_price": bought / quantity,
+            "exit_price": sold / quantity,
+            "pnl": pnl,
+            "return": pnl / bought,
             "holding_sessions": (m.session[t[last]] - m.session[t[first]]).astype(np.int64),
         },
         schema=TRADE_SCHEMA,
     )
+
+
+def _segment_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Kahan sums of consecutive segments (as polars' group sum adds them), vectorised across segments."""
+    total, comp = np.zeros(start.size), np.zeros(start.size)
+    for j in range(int(length.max())):
+        g = np.flatnonzero(length > j) if j else slice(None)
+        y = values[start[g] + j] - comp[g]
+        step = total[g] + y
+        comp[g] = (step - total[g]) - y
+        total[g] = step
+    return total
 
 
 def write_artifacts(result: BacktestResult, out_dir: str | Path) -> list[Path]:
