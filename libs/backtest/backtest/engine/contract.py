@@ -160,7 +160,7 @@ def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:
         return False
     ts = frame["ts"].to_physical().to_numpy()
     new_symbol = (sym.slice(1) != sym.slice(0, frame.height - 1)).to_numpy()
-    return bool(np.all((np.diff(ts) > 0) | new_symbol))
+    return bool(np.all((ts[1:] > ts[:-1]) | new_symbol))
 
 
 def _ensure_keys(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame:

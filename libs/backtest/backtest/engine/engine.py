@@ -169,7 +169,9 @@ def simulate_decisions(m: Market, decisions, mode, config, benchmark, spec, para
     sym_idx = np.arange(len(m.symbols))[None, :]
     tgt, change = execution_targets(decisions, mode, config.fill)
     out = run_kernel(m, config, sym_idx, mode, tgt, change)
-    return build_result(m, out, sym_idx, config, benchmark_returns(m, benchmark), manifest(m, config, spec, params))
+    result = build_result(m, out, sym_idx, config, benchmark_returns(m, benchmark), {})
+    result.manifest = manifest(m, config, spec, params)  # after the frames: it waits for the data hash
+    return result
 
 
 def build_result(m, out: KernelOut, sym_idx, config, bench, mani: dict, lane: int = 0, panels=None) -> BacktestResult:
@@ -193,7 +195,9 @@ def build_result(m, out: KernelOut, sym_idx, config, bench, mani: dict, lane: in
     )
     orders, fills, trades = lane_frames(out, m, lane)
     ends = session_ends(m)
-    pos_panel = position_panel(out)[:, lane] if out.shape[1] == 1 else _lane_positions(out, lane)
+    pos_panel = panels.lane_positions(lane)  # the block above already built them (one lane, many symbols)
+    if pos_panel is None:
+        pos_panel = position_panel(out)[:, lane] if out.shape[1] == 1 else _lane_positions(out, lane)
     positions = positions_frame(m, pos_panel, ends, sym_idx[lane])
     values = run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders)
     values["corporate_action_cash"] = float(out.ca_paid[lane])

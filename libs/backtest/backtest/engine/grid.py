@@ -137,7 +137,7 @@ def grid_summary(m: Market, out, sym_idx, config: EngineConfig, bench, sets: lis
             rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
             part.update({k: rel[k] for k in ("excess_return", "alpha", "beta", "information_ratio")})
         part["final_equity"] = equity[-1]
-        part["exposure"] = (mv[ends] > 0).mean(axis=0)
+        part["exposure"] = ((mv if ends.size == mv.shape[0] else mv[ends]) > 0).mean(axis=0)
         return part
 
     starts = range(0, L, LANE_BLOCK)

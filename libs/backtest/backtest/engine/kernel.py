@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backtest.engine.config import EngineConfig
-from backtest.engine.market import Market
+from backtest.engine.market import Market, value_prices
 
 REASONS = (
     "",
@@ -95,7 +95,7 @@ class Simulator:
         self.fees_on = bool(r.exchange_fees or r.commission_rate or r.min_commission)
         self.limits_on = bool(m.buy_block.any() or m.sell_block.any())
         self.weight_px = m.exec_px if r.slippage == 0 else None
-        self.value_px = np.where(np.isfinite(m.exec_px), m.exec_px, np.nan_to_num(m.prev_mark))
+        self.value_px = value_prices(m)
         self.records: list[tuple] = []
         self.states: list[tuple] = []
         self.pos_changes: list[tuple] = []

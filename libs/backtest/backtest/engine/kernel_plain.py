@@ -35,8 +35,9 @@ def plain_lanes_applicable(m, config, sym_idx: np.ndarray, mode: str) -> bool:
         return False
     if m.ca_cash is not None or m.buy_block.any() or m.sell_block.any():
         return False
-    px = m.exec_px[:, np.unique(sym_idx[:, 0])]
-    return bool(px.size and np.isfinite(px).all() and (px > 0).all())
+    cols = np.unique(sym_idx[:, 0])
+    px = m.exec_px if cols.size == m.exec_px.shape[1] else m.exec_px[:, cols]  # unique: all columns
+    return bool(px.size and px.min() > 0 and px.max() < np.inf)  # min/max propagate NaN
 
 
 def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change: np.ndarray) -> KernelOut:

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from backtest.engine.kernel import EPS, ORDER_FIELDS, RETRY, KernelOut, R
+from backtest.engine.market import value_prices
 
 _RETRY = [bool(x) for x in RETRY]
 _SUSP, _UP, _DOWN, _T1 = R["SUSPENDED"], R["LIMIT_UP_LOCKED"], R["LIMIT_DOWN_LOCKED"], R["T1_LOCKED"]
@@ -57,7 +58,7 @@ class _Lane:
         self.lot_step = m.lot_step[sym].tolist()
         self.fees_on = bool(r.exchange_fees or r.commission_rate or r.min_commission)
         self.limits_on = bool(m.buy_block.any() or m.sell_block.any())
-        self.value_px = np.where(np.isfinite(m.exec_px), m.exec_px, np.nan_to_num(m.prev_mark))
+        self.value_px = value_prices(m)
         # per-order scalars bound once (the hot loops avoid attribute and numpy-scalar lookups)
         self.frac = bool(r.fractional)
         self.comm_rate, self.min_comm, self.exchange_fees = r.commission_rate, r.min_commission, r.exchange_fees

@@ -30,11 +30,9 @@ class Market:
     exec_px: np.ndarray
     close: np.ndarray
     mark: np.ndarray
-    prev_mark: np.ndarray
     suspended: np.ndarray
     buy_block: np.ndarray
     sell_block: np.ndarray
-    volume: np.ndarray
     ca_cash: np.ndarray | None
     lot_min: np.ndarray
     lot_step: np.ndarray
@@ -47,6 +45,23 @@ class Market:
     hash_job: Future
     checks: dict = field(default_factory=dict)
     dense: bool = False  # rows are (symbol, ts)-ordered with the same timestamps for every symbol
+    _prev_mark: np.ndarray | None = None
+    _volume: np.ndarray | None = None
+
+    @property
+    def prev_mark(self) -> np.ndarray:
+        """The previous bar's mark (NaN on the first bar); built on first use."""
+        if self._prev_mark is None:
+            mark = self.mark
+            self._prev_mark = np.vstack([np.full((1, mark.shape[1]), np.nan), mark[:-1]])
+        return self._prev_mark
+
+    @property
+    def volume(self) -> np.ndarray:
+        """Bar volume (0 where a symbol has no bar); built on first use (only a volume cap reads it)."""
+        if self._volume is None:
+            self._volume = self.layout.panel("volume", 0.0)
+        return self._volume
 
     @property
     def data_hash(self) -> str:
@@ -79,23 +94,26 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
     dates = ts.astype("datetime64[D]")
     session = np.unique(dates, return_inverse=True)[1].ravel()
     panel = lay.panel
-    susp = panel("suspended", True, dtype=bool)
     raw = rules.price_basis == "raw"
     close = panel("raw_close" if raw else "close")
     px = panel(("raw_open" if raw else "open") if config.fill == "next_open" else ("raw_close" if raw else "close"))
-    susp |= ~np.isfinite(px)
-    px[susp] = np.nan
-    close[susp] = np.nan
+    if lay.dense and not bars["suspended"].any():  # nothing flagged: no suspended panel to transpose
+        susp = ~np.isfinite(px)
+    else:
+        susp = panel("suspended", True, dtype=bool)
+        susp |= ~np.isfinite(px)
+    if susp.any():
+        px[susp] = np.nan
+        close[susp] = np.nan
     mark = _ffill(close)
-    prev_mark = np.vstack([np.full((1, N), np.nan), mark[:-1]])
     inst = _instruments(symbols, instruments)
     lot_min, lot_step = _lots(inst["board"].to_list(), rules)
     market = Market(
         symbols=symbols, ts=ts, dates=dates, session=session, exec_px=px, close=close, mark=mark,
-        prev_mark=prev_mark, suspended=susp, buy_block=np.zeros((T, N), bool), sell_block=np.zeros((T, N), bool),
-        volume=panel("volume", 0.0), ca_cash=None, lot_min=lot_min, lot_step=lot_step,
-        stamp_buy=np.zeros(T), stamp_sell=np.zeros(T), transfer_value=np.zeros((T, N)),
-        transfer_share=np.zeros((T, N)), keys=bars.select("ts", "symbol"), layout=lay,
+        suspended=susp, buy_block=_zeros((T, N), bool), sell_block=_zeros((T, N), bool),
+        ca_cash=None, lot_min=lot_min, lot_step=lot_step,
+        stamp_buy=np.zeros(T), stamp_sell=np.zeros(T), transfer_value=_zeros((T, N)),
+        transfer_share=_zeros((T, N)), keys=bars.select("ts", "symbol"), layout=lay,
         hash_job=_hash_job(bars), dense=lay.dense,
     )  # fmt: skip
     if rules.limits:
@@ -105,6 +123,21 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
     if raw and _factor_varies(bars):
         market.ca_cash = _corporate_action_cash(panel("adj_factor"), mark)
     return market
+
+
+def value_prices(m: Market) -> np.ndarray:
+    """Execution prices, or the previous mark where there is none (read-only; `exec_px` itself when
+    every price is finite)."""
+    px = m.exec_px
+    if px.size and np.isfinite(px.min()) and np.isfinite(px.max()):  # min/max propagate NaN
+        return px
+    return np.where(np.isfinite(px), px, np.nan_to_num(m.prev_mark))
+
+
+def _zeros(shape: tuple, dtype=np.float64) -> np.ndarray:
+    """A read-only all-zero panel without memory of its own (a broadcast view): the rules that need
+    real values (limits, exchange fees) replace it with a fresh array."""
+    return np.broadcast_to(np.zeros(1, dtype), shape)
 
 
 SYNC_HASH_ROWS = 50_000
@@ -180,6 +213,10 @@ def _layout(bars: pl.DataFrame) -> _Layout:
 
 
 def _ffill(a: np.ndarray) -> np.ndarray:
+    """Forward-fill non-finite values down the rows; `a` itself when every value is finite (callers
+    only read the result)."""
+    if a.size and np.isfinite(a.min()) and np.isfinite(a.max()):  # min/max propagate NaN
+        return a
     idx = np.where(np.isfinite(a), np.arange(a.shape[0])[:, None], 0)
     np.maximum.accumulate(idx, axis=0, out=idx)
     out = a[idx, np.arange(a.shape[1])]
@@ -267,6 +304,7 @@ def _apply_fee_rates(m: Market, inst: pl.DataFrame, config: EngineConfig) -> Non
     m.stamp_buy, m.stamp_sell = rb.stamp_rates(m.dates, stamp)
     schedule = config.transfer_fee_schedule or rb.TRANSFER_FEE_SCHEDULE
     exchanges = inst["exchange"].to_list()
+    m.transfer_value, m.transfer_share = np.zeros(m.shape), np.zeros(m.shape)
     for exchange in dict.fromkeys(exchanges):
         cols = [n for n, e in enumerate(exchanges) if e == exchange]
         value, share = rb.transfer_rates(m.dates, exchange, schedule)
@@ -292,9 +330,30 @@ def data_hash(bars: pl.DataFrame) -> str:
     for name in bars.columns:
         series = bars[name]
         if series.dtype == pl.Utf8:
-            digest.update("\x1f".join(series.unique(maintain_order=True).to_list()).encode())
-            digest.update(np.ascontiguousarray(series.rle_id().to_numpy()))
+            ids = series.rle_id().to_numpy()
+            digest.update("\x1f".join(_first_seen(series, ids)).encode())
+            digest.update(np.ascontiguousarray(ids))
+        elif series.dtype == pl.Float64 and len(series) and series.null_count() == len(series):
+            _update_nan(digest, len(series))  # the bytes `to_numpy` would give, without building them
         else:
             digest.update(np.ascontiguousarray(series.to_physical().to_numpy()))
         digest.update(name.encode())
     return "sha256:" + digest.hexdigest()
+
+
+def _first_seen(series: pl.Series, ids: np.ndarray) -> list:
+    """`series.unique(maintain_order=True)`: the run values when no value comes back in a later run."""
+    starts = np.flatnonzero(np.append(True, ids[1:] != ids[:-1])) if ids.size else ids.astype(np.int64)
+    values = series.gather(starts).to_list()
+    return values if len(set(values)) == len(values) else series.unique(maintain_order=True).to_list()
+
+
+_NAN_BLOCK = 1 << 17  # 1 MB: few updates, so few GIL hand-overs on the hashing thread
+
+
+def _update_nan(digest, n: int) -> None:
+    """Feed `n` float64 NaNs (an all-null column as numpy) in blocks of at most 1 MB."""
+    block = memoryview(np.full(min(n, _NAN_BLOCK), np.nan)).cast("B")
+    for _ in range(n // _NAN_BLOCK):
+        digest.update(block)
+    digest.update(block[: (n % _NAN_BLOCK) * 8])

@@ -66,8 +66,14 @@ class LanePanels:
     def __init__(self, out: KernelOut, m: Market, sym_idx: np.ndarray, initial: float):
         self.T, self.L, self.K = out.shape
         self.initial, self.sym_idx = initial, sym_idx
-        self.mark = m.mark
+        mark = m.mark
+        self.mark_finite = bool(mark.size and np.isfinite(mark.min()) and np.isfinite(mark.max()))
+        self.mark = mark
         self.shared = sym_idx.shape[0] > 1 and (sym_idx == sym_idx[0]).all()
+        N = mark.shape[1]
+        self.sym_range = sym_idx.shape == (self.L, 1) and bool((sym_idx[:, 0] == np.arange(self.L)).all())
+        self.all_sym = sym_idx.shape == (1, N) and bool((sym_idx[0] == np.arange(N)).all())
+        self.last_pos: tuple | None = None  # (lo, hi, positions) of the latest non-joint block
         self.cash = _by_lane(out.state_lane, self.L, out.state_t, out.state_cash)
         self.joint = out.state_pos is not None and self.K == 1
         if self.joint:  # shares after every snapshot: one index panel serves cash and shares
@@ -89,10 +95,26 @@ class LanePanels:
         else:
             cash = _block_last(self.cash, lo, hi, T, 1, self.initial)[:, :, 0]
             pos = _block_last(self.pos, lo, hi, T, K, 0.0)
-        sym = self.sym_idx[0] if self.shared else self.sym_idx[lo:hi]
-        marks = np.nan_to_num(self.mark[:, None, sym] if self.shared else self.mark[:, sym], copy=False)
-        mv = pos[:, :, 0] * marks[:, :, 0] if K == 1 else (pos * marks).sum(axis=2)
+            self.last_pos = (lo, hi, pos)
+        mv = self._mv(lo, hi, pos)
         return cash, mv
+
+    def _mv(self, lo: int, hi: int, pos: np.ndarray) -> np.ndarray:
+        """Market value (T, hi − lo) of `pos` (T, hi − lo, K) at the marks (0 where unknown); the marks
+        are views of `m.mark` when no gather or NaN replacement is needed."""
+        K = self.K
+        if self.mark_finite and (self.sym_range or (self.all_sym and lo == 0 and hi == 1)):
+            marks = self.mark[:, lo:hi, None] if self.sym_range else self.mark[:, None, :]
+        else:
+            sym = self.sym_idx[0] if self.shared else self.sym_idx[lo:hi]
+            marks = np.nan_to_num(self.mark[:, None, sym] if self.shared else self.mark[:, sym], copy=False)
+        return pos[:, :, 0] * marks[:, :, 0] if K == 1 else (pos * marks).sum(axis=2)
+
+    def lane_positions(self, lane: int) -> np.ndarray | None:
+        """Shares (T, K) of `lane` when the latest block was exactly that lane (else None)."""
+        if self.last_pos is not None and self.last_pos[:2] == (lane, lane + 1):
+            return self.last_pos[2][:, 0]
+        return None
 
     @staticmethod
     def positions(T: int, K: int, t: np.ndarray, k: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -222,17 +244,21 @@ def round_trips(fills: pl.DataFrame, sessions: dict) -> pl.DataFrame:
 def positions_frame(m: Market, pos_panel: np.ndarray, ends: np.ndarray, sym_idx: np.ndarray) -> pl.DataFrame:
     """End-of-day holdings: one row per session and held symbol."""
     T, K = pos_panel.shape
-    held = pos_panel if ends.size == T else pos_panel[ends]  # one bar per session: ends is every bar
+    daily = ends.size == T  # one bar per session: ends is every bar
+    held = pos_panel if daily else pos_panel[ends]
     flat = np.flatnonzero(held > 1e-9)
-    r, c = np.divmod(flat, K)
-    bar = r if ends.size == T else ends[r]
+    r = flat // K
+    c = flat - r * K
+    bar = r if daily else ends[r]
     N = m.mark.shape[1]
-    cols = c if (K == N and (sym_idx == np.arange(N)).all()) else sym_idx[c]
-    close = m.mark.ravel()[bar * N + cols]
-    shares = held.ravel()[flat]
+    identity = K == N and bool((sym_idx == np.arange(N)).all())
+    cols = c if identity else sym_idx[c]
+    close = m.mark.ravel().take(flat if daily and identity else bar * N + cols)
+    shares = held.ravel().take(flat)
+    days = m.dates[bar].view(np.int64).astype(np.int32)  # days since the epoch: polars' Date, built directly
     return pl.DataFrame(
         {
-            "date": m.dates[bar],
+            "date": pl.Series(days, dtype=pl.Int32).cast(pl.Date),
             "symbol": _gather(m.symbols, cols),
             "shares": shares,
             "close": close,

@@ -138,7 +138,11 @@ class Columns:
     def n_symbols(self) -> int:
         """Number of distinct symbols in the frame (counted once)."""
         if self._n_symbols is None:
-            self._n_symbols = self.bars["symbol"].n_unique()
+            sym = self.bars["symbol"]
+            if len(sym) > 1 and not sym.null_count() and sym.is_sorted():  # runs = symbols, cheaper to count
+                self._n_symbols = int((sym.slice(1) != sym.slice(0, len(sym) - 1)).sum()) + 1
+            else:
+                self._n_symbols = sym.n_unique()
         return self._n_symbols
 
     def __getitem__(self, name: str) -> np.ndarray:

@@ -192,7 +192,8 @@ def compute_weight_rows(spec: StrategySpec, bars: pl.DataFrame, sets: list[dict]
     if len(sets) > 1 and spec.generate_grid_arrays is not None:
         out = np.asarray(spec.generate_grid_arrays(cols, sets), dtype=np.float64)
     else:
-        out = np.stack([np.asarray(spec.generate_arrays(cols, p), dtype=np.float64) for p in sets])
+        rows = [np.asarray(spec.generate_arrays(cols, p), dtype=np.float64) for p in sets]
+        out = rows[0][None] if len(rows) == 1 and rows[0].ndim == 1 else np.stack(rows)  # a view, not a copy
     if out.shape != (len(sets), bars.height):
         raise StrategyError("generate_arrays must return one weight per bar row and parameter set")
     return out
