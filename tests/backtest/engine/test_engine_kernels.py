@@ -15,7 +15,7 @@ from backtest.engine.contract import default_instruments, normalize_bars
 from backtest.engine.engine import execution_targets
 from backtest.engine.kernel import REASONS, Simulator
 from backtest.engine.kernel_plain import plain_lanes_applicable, run_plain_lanes
-from backtest.engine.kernel_scalar import run_single_lane
+from backtest.engine.kernel_scalar import _Lane, run_single_lane
 from backtest.engine.market import prepare_market
 from backtest.engine.results import (
     equity_panel,
@@ -94,6 +94,45 @@ def test_single_account_kernel_equals_simulator() -> None:
         _same(a, b, m, sym_idx, config.initial_cash)
         seen |= set(a.orders["reason"].tolist())
     assert seen == set(range(len(REASONS)))  # every order reason was exercised
+
+
+def test_frictionless_single_account_path_equals_simulator(monkeypatch) -> None:
+    """A portfolio with nothing that can block, round or charge an order takes `_Lane.run_frictionless`;
+    it reproduces `Simulator` bit for bit, including buys scaled to the cash and dust close-outs (which
+    it hands to `_step`)."""
+    calls = {"fit_cash": 0, "step": 0}
+    for name in ("_fit_cash", "_step"):
+        original = getattr(_Lane, name)
+
+        def spy(self, *args, _original=original, _name=name):
+            calls[_name.strip("_")] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(_Lane, name, spy)
+    rng = np.random.default_rng(5)
+    for it in range(60):
+        S, T = int(rng.integers(1, 9)), int(rng.integers(3, 150))
+        bars = gbm_bars([f"{600000 + i:06d}.SH" for i in range(S)], sessions=T, seed=100 + it)
+        config = EngineConfig(
+            preset="plain",
+            shares="fractional",
+            initial_cash=float(10 ** rng.uniform(2, 9)),
+            fill=["next_open", "next_close", "same_close"][it % 3],
+            slippage_bps=float(rng.choice([0, 3, 50])),
+        )
+        m = prepare_market(bars, config)
+        decisions = rng.random((T, 1, S))
+        if it % 4 == 0:
+            decisions = (decisions > 0.5) * (1.0 / S)
+        elif it % 4 == 1:  # dust: positions of at most 1e-6 shares beside ordinary ones
+            decisions = np.where(rng.random(decisions.shape) < 0.5, 1e-12 * decisions, decisions)
+        decisions = np.where(rng.random(decisions.shape) < 0.6, decisions, np.nan)
+        targets, change = execution_targets(decisions, "weight", config.fill)
+        sym_idx = np.arange(S)[None, :]
+        assert _Lane(m, config, sym_idx[0], "weight").frictionless()
+        a = Simulator(m, config, sym_idx, "weight").run(targets, change)
+        _same(a, run_single_lane(m, config, sym_idx, "weight", targets, change), m, sym_idx, config.initial_cash)
+    assert calls["fit_cash"] > 0 and calls["step"] > 0  # both hand-offs were exercised
 
 
 @pytest.mark.parametrize("fill", ["next_open", "next_close", "same_close"])

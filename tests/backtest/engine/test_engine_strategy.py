@@ -27,6 +27,8 @@ from backtest.engine import (
 )
 from backtest.engine.contract import infer_board
 from backtest.engine.rulebook import round_half_up_cent
+from backtest.engine.sdk import Columns, sma
+from backtest.engine.synthetic import gbm_bars
 
 USER_SOURCE = '''
 """Buy and hold."""
@@ -139,3 +141,26 @@ def test_grid_summary_rows_equal_single_run_metrics(sample_bars, preset: str) ->
             assert row[key] == pytest.approx(single[key], rel=1e-9, abs=1e-12, nan_ok=True), key
         assert row["trade_count"] == single["trade_count"]
         assert row["fill_count"] == single["fill_count"]
+
+
+@pytest.mark.parametrize("layout", ["equal", "unequal", "nulls", "nan"])
+def test_columns_rolling_means_equal_the_sma_expression(layout: str) -> None:
+    """`Columns.rolling_means` (one frame column per symbol when every symbol has as many rows and no
+    close is null, else `.over("symbol")`) gives exactly `sdk.sma`'s numbers, NaN where it is null."""
+    bars = normalize_bars(gbm_bars([f"{600000 + i:06d}.SH" for i in range(7)], sessions=120, seed=3))
+    if layout == "unequal":
+        bars = bars.filter(~((pl.col("symbol") == "600002.SH") & (pl.col("date") < dt.date(2015, 2, 1))))
+    elif layout == "nulls":
+        bars = bars.with_columns(pl.when(pl.int_range(pl.len()) % 37 == 5).then(None).otherwise("close").alias("close"))
+    elif layout == "nan":
+        bars = bars.with_columns(
+            pl.when(pl.int_range(pl.len()) % 41 == 7).then(np.nan).otherwise("close").alias("close")
+        )
+    windows = [2, 5, 20, 30]
+    cols = Columns(bars)
+    assert (cols._wide("close") is not None) == (layout in ("equal", "nan"))
+    got = cols.rolling_means(windows)
+    want = bars.select(sma(w).alias(str(w)) for w in windows)
+    for i, w in enumerate(windows):
+        assert np.array_equal(got[i], want[str(w)].to_numpy(), equal_nan=True), w
+    assert cols.n_symbols == 7

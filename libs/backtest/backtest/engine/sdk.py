@@ -130,6 +130,7 @@ class Columns:
     def __init__(self, bars: pl.DataFrame, universe: int | None = None):
         self.bars = bars
         self._n_symbols: int | None = None
+        self._runs: np.ndarray | bool | None = False  # False: not computed yet
         self.universe = universe or max(self.n_symbols, 1)
         self.share = 1.0 / self.universe
         self._cache: dict[str, np.ndarray] = {}
@@ -138,12 +139,22 @@ class Columns:
     def n_symbols(self) -> int:
         """Number of distinct symbols in the frame (counted once)."""
         if self._n_symbols is None:
-            sym = self.bars["symbol"]
-            if len(sym) > 1 and not sym.null_count() and sym.is_sorted():  # runs = symbols, cheaper to count
-                self._n_symbols = int((sym.slice(1) != sym.slice(0, len(sym) - 1)).sum()) + 1
-            else:
-                self._n_symbols = sym.n_unique()
+            starts = self._run_starts()
+            self._n_symbols = starts.size - 1 if starts is not None else self.bars["symbol"].n_unique()
         return self._n_symbols
+
+    def _run_starts(self) -> np.ndarray | None:
+        """Row offsets where each symbol's rows begin, plus the row count, when the symbol column is
+        sorted (every symbol is one run of rows); None otherwise."""
+        if self._runs is False:
+            sym, n = self.bars["symbol"], self.bars.height
+            self._runs = None
+            if n == 1 and not sym.null_count():
+                self._runs = np.array([0, 1])
+            elif n > 1 and not sym.null_count() and sym.is_sorted():
+                change = (sym.slice(1) != sym.slice(0, n - 1)).to_numpy()
+                self._runs = np.concatenate(([0], np.flatnonzero(change) + 1, [n]))
+        return self._runs
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
@@ -158,12 +169,40 @@ class Columns:
         """(len(windows), rows): several per-symbol SMAs in one polars pass, each computed once."""
         todo = sorted({w for w in windows if f"sma_{column}_{w}" not in self._cache})
         if todo:
-            single = self.bars.height == 0 or self.n_symbols == 1
-            exprs = [pl.col(column).rolling_mean(w) if single else sma(w, column) for w in todo]
-            frame = self.bars.select(e.alias(str(w)) for e, w in zip(exprs, todo, strict=True))
-            for w in todo:
-                self._cache[f"sma_{column}_{w}"] = frame[str(w)].to_numpy()
+            wide = self._wide(column)
+            if wide is not None:
+                self._wide_rolling_means(wide, todo, column)
+            else:
+                single = self.bars.height == 0 or self.n_symbols == 1
+                exprs = [pl.col(column).rolling_mean(w) if single else sma(w, column) for w in todo]
+                frame = self.bars.select(e.alias(str(w)) for e, w in zip(exprs, todo, strict=True))
+                for w in todo:
+                    self._cache[f"sma_{column}_{w}"] = frame[str(w)].to_numpy()
         return np.stack([self._cache[f"sma_{column}_{w}"] for w in windows])
+
+    def _wide(self, column: str) -> pl.DataFrame | None:
+        """`column` as one frame column per symbol (zero-copy slices) when every symbol has the same
+        number of rows and the column has no nulls: a window function then runs once per column, on
+        both cores, instead of through `.over("symbol")`'s grouping — the same rolling kernel on the
+        same values, so the same numbers."""
+        runs, series = self._run_starts(), self.bars[column]
+        if runs is None or runs.size < 3 or series.dtype != pl.Float64 or series.null_count():
+            return None
+        lengths = np.diff(runs)
+        if (lengths != lengths[0]).any():
+            return None
+        values = series.to_numpy()
+        T = int(lengths[0])
+        return pl.DataFrame([pl.Series(f"s{i}", values[a : a + T]) for i, a in enumerate(runs[:-1].tolist())])
+
+    def _wide_rolling_means(self, wide: pl.DataFrame, windows: list[int], column: str) -> None:
+        N, T = wide.width, wide.height
+        frame = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows)
+        for j, w in enumerate(windows):
+            out = np.empty(N * T)
+            for i, series in enumerate(frame.get_columns()[j * N : (j + 1) * N]):
+                out[i * T : (i + 1) * T] = series.to_numpy()
+            self._cache[f"sma_{column}_{w}"] = out
 
 
 def frame_targets(bars: pl.DataFrame, weights: np.ndarray) -> pl.DataFrame:
