@@ -132,3 +132,20 @@ def test_seccomp_program_refuses_process_and_socket_syscalls() -> None:
         assert arch.syscalls[name] in denied, name
     assert program[-1] == (0x06, 0, 0, confine.SECCOMP_RET_ALLOW)
     assert len(program) < 4096
+
+
+def test_a_strategys_own_parameter_check_runs_confined_and_names_the_field(runner_config) -> None:
+    source = (
+        "from backtest.engine.sdk import ParamError, param\n"
+        "PARAMS = [param('lo', int, default=1, min=0, max=9), param('hi', int, default=5, min=0, max=9)]\n\n"
+        "def check_params(params):\n"
+        "    if params['lo'] >= params['hi']:\n"
+        "        raise ParamError('lo', 'must be below hi')\n\n"
+        "def generate(bars, params):\n"
+        "    raise AssertionError('generate must not run')\n"
+    )
+    with pytest.raises(StrategyRuntimeError) as exc:
+        execute("targets", source, runner_config, bars=domain.sample_bars(), param_sets=[{"lo": 6, "hi": 5}])
+    envelope = exc.value.envelope()["error"]
+    assert envelope["details"]["field"] == "lo"
+    assert "must be below hi" in envelope["message"] and "generate must not run" not in envelope["message"]

@@ -57,19 +57,23 @@ def _axis(spec: str) -> list:
     return [_value(v.strip()) for v in spec.split(",")]
 
 
-def _grid(items: list[str], fixed: dict) -> list[dict]:
-    from backtest.engine import expand_grid
-
+def _axes(items: list[str]) -> dict[str, list]:
     axes = {}
     for item in items:
         key, sep, spec = item.partition("=")
         if not sep:
             raise InvalidInput(f"--grid expects k=start:stop:step or k=v1,v2, got {item!r}", field="grid")
         axes[key.strip()] = _axis(spec)
-    sets = [{**fixed, **combo} for combo in expand_grid(axes)]
-    if "fast" in axes and "slow" in axes:
-        sets = [s for s in sets if s["fast"] < s["slow"]]
-    return sets
+    return axes
+
+
+def _skipped_summary(skipped: list, total: int) -> str:
+    """'skipped 45 of 100 combinations: fast: must be smaller than slow (45)'."""
+    reasons: dict[str, int] = {}
+    for _, exc in skipped:
+        reasons[str(exc)] = reasons.get(str(exc), 0) + 1
+    listed = "; ".join(f"{reason} ({count})" for reason, count in reasons.items())
+    return f"skipped {len(skipped)} of {total} combinations: {listed}"
 
 
 def _load_bars(data: Path | None, sample: bool, symbol: str) -> pl.DataFrame:
@@ -136,7 +140,10 @@ def local(
         spec = _strategy(strategy)
         fixed = _params(param)
         if grid:
-            _run_grid(spec, bars, _grid(grid, fixed), config, out, as_json)
+            from backtest.engine import grid_sets
+
+            sets, skipped = grid_sets(spec, _axes(grid), fixed)
+            _run_grid(spec, bars, sets, skipped, config, out, as_json)
         else:
             _run_one(spec, bars, fixed, config, out, as_json)
     except ParamError as exc:
@@ -159,21 +166,23 @@ def _run_one(spec, bars, params, config, out: Path | None, as_json: bool) -> Non
         _print_metrics(result.metrics, f"{spec.name} {result.manifest['params']}")
 
 
-def _run_grid(spec, bars, sets, config, out: Path | None, as_json: bool) -> None:
+def _run_grid(spec, bars, sets, skipped, config, out: Path | None, as_json: bool) -> None:
     from backtest.engine import run_grid
 
     result = run_grid(spec, bars, sets, config)
+    rejected = [{"params": params, "field": exc.field, "error": exc.message} for params, exc in skipped]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         result.summary.write_parquet(out / "grid.parquet")
         result.summary.write_csv(out / "grid.csv")
         (out / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str) + "\n")
     if as_json:
-        sys.stdout.write(
-            json.dumps({"summary": result.summary.to_dicts(), "manifest": result.manifest}, default=str) + "\n"
-        )
+        body = {"summary": result.summary.to_dicts(), "skipped": rejected, "manifest": result.manifest}
+        sys.stdout.write(json.dumps(body, default=str) + "\n")
     else:
         _print_grid(result.summary, [k for k in sets[0]] if sets else [])
+        if skipped:
+            Console(stderr=True).print(_skipped_summary(skipped, len(sets) + len(skipped)))
 
 
 GRID_COLUMNS = ("total_return", "annual_return", "sharpe", "max_drawdown", "trade_count", "total_fees")

@@ -47,5 +47,63 @@ def test_local_grid_table_ranks_combinations_by_sharpe() -> None:
     )
     assert res.exit_code == 0, res.output
     assert "top 20 of 90 combinations by Sharpe" in res.stdout
+    assert "skipped 10 of 100 combinations: fast: must be smaller than slow (10)" in res.stderr
     header = next(line for line in res.stdout.splitlines() if "sharpe" in line)
     assert [c.strip() for c in header.strip("┃ ").split("┃")][:3] == ["fast", "slow", "total_return"]
+
+
+def test_local_grid_skips_the_combinations_the_template_rejects() -> None:
+    args = ["local", "ma_cross", "--sample", "--grid", "fast=10:40:10", "--grid", "slow=20,40", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert sorted((r["fast"], r["slow"]) for r in payload["summary"]) == [(10, 20), (10, 40), (20, 40), (30, 40)]
+    assert payload["skipped"] == [
+        {"params": {"fast": f, "slow": s}, "field": "fast", "error": "must be smaller than slow"}
+        for f, s in [(20, 20), (30, 20), (40, 20), (40, 40)]
+    ]
+
+
+RANGE_SOURCE = """
+\"\"\"Hold between two bar counts (a and b index the session).\"\"\"
+import polars as pl
+from backtest.engine.sdk import ParamError, param
+
+PARAMS = [param("a", int, default=1, min=0, max=100), param("b", int, default=5, min=0, max=100)]
+
+
+def check_params(params):
+    if params["b"] - params["a"] < 2:
+        raise ParamError("b", "must be at least a + 2")
+
+
+def generate(bars, params):
+    n = pl.int_range(pl.len()).over("symbol")
+    return bars.select("ts", "symbol", ((n >= params["a"]) & (n < params["b"])).cast(pl.Float64).alias("weight"))
+"""
+
+
+def test_a_strategy_file_declares_its_own_constraints(tmp_path) -> None:
+    path = tmp_path / "window.py"
+    path.write_text(RANGE_SOURCE)
+    res = runner.invoke(app, ["local", str(path), "--sample", "--grid", "a=0:4:1", "--grid", "b=3,5", "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert sorted((r["a"], r["b"]) for r in payload["summary"]) == [(0, 3), (0, 5), (1, 3), (1, 5), (2, 5), (3, 5)]
+    assert [s["params"] for s in payload["skipped"]] == [
+        {"a": 2, "b": 3},
+        {"a": 3, "b": 3},
+        {"a": 4, "b": 3},
+        {"a": 4, "b": 5},
+    ]
+    single = runner.invoke(app, ["local", str(path), "--sample", "--param", "a=4", "--param", "b=5"])
+    assert single.exit_code == 2
+    assert json.loads(single.stderr)["error"]["details"] == {"field": "b"}
+
+
+def test_a_grid_with_no_acceptable_combination_is_an_error() -> None:
+    res = runner.invoke(app, ["local", "ma_cross", "--sample", "--grid", "fast=30,40", "--grid", "slow=20,30"])
+    assert res.exit_code == 2
+    assert json.loads(res.stderr) == {
+        "error": {"code": "INVALID_INPUT", "message": "fast: must be smaller than slow", "details": {"field": "fast"}}
+    }

@@ -15,6 +15,7 @@ from backtest.engine import (
     ParamError,
     StrategyError,
     get_template,
+    grid_sets,
     list_templates,
     load_strategy,
     normalize_bars,
@@ -164,3 +165,15 @@ def test_columns_rolling_means_equal_the_sma_expression(layout: str) -> None:
     for i, w in enumerate(windows):
         assert np.array_equal(got[i], want[str(w)].to_numpy(), equal_nan=True), w
     assert cols.n_symbols == 7
+
+
+def test_check_params_is_applied_before_a_run_and_must_fail_cleanly(sample_bars) -> None:
+    with pytest.raises(ParamError) as caught:
+        run_backtest("ma_cross", sample_bars, {"fast": 30, "slow": 30})
+    assert caught.value.field == "fast"
+    broken = USER_SOURCE + "\n\ndef check_params(params):\n    return 1 / 0\n"
+    with pytest.raises(StrategyError, match="check_params failed: ZeroDivisionError"):
+        run_backtest(load_strategy(broken, name="broken"), sample_bars)
+    kept, skipped = grid_sets("rsi_reversion", {"lower": [20.0, 80.0], "upper": [70.0]}, {"window": 10})
+    assert kept == [{"window": 10, "lower": 20.0, "upper": 70.0}]
+    assert [(p["lower"], e.field) for p, e in skipped] == [(80.0, "lower")]

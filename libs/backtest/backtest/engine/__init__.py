@@ -5,7 +5,7 @@ rulebook, results out (curves, orders with reasons, fills, metrics and a reprodu
 from backtest.engine.config import EngineConfig
 from backtest.engine.contract import BAR_SCHEMA, INSTRUMENT_SCHEMA, ContractError, normalize_bars, validate_bars
 from backtest.engine.engine import ENGINE_VERSION, GridResult, run_backtest, simulate
-from backtest.engine.grid import expand_grid, run_grid, run_independent
+from backtest.engine.grid import expand_grid, grid_sets, run_grid, run_independent
 from backtest.engine.results import BacktestResult, write_artifacts
 from backtest.engine.rulebook import RULEBOOK_VERSION
 from backtest.engine.strategy import (
@@ -17,6 +17,7 @@ from backtest.engine.strategy import (
     load_strategy,
     schema_to_json,
     validate_params,
+    validate_strategy_params,
 )
 from backtest.engine.templates import get_template, list_templates
 
@@ -36,6 +37,7 @@ __all__ = [
     "compute_targets_grid",
     "expand_grid",
     "get_template",
+    "grid_sets",
     "list_templates",
     "load_strategy",
     "normalize_bars",
@@ -46,5 +48,6 @@ __all__ = [
     "simulate",
     "validate_bars",
     "validate_params",
+    "validate_strategy_params",
     "write_artifacts",
 ]

@@ -31,7 +31,7 @@ from backtest.engine.strategy import (
     compute_targets,
     compute_weight_rows,
     load_strategy,
-    validate_params,
+    validate_strategy_params,
 )
 
 ENGINE_VERSION = "0.1.0"
@@ -272,7 +272,7 @@ def run_backtest(
     config = config or EngineConfig()
     spec = resolve_strategy(strategy)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
-    values = validate_params(spec.params, params)
+    values = validate_strategy_params(spec, params)
     if spec.generate_arrays is None:
         targets = compute_targets(spec, bars, params)
         return simulate(bars, targets, config, instruments, benchmark, strategy=spec, params=values)

@@ -28,10 +28,11 @@ from backtest.engine.kernel_plain import run_kernel
 from backtest.engine.market import Market
 from backtest.engine.results import LanePanels, session_ends, session_returns
 from backtest.engine.strategy import (
+    ParamError,
     StrategySpec,
     compute_targets,
     compute_targets_grid,
-    validate_params,
+    validate_strategy_params,
 )
 
 SUMMARY_KEYS = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar")
@@ -41,6 +42,27 @@ def expand_grid(axes: dict[str, list]) -> list[dict]:
     """Cartesian product of parameter axes, in the order given."""
     names = list(axes)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(axes[n] for n in names))]
+
+
+def grid_sets(
+    strategy: StrategySpec | str, axes: dict[str, list], fixed: dict | None = None
+) -> tuple[list[dict], list[tuple[dict, ParamError]]]:
+    """The combinations of `axes` (each on top of `fixed`) that the strategy accepts — its parameter
+    schema and its own `check_params` (e.g. fast < slow) — and the rejected ones with their reason, in
+    grid order. Raises the first `ParamError` when every combination is rejected."""
+    spec = resolve_strategy(strategy)
+    kept, skipped = [], []
+    for combo in expand_grid(axes):
+        params = {**(fixed or {}), **combo}
+        try:
+            validate_strategy_params(spec, params)
+        except ParamError as exc:
+            skipped.append((params, exc))
+        else:
+            kept.append(params)
+    if not kept and skipped:
+        raise skipped[0][1]
+    return kept, skipped
 
 
 def run_grid(
@@ -60,7 +82,7 @@ def run_grid(
     check_grid(param_sets)
     spec = resolve_strategy(strategy)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
-    sets = [validate_params(spec.params, p) for p in param_sets]
+    sets = [validate_strategy_params(spec, p) for p in param_sets]
     m, rows = market_and_rows(spec, bars, sets, config, instruments)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows), "weight"
@@ -84,7 +106,7 @@ def run_independent(
     config = config or EngineConfig()
     spec = resolve_strategy(strategy)
     bars = normalize_bars(bars)
-    values = validate_params(spec.params, params)
+    values = validate_strategy_params(spec, params)
     m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows)[:, 0, :], "weight"

@@ -2,6 +2,10 @@
 expressions over polars bar frames. Every indicator is computed per symbol (`.over("symbol")`) on the
 adjusted price columns, so one expression works for one symbol or a whole universe.
 
+Constraints across parameters go in an optional `check_params(params)` that raises
+`ParamError(field, message)` (e.g. `fast` must be smaller than `slow`): the engine calls it after the
+schema's own checks, before `generate`, and parameter grids skip the combinations it rejects.
+
 Fast path (optional): a strategy may also define `generate_arrays(cols, params)` returning one weight
 per bar row (numpy, rows in the frame's (symbol, ts) order) and `generate_grid_arrays(cols, param_sets)`
 returning (combinations × rows). `cols` is a `Columns` view of the bars; its numpy indicators

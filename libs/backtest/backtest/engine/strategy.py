@@ -28,6 +28,7 @@ __all__ = [
     "load_strategy",
     "schema_to_json",
     "validate_params",
+    "validate_strategy_params",
 ]
 
 ALLOWED_IMPORTS = {"polars", "numpy", "math", "statistics", "datetime", "backtest.engine.sdk"}
@@ -50,6 +51,7 @@ class StrategySpec:
     generate_grid: Callable[[pl.DataFrame, list[dict]], list[pl.DataFrame]] | None
     generate_arrays: Callable | None = None
     generate_grid_arrays: Callable | None = None
+    check_params: Callable[[dict], None] | None = None
 
 
 def source_hash(source: str) -> str:
@@ -90,6 +92,7 @@ def load_strategy(source: str, name: str = "<strategy>") -> StrategySpec:
         raise StrategyError("PARAMS must be a list of param(...) declarations")
     grid = namespace.get("generate_grid")
     arrays, grid_arrays = namespace.get("generate_arrays"), namespace.get("generate_grid_arrays")
+    check = namespace.get("check_params")
     return StrategySpec(
         name=name,
         source=source,
@@ -100,6 +103,7 @@ def load_strategy(source: str, name: str = "<strategy>") -> StrategySpec:
         generate_grid=grid if callable(grid) else None,
         generate_arrays=arrays if callable(arrays) else None,
         generate_grid_arrays=grid_arrays if callable(grid_arrays) else None,
+        check_params=check if callable(check) else None,
     )
 
 
@@ -116,6 +120,21 @@ def validate_params(schema: tuple[Param, ...] | list[Param], params: dict | None
     for extra in sorted(set(params) - known):
         raise ParamError(extra, "unknown parameter")
     return {p.name: _coerce(p, params.get(p.name, p.default)) for p in schema}
+
+
+def validate_strategy_params(spec: StrategySpec, params: dict | None) -> dict:
+    """`validate_params` against the schema, then the strategy's own `check_params(values)` — its
+    constraints across parameters (e.g. fast < slow). Raises `ParamError`; a `check_params` that fails
+    any other way is a `StrategyError`."""
+    values = validate_params(spec.params, params)
+    if spec.check_params is not None:
+        try:
+            spec.check_params(dict(values))
+        except ParamError:
+            raise
+        except Exception as exc:
+            raise StrategyError(f"check_params failed: {type(exc).__name__}: {exc}") from exc
+    return values
 
 
 def _coerce(p: Param, value: Any) -> Any:
@@ -167,13 +186,13 @@ def check_targets(frame: Any) -> pl.DataFrame:
 
 def compute_targets(spec: StrategySpec, bars: pl.DataFrame, params: dict | None) -> pl.DataFrame:
     """Validate `params` and run the strategy's `generate` over `bars` (a contract frame)."""
-    values = validate_params(spec.params, params)
+    values = validate_strategy_params(spec, params)
     return check_targets(spec.generate(bars, values))
 
 
 def compute_targets_grid(spec: StrategySpec, bars: pl.DataFrame, param_sets: list[dict]) -> list[pl.DataFrame]:
     """Targets for many parameter sets; uses `generate_grid` when the strategy defines it."""
-    sets = [validate_params(spec.params, p) for p in param_sets]
+    sets = [validate_strategy_params(spec, p) for p in param_sets]
     if spec.generate_grid is None:
         return [check_targets(spec.generate(bars, p)) for p in sets]
     frames = spec.generate_grid(bars, sets)

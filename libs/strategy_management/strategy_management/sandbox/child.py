@@ -173,6 +173,7 @@ def load_user_module(source: str, engine: Any, sdk: Any, python_guards: bool) ->
         params=tuple(params),
         generate=generate,
         generate_grid=grid if callable(grid) else None,
+        check_params=check if callable(check := namespace.get("check_params")) else None,
     )
 
 

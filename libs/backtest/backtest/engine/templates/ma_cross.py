@@ -16,7 +16,8 @@ PARAMS = [
 ]
 
 
-def _check(params: dict) -> None:
+def check_params(params: dict) -> None:
+    """The fast SMA must be shorter than the slow one (grids skip other combinations)."""
     if params["fast"] >= params["slow"]:
         raise ParamError("fast", "must be smaller than slow")
 
@@ -34,7 +35,7 @@ def generate_grid(bars: pl.DataFrame, param_sets: list) -> list:
 
 def generate_arrays(cols: Columns, params: dict) -> np.ndarray:
     """One weight per bar row: `cols.share` while SMA(fast) > SMA(slow), else 0."""
-    _check(params)
+    check_params(params)
     with np.errstate(invalid="ignore"):
         on = cols.rolling_mean(params["fast"]) > cols.rolling_mean(params["slow"])
     return on * cols.share
@@ -43,7 +44,7 @@ def generate_arrays(cols: Columns, params: dict) -> np.ndarray:
 def generate_grid_arrays(cols: Columns, param_sets: list) -> np.ndarray:
     """(combinations × rows): each distinct window is computed once, comparisons broadcast in numpy."""
     for p in param_sets:
-        _check(p)
+        check_params(p)
     windows = sorted({p["fast"] for p in param_sets} | {p["slow"] for p in param_sets})
     means = cols.rolling_means(windows)
     col = {w: i for i, w in enumerate(windows)}

@@ -15,10 +15,15 @@ PARAMS = [
 ]
 
 
-def generate(bars: pl.DataFrame, params: dict) -> pl.DataFrame:
-    """Weight 1/N while MACD > signal (after `slow` bars of warm-up)."""
+def check_params(params: dict) -> None:
+    """The fast EMA must be shorter than the slow one (grids skip other combinations)."""
     if params["fast"] >= params["slow"]:
         raise ParamError("fast", "must be smaller than slow")
+
+
+def generate(bars: pl.DataFrame, params: dict) -> pl.DataFrame:
+    """Weight 1/N while MACD > signal (after `slow` bars of warm-up)."""
+    check_params(params)
     line, signal = macd(params["fast"], params["slow"], params["signal"])
     warm = pl.int_range(pl.len()).over("symbol") >= params["slow"]
     share = 1.0 / bars["symbol"].n_unique()

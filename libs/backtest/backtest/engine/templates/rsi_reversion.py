@@ -16,10 +16,15 @@ PARAMS = [
 ]
 
 
-def generate(bars: pl.DataFrame, params: dict) -> pl.DataFrame:
-    """Weight 1/N from an RSI < lower entry until an RSI > upper exit."""
+def check_params(params: dict) -> None:
+    """The entry level must lie below the exit level (grids skip other combinations)."""
     if params["lower"] >= params["upper"]:
         raise ParamError("lower", "must be smaller than upper")
+
+
+def generate(bars: pl.DataFrame, params: dict) -> pl.DataFrame:
+    """Weight 1/N from an RSI < lower entry until an RSI > upper exit."""
+    check_params(params)
     share = 1.0 / bars["symbol"].n_unique()
     value = rsi(params["window"])
     state = pl.when(value < params["lower"]).then(1.0).when(value > params["upper"]).then(0.0).otherwise(None)
