@@ -21,7 +21,7 @@ from tests.job_orchestration.conftest import FAST
 from user_auth.principal import Principal
 
 
-def cluster_env(database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
+def cluster_env(database_url: str, redis_url: str, data_dir: Path, jobs: dict | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUICE_")}
     env.update(
         {
@@ -33,7 +33,7 @@ def cluster_env(database_url: str, redis_url: str, data_dir: Path) -> dict[str, 
             "HUICE_WORKER_HEARTBEAT_TTL": "20",
         }
     )
-    for key, value in FAST.items():
+    for key, value in {**FAST, **(jobs or {})}.items():
         env[f"HUICE_JOBS_{key.upper()}"] = json.dumps(value)
     return env
 
@@ -65,13 +65,16 @@ class Cluster:
 
 
 @contextmanager
-def run_cluster(database_url: str, redis_url: str, data_dir: Path, processes: int) -> Iterator[Cluster]:
+def run_cluster(
+    database_url: str, redis_url: str, data_dir: Path, processes: int, jobs: dict | None = None
+) -> Iterator[Cluster]:
+    """`jobs`: job settings on top of the fast test timings (`FAST`)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "worker.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "huice", "worker", "--processes", str(processes)],
-            env=cluster_env(database_url, redis_url, data_dir),
+            env=cluster_env(database_url, redis_url, data_dir, jobs),
             stdout=sink,
             stderr=sink,
             start_new_session=True,

@@ -177,3 +177,16 @@ def test_execute_cancelled_while_running(committed_db, committed_registry):
     thread.join(10)
     assert outcome == [JobStatus.CANCELLED]
     assert read(committed_db, job.id).status == JobStatus.CANCELLED
+
+
+def test_only_connection_failures_count_as_the_database_being_unavailable() -> None:
+    from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
+
+    down = OperationalError("SELECT 1", {}, Exception("connection refused"))
+    assert runner.database_unavailable(down)
+    assert runner.database_unavailable(InterfaceError("SELECT 1", {}, Exception("connection already closed")))
+    dropped = DBAPIError("SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True)
+    assert runner.database_unavailable(dropped)
+    assert not runner.database_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not runner.database_unavailable(ProgrammingError("SELECT", {}, Exception("syntax error")))
+    assert not runner.database_unavailable(ValueError("no"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from job_orchestration import core
@@ -42,6 +43,14 @@ from platform_core.errors import ErrorCode
 from platform_core.ids import new_token, utcnow
 
 log = logging.getLogger("job_orchestration.runner")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean "the database cannot be reached right now" (a restart, a failover, a
+    dropped connection), as opposed to errors in what was asked of it."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 @dataclass
@@ -85,6 +94,9 @@ def beat(db: Database, lease: Lease) -> JobRow | None:
         return result
 
 
+_UNREACHABLE = object()  # a heartbeat that could not reach the database
+
+
 class Attempt:
     """The `JobContext` a handler receives."""
 
@@ -111,8 +123,18 @@ class Attempt:
             raise BudgetExceeded(str(self.job_id))
 
     def progress(self, pct: float, message: str = "") -> None:
+        """Record progress under the lease. Best effort while the database is unreachable: the update is
+        skipped (the keeper keeps retrying the heartbeat) rather than failing the attempt."""
         self._check()
         pct = max(0.0, min(100.0, float(pct)))
+        try:
+            self._record_progress(pct, message)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            log.warning("progress of job %s not recorded: database unavailable", self.job_id)
+
+    def _record_progress(self, pct: float, message: str) -> None:
         with self.db.transaction() as session:
             row = repo.held(session, self.job_id, self.lease.token)
             if row is None:
@@ -127,20 +149,32 @@ class Attempt:
             core.emit(session, self.registry, row, EventType.PROGRESS, now, message)
 
     def heartbeat(self) -> None:
-        if self.lost.is_set() or beat(self.db, self.lease) is None:
+        """Prove the lease is still held (LeaseLost otherwise); a no-op while the database is unreachable."""
+        if self.lost.is_set() or self._beat() is None:
             self.lost.set()
             raise LeaseLost(str(self.job_id))
 
     def is_cancel_requested(self) -> bool:
         if self.cancel_seen.is_set():
             return True
-        state = beat(self.db, self.lease)
+        state = self._beat()
+        if state is _UNREACHABLE:
+            return False
         if state is None:
             self.lost.set()
             return False
         if state.cancel_requested_at is not None:
             self.cancel_seen.set()
         return self.cancel_seen.is_set()
+
+    def _beat(self) -> Any:
+        try:
+            return beat(self.db, self.lease)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            log.warning("heartbeat of job %s skipped: database unavailable", self.job_id)
+            return _UNREACHABLE
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -210,7 +244,31 @@ def conclude(
     error: dict[str, Any] | None = None,
     deterministic: bool = True,
 ) -> bool:
-    """Record the attempt's outcome under its lease; False when the lease was lost (nothing written)."""
+    """Record the attempt's outcome under its lease; False when the lease was lost (nothing written).
+    While the database is unreachable the write is retried until a lease timeout has passed (the reaper
+    would then hand the job to a new attempt, and this one's token no longer holds the lease)."""
+    settings = attempt.registry.settings
+    deadline = time.monotonic() + settings.lease_timeout_s
+    delay = max(settings.heartbeat_interval_s, 0.05)
+    while True:
+        try:
+            return _conclude_once(attempt, outcome, result=result, error=error, deterministic=deterministic)
+        except Exception as exc:
+            if not database_unavailable(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("job %s: outcome not recorded yet, database unavailable; retrying", attempt.job_id)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _conclude_once(
+    attempt: Attempt,
+    outcome: JobStatus,
+    *,
+    result: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+    deterministic: bool,
+) -> bool:
     registry, lease = attempt.registry, attempt.lease
     with attempt.db.transaction() as session:
         row = repo.held(session, lease.job_id, lease.token)
