@@ -93,22 +93,25 @@ class LanePanels:
             cash = np.append(values[a:b], self.initial)[idx]
             pos = np.append(shares[a:b], 0.0)[idx][:, :, None]
         else:
-            cash = _block_last(self.cash, lo, hi, T, 1, self.initial)[:, :, 0]
-            pos = _block_last(self.pos, lo, hi, T, K, 0.0)
+            cash = _block_last(self.cash, lo, hi, T, 1, self.initial)[0][:, :, 0]
+            pos, spent = _block_last(self.pos, lo, hi, T, K, 0.0)
             self.last_pos = (lo, hi, pos)
-        mv = self._mv(lo, hi, pos)
-        return cash, mv
+            return cash, self._mv(lo, hi, pos, spent.view(np.float64))
+        return cash, self._mv(lo, hi, pos)
 
-    def _mv(self, lo: int, hi: int, pos: np.ndarray) -> np.ndarray:
+    def _mv(self, lo: int, hi: int, pos: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
         """Market value (T, hi − lo) of `pos` (T, hi − lo, K) at the marks (0 where unknown); the marks
-        are views of `m.mark` when no gather or NaN replacement is needed."""
+        are views of `m.mark` when no gather or NaN replacement is needed. `scratch`: a free buffer of
+        `pos`'s shape for the products (saves touching fresh memory)."""
         K = self.K
         if self.mark_finite and (self.sym_range or (self.all_sym and lo == 0 and hi == 1)):
             marks = self.mark[:, lo:hi, None] if self.sym_range else self.mark[:, None, :]
         else:
             sym = self.sym_idx[0] if self.shared else self.sym_idx[lo:hi]
             marks = np.nan_to_num(self.mark[:, None, sym] if self.shared else self.mark[:, sym], copy=False)
-        return pos[:, :, 0] * marks[:, :, 0] if K == 1 else (pos * marks).sum(axis=2)
+        if K == 1:
+            return pos[:, :, 0] * marks[:, :, 0]
+        return (pos * marks if scratch is None else np.multiply(pos, marks, out=scratch)).sum(axis=2)
 
     def lane_positions(self, lane: int) -> np.ndarray | None:
         """Shares (T, K) of `lane` when the latest block was exactly that lane (else None)."""
@@ -129,13 +132,15 @@ def _by_lane(lane: np.ndarray, L: int, t: np.ndarray, values: np.ndarray, k: np.
     return (bounds, t[order], lane[order], None if k is None else k[order], values[order])
 
 
-def _block_last(grouped, lo: int, hi: int, T: int, K: int, initial: float) -> np.ndarray:
+def _block_last(grouped, lo: int, hi: int, T: int, K: int, initial: float) -> tuple[np.ndarray, np.ndarray]:
+    """The latest value at or before each bar, (T, hi − lo, K), and the int64 index buffer of the same
+    shape it was gathered with (free afterwards: callers may reuse it as scratch)."""
     bounds, t, lane, k, values = grouped
     a, b = bounds[lo], bounds[hi]
     idx = np.full((T, hi - lo, K), -1, dtype=np.int64)
     idx[t[a:b], lane[a:b] - lo, 0 if k is None else k[a:b]] = np.arange(b - a)
     np.maximum.accumulate(idx, axis=0, out=idx)
-    return np.append(values[a:b], initial)[idx]
+    return np.append(values[a:b], initial)[idx], idx
 
 
 def session_ends(m: Market) -> np.ndarray:
@@ -247,15 +252,14 @@ def positions_frame(m: Market, pos_panel: np.ndarray, ends: np.ndarray, sym_idx:
     daily = ends.size == T  # one bar per session: ends is every bar
     held = pos_panel if daily else pos_panel[ends]
     flat = np.flatnonzero(held > 1e-9)
-    r = flat // K
-    c = flat - r * K
+    r, c = np.divmod(flat, K)
     bar = r if daily else ends[r]
     N = m.mark.shape[1]
     identity = K == N and bool((sym_idx == np.arange(N)).all())
     cols = c if identity else sym_idx[c]
     close = m.mark.ravel().take(flat if daily and identity else bar * N + cols)
     shares = held.ravel().take(flat)
-    days = m.dates[bar].view(np.int64).astype(np.int32)  # days since the epoch: polars' Date, built directly
+    days = m.dates.view(np.int64).astype(np.int32)[bar]  # days since the epoch: polars' Date, built directly
     return pl.DataFrame(
         {
             "date": pl.Series(days, dtype=pl.Int32).cast(pl.Date),
