@@ -86,13 +86,12 @@ class _Lane:
     def frictionless(self) -> bool:
         """True when no order can be blocked, rounded, charged or retried: weights, fractional shares, no
         fees, limits, T+1, volume cap or corporate actions, and a finite price on every bar."""
-        m, px = self.m, self.m.exec_px
-        px = px if self.all_sym else px[:, self.sym]
         if self.mode != "weight" or not self.frac or self.fees_on or self.limits_on or self.r.t1:
             return False
-        if self.cfg.volume_cap is not None or m.ca_cash is not None or not px.size:
+        if self.cfg.volume_cap is not None or self.m.ca_cash is not None:
             return False
-        return bool(np.isfinite(px.min()) and np.isfinite(px.max()))  # min/max propagate NaN
+        px = self.m.exec_px if self.all_sym else self.m.exec_px[:, self.sym]
+        return bool(px.size and np.isfinite(px.min()) and np.isfinite(px.max()))  # min/max propagate NaN
 
     def run(self, targets: np.ndarray, change: np.ndarray) -> KernelOut:
         if self.frictionless():
