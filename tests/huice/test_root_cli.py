@@ -52,3 +52,28 @@ def test_refused_production_config_is_an_envelope_with_exit_2() -> None:
     envelope = json.loads(out.stderr.strip().splitlines()[-1])
     assert envelope["error"]["code"] == "INVALID_INPUT"
     assert "HUICE_SECRET_KEY" in envelope["error"]["message"]
+
+
+LOADED = """
+import sys
+from typer.testing import CliRunner
+from huice.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+assert result.exit_code == 0, result.output
+heavy = ("backtest.service", "user_auth.service", "market_data.ingest", "job_orchestration.service", "sqlalchemy")
+print(" ".join(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_a_context_command_loads_only_its_context() -> None:
+    """`huice backtest local` (the engine alone) imports neither the other contexts nor the database layer,
+    which keeps its start-up near the engine's own import time; the full help still lists every context."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUICE_")}
+    local = subprocess.run(
+        [sys.executable, "-c", LOADED, "backtest", "local", "ma_cross", "--sample", "--json"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert local.returncode == 0, local.stderr
+    assert local.stdout.strip() == ""
+    listing = _run(["--help"], {})
+    assert all(name in listing.stdout for name in ("auth", "data", "jobs", "strategy", "backtest", "db"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 import huice
 from huice.contexts import CONTEXTS
@@ -14,7 +16,32 @@ from platform_core.errors import InvalidInput
 from platform_core.logging import configure_logging
 from platform_core.settings import CoreSettings
 
-app = AppTyper(name="huice", help="huice (回测) — A-share backtesting: server, workers and every context's commands.")
+
+class _ContextGroup(TyperGroup):
+    """The root command group. A context's sub-app is imported when its name is invoked (or when the
+    full command list is printed), so e.g. `huice backtest local` loads the engine, not every context."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return names + [s.cli_name for s in CONTEXTS if s.cli_name and s.cli_name not in names]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        spec = next((s for s in CONTEXTS if s.cli_name == cmd_name), None) if command is None else None
+        sub = spec.cli() if spec is not None else None
+        if sub is not None:
+            command = typer.main.get_command(sub)
+            command.name = cmd_name
+            command.help = spec.cli_help or command.help
+            self.commands[cmd_name] = command
+        return command
+
+
+app = AppTyper(
+    name="huice",
+    help="huice (回测) — A-share backtesting: server, workers and every context's commands.",
+    cls=_ContextGroup,
+)
 db_app = AppTyper(help="Database migrations (alembic, every context's schema).")
 app.add_typer(db_app, name="db")
 
@@ -165,16 +192,6 @@ def db_revision(
 
     c = container(ctx)
     migrate.revision(c.servers.database_url, message, autogenerate=autogenerate, head=head)
-
-
-def _mount_contexts() -> None:
-    for spec in CONTEXTS:
-        sub = spec.cli()
-        if sub is not None:
-            app.add_typer(sub, name=spec.cli_name, help=spec.cli_help or None)
-
-
-_mount_contexts()
 
 
 def main() -> None:

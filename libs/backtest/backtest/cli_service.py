@@ -9,17 +9,19 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from backtest import service
-from backtest.schemas import BacktestCreate, RunCreate, RunRead, parse_model
 from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_key_values, print_json
 from platform_core.errors import AppError, ErrorCode, InvalidInput
-from platform_core.pagination import PageParams
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from backtest.schemas import RunRead
 
 SUMMARY = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
            "benchmark_return", "excess_return", "trade_count", "win_rate", "order_count", "blocked_order_count",
@@ -31,6 +33,14 @@ TERMINAL = {"succeeded", "failed", "cancelled", "early_stopped"}
 ParamOpt = Annotated[list[str], typer.Option("--param", help="Parameter k=v (repeatable; JSON values allowed).")]
 KeyOpt = Annotated[str | None, typer.Option("--idempotency-key", help="Repeat-safe submission key (24 h).")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="Follow progress until the run ends, then show metrics.")]
+
+
+def _service() -> ModuleType:
+    """The backtest service, imported on first use: `huice backtest local` (the engine alone) never needs
+    the database layer, and importing it would triple the command's start-up time."""
+    from backtest import service
+
+    return service
 
 
 def _principal(ctx: typer.Context) -> Any:
@@ -64,7 +74,7 @@ def _call(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _run_read(ctx: typer.Context, run_id: uuid.UUID) -> RunRead:
-    return _call(ctx, service.get_run, run_id)
+    return _call(ctx, _service().get_run, run_id)
 
 
 def _follow(ctx: typer.Context, run_id: uuid.UUID, quiet: bool) -> RunRead:
@@ -149,6 +159,8 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a backtest: a strategy (template, strategy or version) on a universe and window."""
+    from backtest.schemas import BacktestCreate, parse_model
+
     ref = {"template": template, "strategy_id": strategy_id, "version_id": version_id, "params": _values(param)}
     body = parse_model(
         BacktestCreate,
@@ -167,7 +179,7 @@ def create(
             "notes": notes,
         },
     )
-    created = _call(ctx, service.create_backtest, body, idempotency_key=idempotency_key)
+    created = _call(ctx, _service().create_backtest, body, idempotency_key=idempotency_key)
     emit(created if as_json else created.backtest, as_json, columns=BACKTEST_COLUMNS)
 
 
@@ -182,11 +194,13 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a run of a backtest; with --wait follow its progress and print its metrics."""
+    from backtest.schemas import RunCreate, parse_model
+
     level: Any = int(priority) if priority and priority.isdigit() else priority
     body = parse_model(
         RunCreate, {"mode": "single", "params": _values(param), "budget_ms": budget_ms, "priority": level}
     )
-    ids = _call(ctx, service.submit_runs, _uuid(backtest_id, "backtest_id"), body, idempotency_key=idempotency_key)
+    ids = _call(ctx, _service().submit_runs, _uuid(backtest_id, "backtest_id"), body, idempotency_key=idempotency_key)
     if not wait:
         emit(ids, as_json)
         return
@@ -212,12 +226,14 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """Your backtests (or runs), newest first."""
+    from platform_core.pagination import PageParams
+
     page = PageParams(limit=limit, offset=offset)
     if runs or backtest:
         bid = _uuid(backtest, "backtest") if backtest else None
-        emit(_call(ctx, service.list_runs, page, backtest_id=bid), as_json, columns=RUN_COLUMNS)
+        emit(_call(ctx, _service().list_runs, page, backtest_id=bid), as_json, columns=RUN_COLUMNS)
     else:
-        emit(_call(ctx, service.list_backtests, page), as_json, columns=BACKTEST_COLUMNS)
+        emit(_call(ctx, _service().list_backtests, page), as_json, columns=BACKTEST_COLUMNS)
 
 
 def cancel(
@@ -227,7 +243,7 @@ def cancel(
 ) -> None:
     """Cancel a run (repeating is harmless; a finished run is a conflict)."""
     rid = _uuid(run_id, "run_id")
-    _call(ctx, service.cancel_run, rid)
+    _call(ctx, _service().cancel_run, rid)
     emit({"run_id": rid, "cancel": "requested"}, as_json)
 
 
@@ -239,7 +255,7 @@ def rerun(
     as_json: JsonOpt = False,
 ) -> None:
     """Run again with the same version, params and data snapshot (identical results)."""
-    ids = _call(ctx, service.rerun, _uuid(run_id, "run_id"), idempotency_key=idempotency_key)
+    ids = _call(ctx, _service().rerun, _uuid(run_id, "run_id"), idempotency_key=idempotency_key)
     if not wait:
         emit(ids, as_json)
         return
@@ -255,7 +271,7 @@ def artifacts(
     as_json: JsonOpt = False,
 ) -> None:
     """Download an artifact of a succeeded run in any format."""
-    download = _call(ctx, service.artifact, _uuid(run_id, "run_id"), kind, fmt)
+    download = _call(ctx, _service().artifact, _uuid(run_id, "run_id"), kind, fmt)
     if out is None:
         sys.stdout.buffer.write(download.content)
         sys.stdout.flush()
