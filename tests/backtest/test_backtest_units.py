@@ -146,3 +146,37 @@ def test_csv_and_json_round_cny_amounts_to_the_fen_and_parquet_keeps_them() -> N
 def test_stored_csv_reads_back_with_polars() -> None:
     csv = domain.convert(domain.parquet_bytes(_frame()), "csv")
     assert pl.read_csv(io.BytesIO(csv))["symbol"].to_list() == ["600010.SH", "000010.SZ"]
+
+
+def test_a_verbatim_template_runs_in_process_exactly_as_the_confined_runner(bt: Container, monkeypatch) -> None:
+    """A version whose source is byte for byte a built-in template skips the sandbox start: same targets,
+    same error for bad parameters. Any edit makes it user code again, which only runs confined."""
+    from backtest import gateways
+    from backtest.engine import normalize_bars
+    from backtest.engine.synthetic import sample_universe
+    from backtest.engine.templates import get_template
+    from strategy_management import service as strategies
+
+    bars = normalize_bars(sample_universe(sessions=300))
+    source, params, bad = get_template("ma_cross").source, {"fast": 5, "slow": 20}, {"fast": 30, "slow": 20}
+    [confined] = strategies.run_targets(source, bars, [params], timeout_s=30)
+    with pytest.raises(strategies.StrategyRuntimeError) as confined_error:
+        strategies.run_targets(source, bars, [bad], timeout_s=30)
+
+    calls: list[str] = []
+    real = strategies.run_targets
+    monkeypatch.setattr(strategies, "run_targets", lambda src, *a, **k: calls.append(src) or real(src, *a, **k))
+    assert gateways.run_targets(source, bars, params, 30).equals(confined)
+    with pytest.raises(strategies.StrategyRuntimeError) as local_error:
+        gateways.run_targets(source, bars, bad, 30)
+    assert calls == []
+    assert (
+        local_error.value.message
+        == confined_error.value.message
+        == ("the strategy raised an error: fast: must be smaller than slow")
+    )
+    assert local_error.value.details["field"] == confined_error.value.details["field"] == "fast"
+
+    edited = source + "\n# my own copy\n"
+    assert gateways.run_targets(edited, bars, params, 30).equals(confined)
+    assert calls == [edited]

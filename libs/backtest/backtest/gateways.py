@@ -17,6 +17,8 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from backtest.domain import canonical
+from backtest.engine.strategy import ParamError, StrategyError, compute_targets_grid
+from backtest.engine.templates import template_for_source
 from backtest.schemas import BacktestContext, StrategyRef
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
@@ -89,8 +91,19 @@ def add_reference(session: Session, principal: Principal, version_id: uuid.UUID,
 
 
 def run_targets(source: str, bars: pl.DataFrame, params: dict[str, Any], timeout_s: float) -> pl.DataFrame:
-    """Targets of the user's strategy, computed in the confined runner (never in this process)."""
-    [targets] = strategies.run_targets(source, bars, [params], timeout_s=timeout_s)
+    """Targets of a strategy version's source. User code runs in the confined runner, never in this
+    process; a version whose source is byte for byte a built-in template is the engine's own code, so it
+    runs here (the same call the runner makes, without a ~1 s interpreter start per run)."""
+    template = template_for_source(source)
+    if template is None:
+        [targets] = strategies.run_targets(source, bars, [params], timeout_s=timeout_s)
+        return targets
+    try:
+        [targets] = compute_targets_grid(template, bars, [params])
+    except (ParamError, StrategyError) as exc:  # reported as the runner reports them
+        raise strategies.StrategyRuntimeError(
+            f"the strategy raised an error: {exc}", kind="error", field=getattr(exc, "field", None)
+        ) from None
     return targets
 
 

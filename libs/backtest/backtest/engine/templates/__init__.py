@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from backtest.engine.strategy import StrategySpec, load_strategy, schema_to_json
+from backtest.engine.strategy import StrategySpec, load_strategy, schema_to_json, source_hash
 
 TEMPLATE_DIR = Path(__file__).parent
 TEMPLATE_NAMES = ("ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation")
@@ -45,3 +45,14 @@ def get_template(name: str) -> TemplateInfo:
 def list_templates() -> list[TemplateInfo]:
     """Every built-in template."""
     return [get_template(n) for n in TEMPLATE_NAMES]
+
+
+@cache
+def _names_by_hash() -> dict[str, str]:
+    return {load_template(n).source_hash: n for n in TEMPLATE_NAMES}
+
+
+def template_for_source(source: str) -> StrategySpec | None:
+    """The built-in template whose source is byte for byte `source` (the engine's own code), else None."""
+    name = _names_by_hash().get(source_hash(source))
+    return load_template(name) if name is not None else None
