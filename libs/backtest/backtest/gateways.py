@@ -93,7 +93,7 @@ def add_reference(session: Session, principal: Principal, version_id: uuid.UUID,
 def run_targets(source: str, bars: pl.DataFrame, params: dict[str, Any], timeout_s: float) -> pl.DataFrame:
     """Targets of a strategy version's source. User code runs in the confined runner, never in this
     process; a version whose source is byte for byte a built-in template is the engine's own code, so it
-    runs here (the same call the runner makes, without a ~1 s interpreter start per run)."""
+    runs here (the same call the runner makes, without the ~0.5 s start of a confined interpreter)."""
     template = template_for_source(source)
     if template is None:
         [targets] = strategies.run_targets(source, bars, [params], timeout_s=timeout_s)
