@@ -77,3 +77,5 @@ def test_a_context_command_loads_only_its_context() -> None:
     assert local.stdout.strip() == ""
     listing = _run(["--help"], {})
     assert all(name in listing.stdout for name in ("auth", "data", "jobs", "strategy", "backtest", "db"))
+    sub = _run(["backtest", "--help"], {})
+    assert sub.returncode == 0 and "local" in sub.stdout and "--install-completion" not in sub.stdout

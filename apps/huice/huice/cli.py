@@ -33,6 +33,8 @@ class _ContextGroup(TyperGroup):
             command = typer.main.get_command(sub)
             command.name = cmd_name
             command.help = spec.cli_help or command.help
+            # shell completion is installed from the root command, not from each context's
+            command.params = [p for p in command.params if p.name not in ("install_completion", "show_completion")]
             self.commands[cmd_name] = command
         return command
 
