@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from market_data import ingest
 from market_data.config import MarketDataRuntime, current
 from market_data.schemas import LoadSampleResult
+from market_data.tushare import TushareClient
 from market_data.tushare_standin import StandinServer
 from tests.user_auth.plugin import auth_headers_for, fast_password_hashing, make_user
 
@@ -54,3 +57,35 @@ def tushare(standin: StandinServer) -> Iterator[StandinServer]:
     standin.reset()
     yield standin
     standin.reset()
+
+
+def client_for(server: StandinServer, **overrides: Any) -> TushareClient:
+    """A Tushare client of the stand-in: no backoff or quota waits, no throttling to speak of."""
+    options = {
+        "base_url": server.url,
+        "token": "test-token",
+        "backoff": 0.0,
+        "quota_wait": 0.0,
+        "max_retries": 2,
+        "timeout": 5.0,
+        "rate_per_minute": 60000,
+    }
+    return TushareClient(**{**options, **overrides})
+
+
+@contextmanager
+def standin_settings(market: MarketDataRuntime, server: StandinServer) -> Iterator[StandinServer]:
+    """The runtime's Tushare settings pointed at the stand-in (no retries), restored afterwards."""
+    original = market.settings
+    market.settings = original.model_copy(
+        update={
+            "tushare_token": SecretStr("test-token"),
+            "tushare_url": server.url,
+            "tushare_backoff": 0.0,
+            "tushare_max_retries": 0,
+        }
+    )
+    try:
+        yield server
+    finally:
+        market.settings = original

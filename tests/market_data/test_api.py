@@ -5,10 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from pydantic import SecretStr
-
 from market_data.config import MarketDataRuntime
 from market_data.tushare_standin import StandinServer
+from tests.market_data.conftest import standin_settings
 
 
 def test_every_route_needs_a_signed_in_caller(api, loaded) -> None:
@@ -116,16 +115,7 @@ def test_sync_and_check_are_for_admins(
     admin = auth_headers_for(make_user(role="admin"))
     report = api.post("/api/market/check", json={"symbols": ["600010.SH"]}, headers=admin).json()
     assert report["ok"] is True and report["symbols"] == 1 and report["issues"] == []
-    original = market.settings
-    market.settings = original.model_copy(
-        update={
-            "tushare_token": SecretStr("test-token"),
-            "tushare_url": tushare.url,
-            "tushare_backoff": 0.0,
-            "tushare_max_retries": 0,
-        }
-    )
-    try:
+    with standin_settings(market, tushare):
         synced = api.post("/api/market/sync", json=body, headers=admin)
         assert synced.status_code == 200, synced.text
         assert synced.json()["snapshot"]["source"] == "tushare" and synced.json()["created"] is True
@@ -135,5 +125,3 @@ def test_sync_and_check_are_for_admins(
         assert failed.json()["error"]["code"] == "UPSTREAM_ERROR"
         assert failed.json()["error"]["details"]["retry_advice"] == "the quota resets later; retry then"
         assert "test-token" not in failed.text
-    finally:
-        market.settings = original

@@ -13,27 +13,15 @@ from market_data import ingest, sample, service
 from market_data.config import MarketDataRuntime
 from market_data.domain import Freq, Source
 from market_data.ingest import Partition, missing_ranges, publish
-from market_data.tushare import TushareClient
 from market_data.tushare_standin import StandinServer
 from platform_core.errors import InvalidInput, UpstreamError
+from tests.market_data.conftest import client_for
 
 SYMBOLS = ["600010.SH", "300080.SZ", "688010.SH", "830010.BJ"]
 
 
-def client_for(server: StandinServer, **overrides) -> TushareClient:
-    options = {
-        "base_url": server.url,
-        "token": "test-token",
-        "backoff": 0.0,
-        "quota_wait": 0.0,
-        "max_retries": 1,
-        "rate_per_minute": 60000,
-    }
-    return TushareClient(**{**options, **overrides})
-
-
 def _sync(session: Session, server: StandinServer, symbols: list[str], start: date, end: date, freq: str = "1d"):
-    with client_for(server) as client:
+    with client_for(server, max_retries=1) as client:
         return ingest.sync(session, client=client, symbols=symbols, freq=freq, start=start, end=end)
 
 
@@ -114,7 +102,7 @@ def test_benchmark_index_syncs_through_index_daily(session: Session, market: Mar
 
 
 def test_all_syncs_every_listed_instrument(session: Session, market: MarketDataRuntime, tushare) -> None:
-    with client_for(tushare) as client:
+    with client_for(tushare, max_retries=1) as client:
         result = ingest.sync(
             session,
             client=client,

@@ -6,11 +6,11 @@ from datetime import date
 
 import polars as pl
 import pytest
-from pydantic import SecretStr
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from market_data import sample
 from market_data.domain import Freq
+from tests.market_data.conftest import standin_settings
 
 scenarios("market_data/features/market_data.feature")
 
@@ -58,17 +58,8 @@ def _user_sync(api, user_headers, symbols, start, end):
 
 @given("Tushare answers from the stand-in server", target_fixture="standin_settings")
 def _standin(market, tushare):
-    original = market.settings
-    market.settings = original.model_copy(
-        update={
-            "tushare_token": SecretStr("test-token"),
-            "tushare_url": tushare.url,
-            "tushare_backoff": 0.0,
-            "tushare_max_retries": 0,
-        }
-    )
-    yield tushare
-    market.settings = original
+    with standin_settings(market, tushare) as server:
+        yield server
 
 
 @given("Tushare is over its daily quota")

@@ -12,19 +12,7 @@ from market_data.domain import STORED_SCHEMA, StPeriod
 from market_data.tushare import TokenBucket, TushareClient, normalize_daily, st_periods_from_names
 from market_data.tushare_standin import DAILY_QUOTA_MSG, MINUTE_QUOTA_MSG, TOKEN_MSG, StandinServer, tables
 from platform_core.errors import InvalidInput, UpstreamError
-
-
-def client_for(server: StandinServer, **overrides) -> TushareClient:
-    options = {
-        "base_url": server.url,
-        "token": "test-token",
-        "backoff": 0.0,
-        "quota_wait": 0.0,
-        "max_retries": 2,
-        "timeout": 5.0,
-        "rate_per_minute": 60000,
-    }
-    return TushareClient(**{**options, **overrides})
+from tests.market_data.conftest import client_for
 
 
 def test_query_returns_rows_in_tushare_units(tushare: StandinServer) -> None:
