@@ -105,15 +105,7 @@ class _Lane:
             evt |= (ca != 0).any(1)
         nxt = np.where(evt, np.arange(T), T)
         nxt = np.append(np.minimum.accumulate(nxt[::-1])[::-1], T).tolist()
-        # every target change, gathered once: per bar a slice [lo, hi) of (k, target, px, ...)
-        ct, ck = np.nonzero(ch2)
-        cs = self.sym[ck]
-        bounds = np.searchsorted(ct, np.arange(T + 1)).tolist()
-        c_k = ck.tolist()
-        c_tw = targets[ct, 0, ck].tolist()
-        self._cache = {}
-        g = self._gather(ct, cs)
-        self.session = m.session.tolist()
+        bounds, c_k, c_tw, g, vpx_full = self._changes(targets, change)
         cash = float(cfg.initial_cash)
         pos_np = np.zeros(K)
         pos = [0.0] * K
@@ -122,11 +114,8 @@ class _Lane:
         bought = [0.0] * K
         bought_sess = [-1] * K
         ca_paid = 0.0
-        self.recs = array("d")  # order records, 12 doubles each (every field is exact)
         st_t: list[int] = []
         st_c: list[float] = []
-        self.pc = array("d")  # position changes: (slot, bar, shares after)
-        vpx_full = self.value_px if self.all_sym else self.value_px[:, self.sym]
         t = nxt[0]
         while t < T:
             if ca is not None:
@@ -182,24 +171,17 @@ class _Lane:
         blocked or retried, so a step is exactly its bar's target changes; the arithmetic is `_step`'s,
         operation for operation (a step with a close-out of a dust position goes through `_step`)."""
         T, _, K = targets.shape
-        ch2 = change[:, 0, :]
-        ct, ck = np.nonzero(ch2)
-        steps = np.unique(ct).tolist()
-        bounds = np.searchsorted(ct, np.arange(T + 1)).tolist()
-        c_k = ck.tolist()
-        c_s = self.sym[ck].tolist()
-        c_tw = targets[ct, 0, ck].tolist()
-        g = self._gather(ct, self.sym[ck])
+        bounds, c_k, c_tw, g, vpx_full = self._changes(targets, change)
+        steps = [t for t in range(T) if bounds[t] < bounds[t + 1]]  # the bars with a target change
+        sym = self.sym_list
+        c_s = [sym[k] for k in c_k]
         g_px, g_vpx = g["px"], g["vpx"]
-        self.session = self.m.session.tolist()
         slip1, sell_f, buy_f = 1 + self.r.slippage, 1 - self.r.slippage, 1 + self.r.slippage
         cash = float(self.cfg.initial_cash)
         pos_np = np.zeros(K)
         pos = [0.0] * K
-        self.recs = recs = array("d")
-        self.pc = pc = array("d")
+        recs, pc = self.recs, self.pc
         st_c: list[float] = []
-        vpx_full = self.value_px if self.all_sym else self.value_px[:, self.sym]
         nan, isfinite, eps = math.nan, _isfinite, EPS
         held = np.empty(K)
         for t in steps:
@@ -273,6 +255,18 @@ class _Lane:
                 cash = cash if cash >= 0.0 or cash != cash else 0.0  # np.maximum
             st_c.append(cash)
         return self._output(T, K, steps, st_c, 0.0)
+
+    def _changes(self, targets: np.ndarray, change: np.ndarray) -> tuple[list, list, list, dict, np.ndarray]:
+        """Every target change, gathered once — per bar a slice [lo, hi) = bounds[t], bounds[t + 1] of the
+        flat lists of slots and targets and of the gathered inputs — and the lane's valuation prices; the
+        record buffers start empty."""
+        ct, ck = np.nonzero(change[:, 0, :])
+        bounds = np.searchsorted(ct, np.arange(targets.shape[0] + 1)).tolist()
+        self.session = self.m.session.tolist()
+        self.recs = array("d")  # order records, 12 doubles each (every field is exact)
+        self.pc = array("d")  # position changes: (slot, bar, shares after)
+        vpx = self.value_px if self.all_sym else self.value_px[:, self.sym]
+        return bounds, ck.tolist(), targets[ct, 0, ck].tolist(), self._gather(ct, self.sym[ck]), vpx
 
     def _gather(self, ct: np.ndarray, cs: np.ndarray) -> dict:
         m = self.m
