@@ -201,10 +201,7 @@ def run(
         RunCreate, {"mode": "single", "params": _values(param), "budget_ms": budget_ms, "priority": level}
     )
     ids = _call(ctx, _service().submit_runs, _uuid(backtest_id, "backtest_id"), body, idempotency_key=idempotency_key)
-    if not wait:
-        emit(ids, as_json)
-        return
-    _show_run(ctx, ids.run_ids[0], True, as_json)
+    _submitted(ctx, ids, wait, as_json)
 
 
 def status(
@@ -256,10 +253,15 @@ def rerun(
 ) -> None:
     """Run again with the same version, params and data snapshot (identical results)."""
     ids = _call(ctx, _service().rerun, _uuid(run_id, "run_id"), idempotency_key=idempotency_key)
-    if not wait:
+    _submitted(ctx, ids, wait, as_json)
+
+
+def _submitted(ctx: typer.Context, ids: Any, wait: bool, as_json: bool) -> None:
+    """The new run's ids, or with --wait its progress and then its metrics."""
+    if wait:
+        _show_run(ctx, ids.run_ids[0], True, as_json)
+    else:
         emit(ids, as_json)
-        return
-    _show_run(ctx, ids.run_ids[0], True, as_json)
 
 
 def artifacts(
