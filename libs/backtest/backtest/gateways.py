@@ -101,9 +101,7 @@ def run_targets(source: str, bars: pl.DataFrame, params: dict[str, Any], timeout
     try:
         [targets] = compute_targets_grid(template, bars, [params])
     except (ParamError, StrategyError) as exc:  # reported as the runner reports them
-        raise strategies.StrategyRuntimeError(
-            f"the strategy raised an error: {exc}", kind="error", field=getattr(exc, "field", None)
-        ) from None
+        raise strategies.StrategyRuntimeError.of_kind("error", str(exc), field=getattr(exc, "field", None)) from None
     return targets
 
 

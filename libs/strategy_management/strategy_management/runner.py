@@ -75,6 +75,13 @@ class StrategyRuntimeError(InvalidInput):
         super().__init__(message, details=details)
         self.kind = kind
 
+    @classmethod
+    def of_kind(cls, kind: str | None, detail: str = "", **extra: Any) -> StrategyRuntimeError:
+        """The error a confined run reports: "<what happened>: <detail>" (kind `error` when unknown)."""
+        kind = kind if kind in _KIND_MESSAGES else "error"
+        message = f"{_KIND_MESSAGES[kind]}: {detail}" if detail else _KIND_MESSAGES[kind]
+        return cls(message, kind=kind, **extra)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -218,13 +225,11 @@ _KIND_MESSAGES = {
 
 
 def _user_error(header: dict[str, Any]) -> StrategyRuntimeError:
-    kind = header.get("kind") if header.get("kind") in _KIND_MESSAGES else "error"
     detail = str(header.get("message") or "")[:2000]
-    message = f"{_KIND_MESSAGES[kind]}: {detail}" if detail else _KIND_MESSAGES[kind]
     trace = [str(line)[:2000] for line in (header.get("traceback") or [])][:200]
-    return StrategyRuntimeError(
-        message,
-        kind=kind,
+    return StrategyRuntimeError.of_kind(
+        header.get("kind"),
+        detail,
         traceback=trace,
         line=header.get("line"),
         column=header.get("column"),
