@@ -159,8 +159,12 @@ def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:
     if sym.null_count() or frame["ts"].null_count() or not sym.is_sorted():
         return False
     ts = frame["ts"].to_physical().to_numpy()
-    new_symbol = (sym.slice(1) != sym.slice(0, frame.height - 1)).to_numpy()
-    return bool(np.all((ts[1:] > ts[:-1]) | new_symbol))
+    return bool(np.all((ts[1:] > ts[:-1]) | symbol_changes(sym)))
+
+
+def symbol_changes(sym: pl.Series) -> np.ndarray:
+    """For rows 1..n-1: True where the symbol differs from the previous row's."""
+    return (sym.slice(1) != sym.slice(0, len(sym) - 1)).to_numpy()
 
 
 def _ensure_keys(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame:

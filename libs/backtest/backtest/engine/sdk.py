@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from backtest.engine.contract import symbol_changes
+
 PARAM_TYPES = {int: "int", float: "float", bool: "bool", str: "str"}
 
 
@@ -156,8 +158,7 @@ class Columns:
             if n == 1 and not sym.null_count():
                 self._runs = np.array([0, 1])
             elif n > 1 and not sym.null_count() and sym.is_sorted():
-                change = (sym.slice(1) != sym.slice(0, n - 1)).to_numpy()
-                self._runs = np.concatenate(([0], np.flatnonzero(change) + 1, [n]))
+                self._runs = np.concatenate(([0], np.flatnonzero(symbol_changes(sym)) + 1, [n]))
         return self._runs
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -201,10 +202,10 @@ class Columns:
 
     def _wide_rolling_means(self, wide: pl.DataFrame, windows: list[int], column: str) -> None:
         N, T = wide.width, wide.height
-        frame = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows)
+        columns = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows).get_columns()
         for j, w in enumerate(windows):
             out = np.empty(N * T)
-            for i, series in enumerate(frame.get_columns()[j * N : (j + 1) * N]):
+            for i, series in enumerate(columns[j * N : (j + 1) * N]):
                 out[i * T : (i + 1) * T] = series.to_numpy()
             self._cache[f"sma_{column}_{w}"] = out
 
