@@ -36,7 +36,7 @@ scenarios(
 ARTIFACTS = ["equity", "fills", "logs", "orders", "positions", "trades"]
 BROKEN_STRATEGY = '''"""Loads fine, fails on any bars."""
 import polars as pl
-from backtest.engine.sdk import param
+from quant.sdk import param
 
 PARAMS = [param("n", int, default=3, min=1, max=10)]
 

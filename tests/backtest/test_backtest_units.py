@@ -152,9 +152,9 @@ def test_a_verbatim_template_runs_in_process_exactly_as_the_confined_runner(bt: 
     """A version whose source is byte for byte a built-in template skips the sandbox start: same targets,
     same error for bad parameters. Any edit makes it user code again, which only runs confined."""
     from backtest import gateways
-    from backtest.engine import normalize_bars
-    from backtest.engine.synthetic import sample_universe
-    from backtest.engine.templates import get_template
+    from quant import normalize_bars
+    from quant.synthetic import sample_universe
+    from quant.templates import get_template
     from strategy_management import service as strategies
 
     bars = normalize_bars(sample_universe(sessions=300))

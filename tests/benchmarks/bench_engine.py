@@ -17,8 +17,8 @@ import sys
 import time
 import tracemalloc
 
-from backtest.engine import EngineConfig, run_backtest, run_grid, run_independent
-from backtest.engine.synthetic import gbm_bars
+from quant import EngineConfig, run_backtest, run_grid, run_independent
+from quant.synthetic import gbm_bars
 
 SESSIONS = 2500
 

@@ -1,11 +1,11 @@
-"""Pure market rules: ticks, limits, no-limit days, bar labels, adjustment and the integrity checks."""
+"""Pure market rules: ticks, limit prices, boards, bar labels, adjustment and the integrity checks (the dated
+limit rules themselves are the quant core's: tests/quant/test_rulebook.py)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
 import polars as pl
-import pytest
 
 from market_data.domain import (
     STORED_SCHEMA,
@@ -14,9 +14,7 @@ from market_data.domain import (
     bar_ends,
     board_of,
     check_bars,
-    limit_pct,
     limit_prices,
-    no_limit_sessions,
     parse_symbol,
     round_price,
 )
@@ -26,32 +24,6 @@ def test_round_price_is_half_up_on_the_tick() -> None:
     assert round_price(1.155) == 1.16
     assert limit_prices(1.05, 0.10) == (1.16, 0.95)
     assert limit_prices(10.0, 0.05) == (10.5, 9.5)
-
-
-@pytest.mark.parametrize(
-    ("board", "st", "day", "pct"),
-    [
-        ("main", False, date(2024, 1, 2), 0.10),
-        ("main", True, date(2024, 1, 2), 0.05),
-        ("main", True, date(2026, 7, 6), 0.10),
-        ("chinext", False, date(2020, 8, 21), 0.10),
-        ("chinext", True, date(2020, 8, 21), 0.05),
-        ("chinext", True, date(2020, 8, 24), 0.20),
-        ("star", True, date(2021, 1, 4), 0.20),
-        ("bse", False, date(2022, 1, 4), 0.30),
-    ],
-)
-def test_limit_bands(board: str, st: bool, day: date, pct: float) -> None:
-    assert limit_pct(board, st, day) == pct
-
-
-def test_no_limit_sessions_after_listing() -> None:
-    assert no_limit_sessions(Board.STAR, date(2019, 7, 22)) == 5
-    assert no_limit_sessions(Board.CHINEXT, date(2020, 8, 24)) == 5
-    assert no_limit_sessions(Board.CHINEXT, date(2019, 1, 2)) == 0
-    assert no_limit_sessions(Board.MAIN, date(2023, 4, 10)) == 5
-    assert no_limit_sessions(Board.MAIN, date(2016, 3, 15)) == 0
-    assert no_limit_sessions(Board.BSE, date(2022, 5, 10)) == 1
 
 
 def test_codes_and_boards() -> None:

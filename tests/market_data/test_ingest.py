@@ -8,13 +8,13 @@ import polars as pl
 import pytest
 from sqlalchemy.orm import Session
 
-from backtest.engine.contract import validate_bars
 from market_data import ingest, sample, service
 from market_data.config import MarketDataRuntime
 from market_data.domain import Freq, Source
 from market_data.ingest import Partition, missing_ranges, publish
 from market_data.tushare_standin import StandinServer
 from platform_core.errors import InvalidInput, UpstreamError
+from quant.contract import validate_bars
 from tests.market_data.conftest import client_for
 
 SYMBOLS = ["600010.SH", "300080.SZ", "688010.SH", "830010.BJ"]

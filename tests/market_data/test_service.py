@@ -8,20 +8,12 @@ import polars as pl
 import pytest
 from sqlalchemy.orm import Session
 
-from backtest.engine.contract import BAR_SCHEMA as ENGINE_BAR_SCHEMA
-from backtest.engine.contract import INSTRUMENT_SCHEMA as ENGINE_INSTRUMENT_SCHEMA
-from backtest.engine.contract import validate_bars
 from market_data import ingest, service
 from market_data.calendars import xshg_sessions
-from market_data.domain import BAR_SCHEMA, INSTRUMENT_SCHEMA
 from platform_core.errors import InvalidInput, NotFound
+from quant.contract import INSTRUMENT_SCHEMA, validate_bars
 
 START, END = date(2015, 1, 1), date(2025, 12, 31)
-
-
-def test_our_contract_is_the_engines() -> None:
-    assert BAR_SCHEMA == ENGINE_BAR_SCHEMA
-    assert INSTRUMENT_SCHEMA == ENGINE_INSTRUMENT_SCHEMA
 
 
 def test_get_bars_follows_the_contract_for_every_board(session: Session, loaded) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 SECRET = "attack-suite-secret-value-4711"
 TEMPLATES = ("ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation")
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "libs/backtest/backtest/engine/templates"
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "libs/quant/quant/templates"
 STRICT = ("open /etc/passwd", "write /tmp")
 
 WALK = (

@@ -78,7 +78,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return results
 
 
-def _small_env(templates: config.TemplateProvider | None) -> config.StrategyEnv:
+def _small_env() -> config.StrategyEnv:
     settings = config.StrategySettings(
         strategy_cpu_seconds=TEST_LIMITS.cpu_seconds,
         strategy_wall_seconds=TEST_LIMITS.wall_seconds,
@@ -86,14 +86,14 @@ def _small_env(templates: config.TemplateProvider | None) -> config.StrategyEnv:
         strategy_validate_seconds=TEST_LIMITS.wall_seconds,
         _env_file=None,
     )
-    return config.build_env(settings, templates)
+    return config.build_env(settings)
 
 
 @pytest.fixture
 def strategy_env(container: Any) -> Iterator[config.StrategyEnv]:
     """The wired env with the test limits (2 s CPU, 10 s wall, 512 MiB) and the engine's real templates."""
     wired = container.extras["strategy_management"]
-    env = _small_env(wired.templates)
+    env = _small_env()
     config.configure(env)
     yield env
     config.configure(wired)

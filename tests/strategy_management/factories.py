@@ -17,7 +17,7 @@ SIMPLE = '''"""Hold everything while the close is above its moving average."""
 
 import polars as pl
 
-from backtest.engine.sdk import param, sma
+from quant.sdk import param, sma
 
 PARAMS = [
     param("window", int, default=5, min=2, max=50, description="SMA window"),

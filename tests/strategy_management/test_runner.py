@@ -136,7 +136,7 @@ def test_seccomp_program_refuses_process_and_socket_syscalls() -> None:
 
 def test_a_strategys_own_parameter_check_runs_confined_and_names_the_field(runner_config) -> None:
     source = (
-        "from backtest.engine.sdk import ParamError, param\n"
+        "from quant.sdk import ParamError, param\n"
         "PARAMS = [param('lo', int, default=1, min=0, max=9), param('hi', int, default=5, min=0, max=9)]\n\n"
         "def check_params(params):\n"
         "    if params['lo'] >= params['hi']:\n"

@@ -72,12 +72,10 @@ def wire_market_data(container: Container) -> None:
 
 
 def wire_strategy_management(container: Container) -> None:
-    """strategy_management: its settings (HUICE_STRATEGY_*), runner limits, and the engine's templates handed
-    in as callables (the context sits below backtest and never imports it)."""
-    from backtest.engine.templates import get_template, list_templates
-    from strategy_management.config import StrategySettings, TemplateProvider, build_env, configure
+    """strategy_management: its settings (HUICE_STRATEGY_*) and the confined runner's limits."""
+    from strategy_management.config import StrategySettings, build_env, configure
 
-    env = build_env(StrategySettings(), TemplateProvider(list_all=list_templates, get=get_template))
+    env = build_env(StrategySettings())
     container.extras["strategy_management"] = env
     configure(env)
 

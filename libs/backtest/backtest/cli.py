@@ -77,8 +77,8 @@ def _skipped_summary(skipped: list, total: int) -> str:
 
 
 def _load_bars(data: Path | None, sample: bool, symbol: str) -> pl.DataFrame:
-    from backtest.engine import normalize_bars
-    from backtest.engine.synthetic import sample_universe
+    from quant import normalize_bars
+    from quant.synthetic import sample_universe
 
     if sample:
         return sample_universe()
@@ -91,8 +91,8 @@ def _load_bars(data: Path | None, sample: bool, symbol: str) -> pl.DataFrame:
 
 
 def _strategy(name: str):
-    from backtest.engine import load_strategy
-    from backtest.engine.templates import TEMPLATE_NAMES, load_template
+    from quant import load_strategy
+    from quant.templates import TEMPLATE_NAMES, load_template
 
     if name in TEMPLATE_NAMES:
         return load_template(name)
@@ -132,7 +132,7 @@ def local(
     """Run a strategy on local bars and print its metrics (or a grid's summaries)."""
     from pydantic import ValidationError
 
-    from backtest.engine import ContractError, EngineConfig, ParamError, StrategyError
+    from quant import ContractError, EngineConfig, ParamError, StrategyError
 
     try:
         config = EngineConfig(preset=preset, fill=fill, initial_cash=cash, shares=shares)
@@ -140,7 +140,7 @@ def local(
         spec = _strategy(strategy)
         fixed = _params(param)
         if grid:
-            from backtest.engine import grid_sets
+            from quant import grid_sets
 
             sets, skipped = grid_sets(spec, _axes(grid), fixed)
             _run_grid(spec, bars, sets, skipped, config, out, as_json)
@@ -155,7 +155,7 @@ def local(
 
 
 def _run_one(spec, bars, params, config, out: Path | None, as_json: bool) -> None:
-    from backtest.engine import run_backtest, write_artifacts
+    from quant import run_backtest, write_artifacts
 
     result = run_backtest(spec, bars, params, config)
     if out is not None:
@@ -167,7 +167,7 @@ def _run_one(spec, bars, params, config, out: Path | None, as_json: bool) -> Non
 
 
 def _run_grid(spec, bars, sets, skipped, config, out: Path | None, as_json: bool) -> None:
-    from backtest.engine import run_grid
+    from quant import run_grid
 
     result = run_grid(spec, bars, sets, config)
     rejected = [{"params": params, "field": exc.field, "error": exc.message} for params, exc in skipped]

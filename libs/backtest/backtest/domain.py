@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from backtest.engine import EngineConfig
+from quant import EngineConfig
 
 ARTIFACT_TYPES = ("equity", "trades", "orders", "positions", "fills", "logs")
 FORMAT_MEDIA = {

@@ -17,14 +17,14 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from backtest.domain import canonical
-from backtest.engine.strategy import ParamError, StrategyError, compute_targets_grid
-from backtest.engine.templates import template_for_source
 from backtest.schemas import BacktestContext, StrategyRef
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
 from market_data import service as market
 from platform_core.errors import AppError, ErrorCode, InvalidInput, NotFound
 from platform_core.ids import new_id
+from quant.strategy import ParamError, StrategyError, compute_targets_grid
+from quant.templates import template_for_source
 from strategy_management import service as strategies
 from strategy_management.schemas import FromTemplate, VersionRead
 from user_auth import service as accounts

@@ -19,10 +19,10 @@ import polars as pl
 from backtest import gateways, service
 from backtest.config import BacktestEnv
 from backtest.domain import canonical, clean_json, engine_config, logs_frame, parquet_bytes
-from backtest.engine import ENGINE_VERSION, RULEBOOK_VERSION, BacktestResult, ContractError, simulate
 from backtest.schemas import BacktestRead
 from job_orchestration.registry import JobContext
 from platform_core.errors import InvalidInput
+from quant import ENGINE_VERSION, RULEBOOK_VERSION, BacktestResult, ContractError, simulate
 
 KIND = gateways.JOB_KIND
 

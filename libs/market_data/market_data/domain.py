@@ -1,4 +1,7 @@
-"""Pure market rules: codes and boards, price limits, bar labelling, adjustment and integrity checks.
+"""Pure market rules: codes and boards, limit prices, bar labelling, adjustment and integrity checks.
+
+The bar contract (`BAR_SCHEMA`, `INSTRUMENT_SCHEMA`), the board rule and the dated price-limit rules are
+the quant core's (`quant.contract`, `quant.rulebook`); this module adds only what data needs on top.
 
 No database, HTTP or CLI here — only values, polars computations and the rules of the A-share market
 (see `a-share-rules.md` §3–§10). Prices are CNY, rounded half-up to the 0.01 tick.
@@ -13,6 +16,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 import polars as pl
+
+from quant.contract import BAR_SCHEMA, PRICE_COLUMNS, infer_board
 
 
 class Freq(StrEnum):
@@ -43,46 +48,11 @@ class Source(StrEnum):
 EXCHANGES = {"SH": "SSE", "SZ": "SZSE", "BJ": "BSE"}
 SYMBOL_RE = re.compile(r"^(\d{6})\.(SH|SZ|BJ)$")
 
-# The contract of spec/BarFrameContract.md (the engine holds its own copy; tests assert both agree).
-BAR_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.Utf8(),
-    "date": pl.Date(),
-    "ts": pl.Datetime("us"),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "pre_close": pl.Float64(),
-    "volume": pl.Float64(),
-    "amount": pl.Float64(),
-    "up_limit": pl.Float64(),
-    "down_limit": pl.Float64(),
-    "adj_factor": pl.Float64(),
-    "raw_open": pl.Float64(),
-    "raw_high": pl.Float64(),
-    "raw_low": pl.Float64(),
-    "raw_close": pl.Float64(),
-    "suspended": pl.Boolean(),
-    "is_st": pl.Boolean(),
-}
-INSTRUMENT_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.Utf8(),
-    "name": pl.Utf8(),
-    "exchange": pl.Utf8(),
-    "board": pl.Utf8(),
-    "list_date": pl.Date(),
-    "delist_date": pl.Date(),
-}
 # What a stored partition holds: raw prices only; adjusted views are computed on read.
 STORED_SCHEMA: dict[str, pl.DataType] = {k: v for k, v in BAR_SCHEMA.items() if not k.startswith("raw_")}
-PRICE_COLUMNS = ("open", "high", "low", "close")
 
-CHINEXT_REFORM = date(2020, 8, 24)  # ChiNext ±20% and registration IPOs
 STAR_OPEN = date(2019, 7, 22)
-MAIN_REGISTRATION = date(2023, 4, 10)  # first registration-based main-board listing
 BSE_OPEN = date(2021, 11, 15)
-ST_TEN_PERCENT = date(2026, 7, 6)  # main-board ST band widens from 5% to 10%
-REGISTRATION_NO_LIMIT_SESSIONS = 5
 DAILY_CLOSE = time(15, 0)
 
 
@@ -98,46 +68,12 @@ def parse_symbol(symbol: str) -> tuple[str, str] | None:
 
 
 def board_of(symbol: str) -> Board:
-    """Board from the code: 688/689 STAR, 300/301 ChiNext, .BJ Beijing, else main board."""
-    code, _, suffix = symbol.partition(".")
-    if suffix == "BJ":
-        return Board.BSE
-    if code.startswith(("688", "689")):
-        return Board.STAR
-    if code.startswith(("300", "301")):
-        return Board.CHINEXT
-    return Board.MAIN
+    """Board from the code (the quant core's rule: 688/689 STAR, 300/301 ChiNext, .BJ or 4/8/92 BSE, else main)."""
+    return Board(infer_board(symbol))
 
 
 def exchange_of(symbol: str) -> str:
     return EXCHANGES[symbol.partition(".")[2]]
-
-
-def limit_pct(board: Board | str, is_st: bool, day: date) -> float:
-    """The daily band as a fraction of the reference close (§3)."""
-    board = Board(board)
-    if board is Board.BSE:
-        return 0.30
-    if board is Board.STAR:
-        return 0.20
-    if board is Board.CHINEXT and day >= CHINEXT_REFORM:
-        return 0.20
-    if is_st and (board is Board.CHINEXT or day < ST_TEN_PERCENT):
-        return 0.05
-    return 0.10
-
-
-def no_limit_sessions(board: Board | str, list_date: date) -> int:
-    """How many first sessions after listing trade without a daily band (registration IPOs, BSE day 1)."""
-    board = Board(board)
-    if board is Board.BSE:
-        return 1
-    registered = (
-        board is Board.STAR
-        or (board is Board.CHINEXT and list_date >= CHINEXT_REFORM)
-        or (board is Board.MAIN and list_date >= MAIN_REGISTRATION)
-    )
-    return REGISTRATION_NO_LIMIT_SESSIONS if registered else 0
 
 
 def limit_prices(pre_close: float, pct: float) -> tuple[float, float]:

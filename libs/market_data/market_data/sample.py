@@ -31,11 +31,10 @@ from market_data.domain import (
     board_of,
     daily_ts,
     exchange_of,
-    limit_pct,
     limit_prices,
-    no_limit_sessions,
     round_price,
 )
+from quant.rulebook import limit_pct, unbanded_sessions
 
 SAMPLE_START = date(2015, 1, 1)
 SAMPLE_END = date(2025, 12, 31)
@@ -224,14 +223,16 @@ def _daily_rows(inst: SampleInstrument, issue_prices: dict[str, float]) -> dict[
     ipo_in_window = inst.list_date >= SAMPLE_START
     if ipo_in_window:
         issue_prices[inst.symbol] = prev
-    free_sessions = no_limit_sessions(inst.board, inst.list_date) if ipo_in_window else 0
+    free_sessions = unbanded_sessions(inst.board.value, inst.list_date) if ipo_in_window else 0
     base_lots = float(rng.uniform(2e4, 3e5)) / (1 if inst.board is Board.MAIN else 2)
     st = st_periods_of(inst)
+    st_days = [any(p.start_date <= day <= (p.end_date or date.max) for p in st) for day in plan.sessions]
+    pcts = limit_pct(inst.board.value, np.array(st_days, dtype=bool), np.array(plan.sessions, dtype="datetime64[D]"))
     factor = 1.0
     out: dict[str, list] = {k: [] for k in STORED_SCHEMA}
     for i, day in enumerate(plan.sessions):
         event = 0
-        is_st = any(p.start_date <= day <= (p.end_date or date.max) for p in st)
+        is_st = st_days[i]
         if plan.suspended[i]:
             _append(out, inst.symbol, day, None, None, None, None, prev, 0.0, 0.0, None, None, factor, True, is_st)
             continue
@@ -249,7 +250,7 @@ def _daily_rows(inst: SampleInstrument, issue_prices: dict[str, float]) -> dict[
                 up, down = round_price(pre * 1.44), round_price(pre * 0.64)
                 event = 3
             else:
-                up, down = limit_prices(pre, limit_pct(inst.board, is_st, day))
+                up, down = limit_prices(pre, float(pcts[i]))
                 event = int(plan.events[i])
             band_hi, band_lo = up, down
             drift = -0.004 * math.log(pre * factor / anchor)  # mean-reverting: no penny stocks, no runaways

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from market_data import repository as repo
 from market_data.calendars import XSHG_FIRST, XSHG_LAST, require_within, xshg_between
 from market_data.config import current
-from market_data.domain import INSTRUMENT_SCHEMA, Adjust, Freq, adjust_bars, parse_symbol
+from market_data.domain import Adjust, Freq, adjust_bars, parse_symbol
 from market_data.schemas import (
     BarsRead,
     CalendarRead,
@@ -29,6 +29,7 @@ from market_data.schemas import (
 )
 from platform_core.errors import InvalidInput, NotFound
 from platform_core.pagination import Page, PageParams
+from quant.contract import INSTRUMENT_SCHEMA
 
 NO_DATA_HINT = "no market data loaded: run `huice data load-sample` or `huice data sync`"
 

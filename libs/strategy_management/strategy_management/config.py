@@ -1,16 +1,13 @@
 """Settings and the per-process wiring of strategy_management: source limits, runner limits, templates.
 
-`wire_strategy_management` in the composition app builds a `StrategyEnv` once at start-up (handing in the
-engine's template catalogue as two callables, so this context never imports `backtest`) and calls
-`configure()`. Published functions without a container argument (`run_targets`, `template_source`) find
-it through `current()`. Nothing is read at import time.
+`wire_strategy_management` in the composition app builds a `StrategyEnv` once at start-up and calls
+`configure()`. Published functions without a container argument (`run_targets`) find it through
+`current()`. The built-in templates come from the quant core (`quant.templates`). Nothing is read at import time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import Field
 
@@ -37,28 +34,18 @@ class StrategySettings(HuiceSettings):
         )
 
 
-@dataclass(frozen=True)
-class TemplateProvider:
-    """The engine's built-in templates, as handed in by the composition app: `list_all()` returns objects
-    with `name, title, doc, source, params`; `get(name)` raises KeyError for an unknown name."""
-
-    list_all: Callable[[], list[Any]]
-    get: Callable[[str], Any]
-
-
 @dataclass
 class StrategyEnv:
     settings: StrategySettings
     runner: RunnerConfig
-    templates: TemplateProvider | None = None
 
 
 _current: StrategyEnv | None = None
 
 
-def build_env(settings: StrategySettings | None = None, templates: TemplateProvider | None = None) -> StrategyEnv:
+def build_env(settings: StrategySettings | None = None) -> StrategyEnv:
     settings = settings or StrategySettings()
-    return StrategyEnv(settings=settings, runner=settings.runner(), templates=templates)
+    return StrategyEnv(settings=settings, runner=settings.runner())
 
 
 def configure(env: StrategyEnv | None) -> None:
@@ -67,7 +54,7 @@ def configure(env: StrategyEnv | None) -> None:
 
 
 def current() -> StrategyEnv:
-    """The wired env, else one built from the environment's settings (no templates)."""
+    """The wired env, else one built from the environment's settings."""
     global _current
     if _current is None:
         _current = build_env()

@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-ALLOWED_TOP_LEVEL = frozenset({"polars", "numpy", "math", "statistics", "datetime"})
-ALLOWED_EXACT = frozenset({"backtest.engine.sdk"})
+from quant.strategy import is_allowed_import
+
 FORBIDDEN_NAMES = frozenset(
     {
         "exec",
@@ -97,10 +97,6 @@ def parse(source: str) -> ast.Module:
         raise SourceSyntaxError(None, None, str(exc)) from None
 
 
-def _import_allowed(name: str) -> bool:
-    return name in ALLOWED_EXACT or name.split(".")[0] in ALLOWED_TOP_LEVEL
-
-
 def _is_dunder(name: str) -> bool:
     return name.startswith("__") and name.endswith("__")
 
@@ -114,13 +110,13 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if not _import_allowed(alias.name):
+            if not is_allowed_import(alias.name):
                 self.flag(node, f"import of {alias.name!r} is not allowed")
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
             self.flag(node, "relative imports are not allowed")
-        elif not _import_allowed(node.module or ""):
+        elif not is_allowed_import(node.module or ""):
             self.flag(node, f"import of {node.module!r} is not allowed")
         for alias in node.names:
             if alias.name == "*" or _is_dunder(alias.name):

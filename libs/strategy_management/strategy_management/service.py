@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from platform_core.errors import Conflict, InternalError, InvalidInput, NotFound
+from platform_core.errors import Conflict, InvalidInput, NotFound
 from platform_core.ids import utcnow
 from platform_core.pagination import Page, PageParams
+from quant import templates
+from quant.templates import TemplateInfo
 from strategy_management import config, domain
 from strategy_management import repository as repo
 from strategy_management.execution import check_source, describe, run_targets
@@ -385,14 +387,7 @@ def validate_strategy(
 # templates, export/import
 
 
-def _templates() -> config.TemplateProvider:
-    provider = config.current().templates
-    if provider is None:
-        raise InternalError("strategy templates are not wired into this process")
-    return provider
-
-
-def _template_summary(info: Any) -> TemplateSummary:
+def _template_summary(info: TemplateInfo) -> TemplateSummary:
     return TemplateSummary(
         name=info.name, title=info.title, doc=info.doc, params=[ParamSchema(**p) for p in info.params]
     )
@@ -400,16 +395,15 @@ def _template_summary(info: Any) -> TemplateSummary:
 
 def list_templates() -> list[TemplateSummary]:
     """The engine's built-in strategies with their docs and parameter schemas."""
-    return [_template_summary(t) for t in _templates().list_all()]
+    return [_template_summary(t) for t in templates.list_templates()]
 
 
 def template_source(name: str) -> TemplateRead:
     """Published: one template with its source (NOT_FOUND for an unknown name)."""
-    provider = _templates()
     try:
-        info = provider.get(name)
+        info = templates.get_template(name)
     except KeyError:
-        available = sorted(t.name for t in provider.list_all())
+        available = sorted(templates.TEMPLATE_NAMES)
         raise NotFound(f"unknown template {name!r}", details={"template": name, "available": available}) from None
     return TemplateRead(**_template_summary(info).model_dump(), source=info.source)
 

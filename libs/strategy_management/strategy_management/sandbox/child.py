@@ -4,16 +4,14 @@ Started only by `strategy_management.runner` as `python -I -B -m strategy_manage
 environment. Order matters: read the request → Landlock (while single-threaded) → import the allowed modules
 and the engine → rlimits, capabilities, seccomp (all threads) → Python guards → user code.
 
-The one deliberate dependency edge towards the engine lives here and only at run time: the engine's strategy
-model (`backtest.engine.strategy`) is imported *by name* with `importlib`, inside this separate process.
-`strategy_management` never imports `backtest` in the calling process (the layering forbids it).
+The strategy model and its SDK come from the quant core (`quant.strategy`, `quant.sdk`), a ground-floor
+package every context may import; importing them does not pull the simulator (`quant` loads lazily).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import io
 import os
 import sys
@@ -24,7 +22,6 @@ from typing import Any
 from strategy_management.sandbox import confine, guards, protocol
 
 FILENAME = "<strategy>"
-ENGINE_STRATEGY = "backtest.engine.strategy"
 SYSTEM_READ_ROOTS = (
     "/lib",
     "/lib64",
@@ -37,7 +34,7 @@ SYSTEM_READ_ROOTS = (
     "/dev/urandom",
     "/dev/null",
 )
-PRELOADED = ("polars", "numpy", "math", "statistics", "datetime", "backtest.engine.sdk", ENGINE_STRATEGY)
+PRELOADED = ("polars", "numpy", "math", "statistics", "datetime", "quant.sdk", "quant.strategy")
 
 
 def read_roots() -> list[Path]:
@@ -152,44 +149,31 @@ def error_result(exc: BaseException, source: str, clean: _Sanitizer) -> dict[str
     return result
 
 
-def load_user_module(source: str, engine: Any, sdk: Any, python_guards: bool) -> Any:
-    """Compile and execute the user's module, then build the engine's `StrategySpec` from it."""
+def load_user_module(source: str, strategy: Any, python_guards: bool) -> Any:
+    """Compile and execute the user's module under the guards, then build its `StrategySpec` with the
+    strategy model (`quant.strategy`, imported only after Landlock, so it is handed in)."""
     tree = ast.parse(source, filename=FILENAME)
     code = compile(tree, FILENAME, "exec")
     namespace: dict[str, Any] = {"__name__": "strategy"}
     if python_guards:
         namespace["__builtins__"] = guards.safe_builtins()
     exec(code, namespace)  # noqa: S102 - this is the confined process; the kernel layers are the boundary
-    generate, params, grid = namespace.get("generate"), namespace.get("PARAMS", []), namespace.get("generate_grid")
-    if not callable(generate):
-        raise engine.StrategyError("strategy must define generate(bars, params)")
-    if not isinstance(params, list | tuple) or not all(isinstance(p, sdk.Param) for p in params):
-        raise engine.StrategyError("PARAMS must be a list of param(...) declarations")
-    return engine.StrategySpec(
-        name="strategy",
-        source=source,
-        source_hash=engine.source_hash(source),
-        doc=(ast.get_docstring(tree) or "").strip(),
-        params=tuple(params),
-        generate=generate,
-        generate_grid=grid if callable(grid) else None,
-        check_params=check if callable(check := namespace.get("check_params")) else None,
-    )
+    return strategy.spec_from_namespace(namespace, tree, source, "strategy")
 
 
 def run_op(request: dict[str, Any], frames: list[bytes], modules: dict[str, Any]) -> tuple[dict, list[bytes]]:
-    pl, engine, sdk = modules["polars"], modules[ENGINE_STRATEGY], modules["backtest.engine.sdk"]
-    spec = load_user_module(request["source"], engine, sdk, bool(request.get("python_guards", True)))
+    pl, strategy = modules["polars"], modules["quant.strategy"]
+    spec = load_user_module(request["source"], strategy, bool(request.get("python_guards", True)))
     if request["op"] == "describe":
-        schema = engine.schema_to_json(spec.params)
-        engine.validate_params(spec.params, {})
+        schema = strategy.schema_to_json(spec.params)
+        strategy.validate_params(spec.params, {})
         return {
             "ok": True,
             "result": {"params": schema, "doc": spec.doc, "grid": spec.generate_grid is not None},
             "frames": 0,
         }, []
     bars = pl.read_ipc_stream(io.BytesIO(frames[0]))
-    outputs = engine.compute_targets_grid(spec, bars, list(request.get("param_sets") or [{}]))
+    outputs = strategy.compute_targets_grid(spec, bars, list(request.get("param_sets") or [{}]))
     encoded = []
     for frame in outputs:
         buf = io.BytesIO()
@@ -198,20 +182,9 @@ def run_op(request: dict[str, Any], frames: list[bytes], modules: dict[str, Any]
     return {"ok": True, "result": {}, "frames": len(encoded)}, encoded
 
 
-def _bare_packages(*names: str) -> None:
-    """Register packages without running their `__init__` (the engine package's pulls the whole simulator,
-    which a strategy never needs): only the strategy model and its SDK are imported below."""
-    for name in names:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.submodule_search_locations is None:
-            raise ImportError(f"{name} is not installed")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-
-
 def _preload() -> dict[str, Any]:
-    if "backtest" not in sys.modules:
-        _bare_packages("backtest", "backtest.engine")
     modules = {name: importlib.import_module(name) for name in PRELOADED}
+    modules["quant.strategy"].install_sdk_aliases()  # stored sources import the SDK as `backtest.engine.sdk`
     pl = modules["polars"]
     pl.DataFrame({"a": [1.0, 2.0, 3.0]}).select(pl.col("a").rolling_mean(2)).to_numpy()  # start the pool
     return modules

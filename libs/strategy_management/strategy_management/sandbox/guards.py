@@ -14,9 +14,6 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-ALLOWED_TOP_LEVEL = frozenset({"polars", "numpy", "math", "statistics", "datetime"})
-ALLOWED_EXACT = frozenset({"backtest.engine.sdk"})
-
 _REMOVED_BUILTINS = (
     "open",
     "exec",
@@ -110,7 +107,9 @@ def _refuse(name: str) -> Callable[..., Any]:
 def _guarded_import(name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (), level: int = 0):
     if level != 0:
         raise Forbidden("relative imports are not allowed in a strategy")
-    if name not in ALLOWED_EXACT and name.split(".")[0] not in ALLOWED_TOP_LEVEL:
+    from quant.strategy import is_allowed_import  # loaded by the child's preload, after Landlock
+
+    if not is_allowed_import(name):
         raise Forbidden(f"import of {name!r} is not allowed in a strategy")
     return builtins.__import__(name, globals_, locals_, fromlist, level)
 

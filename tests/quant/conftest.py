@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from backtest.engine.synthetic import gbm_bars
+from quant.synthetic import gbm_bars
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The strategy model: load user (or template) source, validate parameters, compute targets.
 
-A strategy module imports only polars, numpy, math, statistics, datetime and `backtest.engine.sdk`,
+A strategy module imports only polars, numpy, math, statistics, datetime and `quant.sdk` (also under its
+old name `backtest.engine.sdk`, which stored sources use),
 defines `PARAMS = [param(...), ...]` and `generate(bars, params) -> DataFrame[ts, symbol, weight|shares]`,
 and optionally `generate_grid(bars, param_sets) -> list[DataFrame]`. Computing targets and simulating
 are separate pure functions so a service can run the first in a confined subprocess."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from backtest.engine.sdk import PARAM_TYPES, Columns, Param, ParamError
+from quant.sdk import PARAM_TYPES, Columns, Param, ParamError
 
 __all__ = [
     "ParamError",
@@ -31,7 +33,25 @@ __all__ = [
     "validate_strategy_params",
 ]
 
-ALLOWED_IMPORTS = {"polars", "numpy", "math", "statistics", "datetime", "backtest.engine.sdk"}
+SDK_MODULE = "quant.sdk"
+LEGACY_SDK_MODULES = ("backtest.engine.sdk",)  # the SDK's name before the core was its own package
+ALLOWED_TOP_LEVEL = frozenset({"polars", "numpy", "math", "statistics", "datetime"})
+ALLOWED_EXACT = frozenset({SDK_MODULE, *LEGACY_SDK_MODULES})
+ALLOWED_IMPORTS = ALLOWED_TOP_LEVEL | ALLOWED_EXACT
+
+
+def is_allowed_import(name: str) -> bool:
+    """Whether strategy code may import module `name` (the one allow-list: static checks and sandbox guards)."""
+    return name in ALLOWED_EXACT or name.split(".")[0] in ALLOWED_TOP_LEVEL
+
+
+def install_sdk_aliases() -> None:
+    """Make the SDK's old module names resolve to `quant.sdk` in this process (`from backtest.engine.sdk
+    import ...` needs only the full name in `sys.modules`), also where the `backtest` package is absent."""
+    from quant import sdk
+
+    for name in LEGACY_SDK_MODULES:
+        sys.modules.setdefault(name, sdk)
 
 
 class StrategyError(ValueError):
@@ -68,7 +88,7 @@ def check_imports(tree: ast.AST) -> None:
         elif isinstance(node, ast.ImportFrom):
             names = [node.module or ""] if node.level == 0 else ["<relative import>"]
         for name in names:
-            if name not in ALLOWED_IMPORTS and name.split(".")[0] not in ALLOWED_IMPORTS - {"backtest.engine.sdk"}:
+            if not is_allowed_import(name):
                 raise StrategyError(f"line {node.lineno}: import of {name!r} is not allowed")
 
 
@@ -79,11 +99,17 @@ def load_strategy(source: str, name: str = "<strategy>") -> StrategySpec:
     except SyntaxError as exc:
         raise StrategyError(f"syntax error at line {exc.lineno}: {exc.msg}") from exc
     check_imports(tree)
+    install_sdk_aliases()
     namespace: dict[str, Any] = {"__name__": f"huice_strategy_{name}"}
     try:
         exec(compile(tree, name, "exec"), namespace)  # noqa: S102 - the strategy model is in-process by design
     except Exception as exc:
         raise StrategyError(f"strategy failed to load: {type(exc).__name__}: {exc}") from exc
+    return spec_from_namespace(namespace, tree, source, name)
+
+
+def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module, source: str, name: str) -> StrategySpec:
+    """The `StrategySpec` of an executed strategy module (also used by the confined runner's child)."""
     generate = namespace.get("generate")
     params = namespace.get("PARAMS", [])
     if not callable(generate):

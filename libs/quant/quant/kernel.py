@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backtest.engine.config import EngineConfig
-from backtest.engine.market import Market, value_prices
+from quant.config import EngineConfig
+from quant.market import Market, value_prices
 
 REASONS = (
     "",

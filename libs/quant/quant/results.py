@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from backtest.engine import metrics as mx
-from backtest.engine.kernel import REASONS, KernelOut
-from backtest.engine.market import Market
+from quant import metrics as mx
+from quant.kernel import REASONS, KernelOut
+from quant.market import Market
 
 
 @dataclass

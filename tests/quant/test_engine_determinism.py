@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from backtest.engine import ENGINE_VERSION, RULEBOOK_VERSION, EngineConfig, run_backtest, write_artifacts
+from quant import ENGINE_VERSION, RULEBOOK_VERSION, EngineConfig, run_backtest, write_artifacts
 
 
 def _digest(directory) -> dict[str, str]:

@@ -6,10 +6,10 @@ import polars as pl
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from backtest.engine import BacktestResult, EngineConfig, simulate
-from tests.backtest.engine.engine_test_helpers import bars_from_table, parse_ts, table_rows
+from quant import BacktestResult, EngineConfig, simulate
+from tests.quant.engine_test_helpers import bars_from_table, parse_ts, table_rows
 
-scenarios("backtest/engine/features/a_share_rules.feature", "backtest/engine/features/dated_rules.feature")
+scenarios("quant/features/a_share_rules.feature", "quant/features/dated_rules.feature")
 
 
 @given(parsers.re(r'the (?P<st>ST )?stock "(?P<symbol>[^"]+)" with bars:'), target_fixture="bars")

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from backtest.engine import metrics as mx
-from backtest.engine import rulebook as rb
-from backtest.engine.config import EngineConfig
-from backtest.engine.contract import normalize_bars
-from backtest.engine.kernel import KernelOut
-from backtest.engine.kernel_plain import run_kernel
-from backtest.engine.market import Market, prepare_market
-from backtest.engine.results import (
+from quant import metrics as mx
+from quant import rulebook as rb
+from quant.config import EngineConfig
+from quant.contract import normalize_bars
+from quant.kernel import KernelOut
+from quant.kernel_plain import run_kernel
+from quant.market import Market, prepare_market
+from quant.results import (
     BacktestResult,
     LanePanels,
     json_metrics,
@@ -25,7 +25,7 @@ from backtest.engine.results import (
     session_ends,
     session_returns,
 )
-from backtest.engine.strategy import (
+from quant.strategy import (
     StrategyError,
     StrategySpec,
     compute_targets,
@@ -41,7 +41,7 @@ def resolve_strategy(strategy: StrategySpec | str) -> StrategySpec:
     """A `StrategySpec`, a template name, or strategy source text."""
     if isinstance(strategy, StrategySpec):
         return strategy
-    from backtest.engine.templates import TEMPLATE_NAMES, load_template
+    from quant.templates import TEMPLATE_NAMES, load_template
 
     return load_template(strategy) if strategy in TEMPLATE_NAMES else load_strategy(strategy)
 

@@ -7,8 +7,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backtest.engine import EngineConfig, simulate
-from backtest.engine.synthetic import gbm_bars
+from quant import EngineConfig, simulate
+from quant.synthetic import gbm_bars
 
 SYMBOLS = ("600000.SH", "300750.SZ", "688981.SH", "830799.BJ")
 

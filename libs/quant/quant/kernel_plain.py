@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backtest.engine.kernel import EPS, ORDER_FIELDS, KernelOut, R, Simulator, _cat
-from backtest.engine.kernel_scalar import run_single_lane
+from quant.kernel import EPS, ORDER_FIELDS, KernelOut, R, Simulator, _cat
+from quant.kernel_scalar import run_single_lane
 
 _LOT0 = R["LOT_ROUNDED_TO_ZERO"]
 _CASH = R["INSUFFICIENT_CASH"]

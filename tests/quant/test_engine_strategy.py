@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from backtest.engine import (
+from quant import (
     BAR_SCHEMA,
     ContractError,
     EngineConfig,
@@ -26,15 +26,15 @@ from backtest.engine import (
     validate_bars,
     validate_params,
 )
-from backtest.engine.contract import infer_board
-from backtest.engine.rulebook import round_half_up_cent
-from backtest.engine.sdk import Columns, sma
-from backtest.engine.synthetic import gbm_bars
+from quant.contract import infer_board
+from quant.rulebook import round_half_up_cent
+from quant.sdk import Columns, sma
+from quant.synthetic import gbm_bars
 
 USER_SOURCE = '''
 """Buy and hold."""
 import polars as pl
-from backtest.engine.sdk import param
+from quant.sdk import param
 
 PARAMS = [param("weight", float, default=1.0, min=0, max=1, description="held fraction")]
 

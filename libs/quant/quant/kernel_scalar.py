@@ -22,8 +22,8 @@ from array import array
 
 import numpy as np
 
-from backtest.engine.kernel import EPS, ORDER_FIELDS, RETRY, KernelOut, R
-from backtest.engine.market import value_prices
+from quant.kernel import EPS, ORDER_FIELDS, RETRY, KernelOut, R
+from quant.market import value_prices
 
 _RETRY = [bool(x) for x in RETRY]
 _SUSP, _UP, _DOWN, _T1 = R["SUSPENDED"], R["LIMIT_UP_LOCKED"], R["LIMIT_DOWN_LOCKED"], R["T1_LOCKED"]

@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from backtest.engine import EngineConfig, simulate
-from backtest.engine import metrics as mx
+from quant import EngineConfig, simulate
+from quant import metrics as mx
 
 
 @pytest.fixture

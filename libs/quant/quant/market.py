@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from backtest.engine import rulebook as rb
-from backtest.engine.config import EngineConfig, Rules
-from backtest.engine.contract import default_instruments, normalize_bars
+from quant import rulebook as rb
+from quant.config import EngineConfig, Rules
+from quant.contract import default_instruments, normalize_bars
 
 EPS = 1e-6
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huice-data-hash")

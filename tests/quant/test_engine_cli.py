@@ -22,7 +22,7 @@ def test_local_json_and_artifacts(tmp_path) -> None:
 
 def test_local_grid_from_csv(tmp_path) -> None:
     csv = tmp_path / "bars.csv"
-    from backtest.engine.synthetic import gbm_bars
+    from quant.synthetic import gbm_bars
 
     gbm_bars(sessions=200).select("date", "open", "high", "low", "close", "volume").write_csv(csv)
     args = ["local", "ma_cross", "--data", str(csv), "--grid", "fast=5:15:5", "--grid", "slow=20,40", "--json"]
@@ -54,7 +54,7 @@ def test_local_grid_table_ranks_combinations_by_sharpe() -> None:
 RANGE_SOURCE = """
 \"\"\"Hold between two bar counts (a and b index the session).\"\"\"
 import polars as pl
-from backtest.engine.sdk import ParamError, param
+from quant.sdk import ParamError, param
 
 PARAMS = [param("a", int, default=1, min=0, max=100), param("b", int, default=5, min=0, max=100)]
 

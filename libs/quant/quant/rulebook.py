@@ -56,21 +56,27 @@ def limit_pct(board: str, is_st: np.ndarray, dates: np.ndarray) -> np.ndarray:
     return np.where(is_st, st_pct, 0.10)
 
 
-def no_limit_sessions(board: str, list_date: dt.date | None) -> int:
-    """Number of first sessions without a daily limit for a listing on `list_date` (0 if unknown).
+def unbanded_sessions(board: str, list_date: dt.date) -> int:
+    """First sessions after a listing on `list_date` that trade with no daily band at all: 5 for
+    registration-based IPOs (STAR always, ChiNext from 2020-08-24, main board from 2023-04-10), 1 on the
+    BSE, 0 for old-regime listings (their first day has a +44% / -36% band of the IPO price)."""
+    if board == "bse":
+        return 1
+    registered = (
+        board == "star"
+        or (board == "chinext" and list_date >= CHINEXT_REFORM)
+        or (board == "main" and list_date >= MAIN_REGISTRATION)
+    )
+    return 5 if registered else 0
 
-    Registration-based IPOs: first 5 sessions (STAR always, ChiNext from 2020-08-24, main board from
-    2023-04-10); BSE: first session; old-regime listings: the first session (its ±44%/−36% IPO-price
-    band is not modelled because the IPO price is not in the bar data)."""
+
+def no_limit_sessions(board: str, list_date: dt.date | None) -> int:
+    """Number of first sessions the simulator trades without a daily limit (0 if the listing date is unknown):
+    the unbanded sessions, and for old-regime listings their first session (its ±44%/−36% IPO-price band is
+    not modelled because the IPO price is not in the bar data)."""
     if list_date is None:
         return 0
-    if board == "star":
-        return 5
-    if board == "chinext":
-        return 5 if list_date >= CHINEXT_REFORM else 1
-    if board == "main":
-        return 5 if list_date >= MAIN_REGISTRATION else 1
-    return 1
+    return unbanded_sessions(board, list_date) or 1
 
 
 def stamp_rates(dates: np.ndarray, schedule=STAMP_DUTY_SCHEDULE) -> tuple[np.ndarray, np.ndarray]:

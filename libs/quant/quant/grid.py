@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from backtest.engine import metrics as mx
-from backtest.engine.config import EngineConfig
-from backtest.engine.contract import normalize_bars
-from backtest.engine.engine import (
+from quant import metrics as mx
+from quant.config import EngineConfig
+from quant.contract import normalize_bars
+from quant.engine import (
     GridResult,
     align_targets,
     benchmark_returns,
@@ -24,10 +24,10 @@ from backtest.engine.engine import (
     rows_to_decisions,
     split_benchmark,
 )
-from backtest.engine.kernel_plain import run_kernel
-from backtest.engine.market import Market
-from backtest.engine.results import LanePanels, session_ends, session_returns
-from backtest.engine.strategy import (
+from quant.kernel_plain import run_kernel
+from quant.market import Market
+from quant.results import LanePanels, session_ends, session_returns
+from quant.strategy import (
     ParamError,
     StrategySpec,
     compute_targets,

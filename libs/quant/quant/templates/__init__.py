@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from backtest.engine.strategy import StrategySpec, load_strategy, schema_to_json, source_hash
+from quant.strategy import StrategySpec, load_strategy, schema_to_json, source_hash
 
 TEMPLATE_DIR = Path(__file__).parent
 TEMPLATE_NAMES = ("ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation")

@@ -10,14 +10,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from backtest.engine import EngineConfig
-from backtest.engine.contract import default_instruments, normalize_bars
-from backtest.engine.engine import execution_targets
-from backtest.engine.kernel import REASONS, Simulator
-from backtest.engine.kernel_plain import plain_lanes_applicable, run_plain_lanes
-from backtest.engine.kernel_scalar import _Lane, run_single_lane
-from backtest.engine.market import prepare_market
-from backtest.engine.results import (
+from quant import EngineConfig
+from quant.contract import default_instruments, normalize_bars
+from quant.engine import execution_targets
+from quant.kernel import REASONS, Simulator
+from quant.kernel_plain import plain_lanes_applicable, run_plain_lanes
+from quant.kernel_scalar import _Lane, run_single_lane
+from quant.market import prepare_market
+from quant.results import (
     equity_panel,
     fills_frame,
     lane_frames,
@@ -25,7 +25,7 @@ from backtest.engine.results import (
     position_panel,
     round_trips,
 )
-from backtest.engine.synthetic import gbm_bars
+from quant.synthetic import gbm_bars
 
 SYMBOLS = ["600000.SH", "300750.SZ", "688981.SH", "830799.BJ", "000001.SZ"]
 

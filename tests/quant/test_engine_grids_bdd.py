@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from backtest.cli import app
 
-scenarios("backtest/engine/features/local_grids.feature")
+scenarios("quant/features/local_grids.feature")
 
 
 @when(parsers.parse('the quant runs "{command}"'), target_fixture="result")

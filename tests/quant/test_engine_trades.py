@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from backtest.engine import EngineConfig, run_backtest
-from backtest.engine.synthetic import sample_universe
+from quant import EngineConfig, run_backtest
+from quant.synthetic import sample_universe
 
 
 @pytest.mark.parametrize("preset", ["a-share", "plain"])

@@ -1,0 +1,215 @@
+"""Helpers a strategy module may import: `param(...)` for its parameter schema and indicator
+expressions over polars bar frames. Every indicator is computed per symbol (`.over("symbol")`) on the
+adjusted price columns, so one expression works for one symbol or a whole universe.
+
+Constraints across parameters go in an optional `check_params(params)` that raises
+`ParamError(field, message)` (e.g. `fast` must be smaller than `slow`): the engine calls it after the
+schema's own checks, before `generate`, and parameter grids skip the combinations it rejects.
+
+Fast path (optional): a strategy may also define `generate_arrays(cols, params)` returning one weight
+per bar row (numpy, rows in the frame's (symbol, ts) order) and `generate_grid_arrays(cols, param_sets)`
+returning (combinations × rows). `cols` is a `Columns` view of the bars; its numpy indicators
+(`rolling_mean`) work per symbol like the expressions. Such a strategy must treat symbols independently
+apart from `cols.share` (1 / the number of symbols sharing one account), so the engine can run every
+symbol as its own account in one call. `generate` can then simply be `frame_targets(bars, weights)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from quant.contract import symbol_changes
+
+PARAM_TYPES = {int: "int", float: "float", bool: "bool", str: "str"}
+
+
+class ParamError(ValueError):
+    """A parameter value is invalid; `field` names the parameter."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared strategy parameter."""
+
+    name: str
+    type: type
+    default: Any
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+    description: str = ""
+    step: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """JSON-serialisable description (used by `schema_to_json`)."""
+        return {
+            "name": self.name,
+            "type": PARAM_TYPES[self.type],
+            "default": self.default,
+            "min": self.min,
+            "max": self.max,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "step": self.step,
+            "description": self.description,
+        }
+
+
+def param(
+    name: str,
+    type: type,
+    default: Any,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: list | tuple | None = None,
+    description: str = "",
+    step: float | None = None,
+) -> Param:
+    """Declare a parameter: `param("fast", int, default=10, min=2, max=200, description="...")`."""
+    if type not in PARAM_TYPES:
+        raise TypeError(f"parameter {name!r}: type must be int, float, bool or str")
+    if type is str and not choices:
+        raise TypeError(f"parameter {name!r}: str parameters need choices")
+    return Param(name, type, default, min, max, tuple(choices) if choices else None, description, step)
+
+
+def _over(expr: pl.Expr) -> pl.Expr:
+    return expr.over("symbol")
+
+
+def sma(window: int, column: str = "close") -> pl.Expr:
+    """Simple moving average (null until `window` bars are available)."""
+    return _over(pl.col(column).rolling_mean(window))
+
+
+def ema(span: int, column: str = "close") -> pl.Expr:
+    """Exponential moving average with alpha = 2 / (span + 1), not adjusted, seeded by the first value."""
+    return _over(pl.col(column).ewm_mean(span=span, adjust=False))
+
+
+def pct_change(periods: int = 1, column: str = "close") -> pl.Expr:
+    """Return over `periods` bars."""
+    return _over(pl.col(column).pct_change(periods))
+
+
+def rsi(window: int = 14, column: str = "close") -> pl.Expr:
+    """Wilder's RSI (0..100) with smoothing alpha = 1 / window."""
+    diff = pl.col(column).diff()
+    gain = diff.clip(lower_bound=0).ewm_mean(alpha=1 / window, adjust=False, min_samples=window)
+    loss = (-diff).clip(lower_bound=0).ewm_mean(alpha=1 / window, adjust=False, min_samples=window)
+    return _over(100 - 100 / (1 + gain / loss))
+
+
+def bollinger(window: int = 20, k: float = 2.0, column: str = "close") -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(lower, middle, upper) bands: SMA ± k sample standard deviations."""
+    mid = pl.col(column).rolling_mean(window)
+    sd = pl.col(column).rolling_std(window)
+    return _over(mid - k * sd), _over(mid), _over(mid + k * sd)
+
+
+def macd(fast: int = 12, slow: int = 26, signal: int = 9, column: str = "close") -> tuple[pl.Expr, pl.Expr]:
+    """(macd line, signal line): EMA(fast) − EMA(slow) and its EMA(signal)."""
+    line = pl.col(column).ewm_mean(span=fast, adjust=False) - pl.col(column).ewm_mean(span=slow, adjust=False)
+    return _over(line), _over(line.ewm_mean(span=signal, adjust=False))
+
+
+def targets(bars: pl.DataFrame, weight: pl.Expr) -> pl.DataFrame:
+    """Build a target frame (ts, symbol, weight) from a boolean/float expression over `bars`."""
+    return bars.select("ts", "symbol", weight.cast(pl.Float64).fill_null(0.0).fill_nan(0.0).alias("weight"))
+
+
+class Columns:
+    """A contract bar frame (sorted by symbol, ts) as numpy arrays, for vectorised strategies.
+
+    `cols["close"]` is a float array (NaN where null); `cols.share` is 1 / `universe` (the number
+    of symbols sharing one account). Indicators are cached per instance."""
+
+    def __init__(self, bars: pl.DataFrame, universe: int | None = None):
+        self.bars = bars
+        self._n_symbols: int | None = None
+        self._runs: np.ndarray | bool | None = False  # False: not computed yet
+        self.universe = universe or max(self.n_symbols, 1)
+        self.share = 1.0 / self.universe
+        self._cache: dict[str, np.ndarray] = {}
+
+    @property
+    def n_symbols(self) -> int:
+        """Number of distinct symbols in the frame (counted once)."""
+        if self._n_symbols is None:
+            starts = self._run_starts()
+            self._n_symbols = starts.size - 1 if starts is not None else self.bars["symbol"].n_unique()
+        return self._n_symbols
+
+    def _run_starts(self) -> np.ndarray | None:
+        """Row offsets where each symbol's rows begin, plus the row count, when the symbol column is
+        sorted (every symbol is one run of rows); None otherwise."""
+        if self._runs is False:
+            sym, n = self.bars["symbol"], self.bars.height
+            self._runs = None
+            if n == 1 and not sym.null_count():
+                self._runs = np.array([0, 1])
+            elif n > 1 and not sym.null_count() and sym.is_sorted():
+                self._runs = np.concatenate(([0], np.flatnonzero(symbol_changes(sym)) + 1, [n]))
+        return self._runs
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            self._cache[name] = self.bars[name].cast(pl.Float64).to_numpy()
+        return self._cache[name]
+
+    def rolling_mean(self, window: int, column: str = "close") -> np.ndarray:
+        """Per-symbol simple moving average, identical to `sma(window, column)` (NaN while null)."""
+        return self.rolling_means([window], column)[0]
+
+    def rolling_means(self, windows: list[int], column: str = "close") -> np.ndarray:
+        """(len(windows), rows): several per-symbol SMAs in one polars pass, each computed once."""
+        todo = sorted({w for w in windows if f"sma_{column}_{w}" not in self._cache})
+        if todo:
+            wide = self._wide(column)
+            if wide is not None:
+                self._wide_rolling_means(wide, todo, column)
+            else:
+                single = self.bars.height == 0 or self.n_symbols == 1
+                exprs = [pl.col(column).rolling_mean(w) if single else sma(w, column) for w in todo]
+                frame = self.bars.select(e.alias(str(w)) for e, w in zip(exprs, todo, strict=True))
+                for w in todo:
+                    self._cache[f"sma_{column}_{w}"] = frame[str(w)].to_numpy()
+        return np.stack([self._cache[f"sma_{column}_{w}"] for w in windows])
+
+    def _wide(self, column: str) -> pl.DataFrame | None:
+        """`column` as one frame column per symbol (zero-copy slices) when every symbol has the same
+        number of rows and the column has no nulls: a window function then runs once per column, on
+        both cores, instead of through `.over("symbol")`'s grouping — the same rolling kernel on the
+        same values, so the same numbers."""
+        runs, series = self._run_starts(), self.bars[column]
+        if runs is None or runs.size < 3 or series.dtype != pl.Float64 or series.null_count():
+            return None
+        lengths = np.diff(runs)
+        if (lengths != lengths[0]).any():
+            return None
+        values = series.to_numpy()
+        T = int(lengths[0])
+        return pl.DataFrame([pl.Series(f"s{i}", values[a : a + T]) for i, a in enumerate(runs[:-1].tolist())])
+
+    def _wide_rolling_means(self, wide: pl.DataFrame, windows: list[int], column: str) -> None:
+        N, T = wide.width, wide.height
+        columns = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows).get_columns()
+        for j, w in enumerate(windows):
+            out = np.empty(N * T)
+            for i, series in enumerate(columns[j * N : (j + 1) * N]):
+                out[i * T : (i + 1) * T] = series.to_numpy()
+            self._cache[f"sma_{column}_{w}"] = out
+
+
+def frame_targets(bars: pl.DataFrame, weights: np.ndarray) -> pl.DataFrame:
+    """A target frame (ts, symbol, weight) from one weight per bar row."""
+    return bars.select("ts", "symbol").with_columns(pl.Series("weight", np.asarray(weights, dtype=np.float64)))
