@@ -13,8 +13,9 @@ import pytest
 
 from backtest import domain, service
 from backtest.artifacts import LocalArtifactStore, artifact_key
-from backtest.schemas import BacktestCreate, RunCreate, parse_model
+from backtest.schemas import BacktestCreate, RunCreate
 from huice.bootstrap import Container
+from platform_core.cli import parse_model
 from platform_core.errors import InvalidInput, NotFound
 from platform_core.ids import set_clock
 from tests.backtest import support

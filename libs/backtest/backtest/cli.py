@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from platform_core.cli import AppTyper
-from platform_core.errors import InvalidInput
+from platform_core.cli import AppTyper, parse_params, parse_value
+from platform_core.errors import InvalidInput, invalid_input_from
 
 app = AppTyper(help="Backtests: runs on the service, and local engine runs.")
 
@@ -28,25 +28,6 @@ def backtest() -> None:
     """Backtests: create, run, follow, export and rerun on the service; `local` runs the engine here."""
 
 
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _params(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidInput(f"--param expects k=v, got {item!r}", field="param")
-        out[key.strip()] = _value(value.strip())
-    return out
-
-
 def _axis(spec: str) -> list:
     if ":" in spec:
         parts = [float(p) for p in spec.split(":")]
@@ -54,7 +35,7 @@ def _axis(spec: str) -> list:
             raise InvalidInput(f"range {spec!r} must be start:stop:step", field="grid")
         values = np.arange(parts[0], parts[1] + parts[2] / 2, parts[2])
         return [int(v) if float(v).is_integer() else float(v) for v in values]
-    return [_value(v.strip()) for v in spec.split(",")]
+    return [parse_value(v.strip()) for v in spec.split(",")]
 
 
 def _axes(items: list[str]) -> dict[str, list]:
@@ -138,7 +119,7 @@ def local(
         config = EngineConfig(preset=preset, fill=fill, initial_cash=cash, shares=shares)
         bars = _load_bars(data, sample, symbol)
         spec = _strategy(strategy)
-        fixed = _params(param)
+        fixed = parse_params(param)
         if grid:
             from quant import grid_sets
 
@@ -151,7 +132,7 @@ def local(
     except (StrategyError, ContractError) as exc:
         raise InvalidInput(str(exc)) from None
     except ValidationError as exc:
-        raise InvalidInput("invalid configuration", details={"errors": json.loads(exc.json())}) from None
+        raise invalid_input_from(exc, message="invalid configuration") from None
 
 
 def _run_one(spec, bars, params, config, out: Path | None, as_json: bool) -> None:

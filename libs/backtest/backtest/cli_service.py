@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_key_values, print_json
+from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_model, parse_params, print_json
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 
 if TYPE_CHECKING:
@@ -47,16 +47,6 @@ def _principal(ctx: typer.Context) -> Any:
     from user_auth.cli_session import cli_principal
 
     return cli_principal(ctx)
-
-
-def _values(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, raw in parse_key_values(pairs).items():
-        try:
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
-    return out
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -159,9 +149,9 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a backtest: a strategy (template, strategy or version) on a universe and window."""
-    from backtest.schemas import BacktestCreate, parse_model
+    from backtest.schemas import BacktestCreate
 
-    ref = {"template": template, "strategy_id": strategy_id, "version_id": version_id, "params": _values(param)}
+    ref = {"template": template, "strategy_id": strategy_id, "version_id": version_id, "params": parse_params(param)}
     body = parse_model(
         BacktestCreate,
         {
@@ -174,7 +164,7 @@ def create(
                 "adjust": adjust,
                 "initial_cash": cash,
                 "benchmark": benchmark,
-                "rules": {"preset": preset, "fill": fill, **_values(rule)},
+                "rules": {"preset": preset, "fill": fill, **parse_params(rule)},
             },
             "notes": notes,
         },
@@ -194,11 +184,11 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a run of a backtest; with --wait follow its progress and print its metrics."""
-    from backtest.schemas import RunCreate, parse_model
+    from backtest.schemas import RunCreate
 
     level: Any = int(priority) if priority and priority.isdigit() else priority
     body = parse_model(
-        RunCreate, {"mode": "single", "params": _values(param), "budget_ms": budget_ms, "priority": level}
+        RunCreate, {"mode": "single", "params": parse_params(param), "budget_ms": budget_ms, "priority": level}
     )
     ids = _call(ctx, _service().submit_runs, _uuid(backtest_id, "backtest_id"), body, idempotency_key=idempotency_key)
     _submitted(ctx, ids, wait, as_json)

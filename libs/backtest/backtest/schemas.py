@@ -182,19 +182,3 @@ class RunRead(BaseModel):
     artifacts: dict[str, ArtifactRef]
     manifest: dict[str, Any] | None
     error: RunError | None
-
-
-def parse_model(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    """`model` from plain data (the CLI's options); INVALID_INPUT naming the first bad field otherwise."""
-    from pydantic import ValidationError
-
-    from platform_core.errors import InvalidInput
-
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        first = errors[0]
-        raise InvalidInput(
-            f"{first['field']}: {first['message']}", field=first["field"], details={"errors": errors}
-        ) from None

@@ -36,7 +36,7 @@ from backtest.schemas import (
     Window,
 )
 from job_orchestration.schemas import JobRead
-from platform_core.errors import InvalidInput, NotFound
+from platform_core.errors import InvalidInput, NotFound, invalid_input_from
 from platform_core.ids import new_id, utcnow
 from platform_core.pagination import Page, PageParams
 from user_auth.principal import Principal
@@ -106,7 +106,7 @@ def _create_backtest(session: Session, principal: Principal, body: BacktestCreat
     try:
         engine_config(rules, ctx.initial_cash)
     except ValidationError as exc:
-        raise InvalidInput("invalid rules", field="context.rules", details={"errors": _errors(exc)}) from None
+        raise invalid_input_from(exc, prefix="context.rules", message="invalid rules") from None
     gateways.dry_run(session, principal, version, params, field="strategyRef")
     row = repo.add(
         session,
@@ -135,10 +135,6 @@ def _create_backtest(session: Session, principal: Principal, body: BacktestCreat
     )
     read = _backtest_read(row)
     return BacktestCreated(backtest_id=read.id, backtest=read)
-
-
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"loc": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
 
 
 def get_backtest(session: Session, principal: Principal, backtest_id: uuid.UUID) -> BacktestRead:

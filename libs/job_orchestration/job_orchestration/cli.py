@@ -9,7 +9,7 @@ import typer
 
 from job_orchestration import service
 from job_orchestration.domain import JobStatus, Priority
-from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_key_values
+from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_params
 from platform_core.errors import Forbidden, InvalidInput
 from platform_core.pagination import PageParams
 from user_auth.cli_session import cli_principal
@@ -120,21 +120,9 @@ def diag(
     principal = _admin(ctx)
     if kind not in ("sleep", "fail", "progress"):
         raise InvalidInput("kind must be sleep, fail or progress", field="kind")
-    payload = {k: _scalar(v) for k, v in parse_key_values(param or []).items()}
+    payload = parse_params(param or [])
     with container(ctx).db.transaction() as session:
         job = service.submit(
             session, principal, kind=f"diag.{kind}", payload=payload, priority=priority, budget_s=budget
         )
     emit(job, as_json)
-
-
-def _scalar(value: str) -> object:
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            continue
-    return value

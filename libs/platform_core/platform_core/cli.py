@@ -181,3 +181,31 @@ def parse_key_values(pairs: Iterable[str], *, option: str = "--param") -> dict[s
             raise InvalidInput(f"{option} expects key=value, got {pair!r}", field=option)
         result[key.strip()] = value.strip()
     return result
+
+
+def parse_value(text: str) -> Any:
+    """One `--param` value: JSON when it parses (`5`, `0.5`, `true`, `null`, `[1, 2]`, `"5"`), `True`/`False`
+    in any case as booleans, anything else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        lowered = text.lower()
+        return lowered == "true" if lowered in ("true", "false") else text
+
+
+def parse_params(pairs: Iterable[str], *, option: str = "--param") -> dict[str, Any]:
+    """The one `--param k=v` parser of every CLI: `k=v` pairs with typed values (`parse_value`);
+    INVALID_INPUT naming the option for a malformed pair."""
+    return {key: parse_value(value) for key, value in parse_key_values(pairs, option=option).items()}
+
+
+def parse_model(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """`model` from plain data (a command's options); INVALID_INPUT naming the first bad field otherwise."""
+    from pydantic import ValidationError
+
+    from platform_core.errors import invalid_input_from
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_input_from(exc) from None

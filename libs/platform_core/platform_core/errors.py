@@ -123,3 +123,24 @@ class UpstreamError(AppError):
 
 class InternalError(AppError):
     code = ErrorCode.INTERNAL_ERROR
+
+
+def validation_errors(errors: Any, *, prefix: str = "", skip: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
+    """pydantic's `errors()` as the envelope lists them: `{"field": "a.b", "message", "type"}` each, the
+    field joined from the error's location (after `prefix`, without FastAPI's `body` segment)."""
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in skip]
+        field = ".".join([prefix, *loc] if prefix else loc)
+        out.append({"field": field, "message": err.get("msg", "invalid"), "type": err.get("type")})
+    return out
+
+
+def invalid_input_from(exc: Any, *, prefix: str = "", message: str | None = None) -> InvalidInput:
+    """The one translation of a pydantic `ValidationError` into INVALID_INPUT: every error in
+    `details.errors`, the first one's field in `details.field` and, unless `message` is given, in the message."""
+    errors = validation_errors(exc.errors(), prefix=prefix)
+    first = errors[0] if errors else {"field": prefix, "message": "invalid"}
+    field = first["field"] or prefix or None
+    text = message or (f"{field}: {first['message']}" if field else str(first["message"]))
+    return InvalidInput(text, field=field, details={"errors": errors})

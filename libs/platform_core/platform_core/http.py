@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from platform_core.errors import AppError, ErrorCode, error_envelope
+from platform_core.errors import AppError, ErrorCode, error_envelope, validation_errors
 from platform_core.logging import redact, request_id_var
 
 log = logging.getLogger("huice.http")
@@ -83,10 +83,7 @@ def envelope_response(
 
 
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
-    errors = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        errors.append({"field": ".".join(loc), "message": err.get("msg", "invalid"), "type": err.get("type")})
+    errors = validation_errors(exc.errors())
     details: dict[str, Any] = {"errors": errors}
     if errors:
         details["field"] = errors[0]["field"]

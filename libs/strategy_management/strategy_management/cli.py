@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_key_values, print_json, to_jsonable
+from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_model, parse_params, print_json, to_jsonable
 from platform_core.errors import InvalidInput
 from platform_core.pagination import PageParams
 from strategy_management import service
@@ -46,12 +46,7 @@ def _read(path: str) -> str:
 
 
 def _model(cls: type[BaseModel], **values: Any) -> Any:
-    try:
-        return cls.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ()))
-        raise InvalidInput(f"invalid {field or 'input'}: {first.get('msg', 'invalid')}", field=field) from None
+    return parse_model(cls, values)
 
 
 def _call(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -228,7 +223,7 @@ def validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Static check, parameter check and a dry run on sample bars in the confined runner."""
-    params = parse_key_values(param or [])
+    params = parse_params(param or [])
     emit(_call(ctx, service.validate_strategy, strategy_id, version=version_number, params=params), as_json)
 
 
