@@ -17,6 +17,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from typer.testing import CliRunner
 
 from backtest import service
+from backtest.config import env_of
 from backtest.schemas import RunCreate
 from huice.bootstrap import Container
 from strategy_management import service as strategies
@@ -423,7 +424,12 @@ def _race(bt: Container, me: support.User, backtest: dict, count: int, key: str)
         with bt.db.transaction() as session:
             results.append(
                 service.submit_runs(
-                    session, me.principal, uuid.UUID(backtest["id"]), RunCreate(params={"fast": 8}), idempotency_key=key
+                    session,
+                    env_of(bt),
+                    me.principal,
+                    uuid.UUID(backtest["id"]),
+                    RunCreate(params={"fast": 8}),
+                    idempotency_key=key,
                 )
             )
 

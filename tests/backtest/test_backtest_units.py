@@ -13,6 +13,7 @@ import pytest
 
 from backtest import domain, service
 from backtest.artifacts import LocalArtifactStore, artifact_key
+from backtest.config import env_of
 from backtest.schemas import BacktestCreate, RunCreate
 from huice.bootstrap import Container
 from platform_core.cli import parse_model
@@ -123,13 +124,13 @@ def test_cli_models_name_the_bad_field() -> None:
 def test_an_idempotency_key_is_forgotten_after_24_hours(bt: Container, user: support.User) -> None:
     body = parse_model(BacktestCreate, support.backtest_body())
     with bt.db.transaction() as session:
-        first = service.create_backtest(session, user.principal, body, idempotency_key="day-key")
+        first = service.create_backtest(session, env_of(bt), user.principal, body, idempotency_key="day-key")
     later = datetime.now(UTC) + timedelta(hours=25)
     set_clock(lambda: later)
     try:
         with bt.db.transaction() as session:
-            second = service.create_backtest(session, user.principal, body, idempotency_key="day-key")
-            again = service.create_backtest(session, user.principal, body, idempotency_key="day-key")
+            second = service.create_backtest(session, env_of(bt), user.principal, body, idempotency_key="day-key")
+            again = service.create_backtest(session, env_of(bt), user.principal, body, idempotency_key="day-key")
     finally:
         set_clock(None)
     assert first.backtest_id != second.backtest_id
@@ -167,9 +168,9 @@ def test_a_verbatim_template_runs_in_process_exactly_as_the_confined_runner(bt: 
     calls: list[str] = []
     real = strategies.run_targets
     monkeypatch.setattr(strategies, "run_targets", lambda src, *a, **k: calls.append(src) or real(src, *a, **k))
-    assert gateways.run_targets(source, bars, params, 30).equals(confined)
+    assert gateways.run_targets(env_of(bt), source, bars, params, 30).equals(confined)
     with pytest.raises(strategies.StrategyRuntimeError) as local_error:
-        gateways.run_targets(source, bars, bad, 30)
+        gateways.run_targets(env_of(bt), source, bars, bad, 30)
     assert calls == []
     assert (
         local_error.value.message
@@ -179,5 +180,5 @@ def test_a_verbatim_template_runs_in_process_exactly_as_the_confined_runner(bt: 
     assert local_error.value.details["field"] == confined_error.value.details["field"] == "fast"
 
     edited = source + "\n# my own copy\n"
-    assert gateways.run_targets(edited, bars, params, 30).equals(confined)
+    assert gateways.run_targets(env_of(bt), edited, bars, params, 30).equals(confined)
     assert calls == [edited]

@@ -83,12 +83,16 @@ def wire_strategy_management(container: Container) -> None:
 def wire_backtest(container: Container) -> None:
     """backtest: its settings (HUICE_BACKTEST_*), the artifact store under `<data_dir>/artifacts`, and the
     `backtest.run` job kind registered with job_orchestration (which never imports backtest)."""
-    from backtest.config import build_env, configure
+    from backtest.config import build_env
     from backtest.jobs import KIND, handler
 
-    env = build_env(container.settings.resolved_data_dir)
+    env = build_env(
+        container.settings.resolved_data_dir,
+        market=container.extras["market_data"],
+        strategies=container.extras["strategy_management"],
+        jobs=container.extras["job_orchestration"],
+    )
     container.extras["backtest"] = env
-    configure(env)
     container.extras["job_orchestration"].register(
         KIND,
         handler(env),

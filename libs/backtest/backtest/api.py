@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from backtest import service
+from backtest.config import BacktestEnv, env_of
 from backtest.schemas import (
     ArtifactFormat,
     ArtifactType,
@@ -34,16 +35,27 @@ IdempotencyKey = Annotated[
 RUN = "/backtests/{backtest_id}/runs/{run_id:uuid}"
 
 
+def _env(request: Request) -> BacktestEnv:
+    return env_of(request.app.state.container)
+
+
+EnvDep = Annotated[BacktestEnv, Depends(_env)]
+
+
 @router.post(
     "/backtests", response_model=BacktestCreated, status_code=201, responses=error_responses(401, 404, 409, 422)
 )
 def create_backtest(
-    body: BacktestCreate, session: SessionDep, principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None
+    body: BacktestCreate,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
 ) -> BacktestCreated:
     """Create a backtest: a strategy (`strategyRef`: `version_id`, `strategy_id` = its latest version, or
     `template` + `params`) and a context (universe, frequency 1d/5min/15min, window, data snapshot,
     cash, rules, benchmark). Codes, window, data coverage, parameters and a dry run are checked first."""
-    return service.create_backtest(session, principal, body, idempotency_key=idempotency_key)
+    return service.create_backtest(session, env, principal, body, idempotency_key=idempotency_key)
 
 
 @router.get("/backtests", response_model=Page[BacktestRead], responses=error_responses(401))
@@ -68,12 +80,13 @@ def submit_runs(
     backtest_id: uuid.UUID,
     body: RunCreate,
     session: SessionDep,
+    env: EnvDep,
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> RunIds:
     """Queue a run (`mode: single`) with `params` (merged over the backtest's), `budget_ms` and `priority`.
     Parameters are validated against the version's schema before anything is queued."""
-    return service.submit_runs(session, principal, backtest_id, body, idempotency_key=idempotency_key)
+    return service.submit_runs(session, env, principal, backtest_id, body, idempotency_key=idempotency_key)
 
 
 @router.get("/backtests/{backtest_id}/runs", response_model=Page[RunRead], responses=error_responses(401, 404))
@@ -95,12 +108,13 @@ def cancel_run(
     backtest_id: uuid.UUID,
     run_id: uuid.UUID,
     session: SessionDep,
+    env: EnvDep,
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Cancel a run (idempotent): a queued run at once, a running one at its next progress point. A run
     that already succeeded or failed is 409 CONFLICT."""
-    service.cancel_run(session, principal, run_id, backtest_id=backtest_id, idempotency_key=idempotency_key)
+    service.cancel_run(session, env, principal, run_id, backtest_id=backtest_id, idempotency_key=idempotency_key)
     return Response(status_code=204)
 
 
@@ -109,11 +123,12 @@ def rerun(
     backtest_id: uuid.UUID,
     run_id: uuid.UUID,
     session: SessionDep,
+    env: EnvDep,
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> RunIds:
     """Run again with the same version, params, rules and data snapshot: identical metrics and artifacts."""
-    return service.rerun(session, principal, run_id, backtest_id=backtest_id, idempotency_key=idempotency_key)
+    return service.rerun(session, env, principal, run_id, backtest_id=backtest_id, idempotency_key=idempotency_key)
 
 
 @router.get("/runs", response_model=Page[RunRead], responses=error_responses(401))
@@ -140,12 +155,13 @@ def download_artifact(
     run_id: uuid.UUID,
     type: ArtifactType,
     session: SessionDep,
+    env: EnvDep,
     principal: CurrentPrincipal,
     format: Annotated[ArtifactFormat, Query(description="csv (UTF-8, header), json or parquet")] = "csv",
 ) -> Response:
     """Download an artifact of a succeeded run: `equity`, `trades` (round trips), `orders` (including the
     ones not filled, with the reason), `positions`, `fills` or `logs`."""
-    download = service.artifact(session, principal, run_id, type, format)
+    download = service.artifact(session, env, principal, run_id, type, format)
     return Response(
         content=download.content,
         media_type=download.media_type,

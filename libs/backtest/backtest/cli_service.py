@@ -63,6 +63,16 @@ def _call(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(session, principal, *args, **kwargs)
 
 
+def _call_env(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """One service call that needs the context's env, as the CLI user, in one unit of work."""
+    from backtest.config import env_of
+
+    principal = _principal(ctx)
+    c = container(ctx)
+    with c.db.transaction() as session:
+        return fn(session, env_of(c), principal, *args, **kwargs)
+
+
 def _run_read(ctx: typer.Context, run_id: uuid.UUID) -> RunRead:
     return _call(ctx, _service().get_run, run_id)
 
@@ -169,7 +179,7 @@ def create(
             "notes": notes,
         },
     )
-    created = _call(ctx, _service().create_backtest, body, idempotency_key=idempotency_key)
+    created = _call_env(ctx, _service().create_backtest, body, idempotency_key=idempotency_key)
     emit(created if as_json else created.backtest, as_json, columns=BACKTEST_COLUMNS)
 
 
@@ -190,7 +200,9 @@ def run(
     body = parse_model(
         RunCreate, {"mode": "single", "params": parse_params(param), "budget_ms": budget_ms, "priority": level}
     )
-    ids = _call(ctx, _service().submit_runs, _uuid(backtest_id, "backtest_id"), body, idempotency_key=idempotency_key)
+    ids = _call_env(
+        ctx, _service().submit_runs, _uuid(backtest_id, "backtest_id"), body, idempotency_key=idempotency_key
+    )
     _submitted(ctx, ids, wait, as_json)
 
 
@@ -230,7 +242,7 @@ def cancel(
 ) -> None:
     """Cancel a run (repeating is harmless; a finished run is a conflict)."""
     rid = _uuid(run_id, "run_id")
-    _call(ctx, _service().cancel_run, rid)
+    _call_env(ctx, _service().cancel_run, rid)
     emit({"run_id": rid, "cancel": "requested"}, as_json)
 
 
@@ -242,7 +254,7 @@ def rerun(
     as_json: JsonOpt = False,
 ) -> None:
     """Run again with the same version, params and data snapshot (identical results)."""
-    ids = _call(ctx, _service().rerun, _uuid(run_id, "run_id"), idempotency_key=idempotency_key)
+    ids = _call_env(ctx, _service().rerun, _uuid(run_id, "run_id"), idempotency_key=idempotency_key)
     _submitted(ctx, ids, wait, as_json)
 
 
@@ -263,7 +275,7 @@ def artifacts(
     as_json: JsonOpt = False,
 ) -> None:
     """Download an artifact of a succeeded run in any format."""
-    download = _call(ctx, _service().artifact, _uuid(run_id, "run_id"), kind, fmt)
+    download = _call_env(ctx, _service().artifact, _uuid(run_id, "run_id"), kind, fmt)
     if out is None:
         sys.stdout.buffer.write(download.content)
         sys.stdout.flush()

@@ -1,7 +1,8 @@
-"""Settings and per-process wiring of the backtest context: run budgets, the artifact store.
+"""Settings of the backtest context and the bundle (`BacktestEnv`) its services run with.
 
-`wire_backtest` in the composition app builds a `BacktestEnv` once at start-up, stores it in
-`container.extras["backtest"]` and calls `configure()`; services find it through `current()`.
+`wire_backtest` in the composition app builds a `BacktestEnv` once at start-up (settings, the artifact
+store, and the envs of the contexts whose services backtest calls) and keeps it in
+`container.extras["backtest"]`; faces reach it with `env_of(container)` and hand it to the services.
 Nothing is read at import time.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -16,6 +18,11 @@ from pydantic_settings import SettingsConfigDict
 from backtest.artifacts import ArtifactStore, LocalArtifactStore
 from platform_core.errors import InternalError
 from platform_core.settings import HuiceSettings
+
+if TYPE_CHECKING:
+    from job_orchestration.registry import JobRegistry
+    from market_data.config import MarketDataRuntime
+    from strategy_management.config import StrategyEnv
 
 
 class BacktestSettings(HuiceSettings):
@@ -33,29 +40,36 @@ class BacktestSettings(HuiceSettings):
 
 @dataclass
 class BacktestEnv:
+    """What backtest's services need beyond the session: settings, the artifact store, and the envs of the
+    contexts it calls (market data's store, the strategy runner's limits, the job registry)."""
+
     settings: BacktestSettings
     store: ArtifactStore
+    market: MarketDataRuntime
+    strategies: StrategyEnv
+    jobs: JobRegistry
 
 
-_current: BacktestEnv | None = None
+def build_env(
+    data_dir: Path,
+    *,
+    market: MarketDataRuntime,
+    strategies: StrategyEnv,
+    jobs: JobRegistry,
+    settings: BacktestSettings | None = None,
+) -> BacktestEnv:
+    return BacktestEnv(
+        settings=settings or BacktestSettings(),
+        store=LocalArtifactStore(Path(data_dir) / "artifacts"),
+        market=market,
+        strategies=strategies,
+        jobs=jobs,
+    )
 
 
-def build_env(data_dir: Path, settings: BacktestSettings | None = None) -> BacktestEnv:
-    return BacktestEnv(settings=settings or BacktestSettings(), store=LocalArtifactStore(Path(data_dir) / "artifacts"))
-
-
-def configure(env: BacktestEnv | None) -> None:
-    global _current
-    _current = env
-
-
-def current() -> BacktestEnv:
-    """The wired env (set by `wire_backtest`), else the worker runtime's `extras["backtest"]`."""
-    if _current is not None:
-        return _current
-    try:
-        from platform_core.runtime import runtime
-
-        return runtime().extras["backtest"]
-    except (RuntimeError, KeyError):
-        raise InternalError("backtest is not wired into this process") from None
+def env_of(container: Any) -> BacktestEnv:
+    """The `BacktestEnv` of a composition root (API, CLI, job or test container)."""
+    env = container.extras.get("backtest")
+    if not isinstance(env, BacktestEnv):
+        raise InternalError("backtest is not wired into this container")
+    return env

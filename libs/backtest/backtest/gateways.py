@@ -16,6 +16,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy.orm import Session
 
+from backtest.config import BacktestEnv
 from backtest.domain import canonical
 from backtest.schemas import BacktestContext, StrategyRef
 from job_orchestration import service as jobs
@@ -68,7 +69,13 @@ def check_params(session: Session, principal: Principal, version_id: uuid.UUID, 
 
 
 def dry_run(
-    session: Session, principal: Principal, version: VersionRead, params: dict[str, Any], *, field: str
+    session: Session,
+    env: BacktestEnv,
+    principal: Principal,
+    version: VersionRead,
+    params: dict[str, Any],
+    *,
+    field: str,
 ) -> None:
     """The strategy's dry run on sample bars in the confined runner (cached per source and parameters:
     the sample bars are fixed, so the outcome is too). Raises the user's error as INVALID_INPUT."""
@@ -90,7 +97,9 @@ def add_reference(session: Session, principal: Principal, version_id: uuid.UUID,
     strategies.add_reference(session, principal, version_id, f"backtest:{run_id}")
 
 
-def run_targets(source: str, bars: pl.DataFrame, params: dict[str, Any], timeout_s: float) -> pl.DataFrame:
+def run_targets(
+    env: BacktestEnv, source: str, bars: pl.DataFrame, params: dict[str, Any], timeout_s: float
+) -> pl.DataFrame:
     """Targets of a strategy version's source. User code runs in the confined runner, never in this
     process; a version whose source is byte for byte a built-in template is the engine's own code, so it
     runs here (the same call the runner makes, without the ~0.5 s start of a confined interpreter)."""
@@ -184,6 +193,7 @@ class MarketInputs:
 
 def load_inputs(
     session: Session,
+    env: BacktestEnv,
     *,
     symbols: list[str],
     freq: str,
@@ -205,7 +215,9 @@ def load_inputs(
 # --- jobs ----------------------------------------------------------------------------------------------
 
 
-def submit_job(session: Session, principal: Principal, run_id: uuid.UUID, *, priority: str, budget_s: int) -> JobRead:
+def submit_job(
+    session: Session, env: BacktestEnv, principal: Principal, run_id: uuid.UUID, *, priority: str, budget_s: int
+) -> JobRead:
     return jobs.submit(
         session,
         principal,
@@ -225,7 +237,7 @@ def get_jobs(session: Session, principal: Principal, job_ids: list[uuid.UUID]) -
     return jobs.get_many(session, principal, job_ids)
 
 
-def cancel_job(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRead:
+def cancel_job(session: Session, env: BacktestEnv, principal: Principal, job_id: uuid.UUID) -> JobRead:
     return jobs.cancel(session, principal, job_id)
 
 

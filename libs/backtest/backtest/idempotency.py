@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from backtest import repository as repo
-from backtest.config import current
+from backtest.config import BacktestEnv
 from backtest.domain import request_hash
 from platform_core.errors import Conflict, InvalidInput
 from platform_core.ids import utcnow
@@ -30,6 +30,7 @@ MAX_KEY_LENGTH = 200
 
 def idempotent(
     session: Session,
+    env: BacktestEnv,
     principal: Principal,
     key: str | None,
     *,
@@ -46,7 +47,7 @@ def idempotent(
         raise InvalidInput(f"{HEADER} must be 1..{MAX_KEY_LENGTH} characters", field=HEADER)
     fingerprint = request_hash(scope, request)
     now = utcnow()
-    repo.purge_keys(session, principal.user_id, now - timedelta(hours=current().settings.idempotency_ttl_h))
+    repo.purge_keys(session, principal.user_id, now - timedelta(hours=env.settings.idempotency_ttl_h))
     if not repo.claim_key(session, principal.user_id, key, fingerprint, now):
         return _replay(session, principal, key, fingerprint, model)
     result = run()

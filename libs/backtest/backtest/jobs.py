@@ -45,6 +45,7 @@ def run_backtest_job(ctx: JobContext, env: BacktestEnv) -> dict[str, Any]:
     with ctx.transaction() as session:
         inputs = gateways.load_inputs(
             session,
+            env,
             symbols=bt.context.universe,
             freq=bt.context.frequency,
             start=bt.context.window.start,
@@ -57,7 +58,7 @@ def run_backtest_job(ctx: JobContext, env: BacktestEnv) -> dict[str, Any]:
     if inputs.bars.is_empty():
         raise InvalidInput("no bars in the pinned snapshot for this universe and window", field="context")
     ctx.progress(20, f"running strategy on {inputs.bars.height} bars")
-    targets = gateways.run_targets(plan.source, inputs.bars, plan.params, env.settings.strategy_timeout_s)
+    targets = gateways.run_targets(env, plan.source, inputs.bars, plan.params, env.settings.strategy_timeout_s)
     log.append(
         (
             "strategy",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from backtest import gateways
 from backtest import repository as repo
 from backtest.artifacts import artifact_key
-from backtest.config import current
+from backtest.config import BacktestEnv
 from backtest.domain import ARTIFACT_TYPES, FORMAT_MEDIA, budget_seconds, convert, engine_config, queue_of
 from backtest.idempotency import idempotent
 from backtest.schemas import (
@@ -80,7 +80,12 @@ def _backtest_read(row: repo.BacktestRow) -> BacktestRead:
 
 
 def create_backtest(
-    session: Session, principal: Principal, body: BacktestCreate, *, idempotency_key: str | None = None
+    session: Session,
+    env: BacktestEnv,
+    principal: Principal,
+    body: BacktestCreate,
+    *,
+    idempotency_key: str | None = None,
 ) -> BacktestCreated:
     """Pin a strategy version (by id, latest of a strategy, or a new copy of a template) and a context
     (universe, frequency, window, the data snapshot, cash, rules, benchmark). Every input is checked
@@ -88,16 +93,17 @@ def create_backtest(
     the field."""
     return idempotent(
         session,
+        env,
         principal,
         idempotency_key,
         scope="POST /backtests",
         request=body.model_dump(mode="json"),
         model=BacktestCreated,
-        run=lambda: _create_backtest(session, principal, body),
+        run=lambda: _create_backtest(session, env, principal, body),
     )
 
 
-def _create_backtest(session: Session, principal: Principal, body: BacktestCreate) -> BacktestCreated:
+def _create_backtest(session: Session, env: BacktestEnv, principal: Principal, body: BacktestCreate) -> BacktestCreated:
     ctx = body.context
     version = gateways.resolve_version(session, principal, body.strategy_ref)
     params = gateways.check_params(session, principal, version.id, body.strategy_ref.params)
@@ -107,7 +113,7 @@ def _create_backtest(session: Session, principal: Principal, body: BacktestCreat
         engine_config(rules, ctx.initial_cash)
     except ValidationError as exc:
         raise invalid_input_from(exc, prefix="context.rules", message="invalid rules") from None
-    gateways.dry_run(session, principal, version, params, field="strategyRef")
+    gateways.dry_run(session, env, principal, version, params, field="strategyRef")
     row = repo.add(
         session,
         repo.BacktestRow(
@@ -209,6 +215,7 @@ def _read(session: Session, principal: Principal, row: repo.RunRow) -> RunRead:
 
 def _new_run(
     session: Session,
+    env: BacktestEnv,
     principal: Principal,
     backtest: repo.BacktestRow,
     params: dict[str, Any],
@@ -218,7 +225,7 @@ def _new_run(
     rerun_of: uuid.UUID | None = None,
 ) -> uuid.UUID:
     run_id = new_id()
-    job = gateways.submit_job(session, principal, run_id, priority=queue, budget_s=budget_s)
+    job = gateways.submit_job(session, env, principal, run_id, priority=queue, budget_s=budget_s)
     repo.add(
         session,
         repo.RunRow(
@@ -239,6 +246,7 @@ def _new_run(
 
 def submit_runs(
     session: Session,
+    env: BacktestEnv,
     principal: Principal,
     backtest_id: uuid.UUID,
     body: RunCreate,
@@ -249,20 +257,23 @@ def submit_runs(
     version's schema first (INVALID_INPUT `params.<name>`; nothing is queued then)."""
     return idempotent(
         session,
+        env,
         principal,
         idempotency_key,
         scope=f"POST /backtests/{backtest_id}/runs",
         request=body.model_dump(mode="json"),
         model=RunIds,
-        run=lambda: _submit_runs(session, principal, backtest_id, body),
+        run=lambda: _submit_runs(session, env, principal, backtest_id, body),
     )
 
 
-def _submit_runs(session: Session, principal: Principal, backtest_id: uuid.UUID, body: RunCreate) -> RunIds:
+def _submit_runs(
+    session: Session, env: BacktestEnv, principal: Principal, backtest_id: uuid.UUID, body: RunCreate
+) -> RunIds:
     backtest = _owned_backtest(session, principal, backtest_id)
     params = gateways.check_params(session, principal, backtest.version_id, {**backtest.params, **body.params})
-    budget = budget_seconds(body.budget_ms, current().settings.default_budget_s)
-    run_id = _new_run(session, principal, backtest, params, queue=queue_of(body.priority), budget_s=budget)
+    budget = budget_seconds(body.budget_ms, env.settings.default_budget_s)
+    run_id = _new_run(session, env, principal, backtest, params, queue=queue_of(body.priority), budget_s=budget)
     return RunIds(run_ids=[run_id])
 
 
@@ -287,6 +298,7 @@ def list_runs(
 
 def cancel_run(
     session: Session,
+    env: BacktestEnv,
     principal: Principal,
     run_id: uuid.UUID,
     *,
@@ -297,15 +309,16 @@ def cancel_run(
     a run that already succeeded or failed is CONFLICT."""
 
     def run() -> None:
-        gateways.cancel_job(session, principal, _owned_run(session, principal, run_id, backtest_id).job_id)
+        gateways.cancel_job(session, env, principal, _owned_run(session, principal, run_id, backtest_id).job_id)
 
     idempotent(
-        session, principal, idempotency_key, scope=f"POST /runs/{run_id}:cancel", request={}, model=None, run=run
+        session, env, principal, idempotency_key, scope=f"POST /runs/{run_id}:cancel", request={}, model=None, run=run
     )
 
 
 def rerun(
     session: Session,
+    env: BacktestEnv,
     principal: Principal,
     run_id: uuid.UUID,
     *,
@@ -319,6 +332,7 @@ def rerun(
         backtest = _owned_backtest(session, principal, source.backtest_id)
         new = _new_run(
             session,
+            env,
             principal,
             backtest,
             dict(source.params),
@@ -329,7 +343,7 @@ def rerun(
         return RunIds(run_ids=[new])
 
     return idempotent(
-        session, principal, idempotency_key, scope=f"POST /runs/{run_id}:rerun", request={}, model=RunIds, run=run
+        session, env, principal, idempotency_key, scope=f"POST /runs/{run_id}:rerun", request={}, model=RunIds, run=run
     )
 
 
@@ -345,7 +359,9 @@ class Download:
     content: bytes
 
 
-def artifact(session: Session, principal: Principal, run_id: uuid.UUID, kind: str, fmt: str) -> Download:
+def artifact(
+    session: Session, env: BacktestEnv, principal: Principal, run_id: uuid.UUID, kind: str, fmt: str
+) -> Download:
     """One artifact of a finished run as csv (UTF-8, header), json (array of rows) or parquet."""
     if kind not in ARTIFACT_TYPES:
         raise InvalidInput(f"unknown artifact type {kind!r}", field="type", details={"allowed": list(ARTIFACT_TYPES)})
@@ -358,7 +374,7 @@ def artifact(session: Session, principal: Principal, run_id: uuid.UUID, kind: st
             f"run has no {kind} artifact yet (artifacts exist once it succeeds)",
             details={"run_id": str(run_id), "type": kind},
         )
-    content = convert(current().store.get(ref["key"]), fmt)
+    content = convert(env.store.get(ref["key"]), fmt)
     return Download(filename=f"{run_id}-{kind}.{fmt}", media_type=FORMAT_MEDIA[fmt], content=content)
 
 
