@@ -4,7 +4,19 @@ every bar. Then no order is ever blocked or retried, so a lane's k-th step is it
 — exactly the batch the general `Simulator` would process — and each step is the same float
 arithmetic as `Simulator._step` (so the output is bit-identical), written as a handful of
 whole-vector operations over the lanes that still have events (lanes are ordered by event count, so
-these are a prefix) or, for a single lane, as plain Python floats."""
+these are a prefix) or, for a single lane, as plain Python floats.
+
+Map to the reference `kernel.Simulator` (change a rule there first, then here; ENGINE.md's checklist):
+
+| here | reference |
+| --- | --- |
+| `plain_lanes_applicable` | the rules this kernel leaves out: any of them on → `Simulator` / `kernel_scalar` |
+| `run_plain_lanes` event schedule (`ev`, `n_active`) | `Simulator.run` / `_schedule` (no retries: no `dirty`) |
+| `d = (w * equity - s * p) / p` | `Simulator._delta` with no slippage and no fees |
+| the `sell` block (close-out, LOT0, `np.minimum`) | `Simulator._sells` with no lots, limits, T+1 or cap |
+| the `buy` block + `_fit_cash` | `Simulator._buys` + `_fit_cash` with no lots, fees or cap |
+| `_single` | the same blocks on Python floats for one lane |
+"""
 
 from __future__ import annotations
 

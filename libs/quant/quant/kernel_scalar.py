@@ -12,7 +12,21 @@ numpy sum (pairwise, like `Simulator._delta`).
 A frictionless account (weights, fractional shares, no fees, limits, T+1, volume cap or corporate
 actions, a price on every bar — the `plain` preset) takes `_Lane.run_frictionless`: nothing can be
 blocked or retried there, so each step is one fused pass over its bar's target changes with the same
-arithmetic (about twice as fast on a 300-symbol portfolio)."""
+arithmetic (about twice as fast on a 300-symbol portfolio).
+
+Map to the reference `kernel.Simulator` (change a rule there first, then here; ENGINE.md's checklist):
+
+| here | reference |
+| --- | --- |
+| `_Lane.run` loop: `nxt`, `dirty`, `ca` cash | `Simulator.run`, `_schedule`, `_step`'s corporate actions |
+| `_step` "# _delta" | `Simulator._delta` (value prices, slippage, buy-side fee rate, pairwise equity) |
+| `_step` "# sells": close-out, `_round`, suspension, limit-down, T+1, LOT0, volume cap | `_sells`, `_blocked`, `_cap` |
+| the non-selling dust close-out (`0 < pos <= 1e-6`) | `_sells` applied with `want = 0` to every active slot |
+| `_step` "# buys": `_round`, suspension, limit-up, LOT0, cap, `_fit_cash`, T+1 lock | `_buys`, `_lock_bought` |
+| `_fees`, `_cost`, `_fit_cash` (stuck: one lot step off the largest) | `_fees`, `_cost`, `_fit_cash`, `_unstick` |
+| `_RETRY[reason]` → `dirty` | `Simulator._record`'s retry mask |
+| `run_frictionless` sells / buys | `_sells` / `_buys` with every rule off (no lots, fees, limits, T+1, cap) |
+"""
 
 from __future__ import annotations
 
@@ -308,7 +322,8 @@ class _Lane:
 
     def _step(self, t, slots, g, equity, cash, pos, pos_np, dirty, bought, bought_sess, lo, hi) -> float:
         """One step over the active slots (k list, target list, gathered-index list); lo/hi ≥ 0 when the
-        slots are exactly the gathered range [lo, hi) (no retried slot)."""
+        slots are exactly the gathered range [lo, hi) (no retried slot). `Simulator._step` for one lane:
+        its blocks are marked `# _delta`, `# sells`, `# buys` (see the module docstring's map)."""
         r, cfg, m = self.r, self.cfg, self.m
         ks, tws, idx = slots
         n = len(ks)

@@ -2,6 +2,20 @@ Feature: A-share execution rules
   The simulator applies the dated rulebook on raw prices. Decisions made on a bar's close fill at the
   next bar's open; every order that does not fill as asked is recorded with a reason.
 
+  Scenario: A decision on Friday fills at Monday's open
+    Given the stock "600000.SH" with bars:
+      | ts         | open  | high  | low   | close |
+      | 2024-03-01 | 10.00 | 10.20 | 9.90  | 10.10 |
+      | 2024-03-04 | 10.30 | 10.50 | 10.20 | 10.40 |
+    And target shares:
+      | ts         | shares |
+      | 2024-03-01 | 1000   |
+    When the a-share backtest runs with 100000 CNY
+    Then the fills are:
+      | ts         | side | qty  | price | commission | stamp_duty | transfer_fee |
+      | 2024-03-04 | buy  | 1000 | 10.30 | 5.00       | 0.00       | 0.10         |
+    And the final cash is 89694.90
+
   Scenario: Shares bought in the morning cannot be sold in the same session (T+1)
     Given the stock "600000.SH" with bars:
       | ts               | open  | high  | low   | close |
