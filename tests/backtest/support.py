@@ -68,10 +68,11 @@ def activate(c: Container) -> None:
 
 
 def load_sample(c: Container) -> Any:
-    from market_data import ingest
+    from market_data import service as market
+    from market_data.config import env_of
 
     with c.db.transaction() as session:
-        return ingest.load_sample(session, symbols=[*SYMBOLS, BENCHMARK], start=DATA_START, end=DATA_END)
+        return market.load_sample(session, env_of(c), symbols=[*SYMBOLS, BENCHMARK], start=DATA_START, end=DATA_END)
 
 
 def worker_env(c: Container) -> dict[str, str]:

@@ -60,7 +60,7 @@ from typer.testing import CliRunner
 from huice.cli import app
 result = CliRunner().invoke(app, sys.argv[1:])
 assert result.exit_code == 0, result.output
-heavy = ("backtest.service", "user_auth.service", "market_data.ingest", "job_orchestration.service", "sqlalchemy")
+heavy = ("backtest.service", "user_auth.service", "market_data.service", "job_orchestration.service", "sqlalchemy")
 print(" ".join(m for m in heavy if m in sys.modules))
 """
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from market_data import ingest
-from market_data.config import MarketDataRuntime, current
+from market_data import service
+from market_data.config import MarketDataEnv, env_of
 from market_data.schemas import LoadSampleResult
 from market_data.tushare import TushareClient
 from market_data.tushare_standin import StandinServer
@@ -34,15 +34,15 @@ SLICE = [
 
 
 @pytest.fixture
-def market(container: Any) -> MarketDataRuntime:
-    """The wired market-data runtime of the test's container (store under the test data dir)."""
-    return current()
+def market(container: Any) -> MarketDataEnv:
+    """The market-data env of the test's container (store under the test data dir)."""
+    return env_of(container)
 
 
 @pytest.fixture
-def loaded(session: Any, market: MarketDataRuntime) -> LoadSampleResult:
+def loaded(session: Any, market: MarketDataEnv) -> LoadSampleResult:
     """The sample slice `SLICE` loaded into the rolled-back database."""
-    return ingest.load_sample(session, symbols=SLICE)
+    return service.load_sample(session, market, symbols=SLICE)
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +74,8 @@ def client_for(server: StandinServer, **overrides: Any) -> TushareClient:
 
 
 @contextmanager
-def standin_settings(market: MarketDataRuntime, server: StandinServer) -> Iterator[StandinServer]:
-    """The runtime's Tushare settings pointed at the stand-in (no retries), restored afterwards."""
+def standin_settings(market: MarketDataEnv, server: StandinServer) -> Iterator[StandinServer]:
+    """The env's Tushare settings pointed at the stand-in (no retries), restored afterwards."""
     original = market.settings
     market.settings = original.model_copy(
         update={

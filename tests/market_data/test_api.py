@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from market_data.config import MarketDataRuntime
+from market_data.config import MarketDataEnv
 from market_data.tushare_standin import StandinServer
 from tests.market_data.conftest import standin_settings
 
@@ -104,7 +104,7 @@ def test_calendar_coverage_and_snapshots(api, loaded, make_user, auth_headers_fo
 
 
 def test_sync_and_check_are_for_admins(
-    api, loaded, make_user, auth_headers_for, market: MarketDataRuntime, tushare: StandinServer
+    api, loaded, make_user, auth_headers_for, market: MarketDataEnv, tushare: StandinServer
 ) -> None:
     user = auth_headers_for(make_user())
     body = {"symbols": ["600010.SH"], "freq": "1d", "start": "2025-01-01", "end": "2025-01-31"}

@@ -89,10 +89,10 @@ def test_errors_are_envelopes_with_exit_codes(container) -> None:
 
 
 def test_sync_without_a_token_says_how_to_set_one(container, monkeypatch) -> None:
-    from market_data.config import current
+    from market_data.config import env_of
 
-    runtime = current()
-    monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"tushare_token": None}))
+    env = env_of(container)
+    monkeypatch.setattr(env, "settings", env.settings.model_copy(update={"tushare_token": None}))
     out = run(container, "sync", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31")
     assert out.exit_code == 2
     assert json.loads(out.stderr)["error"]["message"] == (
@@ -103,13 +103,13 @@ def test_sync_without_a_token_says_how_to_set_one(container, monkeypatch) -> Non
 def test_sync_via_the_standin_shows_the_result(container, tushare, monkeypatch) -> None:
     from pydantic import SecretStr
 
-    from market_data.config import current
+    from market_data.config import env_of
 
-    runtime = current()
+    env = env_of(container)
     monkeypatch.setattr(
-        runtime,
+        env,
         "settings",
-        runtime.settings.model_copy(update={"tushare_token": SecretStr("test-token"), "tushare_url": tushare.url}),
+        env.settings.model_copy(update={"tushare_token": SecretStr("test-token"), "tushare_url": tushare.url}),
     )
     out = run(
         container, "sync", "--symbols", "600010.SH,000300.SH", "--start", "2025-01-01", "--end", "2025-01-31", "--json"

@@ -8,10 +8,11 @@ import polars as pl
 import pytest
 from sqlalchemy.orm import Session
 
-from market_data import ingest, sample, service
-from market_data.config import MarketDataRuntime
+from market_data import sample, service
+from market_data.config import MarketDataEnv
 from market_data.domain import Freq, Source
-from market_data.ingest import Partition, missing_ranges, publish
+from market_data.service.snapshots import Partition, publish
+from market_data.service.tushare_sync import missing_ranges
 from market_data.tushare_standin import StandinServer
 from platform_core.errors import InvalidInput, UpstreamError
 from quant.contract import validate_bars
@@ -20,16 +21,24 @@ from tests.market_data.conftest import client_for
 SYMBOLS = ["600010.SH", "300080.SZ", "688010.SH", "830010.BJ"]
 
 
-def _sync(session: Session, server: StandinServer, symbols: list[str], start: date, end: date, freq: str = "1d"):
+def _sync(
+    session: Session,
+    env: MarketDataEnv,
+    server: StandinServer,
+    symbols: list[str],
+    start: date,
+    end: date,
+    freq: str = "1d",
+):
     with client_for(server, max_retries=1) as client:
-        return ingest.sync(session, client=client, symbols=symbols, freq=freq, start=start, end=end)
+        return service.sync(session, env, client=client, symbols=symbols, freq=freq, start=start, end=end)
 
 
-def test_sync_stores_exactly_the_sample_shapes(session: Session, market: MarketDataRuntime, tushare) -> None:
+def test_sync_stores_exactly_the_sample_shapes(session: Session, market: MarketDataEnv, tushare) -> None:
     start, end = date(2020, 6, 1), date(2021, 6, 30)
-    result = _sync(session, tushare, SYMBOLS, start, end)
+    result = _sync(session, market, tushare, SYMBOLS, start, end)
     assert result.created is True and result.snapshot.source == "tushare" and result.symbols == 4
-    synced = service.get_bars(session, symbols=SYMBOLS, freq="1d", start=start, end=end, adjust="none")
+    synced = service.get_bars(session, market, symbols=SYMBOLS, freq="1d", start=start, end=end, adjust="none")
     validate_bars(synced)
     expected = sample.generate(SYMBOLS, start, end).bars[Freq.DAILY]
     assert result.fetched_rows == expected.height
@@ -40,26 +49,25 @@ def test_sync_stores_exactly_the_sample_shapes(session: Session, market: MarketD
     assert not st.filter(pl.col("date") > date(2021, 5, 10))["is_st"].any()
 
 
-def test_rerun_fetches_nothing_and_keeps_the_snapshot(session: Session, market: MarketDataRuntime, tushare) -> None:
-    first = _sync(session, tushare, SYMBOLS, date(2024, 1, 1), date(2024, 3, 31))
+def test_rerun_fetches_nothing_and_keeps_the_snapshot(session: Session, market: MarketDataEnv, tushare) -> None:
+    first = _sync(session, market, tushare, SYMBOLS, date(2024, 1, 1), date(2024, 3, 31))
     tushare.reset()
-    again = _sync(session, tushare, SYMBOLS, date(2024, 1, 1), date(2024, 3, 31))
+    again = _sync(session, market, tushare, SYMBOLS, date(2024, 1, 1), date(2024, 3, 31))
     assert again.created is False and again.fetched_rows == 0
     assert again.snapshot.id == first.snapshot.id
     assert tushare.requests == []
 
 
-def test_extending_the_range_fetches_only_the_missing_days(
-    session: Session, market: MarketDataRuntime, tushare
-) -> None:
-    first = _sync(session, tushare, ["600010.SH"], date(2024, 1, 1), date(2024, 3, 31))
+def test_extending_the_range_fetches_only_the_missing_days(session: Session, market: MarketDataEnv, tushare) -> None:
+    first = _sync(session, market, tushare, ["600010.SH"], date(2024, 1, 1), date(2024, 3, 31))
     tushare.reset()
-    second = _sync(session, tushare, ["600010.SH"], date(2024, 1, 1), date(2024, 6, 30))
+    second = _sync(session, market, tushare, ["600010.SH"], date(2024, 1, 1), date(2024, 6, 30))
     windows = {(r["params"]["start_date"], r["params"]["end_date"]) for r in tushare.bar_requests()}
     assert windows == {("20240401", "20240630")}
     assert second.snapshot.id != first.snapshot.id
     old = service.get_bars(
         session,
+        market,
         symbols=["600010.SH"],
         freq="1d",
         start=date(2024, 1, 1),
@@ -69,6 +77,7 @@ def test_extending_the_range_fetches_only_the_missing_days(
     )
     new = service.get_bars(
         session,
+        market,
         symbols=["600010.SH"],
         freq="1d",
         start=date(2024, 1, 1),
@@ -80,31 +89,34 @@ def test_extending_the_range_fetches_only_the_missing_days(
     assert new.filter(pl.col("date") <= date(2024, 3, 31)).equals(old)
 
 
-def test_minute_sync_matches_the_sample(session: Session, market: MarketDataRuntime, tushare) -> None:
+def test_minute_sync_matches_the_sample(session: Session, market: MarketDataEnv, tushare) -> None:
     start, end = date(2025, 11, 3), date(2025, 11, 7)
     for freq in (Freq.MIN5, Freq.MIN15):
-        _sync(session, tushare, ["688010.SH"], start, end, freq=freq.value)
-        synced = service.get_bars(session, symbols=["688010.SH"], freq=freq.value, start=start, end=end, adjust="none")
+        _sync(session, market, tushare, ["688010.SH"], start, end, freq=freq.value)
+        synced = service.get_bars(
+            session, market, symbols=["688010.SH"], freq=freq.value, start=start, end=end, adjust="none"
+        )
         expected = sample.generate(["688010.SH"], start, end).bars[freq]
         validate_bars(synced)
         assert synced.height == 5 * (48 if freq is Freq.MIN5 else 16)
         assert synced.select(expected.columns).equals(expected)
 
 
-def test_benchmark_index_syncs_through_index_daily(session: Session, market: MarketDataRuntime, tushare) -> None:
-    _sync(session, tushare, ["000300.SH"], date(2025, 1, 1), date(2025, 1, 31))
+def test_benchmark_index_syncs_through_index_daily(session: Session, market: MarketDataEnv, tushare) -> None:
+    _sync(session, market, tushare, ["000300.SH"], date(2025, 1, 1), date(2025, 1, 31))
     assert {r["api_name"] for r in tushare.bar_requests()} == {"index_daily"}
-    bench = service.get_benchmark(session, "000300.SH", date(2025, 1, 1), date(2025, 1, 31))
+    bench = service.get_benchmark(session, market, "000300.SH", date(2025, 1, 1), date(2025, 1, 31))
     expected = sample.generate(["000300.SH"], date(2025, 1, 1), date(2025, 1, 31)).bars[Freq.DAILY]
     assert bench.select("date", "open", "high", "low", "close", "volume", "amount").equals(
         expected.select("date", "open", "high", "low", "close", "volume", "amount")
     )
 
 
-def test_all_syncs_every_listed_instrument(session: Session, market: MarketDataRuntime, tushare) -> None:
+def test_all_syncs_every_listed_instrument(session: Session, market: MarketDataEnv, tushare) -> None:
     with client_for(tushare, max_retries=1) as client:
-        result = ingest.sync(
+        result = service.sync(
             session,
+            market,
             client=client,
             symbols=None,
             all_symbols=True,
@@ -116,22 +128,20 @@ def test_all_syncs_every_listed_instrument(session: Session, market: MarketDataR
     assert result.snapshot.coverage["1d"]["symbols"] == 49  # 600110.SH was delisted in 2021
 
 
-def test_interrupted_sync_leaves_the_previous_snapshot_intact(
-    session: Session, market: MarketDataRuntime, tushare
-) -> None:
-    first = _sync(session, tushare, ["600010.SH"], date(2024, 1, 1), date(2024, 1, 31))
+def test_interrupted_sync_leaves_the_previous_snapshot_intact(session: Session, market: MarketDataEnv, tushare) -> None:
+    first = _sync(session, market, tushare, ["600010.SH"], date(2024, 1, 1), date(2024, 1, 31))
     tushare.set_faults(daily_quota=1)
     with pytest.raises(UpstreamError):
-        _sync(session, tushare, ["600010.SH", "000010.SZ"], date(2024, 1, 1), date(2024, 2, 29))
+        _sync(session, market, tushare, ["600010.SH", "000010.SZ"], date(2024, 1, 1), date(2024, 2, 29))
     assert service.latest_snapshot(session).id == first.snapshot.id
-    again = _sync(session, tushare, ["600010.SH", "000010.SZ"], date(2024, 1, 1), date(2024, 2, 29))
+    again = _sync(session, market, tushare, ["600010.SH", "000010.SZ"], date(2024, 1, 1), date(2024, 2, 29))
     assert again.created is True
-    assert ingest.check(session, snapshot_id=again.snapshot.id).ok is True
+    assert service.check(session, market, snapshot_id=again.snapshot.id).ok is True
 
 
-def test_sync_refuses_bad_input(session: Session, market: MarketDataRuntime, tushare) -> None:
+def test_sync_refuses_bad_input(session: Session, market: MarketDataEnv, tushare) -> None:
     with pytest.raises(InvalidInput) as caught:
-        _sync(session, tushare, ["600010.SH", "999999.SH", "600000.XX"], date(2024, 1, 1), date(2024, 1, 31))
+        _sync(session, market, tushare, ["600010.SH", "999999.SH", "600000.XX"], date(2024, 1, 1), date(2024, 1, 31))
     assert caught.value.envelope() == {
         "error": {
             "code": "INVALID_INPUT",
@@ -140,13 +150,13 @@ def test_sync_refuses_bad_input(session: Session, market: MarketDataRuntime, tus
         }
     }
     with pytest.raises(InvalidInput) as caught:
-        _sync(session, tushare, ["600010.SH", "999999.SH"], date(2024, 1, 1), date(2024, 1, 31))
+        _sync(session, market, tushare, ["600010.SH", "999999.SH"], date(2024, 1, 1), date(2024, 1, 31))
     assert caught.value.details == {"field": "symbols", "malformed": [], "unknown": ["999999.SH"]}
     with pytest.raises(InvalidInput) as caught:
-        _sync(session, tushare, ["600010.SH"], date(2024, 2, 1), date(2024, 1, 1))
+        _sync(session, market, tushare, ["600010.SH"], date(2024, 2, 1), date(2024, 1, 1))
     assert caught.value.message == "start 2024-02-01 is after end 2024-01-01"
     with pytest.raises(InvalidInput) as caught:
-        _sync(session, tushare, ["600010.SH"], date(2024, 1, 1), date(2024, 1, 31), freq="1h")
+        _sync(session, market, tushare, ["600010.SH"], date(2024, 1, 1), date(2024, 1, 31), freq="1h")
     assert caught.value.message == "unsupported frequency '1h'; use one of ['1d', '5min', '15min']"
 
 
@@ -163,10 +173,8 @@ def test_missing_ranges_keep_coverage_contiguous() -> None:
     ]
 
 
-def test_check_passes_on_the_sample_and_reports_each_problem(
-    session: Session, market: MarketDataRuntime, loaded
-) -> None:
-    report = ingest.check(session)
+def test_check_passes_on_the_sample_and_reports_each_problem(session: Session, market: MarketDataEnv, loaded) -> None:
+    report = service.check(session, market)
     assert report.ok is True and report.issues == [] and report.symbols == 9
     bars = sample.generate(["600010.SH"], date(2025, 1, 2), date(2025, 1, 10)).bars[Freq.DAILY]
     broken = pl.concat(
@@ -183,7 +191,7 @@ def test_check_passes_on_the_sample_and_reports_each_problem(
     )
     part = Partition(market.store.write("1d", "600010.SH", broken), date(2025, 1, 2), date(2025, 1, 10))
     snap, _ = publish(session, Source.SAMPLE, [part])
-    report = ingest.check(session, symbols=["600010.SH"], snapshot_id=snap.id)
+    report = service.check(session, market, symbols=["600010.SH"], snapshot_id=snap.id)
     assert report.ok is False
     assert report.counts == {
         "ohlc": 0,
@@ -202,6 +210,7 @@ def test_check_passes_on_the_sample_and_reports_each_problem(
     assert (
         service.get_bars(
             session,
+            market,
             symbols=["600010.SH"],
             freq="1d",
             start=date(2025, 1, 2),

@@ -119,14 +119,14 @@ def _new_snapshot(response, source, sample_load):
 
 
 @then("the synced bars equal the sample bars")
-def _equal_bars(response, session):
+def _equal_bars(response, session, market):
     from market_data import service
 
     snapshot = response.json()["snapshot"]["id"]
     symbols = ["600010.SH", "688010.SH"]
     start, end = date(2025, 1, 1), date(2025, 3, 31)
     synced = service.get_bars(
-        session, symbols=symbols, freq="1d", start=start, end=end, adjust="none", snapshot_id=snapshot
+        session, market, symbols=symbols, freq="1d", start=start, end=end, adjust="none", snapshot_id=snapshot
     )
     expected = sample.generate(symbols, start, end).bars[Freq.DAILY]
     assert synced.select(expected.columns).equals(expected.sort("symbol", "ts"))

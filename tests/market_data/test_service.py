@@ -8,17 +8,18 @@ import polars as pl
 import pytest
 from sqlalchemy.orm import Session
 
-from market_data import ingest, service
+from market_data import service
 from market_data.calendars import xshg_sessions
+from market_data.config import MarketDataEnv
 from platform_core.errors import InvalidInput, NotFound
 from quant.contract import INSTRUMENT_SCHEMA, validate_bars
 
 START, END = date(2015, 1, 1), date(2025, 12, 31)
 
 
-def test_get_bars_follows_the_contract_for_every_board(session: Session, loaded) -> None:
+def test_get_bars_follows_the_contract_for_every_board(session: Session, market: MarketDataEnv, loaded) -> None:
     symbols = ["830010.BJ", "688010.SH", "600010.SH", "300010.SZ", "000010.SZ"]
-    frame = service.get_bars(session, symbols=symbols, freq="1d", start=START, end=END)
+    frame = service.get_bars(session, market, symbols=symbols, freq="1d", start=START, end=END)
     validate_bars(frame)
     assert frame["symbol"].unique(maintain_order=True).to_list() == sorted(symbols)
     assert frame.filter(pl.col("symbol") == "830010.BJ")["date"].min() == date(2021, 11, 15)
@@ -27,11 +28,11 @@ def test_get_bars_follows_the_contract_for_every_board(session: Session, loaded)
     assert suspended.height > 0 and suspended["close"].null_count() == suspended.height
 
 
-def test_adjustments_are_computed_on_read(session: Session, loaded) -> None:
+def test_adjustments_are_computed_on_read(session: Session, market: MarketDataEnv, loaded) -> None:
     kwargs = {"symbols": ["600010.SH"], "freq": "1d", "start": date(2020, 1, 1), "end": date(2023, 12, 29)}
-    raw = service.get_bars(session, adjust="none", **kwargs)
-    hfq = service.get_bars(session, adjust="hfq", **kwargs)
-    qfq = service.get_bars(session, adjust="qfq", **kwargs)
+    raw = service.get_bars(session, market, adjust="none", **kwargs)
+    hfq = service.get_bars(session, market, adjust="hfq", **kwargs)
+    qfq = service.get_bars(session, market, adjust="qfq", **kwargs)
     assert raw["close"].equals(raw["raw_close"])
     assert raw["adj_factor"].n_unique() > 1, "the window must hold an ex-rights step"
     live = ~raw["suspended"]
@@ -43,22 +44,34 @@ def test_adjustments_are_computed_on_read(session: Session, loaded) -> None:
     assert qfq["up_limit"].equals(raw["up_limit"]), "limits stay raw"
 
 
-def test_a_pinned_snapshot_reads_the_same_after_later_loads(session: Session, loaded) -> None:
+def test_a_pinned_snapshot_reads_the_same_after_later_loads(session: Session, market: MarketDataEnv, loaded) -> None:
     kwargs = {"symbols": ["600010.SH"], "freq": "1d", "start": date(2024, 1, 1), "end": date(2024, 12, 31)}
-    before = service.get_bars(session, snapshot_id=loaded.snapshot.id, **kwargs)
-    later = ingest.load_sample(session, symbols=["600010.SH"], start=date(2024, 1, 1), end=date(2024, 6, 30))
+    before = service.get_bars(session, market, snapshot_id=loaded.snapshot.id, **kwargs)
+    later = service.load_sample(session, market, symbols=["600010.SH"], start=date(2024, 1, 1), end=date(2024, 6, 30))
     assert later.snapshot.id != loaded.snapshot.id
     assert service.latest_snapshot(session).id == later.snapshot.id
-    assert service.get_bars(session, snapshot_id=loaded.snapshot.id, **kwargs).equals(before)
-    assert service.get_bars(session, **kwargs)["date"].max() == date(2024, 6, 28)
+    assert service.get_bars(session, market, snapshot_id=loaded.snapshot.id, **kwargs).equals(before)
+    assert service.get_bars(session, market, **kwargs)["date"].max() == date(2024, 6, 28)
 
 
-def test_minute_bars_are_right_labelled(session: Session, loaded) -> None:
+def test_minute_bars_are_right_labelled(session: Session, market: MarketDataEnv, loaded) -> None:
     five = service.get_bars(
-        session, symbols=["688010.SH"], freq="5min", start=date(2025, 11, 3), end=date(2025, 11, 3), adjust="none"
+        session,
+        market,
+        symbols=["688010.SH"],
+        freq="5min",
+        start=date(2025, 11, 3),
+        end=date(2025, 11, 3),
+        adjust="none",
     )
     fifteen = service.get_bars(
-        session, symbols=["688010.SH"], freq="15min", start=date(2025, 11, 3), end=date(2025, 11, 3), adjust="none"
+        session,
+        market,
+        symbols=["688010.SH"],
+        freq="15min",
+        start=date(2025, 11, 3),
+        end=date(2025, 11, 3),
+        adjust="none",
     )
     validate_bars(five)
     validate_bars(fifteen)
@@ -67,7 +80,7 @@ def test_minute_bars_are_right_labelled(session: Session, loaded) -> None:
     assert [t.strftime("%H:%M") for t in fifteen["ts"].gather([0, 7, 8, 15])] == ["09:45", "11:30", "13:15", "15:00"]
     assert fifteen["volume"].sum() == five["volume"].sum()
     daily = service.get_bars(
-        session, symbols=["688010.SH"], freq="1d", start=date(2025, 11, 3), end=date(2025, 11, 3), adjust="none"
+        session, market, symbols=["688010.SH"], freq="1d", start=date(2025, 11, 3), end=date(2025, 11, 3), adjust="none"
     )
     assert (five["open"][0], five["high"].max(), five["low"].min(), five["close"][-1]) == (
         daily["open"][0],
@@ -78,9 +91,11 @@ def test_minute_bars_are_right_labelled(session: Session, loaded) -> None:
     assert five["volume"].sum() == daily["volume"][0]
 
 
-def test_bad_symbols_are_each_named(session: Session, loaded) -> None:
+def test_bad_symbols_are_each_named(session: Session, market: MarketDataEnv, loaded) -> None:
     with pytest.raises(InvalidInput) as caught:
-        service.get_bars(session, symbols=["600010.SH", "999999.SH", "600000.XX"], freq="1d", start=START, end=END)
+        service.get_bars(
+            session, market, symbols=["600010.SH", "999999.SH", "600000.XX"], freq="1d", start=START, end=END
+        )
     assert caught.value.envelope() == {
         "error": {
             "code": "INVALID_INPUT",
@@ -102,20 +117,24 @@ def test_bad_symbols_are_each_named(session: Session, loaded) -> None:
         ),
     ],
 )
-def test_bad_ranges_frequencies_and_adjustments(session: Session, loaded, kwargs: dict, message: str) -> None:
+def test_bad_ranges_frequencies_and_adjustments(
+    session: Session, market: MarketDataEnv, loaded, kwargs: dict, message: str
+) -> None:
     args = {"symbols": ["600010.SH"], "freq": "1d", "start": START, "end": END, **kwargs}
     with pytest.raises(InvalidInput) as caught:
-        service.get_bars(session, **args)
+        service.get_bars(session, market, **args)
     assert caught.value.message == message
 
 
-def test_nothing_loaded_and_unknown_snapshot_are_not_found(session: Session, market) -> None:
+def test_nothing_loaded_and_unknown_snapshot_are_not_found(session: Session, market: MarketDataEnv) -> None:
     with pytest.raises(NotFound) as caught:
         service.latest_snapshot(session)
     assert caught.value.message == "no market data loaded: run `huice data load-sample` or `huice data sync`"
-    ingest.load_sample(session, symbols=["600010.SH"], start=date(2025, 1, 1), end=date(2025, 1, 31))
+    service.load_sample(session, market, symbols=["600010.SH"], start=date(2025, 1, 1), end=date(2025, 1, 31))
     with pytest.raises(NotFound) as caught:
-        service.get_bars(session, symbols=["600010.SH"], freq="1d", start=START, end=END, snapshot_id="snap_nope")
+        service.get_bars(
+            session, market, symbols=["600010.SH"], freq="1d", start=START, end=END, snapshot_id="snap_nope"
+        )
     assert caught.value.envelope()["error"] == {
         "code": "NOT_FOUND",
         "message": "snapshot snap_nope not found",
@@ -123,10 +142,10 @@ def test_nothing_loaded_and_unknown_snapshot_are_not_found(session: Session, mar
     }
 
 
-def test_trading_sessions_follow_xshg(session: Session, market) -> None:
+def test_trading_sessions_follow_xshg(session: Session, market: MarketDataEnv) -> None:
     offline = service.trading_sessions(session, date(2024, 1, 1), date(2024, 12, 31))
     assert len(offline) == 242 and offline[0] == date(2024, 1, 2) and date(2024, 2, 9) not in offline
-    ingest.load_sample(session, symbols=["600010.SH"], start=date(2025, 1, 1), end=date(2025, 1, 31))
+    service.load_sample(session, market, symbols=["600010.SH"], start=date(2025, 1, 1), end=date(2025, 1, 31))
     assert service.trading_sessions(session, date(2024, 1, 1), date(2024, 12, 31)) == offline
     assert len(service.trading_sessions(session, date(2025, 1, 1), date(2025, 12, 31))) == 243
     with pytest.raises(InvalidInput) as caught:
@@ -137,7 +156,7 @@ def test_trading_sessions_follow_xshg(session: Session, market) -> None:
     ]
 
 
-def test_instruments_frame_and_benchmark(session: Session, loaded) -> None:
+def test_instruments_frame_and_benchmark(session: Session, market: MarketDataEnv, loaded) -> None:
     frame = service.get_instruments(session, ["688010.SH", "600110.SH", "830010.BJ", "300010.SZ"])
     assert frame.schema == pl.Schema(INSTRUMENT_SCHEMA)
     assert frame.select("symbol", "exchange", "board").rows() == [
@@ -148,19 +167,19 @@ def test_instruments_frame_and_benchmark(session: Session, loaded) -> None:
     ]
     assert frame.filter(pl.col("symbol") == "600110.SH")["delist_date"][0] == date(2021, 7, 1)
     assert frame.filter(pl.col("symbol") == "600110.SH")["name"][0] == "*ST样本主板11"
-    bench = service.get_benchmark(session, "000300.SH", date(2025, 1, 1), date(2025, 12, 31))
+    bench = service.get_benchmark(session, market, "000300.SH", date(2025, 1, 1), date(2025, 12, 31))
     validate_bars(bench)
     assert bench.height == 243 and bench["up_limit"].null_count() == 243
     assert service.validate_symbols(session, [" 600010.sh", "600010.SH", "000300.SH"]) == ["600010.SH", "000300.SH"]
 
 
-def test_load_sample_if_empty_is_a_no_op_once_loaded(session: Session, loaded) -> None:
-    again = ingest.load_sample(session, if_empty=True)
+def test_load_sample_if_empty_is_a_no_op_once_loaded(session: Session, market: MarketDataEnv, loaded) -> None:
+    again = service.load_sample(session, market, if_empty=True)
     assert again.skipped is True and again.snapshot.id == loaded.snapshot.id
-    same = ingest.load_sample(session, symbols=loaded_symbols())
+    same = service.load_sample(session, market, symbols=loaded_symbols())
     assert same.skipped is False and same.snapshot.id == loaded.snapshot.id, "identical content, no new snapshot"
     with pytest.raises(InvalidInput) as caught:
-        ingest.load_sample(session, symbols=["600000.SH", "12345"])
+        service.load_sample(session, market, symbols=["600000.SH", "12345"])
     assert caught.value.details == {"field": "symbols", "malformed": ["12345"], "unknown": ["600000.SH"]}
 
 

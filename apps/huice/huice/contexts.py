@@ -64,11 +64,9 @@ def wire_job_orchestration(container: Container) -> None:
 
 def wire_market_data(container: Container) -> None:
     """market_data: its settings (Tushare token/URL/rates) and the Parquet store under `<data_dir>/market`."""
-    from market_data.config import build_runtime, configure
+    from market_data.config import build_env
 
-    runtime = build_runtime(container.settings.resolved_data_dir)
-    container.extras["market_data"] = runtime
-    configure(runtime)
+    container.extras["market_data"] = build_env(container.settings.resolved_data_dir)
 
 
 def wire_strategy_management(container: Container) -> None:

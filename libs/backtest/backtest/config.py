@@ -21,7 +21,7 @@ from platform_core.settings import HuiceSettings
 
 if TYPE_CHECKING:
     from job_orchestration.registry import JobRegistry
-    from market_data.config import MarketDataRuntime
+    from market_data.config import MarketDataEnv
     from strategy_management.config import StrategyEnv
 
 
@@ -45,7 +45,7 @@ class BacktestEnv:
 
     settings: BacktestSettings
     store: ArtifactStore
-    market: MarketDataRuntime
+    market: MarketDataEnv
     strategies: StrategyEnv
     jobs: JobRegistry
 
@@ -53,7 +53,7 @@ class BacktestEnv:
 def build_env(
     data_dir: Path,
     *,
-    market: MarketDataRuntime,
+    market: MarketDataEnv,
     strategies: StrategyEnv,
     jobs: JobRegistry,
     settings: BacktestSettings | None = None,

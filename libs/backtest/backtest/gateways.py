@@ -205,10 +205,12 @@ def load_inputs(
 ) -> MarketInputs:
     """Bars, instrument reference and benchmark of the pinned snapshot."""
     bars = market.get_bars(
-        session, symbols=symbols, freq=freq, start=start, end=end, adjust=adjust, snapshot_id=snapshot_id
+        session, env.market, symbols=symbols, freq=freq, start=start, end=end, adjust=adjust, snapshot_id=snapshot_id
     )
     instruments = market.get_instruments(session, symbols)
-    bench = market.get_benchmark(session, benchmark, start, end, snapshot_id=snapshot_id) if benchmark else None
+    bench = (
+        market.get_benchmark(session, env.market, benchmark, start, end, snapshot_id=snapshot_id) if benchmark else None
+    )
     return MarketInputs(bars=bars, instruments=instruments, benchmark=bench)
 
 

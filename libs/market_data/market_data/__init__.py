@@ -1,11 +1,16 @@
-"""market_data: everything about market data — and nothing else — for huice.
+"""market_data — the market data huice backtests on, and nothing else.
 
 Owns the Tushare Pro HTTP adapter (`tushare`), the Parquet bar store under `<data_dir>/market` (`store`),
-the trading calendar (Tushare `trade_cal` or XSHG), the instrument reference with boards and ST periods,
-immutable data snapshots (PostgreSQL schema `market_data`), integrity checks, and the deterministic
-synthetic sample dataset (`sample`, labelled `source: sample`).
+the trading calendar (Tushare `trade_cal` or XSHG, `calendars`), the instrument reference with boards and
+ST periods, immutable data snapshots (PostgreSQL schema `market_data`), integrity checks, and the
+deterministic synthetic sample dataset (`sample`, labelled `source: sample`).
 
-Publishes (`market_data.service`): `get_bars`, `get_instruments`, `trading_sessions`, `latest_snapshot`,
-`get_benchmark`, `validate_symbols` — bars as the polars frame of `spec/BarFrameContract.md` — and the
-`/api/market` router and `huice data` CLI. Depends on `platform_core` and `user_auth` (API principals).
+Publishes: the use cases in `service` (for other contexts `get_bars`, `get_benchmark`, `get_instruments`,
+`trading_sessions`, `validate_symbols`, `latest_snapshot`, `get_snapshot`, `coverage` — bars as the polars
+frame of `spec/BarFrameContract.md`), the schemas in `schemas`, and in `config` the `MarketDataEnv` the
+env-taking services need (`build_env`, `env_of`); the `/api/market` router (`api`) and the `huice data`
+CLI (`cli`) for the composition app.
+
+Depends on platform_core, quant (the bar contract and the board/limit rules) and user_auth (the API's
+principals).
 """

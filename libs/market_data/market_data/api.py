@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from market_data import ingest, service
+from market_data import service
+from market_data.config import MarketDataEnv, env_of
 from market_data.schemas import (
     BarsRead,
     CalendarRead,
@@ -26,6 +27,13 @@ from market_data.schemas import (
 from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
 from user_auth.deps import AdminPrincipal, CurrentPrincipal
+
+
+def _env(request: Request) -> MarketDataEnv:
+    return env_of(request.app.state.container)
+
+
+EnvDep = Annotated[MarketDataEnv, Depends(_env)]
 
 router = APIRouter(prefix="/market", tags=["market data"], responses=error_responses(401, 422))
 
@@ -69,6 +77,7 @@ def get_calendar(principal: CurrentPrincipal, session: SessionDep, start: date, 
 def get_bars(
     principal: CurrentPrincipal,
     session: SessionDep,
+    env: EnvDep,
     symbols: Annotated[str, Query(description="Comma-separated codes, e.g. `600000.SH,000001.SZ`.")],
     start: date,
     end: date,
@@ -81,8 +90,8 @@ def get_bars(
     the INVALID_INPUT error."""
     args = {"freq": freq, "start": start, "end": end, "adjust": adjust, "snapshot_id": snapshot_id}
     if format == "csv":
-        return PlainTextResponse(service.bars_csv(session, _symbols(symbols), **args), media_type="text/csv")
-    return service.bars_view(session, _symbols(symbols), **args)
+        return PlainTextResponse(service.bars_csv(session, env, _symbols(symbols), **args), media_type="text/csv")
+    return service.bars_view(session, env, _symbols(symbols), **args)
 
 
 @router.get("/coverage", summary="Coverage", responses=error_responses(404))
@@ -110,12 +119,13 @@ def get_snapshot(snapshot_id: str, principal: CurrentPrincipal, session: Session
 
 
 @router.post("/sync", summary="Sync from Tushare (admin)", responses=error_responses(403, 502))
-def sync(body: SyncRequest, principal: AdminPrincipal, session: SessionDep) -> SyncResult:
+def sync(body: SyncRequest, principal: AdminPrincipal, session: SessionDep, env: EnvDep) -> SyncResult:
     """Fetch what is missing from Tushare Pro, store it and record a snapshot. Runs in the request: for long
     syncs use `huice data sync` on the server."""
-    with ingest.make_client() as client:
-        return ingest.sync(
+    with service.make_client(env) as client:
+        return service.sync(
             session,
+            env,
             client=client,
             symbols=body.symbols,
             all_symbols=body.all,
@@ -126,6 +136,6 @@ def sync(body: SyncRequest, principal: AdminPrincipal, session: SessionDep) -> S
 
 
 @router.post("/check", summary="Integrity check (admin)", responses=error_responses(403, 404))
-def check(body: CheckRequest, principal: AdminPrincipal, session: SessionDep) -> CheckReport:
+def check(body: CheckRequest, principal: AdminPrincipal, session: SessionDep, env: EnvDep) -> CheckReport:
     """OHLC consistency, non-negative volume, prices inside limits, duplicate and missing sessions."""
-    return ingest.check(session, symbols=body.symbols, freq=body.freq, snapshot_id=body.snapshot_id)
+    return service.check(session, env, symbols=body.symbols, freq=body.freq, snapshot_id=body.snapshot_id)

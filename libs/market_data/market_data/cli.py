@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from market_data import ingest, service
+from market_data import service
+from market_data.config import env_of
 from platform_core.cli import AppTyper, JsonOpt, container, emit, print_json
 from platform_core.errors import InvalidInput
 from platform_core.pagination import PageParams
@@ -103,11 +104,13 @@ def bars(
         "adjust": adjust,
         "snapshot_id": snapshot,
     }
-    with container(ctx).db.transaction() as session:
+    c = container(ctx)
+    env = env_of(c)
+    with c.db.transaction() as session:
         if csv or output:
-            text = service.bars_csv(session, _symbols(symbols) or [], **args)
+            text = service.bars_csv(session, env, _symbols(symbols) or [], **args)
         else:
-            view = service.bars_view(session, _symbols(symbols) or [], **args)
+            view = service.bars_view(session, env, _symbols(symbols) or [], **args)
     if output:
         output.write_text(text, encoding="utf-8")
         emit({"written": str(output), "rows": max(0, text.count("\n") - 1)}, as_json)
@@ -169,9 +172,11 @@ def load_sample(
     as_json: JsonOpt = False,
 ) -> None:
     """Load the synthetic offline sample (source `sample`, not real prices) and record a snapshot."""
-    with container(ctx).db.transaction() as session:
-        result = ingest.load_sample(
+    c = container(ctx)
+    with c.db.transaction() as session:
+        result = service.load_sample(
             session,
+            env_of(c),
             symbols=_symbols(symbols),
             start=_date(start, "--start"),
             end=_date(end, "--end"),
@@ -203,15 +208,18 @@ def sync(
 ) -> None:
     """Fetch what is missing from Tushare Pro (TUSHARE_TOKEN), store it, record a snapshot. Safe to
     interrupt and re-run: a re-run fetches only what the newest snapshot lacks."""
-    with container(ctx).db.transaction() as session, ingest.make_client() as client, _progress(as_json) as bar:
+    c = container(ctx)
+    env = env_of(c)
+    with c.db.transaction() as session, service.make_client(env) as client, _progress(as_json) as bar:
         task = bar.add_task("sync", total=None) if bar else None
 
         def advance(symbol: str, done: int, total: int) -> None:
             if bar is not None:
                 bar.update(task, total=total, completed=done, description=symbol)
 
-        result = ingest.sync(
+        result = service.sync(
             session,
+            env,
             client=client,
             symbols=_symbols(symbols),
             all_symbols=all_symbols,
@@ -264,8 +272,9 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Integrity report: OHLC, volume, limits, duplicate/missing sessions. Exits 1 when problems are found."""
-    with container(ctx).db.transaction() as session:
-        report = ingest.check(session, symbols=_symbols(symbols), freq=freq, snapshot_id=snapshot)
+    c = container(ctx)
+    with c.db.transaction() as session:
+        report = service.check(session, env_of(c), symbols=_symbols(symbols), freq=freq, snapshot_id=snapshot)
     if as_json:
         print_json(report)
     else:

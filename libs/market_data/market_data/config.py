@@ -1,14 +1,17 @@
-"""Settings and the per-process wiring of the context (the store root, the Tushare knobs).
+"""Settings of the market_data context and the bundle (`MarketDataEnv`) its services run with.
 
-`wire_market_data` in the composition app builds a `MarketDataRuntime` once at start-up and calls
-`configure()`; the published service functions (which take only a session) find the store through
-`current()`. Nothing is read at import time.
+`MarketDataSettings` reads the Tushare knobs (`HUICE_TUSHARE_*`, the token also as `TUSHARE_TOKEN`).
+`MarketDataEnv` = settings + the Parquet bar store under `<data_dir>/market`; `wire_market_data` in the
+composition app builds it once at start-up and keeps it in `container.extras["market_data"]`; faces reach
+it with `env_of(container)` and hand it to the services that read the store or the settings. Nothing is
+read at import time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr
 
@@ -34,30 +37,21 @@ class MarketDataSettings(HuiceSettings):
 
 
 @dataclass
-class MarketDataRuntime:
+class MarketDataEnv:
+    """What market data's services need beyond the session: the settings (Tushare knobs), the bar store."""
+
     settings: MarketDataSettings
     store: BarStore
 
 
-_current: MarketDataRuntime | None = None
+def build_env(data_dir: Path, settings: MarketDataSettings | None = None) -> MarketDataEnv:
+    """Build the bundle once at start-up (the composition app's `wire_market_data` calls this)."""
+    return MarketDataEnv(settings=settings or MarketDataSettings(), store=BarStore(Path(data_dir) / "market"))
 
 
-def build_runtime(data_dir: Path, settings: MarketDataSettings | None = None) -> MarketDataRuntime:
-    return MarketDataRuntime(settings=settings or MarketDataSettings(), store=BarStore(Path(data_dir) / "market"))
-
-
-def configure(runtime: MarketDataRuntime | None) -> None:
-    global _current
-    _current = runtime
-
-
-def current() -> MarketDataRuntime:
-    """The wired runtime (set by `wire_market_data`), else the worker runtime's `extras["market_data"]`."""
-    if _current is not None:
-        return _current
-    try:
-        from platform_core.runtime import runtime
-
-        return runtime().extras["market_data"]
-    except (RuntimeError, KeyError):
-        raise InternalError("market_data is not wired into this process") from None
+def env_of(container: Any) -> MarketDataEnv:
+    """The `MarketDataEnv` of a composition root (API, CLI, job or test container)."""
+    env = container.extras.get("market_data")
+    if not isinstance(env, MarketDataEnv):
+        raise InternalError("market_data is not wired into this container")
+    return env

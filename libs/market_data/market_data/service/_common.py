@@ -1,0 +1,45 @@
+"""Helpers shared by the use cases: option parsing, symbol cleaning, schema conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from market_data import repository as repo
+from market_data.domain import Adjust, Freq
+from market_data.schemas import CoverageRead, SnapshotRead
+from platform_core.errors import InvalidInput
+
+NO_DATA_HINT = "no market data loaded: run `huice data load-sample` or `huice data sync`"
+
+
+def parse_freq(freq: str) -> Freq:
+    try:
+        return Freq(freq)
+    except ValueError:
+        allowed = [f.value for f in Freq]
+        raise InvalidInput(
+            f"unsupported frequency {freq!r}; use one of {allowed}", field="freq", details={"allowed": allowed}
+        ) from None
+
+
+def parse_adjust(adjust: str) -> Adjust:
+    try:
+        return Adjust(adjust)
+    except ValueError:
+        allowed = [a.value for a in Adjust]
+        raise InvalidInput(
+            f"unsupported adjustment {adjust!r}; use one of {allowed}", field="adjust", details={"allowed": allowed}
+        ) from None
+
+
+def clean_symbols(symbols: Iterable[str]) -> list[str]:
+    """The codes trimmed, upper-cased and de-duplicated in order (blanks dropped)."""
+    return list(dict.fromkeys(s.strip().upper() for s in symbols if s and s.strip()))
+
+
+def snapshot_read(row: repo.Snapshot) -> SnapshotRead:
+    return SnapshotRead.model_validate(row, from_attributes=True)
+
+
+def coverage_read(row: repo.SnapshotFile) -> CoverageRead:
+    return CoverageRead.model_validate(row, from_attributes=True)

@@ -1,0 +1,126 @@
+"""Reading bars: the contract frame (`get_bars`), the benchmark, and the views the faces render (JSON, CSV).
+
+Bars come as the polars frame of `spec/BarFrameContract.md`; a pinned `snapshot_id` reads exactly that
+snapshot's files, so reruns see identical data.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from market_data import repository as repo
+from market_data.calendars import require_within
+from market_data.config import MarketDataEnv
+from market_data.domain import Freq, adjust_bars
+from market_data.schemas import BarsRead
+from market_data.service._common import parse_adjust, parse_freq
+from market_data.service.reference import calendar_bounds, validate_symbols
+from market_data.service.snapshots import resolve_snapshot
+
+
+def get_bars(
+    session: Session,
+    env: MarketDataEnv,
+    *,
+    symbols: list[str],
+    freq: str,
+    start: date,
+    end: date,
+    adjust: str = "qfq",
+    snapshot_id: str | None = None,
+) -> pl.DataFrame:
+    """Bars of `symbols` in [start, end] as the contract frame, sorted by symbol then ts.
+
+    `adjust`: `none` (raw), `qfq` (anchored at each symbol's last session on or before `end`), `hfq`.
+    INVALID_INPUT for unknown/malformed codes (each named), unsupported freq/adjust, start > end or dates
+    outside the calendar; NOT_FOUND for an unknown snapshot or when nothing is loaded."""
+    frame, _ = read_bars(
+        session, env, symbols=symbols, freq=freq, start=start, end=end, adjust=adjust, snapshot_id=snapshot_id
+    )
+    return frame
+
+
+def read_bars(
+    session: Session,
+    env: MarketDataEnv,
+    *,
+    symbols: list[str],
+    freq: str,
+    start: date,
+    end: date,
+    adjust: str,
+    snapshot_id: str | None,
+) -> tuple[pl.DataFrame, repo.Snapshot]:
+    """`get_bars` and the snapshot row it read (for the views, which name the snapshot)."""
+    freq_value, adjust_value = parse_freq(freq), parse_adjust(adjust)
+    first, last, source = calendar_bounds(session)
+    require_within(start, end, first, last, source=source)
+    symbols = validate_symbols(session, symbols)
+    snapshot = resolve_snapshot(session, snapshot_id)
+    files = repo.snapshot_files(session, snapshot.id, freq=freq_value.value, symbols=symbols)
+    stored = env.store.read([f.path for f in files], start, end)
+    return adjust_bars(stored, adjust_value, end), snapshot
+
+
+def get_benchmark(
+    session: Session, env: MarketDataEnv, symbol: str, start: date, end: date, snapshot_id: str | None = None
+) -> pl.DataFrame:
+    """A benchmark index (e.g. `000300.SH`) as a contract frame of daily bars (prices unadjusted)."""
+    return get_bars(
+        session,
+        env,
+        symbols=[symbol],
+        freq=Freq.DAILY.value,
+        start=start,
+        end=end,
+        adjust="none",
+        snapshot_id=snapshot_id,
+    )
+
+
+def bars_view(
+    session: Session,
+    env: MarketDataEnv,
+    query_symbols: list[str],
+    *,
+    freq: str,
+    start: date,
+    end: date,
+    adjust: str,
+    snapshot_id: str | None,
+) -> BarsRead:
+    """The bars as rows with the snapshot they come from (the API's JSON and `huice data bars --json`)."""
+    frame, snapshot = read_bars(
+        session, env, symbols=query_symbols, freq=freq, start=start, end=end, adjust=adjust, snapshot_id=snapshot_id
+    )
+    return BarsRead(
+        snapshot_id=snapshot.id,
+        source=snapshot.source,
+        freq=freq,
+        adjust=adjust,
+        start=start,
+        end=end,
+        columns=frame.columns,
+        rows=frame.to_dicts(),
+    )
+
+
+def bars_csv(
+    session: Session,
+    env: MarketDataEnv,
+    query_symbols: list[str],
+    *,
+    freq: str,
+    start: date,
+    end: date,
+    adjust: str,
+    snapshot_id: str | None,
+) -> str:
+    """The bars as CSV text (header = the contract's columns)."""
+    frame, _ = read_bars(
+        session, env, symbols=query_symbols, freq=freq, start=start, end=end, adjust=adjust, snapshot_id=snapshot_id
+    )
+    return frame.write_csv()

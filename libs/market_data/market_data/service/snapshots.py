@@ -1,0 +1,165 @@
+"""Data snapshots: reading them (newest, by id, listed, coverage) and publishing a new one after a write.
+
+A snapshot is an immutable manifest (PostgreSQL) of content-addressed Parquet files (the store). A load or
+sync writes new files for what changed, then publishes a new snapshot holding the previous snapshot's other
+files: earlier snapshots stay readable, and an interrupted run leaves only unreferenced files behind (the
+previous snapshot is still the newest). Nothing new → no new snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from market_data import repository as repo
+from market_data.domain import Source
+from market_data.schemas import CoverageRead, SnapshotDetail, SnapshotRead
+from market_data.service._common import NO_DATA_HINT, coverage_read, parse_freq, snapshot_read
+from market_data.store import StoredFile
+from platform_core.errors import NotFound
+from platform_core.ids import new_id, utcnow
+from platform_core.pagination import Page, PageParams
+
+log = logging.getLogger("huice.market_data")
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def resolve_snapshot(session: Session, snapshot_id: str | None) -> repo.Snapshot:
+    """The snapshot row of `snapshot_id`, or the newest one when None; NOT_FOUND otherwise."""
+    if snapshot_id is not None:
+        row = repo.get_snapshot(session, snapshot_id)
+        if row is None:
+            raise NotFound(f"snapshot {snapshot_id} not found", details={"snapshot_id": snapshot_id})
+        return row
+    row = repo.latest_snapshot(session)
+    if row is None:
+        raise NotFound(NO_DATA_HINT)
+    return row
+
+
+def latest_snapshot(session: Session) -> SnapshotRead:
+    """The newest data snapshot (what an unpinned read sees); NOT_FOUND when nothing is loaded."""
+    return snapshot_read(resolve_snapshot(session, None))
+
+
+def get_snapshot(session: Session, snapshot_id: str) -> SnapshotDetail:
+    """One snapshot with every partition it holds; NOT_FOUND for an unknown id."""
+    row = resolve_snapshot(session, snapshot_id)
+    files = repo.snapshot_files(session, row.id)
+    return SnapshotDetail(**snapshot_read(row).model_dump(), partitions=[coverage_read(f) for f in files])
+
+
+def list_snapshots(session: Session, *, page: PageParams) -> Page[SnapshotRead]:
+    """Data snapshots, newest first."""
+    items, total = repo.list_snapshots(session, limit=page.limit, offset=page.offset)
+    return Page[SnapshotRead](
+        items=[snapshot_read(s) for s in items], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+def coverage(
+    session: Session, *, snapshot_id: str | None = None, freq: str | None = None, symbol: str | None = None
+) -> list[CoverageRead]:
+    """Partitions of a snapshot (default: the newest): per frequency and symbol, the dates held."""
+    row = resolve_snapshot(session, snapshot_id)
+    freq_value = parse_freq(freq).value if freq else None
+    symbols = [symbol.strip().upper()] if symbol else None
+    files = repo.snapshot_files(session, row.id, freq=freq_value, symbols=symbols)
+    return [coverage_read(f) for f in files]
+
+
+# --- publishing ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A stored file and the date range it covers (what a load or sync asked for, not only the bars held)."""
+
+    file: StoredFile
+    covered_start: date
+    covered_end: date
+
+
+_FILE_COLUMNS = (
+    "freq",
+    "symbol",
+    "path",
+    "content_hash",
+    "rows",
+    "first_date",
+    "last_date",
+    "covered_start",
+    "covered_end",
+)
+
+
+def publish(session: Session, source: Source, written: list[Partition]) -> tuple[SnapshotRead, bool]:
+    """A new snapshot = the newest snapshot of `source` with `written` partitions replaced or added.
+    Returns the unchanged previous snapshot (and False) when the content is identical."""
+    base = repo.latest_snapshot(session, source=source.value)
+    manifest: dict[tuple[str, str], dict[str, Any]] = {}
+    if base is not None:
+        for f in repo.snapshot_files(session, base.id):
+            manifest[(f.freq, f.symbol)] = {c: getattr(f, c) for c in _FILE_COLUMNS}
+    for part in written:
+        f = part.file
+        manifest[(f.freq, f.symbol)] = {
+            "freq": f.freq,
+            "symbol": f.symbol,
+            "path": f.path,
+            "content_hash": f.content_hash,
+            "rows": f.rows,
+            "first_date": f.first_date,
+            "last_date": f.last_date,
+            "covered_start": part.covered_start,
+            "covered_end": part.covered_end,
+        }
+    digest = _manifest_hash(manifest)
+    if base is not None and base.content_hash == digest:
+        return snapshot_read(base), False
+    snapshot_id = f"snap_{new_id().hex}"
+    files = [{**entry, "snapshot_id": snapshot_id} for _, entry in sorted(manifest.items())]
+    row = repo.add_snapshot(
+        session,
+        {
+            "id": snapshot_id,
+            "source": source.value,
+            "created_at": utcnow(),
+            "content_hash": digest,
+            "files": len(files),
+            "rows": sum(f["rows"] for f in files),
+            "coverage": _summary(files),
+        },
+        files,
+    )
+    log.info("market data snapshot %s (%s): %d files", snapshot_id, source.value, len(files))
+    return snapshot_read(row), True
+
+
+def _manifest_hash(manifest: dict[tuple[str, str], dict[str, Any]]) -> str:
+    lines = [
+        f"{k[0]}/{k[1]}:{v['content_hash']}:{v['covered_start']}:{v['covered_end']}"
+        for k, v in sorted(manifest.items())
+    ]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _summary(files: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for freq in sorted({f["freq"] for f in files}):
+        part = [f for f in files if f["freq"] == freq]
+        firsts = [f["first_date"] for f in part if f["first_date"]]
+        lasts = [f["last_date"] for f in part if f["last_date"]]
+        summary[freq] = {
+            "symbols": len(part),
+            "rows": sum(f["rows"] for f in part),
+            "first_date": min(firsts).isoformat() if firsts else None,
+            "last_date": max(lasts).isoformat() if lasts else None,
+        }
+    return summary
