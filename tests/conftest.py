@@ -140,12 +140,8 @@ def _build_container(settings: CoreSettings, test_servers: Servers, db: Database
 @pytest.fixture
 def container(settings: CoreSettings, test_servers: Servers, db: Database, redis: Redis) -> Iterator[Container]:
     """The composition root over the rolled-back database and the flushed Redis."""
-    from platform_core.runtime import set_runtime
-
     c = _build_container(settings, test_servers, db, redis)
-    set_runtime(c)
     yield c
-    set_runtime(None)
     for closer in c.extras.pop("_closers", []):
         closer()
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
 from typing import Any
 
 import pytest
 
-from job_orchestration.config import JobSettings
-from job_orchestration.registry import JobRegistry
+from job_orchestration.config import JobsEnv, JobSettings, env_of
 from tests.user_auth.plugin import auth_headers_for, fast_password_hashing, make_user
 
 __all__ = ["auth_headers_for", "fast_password_hashing", "make_user"]
@@ -31,16 +30,21 @@ def fast_settings(**overrides: Any) -> JobSettings:
     return JobSettings(**{**FAST, **overrides}, _env_file=None)
 
 
-@pytest.fixture
-def registry(container: Any) -> Iterator[JobRegistry]:
-    """The container's job registry with fast timings (rolled-back tests)."""
-    reg = container.extras["job_orchestration"]
-    reg.settings = fast_settings()
-    yield reg
+def fast_env(container: Any, **overrides: Any) -> JobsEnv:
+    """The container's `JobsEnv` with fast timings, wired into the container in its place (so the API and
+    CLI faces over that container run with it too)."""
+    env = dataclasses.replace(env_of(container), settings=fast_settings(**overrides))
+    container.extras["job_orchestration"] = env
+    return env
 
 
 @pytest.fixture
-def committed_registry(committed_container: Any) -> Iterator[JobRegistry]:
-    reg = committed_container.extras["job_orchestration"]
-    reg.settings = fast_settings()
-    yield reg
+def env(container: Any) -> JobsEnv:
+    """The job runtime of the test's container, fast timings (rolled-back tests)."""
+    return fast_env(container)
+
+
+@pytest.fixture
+def committed_env(committed_container: Any) -> JobsEnv:
+    """The job runtime over the really committing database, fast timings."""
+    return fast_env(committed_container)

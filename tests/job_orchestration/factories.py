@@ -8,21 +8,23 @@ from collections.abc import Callable
 from typing import Any
 
 from job_orchestration import service
+from job_orchestration.config import JobsEnv
 from job_orchestration.schemas import JobRead
 from platform_core.db import Database
 
 
-def submit(db: Database, owner: Any, kind: str = "diag.sleep", payload: dict | None = None, **kw: Any) -> JobRead:
-    with db.transaction() as session:
-        return service.submit(session, owner, kind=kind, payload=payload or {}, **kw)
+def submit(env: JobsEnv, owner: Any, kind: str = "diag.sleep", payload: dict | None = None, **kw: Any) -> JobRead:
+    """Submit through the service in its own transaction on the env's database."""
+    with env.db.transaction() as session:
+        return service.submit(session, env, owner, kind=kind, payload=payload or {}, **kw)
 
 
 def read(db: Database, job_id: uuid.UUID) -> JobRead:
-    from job_orchestration import core
     from job_orchestration import repository as repo
+    from job_orchestration import transitions
 
     with db.transaction() as session:
-        return core.to_read(repo.get(session, job_id))
+        return transitions.to_read(repo.get(session, job_id))
 
 
 def event_types(db: Database, job_id: uuid.UUID) -> list[str]:

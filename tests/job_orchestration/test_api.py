@@ -20,10 +20,10 @@ def _sse(response) -> list[dict]:
     return events
 
 
-def test_owner_lists_gets_and_cancels_own_jobs_others_get_not_found(api, db, registry, make_user, auth_headers_for):
+def test_owner_lists_gets_and_cancels_own_jobs_others_get_not_found(api, db, env, make_user, auth_headers_for):
     owner, stranger = make_user(), make_user()
     with db.transaction() as session:
-        job = service.submit(session, owner, kind="diag.sleep", payload={"seconds": 1})
+        job = service.submit(session, env, owner, kind="diag.sleep", payload={"seconds": 1})
     mine = auth_headers_for(owner)
     listed = api.get("/api/jobs", headers=mine, params={"status": "queued"})
     assert listed.status_code == 200
@@ -55,7 +55,7 @@ def test_owner_lists_gets_and_cancels_own_jobs_others_get_not_found(api, db, reg
     assert api.get("/api/jobs").status_code == 401
 
 
-def test_stats_reap_and_diag_are_for_admins(api, registry, make_user, auth_headers_for):
+def test_stats_reap_and_diag_are_for_admins(api, env, make_user, auth_headers_for):
     user, admin = make_user(), make_user(role="admin")
     for method, path in (("get", "/api/jobs/stats"), ("post", "/api/jobs/reap")):
         denied = getattr(api, method)(path, headers=auth_headers_for(user))
@@ -80,14 +80,12 @@ def test_stats_reap_and_diag_are_for_admins(api, registry, make_user, auth_heade
     )
 
 
-def test_sse_replays_a_finished_job_in_order_and_resumes_after_last_event_id(
-    api, db, registry, make_user, auth_headers_for
-):
+def test_sse_replays_a_finished_job_in_order_and_resumes_after_last_event_id(api, db, env, make_user, auth_headers_for):
     owner = make_user()
     with db.transaction() as session:
-        job = service.submit(session, owner, kind="diag.sleep", payload={})
+        job = service.submit(session, env, owner, kind="diag.sleep", payload={})
     with db.transaction() as session:
-        service.cancel(session, owner, job.id)
+        service.cancel(session, env, owner, job.id)
     headers = auth_headers_for(owner)
     with api.stream("GET", f"/api/jobs/{job.id}/events", headers=headers) as response:
         assert response.status_code == 200

@@ -47,10 +47,10 @@ def _user_with_key(container: Any, role: str = "user") -> tuple[Any, str]:
     return principal, key
 
 
-def test_cli_lists_shows_cancels_retries_and_follows_own_jobs(committed_container, committed_registry, run):
+def test_cli_lists_shows_cancels_retries_and_follows_own_jobs(committed_container, committed_env, run):
     owner, key = _user_with_key(committed_container)
     with committed_container.db.transaction() as session:
-        job = service.submit(session, owner, kind="diag.sleep", payload={"seconds": 1})
+        job = service.submit(session, committed_env, owner, kind="diag.sleep", payload={"seconds": 1})
     listed = run(key, "list", "--status", "queued")
     assert listed.exit_code == 0, listed.output
     assert [item["id"] for item in json.loads(listed.stdout)["items"]] == [str(job.id)]
@@ -64,10 +64,10 @@ def test_cli_lists_shows_cancels_retries_and_follows_own_jobs(committed_containe
     assert conflict.exit_code == 5
     assert json.loads(conflict.stderr)["error"]["code"] == "CONFLICT"
     with committed_container.db.transaction() as session:
-        service.cancel(session, owner, job.id)
+        service.cancel(session, committed_env, owner, job.id)
 
 
-def test_cli_admin_commands_refuse_users_and_serve_admins(committed_container, committed_registry, run):
+def test_cli_admin_commands_refuse_users_and_serve_admins(committed_container, committed_env, run):
     _, user_key = _user_with_key(committed_container)
     admin, admin_key = _user_with_key(committed_container, role="admin")
     denied = run(user_key, "stats")
@@ -89,4 +89,4 @@ def test_cli_admin_commands_refuse_users_and_serve_admins(committed_container, c
         str(admin.user_id),
     )
     with committed_container.db.transaction() as session:
-        service.cancel(session, admin, body["id"])
+        service.cancel(session, committed_env, admin, body["id"])

@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from job_orchestration import runner, service
+from job_orchestration import service
+from job_orchestration.attempt import execute
 from platform_core.errors import AppError
 from platform_core.ids import utcnow
 from tests.job_orchestration.cluster import principal_for
@@ -26,69 +27,69 @@ def owner() -> uuid.UUID:
 
 
 @given(parsers.parse('an owner submitted a "{kind}" job with payload {payload}'), target_fixture="job")
-def submitted(committed_db, committed_registry, owner, kind, payload, request):
+def submitted(committed_env, owner, kind, payload, request):
     if payload.endswith(" s"):
         body, _, budget = payload.rpartition(" and a budget of ")
-        job = submit(committed_db, owner, kind, json.loads(body), budget_s=int(budget[:-2]))
+        job = submit(committed_env, owner, kind, json.loads(body), budget_s=int(budget[:-2]))
     else:
-        job = submit(committed_db, owner, kind, json.loads(payload))
-    request.addfinalizer(lambda: _leave_nothing_queued(committed_db, owner, job.id))
+        job = submit(committed_env, owner, kind, json.loads(payload))
+    request.addfinalizer(lambda: _leave_nothing_queued(committed_env, owner, job.id))
     return job
 
 
-def _leave_nothing_queued(db, owner, job_id):
+def _leave_nothing_queued(env, owner, job_id):
     """The database is shared by the run: a scenario's job must not stay queued for later workers."""
-    with contextlib.suppress(AppError), db.transaction() as session:
-        service.cancel(session, principal_for(owner), job_id)
+    with contextlib.suppress(AppError), env.db.transaction() as session:
+        service.cancel(session, env, principal_for(owner), job_id)
 
 
-def _execute(db, registry, job_id):
-    return runner.execute(db, registry, job_id, worker_name="bdd", pid=0, kill=lambda: None)
+def _execute(env, job_id):
+    return execute(env, job_id, worker_name="bdd", pid=0, kill=lambda: None)
 
 
 @when("a worker runs the job")
-def worker_runs(committed_db, committed_registry, job):
-    _execute(committed_db, committed_registry, job.id)
+def worker_runs(committed_env, job):
+    _execute(committed_env, job.id)
 
 
 @when("the retry is due and a worker runs the job")
-def retry_due(committed_db, committed_registry, job):
-    with committed_db.transaction() as session:
-        assert service.dispatch(session, utcnow() + timedelta(seconds=5)) == [job.id]
-    _execute(committed_db, committed_registry, job.id)
+def retry_due(committed_env, job):
+    with committed_env.db.transaction() as session:
+        assert service.dispatch(session, committed_env, utcnow() + timedelta(seconds=5)) == [job.id]
+    _execute(committed_env, job.id)
 
 
 @when("a worker starts the job", target_fixture="attempt_thread")
-def worker_starts(committed_db, committed_registry, job):
-    thread = threading.Thread(target=_execute, args=(committed_db, committed_registry, job.id))
+def worker_starts(committed_db, committed_env, job):
+    thread = threading.Thread(target=_execute, args=(committed_env, job.id))
     thread.start()
     wait_status(committed_db, job.id, "running")
     return thread
 
 
 @when("the owner cancels the job")
-def owner_cancels(committed_db, owner, job, request):
-    with committed_db.transaction() as session:
-        service.cancel(session, principal_for(owner), job.id)
+def owner_cancels(committed_env, owner, job, request):
+    with committed_env.db.transaction() as session:
+        service.cancel(session, committed_env, principal_for(owner), job.id)
     thread = request.getfixturevalue("attempt_thread") if "attempt_thread" in request.fixturenames else None
     if thread is not None:
         thread.join(15)
 
 
 @when("the owner tries to cancel the job", target_fixture="answer")
-def owner_tries(committed_db, owner, job):
-    return _try_cancel(committed_db, owner, job.id)
+def owner_tries(committed_env, owner, job):
+    return _try_cancel(committed_env, owner, job.id)
 
 
 @when("another owner tries to cancel the job", target_fixture="answer")
-def stranger_tries(committed_db, job):
-    return _try_cancel(committed_db, uuid.uuid4(), job.id)
+def stranger_tries(committed_env, job):
+    return _try_cancel(committed_env, uuid.uuid4(), job.id)
 
 
-def _try_cancel(db, owner, job_id):
+def _try_cancel(env, owner, job_id):
     try:
-        with db.transaction() as session:
-            service.cancel(session, principal_for(owner), job_id)
+        with env.db.transaction() as session:
+            service.cancel(session, env, principal_for(owner), job_id)
     except AppError as exc:
         return exc.envelope()
     raise AssertionError("cancel was accepted")

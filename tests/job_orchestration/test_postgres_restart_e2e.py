@@ -16,7 +16,7 @@ from huice.bootstrap import Container, Servers
 from platform_core.db import Database
 from platform_core.embedded import EmbeddedPostgres
 from tests.job_orchestration.cluster import run_cluster
-from tests.job_orchestration.conftest import fast_settings
+from tests.job_orchestration.conftest import fast_env
 from tests.job_orchestration.factories import event_types, submit, wait_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -42,12 +42,12 @@ def test_postgres_restarts_mid_job_cost_no_attempt(settings, test_servers, tmp_p
         redis = Redis.from_url(test_servers.redis_url)
         live = Container(settings=settings, servers=Servers(url, test_servers.redis_url), db=db, redis=redis)
         configure_contexts(live)
-        live.extras["job_orchestration"].settings = fast_settings(lease_timeout_s=LEASE_S)
+        env = fast_env(live, lease_timeout_s=LEASE_S)
         jobs = {"lease_timeout_s": LEASE_S}
         with run_cluster(url, test_servers.redis_url, tmp_path / "cluster", processes=1, jobs=jobs):
             owner = uuid.uuid4()
             # 1. the outage falls in the middle of the handler: progress and heartbeats resume after it
-            job = submit(db, owner, "diag.sleep", {"seconds": 6})
+            job = submit(env, owner, "diag.sleep", {"seconds": 6})
             wait_status(db, job.id, "running")
             _outage(server, url, 2.0)
             done = wait_status(db, job.id, "succeeded", "failed", timeout=60)
@@ -55,14 +55,14 @@ def test_postgres_restarts_mid_job_cost_no_attempt(settings, test_servers, tmp_p
             assert event_types(db, job.id).count("progress") > 0
 
             # 2. the handler finishes during the outage: its outcome is written once the database is back
-            job = submit(db, owner, "diag.sleep", {"seconds": 1})
+            job = submit(env, owner, "diag.sleep", {"seconds": 1})
             wait_status(db, job.id, "running")
             _outage(server, url, 3.0)
             done = wait_status(db, job.id, "succeeded", "failed", timeout=60)
             assert (done.status, done.attempts, done.result["slept"]) == ("succeeded", 1, 1.0)
             assert "retrying" not in event_types(db, job.id)
 
-            after = submit(db, owner, "diag.sleep", {"seconds": 0.1})  # the same worker takes new work
+            after = submit(env, owner, "diag.sleep", {"seconds": 0.1})  # the same worker takes new work
             assert wait_status(db, after.id, "succeeded", "failed", timeout=30).status == "succeeded"
     finally:
         if redis is not None:

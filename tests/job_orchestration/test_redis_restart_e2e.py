@@ -11,7 +11,7 @@ from rq import Worker
 from huice.bootstrap import Container, Servers
 from platform_core.embedded import EmbeddedRedis, free_port
 from tests.job_orchestration.cluster import run_cluster
-from tests.job_orchestration.conftest import fast_settings
+from tests.job_orchestration.conftest import fast_env
 from tests.job_orchestration.factories import event_types, submit, wait_for, wait_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -26,13 +26,13 @@ def test_redis_restart_mid_job_completes_and_lost_jobs_are_re_enqueued(settings,
     redis = Redis.from_url(url)
     live = Container(settings=settings, servers=Servers(migrated, url), db=committed_db, redis=redis)
     configure_contexts(live)
-    live.extras["job_orchestration"].settings = fast_settings()
+    env = fast_env(live)
     restarted = None
     try:
         with run_cluster(migrated, url, tmp_path / "cluster", processes=1):
             owner = uuid.uuid4()
-            running = submit(live.db, owner, "diag.sleep", {"seconds": 3})
-            queued = submit(live.db, owner, "diag.sleep", {"seconds": 0.1})  # waits in RQ behind the first
+            running = submit(env, owner, "diag.sleep", {"seconds": 3})
+            queued = submit(env, owner, "diag.sleep", {"seconds": 0.1})  # waits in RQ behind the first
             wait_status(live.db, running.id, "running")
             assert str(queued.id).encode() in redis.lrange("rq:queue:default", 0, -1)
             server.stop()  # Redis goes away mid-job...

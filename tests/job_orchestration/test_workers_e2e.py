@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import uuid
@@ -12,9 +13,10 @@ from redis import Redis
 
 from huice.bootstrap import Container
 from job_orchestration import service
+from job_orchestration.config import JobsEnv
 from job_orchestration.domain import JobStatus
 from tests.job_orchestration.cluster import Cluster, alive, principal_for, run_cluster
-from tests.job_orchestration.conftest import fast_settings
+from tests.job_orchestration.conftest import fast_env
 from tests.job_orchestration.factories import event_types, read, submit, wait_for, wait_status
 
 pytestmark = [pytest.mark.e2e]
@@ -27,15 +29,15 @@ def cluster(test_servers, migrated, tmp_path_factory) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def live(settings, test_servers, committed_db) -> Iterator[Container]:
-    """A composition root over the committed database and the shared Redis (never flushed: workers use it)."""
+def live(settings, test_servers, committed_db) -> Iterator[JobsEnv]:
+    """The job runtime of a composition root over the committed database and the shared Redis (never
+    flushed: workers use it)."""
     from huice.contexts import configure_contexts
 
     redis = Redis.from_url(test_servers.redis_url)
     c = Container(settings=settings, servers=test_servers, db=committed_db, redis=redis)
     configure_contexts(c)
-    c.extras["job_orchestration"].settings = fast_settings()
-    yield c
+    yield fast_env(c)
     redis.close()
 
 
@@ -51,7 +53,7 @@ def _horse_pid(db, job_id) -> int:
 
 
 def test_a_job_runs_to_success_on_a_worker(cluster, live):
-    job = submit(live.db, uuid.uuid4(), "diag.progress", {"steps": 3, "delay": 0.05})
+    job = submit(live, uuid.uuid4(), "diag.progress", {"steps": 3, "delay": 0.05})
     done = wait_status(live.db, job.id, "succeeded", "failed")
     assert (done.status, done.attempts, done.result, done.progress) == ("succeeded", 1, {"steps": 3, "attempt": 1}, 100)
     assert done.queue_wait_s is not None and done.finished_at >= done.started_at >= done.submitted_at
@@ -68,8 +70,8 @@ def test_a_job_runs_to_success_on_a_worker(cluster, live):
 
 def test_transient_error_is_retried_and_user_error_is_not(cluster, live):
     owner = uuid.uuid4()
-    flaky = submit(live.db, owner, "diag.fail", {"fail_attempts": 2})
-    user = submit(live.db, owner, "diag.fail", {"mode": "user"})
+    flaky = submit(live, owner, "diag.fail", {"fail_attempts": 2})
+    user = submit(live, owner, "diag.fail", {"mode": "user"})
     done = wait_status(live.db, flaky.id, "succeeded", "failed")
     assert (done.status, done.attempts, done.result) == ("succeeded", 3, {"attempt": 3})
     assert event_types(live.db, flaky.id).count("retrying") == 2
@@ -84,7 +86,7 @@ def test_transient_error_is_retried_and_user_error_is_not(cluster, live):
 
 @pytest.mark.parametrize("victim", ["horse", "parent", "both"])
 def test_a_sigkilled_worker_is_retried_never_run_twice_never_stuck(cluster, live, victim):
-    job = submit(live.db, uuid.uuid4(), "diag.sleep", {"seconds": 2})
+    job = submit(live, uuid.uuid4(), "diag.sleep", {"seconds": 2})
     _running_attempt(live.db, job.id)
     horse = _horse_pid(live.db, job.id)
     import psutil
@@ -104,25 +106,25 @@ def test_a_sigkilled_worker_is_retried_never_run_twice_never_stuck(cluster, live
 
 def test_cancel_of_a_running_job_stops_its_work_horse(cluster, live):
     owner = uuid.uuid4()
-    job = submit(live.db, owner, "diag.sleep", {"seconds": 60, "cooperative": False})
+    job = submit(live, owner, "diag.sleep", {"seconds": 60, "cooperative": False})
     _running_attempt(live.db, job.id)
     horse = _horse_pid(live.db, job.id)
     with live.db.transaction() as session:
-        first = service.cancel(session, principal_for(owner), job.id)
+        first = service.cancel(session, live, principal_for(owner), job.id)
     with live.db.transaction() as session:
-        second = service.cancel(session, principal_for(owner), job.id)
+        second = service.cancel(session, live, principal_for(owner), job.id)
     assert (first.status, first.cancel_requested) == (second.status, second.cancel_requested) == ("running", True)
     done = wait_status(live.db, job.id, "cancelled", "failed", "succeeded", timeout=20)
     assert (done.status, done.attempts, done.result) == ("cancelled", 1, None)
     wait_for(lambda: not alive(horse), timeout=10)
     with live.db.transaction() as session:
-        third = service.cancel(session, principal_for(owner), job.id)
+        third = service.cancel(session, live, principal_for(owner), job.id)
     assert (third.status, third.finished_at) == ("cancelled", done.finished_at)
     assert event_types(live.db, job.id)[-2:] == ["cancel_requested", "cancelled"]
 
 
 def test_a_job_over_its_budget_fails_with_the_reason(cluster, live):
-    job = submit(live.db, uuid.uuid4(), "diag.sleep", {"seconds": 60, "cooperative": False}, budget_s=1)
+    job = submit(live, uuid.uuid4(), "diag.sleep", {"seconds": 60, "cooperative": False}, budget_s=1)
     done = wait_status(live.db, job.id, "failed", "succeeded", timeout=20)
     assert (done.status, done.attempts) == ("failed", 1)
     assert done.error.model_dump() == {
@@ -133,12 +135,8 @@ def test_a_job_over_its_budget_fails_with_the_reason(cluster, live):
 
 
 def test_a_queued_job_lost_by_redis_is_re_enqueued_and_runs(cluster, live):
-    registry = live.extras["job_orchestration"]
-    redis, registry.redis = registry.redis, None  # the after-commit enqueue never reaches Redis
-    try:
-        job = submit(live.db, uuid.uuid4(), "diag.sleep", {"seconds": 0.1})
-    finally:
-        registry.redis = redis
+    blind = dataclasses.replace(live, redis=None)  # the after-commit enqueue never reaches Redis
+    job = submit(blind, uuid.uuid4(), "diag.sleep", {"seconds": 0.1})
     assert job.enqueued_at is not None
     done = wait_status(live.db, job.id, "succeeded", "failed", timeout=20)
     assert (done.status, done.attempts) == ("succeeded", 1)
@@ -148,8 +146,8 @@ def test_a_queued_job_lost_by_redis_is_re_enqueued_and_runs(cluster, live):
 def test_per_owner_limit_holds_under_a_burst_and_others_are_not_starved(cluster, live):
     cluster.wait_workers()  # killed workers are back (the supervisor restarts them)
     busy, other = uuid.uuid4(), uuid.uuid4()
-    burst = [submit(live.db, busy, "diag.sleep", {"seconds": 0.6}) for _ in range(6)]
-    late = submit(live.db, other, "diag.sleep", {"seconds": 0.1})
+    burst = [submit(live, busy, "diag.sleep", {"seconds": 0.6}) for _ in range(6)]
+    late = submit(live, other, "diag.sleep", {"seconds": 0.1})
     jobs = [wait_status(live.db, j.id, "succeeded", "failed", timeout=40) for j in burst]
     theirs = wait_status(live.db, late.id, "succeeded", "failed", timeout=40)
     assert {j.status for j in jobs} == {"succeeded"} and theirs.status == "succeeded"
@@ -165,7 +163,7 @@ def test_per_owner_limit_holds_under_a_burst_and_others_are_not_starved(cluster,
 
 def test_queue_stats_see_the_workers(cluster, live):
     with live.db.transaction() as session:
-        stats = service.stats(session, live.redis)
+        stats = service.stats(session, live)
     assert stats.workers_alive >= 3  # killed workers count until their RQ heartbeat expires
     assert [q.queue for q in stats.queues] == ["high", "default", "low"]
     assert stats.finished_in_window >= 1 and JobStatus.SUCCEEDED in stats.by_status

@@ -51,15 +51,13 @@ def wire_user_auth(container: Container) -> None:
 
 
 def wire_job_orchestration(container: Container) -> None:
-    """job_orchestration: its settings (HUICE_JOBS_*), the job-kind registry bound to Redis, diagnostic kinds."""
-    from job_orchestration.config import JobSettings
-    from job_orchestration.diag import register_diagnostics
-    from job_orchestration.registry import JobRegistry, install
+    """job_orchestration: its settings (HUICE_JOBS_*), the job-kind registry (with the diagnostic kinds),
+    the database and Redis it runs on."""
+    from job_orchestration.config import JobSettings, build_env
 
-    registry = JobRegistry(JobSettings())
-    register_diagnostics(registry)
-    install(registry, container.redis)
-    container.extras["job_orchestration"] = registry
+    container.extras["job_orchestration"] = build_env(
+        JobSettings(), container.db, container.redis, container.servers.redis_url
+    )
 
 
 def wire_market_data(container: Container) -> None:
@@ -83,15 +81,17 @@ def wire_backtest(container: Container) -> None:
     `backtest.run` job kind registered with job_orchestration (which never imports backtest)."""
     from backtest.config import build_env
     from backtest.jobs import KIND, handler
+    from job_orchestration.config import env_of as jobs_env_of
+    from market_data.config import env_of as market_env_of
 
     env = build_env(
         container.settings.resolved_data_dir,
-        market=container.extras["market_data"],
+        market=market_env_of(container),
         strategies=container.extras["strategy_management"],
-        jobs=container.extras["job_orchestration"],
+        jobs=jobs_env_of(container),
     )
     container.extras["backtest"] = env
-    container.extras["job_orchestration"].register(
+    jobs_env_of(container).registry.register(
         KIND,
         handler(env),
         queue="default",

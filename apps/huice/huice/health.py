@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from huice.bootstrap import Container
@@ -22,26 +21,13 @@ def _check(fn) -> dict[str, Any]:
 
 
 def live_workers(container: Container) -> list[dict[str, Any]]:
-    """RQ workers whose heartbeat is recent enough."""
-    from rq import Worker
+    """RQ workers whose heartbeat is recent enough (job_orchestration's one definition of a live worker)."""
+    from job_orchestration import service as jobs
+    from job_orchestration.config import env_of
 
-    ttl = timedelta(seconds=container.settings.worker_heartbeat_ttl)
-    now = datetime.now(UTC)
-    alive = []
-    for worker in Worker.all(connection=container.redis):
-        beat = worker.last_heartbeat
-        if beat is not None and beat.tzinfo is None:
-            beat = beat.replace(tzinfo=UTC)
-        if beat is not None and now - beat <= ttl:
-            alive.append(
-                {
-                    "name": worker.name,
-                    "queues": worker.queue_names(),
-                    "state": worker.get_state(),
-                    "last_heartbeat": beat.isoformat(),
-                }
-            )
-    return alive
+    return [
+        {**w.model_dump(), "last_heartbeat": w.last_heartbeat.isoformat()} for w in jobs.live_workers(env_of(container))
+    ]
 
 
 def readiness(container: Container) -> dict[str, Any]:

@@ -100,12 +100,12 @@ class _JobMaintenance:
 
     def __init__(self, settings: CoreSettings, servers: Servers) -> None:
         from huice.bootstrap import build_container
+        from job_orchestration.config import env_of
         from job_orchestration.maintenance import MaintenanceLoop
 
         # a Servers copy without the embedded handles: closing this container must not stop the servers
         self.container = build_container(settings, servers=Servers(servers.database_url, servers.redis_url))
-        registry = self.container.extras["job_orchestration"]
-        self.loop = MaintenanceLoop(self.container.db, self.container.redis, registry).start()
+        self.loop = MaintenanceLoop(env_of(self.container)).start()
 
     def stop(self) -> None:
         self.loop.stop()

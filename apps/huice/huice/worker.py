@@ -2,7 +2,8 @@
 
 The worker class is job_orchestration's `ResilientWorker` (work-horses die with their worker; a Redis
 restart does not end a busy worker). Its RQ heartbeat TTL is `HUICE_WORKER_HEARTBEAT_TTL`, so an idle
-worker refreshes its heartbeat well within the window the readiness check accepts.
+worker refreshes its heartbeat (every TTL − 15 s) within the live-worker window (`HUICE_JOBS_WORKER_ALIVE_S`)
+that `/ready`, `huice doctor` and the queue statistics accept.
 """
 
 from __future__ import annotations
@@ -11,23 +12,15 @@ import logging
 import os
 import socket
 
-from rq import Queue
 from rq.serializers import JSONSerializer
 
 from huice.bootstrap import build_container
-from job_orchestration.rq_worker import ResilientWorker
+from job_orchestration.rq_worker import ResilientWorker, priority_queues
 from platform_core.logging import configure_logging
 from platform_core.runtime import set_runtime
 from platform_core.settings import CoreSettings
 
 log = logging.getLogger("huice.worker")
-
-QUEUE_NAMES = ("high", "default", "low")
-
-
-def queues(connection) -> list[Queue]:
-    """The priority queues, highest first (a worker drains `high` before `default` before `low`)."""
-    return [Queue(name, connection=connection, serializer=JSONSerializer) for name in QUEUE_NAMES]
 
 
 def run_worker_process(burst: bool = False) -> None:
@@ -35,18 +28,19 @@ def run_worker_process(burst: bool = False) -> None:
     settings = CoreSettings()
     configure_logging(settings.log_level, settings.log_format)
     container = build_container(settings)
-    set_runtime(container)
+    set_runtime(container)  # the one process-level hand-off: read only by the RQ entry job_orchestration.jobs.run
     name = f"huice-{socket.gethostname()}-{os.getpid()}"
     ttl = settings.worker_heartbeat_ttl
+    queues = priority_queues(container.redis)
     worker = ResilientWorker(
-        queues(container.redis),
+        queues,
         connection=container.redis,
         name=name,
         serializer=JSONSerializer,
         worker_ttl=ttl,
         job_monitoring_interval=max(1, ttl // 4),
     )
-    log.info("worker %s listening on %s", name, ",".join(QUEUE_NAMES))
+    log.info("worker %s listening on %s", name, ",".join(q.name for q in queues))
     try:
         worker.work(burst=burst, logging_level=settings.log_level.upper())
     finally:

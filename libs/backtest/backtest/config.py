@@ -20,7 +20,7 @@ from platform_core.errors import InternalError
 from platform_core.settings import HuiceSettings
 
 if TYPE_CHECKING:
-    from job_orchestration.registry import JobRegistry
+    from job_orchestration.config import JobsEnv
     from market_data.config import MarketDataEnv
     from strategy_management.config import StrategyEnv
 
@@ -41,13 +41,13 @@ class BacktestSettings(HuiceSettings):
 @dataclass
 class BacktestEnv:
     """What backtest's services need beyond the session: settings, the artifact store, and the envs of the
-    contexts it calls (market data's store, the strategy runner's limits, the job registry)."""
+    contexts it calls (market data's store, the strategy runner's limits, the job runtime)."""
 
     settings: BacktestSettings
     store: ArtifactStore
     market: MarketDataEnv
     strategies: StrategyEnv
-    jobs: JobRegistry
+    jobs: JobsEnv
 
 
 def build_env(
@@ -55,7 +55,7 @@ def build_env(
     *,
     market: MarketDataEnv,
     strategies: StrategyEnv,
-    jobs: JobRegistry,
+    jobs: JobsEnv,
     settings: BacktestSettings | None = None,
 ) -> BacktestEnv:
     return BacktestEnv(

@@ -222,6 +222,7 @@ def submit_job(
 ) -> JobRead:
     return jobs.submit(
         session,
+        env.jobs,
         principal,
         kind=JOB_KIND,
         payload={"run_id": str(run_id)},
@@ -240,7 +241,7 @@ def get_jobs(session: Session, principal: Principal, job_ids: list[uuid.UUID]) -
 
 
 def cancel_job(session: Session, env: BacktestEnv, principal: Principal, job_id: uuid.UUID) -> JobRead:
-    return jobs.cancel(session, principal, job_id)
+    return jobs.cancel(session, env.jobs, principal, job_id)
 
 
 def principal_for(session: Session, owner_id: uuid.UUID) -> Principal:

@@ -5,16 +5,24 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from job_orchestration import service
+from job_orchestration.config import JobsEnv, env_of
 from job_orchestration.domain import JobStatus
 from job_orchestration.schemas import DiagSubmit, JobEvent, JobRead, QueueStats, ReapReport
 from job_orchestration.sse import sse_response
-from platform_core.http import SessionDep, error_responses, get_container
+from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
 from user_auth.deps import AdminPrincipal, CurrentPrincipal
+
+
+def _env(request: Request) -> JobsEnv:
+    return env_of(request.app.state.container)
+
+
+EnvDep = Annotated[JobsEnv, Depends(_env)]
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -32,22 +40,22 @@ def list_jobs(
 
 
 @router.get("/stats", response_model=QueueStats, responses=error_responses(401, 403))
-def queue_stats(request: Request, session: SessionDep, principal: AdminPrincipal) -> QueueStats:
+def queue_stats(session: SessionDep, env: EnvDep, principal: AdminPrincipal) -> QueueStats:
     """Queue depth per queue, running jobs, live workers, queue wait p50/p95 and failure rate (admins)."""
-    return service.stats(session, get_container(request).redis)
+    return service.stats(session, env)
 
 
 @router.post("/reap", response_model=ReapReport, responses=error_responses(401, 403))
-def reap(request: Request, session: SessionDep, principal: AdminPrincipal) -> ReapReport:
+def reap(session: SessionDep, env: EnvDep, principal: AdminPrincipal) -> ReapReport:
     """Run one reaper pass now: dead workers, overrun budgets, jobs lost by Redis, waiting jobs (admins)."""
-    return service.reap(session, get_container(request).redis)
+    return service.reap(session, env)
 
 
 @router.post("/diag", response_model=JobRead, status_code=201, responses=error_responses(401, 403, 422))
-def submit_diagnostic(body: DiagSubmit, session: SessionDep, principal: AdminPrincipal) -> JobRead:
+def submit_diagnostic(body: DiagSubmit, session: SessionDep, env: EnvDep, principal: AdminPrincipal) -> JobRead:
     """Submit a diagnostic job (`diag.sleep`, `diag.fail`, `diag.progress`) to check the workers (admins)."""
     return service.submit(
-        session, principal, kind=body.kind, payload=body.payload, priority=body.priority, budget_s=body.budget_s
+        session, env, principal, kind=body.kind, payload=body.payload, priority=body.priority, budget_s=body.budget_s
     )
 
 
@@ -58,16 +66,16 @@ def get_job(job_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal)
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead, responses=error_responses(401, 404, 409))
-def cancel_job(job_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> JobRead:
+def cancel_job(job_id: uuid.UUID, session: SessionDep, env: EnvDep, principal: CurrentPrincipal) -> JobRead:
     """Cancel: a queued job at once; a running job stops at its next progress point (or is stopped after
     a grace period). Repeating is harmless; a job that already succeeded or failed is 409 CONFLICT."""
-    return service.cancel(session, principal, job_id)
+    return service.cancel(session, env, principal, job_id)
 
 
 @router.post("/{job_id}/retry", response_model=JobRead, responses=error_responses(401, 404, 409))
-def retry_job(job_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> JobRead:
+def retry_job(job_id: uuid.UUID, session: SessionDep, env: EnvDep, principal: CurrentPrincipal) -> JobRead:
     """Run a failed or cancelled job again from the start (409 CONFLICT otherwise)."""
-    return service.retry(session, principal, job_id)
+    return service.retry(session, env, principal, job_id)
 
 
 @router.get("/{job_id}/events/log", response_model=list[JobEvent], responses=error_responses(401, 404))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from job_orchestration import service
+from job_orchestration.config import env_of
 from job_orchestration.domain import JobStatus, Priority
 from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_params
 from platform_core.errors import Forbidden, InvalidInput
@@ -58,8 +59,9 @@ def show(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
 def cancel(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
     """Cancel a job (queued: at once; running: at its next progress point). Exit 5 if already finished."""
     principal = cli_principal(ctx)
-    with container(ctx).db.transaction() as session:
-        job = service.cancel(session, principal, job_id)
+    c = container(ctx)
+    with c.db.transaction() as session:
+        job = service.cancel(session, env_of(c), principal, job_id)
     emit(job, as_json)
 
 
@@ -67,8 +69,9 @@ def cancel(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
 def retry(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
     """Run a failed or cancelled job again from the start."""
     principal = cli_principal(ctx)
-    with container(ctx).db.transaction() as session:
-        job = service.retry(session, principal, job_id)
+    c = container(ctx)
+    with c.db.transaction() as session:
+        job = service.retry(session, env_of(c), principal, job_id)
     emit(job, as_json)
 
 
@@ -92,7 +95,7 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     _admin(ctx)
     c = container(ctx)
     with c.db.transaction() as session:
-        emit(service.stats(session, c.redis), as_json)
+        emit(service.stats(session, env_of(c)), as_json)
 
 
 @app.command("reap")
@@ -101,7 +104,7 @@ def reap(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     _admin(ctx)
     c = container(ctx)
     with c.db.transaction() as session:
-        report = service.reap(session, c.redis)
+        report = service.reap(session, env_of(c))
     emit(report, as_json)
 
 
@@ -121,8 +124,9 @@ def diag(
     if kind not in ("sleep", "fail", "progress"):
         raise InvalidInput("kind must be sleep, fail or progress", field="kind")
     payload = parse_params(param or [])
-    with container(ctx).db.transaction() as session:
+    c = container(ctx)
+    with c.db.transaction() as session:
         job = service.submit(
-            session, principal, kind=f"diag.{kind}", payload=payload, priority=priority, budget_s=budget
+            session, env_of(c), principal, kind=f"diag.{kind}", payload=payload, priority=priority, budget_s=budget
         )
     emit(job, as_json)

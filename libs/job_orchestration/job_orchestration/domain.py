@@ -25,12 +25,15 @@ RETRYABLE_BY_USER = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 class Priority(StrEnum):
+    """The RQ queues, highest first: the order workers drain them in."""
+
     HIGH = "high"
     DEFAULT = "default"
     LOW = "low"
 
 
-PRIORITY_RANK = {Priority.HIGH: 0, Priority.DEFAULT: 1, Priority.LOW: 2}
+QUEUE_NAMES: tuple[str, ...] = tuple(p.value for p in Priority)
+PRIORITY_RANK = {p: rank for rank, p in enumerate(Priority)}
 
 
 class EventType(StrEnum):

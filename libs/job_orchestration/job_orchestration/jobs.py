@@ -1,4 +1,9 @@
-"""The RQ entry point: every job kind runs through `run(job_id)` (JSON id in, PostgreSQL holds the rest)."""
+"""The RQ entry point: every job kind runs through `run(job_id)` (JSON id in, PostgreSQL holds the rest).
+
+RQ finds `run` by import path, so it cannot be handed the container: it takes the worker process's
+container from `platform_core.runtime` (set once by the worker bootstrap, `huice.worker`) and passes its
+`JobsEnv` explicitly from there on. This is the only reader of that process-level hand-off.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,15 @@ import os
 import socket
 import uuid
 
-from job_orchestration.runner import execute
+from job_orchestration.attempt import execute
+from job_orchestration.config import env_of
+from platform_core.db import Database
 from platform_core.runtime import runtime
 
 _prepared_pid: int | None = None
 
 
-def _after_fork(db) -> None:
+def _after_fork(db: Database) -> None:
     """A forked work-horse must not reuse the parent's pooled database connections."""
     global _prepared_pid
     if _prepared_pid != os.getpid():
@@ -22,9 +29,8 @@ def _after_fork(db) -> None:
 
 def run(job_id: str) -> str | None:
     """Run one attempt of job `job_id` under its lease; returns the status recorded (None if stale)."""
-    rt = runtime()
-    _after_fork(rt.db)
-    registry = rt.extras["job_orchestration"]
+    env = env_of(runtime())
+    _after_fork(env.db)
     worker = os.environ.get("RQ_WORKER_ID") or socket.gethostname()
-    outcome = execute(rt.db, registry, uuid.UUID(job_id), worker_name=worker, pid=os.getpid())
+    outcome = execute(env, uuid.UUID(job_id), worker_name=worker, pid=os.getpid())
     return str(outcome) if outcome is not None else None

@@ -1,7 +1,8 @@
 """The job-kind registry and the `JobContext` a handler receives.
 
-The composition app registers each kind once at start-up (`registry.register("backtest.run", handler)`);
-worker processes build the container the same way, so the registry is the same everywhere.
+The composition app registers each kind once at start-up on the registry of its `JobsEnv`
+(`env_of(container).registry.register("backtest.run", handler)`); worker processes build the container the
+same way, so the kinds are the same everywhere. The registry only names kinds: no settings, no Redis.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from job_orchestration.config import JobSettings
 from job_orchestration.domain import Priority
 
 if TYPE_CHECKING:
@@ -53,15 +53,13 @@ class JobKind:
     handler: Handler
     queue: Priority
     max_attempts: int
-    budget_s: int
+    budget_s: int | None  # None: the runtime's `default_budget_s`
 
 
 class JobRegistry:
-    """Kinds by name, plus the runtime's settings (`container.extras["job_orchestration"]`)."""
+    """Job kinds by name (`JobsEnv.registry`)."""
 
-    def __init__(self, settings: JobSettings | None = None) -> None:
-        self.settings = settings or JobSettings()
-        self.redis: Any = None
+    def __init__(self) -> None:
         self._kinds: dict[str, JobKind] = {}
 
     def register(
@@ -73,12 +71,13 @@ class JobRegistry:
         max_attempts: int = 3,
         budget_s: int | None = None,
     ) -> JobKind:
-        """Register a job kind (`context.action`); re-registering a name replaces it."""
+        """Register a job kind (`context.action`); re-registering a name replaces it. Without `budget_s`
+        its jobs get the runtime's default wall budget (`HUICE_JOBS_DEFAULT_BUDGET_S`)."""
         if not _KIND.match(kind):
             raise ValueError(f"job kind must look like 'context.action', got {kind!r}")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        spec = JobKind(kind, handler, Priority(queue), max_attempts, budget_s or self.settings.default_budget_s)
+        spec = JobKind(kind, handler, Priority(queue), max_attempts, budget_s or None)
         self._kinds[kind] = spec
         return spec
 
@@ -87,22 +86,3 @@ class JobRegistry:
 
     def kinds(self) -> list[str]:
         return sorted(self._kinds)
-
-
-_installed: JobRegistry | None = None
-
-
-def install(registry: JobRegistry, redis: Any) -> None:
-    """Make `registry` (bound to `redis`) this process's job runtime — the composition app's wiring does this."""
-    global _installed
-    registry.redis = redis
-    _installed = registry
-
-
-def current() -> JobRegistry:
-    """The job runtime of this process (installed at start-up, never at import)."""
-    if _installed is None:
-        from platform_core.errors import InternalError
-
-        raise InternalError("job_orchestration is not wired into this process")
-    return _installed

@@ -17,12 +17,20 @@ import time
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Worker, worker_registration
+from rq import Queue, Worker, worker_registration
+from rq.serializers import JSONSerializer
+
+from job_orchestration.domain import QUEUE_NAMES
 
 log = logging.getLogger("job_orchestration.worker")
 
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 _PR_SET_PDEATHSIG = 1
+
+
+def priority_queues(connection) -> list[Queue]:
+    """The RQ queues of `QUEUE_NAMES`, highest first (a worker drains `high` before `default` before `low`)."""
+    return [Queue(name, connection=connection, serializer=JSONSerializer) for name in QUEUE_NAMES]
 
 
 class ResilientWorker(Worker):

@@ -1,4 +1,4 @@
-"""Published schemas of the job runtime: what get/list/cancel/stats/reap return and events carry."""
+"""Published schemas of the job runtime: what get/list/cancel/stats/reap/live_workers return and events carry."""
 
 from __future__ import annotations
 
@@ -69,6 +69,15 @@ class QueueDepth(BaseModel):
     redis: int | None = Field(description="Jobs waiting in the RQ queue (None when Redis is unreachable).")
     waiting: int = Field(description="Queued in PostgreSQL but held back (owner limit or retry backoff).")
     enqueued: int = Field(description="Queued in PostgreSQL and handed to RQ.")
+
+
+class LiveWorker(BaseModel):
+    """An RQ worker whose heartbeat is recent enough to count as alive (`HUICE_JOBS_WORKER_ALIVE_S`)."""
+
+    name: str
+    queues: list[str]
+    state: str
+    last_heartbeat: datetime
 
 
 class QueueStats(BaseModel):

@@ -19,8 +19,9 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from job_orchestration import core
 from job_orchestration import repository as repo
+from job_orchestration import transitions
+from job_orchestration.config import JobsEnv, env_of
 from job_orchestration.domain import TERMINAL_EVENTS
 from job_orchestration.schemas import JobEvent
 from job_orchestration.service import events as service_events
@@ -46,38 +47,38 @@ def format_event(event: JobEvent) -> str:
 
 async def sse_response(request: Request, principal: Principal, job_id: uuid.UUID) -> StreamingResponse:
     """Stream the events of `job_id` to `principal` (NOT_FOUND for another owner's job, before streaming)."""
-    container = request.app.state.container
+    env = env_of(request.app.state.container)
     after = _last_event_id(request)
 
     def replay() -> list[JobEvent]:
-        with container.db.transaction() as session:
+        with env.db.transaction() as session:
             return service_events(session, principal, job_id, after)
 
     first = await run_in_threadpool(replay)  # raises NotFound → the usual envelope
     return StreamingResponse(
-        _stream(request, container, job_id, first, after),
+        _stream(request, env, job_id, first, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _read_after(container: Any, job_id: uuid.UUID, after: int | None) -> list[JobEvent]:
-    with container.db.transaction() as session:
-        return [core.event_read(e) for e in repo.events_after(session, job_id, after)]
+def _read_after(env: JobsEnv, job_id: uuid.UUID, after: int | None) -> list[JobEvent]:
+    with env.db.transaction() as session:
+        return [transitions.event_read(e) for e in repo.events_after(session, job_id, after)]
 
 
 async def _stream(
-    request: Request, container: Any, job_id: uuid.UUID, first: list[JobEvent], after: int | None
+    request: Request, env: JobsEnv, job_id: uuid.UUID, first: list[JobEvent], after: int | None
 ) -> AsyncIterator[str]:
-    client = AsyncRedis.from_url(container.servers.redis_url)
+    client = AsyncRedis.from_url(env.redis_url)
     pubsub = client.pubsub()
     last = after
     try:
         try:
-            await pubsub.subscribe(core.channel(job_id))
+            await pubsub.subscribe(transitions.channel(job_id))
         except RedisError:
             pubsub = None
-        pending = first + await run_in_threadpool(_read_after, container, job_id, first[-1].id if first else after)
+        pending = first + await run_in_threadpool(_read_after, env, job_id, first[-1].id if first else after)
         idle = 0.0
         while True:
             for event in pending:
@@ -94,7 +95,7 @@ async def _stream(
             if idle >= KEEPALIVE_SECONDS:
                 idle = 0.0
                 yield ": keep-alive\n\n"
-            pending = await run_in_threadpool(_read_after, container, job_id, last)
+            pending = await run_in_threadpool(_read_after, env, job_id, last)
     finally:
         if pubsub is not None:
             with contextlib.suppress(RedisError):

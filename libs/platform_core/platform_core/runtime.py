@@ -1,8 +1,10 @@
-"""The process's composition root as seen from job entry points.
+"""The one process-level hand-off of the composition root, for the RQ entry point only.
 
 RQ finds job functions by import path, so a job cannot be handed the container as an argument. The worker
-bootstrap calls `set_runtime(container)` once before it starts taking work; a job calls `runtime()` to
-reach the database, Redis and settings. Nothing is set at import time.
+bootstrap (`huice.worker`) calls `set_runtime(container)` once before it starts taking work, and the RQ
+entry point `job_orchestration.jobs.run` — the only reader — calls `runtime()` and passes its context's
+env explicitly from there on. Nothing else may read it: every other face (API, CLI, tests) holds its
+container and hands envs down. Nothing is set at import time.
 """
 
 from __future__ import annotations

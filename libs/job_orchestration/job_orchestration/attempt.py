@@ -24,8 +24,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from job_orchestration import core
 from job_orchestration import repository as repo
+from job_orchestration import transitions
+from job_orchestration.config import JobsEnv
 from job_orchestration.domain import (
     BudgetExceeded,
     EventType,
@@ -36,13 +37,12 @@ from job_orchestration.domain import (
     error_of,
     is_deterministic,
 )
-from job_orchestration.registry import JobRegistry
 from job_orchestration.repository import JobRow
 from platform_core.db import Database
 from platform_core.errors import ErrorCode
 from platform_core.ids import new_token, utcnow
 
-log = logging.getLogger("job_orchestration.runner")
+log = logging.getLogger("job_orchestration.attempt")
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -65,9 +65,9 @@ class Lease:
     started_monotonic: float = field(default_factory=time.monotonic)
 
 
-def start(db: Database, registry: JobRegistry, job_id: uuid.UUID, *, worker_name: str, pid: int) -> Lease | None:
+def start(env: JobsEnv, job_id: uuid.UUID, *, worker_name: str, pid: int) -> Lease | None:
     """Take the lease of a queued job handed to RQ; None when this delivery is stale (not queued any more)."""
-    with db.transaction() as session:
+    with env.db.transaction() as session:
         row = repo.get(session, job_id, for_update=True)
         if row is None or row.status != JobStatus.QUEUED or row.enqueued_at is None:
             return None
@@ -78,7 +78,9 @@ def start(db: Database, registry: JobRegistry, job_id: uuid.UUID, *, worker_name
         row.started_at = row.started_at or now
         row.worker_name, row.worker_pid = worker_name[:200], pid
         session.flush()
-        core.emit(session, registry, row, EventType.STARTED, now, f"attempt {row.attempts} started", worker=worker_name)
+        transitions.emit(
+            session, env, row, EventType.STARTED, now, f"attempt {row.attempts} started", worker=worker_name
+        )
         return Lease(row.id, token, row.attempts, row.kind, row.owner_id, dict(row.payload), row.budget_s)
 
 
@@ -100,8 +102,8 @@ _UNREACHABLE = object()  # a heartbeat that could not reach the database
 class Attempt:
     """The `JobContext` a handler receives."""
 
-    def __init__(self, db: Database, registry: JobRegistry, lease: Lease) -> None:
-        self.db, self.registry, self.lease = db, registry, lease
+    def __init__(self, env: JobsEnv, lease: Lease) -> None:
+        self.env, self.db, self.lease = env, env.db, lease
         self.job_id, self.owner_id, self.payload, self.attempt = (
             lease.job_id,
             lease.owner_id,
@@ -146,7 +148,7 @@ class Attempt:
             now = utcnow()
             row.progress, row.progress_message, row.heartbeat_at = pct, message[:500], now
             session.flush()
-            core.emit(session, self.registry, row, EventType.PROGRESS, now, message)
+            transitions.emit(session, self.env, row, EventType.PROGRESS, now, message)
 
     def heartbeat(self) -> None:
         """Prove the lease is still held (LeaseLost otherwise); a no-op while the database is unreachable."""
@@ -197,7 +199,7 @@ class Keeper(threading.Thread):
         self.lost_at: float | None = None
 
     def run(self) -> None:
-        settings = self.attempt.registry.settings
+        settings = self.attempt.env.settings
         while not self.done.wait(settings.heartbeat_interval_s):
             try:
                 self._beat(settings)
@@ -247,7 +249,7 @@ def conclude(
     """Record the attempt's outcome under its lease; False when the lease was lost (nothing written).
     While the database is unreachable the write is retried until a lease timeout has passed (the reaper
     would then hand the job to a new attempt, and this one's token no longer holds the lease)."""
-    settings = attempt.registry.settings
+    settings = attempt.env.settings
     deadline = time.monotonic() + settings.lease_timeout_s
     delay = max(settings.heartbeat_interval_s, 0.05)
     while True:
@@ -269,7 +271,7 @@ def _conclude_once(
     error: dict[str, Any] | None,
     deterministic: bool,
 ) -> bool:
-    registry, lease = attempt.registry, attempt.lease
+    env, lease = attempt.env, attempt.lease
     with attempt.db.transaction() as session:
         row = repo.held(session, lease.job_id, lease.token)
         if row is None:
@@ -277,11 +279,11 @@ def _conclude_once(
             return False
         now = utcnow()
         if outcome == JobStatus.FAILED and not deterministic and row.attempts < row.max_attempts:
-            core.retry_later(session, registry, row, now, error or {}, "transient_error")
+            transitions.retry_later(session, env, row, now, error or {}, "transient_error")
         elif outcome == JobStatus.CANCELLED:
-            core.finish(session, registry, row, JobStatus.CANCELLED, now, message="cancelled while running")
+            transitions.finish(session, env, row, JobStatus.CANCELLED, now, message="cancelled while running")
         else:
-            core.finish(session, registry, row, outcome, now, result=result, error=error)
+            transitions.finish(session, env, row, outcome, now, result=result, error=error)
         return True
 
 
@@ -290,8 +292,7 @@ def _kill_self() -> None:
 
 
 def execute(
-    db: Database,
-    registry: JobRegistry,
+    env: JobsEnv,
     job_id: uuid.UUID,
     *,
     worker_name: str,
@@ -299,12 +300,12 @@ def execute(
     kill: Callable[[], None] = _kill_self,
 ) -> JobStatus | None:
     """Run one attempt of `job_id`; returns the outcome recorded (None when nothing was written)."""
-    lease = start(db, registry, job_id, worker_name=worker_name, pid=pid)
+    lease = start(env, job_id, worker_name=worker_name, pid=pid)
     if lease is None:
         log.info("job %s: stale delivery ignored", job_id)
         return None
-    spec = registry.get(lease.kind)
-    attempt = Attempt(db, registry, lease)
+    spec = env.registry.get(lease.kind)
+    attempt = Attempt(env, lease)
     if spec is None:
         error = {
             "code": str(ErrorCode.INVALID_INPUT),

@@ -1,4 +1,4 @@
-"""State transitions shared by the service, the attempt runner and the reaper (internal).
+"""State transitions of a job, shared by the services, the attempt (`attempt`) and the reaper (internal).
 
 Every transition records an event row and publishes it on `runs.{job_id}` after commit; every transition
 that frees a slot admits the owner's next waiting jobs, which RQ receives after commit.
@@ -17,8 +17,8 @@ from rq.serializers import JSONSerializer
 from sqlalchemy.orm import Session
 
 from job_orchestration import repository as repo
+from job_orchestration.config import JobsEnv
 from job_orchestration.domain import TERMINAL, EventType, JobStatus, backoff_seconds
-from job_orchestration.registry import JobRegistry
 from job_orchestration.repository import JobEventRow, JobRow
 from job_orchestration.schemas import JobError, JobEvent, JobRead
 from platform_core.db import on_commit
@@ -79,7 +79,7 @@ def event_read(row: JobEventRow) -> JobEvent:
 
 def emit(
     session: Session,
-    registry: JobRegistry,
+    env: JobsEnv,
     row: JobRow,
     type_: EventType,
     now: datetime,
@@ -102,7 +102,7 @@ def emit(
             ),
         )
     )
-    redis = registry.redis
+    redis = env.redis
     if redis is not None:
         body = event.model_dump_json()
         on_commit(session, lambda: redis.publish(channel(row.id), body))
@@ -113,13 +113,13 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str))
 
 
-def enqueue_after_commit(session: Session, registry: JobRegistry, row: JobRow) -> None:
+def enqueue_after_commit(session: Session, env: JobsEnv, row: JobRow) -> None:
     """Hand the job to RQ once the transaction commits (RQ job id = job id)."""
-    redis = registry.redis
+    redis = env.redis
     if redis is None:
         return
     job_id, queue, budget = str(row.id), row.queue, row.budget_s
-    timeout = int(budget + registry.settings.cancel_grace_s + 2 * registry.settings.lease_timeout_s + 30)
+    timeout = int(budget + env.settings.cancel_grace_s + 2 * env.settings.lease_timeout_s + 30)
     on_commit(session, lambda: enqueue_now(redis, job_id, queue, timeout))
 
 
@@ -137,7 +137,7 @@ def enqueue_now(redis: Any, job_id: str, queue: str, timeout: int) -> None:
 
 def admit(
     session: Session,
-    registry: JobRegistry,
+    env: JobsEnv,
     owner_id: uuid.UUID,
     now: datetime,
     exclude: frozenset[uuid.UUID] = frozenset(),
@@ -147,28 +147,28 @@ def admit(
     candidates = [r for r in repo.waiting(session, owner_id, now, limit=50) if r.id not in exclude]
     if not candidates:
         return []
-    limit = _limit(registry, candidates[0].owner_plan)
+    limit = _limit(env, candidates[0].owner_plan)
     free = limit - repo.count_active(session, owner_id)
     admitted = []
     for row in candidates[: max(0, free)]:
         row.enqueued_at = now
         row.not_before = None
         session.flush()
-        emit(session, registry, row, EventType.ENQUEUED, now)
-        enqueue_after_commit(session, registry, row)
+        emit(session, env, row, EventType.ENQUEUED, now)
+        enqueue_after_commit(session, env, row)
         admitted.append(row.id)
     return admitted
 
 
-def _limit(registry: JobRegistry, plan: str) -> int:
+def _limit(env: JobsEnv, plan: str) -> int:
     if plan == "admin":
-        return registry.settings.admin_limit
-    return registry.settings.limit_for(plan)
+        return env.settings.admin_limit
+    return env.settings.limit_for(plan)
 
 
 def finish(
     session: Session,
-    registry: JobRegistry,
+    env: JobsEnv,
     row: JobRow,
     status: JobStatus,
     now: datetime,
@@ -194,15 +194,15 @@ def finish(
     event_type = {JobStatus.SUCCEEDED: EventType.SUCCEEDED, JobStatus.FAILED: EventType.FAILED}.get(
         status, EventType.CANCELLED
     )
-    emit(session, registry, row, event_type, now, message or (error or {}).get("message", ""), **data)
-    admit(session, registry, row.owner_id, now, exclude=frozenset({row.id}))
+    emit(session, env, row, event_type, now, message or (error or {}).get("message", ""), **data)
+    admit(session, env, row.owner_id, now, exclude=frozenset({row.id}))
 
 
 def retry_later(
-    session: Session, registry: JobRegistry, row: JobRow, now: datetime, error: dict[str, Any], reason: str
+    session: Session, env: JobsEnv, row: JobRow, now: datetime, error: dict[str, Any], reason: str
 ) -> datetime:
     """Put a running job back in the queue after the backoff of its attempt number (a transient failure)."""
-    settings = registry.settings
+    settings = env.settings
     delay = backoff_seconds(row.attempts, base=settings.retry_base_s, cap=settings.retry_max_s)
     due = now + timedelta(seconds=delay)
     row.status = JobStatus.QUEUED
@@ -213,7 +213,7 @@ def retry_later(
     session.flush()
     emit(
         session,
-        registry,
+        env,
         row,
         EventType.RETRYING,
         now,
@@ -222,5 +222,5 @@ def retry_later(
         retry_at=due.isoformat(),
         next_attempt=row.attempts + 1,
     )
-    admit(session, registry, row.owner_id, now, exclude=frozenset({row.id}))
+    admit(session, env, row.owner_id, now, exclude=frozenset({row.id}))
     return due

@@ -8,114 +8,113 @@ from datetime import timedelta
 
 import pytest
 
-from job_orchestration import runner, service
+from job_orchestration import service
+from job_orchestration.attempt import Attempt, Lease, beat, conclude, database_unavailable, execute, start
 from job_orchestration.domain import JobCancelled, JobStatus, LeaseLost
 from platform_core.ids import utcnow
 from tests.job_orchestration.factories import event_types, read, submit
 
 
-def _start(db, registry, job_id):
-    return runner.start(db, registry, job_id, worker_name="test-worker", pid=1)
+def _start(env, job_id):
+    return start(env, job_id, worker_name="test-worker", pid=1)
 
 
-def test_an_attempt_takes_the_lease_once(db, registry, make_user):
-    job = submit(db, make_user())
-    lease = _start(db, registry, job.id)
+def test_an_attempt_takes_the_lease_once(db, env, make_user):
+    job = submit(env, make_user())
+    lease = _start(env, job.id)
     assert lease is not None and lease.attempt == 1
-    assert _start(db, registry, job.id) is None  # a duplicate delivery finds the job running: no second attempt
+    assert _start(env, job.id) is None  # a duplicate delivery finds the job running: no second attempt
     current = read(db, job.id)
     assert (current.status, current.attempts) == (JobStatus.RUNNING, 1)
     assert current.started_at == current.attempt_started_at == current.heartbeat_at
     assert current.queue_wait_s is not None and current.queue_wait_s >= 0
 
 
-def test_a_stale_token_cannot_write_progress_or_finish(db, registry, make_user):
-    job = submit(db, make_user())
-    lease = _start(db, registry, job.id)
-    stale = runner.Attempt(db, registry, runner.Lease(**{**lease.__dict__, "token": "stale"}))
+def test_a_stale_token_cannot_write_progress_or_finish(db, env, make_user):
+    job = submit(env, make_user())
+    lease = _start(env, job.id)
+    stale = Attempt(env, Lease(**{**lease.__dict__, "token": "stale"}))
     with pytest.raises(LeaseLost):
         stale.progress(50, "late")
     with pytest.raises(LeaseLost), stale.transaction():
         pass
-    assert runner.conclude(stale, JobStatus.SUCCEEDED, result={"x": 1}) is False
-    assert runner.beat(db, stale.lease) is None
+    assert conclude(stale, JobStatus.SUCCEEDED, result={"x": 1}) is False
+    assert beat(db, stale.lease) is None
     current = read(db, job.id)
     assert (current.status, current.progress, current.result) == (JobStatus.RUNNING, 0.0, None)
-    holder = runner.Attempt(db, registry, lease)
+    holder = Attempt(env, lease)
     holder.progress(40, "halfway")
     with holder.transaction() as session:
         assert session is not None
-    assert runner.conclude(holder, JobStatus.SUCCEEDED, result={"x": 1}) is True
+    assert conclude(holder, JobStatus.SUCCEEDED, result={"x": 1}) is True
     done = read(db, job.id)
     assert (done.status, done.progress, done.result) == (JobStatus.SUCCEEDED, 100.0, {"x": 1})
     assert event_types(db, job.id) == ["submitted", "enqueued", "started", "progress", "succeeded"]
 
 
-def test_cancel_of_a_running_job_is_honoured_at_the_next_progress_point(db, registry, make_user):
+def test_cancel_of_a_running_job_is_honoured_at_the_next_progress_point(db, env, make_user):
     owner = make_user()
-    job = submit(db, owner)
-    attempt = runner.Attempt(db, registry, _start(db, registry, job.id))
+    job = submit(env, owner)
+    attempt = Attempt(env, _start(env, job.id))
     with db.transaction() as session:
-        requested = service.cancel(session, owner, job.id)
+        requested = service.cancel(session, env, owner, job.id)
     with db.transaction() as session:
-        again = service.cancel(session, owner, job.id)
+        again = service.cancel(session, env, owner, job.id)
     assert (requested.status, requested.cancel_requested) == (JobStatus.RUNNING, True)
     assert again == requested
     assert attempt.is_cancel_requested() is True
     with pytest.raises(JobCancelled):
         attempt.progress(10)
-    assert runner.conclude(attempt, JobStatus.CANCELLED) is True
+    assert conclude(attempt, JobStatus.CANCELLED) is True
     assert read(db, job.id).status == JobStatus.CANCELLED
     assert event_types(db, job.id)[-2:] == ["cancel_requested", "cancelled"]
 
 
-def test_transient_failure_is_retried_with_backoff_and_user_error_is_not(db, registry, make_user):
+def test_transient_failure_is_retried_with_backoff_and_user_error_is_not(db, env, make_user):
     owner = make_user()
-    transient, user = submit(db, owner), submit(db, owner)
-    attempt = runner.Attempt(db, registry, _start(db, registry, transient.id))
+    transient, user = submit(env, owner), submit(env, owner)
+    attempt = Attempt(env, _start(env, transient.id))
     error = {"code": "INTERNAL_ERROR", "message": "boom", "details": {}}
-    assert runner.conclude(attempt, JobStatus.FAILED, error=error, deterministic=False)
+    assert conclude(attempt, JobStatus.FAILED, error=error, deterministic=False)
     retrying = read(db, transient.id)
     assert (retrying.status, retrying.attempts, retrying.enqueued_at) == (JobStatus.QUEUED, 1, None)
     assert retrying.error.message == "boom"
     assert retrying.retry_at is not None and retrying.retry_at > utcnow() - timedelta(seconds=1)
-    attempt = runner.Attempt(db, registry, _start(db, registry, user.id))
-    assert runner.conclude(attempt, JobStatus.FAILED, error={"code": "INVALID_INPUT", "message": "bad"})
+    attempt = Attempt(env, _start(env, user.id))
+    assert conclude(attempt, JobStatus.FAILED, error={"code": "INVALID_INPUT", "message": "bad"})
     failed = read(db, user.id)
     assert (failed.status, failed.attempts, failed.error.code) == (JobStatus.FAILED, 1, "INVALID_INPUT")
     with db.transaction() as session:
-        admitted = service.dispatch(session, utcnow() + timedelta(seconds=5))
+        admitted = service.dispatch(session, env, utcnow() + timedelta(seconds=5))
     assert admitted == [transient.id]
 
 
-def test_retries_stop_at_max_attempts(db, registry, make_user):
-    job = submit(db, make_user(), kind="diag.fail")
+def test_retries_stop_at_max_attempts(db, env, make_user):
+    job = submit(env, make_user(), kind="diag.fail")
     for attempt_no in (1, 2, 3):
         with db.transaction() as session:
-            service.dispatch(session, utcnow() + timedelta(seconds=10))
-        attempt = runner.Attempt(db, registry, _start(db, registry, job.id))
+            service.dispatch(session, env, utcnow() + timedelta(seconds=10))
+        attempt = Attempt(env, _start(env, job.id))
         assert attempt.attempt == attempt_no
-        runner.conclude(
-            attempt, JobStatus.FAILED, error={"code": "INTERNAL_ERROR", "message": "x"}, deterministic=False
-        )
+        conclude(attempt, JobStatus.FAILED, error={"code": "INTERNAL_ERROR", "message": "x"}, deterministic=False)
     final = read(db, job.id)
     assert (final.status, final.attempts) == (JobStatus.FAILED, 3)
     with pytest.raises(Exception) as exc, db.transaction() as session:
-        service.cancel(session, make_user(role="admin"), job.id)
+        service.cancel(session, env, make_user(role="admin"), job.id)
     assert exc.value.envelope()["error"]["code"] == "CONFLICT"
 
 
 # ---- whole attempts with the keeper thread (committed database) -------------------------------------------
 
 
-def _execute(committed_db, registry, job_id):
-    return runner.execute(committed_db, registry, job_id, worker_name="in-process", pid=0, kill=lambda: None)
+def _execute(env, job_id):
+    return execute(env, job_id, worker_name="in-process", pid=0, kill=lambda: None)
 
 
-def test_execute_success_transient_and_user_error(committed_db, committed_registry):
+def test_execute_success_transient_and_user_error(committed_db, committed_env):
     owner = uuid.uuid4()
-    ok = submit(committed_db, owner, "diag.progress", {"steps": 3, "delay": 0})
-    assert _execute(committed_db, committed_registry, ok.id) == JobStatus.SUCCEEDED
+    ok = submit(committed_env, owner, "diag.progress", {"steps": 3, "delay": 0})
+    assert _execute(committed_env, ok.id) == JobStatus.SUCCEEDED
     done = read(committed_db, ok.id)
     assert (done.status, done.result, done.progress) == (JobStatus.SUCCEEDED, {"steps": 3, "attempt": 1}, 100.0)
     assert event_types(committed_db, ok.id) == [
@@ -128,18 +127,18 @@ def test_execute_success_transient_and_user_error(committed_db, committed_regist
         "succeeded",
     ]
 
-    flaky = submit(committed_db, owner, "diag.fail", {"fail_attempts": 1})
-    assert _execute(committed_db, committed_registry, flaky.id) == JobStatus.FAILED
+    flaky = submit(committed_env, owner, "diag.fail", {"fail_attempts": 1})
+    assert _execute(committed_env, flaky.id) == JobStatus.FAILED
     queued = read(committed_db, flaky.id)
     assert (queued.status, queued.attempts, queued.error.code) == (JobStatus.QUEUED, 1, "INTERNAL_ERROR")
     assert queued.error.message == "DiagnosticFailure: diagnostic transient failure on attempt 1"
     with committed_db.transaction() as session:
-        service.dispatch(session, utcnow() + timedelta(seconds=5))
-    assert _execute(committed_db, committed_registry, flaky.id) == JobStatus.SUCCEEDED
+        service.dispatch(session, committed_env, utcnow() + timedelta(seconds=5))
+    assert _execute(committed_env, flaky.id) == JobStatus.SUCCEEDED
     assert read(committed_db, flaky.id).result == {"attempt": 2}
 
-    user = submit(committed_db, owner, "diag.fail", {"mode": "user"})
-    assert _execute(committed_db, committed_registry, user.id) == JobStatus.FAILED
+    user = submit(committed_env, owner, "diag.fail", {"mode": "user"})
+    assert _execute(committed_env, user.id) == JobStatus.FAILED
     failed = read(committed_db, user.id)
     assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
     assert failed.error.model_dump() == {
@@ -149,9 +148,9 @@ def test_execute_success_transient_and_user_error(committed_db, committed_regist
     }
 
 
-def test_execute_over_budget_fails_with_a_clear_reason(committed_db, committed_registry):
-    job = submit(committed_db, uuid.uuid4(), "diag.sleep", {"seconds": 5}, budget_s=1)
-    assert _execute(committed_db, committed_registry, job.id) == JobStatus.FAILED
+def test_execute_over_budget_fails_with_a_clear_reason(committed_db, committed_env):
+    job = submit(committed_env, uuid.uuid4(), "diag.sleep", {"seconds": 5}, budget_s=1)
+    assert _execute(committed_env, job.id) == JobStatus.FAILED
     failed = read(committed_db, job.id)
     assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
     assert failed.error.model_dump() == {
@@ -161,11 +160,11 @@ def test_execute_over_budget_fails_with_a_clear_reason(committed_db, committed_r
     }
 
 
-def test_execute_cancelled_while_running(committed_db, committed_registry):
+def test_execute_cancelled_while_running(committed_db, committed_env):
     owner = uuid.uuid4()
-    job = submit(committed_db, owner, "diag.sleep", {"seconds": 20})
+    job = submit(committed_env, owner, "diag.sleep", {"seconds": 20})
     outcome: list = []
-    thread = threading.Thread(target=lambda: outcome.append(_execute(committed_db, committed_registry, job.id)))
+    thread = threading.Thread(target=lambda: outcome.append(_execute(committed_env, job.id)))
     thread.start()
     from tests.job_orchestration.factories import wait_status
 
@@ -173,7 +172,7 @@ def test_execute_cancelled_while_running(committed_db, committed_registry):
     from tests.job_orchestration.cluster import principal_for
 
     with committed_db.transaction() as session:
-        assert service.cancel(session, principal_for(owner), job.id).cancel_requested is True
+        assert service.cancel(session, committed_env, principal_for(owner), job.id).cancel_requested is True
     thread.join(10)
     assert outcome == [JobStatus.CANCELLED]
     assert read(committed_db, job.id).status == JobStatus.CANCELLED
@@ -183,10 +182,10 @@ def test_only_connection_failures_count_as_the_database_being_unavailable() -> N
     from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
 
     down = OperationalError("SELECT 1", {}, Exception("connection refused"))
-    assert runner.database_unavailable(down)
-    assert runner.database_unavailable(InterfaceError("SELECT 1", {}, Exception("connection already closed")))
+    assert database_unavailable(down)
+    assert database_unavailable(InterfaceError("SELECT 1", {}, Exception("connection already closed")))
     dropped = DBAPIError("SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True)
-    assert runner.database_unavailable(dropped)
-    assert not runner.database_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
-    assert not runner.database_unavailable(ProgrammingError("SELECT", {}, Exception("syntax error")))
-    assert not runner.database_unavailable(ValueError("no"))
+    assert database_unavailable(dropped)
+    assert not database_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not database_unavailable(ProgrammingError("SELECT", {}, Exception("syntax error")))
+    assert not database_unavailable(ValueError("no"))

@@ -1,0 +1,54 @@
+"""Reading jobs: one, several, a page of them, and a job's events (owners see their own, admins all)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from job_orchestration import repository as repo
+from job_orchestration import transitions
+from job_orchestration.domain import JobStatus
+from job_orchestration.schemas import JobEvent, JobRead
+from job_orchestration.service._common import owned, scope
+from platform_core.errors import InvalidInput
+from platform_core.pagination import Page, PageParams
+from user_auth.principal import Principal
+
+
+def get(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRead:
+    """One job of the caller (any job for admins); NOT_FOUND otherwise."""
+    return transitions.to_read(owned(session, principal, job_id))
+
+
+def get_many(session: Session, principal: Principal, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, JobRead]:
+    """Several of the caller's jobs at once (for listings of things backed by jobs); others are left out."""
+    if not job_ids:
+        return {}
+    return {row.id: transitions.to_read(row) for row in repo.get_many_owned(session, job_ids, scope(principal))}
+
+
+def list_jobs(
+    session: Session,
+    principal: Principal,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    page: PageParams | None = None,
+) -> Page[JobRead]:
+    """The caller's jobs (every job for admins), newest first, optionally by status and kind."""
+    page = page or PageParams()
+    if status is not None and status not in {s.value for s in JobStatus}:
+        raise InvalidInput(f"unknown status {status!r}", field="status")
+    rows, total = repo.list_jobs(
+        session, scope(principal), status=status, kind=kind, limit=page.limit, offset=page.offset
+    )
+    return Page[JobRead](
+        items=[transitions.to_read(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+def events(session: Session, principal: Principal, job_id: uuid.UUID, after_id: int | None = None) -> list[JobEvent]:
+    """The job's events in order (those after `after_id` when given)."""
+    owned(session, principal, job_id)
+    return [transitions.event_read(e) for e in repo.events_after(session, job_id, after_id)]
