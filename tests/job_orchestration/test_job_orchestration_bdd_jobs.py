@@ -86,6 +86,17 @@ def stranger_tries(committed_env, job):
     return _try_cancel(committed_env, uuid.uuid4(), job.id)
 
 
+@when("another owner opens the job's event stream", target_fixture="answer")
+def stranger_streams(committed_env, job):
+    """The stream's first step (`sse_response` replays the persisted events before it streams)."""
+    try:
+        with committed_env.db.transaction() as session:
+            service.events(session, principal_for(uuid.uuid4()), job.id)
+    except AppError as exc:
+        return exc.envelope()
+    raise AssertionError("the stream was opened")
+
+
 def _try_cancel(env, owner, job_id):
     try:
         with env.db.transaction() as session:

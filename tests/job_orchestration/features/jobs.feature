@@ -51,3 +51,8 @@ Feature: Durable jobs
     Given an owner submitted a "diag.sleep" job with payload {"seconds": 1}
     When another owner tries to cancel the job
     Then the answer is "NOT_FOUND" "job not found"
+
+  Scenario: Another owner's stream is not found
+    Given an owner submitted a "diag.sleep" job with payload {"seconds": 1}
+    When another owner opens the job's event stream
+    Then the answer is "NOT_FOUND" "job not found"
