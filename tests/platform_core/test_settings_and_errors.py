@@ -12,6 +12,7 @@ from platform_core.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
+    ServiceUnavailable,
     UpstreamError,
     error_envelope,
 )
@@ -46,6 +47,7 @@ def test_settings_read_the_huice_prefix(monkeypatch: pytest.MonkeyPatch) -> None
         (Conflict("dup"), 409, 5),
         (RateLimited("slow down"), 429, 6),
         (UpstreamError("tushare down"), 502, 7),
+        (ServiceUnavailable("redis down"), 503, 8),
         (AppError("oops"), 500, 1),
     ],
 )

@@ -410,11 +410,6 @@ def key_refused(api: Any, created_key: dict[str, Any]) -> None:
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-@then("the created key works again")
-def key_works(api: Any, created_key: dict[str, Any]) -> None:
-    assert api.get("/api/auth/me", headers=bearer(created_key["key"])).status_code == 200
-
-
 @when(parsers.parse("{days:d} days have passed"))
 def days_pass(clock: Any, days: int) -> None:
     clock(timedelta(days=days))

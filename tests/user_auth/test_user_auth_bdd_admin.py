@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from pytest_bdd import parsers, scenarios, then, when
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from tests.user_auth.support import Login, user_row
+from tests.user_auth.support import Login, bearer, login_api, user_row
+from user_auth import repository as repo
 
 scenarios("user_auth/features/admin.feature")
 
@@ -105,3 +106,22 @@ def audit_append_only(connection: Any) -> None:
         with pytest.raises(DBAPIError, match="append-only"):
             connection.execute(text(statement))
         savepoint.rollback()
+
+
+@then(parsers.parse('the audit log records the created key revoked by "{admin}" because "{reason}"'))
+def key_revocation_audited(session: Any, created_key: dict[str, Any], admin: str, reason: str) -> None:
+    owner, actor = user_row(session, "u@example.com"), user_row(session, admin)
+    revoked = repo.AuditEntry.action == "api_key.revoked"
+    rows = session.scalars(select(repo.AuditEntry).where(repo.AuditEntry.target_id == owner.id, revoked)).all()
+    assert [(r.actor_id, r.outcome, r.details) for r in rows] == [
+        (actor.id, "success", {"key": created_key["prefix"], "reason": reason})
+    ]
+
+
+@then(parsers.parse('the created key is listed as revoked for "{email}"'))
+def key_listed_revoked(api: Any, created_key: dict[str, Any], email: str) -> None:
+    tokens = login_api(api, email, "Correct-Horse-9").json()
+    listing = api.get("/api/auth/keys", headers=bearer(tokens["access_token"])).json()
+    (key,) = listing["items"]
+    assert (key["prefix"], key["active"]) == (created_key["prefix"], False)
+    assert key["revoked_at"] is not None

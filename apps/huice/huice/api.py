@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import huice
 from huice.bootstrap import Container, build_container
@@ -35,6 +36,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     )
     app.state.container = container
     install_http(app, max_body_bytes=container.settings.max_body_bytes)
+    _trust_forwarded_headers(app, container.settings.trusted_proxy_list)
 
     @app.get("/health", tags=["platform"], summary="Liveness")
     def health() -> dict[str, str]:
@@ -52,6 +54,14 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         if router is not None:
             app.include_router(router, prefix="/api")
     return app
+
+
+def _trust_forwarded_headers(app: FastAPI, proxies: list[str]) -> None:
+    """Believe X-Forwarded-For/-Proto only from the configured proxies (HUICE_TRUSTED_PROXIES; none by
+    default), whatever server runs the app: `huice serve` starts uvicorn with its own proxy handling off,
+    so the client address every context sees (throttles, audit) is the peer's unless a proxy is trusted."""
+    if proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)  # outermost: before request ids
 
 
 def app_factory() -> FastAPI:

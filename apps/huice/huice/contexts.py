@@ -47,7 +47,9 @@ def wire_user_auth(container: Container) -> None:
     from user_auth.config import UserAuthSettings, build_env
 
     settings = UserAuthSettings(secret_key=container.settings.secret_key)
-    container.extras["user_auth"] = build_env(settings, container.db, container.servers.redis_url, container.redis)
+    env = build_env(settings, container.db, container.servers.redis_url)
+    container.extras["user_auth"] = env
+    container.extras.setdefault("_closers", []).append(env.throttle.close)
 
 
 def wire_job_orchestration(container: Container) -> None:

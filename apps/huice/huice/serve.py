@@ -29,6 +29,27 @@ def _child_env(settings: CoreSettings, servers: Servers) -> dict[str, str]:
     return env
 
 
+def api_command(settings: CoreSettings, *, host: str | None = None, port: int | None = None) -> list[str]:
+    """The uvicorn command of the API process. uvicorn's own proxy-header handling is off (by default it
+    believes X-Forwarded-For from 127.0.0.1, and FORWARDED_ALLOW_IPS would widen that): the app trusts
+    forwarded headers only from HUICE_TRUSTED_PROXIES (`huice.api`)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "huice.api:app_factory",
+        "--factory",
+        "--host",
+        host or settings.api_host,
+        "--port",
+        str(port or settings.api_port),
+        "--no-proxy-headers",
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
+
+
 def _install_signal_handlers(stop: Callable[[], None]) -> None:
     def handler(signum, frame):
         log.info("received %s, shutting down", signal.Signals(signum).name)
@@ -60,24 +81,7 @@ def run(
         env = _child_env(settings, servers)
         python = sys.executable
         if api:
-            supervisor.add(
-                "api",
-                [
-                    python,
-                    "-m",
-                    "uvicorn",
-                    "huice.api:app_factory",
-                    "--factory",
-                    "--host",
-                    host or settings.api_host,
-                    "--port",
-                    str(port or settings.api_port),
-                    "--no-access-log",
-                    "--timeout-graceful-shutdown",
-                    "5",
-                ],
-                env,
-            )
+            supervisor.add("api", api_command(settings, host=host, port=port), env)
         for i in range(workers):
             supervisor.add(f"worker-{i + 1}", [python, "-m", "huice", "worker-process"], env)
         supervisor.start_all()

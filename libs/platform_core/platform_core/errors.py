@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -32,6 +33,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.UPSTREAM_ERROR: 502,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
 }
 
 EXIT_CODE: dict[ErrorCode, int] = {
@@ -43,6 +45,7 @@ EXIT_CODE: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 6,
     ErrorCode.PAYLOAD_TOO_LARGE: 2,
     ErrorCode.UPSTREAM_ERROR: 7,
+    ErrorCode.SERVICE_UNAVAILABLE: 8,
     ErrorCode.INTERNAL_ERROR: 1,
 }
 
@@ -119,6 +122,12 @@ class PayloadTooLarge(AppError):
 
 class UpstreamError(AppError):
     code = ErrorCode.UPSTREAM_ERROR
+
+
+class ServiceUnavailable(AppError):
+    """A server this answer needs (e.g. the throttle's Redis) is unreachable; retry after `Retry-After`."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
 
 
 class InternalError(AppError):

@@ -41,6 +41,7 @@ _STATUS_CODES = {
     415: ErrorCode.INVALID_INPUT,
     422: ErrorCode.INVALID_INPUT,
     429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
 }
 
 
@@ -68,7 +69,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "RATE_LIMITED",
         500: "INTERNAL_ERROR",
         502: "UPSTREAM_ERROR",
-        503: "NOT READY",
+        503: "SERVICE_UNAVAILABLE",
     }
     return {s: {"model": ErrorEnvelope, "description": descriptions.get(s, "error")} for s in statuses}
 

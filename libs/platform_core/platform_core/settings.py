@@ -6,10 +6,11 @@ context that needs its own knobs subclasses `HuiceSettings` with the same prefix
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-secret-change-me-0123456789abcdef"  # noqa: S105 - refused in production below
@@ -35,9 +36,33 @@ class CoreSettings(HuiceSettings):
     api_host: str = Field("127.0.0.1", description="Bind address of the API.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
     workers: int = Field(2, ge=0, le=64, description="RQ worker processes started by `huice serve`.")
+    trusted_proxies: str | None = Field(
+        None,
+        description=(
+            "Comma-separated addresses/CIDR networks of reverse proxies whose X-Forwarded-For/-Proto are "
+            "believed (`*` = every peer); unset = none: the client address is the TCP peer's."
+        ),
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body (413 above).")
     db_pool_size: int = Field(5, ge=1, description="SQLAlchemy pool size per process.")
     worker_heartbeat_ttl: int = Field(60, ge=5, description="Seconds a worker heartbeat stays valid.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str | None) -> str | None:
+        entries = [e.strip() for e in (value or "").split(",") if e.strip()]
+        for entry in entries:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"HUICE_TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
+        return ",".join(entries) or None
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The configured proxies (empty: trust no forwarded header)."""
+        return self.trusted_proxies.split(",") if self.trusted_proxies else []
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> CoreSettings:

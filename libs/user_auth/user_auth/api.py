@@ -1,5 +1,8 @@
 """HTTP face of user_auth: `/api/auth/*` (accounts, sessions, recovery, keys), `/api/users/me`, `/api/admin/*`.
 
+Routes that need a caller declare the `AccessToken` and `ApiKey` security schemes (through `CurrentPrincipal`);
+throttled routes document 429 and 503 (the throttle fails closed when its Redis is unreachable).
+
 Every route: auth dependency + session dependency + one service call. Tokens for verification and
 password reset are only ever delivered by mail; no response contains one.
 """
@@ -50,16 +53,17 @@ users = APIRouter(prefix="/users", tags=["users"])
 admin = APIRouter(prefix="/admin", tags=["admin"], responses=error_responses(401, 403))
 
 
-@auth.post("/register", status_code=201, response_model=UserRead, responses=error_responses(409, 429))
+@auth.post("/register", status_code=201, response_model=UserRead, responses=error_responses(409, 429, 503))
 def register(body: Credentials, session: SessionDep, env: EnvDep, client: ClientDep) -> UserRead:
     """Create an account and mail a verification link. 409 CONFLICT if the email is taken; weak passwords
     are INVALID_INPUT with `details.field` = "password"."""
     return service.register(session, env, email=body.email, password=body.password, client=client)
 
 
-@auth.post("/login", response_model=TokenPair, responses=error_responses(401, 429))
+@auth.post("/login", response_model=TokenPair, responses=error_responses(401, 429, 503))
 def login(body: Credentials, session: SessionDep, env: EnvDep, client: ClientDep) -> TokenPair:
-    """Exchange email + password for an access token (JWT) and a single-use refresh token."""
+    """Exchange email + password for an access token (JWT) and a single-use refresh token. Throttled per
+    (account, address) and per address (429); while the throttle's store is unreachable, 503 with `Retry-After`."""
     return service.login(session, env, email=body.email, password=body.password, client=client)
 
 
@@ -96,26 +100,26 @@ def me(principal: CurrentPrincipal, session: SessionDep) -> UserRead:
     return service.me(session, principal)
 
 
-@auth.post("/verify-email", response_model=Accepted, responses=error_responses(429))
+@auth.post("/verify-email", response_model=Accepted, responses=error_responses(429, 503))
 def verify_email(body: VerifyEmailRequest, session: SessionDep, env: EnvDep, client: ClientDep) -> Accepted:
     """Confirm an email address with the token from the verification mail (single use)."""
     service.verify_email(session, env, token=body.token, client=client)
     return Accepted(status="verified", message="email address verified")
 
 
-@auth.post("/verify-email/request", response_model=Accepted, responses=error_responses(401, 429))
+@auth.post("/verify-email/request", response_model=Accepted, responses=error_responses(401, 429, 503))
 def request_verification(principal: CurrentPrincipal, session: SessionDep, env: EnvDep, client: ClientDep) -> Accepted:
     """Mail a new verification link to the caller."""
     return service.request_verification(session, env, principal, client=client)
 
 
-@auth.post("/password-reset/request", status_code=202, response_model=Accepted, responses=error_responses(429))
+@auth.post("/password-reset/request", status_code=202, response_model=Accepted, responses=error_responses(429, 503))
 def request_password_reset(body: ResetRequest, session: SessionDep, env: EnvDep, client: ClientDep) -> Accepted:
     """Mail a reset link. The answer is identical whether or not the address has an account."""
     return service.request_password_reset(session, env, email=body.email, client=client)
 
 
-@auth.post("/password-reset", status_code=204, responses=error_responses(429))
+@auth.post("/password-reset", status_code=204, responses=error_responses(429, 503))
 def reset_password(body: ResetPassword, session: SessionDep, env: EnvDep, client: ClientDep) -> Response:
     """Set a new password with the token from the reset mail; every session of the account ends."""
     service.reset_password(session, env, token=body.token, new_password=body.new_password, client=client)
@@ -203,7 +207,7 @@ def update_user(
     env: EnvDep,
     client: ClientDep,
 ) -> UserRead:
-    """Change a user's role, plan or status (`disabled` ends their sessions and stops their keys)."""
+    """Change a user's role, plan or status (`disabled` ends their sessions and revokes their API keys for good)."""
     return service.update_user(session, env, principal, user_id, body, client=client)
 
 

@@ -41,13 +41,22 @@ class UserAuthSettings(HuiceSettings):
     verify_ttl_seconds: int = Field(48 * 3600, ge=60, description="Lifetime of an email verification token.")
     reset_ttl_seconds: int = Field(1800, ge=60, description="Lifetime of a password reset token.")
 
-    login_account_limit: str = Field("5/minute", description="Login attempts per account.")
+    login_pair_limit: str = Field("5/minute", description="Login attempts per account from one client address.")
     login_address_limit: str = Field("20/minute", description="Login attempts per client address.")
+    login_account_limit: str = Field(
+        "100/hour", description="Failed logins per account, refused only from addresses it never signed in from."
+    )
+    known_address_days: int = Field(
+        30, ge=1, description="Days a signed-in address stays exempt from the account-wide login limit."
+    )
     register_address_limit: str = Field("10/hour", description="Registrations per client address.")
     reset_account_limit: str = Field("3/hour", description="Reset requests per email.")
     reset_address_limit: str = Field("10/hour", description="Reset requests per client address.")
     verify_account_limit: str = Field("10/hour", description="Verification attempts/requests per account.")
     verify_address_limit: str = Field("30/hour", description="Verification attempts per client address.")
+    throttle_timeout_seconds: float = Field(
+        2.0, gt=0, description="Seconds the throttle waits for Redis; unreachable = 503 for throttled attempts."
+    )
 
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
     argon2_memory_cost: int = Field(65536, ge=1024, description="argon2id memory in KiB.")
@@ -97,11 +106,12 @@ class AuthEnv:
     throttle: Throttle
 
 
-def build_env(settings: UserAuthSettings, db: Database, redis_url: str, redis_client: Any = None) -> AuthEnv:
-    """Build the bundle once at start-up (the composition app's `wire_user_auth` calls this)."""
+def build_env(settings: UserAuthSettings, db: Database, redis_url: str) -> AuthEnv:
+    """Build the bundle once at start-up (the composition app's `wire_user_auth` calls this). The throttle
+    opens its own Redis pool with short timeouts; `env.throttle.close()` releases it."""
     from user_auth.throttle import Throttle
 
-    return AuthEnv(settings=settings, db=db, throttle=Throttle(redis_url, redis_client))
+    return AuthEnv(settings=settings, db=db, throttle=Throttle(redis_url, timeout_s=settings.throttle_timeout_seconds))
 
 
 def env_of(container: Any) -> AuthEnv:

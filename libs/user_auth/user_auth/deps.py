@@ -13,7 +13,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from platform_core.errors import Forbidden
 from platform_core.http import SessionDep
@@ -24,9 +25,29 @@ from user_auth.tokens import unauthorized
 
 _SESSION_ID = "user_auth_session_id"
 
+# The two ways to authenticate, as OpenAPI security schemes (both are `Authorization: Bearer ...`); every
+# operation that depends on `CurrentPrincipal` lists them as alternatives.
+ACCESS_TOKEN = HTTPBearer(
+    scheme_name="AccessToken",
+    bearerFormat="JWT",
+    description=(
+        "An access token from `POST /api/auth/login` (or `/api/auth/refresh`), valid 15 minutes; when "
+        "external identity is configured, a Supabase/JWKS token with audience `authenticated` too."
+    ),
+    auto_error=False,
+)
+API_KEY = HTTPBearer(
+    scheme_name="ApiKey",
+    bearerFormat="hk_<id>_<secret>",
+    description="An API key `hk_<id>_<secret>` from `POST /api/auth/keys`, sent as `Authorization: Bearer hk_...`.",
+    auto_error=False,
+)
+_Credentials = HTTPAuthorizationCredentials | None
+
 
 def client_info(request: Request) -> service.ClientInfo:
-    """The caller's address as the server sees it (behind a proxy, configure uvicorn's forwarded-allow-ips)."""
+    """The caller's address: the TCP peer's, or the forwarded one when the peer is a proxy named in
+    HUICE_TRUSTED_PROXIES (the app resolves that once, for every context — see `huice.api`)."""
     return service.ClientInfo(address=request.client.host if request.client else None)
 
 
@@ -38,8 +59,14 @@ def bearer_credential(request: Request) -> str:
     return credential.strip()
 
 
-def current_principal(request: Request, session: SessionDep) -> Principal:
-    """The authenticated caller (access token, API key or external token); 401 otherwise."""
+def current_principal(
+    request: Request,
+    session: SessionDep,
+    access_token: Annotated[_Credentials, Security(ACCESS_TOKEN)],
+    api_key: Annotated[_Credentials, Security(API_KEY)],
+) -> Principal:
+    """The authenticated caller (access token, API key or external token); 401 otherwise. (`access_token`
+    and `api_key` document the schemes; the header is read once, by `bearer_credential`.)"""
     env = env_of(request.app.state.container)
     principal, session_id = service.authenticate(session, env, bearer_credential(request), client=client_info(request))
     setattr(request.state, _SESSION_ID, session_id)

@@ -14,7 +14,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     func,
+    insert,
+    literal,
     select,
     update,
 )
@@ -227,6 +230,15 @@ def expire_one_time_tokens(session: Session, user_id: uuid.UUID, purpose: str) -
     )
 
 
+def insert_nothing(session: Session, row: Base) -> None:
+    """The INSERT of a transient `row`, guarded by `WHERE false`: the statement's round trip, parsing and
+    planning without writing anything (for paths that must cost what writing `row` costs)."""
+    table = row.__table__  # type: ignore[attr-defined]
+    values = {c.key: v for c in table.columns if (v := getattr(row, c.key)) is not None}
+    source = select(*(literal(v, type_=table.c[k].type) for k, v in values.items())).where(false())
+    session.execute(insert(table).from_select(list(values), source))
+
+
 # ---------------------------------------------------------------- API keys
 
 
@@ -236,6 +248,17 @@ def get_api_key_by_key_id(session: Session, key_id: str) -> ApiKey | None:
 
 def get_api_key(session: Session, user_id: uuid.UUID, key_uuid: uuid.UUID) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.id == key_uuid))
+
+
+def revoke_api_keys(session: Session, user_id: uuid.UUID) -> list[str]:
+    """Revoke every key of the user not revoked yet; returns their key ids."""
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(ApiKey.key_id)
+    )
+    return sorted(result.scalars().all())
 
 
 def list_api_keys(session: Session, user_id: uuid.UUID, *, limit: int, offset: int) -> tuple[Sequence[ApiKey], int]:

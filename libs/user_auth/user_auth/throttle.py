@@ -1,21 +1,37 @@
 """Throttling of sensitive attempts (login, register, reset, verification) in Redis with `limits`.
 
-Each attempt is counted per account and per client address in fixed windows. When a window is full the
-attempt is refused with RATE_LIMITED and the `Retry-After` / `X-RateLimit-*` headers.
+Attempts are counted in fixed windows per identity (an account, a client address, or the pair of both).
+When a window is full the attempt is refused with RATE_LIMITED and the `Retry-After` / `X-RateLimit-*`
+headers. Besides counters the throttle remembers "known" identities (an account and an address it
+signed in from) for a while, so the account-wide login limit never shuts the owner out of their usual
+addresses (see `service.accounts.login`).
+
+The throttle fails closed: when its Redis cannot be reached (or answers too slowly) every throttled
+attempt is refused with 503 SERVICE_UNAVAILABLE and `Retry-After` — never let through uncounted, never a 500.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import math
 import time
-from typing import Any
+from collections.abc import Iterator
 
-from limits import parse
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
+from redis import Redis, RedisError
 
-from platform_core.errors import RateLimited
+from platform_core.errors import RateLimited, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "huice:auth:limits"
+UNAVAILABLE_RETRY_AFTER_S = 5
+UNAVAILABLE = "sign-in protection is temporarily unavailable; try again shortly"
 
 
 def _key(value: str) -> str:
@@ -23,32 +39,90 @@ def _key(value: str) -> str:
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
 
 
-class Throttle:
-    """Counts attempts in Redis; `check()` raises RateLimited once a limit is exhausted."""
+def unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        UNAVAILABLE,
+        details={"retry_after": UNAVAILABLE_RETRY_AFTER_S},
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
+    )
 
-    def __init__(self, redis_url: str, redis_client: Any = None) -> None:
-        pool = getattr(redis_client, "connection_pool", None)
-        self._storage = RedisStorage(redis_url, connection_pool=pool, key_prefix="huice:auth:limits")
+
+class Throttle:
+    """Counts attempts in Redis; `check()` raises RateLimited once a limit is exhausted, ServiceUnavailable
+    when Redis is unreachable. It owns its connection pool (short timeouts): `close()` releases it."""
+
+    def __init__(self, redis_url: str, *, timeout_s: float = 2.0) -> None:
+        self._redis = Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        self._storage = RedisStorage(
+            redis_url, connection_pool=self._redis.connection_pool, key_prefix=KEY_PREFIX, wrap_exceptions=True
+        )
         self._limiter = FixedWindowRateLimiter(self._storage)
+
+    def close(self) -> None:
+        self._redis.close()
+        self._redis.connection_pool.disconnect()
 
     def check(self, action: str, limits: list[tuple[str, str | None]]) -> None:
         """Count one attempt of `action` against each `(limit, identity)`; refuse if any is exhausted."""
-        for spec, identity in limits:
-            if identity is None:
-                continue
-            item = parse(spec)
-            key = _key(identity)
-            if not self._limiter.hit(item, action, key):
-                stats = self._limiter.get_window_stats(item, action, key)
-                reset = math.ceil(stats.reset_time)
-                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-                raise RateLimited(
-                    "too many attempts; try again later",
-                    details={"retry_after": retry_after},
-                    headers={
-                        "Retry-After": str(retry_after),
-                        "X-RateLimit-Limit": str(item.amount),
-                        "X-RateLimit-Remaining": str(stats.remaining),
-                        "X-RateLimit-Reset": str(reset),
-                    },
-                )
+        with _store_errors():
+            for spec, identity in limits:
+                if identity is None:
+                    continue
+                item = parse(spec)
+                if not self._limiter.hit(item, action, _key(identity)):
+                    raise self._refusal(item, action, _key(identity))
+
+    def refuse_if_exhausted(self, action: str, spec: str, identity: str) -> None:
+        """RateLimited if the window of `(action, identity)` is used up — without counting an attempt."""
+        item = parse(spec)
+        with _store_errors():
+            if not self._limiter.test(item, action, _key(identity)):
+                raise self._refusal(item, action, _key(identity))
+
+    def count(self, action: str, spec: str, identity: str) -> None:
+        """Count one attempt (e.g. a failure) without refusing this one."""
+        with _store_errors():
+            self._limiter.hit(parse(spec), action, _key(identity))
+
+    def clear(self, action: str, spec: str, identity: str) -> None:
+        """Forget the attempts counted for `(action, identity)` in the current window."""
+        with _store_errors():
+            self._limiter.clear(parse(spec), action, _key(identity))
+
+    def remember(self, kind: str, identity: str, ttl_s: int) -> None:
+        """Mark `identity` as known for `ttl_s` seconds (renewed on every call)."""
+        with _store_errors():
+            self._redis.set(self._known_key(kind, identity), b"1", ex=ttl_s)
+
+    def remembers(self, kind: str, identity: str) -> bool:
+        with _store_errors():
+            return bool(self._redis.exists(self._known_key(kind, identity)))
+
+    @staticmethod
+    def _known_key(kind: str, identity: str) -> str:
+        return f"{KEY_PREFIX}:known:{kind}:{_key(identity)}"
+
+    def _refusal(self, item: RateLimitItem, action: str, key: str) -> RateLimited:
+        stats = self._limiter.get_window_stats(item, action, key)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return RateLimited(
+            "too many attempts; try again later",
+            details={"retry_after": retry_after},
+            headers={
+                "Retry-After": str(retry_after),
+                "X-RateLimit-Limit": str(item.amount),
+                "X-RateLimit-Remaining": str(stats.remaining),
+                "X-RateLimit-Reset": str(math.ceil(stats.reset_time)),
+            },
+        )
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """Translate an unreachable or failing Redis into 503 SERVICE_UNAVAILABLE (logged without identities)."""
+    try:
+        yield
+    except (StorageError, RedisError) as exc:
+        cause = exc.storage_error if isinstance(exc, StorageError) else exc
+        log.warning("throttle store unreachable; refusing the attempt", extra={"error": type(cause).__name__})
+        raise unavailable() from None

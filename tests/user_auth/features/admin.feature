@@ -28,15 +28,17 @@ Feature: Roles, plans and administration
     And the audit log has a "user.role_changed" success for "u@example.com"
     And the audit log has a "user.plan_changed" success for "u@example.com"
 
-  Scenario: A disabled user is locked out and their keys stop working
+  Scenario: A disabled user is locked out and their keys are revoked for good
     Given session "user" created an API key named "bot"
     When session "admin" sets "u@example.com" to status "disabled"
     Then the access token of session "user" is refused
     And the created key is refused
     And "u@example.com" cannot log in with password "Correct-Horse-9"
+    And the audit log records the created key revoked by "boss@example.com" because "user_disabled"
     When session "admin" sets "u@example.com" to status "active"
     Then "u@example.com" can log in with password "Correct-Horse-9"
-    And the created key works again
+    And the created key is refused
+    And the created key is listed as revoked for "u@example.com"
 
   Scenario: An admin cannot lock themselves out
     When session "admin" sets "boss@example.com" to status "disabled"

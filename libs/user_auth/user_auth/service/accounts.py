@@ -32,6 +32,7 @@ from user_auth.service._common import (
     principal_of,
     user_read,
 )
+from user_auth.service.login_policy import count_failure, remember_address, throttle_login
 from user_auth.service.recovery import send_verification
 from user_auth.tokens import (
     decode_access_token,
@@ -113,12 +114,9 @@ def login(
     via: str = "jwt",
 ) -> TokenPair:
     """Check the password and open a session; the same UNAUTHORIZED for unknown email, wrong password
-    or disabled account. Attempts are throttled per account and per client address."""
+    or disabled account. Throttled without letting a stranger lock the owner out (`throttle_login`)."""
     identity = email.strip().lower()
-    env.throttle.check(
-        "login",
-        [(env.settings.login_account_limit, identity), (env.settings.login_address_limit, client.address)],
-    )
+    known = throttle_login(env, identity, client)
     user = repo.get_user_by_email(session, identity)
     ok = verify_password(env.settings, password, user.password_hash if user else None)
     if user is None or not ok or user.status != UserStatus.ACTIVE:
@@ -132,12 +130,14 @@ def login(
             client=client,
             details={"email": identity[:320], "reason": reason},
         )
+        count_failure(env, identity)
         raise unauthorized(_BAD_LOGIN)
-    pair = _open_session(session, env, user, via=via, client=client)
+    remember_address(env, known)
+    tokens = _open_session(session, env, user, via=via, client=client)
     audit(
         session, AuditAction.LOGIN_SUCCEEDED, actor_id=user.id, target_id=user.id, client=client, details={"via": via}
     )
-    return pair
+    return tokens
 
 
 def issue_tokens(

@@ -11,7 +11,7 @@ from platform_core.errors import InvalidInput, NotFound
 from platform_core.pagination import Page, PageParams
 from user_auth import repository as repo
 from user_auth.config import AuthEnv
-from user_auth.domain import AuditAction, UserStatus, normalize_email
+from user_auth.domain import API_KEY_PREFIX, AuditAction, UserStatus, normalize_email
 from user_auth.principal import Plan, Principal, Role
 from user_auth.schemas import AuditEntryRead, MailRead, UserAdminUpdate, UserRead
 from user_auth.service._common import LOCAL, ClientInfo, audit, require_admin, user_read
@@ -77,7 +77,8 @@ def update_user(
     *,
     client: ClientInfo = LOCAL,
 ) -> UserRead:
-    """Change role, plan and/or status (admins). Disabling ends every session; admins cannot lock themselves out."""
+    """Change role, plan and/or status (admins). Disabling ends every session and revokes every API key;
+    admins cannot lock themselves out."""
     require_admin(principal)
     user = _user(session, user_id)
     if user.id == principal.user_id and (change.role == Role.USER or change.status == UserStatus.DISABLED):
@@ -101,9 +102,24 @@ def update_user(
             details={"from": old, "to": str(new)},
         )
     if change.status == UserStatus.DISABLED:
-        repo.revoke_sessions(session, user.id, reason="disabled")
+        _lock_out(session, principal, user, client)
     session.flush()
     return user_read(user)
+
+
+def _lock_out(session: Session, principal: Principal, user: repo.User, client: ClientInfo) -> None:
+    """A disabled user's sessions end and their API keys are revoked for good (enabling does not restore
+    them: the user creates new ones); each key's revocation is audited."""
+    repo.revoke_sessions(session, user.id, reason="disabled")
+    for key_id in repo.revoke_api_keys(session, user.id):
+        audit(
+            session,
+            AuditAction.KEY_REVOKED,
+            actor_id=principal.user_id,
+            target_id=user.id,
+            client=client,
+            details={"key": f"{API_KEY_PREFIX}{key_id}", "reason": "user_disabled"},
+        )
 
 
 def account_exists(session: Session, email: str) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
 from platform_core.errors import InvalidInput
-from platform_core.ids import utcnow
+from platform_core.ids import new_id, utcnow
 from user_auth import repository as repo
 from user_auth.config import AuthEnv
 from user_auth.domain import (
@@ -23,11 +24,13 @@ from user_auth.mail import queue_mail
 from user_auth.principal import Principal
 from user_auth.schemas import Accepted
 from user_auth.service._common import LOCAL, ClientInfo, active_user, audit
+from user_auth.service.login_policy import unlock_account
 from user_auth.tokens import hash_password
 
 RESET_ACCEPTED = "if an account exists for this address, a reset link has been sent to it"
 VERIFY_SENT = "a verification link has been sent to your email address"
 ALREADY_VERIFIED = "your email address is already verified"
+_NOBODY = uuid.UUID(int=0)  # no user has this id: the expiry statement of an unknown address matches nothing
 
 
 def _issue(session: Session, user: repo.User, purpose: TokenPurpose, ttl_seconds: int) -> str:
@@ -98,38 +101,73 @@ def verify_email(session: Session, env: AuthEnv, *, token: str, client: ClientIn
 
 
 def request_password_reset(session: Session, env: AuthEnv, *, email: str, client: ClientInfo = LOCAL) -> Accepted:
-    """Mail a reset link if the account exists; the answer is the same either way."""
+    """Mail a reset link if the account exists; the answer is the same either way, and so is the work done
+    (a token is made and hashed, the same statements run and one audit row is written, so the commit costs
+    the same) — only the token row and the mail are skipped for an unknown address."""
     normalized = normalize_email(email)
     env.throttle.check(
         "reset-request",
         [(env.settings.reset_account_limit, normalized), (env.settings.reset_address_limit, client.address)],
     )
     user = repo.get_user_by_email(session, normalized)
-    if user is not None and user.status == UserStatus.ACTIVE and user.password_hash is not None:
-        token = _issue(session, user, TokenPurpose.RESET_PASSWORD, env.settings.reset_ttl_seconds)
-        minutes = env.settings.reset_ttl_seconds // 60
-        queue_mail(
-            session,
-            env,
-            to=user.email,
-            subject="Reset your huice password",
-            kind=str(TokenPurpose.RESET_PASSWORD),
-            body=(
-                "Someone (hopefully you) asked to reset your huice password.\n\n"
-                f"Choose a new one: {env.settings.public_url}/reset-password?token={token}\n"
-                f"or run: huice auth reset-password {token}\n\n"
-                f"Reset token: {token}\n"
-                f"The link expires in {minutes} minutes and works once. If it was not you, ignore this mail.\n"
-            ),
-        )
-        audit(session, AuditAction.PASSWORD_RESET_REQUESTED, actor_id=None, target_id=user.id, client=client)
+    target = user if user is not None and user.status == UserStatus.ACTIVE and user.password_hash else None
+    token = _issue_reset(session, env, target)
+    mail = {"kind": str(TokenPurpose.RESET_PASSWORD), **_reset_mail(env, token)}
+    if target is not None:
+        queue_mail(session, env, to=target.email, **mail)
+    else:
+        repo.insert_nothing(session, repo.OutboxMail(to_address=normalized, **mail))
+    audit(
+        session,
+        AuditAction.PASSWORD_RESET_REQUESTED,
+        actor_id=None,
+        target_id=target.id if target else None,
+        client=client,
+        details={"account": target is not None},
+    )
     return Accepted(message=RESET_ACCEPTED)
+
+
+def _issue_reset(session: Session, env: AuthEnv, user: repo.User | None) -> str:
+    """A reset token for `user`; for None the same work (expiry statement, secret, hash, insert statement)
+    with nothing stored."""
+    if user is not None:
+        return _issue(session, user, TokenPurpose.RESET_PASSWORD, env.settings.reset_ttl_seconds)
+    purpose = str(TokenPurpose.RESET_PASSWORD)
+    repo.expire_one_time_tokens(session, _NOBODY, purpose)
+    token = new_secret()
+    now = utcnow()
+    row = repo.OneTimeToken(
+        id=new_id(),
+        user_id=_NOBODY,
+        purpose=purpose,
+        token_hash=hash_secret(token),
+        created_at=now,
+        expires_at=now + timedelta(seconds=env.settings.reset_ttl_seconds),
+    )
+    repo.insert_nothing(session, row)
+    return token
+
+
+def _reset_mail(env: AuthEnv, token: str) -> dict[str, str]:
+    minutes = env.settings.reset_ttl_seconds // 60
+    return {
+        "subject": "Reset your huice password",
+        "body": (
+            "Someone (hopefully you) asked to reset your huice password.\n\n"
+            f"Choose a new one: {env.settings.public_url}/reset-password?token={token}\n"
+            f"or run: huice auth reset-password {token}\n\n"
+            f"Reset token: {token}\n"
+            f"The link expires in {minutes} minutes and works once. If it was not you, ignore this mail.\n"
+        ),
+    }
 
 
 def reset_password(
     session: Session, env: AuthEnv, *, token: str, new_password: str, client: ClientInfo = LOCAL
 ) -> None:
-    """Set a new password with a reset token; every session of the account is revoked."""
+    """Set a new password with a reset token; every session of the account is revoked. Proof of the mailbox
+    also lifts the account-wide login limit and trusts this address (`login_policy.unlock_account`)."""
     env.throttle.check("verify", [(env.settings.verify_address_limit, client.address)])
     row = _consume(session, TokenPurpose.RESET_PASSWORD, token, field="token")
     user = repo.get_user(session, row.user_id)
@@ -140,6 +178,7 @@ def reset_password(
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     revoked = repo.revoke_sessions(session, user.id, reason="password_reset")
+    unlock_account(env, user.email, client)
     audit(
         session,
         AuditAction.PASSWORD_RESET,
