@@ -284,7 +284,10 @@ def _answer_is(answer: httpx.Response, status: int, code: str) -> None:
 def _broken_version(bt: Container, me: support.User) -> str:
     with bt.db.transaction() as session:
         created = strategies.create_strategy(
-            session, me.principal, StrategyCreate(name=f"broken-{uuid.uuid4().hex[:8]}", source=BROKEN_STRATEGY)
+            session,
+            env_of(bt).strategies,
+            me.principal,
+            StrategyCreate(name=f"broken-{uuid.uuid4().hex[:8]}", source=BROKEN_STRATEGY),
         )
     return str(created.latest_version.id)
 

@@ -161,13 +161,15 @@ def test_a_verbatim_template_runs_in_process_exactly_as_the_confined_runner(bt: 
 
     bars = normalize_bars(sample_universe(sessions=300))
     source, params, bad = get_template("ma_cross").source, {"fast": 5, "slow": 20}, {"fast": 30, "slow": 20}
-    [confined] = strategies.run_targets(source, bars, [params], timeout_s=30)
+    [confined] = strategies.run_targets(env_of(bt).strategies, source, bars, [params], timeout_s=30)
     with pytest.raises(strategies.StrategyRuntimeError) as confined_error:
-        strategies.run_targets(source, bars, [bad], timeout_s=30)
+        strategies.run_targets(env_of(bt).strategies, source, bars, [bad], timeout_s=30)
 
     calls: list[str] = []
     real = strategies.run_targets
-    monkeypatch.setattr(strategies, "run_targets", lambda src, *a, **k: calls.append(src) or real(src, *a, **k))
+    monkeypatch.setattr(
+        strategies, "run_targets", lambda env, src, *a, **k: calls.append(src) or real(env, src, *a, **k)
+    )
     assert gateways.run_targets(env_of(bt), source, bars, params, 30).equals(confined)
     with pytest.raises(strategies.StrategyRuntimeError) as local_error:
         gateways.run_targets(env_of(bt), source, bars, bad, 30)

@@ -1,7 +1,9 @@
 """The attack catalogue of the issue, shared by the runner tests and the BDD scenarios.
 
-Each attack is a strategy source (with `{marker}` / `{port}` placeholders) plus what the complete runner must
-answer (kind + message) and what the kernel layers alone must answer when the Python guards are switched off.
+Each attack is a strategy source (with `{marker}` / `{port}` / `{sentinel}` placeholders: a file it must not
+write, a port it must not reach, the pid of a process outside the sandbox it must not signal) plus what the
+complete runner must answer (kind + message) and what the kernel layers alone must answer when the Python
+guards are switched off.
 """
 
 from __future__ import annotations
@@ -113,6 +115,13 @@ ATTACKS = [
     Attack(
         "kill the worker",
         WALK + 'g["kill"](g["getppid"](), 9)\n',
+        "forbidden",
+        "the strategy attempted a forbidden operation: Forbidden: os.kill is not allowed in a strategy",
+        "forbidden",
+    ),
+    Attack(
+        "kill another process",
+        WALK + 'g["kill"]({sentinel}, 9)\n',
         "forbidden",
         "the strategy attempted a forbidden operation: Forbidden: os.kill is not allowed in a strategy",
         "forbidden",

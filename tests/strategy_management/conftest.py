@@ -1,12 +1,14 @@
 """Fixtures of the strategy_management tests: small runner limits, users, an in-process CLI over the test's
 rolled-back database (authenticated with a real API key), and `outcomes`: every attack run once per session
 against the real confined runner (concurrently, so the suite stays fast) for the runner tests and the BDD
-scenarios to assert on."""
+scenarios to assert on, with a sentinel process outside the sandbox that the attacks try to kill."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +22,7 @@ from typer.testing import CliRunner
 
 from platform_core.cli import LazyContainer
 from strategy_management import config, domain
-from strategy_management.runner import MiB, RunnerConfig, StrategyRuntimeError, execute
+from strategy_management.confined_runner import MiB, RunnerConfig, StrategyRuntimeError, execute
 from tests.strategy_management.attacks import ATTACKS, SECRET, STRICT, TEMPLATE_DIR, TEMPLATES
 from tests.strategy_management.factories import SIMPLE, TEST_LIMITS
 from tests.user_auth.plugin import auth_headers_for, fast_password_hashing, make_user
@@ -40,8 +42,21 @@ def _run(source: str, mode: str, bars: pl.DataFrame) -> Any:
 
 
 @pytest.fixture(scope="session")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every run of this module, started concurrently; markers and a listening socket record side effects."""
+def sentinel() -> Iterator[subprocess.Popen]:
+    """A process outside the sandbox — a sibling of the runner's children, in its own session — started before
+    the attacks. It only sleeps: if it is gone, a strategy killed or signalled a process it must not reach."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time\nwhile True:\n    time.sleep(60)\n"], start_new_session=True
+    )
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="session")
+def outcomes(tmp_path_factory: pytest.TempPathFactory, sentinel: subprocess.Popen) -> dict[str, Any]:
+    """Every run of this module, started concurrently; markers, a listening socket and the sentinel process
+    record side effects."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
@@ -57,7 +72,8 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 continue
             marker = Path("/tmp") / f"huice-attack-{uuid.uuid4().hex}"
             markers[f"{mode}:{attack.name}"] = marker
-            jobs[f"{mode}:{attack.name}"] = (attack.source.format(marker=marker, port=port), mode)
+            source = attack.source.format(marker=marker, port=port, sentinel=sentinel.pid)
+            jobs[f"{mode}:{attack.name}"] = (source, mode)
     for name in TEMPLATES:
         jobs[f"template:{name}"] = ((TEMPLATE_DIR / f"{name}.py").read_text(), "full")
     jobs["simple"] = (SIMPLE, "full")
@@ -75,6 +91,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         del os.environ["HUICE_ATTACK_SECRET"]
     results["_connected"] = connected
     results["_markers"] = markers
+    results["_sentinel"] = sentinel
     return results
 
 
@@ -90,13 +107,12 @@ def _small_env() -> config.StrategyEnv:
 
 
 @pytest.fixture
-def strategy_env(container: Any) -> Iterator[config.StrategyEnv]:
-    """The wired env with the test limits (2 s CPU, 10 s wall, 512 MiB) and the engine's real templates."""
-    wired = container.extras["strategy_management"]
+def strategy_env(container: Any) -> config.StrategyEnv:
+    """An env with the test limits (2 s CPU, 10 s wall, 512 MiB), wired into the test's container (so the API
+    uses it too); the service tests hand it to the calls."""
     env = _small_env()
-    config.configure(env)
-    yield env
-    config.configure(wired)
+    container.extras["strategy_management"] = env
+    return env
 
 
 @pytest.fixture
@@ -146,5 +162,5 @@ def cli(
         settings=container.settings, servers=container.servers, db=container.db, redis=container.redis
     )
     configure_contexts(cli_container)
-    config.configure(strategy_env)
+    cli_container.extras["strategy_management"] = strategy_env
     return Cli(cli_container)

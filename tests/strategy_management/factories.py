@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from strategy_management import service
-from strategy_management.runner import MiB, RunnerConfig
+from strategy_management.config import StrategyEnv
+from strategy_management.confined_runner import MiB, RunnerConfig
 from strategy_management.schemas import StrategyCreate, StrategyRead
 from user_auth.principal import Principal
 
@@ -31,6 +32,11 @@ def generate(bars: pl.DataFrame, params: dict) -> pl.DataFrame:
 
 
 def create(
-    session: Session, principal: Principal, name: str = "trend", source: str = SIMPLE, **kwargs: Any
+    session: Session,
+    env: StrategyEnv,
+    principal: Principal,
+    name: str = "trend",
+    source: str = SIMPLE,
+    **kwargs: Any,
 ) -> StrategyRead:
-    return service.create_strategy(session, principal, StrategyCreate(name=name, source=source, **kwargs))
+    return service.create_strategy(session, env, principal, StrategyCreate(name=name, source=source, **kwargs))

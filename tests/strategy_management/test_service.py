@@ -21,8 +21,8 @@ from tests.strategy_management.factories import SIMPLE, create
 PAGE = PageParams(limit=50, offset=0)
 
 
-def test_create_stores_version_1_with_schema_from_the_runner(session, user) -> None:
-    created = create(session, user, tags=["trend", "trend", "a"])
+def test_create_stores_version_1_with_schema_from_the_runner(session, user, strategy_env) -> None:
+    created = create(session, strategy_env, user, tags=["trend", "trend", "a"])
     assert created.name == "trend" and created.version_count == 1 and created.tags == ["trend", "a"]
     version = service.latest_version(session, user, created.id)
     assert version.number == 1 and version.source == SIMPLE and version.strategy_name == "trend"
@@ -47,13 +47,17 @@ def test_create_stores_version_1_with_schema_from_the_runner(session, user) -> N
     assert version.content_hash.startswith("sha256:") and len(version.content_hash) == 71
 
 
-def test_saving_new_source_creates_the_next_version_and_same_source_does_not(session, user) -> None:
-    created = create(session, user)
+def test_saving_new_source_creates_the_next_version_and_same_source_does_not(session, user, strategy_env) -> None:
+    created = create(session, strategy_env, user)
     v1 = service.latest_version(session, user, created.id)
-    same = service.save_version(session, user, created.id, VersionCreate(source=SIMPLE))
+    same = service.save_version(session, strategy_env, user, created.id, VersionCreate(source=SIMPLE))
     assert same.id == v1.id
     v2 = service.save_version(
-        session, user, created.id, VersionCreate(source=SIMPLE.replace("default=5", "default=8"), message="slower")
+        session,
+        strategy_env,
+        user,
+        created.id,
+        VersionCreate(source=SIMPLE.replace("default=5", "default=8"), message="slower"),
     )
     assert v2.number == 2 and v2.params_schema[0].default == 8 and v2.metadata["message"] == "slower"
     assert service.get_version(session, user, v1.id).source == SIMPLE  # v1 is unchanged
@@ -65,8 +69,8 @@ def test_saving_new_source_creates_the_next_version_and_same_source_does_not(ses
     assert diff.params == {"added": [], "removed": [], "changed": {"window": {"default": [5, 8]}}}
 
 
-def test_another_owners_strategy_is_not_found_like_a_missing_one(session, user, other_user) -> None:
-    created = create(session, user)
+def test_another_owners_strategy_is_not_found_like_a_missing_one(session, user, other_user, strategy_env) -> None:
+    created = create(session, strategy_env, user)
     version = service.latest_version(session, user, created.id)
     with pytest.raises(NotFound) as theirs:
         service.get_strategy(session, other_user, created.id)
@@ -81,10 +85,10 @@ def test_another_owners_strategy_is_not_found_like_a_missing_one(session, user, 
     assert service.list_strategies(session, other_user, PAGE).total == 0
 
 
-def test_duplicate_name_is_a_conflict_per_owner(session, user, other_user) -> None:
-    create(session, user)
+def test_duplicate_name_is_a_conflict_per_owner(session, user, other_user, strategy_env) -> None:
+    create(session, strategy_env, user)
     with pytest.raises(Conflict) as exc:
-        create(session, user)
+        create(session, strategy_env, user)
     assert exc.value.envelope() == {
         "error": {
             "code": "CONFLICT",
@@ -92,16 +96,16 @@ def test_duplicate_name_is_a_conflict_per_owner(session, user, other_user) -> No
             "details": {"field": "name"},
         }
     }
-    assert create(session, other_user).name == "trend"
-    second = create(session, user, name="second")
+    assert create(session, strategy_env, other_user).name == "trend"
+    second = create(session, strategy_env, user, name="second")
     with pytest.raises(Conflict):
         service.update_strategy(session, user, second.id, StrategyUpdate(name="trend"))
 
 
-def test_list_search_tag_filter_sort_and_archive(session, user) -> None:
-    create(session, user, name="alpha", tags=["a"], description="mean reversion")
-    beta = create(session, user, name="beta", tags=["b"])
-    create(session, user, name="gamma", tags=["a", "b"])
+def test_list_search_tag_filter_sort_and_archive(session, user, strategy_env) -> None:
+    create(session, strategy_env, user, name="alpha", tags=["a"], description="mean reversion")
+    beta = create(session, strategy_env, user, name="beta", tags=["b"])
+    create(session, strategy_env, user, name="gamma", tags=["a", "b"])
     names = lambda page: [s.name for s in page.items]  # noqa: E731
     assert names(service.list_strategies(session, user, PAGE, sort="name")) == ["alpha", "beta", "gamma"]
     assert names(service.list_strategies(session, user, PAGE, tag="a", sort="-name")) == ["gamma", "alpha"]
@@ -112,39 +116,41 @@ def test_list_search_tag_filter_sort_and_archive(session, user) -> None:
     assert names(service.list_strategies(session, user, PAGE, sort="name")) == ["alpha", "gamma"]
     assert names(service.list_strategies(session, user, PAGE, archived=True)) == ["beta"]
     with pytest.raises(Conflict, match="archived"):
-        service.save_version(session, user, beta.id, VersionCreate(source=SIMPLE + "\n"))
+        service.save_version(session, strategy_env, user, beta.id, VersionCreate(source=SIMPLE + "\n"))
     restored = service.set_archived(session, user, beta.id, False)
     assert restored.archived is False
 
 
-def test_delete_is_refused_while_a_run_references_a_version(session, user) -> None:
-    created = create(session, user)
+def test_delete_is_refused_while_a_run_references_a_version(session, user, strategy_env) -> None:
+    created = create(session, strategy_env, user)
     version = service.latest_version(session, user, created.id)
     service.add_reference(session, user, version.id, "backtest:run-1")
     service.add_reference(session, user, version.id, "backtest:run-1")  # idempotent
     with pytest.raises(Conflict) as exc:
         service.delete_strategy(session, user, created.id)
     assert exc.value.details == {"strategy_id": str(created.id), "references": 1}
-    free = create(session, user, name="free")
+    free = create(session, strategy_env, user, name="free")
     service.delete_strategy(session, user, free.id)
     with pytest.raises(NotFound):
         service.get_strategy(session, user, free.id)
 
 
-def test_syntax_error_names_line_and_column(session, user) -> None:
+def test_syntax_error_names_line_and_column(session, user, strategy_env) -> None:
     with pytest.raises(InvalidInput) as exc:
-        create(session, user, source="import polars as pl\n\ndef generate(bars, params)\n    return bars\n")
+        create(
+            session, strategy_env, user, source="import polars as pl\n\ndef generate(bars, params)\n    return bars\n"
+        )
     assert exc.value.message == "syntax error at line 3, column 27: expected ':'"
     assert exc.value.details == {"field": "source", "line": 3, "column": 27, "kind": "syntax"}
 
 
-def test_static_check_names_every_violation_with_its_line(session, user) -> None:
+def test_static_check_names_every_violation_with_its_line(session, user, strategy_env) -> None:
     source = (
         "import os\nfrom subprocess import run\n\ndef generate(bars, params):\n    x = eval('1')\n"
         "    return ().__class__\n"
     )
     with pytest.raises(InvalidInput) as exc:
-        create(session, user, source=source)
+        create(session, strategy_env, user, source=source)
     assert exc.value.message == "source refused at line 1: import of 'os' is not allowed (and 3 more)"
     assert exc.value.details["violations"] == [
         {"line": 1, "column": 1, "message": "import of 'os' is not allowed"},
@@ -154,17 +160,17 @@ def test_static_check_names_every_violation_with_its_line(session, user) -> None
     ]
 
 
-def test_schema_errors_point_at_the_users_line(session, user) -> None:
+def test_schema_errors_point_at_the_users_line(session, user, strategy_env) -> None:
     bad_default = SIMPLE.replace("default=5", "default=500")
     with pytest.raises(InvalidInput) as exc:
-        create(session, user, source=bad_default)
+        create(session, strategy_env, user, source=bad_default)
     assert exc.value.message == "strategy refused at line 8: the strategy raised an error: window: must be <= 50"
     assert exc.value.details["param"] == "window" and exc.value.details["line"] == 8
     no_choices = SIMPLE.replace(
         'param("window", int, default=5, min=2, max=50, description="SMA window")', 'param("mode", str, default="a")'
     )
     with pytest.raises(InvalidInput) as exc:
-        create(session, user, source=no_choices)
+        create(session, strategy_env, user, source=no_choices)
     assert exc.value.details["line"] == 8 and exc.value.details["column"] == 5
     assert exc.value.details["traceback"] == [
         'File "<strategy>", line 8, in <module>: param("mode", str, default="a"),',
@@ -175,13 +181,13 @@ def test_schema_errors_point_at_the_users_line(session, user) -> None:
 def test_oversized_source_is_refused_with_413(session, user, strategy_env) -> None:
     source = SIMPLE + "#" * (strategy_env.settings.strategy_max_source_bytes + 1)
     with pytest.raises(PayloadTooLarge) as exc:
-        create(session, user, source=source)
+        create(session, strategy_env, user, source=source)
     assert exc.value.http_status == 413
     assert exc.value.details["limit_bytes"] == 65536 and exc.value.details["field"] == "source"
 
 
-def test_validate_params_against_the_stored_schema(session, user) -> None:
-    created = create(session, user)
+def test_validate_params_against_the_stored_schema(session, user, strategy_env) -> None:
+    created = create(session, strategy_env, user)
     version = service.latest_version(session, user, created.id)
     assert service.validate_params(session, user, version.id, {}) == {"window": 5}
     assert service.validate_params(session, user, version.id, {"window": "7"}) == {"window": 7}
@@ -196,20 +202,20 @@ def test_validate_params_against_the_stored_schema(session, user) -> None:
         service.validate_params(session, user, version.id, {"speed": 1})
 
 
-def test_validate_dry_runs_on_sample_bars(session, user) -> None:
-    created = create(session, user)
-    report = service.validate_strategy(session, user, created.id, params={"window": 3})
+def test_validate_dry_runs_on_sample_bars(session, user, strategy_env) -> None:
+    created = create(session, strategy_env, user)
+    report = service.validate_strategy(session, strategy_env, user, created.id, params={"window": 3})
     assert report.ok is True and report.version == 1 and report.params == {"window": 3}
     assert report.sample_symbols == ["000001.SZ", "600000.SH"] and report.sample_bars == 240
     assert report.target_rows == 240 and report.target_column == "weight" and 0 < report.nonzero_targets < 240
 
 
-def test_templates_are_browsable_and_copied_into_a_new_strategy(session, user) -> None:
+def test_templates_are_browsable_and_copied_into_a_new_strategy(session, user, strategy_env) -> None:
     names = [t.name for t in service.list_templates()]
     assert names == ["ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation"]
     tpl = service.template_source("ma_cross")
     assert tpl.title == "Dual moving-average cross" and [p.name for p in tpl.params] == ["fast", "slow"]
-    created = service.create_from_template(session, user, FromTemplate(template="ma_cross", tags=["tpl"]))
+    created = service.create_from_template(session, strategy_env, user, FromTemplate(template="ma_cross", tags=["tpl"]))
     assert created.name == "ma_cross" and created.description == "Dual moving-average cross"
     version = service.latest_version(session, user, created.id)
     assert version.source == tpl.source and version.metadata["template"] == "ma_cross"
@@ -219,23 +225,25 @@ def test_templates_are_browsable_and_copied_into_a_new_strategy(session, user) -
     assert exc.value.details == {"template": "nope", "available": sorted(names)}
 
 
-def test_export_then_import_round_trips(session, user, other_user) -> None:
-    created = create(session, user, description="d", tags=["x"])
+def test_export_then_import_round_trips(session, user, other_user, strategy_env) -> None:
+    created = create(session, strategy_env, user, description="d", tags=["x"])
     exported = service.export_strategy(session, user, created.id)
     assert exported.format == "huice.strategy/v1" and exported.version == 1 and exported.source == SIMPLE
-    imported = service.import_strategy(session, other_user, ImportRequest(file=exported))
+    imported = service.import_strategy(session, strategy_env, other_user, ImportRequest(file=exported))
     assert (imported.name, imported.description, imported.tags) == ("trend", "d", ["x"])
     assert service.latest_version(session, other_user, imported.id).content_hash == exported.content_hash
     with pytest.raises(Conflict):
-        service.import_strategy(session, user, ImportRequest(file=exported))
+        service.import_strategy(session, strategy_env, user, ImportRequest(file=exported))
     tampered = exported.model_copy(update={"source": SIMPLE + "\n# changed\n"})
     with pytest.raises(InvalidInput, match="content_hash does not match"):
-        service.import_strategy(session, user, ImportRequest(file=tampered, name="t"))
+        service.import_strategy(session, strategy_env, user, ImportRequest(file=tampered, name="t"))
 
 
-def test_create_rejects_missing_generate(session, user) -> None:
+def test_create_rejects_missing_generate(session, user, strategy_env) -> None:
     with pytest.raises(InvalidInput) as exc:
-        service.create_strategy(session, user, StrategyCreate(name="x", source="import math\nPARAMS = []\n"))
+        service.create_strategy(
+            session, strategy_env, user, StrategyCreate(name="x", source="import math\nPARAMS = []\n")
+        )
     assert exc.value.details["violations"] == [
         {"line": 1, "column": 1, "message": "the strategy must define a function generate(bars, params)"}
     ]

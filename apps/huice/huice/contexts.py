@@ -71,11 +71,9 @@ def wire_market_data(container: Container) -> None:
 
 def wire_strategy_management(container: Container) -> None:
     """strategy_management: its settings (HUICE_STRATEGY_*) and the confined runner's limits."""
-    from strategy_management.config import StrategySettings, build_env, configure
+    from strategy_management.config import StrategySettings, build_env
 
-    env = build_env(StrategySettings())
-    container.extras["strategy_management"] = env
-    configure(env)
+    container.extras["strategy_management"] = build_env(StrategySettings())
 
 
 def wire_backtest(container: Container) -> None:

@@ -39,7 +39,7 @@ _DRY_RUN_CACHE_SIZE = 256
 # --- strategies ------------------------------------------------------------------------------------------
 
 
-def resolve_version(session: Session, principal: Principal, ref: StrategyRef) -> VersionRead:
+def resolve_version(session: Session, env: BacktestEnv, principal: Principal, ref: StrategyRef) -> VersionRead:
     """The version a backtest pins: by id, the latest of a strategy, or a fresh copy of a template."""
     if ref.version_id is not None:
         return _field(lambda: strategies.get_version(session, principal, ref.version_id), "strategyRef.version_id")
@@ -47,7 +47,9 @@ def resolve_version(session: Session, principal: Principal, ref: StrategyRef) ->
         return _field(lambda: strategies.latest_version(session, principal, ref.strategy_id), "strategyRef.strategy_id")
     name = ref.name or f"{ref.template}-{new_id().hex[-8:]}"
     created = _field(
-        lambda: strategies.create_from_template(session, principal, FromTemplate(template=ref.template, name=name)),
+        lambda: strategies.create_from_template(
+            session, env.strategies, principal, FromTemplate(template=ref.template, name=name)
+        ),
         "strategyRef.template",
     )
     return strategies.get_version(session, principal, created.latest_version.id)
@@ -84,7 +86,7 @@ def dry_run(
         return
     _field(
         lambda: strategies.validate_strategy(
-            session, principal, version.strategy_id, version=version.number, params=params
+            session, env.strategies, principal, version.strategy_id, version=version.number, params=params
         ),
         field,
     )
@@ -105,7 +107,7 @@ def run_targets(
     runs here (the same call the runner makes, without the ~0.5 s start of a confined interpreter)."""
     template = template_for_source(source)
     if template is None:
-        [targets] = strategies.run_targets(source, bars, [params], timeout_s=timeout_s)
+        [targets] = strategies.run_targets(env.strategies, source, bars, [params], timeout_s=timeout_s)
         return targets
     try:
         [targets] = compute_targets_grid(template, bars, [params])

@@ -105,7 +105,7 @@ def create_backtest(
 
 def _create_backtest(session: Session, env: BacktestEnv, principal: Principal, body: BacktestCreate) -> BacktestCreated:
     ctx = body.context
-    version = gateways.resolve_version(session, principal, body.strategy_ref)
+    version = gateways.resolve_version(session, env, principal, body.strategy_ref)
     params = gateways.check_params(session, principal, version.id, body.strategy_ref.params)
     pin = gateways.check_market(session, ctx)
     rules = ctx.rules.model_dump(mode="json")

@@ -7,11 +7,12 @@ import uuid
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
 from strategy_management import service
+from strategy_management.config import StrategyEnv, env_of
 from strategy_management.schemas import (
     FromTemplate,
     ImportRequest,
@@ -35,6 +36,13 @@ router = APIRouter(tags=["strategies"], responses=error_responses(401, 422))
 _404 = error_responses(404)
 
 
+def _env(request: Request) -> StrategyEnv:
+    return env_of(request.app.state.container)
+
+
+EnvDep = Annotated[StrategyEnv, Depends(_env)]
+
+
 @router.get("/strategies", summary="List strategies")
 def list_strategies(
     principal: CurrentPrincipal,
@@ -53,26 +61,30 @@ def list_strategies(
 
 
 @router.post("/strategies", status_code=201, summary="Create a strategy", responses=error_responses(409, 413))
-def create_strategy(body: StrategyCreate, principal: CurrentPrincipal, session: SessionDep) -> StrategyRead:
+def create_strategy(
+    body: StrategyCreate, principal: CurrentPrincipal, session: SessionDep, env: EnvDep
+) -> StrategyRead:
     """A new strategy with version 1. The source is checked (syntax, allow-list) and its parameter schema is
     read by running the module in the confined runner; errors name the line and column."""
-    return service.create_strategy(session, principal, body)
+    return service.create_strategy(session, env, principal, body)
 
 
 @router.post(
     "/strategies/from-template", status_code=201, summary="Create from a template", responses=error_responses(404, 409)
 )
-def create_from_template(body: FromTemplate, principal: CurrentPrincipal, session: SessionDep) -> StrategyRead:
+def create_from_template(
+    body: FromTemplate, principal: CurrentPrincipal, session: SessionDep, env: EnvDep
+) -> StrategyRead:
     """Copy one of the built-in templates into a new strategy of the caller's."""
-    return service.create_from_template(session, principal, body)
+    return service.create_from_template(session, env, principal, body)
 
 
 @router.post(
     "/strategies/import", status_code=201, summary="Import a strategy file", responses=error_responses(409, 413)
 )
-def import_strategy(body: ImportRequest, principal: CurrentPrincipal, session: SessionDep) -> StrategyRead:
+def import_strategy(body: ImportRequest, principal: CurrentPrincipal, session: SessionDep, env: EnvDep) -> StrategyRead:
     """Create a strategy from an export file (source re-checked; `name` overrides the file's name)."""
-    return service.import_strategy(session, principal, body)
+    return service.import_strategy(session, env, principal, body)
 
 
 @router.get("/strategies/{strategy_id}", summary="Show a strategy", responses=_404)
@@ -123,10 +135,10 @@ def list_versions(
     responses=error_responses(404, 409, 413),
 )
 def save_version(
-    strategy_id: uuid.UUID, body: VersionCreate, principal: CurrentPrincipal, session: SessionDep
+    strategy_id: uuid.UUID, body: VersionCreate, principal: CurrentPrincipal, session: SessionDep, env: EnvDep
 ) -> VersionRead:
     """Save source as the next immutable version (unchanged source returns the latest version)."""
-    return service.save_version(session, principal, strategy_id, body)
+    return service.save_version(session, env, principal, strategy_id, body)
 
 
 @router.get("/strategies/{strategy_id}/versions/latest", summary="Latest version", responses=_404)
@@ -155,12 +167,16 @@ def diff_versions(
 
 @router.post("/strategies/{strategy_id}/validate", summary="Validate (dry run)", responses=_404)
 def validate(
-    strategy_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, body: ValidateRequest | None = None
+    strategy_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    env: EnvDep,
+    body: ValidateRequest | None = None,
 ) -> ValidationReport:
     """Static check, parameter check and a dry run on sample bars in the confined runner. A failing run is
     422 INVALID_INPUT with `details.kind` (error/forbidden/timeout/memory) and the user's own traceback."""
     body = body or ValidateRequest()
-    return service.validate_strategy(session, principal, strategy_id, version=body.version, params=body.params)
+    return service.validate_strategy(session, env, principal, strategy_id, version=body.version, params=body.params)
 
 
 @router.get("/strategies/{strategy_id}/export", summary="Export", responses=_404)

@@ -19,6 +19,7 @@ from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_model, p
 from platform_core.errors import InvalidInput
 from platform_core.pagination import PageParams
 from strategy_management import service
+from strategy_management.config import env_of
 from strategy_management.schemas import (
     FromTemplate,
     ImportRequest,
@@ -53,6 +54,15 @@ def _call(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
     principal = cli_principal(ctx)
     with container(ctx).db.transaction() as session:
         return fn(session, principal, *args, **kwargs)
+
+
+def _call_with_env(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """`fn(session, env, principal, ...)` for the use cases that check, describe or run code."""
+    principal = cli_principal(ctx)
+    c = container(ctx)
+    env = env_of(c)
+    with c.db.transaction() as session:
+        return fn(session, env, principal, *args, **kwargs)
 
 
 @app.command("list")
@@ -102,7 +112,7 @@ def create(
     body = _model(
         StrategyCreate, name=name, description=description, tags=tag or [], source=_read(file), message=message
     )
-    emit(_call(ctx, service.create_strategy, body), as_json)
+    emit(_call_with_env(ctx, service.create_strategy, body), as_json)
 
 
 @app.command("from-template")
@@ -116,7 +126,7 @@ def from_template(
 ) -> None:
     """Copy a built-in template into a new strategy of yours."""
     body = _model(FromTemplate, template=template, name=name, description=description, tags=tag or [])
-    emit(_call(ctx, service.create_from_template, body), as_json)
+    emit(_call_with_env(ctx, service.create_from_template, body), as_json)
 
 
 @app.command("update")
@@ -193,7 +203,7 @@ def save(
 ) -> None:
     """Save new source as the next immutable version."""
     body = _model(VersionCreate, source=_read(file), message=message)
-    emit(_call(ctx, service.save_version, strategy_id, body), as_json)
+    emit(_call_with_env(ctx, service.save_version, strategy_id, body), as_json)
 
 
 @app.command("diff")
@@ -224,7 +234,7 @@ def validate(
 ) -> None:
     """Static check, parameter check and a dry run on sample bars in the confined runner."""
     params = parse_params(param or [])
-    emit(_call(ctx, service.validate_strategy, strategy_id, version=version_number, params=params), as_json)
+    emit(_call_with_env(ctx, service.validate_strategy, strategy_id, version=version_number, params=params), as_json)
 
 
 @app.command("export")
@@ -265,7 +275,7 @@ def import_cmd(
     except ValueError:
         raise InvalidInput("the file is not JSON", field="file") from None
     body = _model(ImportRequest, file=data, name=name)
-    emit(_call(ctx, service.import_strategy, body), as_json)
+    emit(_call_with_env(ctx, service.import_strategy, body), as_json)
 
 
 @app.command("templates")

@@ -1,18 +1,22 @@
-"""Settings and the per-process wiring of strategy_management: source limits, runner limits, templates.
+"""Settings of strategy_management and the bundle (`StrategyEnv`) its services run with.
 
-`wire_strategy_management` in the composition app builds a `StrategyEnv` once at start-up and calls
-`configure()`. Published functions without a container argument (`run_targets`) find it through
-`current()`. The built-in templates come from the quant core (`quant.templates`). Nothing is read at import time.
+`StrategySettings` reads `HUICE_STRATEGY_*` variables (source size limit, the confined runner's limits).
+`StrategyEnv` = the settings + the runner's limits; the composition app's `wire_strategy_management` builds
+it once at start-up and keeps it in `container.extras["strategy_management"]`; faces reach it with
+`env_of(container)` and hand it to the services, and backtest receives it inside its own `BacktestEnv`.
+The built-in templates come from the quant core (`quant.templates`). Nothing is read at import time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import Field
 
+from platform_core.errors import InternalError
 from platform_core.settings import HuiceSettings
-from strategy_management.runner import MiB, RunnerConfig
+from strategy_management.confined_runner import MiB, RunnerConfig
 
 
 class StrategySettings(HuiceSettings):
@@ -36,26 +40,21 @@ class StrategySettings(HuiceSettings):
 
 @dataclass
 class StrategyEnv:
+    """What strategy_management's services need beyond the session: the settings and the runner's limits."""
+
     settings: StrategySettings
     runner: RunnerConfig
 
 
-_current: StrategyEnv | None = None
-
-
 def build_env(settings: StrategySettings | None = None) -> StrategyEnv:
+    """Build the bundle once at start-up (the composition app's `wire_strategy_management` calls this)."""
     settings = settings or StrategySettings()
     return StrategyEnv(settings=settings, runner=settings.runner())
 
 
-def configure(env: StrategyEnv | None) -> None:
-    global _current
-    _current = env
-
-
-def current() -> StrategyEnv:
-    """The wired env, else one built from the environment's settings."""
-    global _current
-    if _current is None:
-        _current = build_env()
-    return _current
+def env_of(container: Any) -> StrategyEnv:
+    """The `StrategyEnv` of a composition root (API, CLI, job or test container)."""
+    env = container.extras.get("strategy_management")
+    if not isinstance(env, StrategyEnv):
+        raise InternalError("strategy_management is not wired into this container")
+    return env

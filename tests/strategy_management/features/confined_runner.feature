@@ -1,13 +1,13 @@
 Feature: The confined runner stops every attack
   User code (and every template) runs only in a separate, confined process. Each attack is stopped
-  with a clear error, and the calling worker survives.
+  with a clear error; neither the calling worker nor any other process outside the sandbox is harmed.
 
   Scenario Outline: An attack is stopped with a clear error
     Given the attack "<attack>" as strategy code
     When it runs in the confined runner
     Then it is stopped as "<kind>"
     And no file was written, no connection was made and no secret leaked
-    And the calling process is still alive
+    And a process outside the sandbox, started before the attack, is still alive
 
     Examples:
       | attack                        | kind      |
@@ -23,6 +23,7 @@ Feature: The confined runner stops every attack
       | read environment              | error     |
       | read the worker's environment | forbidden |
       | kill the worker               | forbidden |
+      | kill another process          | forbidden |
 
   Scenario Outline: The kernel layers alone stop an attack
     Given the attack "<attack>" as strategy code
@@ -39,6 +40,7 @@ Feature: The confined runner stops every attack
       | write /tmp                    |
       | read the worker's environment |
       | kill the worker               |
+      | kill another process          |
 
   Scenario Outline: Templates run through the same runner
     Given the template "<template>"

@@ -1,6 +1,6 @@
 """The sandbox child: reads one request from stdin, confines itself, runs the user's strategy, answers on stdout.
 
-Started only by `strategy_management.runner` as `python -I -B -m strategy_management.sandbox` with a clean
+Started only by `strategy_management.confined_runner` as `python -I -B -m strategy_management.sandbox` with a clean
 environment. Order matters: read the request → Landlock (while single-threaded) → import the allowed modules
 and the engine → rlimits, capabilities, seccomp (all threads) → Python guards → user code.
 

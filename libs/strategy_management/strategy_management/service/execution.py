@@ -2,21 +2,26 @@
 
 - `check_source`: size limit, syntax, static allow-list (no execution).
 - `describe`: the parameter schema and doc of a source, read by running its module in the runner.
-- `run_targets`: targets for parameter sets (the backtest job calls this through `service`).
+- `run_targets`: targets for parameter sets (the backtest job calls this).
+- `validate_params` / `validate_strategy`: parameters against a version's schema; the dry run on sample bars.
 """
 
 from __future__ import annotations
 
 import ast
-import logging
+import uuid
+from typing import Any
 
 import polars as pl
+from sqlalchemy.orm import Session
 
 from platform_core.errors import InvalidInput, PayloadTooLarge
-from strategy_management import config, domain
-from strategy_management.runner import StrategyRuntimeError, execute
-
-log = logging.getLogger(__name__)
+from strategy_management import domain
+from strategy_management.config import StrategyEnv
+from strategy_management.confined_runner import StrategyRuntimeError, execute
+from strategy_management.schemas import ValidationReport, VersionRead
+from strategy_management.service.reading import get_strategy_version, get_version
+from user_auth.principal import Principal
 
 _DESCRIBE_CACHE_SIZE = 256
 # The schema of a source depends on nothing but the source (and the installed engine), so it is cached
@@ -24,9 +29,9 @@ _DESCRIBE_CACHE_SIZE = 256
 _describe_cache: dict[str, dict] = {}
 
 
-def check_source(source: str) -> ast.Module:
+def check_source(env: StrategyEnv, source: str) -> ast.Module:
     """Refuse oversized sources (413), syntax errors and allow-list violations (INVALID_INPUT, with lines)."""
-    limit = config.current().settings.strategy_max_source_bytes
+    limit = env.settings.strategy_max_source_bytes
     size = len(source.encode())
     if size > limit:
         raise PayloadTooLarge(
@@ -59,10 +64,9 @@ def check_source(source: str) -> ast.Module:
     return tree
 
 
-def describe(source: str, tree: ast.Module) -> dict:
+def describe(env: StrategyEnv, source: str, tree: ast.Module) -> dict:
     """`{"params": [...], "doc": str, "grid": bool}` of a checked source; schema errors → INVALID_INPUT
     with the user's line and column."""
-    env = config.current()
     digest = domain.content_hash(source)
     cached = _describe_cache.get(digest)
     if cached is not None:
@@ -91,16 +95,70 @@ def _schema_error(exc: StrategyRuntimeError, tree: ast.Module) -> InvalidInput:
 
 
 def run_targets(
-    version_source: str, bars: pl.DataFrame, param_sets: list[dict], *, timeout_s: float | None = None
+    env: StrategyEnv,
+    version_source: str,
+    bars: pl.DataFrame,
+    param_sets: list[dict],
+    *,
+    timeout_s: float | None = None,
 ) -> list[pl.DataFrame]:
-    """Targets (`ts, symbol, weight|shares`) of `version_source` for each parameter set, computed in the
-    confined runner. Raises `StrategyRuntimeError` (INVALID_INPUT, details `{"kind", "traceback"}`)."""
+    """Published: targets (`ts, symbol, weight|shares`) of `version_source` for each parameter set, computed
+    in the confined runner. Raises `StrategyRuntimeError` (INVALID_INPUT, details `{"kind", "traceback"}`)."""
     try:
-        check_source(version_source)
+        check_source(env, version_source)
     except PayloadTooLarge as exc:
         raise StrategyRuntimeError(exc.message, kind="error") from None
     except InvalidInput as exc:
         lines = [f"line {v['line']}: {v['message']}" for v in exc.details.get("violations", [])]
         raise StrategyRuntimeError(exc.message, kind="forbidden", traceback=lines or [exc.message]) from None
-    runner = config.current().runner.with_timeout(timeout_s)
+    runner = env.runner.with_timeout(timeout_s)
     return execute("targets", version_source, runner, bars=bars, param_sets=param_sets).frames
+
+
+def validate_params(
+    session: Session, principal: Principal, version_id: uuid.UUID, params: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Published: `params` coerced against the version's schema with defaults filled in; INVALID_INPUT
+    naming the parameter (`details.field = "params.<name>"`) otherwise."""
+    version = get_version(session, principal, version_id)
+    return _resolve_params(version, params)
+
+
+def _resolve_params(version: VersionRead, params: dict[str, Any] | None) -> dict[str, Any]:
+    schema = [p.model_dump() for p in version.params_schema]
+    try:
+        return domain.validate_params(schema, params)
+    except domain.ParamValueError as exc:
+        raise InvalidInput(f"parameter {exc.field}: {exc.message}", field=f"params.{exc.field}") from None
+
+
+def validate_strategy(
+    session: Session,
+    env: StrategyEnv,
+    principal: Principal,
+    strategy_id: uuid.UUID,
+    *,
+    version: int | None = None,
+    params: dict[str, Any] | None = None,
+) -> ValidationReport:
+    """Published: static check, parameter check and a dry run on sample bars inside the confined runner."""
+    read = get_strategy_version(session, principal, strategy_id, version)
+    check_source(env, read.source)
+    resolved = _resolve_params(read, params)
+    bars = domain.sample_bars()
+    [targets] = run_targets(env, read.source, bars, [resolved], timeout_s=env.settings.strategy_validate_seconds)
+    column = targets.columns[2]
+    nonzero = targets.filter(targets[column].fill_null(0.0) != 0.0).height
+    return ValidationReport(
+        ok=True,
+        version=read.number,
+        content_hash=read.content_hash,
+        params=resolved,
+        sample_symbols=sorted(bars["symbol"].unique().to_list()),
+        sample_bars=bars.height,
+        target_rows=targets.height,
+        target_column=column,
+        nonzero_targets=nonzero,
+        first_ts=targets["ts"].min() if targets.height else None,
+        last_ts=targets["ts"].max() if targets.height else None,
+    )

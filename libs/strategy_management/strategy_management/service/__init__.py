@@ -1,0 +1,59 @@
+"""The use cases of strategy_management — the functions other contexts and the faces (API, CLI) call.
+
+Every function takes the caller's session first (it flushes, never commits) and the principal whose
+strategies it acts on; another owner's strategy or version is NOT_FOUND, exactly like a missing one.
+Those that check, describe or run code take the context's `StrategyEnv` second
+(`strategy_management.config.env_of(container)`); `run_targets` has no session and takes it first.
+
+Published to other contexts (backtest calls these): `get_version`, `latest_version`, `validate_params`,
+`validate_strategy`, `run_targets`, `add_reference`, `create_from_template`, `template_source` and the
+error `StrategyRuntimeError`. The rest serve this context's own API and CLI; the static check and
+the describe step (`execution.check_source` / `describe`) stay inside the service package.
+"""
+
+from strategy_management.confined_runner import StrategyRuntimeError
+from strategy_management.service.authoring import (
+    add_reference,
+    create_strategy,
+    delete_strategy,
+    save_version,
+    set_archived,
+    update_strategy,
+)
+from strategy_management.service.execution import run_targets, validate_params, validate_strategy
+from strategy_management.service.reading import (
+    diff_versions,
+    get_strategy,
+    get_strategy_version,
+    get_version,
+    latest_version,
+    list_strategies,
+    list_versions,
+)
+from strategy_management.service.templates import create_from_template, list_templates, template_source
+from strategy_management.service.transfer import export_strategy, import_strategy
+
+__all__ = [
+    "StrategyRuntimeError",
+    "add_reference",
+    "create_from_template",
+    "create_strategy",
+    "delete_strategy",
+    "diff_versions",
+    "export_strategy",
+    "get_strategy",
+    "get_strategy_version",
+    "get_version",
+    "import_strategy",
+    "latest_version",
+    "list_strategies",
+    "list_templates",
+    "list_versions",
+    "run_targets",
+    "save_version",
+    "set_archived",
+    "template_source",
+    "update_strategy",
+    "validate_params",
+    "validate_strategy",
+]
