@@ -1,13 +1,21 @@
-"""Fixtures of the backtest-runs tests: an end-to-end environment (own database with committed sample data,
-composition root, API client), real worker processes per module that asks for them, users."""
+"""Fixtures and shared BDD steps of the backtest tests: a composition root over the backtest's own database
+(committed sample data), its API client, users, and real worker processes for the modules that ask for them.
+
+The service's features run in two tiers: `test_backtest_service_bdd.py` (validation, tenancy, idempotency,
+CLI errors) in this process without workers, `test_backtest_runs_bdd.py` (runs on workers, the CLI loop) e2e.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from pytest_bdd import given, parsers, then, when
+from typer.testing import CliRunner
 
 from huice.bootstrap import Container, Servers
 from tests.backtest import support
@@ -15,14 +23,13 @@ from tests.databases import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
-def bt_container(test_servers: Servers, data_dir: Path, migrated: str) -> Iterator[Container]:
+def bt(test_servers: Servers, data_dir: Path, migrated: str) -> Iterator[Container]:
     """A composition root over the backtest database (migrated, sample slice committed)."""
     from huice import migrate
 
     url, name = create_database(test_servers.database_url, prefix="huice_bt")
     migrate.upgrade(url)
     c = support.build_container(url, test_servers.redis_url, data_dir / "backtest")
-    support.activate(c)
     support.load_sample(c)
     try:
         yield c
@@ -34,17 +41,10 @@ def bt_container(test_servers: Servers, data_dir: Path, migrated: str) -> Iterat
         drop_database(test_servers.database_url, name)
 
 
-@pytest.fixture
-def bt(bt_container: Container) -> Container:
-    """The backtest composition root, wired as this process's runtime for the test."""
-    support.activate(bt_container)
-    return bt_container
-
-
 @pytest.fixture(scope="module")
-def workers(bt_container: Container) -> Iterator[support.Workers]:
+def workers(bt: Container) -> Iterator[support.Workers]:
     """Two real `huice worker-process` children on the backtest database, stopped after the module."""
-    pool = support.Workers(bt_container, 2)
+    pool = support.Workers(bt, 2)
     try:
         pool.wait_ready()
         yield pool
@@ -53,12 +53,12 @@ def workers(bt_container: Container) -> Iterator[support.Workers]:
 
 
 @pytest.fixture(scope="module")
-def client(bt_container: Container) -> Iterator[Any]:
+def client(bt: Container) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from huice.api import create_app
 
-    with TestClient(create_app(bt_container), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(bt), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -70,3 +70,62 @@ def user(bt: Container) -> support.User:
 @pytest.fixture
 def other_user(bt: Container) -> support.User:
     return support.new_user(bt)
+
+
+# --- shared steps: users, a backtest, a run through the API --------------------------------------------
+
+
+@given("a signed-in user", target_fixture="me")
+def _me(user: support.User) -> support.User:
+    return user
+
+
+@given("another signed-in user", target_fixture="other")
+def _other(other_user: support.User) -> support.User:
+    return other_user
+
+
+@given(parsers.parse('a backtest of the template "{template}" on three sample symbols'), target_fixture="backtest")
+def _backtest(client: Any, me: support.User, template: str) -> dict[str, Any]:
+    body = support.backtest_body(strategyRef={"template": template, "params": {"fast": 5, "slow": 20}})
+    response = client.post("/api/backtests", json=body, headers=me.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["backtest"]
+
+
+@when(parsers.parse("the user submits a single run with fast {fast:d} and slow {slow:d}"), target_fixture="answer")
+def _submit_run(client: Any, me: support.User, backtest: dict, fast: int, slow: int) -> httpx.Response:
+    return support.submit(client, me, backtest, {"fast": fast, "slow": slow})
+
+
+# --- shared steps: the CLI -----------------------------------------------------------------------------
+
+
+@given("a signed-in user of the CLI", target_fixture="cli_env")
+def _cli_env(bt: Container, user: support.User, tmp_path: Path) -> dict[str, Any]:
+    env = support.worker_env(bt)
+    env["HUICE_API_KEY"] = support.api_key_for(bt, user)
+    return {"env": env, "names": {"dir": str(tmp_path)}}
+
+
+@when(parsers.parse('the user runs "{command}"'), target_fixture="result")
+def _cli(cli_env: dict[str, Any], command: str) -> Any:
+    from huice.cli import app
+
+    args = [part.format(**cli_env["names"]) for part in command.split()]
+    return CliRunner().invoke(app, args, env=cli_env["env"])
+
+
+@then(
+    parsers.re(r'the command exits (?P<code>\d+) with the error code "(?P<error>[A-Z_]+)"$'), converters={"code": int}
+)
+def _cli_error(result: Any, code: int, error: str) -> None:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert json.loads(result.stderr.strip().splitlines()[-1])["error"]["code"] == error
+
+
+@then(parsers.parse('the command exits {code:d} with the error code "{error}" naming "{field}"'))
+def _cli_error_field(result: Any, code: int, error: str, field: str) -> None:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    envelope = json.loads(result.stderr.strip().splitlines()[-1])["error"]
+    assert (envelope["code"], envelope["details"]["field"]) == (error, field)

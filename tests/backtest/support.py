@@ -1,5 +1,6 @@
-"""The backtest end-to-end environment: its own database on the test PostgreSQL server (migrated, with a
-committed slice of the sample data), a composition root over it, real worker processes, and helpers.
+"""The backtest test environment: its own database on the test PostgreSQL server (migrated, with a
+committed slice of the sample data), a composition root over it, real worker processes for the end-to-end
+tests, and helpers (users, request bodies, API calls).
 
 Why its own database: the runs need committed market data (worker processes read it), and a committed
 data snapshot in the shared test database would change what other contexts' rolled-back tests see.
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from huice.bootstrap import Container, Servers
 from platform_core.db import Database
@@ -56,15 +59,6 @@ def build_container(database_url: str, redis_url: str, data_dir: Path) -> Contai
     )
     configure_contexts(c)
     return c
-
-
-def activate(c: Container) -> None:
-    """Point this process's wired globals (stores, job registry, runtime) at `c` again."""
-    from huice.contexts import configure_contexts
-    from platform_core.runtime import set_runtime
-
-    configure_contexts(c)
-    set_runtime(c)
 
 
 def load_sample(c: Container) -> Any:
@@ -179,3 +173,29 @@ def wait_for(read: Callable[[], dict[str, Any]], until: Callable[[dict[str, Any]
             return last
         time.sleep(0.2)
     raise AssertionError(f"condition not reached in {timeout}s; last: {last}")
+
+
+# --- the API ---------------------------------------------------------------------------------------------
+
+
+def submit(client: Any, user: User, backtest: dict, params: dict, key: str | None = None) -> httpx.Response:
+    headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
+    return client.post(
+        f"/api/backtests/{backtest['id']}/runs", json={"mode": "single", "params": params}, headers=headers
+    )
+
+
+def read_run(client: Any, user: User, run_id: str) -> dict[str, Any]:
+    return client.get(f"/api/runs/{run_id}", headers=user.headers).json()
+
+
+def artifact(client: Any, user: User, run_id: str, kind: str, fmt: str) -> httpx.Response:
+    return client.get(f"/api/runs/{run_id}/artifacts/{kind}", params={"format": fmt}, headers=user.headers)
+
+
+def envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The error of `response`, which must be `status` with `code`."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    return error

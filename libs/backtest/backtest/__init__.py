@@ -1,8 +1,10 @@
-"""backtest: the vectorised A-share engine (`backtest.engine`, a pure library) and backtest runs on the service.
+"""backtest: backtests and their runs on the service, and local runs of the engine (the `quant` core).
 
 Owns the `backtest` schema (backtests pinning a strategy version and a context with a data snapshot; runs,
 1:1 with `backtest.run` jobs, with their metrics, manifest and artifact references; idempotency keys), the
 artifact store (`<data_dir>/artifacts`), the `/api/backtests` + `/api/runs` routers and `huice backtest`.
-Publishes the service functions in `backtest.service` and the schemas in `backtest.schemas`. Depends on the
-published services of user_auth, market_data, strategy_management and job_orchestration (`gateways`).
+Publishes the use cases in `backtest.service` (its `__all__`; `run_backtest` is one attempt of a run, the
+`backtest.run` job's work), the schemas in `backtest.schemas`, the env in `backtest.config`, and the local
+runs in `backtest.local` (engine only, no database). Depends on the quant core and on the published services
+of user_auth, market_data, strategy_management and job_orchestration (translated in `gateways`).
 """

@@ -1,26 +1,27 @@
 """`huice backtest …`: backtests on the service (create, run, status, list, cancel, rerun, artifacts — each
-with `--json`) and local runs of the engine (`local`, no server needed)."""
+with `--json`) and local runs of the engine (`local`, no server needed: parse → `backtest.local.run_local`
+→ render; it never imports the service or the database layer)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from platform_core.cli import AppTyper, parse_params, parse_value
-from platform_core.errors import InvalidInput, invalid_input_from
+from backtest.domain import SUMMARY_METRICS
+from platform_core.cli import AppTyper, parse_params
+from platform_core.errors import invalid_input_from
+
+if TYPE_CHECKING:
+    from backtest.local import LocalResult
 
 app = AppTyper(help="Backtests: runs on the service, and local engine runs.")
-
-SUMMARY = ("final_equity", "total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown",
-           "calmar", "trade_count", "win_rate", "fill_count", "blocked_order_count", "total_fees")  # fmt: skip
 
 
 @app.callback()
@@ -28,68 +29,14 @@ def backtest() -> None:
     """Backtests: create, run, follow, export and rerun on the service; `local` runs the engine here."""
 
 
-def _axis(spec: str) -> list:
-    if ":" in spec:
-        parts = [float(p) for p in spec.split(":")]
-        if len(parts) != 3 or parts[2] <= 0:
-            raise InvalidInput(f"range {spec!r} must be start:stop:step", field="grid")
-        values = np.arange(parts[0], parts[1] + parts[2] / 2, parts[2])
-        return [int(v) if float(v).is_integer() else float(v) for v in values]
-    return [parse_value(v.strip()) for v in spec.split(",")]
-
-
-def _axes(items: list[str]) -> dict[str, list]:
-    axes = {}
-    for item in items:
-        key, sep, spec = item.partition("=")
-        if not sep:
-            raise InvalidInput(f"--grid expects k=start:stop:step or k=v1,v2, got {item!r}", field="grid")
-        axes[key.strip()] = _axis(spec)
-    return axes
-
-
-def _skipped_summary(skipped: list, total: int) -> str:
-    """'skipped 45 of 100 combinations: fast: must be smaller than slow (45)'."""
-    reasons: dict[str, int] = {}
-    for _, exc in skipped:
-        reasons[str(exc)] = reasons.get(str(exc), 0) + 1
-    listed = "; ".join(f"{reason} ({count})" for reason, count in reasons.items())
-    return f"skipped {len(skipped)} of {total} combinations: {listed}"
-
-
-def _load_bars(data: Path | None, sample: bool, symbol: str) -> pl.DataFrame:
-    from quant import normalize_bars
-    from quant.synthetic import sample_universe
-
-    if sample:
-        return sample_universe()
-    if data is None:
-        raise InvalidInput("give --data FILE.csv|.parquet or --sample", field="data")
-    if not data.exists():
-        raise InvalidInput(f"{data} does not exist", field="data")
-    frame = pl.read_parquet(data) if data.suffix == ".parquet" else pl.read_csv(data, try_parse_dates=True)
-    return normalize_bars(frame, default_symbol=symbol)
-
-
-def _strategy(name: str):
-    from quant import load_strategy
-    from quant.templates import TEMPLATE_NAMES, load_template
-
-    if name in TEMPLATE_NAMES:
-        return load_template(name)
-    path = Path(name)
-    if not path.exists():
-        raise InvalidInput(f"{name!r} is neither a template ({', '.join(TEMPLATE_NAMES)}) nor a file", field="strategy")
-    return load_strategy(path.read_text(encoding="utf-8"), name=path.stem)
-
-
 def _print_metrics(metrics: dict, title: str) -> None:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in SUMMARY:
-        value = metrics.get(key)
-        table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else str(value))
+    for key in SUMMARY_METRICS:
+        if key in metrics:
+            value = metrics[key]
+            table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else str(value))
     Console().print(table)
 
 
@@ -113,57 +60,48 @@ def local(
     """Run a strategy on local bars and print its metrics (or a grid's summaries)."""
     from pydantic import ValidationError
 
-    from quant import ContractError, EngineConfig, ParamError, StrategyError
+    from backtest.local import load_bars, load_local_strategy, parse_grid_axes, run_local
+    from quant import EngineConfig
 
     try:
         config = EngineConfig(preset=preset, fill=fill, initial_cash=cash, shares=shares)
-        bars = _load_bars(data, sample, symbol)
-        spec = _strategy(strategy)
-        fixed = parse_params(param)
-        if grid:
-            from quant import grid_sets
-
-            sets, skipped = grid_sets(spec, _axes(grid), fixed)
-            _run_grid(spec, bars, sets, skipped, config, out, as_json)
-        else:
-            _run_one(spec, bars, fixed, config, out, as_json)
-    except ParamError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
-    except (StrategyError, ContractError) as exc:
-        raise InvalidInput(str(exc)) from None
+        bars = load_bars(data, sample, symbol)
+        spec = load_local_strategy(strategy)
+        result = run_local(spec, bars, parse_params(param), parse_grid_axes(grid), config)
     except ValidationError as exc:
         raise invalid_input_from(exc, message="invalid configuration") from None
+    if result.grid is not None:
+        _render_grid(result, out, as_json)
+    else:
+        _render_one(result, out, as_json)
 
 
-def _run_one(spec, bars, params, config, out: Path | None, as_json: bool) -> None:
-    from quant import run_backtest, write_artifacts
+def _render_one(local: LocalResult, out: Path | None, as_json: bool) -> None:
+    from quant import write_artifacts
 
-    result = run_backtest(spec, bars, params, config)
+    result = local.result
     if out is not None:
         write_artifacts(result, out)
     if as_json:
         sys.stdout.write(json.dumps({"metrics": result.metrics, "manifest": result.manifest}, default=str) + "\n")
     else:
-        _print_metrics(result.metrics, f"{spec.name} {result.manifest['params']}")
+        _print_metrics(result.metrics, f"{local.strategy.name} {result.manifest['params']}")
 
 
-def _run_grid(spec, bars, sets, skipped, config, out: Path | None, as_json: bool) -> None:
-    from quant import run_grid
-
-    result = run_grid(spec, bars, sets, config)
-    rejected = [{"params": params, "field": exc.field, "error": exc.message} for params, exc in skipped]
+def _render_grid(local: LocalResult, out: Path | None, as_json: bool) -> None:
+    result = local.grid
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         result.summary.write_parquet(out / "grid.parquet")
         result.summary.write_csv(out / "grid.csv")
         (out / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str) + "\n")
     if as_json:
-        body = {"summary": result.summary.to_dicts(), "skipped": rejected, "manifest": result.manifest}
+        body = {"summary": result.summary.to_dicts(), "skipped": local.rejected, "manifest": result.manifest}
         sys.stdout.write(json.dumps(body, default=str) + "\n")
     else:
-        _print_grid(result.summary, [k for k in sets[0]] if sets else [])
-        if skipped:
-            Console(stderr=True).print(_skipped_summary(skipped, len(sets) + len(skipped)))
+        _print_grid(result.summary, local.param_names)
+        if note := local.skipped_note():
+            Console(stderr=True).print(note)
 
 
 GRID_COLUMNS = ("total_return", "annual_return", "sharpe", "max_drawdown", "trade_count", "total_fees")

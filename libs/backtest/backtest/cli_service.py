@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from backtest.domain import SUMMARY_METRICS
 from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_model, parse_params, print_json
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 
@@ -23,9 +24,6 @@ if TYPE_CHECKING:
 
     from backtest.schemas import RunRead
 
-SUMMARY = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
-           "benchmark_return", "excess_return", "trade_count", "win_rate", "order_count", "blocked_order_count",
-           "total_fees", "final_equity")  # fmt: skip
 RUN_COLUMNS = ["run_id", "backtest_id", "status", "progress", "params", "queue_wait_s", "attempts", "created_at"]
 BACKTEST_COLUMNS = ["id", "strategy", "context", "created_at"]
 TERMINAL = {"succeeded", "failed", "cancelled", "early_stopped"}
@@ -102,7 +100,7 @@ def _follow(ctx: typer.Context, run_id: uuid.UUID, quiet: bool) -> RunRead:
 
 def _metrics_table(run: RunRead) -> None:
     stats = run.stats or {}
-    rows = [{"metric": key, "value": stats.get(key)} for key in SUMMARY if key in stats]
+    rows = [{"metric": key, "value": stats[key]} for key in SUMMARY_METRICS if key in stats]
     emit(rows, False, columns=["metric", "value"], title=f"run {run.run_id} {run.status}")
 
 

@@ -20,6 +20,10 @@ FORMAT_MEDIA = {
     "parquet": "application/vnd.apache.parquet",
 }
 UTF8_BOM = b"\xef\xbb\xbf"
+# The headline metrics of a run, in the order both CLIs (`local` and the service commands) show those it has.
+SUMMARY_METRICS = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+                   "benchmark_return", "excess_return", "trade_count", "win_rate", "order_count", "fill_count",
+                   "blocked_order_count", "total_fees", "final_equity")  # fmt: skip
 
 
 def queue_of(priority: str | int | None, default: str = "default") -> str:

@@ -1,8 +1,9 @@
-"""The one module that calls other contexts (their published services) and translates their types.
+"""The calls to other contexts (their published services) that translate their types or errors.
 
-strategy_management: versions, parameter checks, the dry run, templates, the confined runner.
+strategy_management: the version a backtest pins, the dry run, the strategy's targets (confined runner).
 market_data: symbols, calendar, snapshots, coverage, bars, instruments, benchmark.
-job_orchestration: submit, get, cancel, events. user_auth: the principal a job acts for.
+job_orchestration: submit and cancel a run's job. Calls that translate nothing (reading a version or a
+job, checking params, a version reference, the principal a job acts for) are made by the service directly.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from quant.strategy import ParamError, StrategyError, compute_targets_grid
 from quant.templates import template_for_source
 from strategy_management import service as strategies
 from strategy_management.schemas import FromTemplate, VersionRead
-from user_auth import service as accounts
 from user_auth.principal import Principal
 
 JOB_KIND = "backtest.run"
@@ -65,11 +65,6 @@ def _field(call: Any, field: str) -> Any:
         raise
 
 
-def check_params(session: Session, principal: Principal, version_id: uuid.UUID, params: dict) -> dict[str, Any]:
-    """Parameters coerced against the version's schema (defaults filled); INVALID_INPUT naming the field."""
-    return strategies.validate_params(session, principal, version_id, params)
-
-
 def dry_run(
     session: Session,
     env: BacktestEnv,
@@ -95,10 +90,6 @@ def dry_run(
         _DRY_RUNS.popitem(last=False)
 
 
-def add_reference(session: Session, principal: Principal, version_id: uuid.UUID, run_id: uuid.UUID) -> None:
-    strategies.add_reference(session, principal, version_id, f"backtest:{run_id}")
-
-
 def run_targets(
     env: BacktestEnv, source: str, bars: pl.DataFrame, params: dict[str, Any], timeout_s: float
 ) -> pl.DataFrame:
@@ -114,10 +105,6 @@ def run_targets(
     except (ParamError, StrategyError) as exc:  # reported as the runner reports them
         raise strategies.StrategyRuntimeError.of_kind("error", str(exc), field=getattr(exc, "field", None)) from None
     return targets
-
-
-def get_version(session: Session, principal: Principal, version_id: uuid.UUID) -> VersionRead:
-    return strategies.get_version(session, principal, version_id)
 
 
 # --- market data ---------------------------------------------------------------------------------------
@@ -234,17 +221,5 @@ def submit_job(
     )
 
 
-def get_job(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRead:
-    return jobs.get(session, principal, job_id)
-
-
-def get_jobs(session: Session, principal: Principal, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, JobRead]:
-    return jobs.get_many(session, principal, job_ids)
-
-
 def cancel_job(session: Session, env: BacktestEnv, principal: Principal, job_id: uuid.UUID) -> JobRead:
     return jobs.cancel(session, env.jobs, principal, job_id)
-
-
-def principal_for(session: Session, owner_id: uuid.UUID) -> Principal:
-    return accounts.principal_for_user(session, owner_id, via="job")

@@ -158,6 +158,14 @@ class RunError(BaseModel):
     details: dict[str, Any] = {}
 
 
+class RunOutcome(BaseModel):
+    """What one successful attempt of a run reports to its job (the job's `result`)."""
+
+    run_id: uuid.UUID
+    total_return: float | None
+    sharpe: float | None
+
+
 class RunRead(BaseModel):
     """A run: status and progress (from its job), params, stats, artifacts and manifest."""
 

@@ -1,7 +1,7 @@
 Feature: Bad input is refused with a clear envelope, and nothing is queued
 
   Background:
-    Given running workers over the sample data
+    Given the sample data
     And a signed-in user
 
   Scenario Outline: Creating a backtest with bad input

@@ -1,6 +1,5 @@
 Feature: The whole backtest loop from the terminal
-  `huice backtest` does everything the API does, with --json everywhere; errors print the envelope on
-  stderr and exit non-zero.
+  `huice backtest` does everything the API does, with --json everywhere, on runs that real workers execute.
 
   Background:
     Given running workers over the sample data
@@ -23,9 +22,3 @@ Feature: The whole backtest loop from the terminal
     Then the command succeeds and prints a run with the same stats
     When the user runs "backtest cancel {run} --json"
     Then the command exits 5 with the error code "CONFLICT"
-
-  Scenario: Bad input prints the envelope and exits non-zero
-    When the user runs "backtest create --template ma_cross --symbols 999999.SH --start 2023-03-01 --end 2024-06-28 --json"
-    Then the command exits 2 with the error code "INVALID_INPUT" naming "context.universe"
-    When the user runs "backtest status 00000000-0000-7000-8000-000000000000 --json"
-    Then the command exits 3 with the error code "NOT_FOUND"

@@ -3,7 +3,7 @@ Feature: Idempotency-Key on every POST
   another body is a conflict; concurrent duplicates create one run.
 
   Background:
-    Given running workers over the sample data
+    Given the sample data
     And a signed-in user
     And a backtest of the template "ma_cross" on three sample symbols
 

@@ -2,7 +2,7 @@ Feature: Backtests, runs and artifacts are private to their owner
   Another owner's backtest, run or artifact is "not found" on every endpoint, exactly like a missing one.
 
   Scenario: Another user can neither see nor touch a user's backtest, run or artifacts
-    Given running workers over the sample data
+    Given the sample data
     And a signed-in user
     And a backtest of the template "ma_cross" on three sample symbols
     And a succeeded run with fast 5 and slow 20
