@@ -8,3 +8,7 @@ Publishes the use cases in `backtest.service` (its `__all__`; `run_backtest` is 
 runs in `backtest.local` (engine only, no database). Depends on the quant core and on the published services
 of user_auth, market_data, strategy_management and job_orchestration (translated in `gateways`).
 """
+
+# What other contexts may import of backtest (checked by tests/spec/test_architecture.py and the
+# import-linter contract "backtest publishes only its surface" in pyproject.toml).
+PUBLISHED_MODULES = ("service", "schemas", "config", "engine")

@@ -15,3 +15,7 @@ bootstrap: `rq_worker.ResilientWorker`, the RQ entry point `jobs.run`, `maintena
 Depends on platform_core and user_auth (principals). It never imports the contexts whose work it runs: the
 composition app registers their job kinds on `env_of(container).registry`.
 """
+
+# What other contexts may import of job_orchestration (checked by tests/spec/test_architecture.py and the
+# import-linter contract "job_orchestration publishes only its surface" in pyproject.toml).
+PUBLISHED_MODULES = ("service", "schemas", "config", "registry", "sse")

@@ -14,3 +14,7 @@ CLI (`cli`) for the composition app.
 Depends on platform_core, quant (the bar contract and the board/limit rules) and user_auth (the API's
 principals).
 """
+
+# What other contexts may import of market_data (checked by tests/spec/test_architecture.py and the
+# import-linter contract "market_data publishes only its surface" in pyproject.toml).
+PUBLISHED_MODULES = ("service", "schemas", "config")

@@ -12,3 +12,7 @@ Publishes the use cases in `service` (its `__all__`; backtest calls `get_version
 
 Depends on platform_core, the quant core (templates, the strategy model and SDK) and user_auth (the principal).
 """
+
+# What other contexts may import of strategy_management (checked by tests/spec/test_architecture.py and the
+# import-linter contract "strategy_management publishes only its surface" in pyproject.toml).
+PUBLISHED_MODULES = ("service", "schemas", "config")

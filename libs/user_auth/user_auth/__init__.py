@@ -10,3 +10,7 @@ user_id)` for jobs; the use cases in `service` and the schemas in `schemas`.
 
 Depends on platform_core only.
 """
+
+# What other contexts may import of user_auth (checked by tests/spec/test_architecture.py and the
+# import-linter contract "user_auth publishes only its surface" in pyproject.toml).
+PUBLISHED_MODULES = ("service", "schemas", "config", "principal", "deps", "cli_session")
