@@ -24,7 +24,7 @@ from market_data.calendars import require_within, xshg_sessions
 from market_data.config import current
 from market_data.domain import CHECKS, Freq, Source, StPeriod, board_of, check_bars, exchange_of, parse_symbol
 from market_data.schemas import CheckIssue, CheckReport, LoadSampleResult, SnapshotRead, SyncResult
-from market_data.service import parse_freq, resolve_snapshot, trading_sessions, validate_symbols
+from market_data.service import parse_freq, resolve_snapshot, trading_sessions, unique_symbols, validate_symbols
 from market_data.store import StoredFile
 from market_data.tushare import (
     TushareClient,
@@ -309,7 +309,7 @@ def _ensure_calendar(session: Session, client: TushareClient, start: date, end: 
 
 
 def _ensure_instruments(session: Session, client: TushareClient, symbols: list[str] | None, all_: bool) -> list[str]:
-    cleaned = list(dict.fromkeys(s.strip().upper() for s in symbols or [] if s.strip()))
+    cleaned = unique_symbols(symbols or [])
     malformed = [s for s in cleaned if parse_symbol(s) is None]
     if malformed:
         raise InvalidInput(

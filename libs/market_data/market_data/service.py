@@ -8,6 +8,7 @@ identical data. Market data is not owned by a user: reads take no principal (the
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 import polars as pl
@@ -57,10 +58,21 @@ def parse_adjust(adjust: str) -> Adjust:
         ) from None
 
 
+def unique_symbols(symbols: list[str]) -> list[str]:
+    """The codes trimmed and upper-cased, in order; INVALID_INPUT naming the codes given more than once."""
+    cleaned = [s.strip().upper() for s in symbols if s and s.strip()]
+    duplicates = [s for s, n in Counter(cleaned).items() if n > 1]
+    if duplicates:
+        raise InvalidInput(
+            f"duplicate symbols: {', '.join(duplicates)}", field="symbols", details={"duplicates": duplicates}
+        )
+    return cleaned
+
+
 def validate_symbols(session: Session, symbols: list[str]) -> list[str]:
-    """The codes, trimmed, upper-cased and de-duplicated in order; INVALID_INPUT naming every malformed
-    (`600000.XX`) or unknown (`999999.SH`) code."""
-    cleaned = list(dict.fromkeys(s.strip().upper() for s in symbols if s and s.strip()))
+    """The codes, trimmed and upper-cased, in order; INVALID_INPUT naming every code given twice, every
+    malformed (`600000.XX`) and every unknown (`999999.SH`) code."""
+    cleaned = unique_symbols(symbols)
     if not cleaned:
         raise InvalidInput("at least one symbol is required", field="symbols")
     malformed = [s for s in cleaned if parse_symbol(s) is None]
