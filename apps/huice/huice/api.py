@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -13,7 +15,17 @@ import huice
 from huice.bootstrap import Container, build_container
 from huice.contexts import CONTEXTS
 from huice.health import readiness
-from platform_core.http import COMMON_ERROR_RESPONSES, error_responses, install_http
+from platform_core.http import COMMON_ERROR_RESPONSES, install_http
+
+
+class Readiness(BaseModel):
+    """Each check (`ok`, `latency_ms` and what it found) and the verdict."""
+
+    ready: bool
+    checks: dict[str, dict[str, Any]]
+
+
+_READINESS = {"model": Readiness, "description": "the same report, with the failed checks"}
 
 
 def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
@@ -43,7 +55,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         """The process is up and serving requests."""
         return {"status": "ok", "version": huice.__version__}
 
-    @app.get("/ready", tags=["platform"], summary="Readiness", responses=error_responses(503))
+    @app.get("/ready", tags=["platform"], summary="Readiness", response_model=Readiness, responses={503: _READINESS})
     async def ready() -> JSONResponse:
         """PostgreSQL, Redis, migrations at head and at least one live worker; 503 with each check otherwise."""
         report = await run_in_threadpool(readiness, container)

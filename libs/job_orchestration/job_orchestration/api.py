@@ -59,7 +59,7 @@ def submit_diagnostic(body: DiagSubmit, session: SessionDep, env: EnvDep, princi
     )
 
 
-@router.get("/{job_id}", response_model=JobRead, responses=error_responses(401, 404))
+@router.get("/{job_id:uuid}", response_model=JobRead, responses=error_responses(401, 404))
 def get_job(job_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> JobRead:
     """One job: status, progress, attempts, timestamps, error and result."""
     return service.get(session, principal, job_id)

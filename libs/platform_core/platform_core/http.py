@@ -18,11 +18,15 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from platform_core.edge import INT_RANGE, NUL, edge_guard, refuse, widest_integer
 from platform_core.errors import AppError, ErrorCode, error_envelope, validation_errors
 from platform_core.logging import redact, request_id_var
 
@@ -105,6 +109,16 @@ def _install_exception_handlers(app: FastAPI) -> None:
         message = "malformed JSON body" if malformed else f"invalid input: {details.get('field') or 'request'}"
         return envelope_response(422, ErrorCode.INVALID_INPUT, message, details)
 
+    @app.exception_handler(DataError)
+    async def _db_value(request: Request, exc: DataError) -> JSONResponse:
+        kind = _unstorable(exc)
+        if kind is None:
+            raise exc
+        field = (widest_integer(request) if kind == INT_RANGE else None) or "request"
+        log.warning("value refused by PostgreSQL on %s %s: %s", request.method, request.url.path, field)
+        error = refuse(field, kind)
+        return envelope_response(error.http_status, error.code, error.message, error.details)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
@@ -115,7 +129,35 @@ def _install_exception_handlers(app: FastAPI) -> None:
         else:
             message = str(exc.detail)
         status = 422 if exc.status_code == 400 else exc.status_code
-        return envelope_response(status, code, message, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return envelope_response(status, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+# PostgreSQL's data exceptions caused by a value the edge let through (the backstop of `platform_core.edge`).
+_OUT_OF_RANGE = {"22003"}  # numeric_value_out_of_range
+_BAD_CHARACTER = {"22021", "22P05"}  # character_not_in_repertoire, untranslatable_character
+
+
+def _unstorable(exc: DataError) -> str | None:
+    """INT_RANGE or NUL when PostgreSQL (or psycopg, for NUL bytes) refused a value, else None."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _OUT_OF_RANGE:
+        return INT_RANGE
+    if sqlstate in _BAD_CHARACTER or "NUL (0x00)" in str(exc.orig):
+        return NUL
+    return None
 
 
 class RequestContextMiddleware:
@@ -230,8 +272,10 @@ class BodySizeLimitMiddleware:
 
 
 def install_http(app: FastAPI, *, max_body_bytes: int) -> None:
-    """Error handlers + request-id and body-size middleware, outermost first."""
+    """Error handlers, the schema edge (`platform_core.edge.edge_guard`, first dependency of every route
+    added afterwards) and the request-id and body-size middleware, outermost first."""
     _install_exception_handlers(app)
+    app.router.dependencies.insert(0, Depends(edge_guard))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 

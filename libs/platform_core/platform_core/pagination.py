@@ -7,14 +7,17 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
+from platform_core.edge import INT64_MAX
+
 T = TypeVar("T")
 
 MAX_LIMIT = 200
+MAX_OFFSET = INT64_MAX  # PostgreSQL's OFFSET is a bigint
 
 
 class PageParams(BaseModel):
     limit: int = Field(50, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class Page(BaseModel, Generic[T]):
@@ -28,7 +31,7 @@ class Page(BaseModel, Generic[T]):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

@@ -7,8 +7,9 @@ import uuid
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from platform_core.edge import INT32_MAX
 from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
 from strategy_management import service
@@ -87,13 +88,13 @@ def import_strategy(body: ImportRequest, principal: CurrentPrincipal, session: S
     return service.import_strategy(session, env, principal, body)
 
 
-@router.get("/strategies/{strategy_id}", summary="Show a strategy", responses=_404)
+@router.get("/strategies/{strategy_id:uuid}", summary="Show a strategy", responses=_404)
 def get_strategy(strategy_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> StrategyRead:
     """One strategy with a summary of its latest version."""
     return service.get_strategy(session, principal, strategy_id)
 
 
-@router.patch("/strategies/{strategy_id}", summary="Rename / describe / tag", responses=error_responses(404, 409))
+@router.patch("/strategies/{strategy_id:uuid}", summary="Rename / describe / tag", responses=error_responses(404, 409))
 def update_strategy(
     strategy_id: uuid.UUID, body: StrategyUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> StrategyRead:
@@ -113,7 +114,7 @@ def restore(strategy_id: uuid.UUID, principal: CurrentPrincipal, session: Sessio
     return service.set_archived(session, principal, strategy_id, False)
 
 
-@router.delete("/strategies/{strategy_id}", status_code=204, summary="Delete", responses=error_responses(404, 409))
+@router.delete("/strategies/{strategy_id:uuid}", status_code=204, summary="Delete", responses=error_responses(404, 409))
 def delete_strategy(strategy_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> Response:
     """Delete a strategy and its versions; 409 CONFLICT while a run references one of its versions."""
     service.delete_strategy(session, principal, strategy_id)
@@ -148,7 +149,12 @@ def latest_version(strategy_id: uuid.UUID, principal: CurrentPrincipal, session:
 
 
 @router.get("/strategies/{strategy_id}/versions/{number}", summary="Show a version", responses=_404)
-def get_version(strategy_id: uuid.UUID, number: int, principal: CurrentPrincipal, session: SessionDep) -> VersionRead:
+def get_version(
+    strategy_id: uuid.UUID,
+    number: Annotated[int, Path(ge=1, le=INT32_MAX)],
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> VersionRead:
     """One version by number, with its exact source, parameter schema, metadata and content hash."""
     return service.get_strategy_version(session, principal, strategy_id, number)
 
@@ -158,8 +164,8 @@ def diff_versions(
     strategy_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
-    from_number: Annotated[int, Query(alias="from", ge=1)],
-    to_number: Annotated[int, Query(alias="to", ge=1)],
+    from_number: Annotated[int, Query(alias="from", ge=1, le=INT32_MAX)],
+    to_number: Annotated[int, Query(alias="to", ge=1, le=INT32_MAX)],
 ) -> VersionDiff:
     """Unified source diff and parameter changes between versions `from` and `to`."""
     return service.diff_versions(session, principal, strategy_id, from_number, to_number)
@@ -185,7 +191,7 @@ def export_strategy(
     principal: CurrentPrincipal,
     session: SessionDep,
     response: Response,
-    version: Annotated[int | None, Query(ge=1, description="Default: the latest version.")] = None,
+    version: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Default: the latest version.")] = None,
 ) -> StrategyExport:
     """The strategy as a portable JSON file (source, parameter schema, metadata, content hash)."""
     exported = service.export_strategy(session, principal, strategy_id, version)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from platform_core.edge import INT32_MAX
 from strategy_management.domain import EXPORT_FORMAT
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -125,7 +126,7 @@ class ValidateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=INT32_MAX)
     params: dict[str, Any] = Field(default_factory=dict)
 
 

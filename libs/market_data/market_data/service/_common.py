@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from market_data import repository as repo
@@ -33,8 +34,15 @@ def parse_adjust(adjust: str) -> Adjust:
 
 
 def clean_symbols(symbols: Iterable[str]) -> list[str]:
-    """The codes trimmed, upper-cased and de-duplicated in order (blanks dropped)."""
-    return list(dict.fromkeys(s.strip().upper() for s in symbols if s and s.strip()))
+    """The codes trimmed and upper-cased, in order (blanks dropped); INVALID_INPUT naming the codes given
+    more than once (a duplicate is reported, never silently dropped)."""
+    cleaned = [s.strip().upper() for s in symbols if s and s.strip()]
+    duplicates = [s for s, n in Counter(cleaned).items() if n > 1]
+    if duplicates:
+        raise InvalidInput(
+            f"duplicate symbols: {', '.join(duplicates)}", field="symbols", details={"duplicates": duplicates}
+        )
+    return cleaned
 
 
 def snapshot_read(row: repo.Snapshot) -> SnapshotRead:
