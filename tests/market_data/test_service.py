@@ -170,7 +170,10 @@ def test_instruments_frame_and_benchmark(session: Session, market: MarketDataEnv
     bench = service.get_benchmark(session, market, "000300.SH", date(2025, 1, 1), date(2025, 12, 31))
     validate_bars(bench)
     assert bench.height == 243 and bench["up_limit"].null_count() == 243
-    assert service.validate_symbols(session, [" 600010.sh", "600010.SH", "000300.SH"]) == ["600010.SH", "000300.SH"]
+    assert service.validate_symbols(session, [" 600010.sh", "000300.SH"]) == ["600010.SH", "000300.SH"]
+    with pytest.raises(InvalidInput) as duplicated:  # a code given twice is named, not silently dropped
+        service.validate_symbols(session, [" 600010.sh", "600010.SH", "000300.SH"])
+    assert duplicated.value.details == {"field": "symbols", "duplicates": ["600010.SH"]}
 
 
 def test_load_sample_if_empty_is_a_no_op_once_loaded(session: Session, market: MarketDataEnv, loaded) -> None:

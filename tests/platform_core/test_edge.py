@@ -166,3 +166,9 @@ def test_a_nul_that_reaches_psycopg_is_invalid_input(client: TestClient) -> None
 def test_other_database_errors_stay_internal(client: TestClient) -> None:
     r = client.get("/api/other-data-error")
     assert r.status_code == 500 and r.json()["error"]["code"] == "INTERNAL_ERROR"
+
+
+def test_an_integer_literal_too_long_to_parse_is_invalid_input(client: TestClient) -> None:
+    raw = b'{"name": "a", "qty": ' + b"9" * 5000 + b"}"
+    r = client.post("/api/orders", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "INVALID_INPUT"
