@@ -148,9 +148,12 @@ def test_a_datetime_is_refused_where_the_api_declares_a_date(
 
 @pytest.fixture
 def sample_slice(session: Any, container: Any) -> None:
-    from market_data import ingest
+    from market_data import service
+    from market_data.config import env_of
 
-    ingest.load_sample(session, symbols=["600010.SH", "000010.SZ"], start=date(2023, 1, 1), end=date(2023, 3, 31))
+    service.load_sample(
+        session, env_of(container), symbols=["600010.SH", "000010.SZ"], start=date(2023, 1, 1), end=date(2023, 3, 31)
+    )
 
 
 def test_duplicate_symbols_are_reported_not_dropped(

@@ -126,10 +126,13 @@ def _ok(response: Any, status: int = 200) -> dict[str, Any]:
 
 def _seed_world(client: TestClient, container: Container) -> tuple[Any, Any, dict[str, Any]]:
     """Real objects through the API: a user (register + login), a strategy, a backtest with a queued run."""
-    from market_data import ingest
+    from market_data import service
+    from market_data.config import env_of
 
     with container.db.transaction() as session:
-        ingest.load_sample(session, symbols=[*SYMBOLS, BENCHMARK], start=date(2023, 1, 1), end=date(2023, 6, 30))
+        service.load_sample(
+            session, env_of(container), symbols=[*SYMBOLS, BENCHMARK], start=date(2023, 1, 1), end=date(2023, 6, 30)
+        )
         admin = create_user(session, container, role="admin", plan="pro")
         other = create_user(session, container)
     email = unique_email("fuzz")
