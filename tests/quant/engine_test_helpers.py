@@ -22,7 +22,7 @@ def table_rows(datatable: list[list[str]]) -> list[dict[str, str]]:
 
 
 def bars_from_table(symbol: str, datatable: list[list[str]], is_st: bool = False) -> pl.DataFrame:
-    """A minimal bar frame from a table with ts, open, high, low, close[, suspended]."""
+    """A minimal bar frame from a table with ts, open, high, low, close[, suspended, volume, adj_factor]."""
     rows = table_rows(datatable)
 
     def num(value: str) -> float | None:
@@ -35,7 +35,8 @@ def bars_from_table(symbol: str, datatable: list[list[str]], is_st: bool = False
             "ts": stamps,
             "date": [s.date() for s in stamps],
             **{c: [num(r[c]) for r in rows] for c in ("open", "high", "low", "close")},
-            "volume": [1e6] * len(rows),
+            "volume": [float(r.get("volume") or 1e6) for r in rows],
+            "adj_factor": [float(r.get("adj_factor") or 1.0) for r in rows],
             "suspended": [r.get("suspended", "false") == "true" for r in rows],
             "is_st": [is_st] * len(rows),
         },

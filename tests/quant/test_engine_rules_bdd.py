@@ -102,3 +102,14 @@ def then_buy_outcome(result: BacktestResult, day: str, outcome: str) -> None:
     status, _, reason = outcome.partition(" ")
     assert orders[0]["status"] == ("rejected" if status == "blocked" else "filled")
     assert orders[0]["reason"] == (reason or None)
+
+
+@then("the round trips are:")
+def then_trips(result: BacktestResult, datatable) -> None:
+    expected = table_rows(datatable)
+    got = result.trades.to_dicts()
+    assert len(got) == len(expected), result.trades
+    for want, trip in zip(expected, got, strict=True):
+        assert str(trip["entry_date"]) == want["entry"] and str(trip["exit_date"]) == want["exit"]
+        assert trip["dividends"] == pytest.approx(float(want["dividends"]), abs=1e-6)
+        assert trip["pnl"] == pytest.approx(float(want["pnl"]), abs=1e-6)

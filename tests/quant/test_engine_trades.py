@@ -15,7 +15,7 @@ def test_each_round_trip_matches_its_fills(preset: str) -> None:
     trades, fills = result.trades, result.fills
     assert trades.columns == [
         "symbol", "entry_date", "exit_date", "quantity", "entry_price", "exit_price", "pnl", "return",
-        "holding_sessions",
+        "holding_sessions", "dividends",
     ]  # fmt: skip
     assert trades.height > 20
     for trip in trades.head(40).iter_rows(named=True):
@@ -27,5 +27,6 @@ def test_each_round_trip_matches_its_fills(preset: str) -> None:
         assert trip["entry_price"] == pytest.approx(buys["value"].sum() / buys["qty"].sum())
         assert trip["exit_price"] == pytest.approx(sells["value"].sum() / sells["qty"].sum())
         expected_pnl = (trip["exit_price"] - trip["entry_price"]) * trip["quantity"] - legs["fees"].sum()
+        expected_pnl += trip["dividends"]
         assert trip["pnl"] == pytest.approx(expected_pnl, abs=1e-6)
         assert trip["return"] == pytest.approx(trip["pnl"] / buys["value"].sum())

@@ -102,6 +102,8 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
     else:
         susp = panel("suspended", True, dtype=bool)
         susp |= ~np.isfinite(px)
+    if rules.limits and (bars["volume"] == 0).any():  # a zero-volume bar: nothing traded, as a suspension
+        susp |= panel("volume", np.nan) == 0
     if susp.any():
         px[susp] = np.nan
         close[susp] = np.nan
@@ -253,6 +255,7 @@ def _apply_limits(m: Market, bars: pl.DataFrame, panel, inst: pl.DataFrame, conf
     prev_session_close = np.vstack([np.full((1, closes.shape[1]), np.nan), closes[:-1]])
     if not daily:
         prev_session_close = prev_session_close[m.session]
+    prev_session_close = prev_session_close * _ex_rights_ratio(m, panel, raw_close, daily, last_bar)
     ref = np.where(np.isfinite(ref), ref, prev_session_close)
     pct = _limit_pct_panel(m, panel, inst)
     up_rule = rb.round_half_up_cent(ref * (1 + pct))
@@ -280,6 +283,25 @@ def _apply_limits(m: Market, bars: pl.DataFrame, panel, inst: pl.DataFrame, conf
         else:
             m.buy_block = panel("raw_low") >= up - EPS
             m.sell_block = panel("raw_high") <= down + EPS
+
+
+def _ex_rights_ratio(m: Market, panel, raw_close: np.ndarray, daily: bool, last_bar: np.ndarray) -> np.ndarray | float:
+    """F_prev / F_now per bar: turns the previous session's raw close into the ex-rights/ex-dividend reference
+    price (除权除息参考价) when the adjustment factor changed since that close — the price limit of a bar
+    without `pre_close` (minute bars never carry it) is computed from it. 1 where nothing changed."""
+    factor = panel("adj_factor")
+    if not np.isfinite(factor).any():
+        return 1.0
+    now = _ffill(factor)
+    at_close = _ffill(np.where(m.suspended | ~np.isfinite(raw_close), np.nan, factor))
+    if not daily:
+        at_close = at_close[last_bar]
+    prev = np.vstack([np.full((1, at_close.shape[1]), np.nan), at_close[:-1]])
+    if not daily:
+        prev = prev[m.session]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = prev / now
+    return np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
 
 
 def _limit_pct_panel(m: Market, panel, inst: pl.DataFrame) -> np.ndarray:

@@ -207,13 +207,16 @@ def fills_frame(orders: pl.DataFrame) -> pl.DataFrame:
 
 TRADE_SCHEMA = {"symbol": pl.Utf8, "entry_date": pl.Date, "exit_date": pl.Date, "quantity": pl.Float64,
                 "entry_price": pl.Float64, "exit_price": pl.Float64, "pnl": pl.Float64, "return": pl.Float64,
-                "holding_sessions": pl.Int64}  # fmt: skip
-"""A round trip (flat → flat): shares bought over it, average buy and sell prices, net P&L after every fee,
-P&L over the money paid for the shares (fees excluded from the base), sessions from first to last fill."""
+                "holding_sessions": pl.Int64, "dividends": pl.Float64}  # fmt: skip
+"""A round trip (flat → flat): shares bought over it, average buy and sell prices, net P&L after every fee
+and including the cash dividends (and bonus shares booked as cash) received while holding, P&L over the money
+paid for the shares (fees excluded from the base), sessions from first to last fill, and those dividends."""
 
 
 def round_trips(fills: pl.DataFrame, sessions: dict) -> pl.DataFrame:
-    """Closed round trips per symbol (flat → flat): net P&L after fees and holding sessions."""
+    """Closed round trips per symbol (flat → flat): net P&L after fees and holding sessions. An optional
+    `dividend` column of the fills is the corporate-action cash received on the shares held after that fill
+    until the symbol's next fill; it is summed into the trip's `dividends` and `pnl`."""
     schema = TRADE_SCHEMA
     if fills.is_empty():
         return pl.DataFrame(schema=schema)
@@ -227,6 +230,8 @@ def round_trips(fills: pl.DataFrame, sessions: dict) -> pl.DataFrame:
         .with_columns(((pl.col("after") - pl.col("signed")) <= 1e-9).cum_sum().over("symbol").alias("trip"))
         .join(index, on="date", how="left")
     )
+    if "dividend" not in legs.columns:
+        legs = legs.with_columns(pl.lit(0.0).alias("dividend"))
     buy = pl.col("side") == "buy"
     trips = legs.group_by("symbol", "trip", maintain_order=True).agg(
         pl.col("date").first().alias("entry_date"),
@@ -235,14 +240,15 @@ def round_trips(fills: pl.DataFrame, sessions: dict) -> pl.DataFrame:
         pl.when(buy).then(pl.col("value")).otherwise(0.0).sum().alias("bought"),
         pl.when(buy).then(0.0).otherwise(pl.col("value")).sum().alias("sold"),
         pl.col("cash_flow").sum().alias("pnl"),
+        pl.col("dividend").sum().alias("dividends"),
         (pl.col("session").last() - pl.col("session").first()).alias("holding_sessions"),
         (pl.col("after").last() <= 1e-9).alias("closed"),
     )
     trips = trips.with_columns(
         (pl.col("bought") / pl.col("quantity")).alias("entry_price"),
         (pl.col("sold") / pl.col("quantity")).alias("exit_price"),
-        (pl.col("pnl") / pl.col("bought")).alias("return"),
-    )
+        (pl.col("pnl") + pl.col("dividends")).alias("pnl"),
+    ).with_columns((pl.col("pnl") / pl.col("bought")).alias("return"))
     return trips.filter("closed").select(pl.col(c).cast(t) for c, t in schema.items())
 
 
@@ -356,12 +362,14 @@ def _trips(m: Market, t, sym, side, qty, value, flow) -> pl.DataFrame:
     end = np.append(start[1:], n) - 1
     length = end - start + 1
     pnl = _segment_sums(flow, start, length)
+    dividends = _segment_sums(_dividend_legs(m, t, sym, after), start, length)
     quantity = _segment_sums(np.where(is_buy, qty, 0.0), start, length)
     bought = _segment_sums(np.where(is_buy, value, 0.0), start, length)
     sold = _segment_sums(np.where(is_buy, 0.0, value), start, length)
     closed = after[end] <= 1e-9
     first, last = start[closed], end[closed]
-    quantity, bought, sold, pnl = quantity[closed], bought[closed], sold[closed], pnl[closed]
+    quantity, bought, sold, dividends = quantity[closed], bought[closed], sold[closed], dividends[closed]
+    pnl = pnl[closed] + dividends
     return pl.DataFrame(
         {
             "symbol": pl.Series(names, dtype=pl.Utf8).gather(sym[first]),
@@ -373,9 +381,23 @@ def _trips(m: Market, t, sym, side, qty, value, flow) -> pl.DataFrame:
             "pnl": pnl,
             "return": pnl / bought,
             "holding_sessions": (m.session[t[last]] - m.session[t[first]]).astype(np.int64),
+            "dividends": dividends,
         },
         schema=TRADE_SCHEMA,
     )
+
+
+def _dividend_legs(m: Market, t: np.ndarray, sym: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Per fill (sorted by symbol, then bar): the corporate-action cash the kernel books on the `after`
+    shares held from that fill's bar until the symbol's next fill (bars t_i < t <= t_next, as the kernel
+    pays `ca_cash` before a bar's orders). Zero without corporate actions; the last fill of a symbol
+    carries what an open position received after it (dropped with the open trip)."""
+    if m.ca_cash is None:
+        return np.zeros(t.size)
+    cum = np.cumsum(m.ca_cash, axis=0)
+    same = np.append(sym[1:] == sym[:-1], False)
+    t_next = np.where(same, np.append(t[1:], 0), cum.shape[0] - 1)
+    return after * (cum[t_next, sym] - cum[t, sym])
 
 
 def _segment_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:

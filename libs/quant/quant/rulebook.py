@@ -8,7 +8,7 @@ import datetime as dt
 
 import numpy as np
 
-RULEBOOK_VERSION = "cn-a-share/2026.07.06-r1"
+RULEBOOK_VERSION = "cn-a-share/2026.07.06-r2"
 
 ST_TEN_PERCENT_FROM = dt.date(2026, 7, 6)  # ST/*ST on the main board: ±5% until 2026-07-05, ±10% after
 CHINEXT_REFORM = dt.date(2020, 8, 24)  # ChiNext ±20% (incl. ST) and registration IPOs from this date
@@ -35,6 +35,11 @@ TRANSFER_FEE_SCHEDULE: list[tuple[dt.date, float]] = [
     (dt.date(2022, 4, 29), 0.00001),
 ]
 TRANSFER_PRE_2015 = {"SSE": ("per_share", 0.0003), "SZSE": ("value", 0.0000255), "BSE": ("value", 0.0000255)}
+# Per-exchange exceptions to the schedule above: the BSE (opened 2021-11-15) charged 0.025‰ of value until
+# CSDC's cut of 2022-04-29 brought it to 0.01‰ with the other exchanges (Xinhua 2022-04-28; the reference §8).
+TRANSFER_EXCHANGE_SCHEDULE: dict[str, list[tuple[dt.date, float]]] = {
+    "BSE": [(dt.date(2015, 8, 1), 0.00002), (dt.date(2021, 11, 15), 0.000025), (dt.date(2022, 4, 29), 0.00001)],
+}
 
 TICK = 0.01
 
@@ -92,11 +97,16 @@ def stamp_rates(dates: np.ndarray, schedule=STAMP_DUTY_SCHEDULE) -> tuple[np.nda
 
 def transfer_rates(dates: np.ndarray, exchange: str, schedule=TRANSFER_FEE_SCHEDULE) -> tuple[np.ndarray, np.ndarray]:
     """Per-date (rate of value, CNY per share) of the transfer fee for one exchange."""
+    if schedule is TRANSFER_FEE_SCHEDULE:
+        schedule = TRANSFER_EXCHANGE_SCHEDULE.get(exchange, schedule)
+        builtin = True
+    else:
+        builtin = False
     starts = np.array([np.datetime64(d) for d, _ in schedule], dtype="datetime64[D]")
     idx = np.searchsorted(starts, dates.astype("datetime64[D]"), side="right") - 1
     value_rate = np.array([r for _, r in schedule])[np.maximum(idx, 0)]
     per_share = np.zeros(dates.shape)
-    if schedule is TRANSFER_FEE_SCHEDULE:
+    if builtin:
         kind, rate = TRANSFER_PRE_2015.get(exchange, ("value", 0.0000255))
         pre = idx < 0
         value_rate = np.where(pre, rate if kind == "value" else 0.0, value_rate)
@@ -116,4 +126,8 @@ def describe() -> dict:
         "lot_rules": {k: {"min": m, "step": s} for k, (m, s) in LOT_RULES.items()},
         "stamp_duty": [(d.isoformat(), r, s) for d, r, s in STAMP_DUTY_SCHEDULE],
         "transfer_fee": [(d.isoformat(), r) for d, r in TRANSFER_FEE_SCHEDULE],
+        "transfer_fee_by_exchange": {
+            ex: [(d.isoformat(), r) for d, r in sched] for ex, sched in TRANSFER_EXCHANGE_SCHEDULE.items()
+        },
+        "zero_volume_bar": "blocked like a suspension (SUSPENDED)",
     }

@@ -15,7 +15,7 @@ Feature: The whole backtest loop from the terminal
     When the user runs "backtest list --runs --json"
     Then the command succeeds and lists the run
     When the user runs "backtest artifacts {run} trades --format csv --out {dir}/trades.csv"
-    Then the file "trades.csv" starts with the header "symbol,entry_date,exit_date,quantity,entry_price,exit_price,pnl,return,holding_sessions"
+    Then the file "trades.csv" starts with the header "symbol,entry_date,exit_date,quantity,entry_price,exit_price,pnl,return,holding_sessions,dividends"
     When the user runs "backtest artifacts {run} orders --format json"
     Then the command succeeds and prints the orders as JSON
     When the user runs "backtest rerun {run} --wait --json"

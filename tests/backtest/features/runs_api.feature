@@ -14,7 +14,7 @@ Feature: Backtest runs through the API
     And the run records its queue wait and its timestamps
     And the run shows its params, its stats and a manifest pinned to the strategy version and data snapshot
     And the run lists the artifacts equity, trades, orders, positions, fills and logs
-    And the trades download as CSV with the header "symbol,entry_date,exit_date,quantity,entry_price,exit_price,pnl,return,holding_sessions"
+    And the trades download as CSV with the header "symbol,entry_date,exit_date,quantity,entry_price,exit_price,pnl,return,holding_sessions,dividends"
     And the orders download as JSON with a reason for every order not filled
     And the equity downloads as Parquet with one row per session
     And the run's event stream ends with the event "succeeded"

@@ -162,3 +162,40 @@ Feature: A-share execution rules
       | ts         | side | reason            |
       | 2024-03-04 | buy  | INSUFFICIENT_CASH |
     And the final cash is 994.96
+
+  Scenario: A bar with zero volume blocks orders like a suspension
+    Given the stock "600000.SH" with bars:
+      | ts         | open  | high  | low   | close | volume  |
+      | 2024-03-01 | 10.00 | 10.00 | 10.00 | 10.00 | 1000000 |
+      | 2024-03-04 | 10.00 | 10.00 | 10.00 | 10.00 | 0       |
+      | 2024-03-05 | 10.10 | 10.20 | 10.00 | 10.10 | 1000000 |
+    And target shares:
+      | ts         | shares |
+      | 2024-03-01 | 1000   |
+    When the a-share backtest runs with 100000 CNY
+    Then the fills are:
+      | ts         | side | qty  | price | commission | stamp_duty | transfer_fee |
+      | 2024-03-05 | buy  | 1000 | 10.10 | 5.00       | 0.00       | 0.10         |
+    And the rejected orders are:
+      | ts         | side | reason    |
+      | 2024-03-04 | buy  | SUSPENDED |
+
+  Scenario: On an ex-rights date the limit comes from the ex-rights reference price, and the trip earns the bonus
+    Given the stock "600000.SH" with bars:
+      | ts         | open  | high  | low   | close | adj_factor |
+      | 2024-03-01 | 10.00 | 10.00 | 10.00 | 10.00 | 1.0        |
+      | 2024-03-04 | 10.00 | 10.00 | 10.00 | 10.00 | 1.0        |
+      | 2024-03-05 | 5.00  | 5.00  | 5.00  | 5.00  | 2.0        |
+    And target shares:
+      | ts         | shares |
+      | 2024-03-01 | 1000   |
+      | 2024-03-04 | 0      |
+    When the a-share backtest runs with 100000 CNY
+    Then the fills are:
+      | ts         | side | qty  | price | commission | stamp_duty | transfer_fee |
+      | 2024-03-04 | buy  | 1000 | 10.00 | 5.00       | 0.00       | 0.10         |
+      | 2024-03-05 | sell | 1000 | 5.00  | 5.00       | 2.50       | 0.05         |
+    And the final cash is 99987.35
+    And the round trips are:
+      | entry      | exit       | dividends | pnl    |
+      | 2024-03-04 | 2024-03-05 | 5000.00   | -12.65 |

@@ -79,3 +79,21 @@ Feature: Dated rules: fees and price limits change on their effective dates
       | open | outcome                 |
       | 1.15 | filled                  |
       | 1.16 | blocked LIMIT_UP_LOCKED |
+
+  Scenario Outline: The BSE transfer fee is 0.025‰ until 2022-04-28 and 0.01‰ from 2022-04-29
+    Given the stock "830799.BJ" with bars:
+      | ts        | open  | high  | low   | close |
+      | <decide>  | 10.00 | 10.00 | 10.00 | 10.00 |
+      | <buy_day> | 10.00 | 10.00 | 10.00 | 10.00 |
+    And target shares:
+      | ts       | shares |
+      | <decide> | 10000  |
+    When the a-share backtest runs with 200000 CNY
+    Then the fills are:
+      | ts        | side | qty   | price | commission | stamp_duty | transfer_fee |
+      | <buy_day> | buy  | 10000 | 10.00 | 25.00      | 0.00       | <transfer>   |
+
+    Examples:
+      | decide     | buy_day    | transfer |
+      | 2022-04-27 | 2022-04-28 | 2.50     |
+      | 2022-04-28 | 2022-04-29 | 1.00     |
