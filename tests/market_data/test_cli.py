@@ -34,7 +34,7 @@ def test_load_sample_slice_then_if_empty_is_a_no_op(container) -> None:
     assert again["skipped"] is True and again["snapshot"]["id"] == loaded["snapshot"]["id"]
 
 
-def test_read_commands(container) -> None:
+def test_read_commands(container, tmp_path) -> None:
     run(container, "load-sample", "--symbols", "600010.SH,688010.SH", "--start", "2025-11-03", "--end", "2025-11-07")
     bars = json.loads(
         run(
@@ -55,6 +55,12 @@ def test_read_commands(container) -> None:
     csv_out = run(container, "bars", "--symbols", "600010.SH", "--start", "2025-11-03", "--end", "2025-11-07", "--csv")
     assert csv_out.stdout.splitlines()[0].startswith("symbol,date,ts,open,high,low,close,pre_close")
     assert len(csv_out.stdout.splitlines()) == 6
+    assert not csv_out.stdout.startswith("\ufeff")  # a terminal or a pipe gets no byte-order mark
+    target = tmp_path / "bars.csv"
+    written = run(container, "bars", "--symbols", "600010.SH", "--start", "2025-11-03", "--end", "2025-11-07",
+                  "--output", str(target), "--json")  # fmt: skip
+    assert json.loads(written.stdout)["rows"] == 5
+    assert target.read_bytes().startswith(b"\xef\xbb\xbfsymbol,date,ts,")  # a file gets the UTF-8 BOM
     found = json.loads(run(container, "instruments", "--board", "star", "--json").stdout)
     assert [i["symbol"] for i in found["items"]] == ["688010.SH"]
     detail = json.loads(run(container, "instrument", "688010.SH", "--json").stdout)

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -37,7 +38,10 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         if own_container:
             container.close()
 
-    app = FastAPI(
+    # /docs and /redoc from assets shipped in the package (fastapi-offline): no CDN, works offline and in
+    # mainland China; Swagger's online validator badge is off (it would call validator.swagger.io).
+    app = FastAPIOffline(
+        swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
         title="huice API",
         version=huice.__version__,
         description=(

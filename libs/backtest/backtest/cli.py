@@ -93,7 +93,7 @@ def _render_grid(local: LocalResult, out: Path | None, as_json: bool) -> None:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         result.summary.write_parquet(out / "grid.parquet")
-        result.summary.write_csv(out / "grid.csv")
+        result.summary.write_csv(out / "grid.csv", include_bom=True)
         (out / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str) + "\n")
     if as_json:
         body = {"summary": result.summary.to_dicts(), "skipped": local.rejected, "manifest": result.manifest}

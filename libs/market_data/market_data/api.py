@@ -90,7 +90,8 @@ def get_bars(
     the INVALID_INPUT error."""
     args = {"freq": freq, "start": start, "end": end, "adjust": adjust, "snapshot_id": snapshot_id}
     if format == "csv":
-        return PlainTextResponse(service.bars_csv(session, env, _symbols(symbols), **args), media_type="text/csv")
+        text = service.bars_csv(session, env, _symbols(symbols), **args, bom=True)
+        return PlainTextResponse(text, media_type="text/csv")
     return service.bars_view(session, env, _symbols(symbols), **args)
 
 

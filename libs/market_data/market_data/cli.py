@@ -108,12 +108,12 @@ def bars(
     env = env_of(c)
     with c.db.transaction() as session:
         if csv or output:
-            text = service.bars_csv(session, env, _symbols(symbols) or [], **args)
+            text = service.bars_csv(session, env, _symbols(symbols) or [], **args, bom=output is not None)
         else:
             view = service.bars_view(session, env, _symbols(symbols) or [], **args)
     if output:
         output.write_text(text, encoding="utf-8")
-        emit({"written": str(output), "rows": max(0, text.count("\n") - 1)}, as_json)
+        emit({"written": str(output), "rows": max(0, text.count("\n") - 1), "bom": True}, as_json)
     elif csv:
         sys.stdout.write(text)
     elif as_json:

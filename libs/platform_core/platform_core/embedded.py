@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -43,7 +44,14 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import pgserver
+        try:
+            import pgserver
+        except ImportError as exc:  # pgserver ships wheels for CPython 3.11 and 3.12 only
+            raise RuntimeError(
+                "no HUICE_DATABASE_URL is set and the embedded PostgreSQL (pgserver) is not available for "
+                f"Python {sys.version_info.major}.{sys.version_info.minor}: set HUICE_DATABASE_URL to a "
+                "PostgreSQL server, or use Python 3.11/3.12"
+            ) from exc
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")

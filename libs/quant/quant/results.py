@@ -420,7 +420,7 @@ def write_artifacts(result: BacktestResult, out_dir: str | Path) -> list[Path]:
     for name in ("equity", "orders", "fills", "trades", "positions"):
         frame: pl.DataFrame = getattr(result, name)
         frame.write_parquet(out / f"{name}.parquet")
-        frame.write_csv(out / f"{name}.csv")
+        frame.write_csv(out / f"{name}.csv", include_bom=True)  # the BOM: spreadsheets read UTF-8
         paths += [out / f"{name}.parquet", out / f"{name}.csv"]
     for name in ("metrics", "manifest"):
         path = out / f"{name}.json"

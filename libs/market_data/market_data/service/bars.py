@@ -118,9 +118,11 @@ def bars_csv(
     end: date,
     adjust: str,
     snapshot_id: str | None,
+    bom: bool = False,
 ) -> str:
-    """The bars as CSV text (header = the contract's columns)."""
+    """The bars as CSV text (header = the contract's columns); `bom` starts it with a UTF-8 byte-order mark,
+    for a file or download a spreadsheet opens (Excel in a Chinese locale reads UTF-8 only with it)."""
     frame, _ = read_bars(
         session, env, symbols=query_symbols, freq=freq, start=start, end=end, adjust=adjust, snapshot_id=snapshot_id
     )
-    return frame.write_csv()
+    return frame.write_csv(include_bom=bom)
