@@ -73,6 +73,23 @@ def _admin_sync(api, admin_headers, symbols, start, end):
     return api.post("/api/market/sync", json=body, headers=admin_headers)
 
 
+@when(parsers.parse('an administrator syncs every listed stock from "{start}" to "{end}"'), target_fixture="response")
+def _admin_sync_all(api, admin_headers, start, end):
+    return api.post("/api/market/sync", json={"all": True, "start": start, "end": end}, headers=admin_headers)
+
+
+@then(parsers.parse("the stand-in answered {count:d} bar calls, each by trade date"))
+def _by_date_calls(standin_settings, count):
+    calls = standin_settings.bar_requests()
+    assert len(calls) == count
+    assert all(c["params"].get("trade_date") and not c["params"].get("ts_code") for c in calls)
+
+
+@then(parsers.parse('the sync plan is "{plan}"'))
+def _plan(response, plan):
+    assert response.json()["plan"] == plan
+
+
 @when("an administrator runs the integrity check", target_fixture="response")
 def _admin_check(api, admin_headers):
     return api.post("/api/market/check", json={}, headers=admin_headers)

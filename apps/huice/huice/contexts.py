@@ -63,10 +63,13 @@ def wire_job_orchestration(container: Container) -> None:
 
 
 def wire_market_data(container: Container) -> None:
-    """market_data: its settings (Tushare token/URL/rates) and the Parquet store under `<data_dir>/market`."""
+    """market_data: its settings (Tushare token/URL/rates), the Parquet store under `<data_dir>/market` and
+    the Redis that carries the Tushare rate budget shared by every process."""
     from market_data.config import build_env
 
-    container.extras["market_data"] = build_env(container.settings.resolved_data_dir)
+    container.extras["market_data"] = build_env(
+        container.settings.resolved_data_dir, redis_url=container.servers.redis_url
+    )
 
 
 def wire_strategy_management(container: Container) -> None:

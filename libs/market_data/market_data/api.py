@@ -133,6 +133,7 @@ def sync(body: SyncRequest, principal: AdminPrincipal, session: SessionDep, env:
             freq=body.freq,
             start=body.start,
             end=body.end,
+            mode=body.mode,
         )
 
 

@@ -204,10 +204,14 @@ def sync(
     symbols: SymbolsOpt = None,
     all_symbols: Annotated[bool, typer.Option("--all", help="Every instrument Tushare lists.")] = False,
     freq: FreqOpt = "1d",
+    mode: Annotated[
+        str, typer.Option(help="Daily stock bars: auto (fewer calls), by_date (whole market per session), by_symbol.")
+    ] = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch what is missing from Tushare Pro (TUSHARE_TOKEN), store it, record a snapshot. Safe to
-    interrupt and re-run: a re-run fetches only what the newest snapshot lacks."""
+    interrupt and re-run: a re-run fetches only what the newest snapshot lacks, and a whole-market
+    (by-date) sync keeps the sessions it fetched before the interrupt."""
     c = container(ctx)
     env = env_of(c)
     with c.db.transaction() as session, service.make_client(env) as client, _progress(as_json) as bar:
@@ -216,6 +220,13 @@ def sync(
         def advance(symbol: str, done: int, total: int) -> None:
             if bar is not None:
                 bar.update(task, total=total, completed=done, description=symbol)
+
+        def waiting(api_name: str, seconds: float) -> None:  # the shared Tushare budget is used up for now
+            if bar is not None:
+                bar.update(task, description=f"waiting {seconds:.1f}s for the {api_name} rate budget")
+
+        if client.budget is not None:
+            client.budget.on_wait = waiting
 
         result = service.sync(
             session,
@@ -227,6 +238,7 @@ def sync(
             start=_date(start, "--start"),
             end=_date(end, "--end"),
             progress=advance,
+            mode=mode,
         )
     emit(
         result
@@ -237,6 +249,8 @@ def sync(
             "symbols": result.symbols,
             "fetched_rows": result.fetched_rows,
             "calls": result.calls,
+            "plan": result.plan,
+            "waited_s": result.waited_s,
         },
         as_json,
     )

@@ -1,7 +1,8 @@
 """Settings of the market_data context and the bundle (`MarketDataEnv`) its services run with.
 
 `MarketDataSettings` reads the Tushare knobs (`HUICE_TUSHARE_*`, the token also as `TUSHARE_TOKEN`).
-`MarketDataEnv` = settings + the Parquet bar store under `<data_dir>/market`; `wire_market_data` in the
+`MarketDataEnv` = settings + the Parquet bar store under `<data_dir>/market` + the Redis URL of the shared
+Tushare rate budget; `wire_market_data` in the
 composition app builds it once at start-up and keeps it in `container.extras["market_data"]`; faces reach
 it with `env_of(container)` and hand it to the services that read the store or the settings. Nothing is
 read at import time.
@@ -30,7 +31,9 @@ class MarketDataSettings(HuiceSettings):
     )
     tushare_url: str = Field("https://api.tushare.pro", description="Base URL of the Tushare Pro HTTP API.")
     tushare_timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request.")
-    tushare_rate_per_minute: float = Field(200.0, gt=0, description="Calls per minute per endpoint (token bucket).")
+    tushare_rate_per_minute: float = Field(
+        200.0, gt=0, description="Calls per minute per token and endpoint, shared by every process through Redis."
+    )
     tushare_max_retries: int = Field(4, ge=0, le=10, description="Retries on network errors, 5xx and quota replies.")
     tushare_backoff: float = Field(1.0, ge=0, description="First retry delay in seconds (doubles, with jitter).")
     tushare_quota_wait: float = Field(60.0, ge=0, description="Seconds to wait after a per-minute quota reply.")
@@ -42,11 +45,16 @@ class MarketDataEnv:
 
     settings: MarketDataSettings
     store: BarStore
+    redis_url: str | None = None  # the Tushare rate budget shared across processes; None = per process
 
 
-def build_env(data_dir: Path, settings: MarketDataSettings | None = None) -> MarketDataEnv:
+def build_env(
+    data_dir: Path, settings: MarketDataSettings | None = None, *, redis_url: str | None = None
+) -> MarketDataEnv:
     """Build the bundle once at start-up (the composition app's `wire_market_data` calls this)."""
-    return MarketDataEnv(settings=settings or MarketDataSettings(), store=BarStore(Path(data_dir) / "market"))
+    return MarketDataEnv(
+        settings=settings or MarketDataSettings(), store=BarStore(Path(data_dir) / "market"), redis_url=redis_url
+    )
 
 
 def env_of(container: Any) -> MarketDataEnv:

@@ -101,6 +101,9 @@ class SyncRequest(BaseModel):
     freq: str = "1d"
     start: date
     end: date
+    mode: Literal["auto", "by_date", "by_symbol"] = Field(
+        "auto", description="Plan for daily stock bars: `auto` makes the fewer calls."
+    )
 
 
 class SyncResult(BaseModel):
@@ -109,6 +112,10 @@ class SyncResult(BaseModel):
     symbols: int
     fetched_rows: int
     calls: int
+    plan: Literal["by_date", "by_symbol"] = Field(
+        "by_symbol", description="How daily stock bars were fetched: by session (whole market) or by symbol."
+    )
+    waited_s: float = Field(0.0, description="Seconds spent waiting for the shared Tushare rate budget.")
 
 
 class CheckIssue(BaseModel):

@@ -5,7 +5,8 @@ Protocol: POST JSON `{"api_name", "token", "params", "fields"}` to the base URL;
 
 - Paging: every call sends `limit`/`offset` and pages until a short page comes back (row caps silently
   truncate otherwise: daily 6000, stk_limit 5800, stk_mins 8000 ...).
-- Throttle: a token bucket per endpoint (`rate_per_minute`), shared by the threads of one process.
+- Throttle: a rate budget per token and endpoint (`rate_per_minute`): in Redis, shared by every process, when
+  the client is given one (`market_data.rate_budget`), else a token bucket shared by this process's threads.
 - Retries with exponential backoff and jitter on network errors, timeouts, 5xx, malformed replies and
   per-minute quota replies (which wait `quota_wait` first); token/permission errors and daily/hourly quota
   fail at once. Everything that gives up is UPSTREAM_ERROR with Tushare's message and retry advice.
@@ -116,6 +117,7 @@ class TushareClient:
         quota_wait: float = 60.0,
         page_sizes: dict[str, int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: Any = None,
     ) -> None:
         if not token:
             raise InvalidInput(
@@ -129,11 +131,15 @@ class TushareClient:
         self.sleep = sleep
         self.calls = 0
         self._buckets: dict[str, TokenBucket] = {}
+        self.budget = budget  # a RateBudget shared across processes; None = this process's token buckets
+        self.waited_s = 0.0
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=timeout, headers={"User-Agent": "huice-market-data"})
 
     def close(self) -> None:
         self._http.close()
+        if self.budget is not None and hasattr(self.budget, "close"):
+            self.budget.close()
 
     def __enter__(self) -> TushareClient:
         return self
@@ -158,6 +164,18 @@ class TushareClient:
             offset += size
         return _frame(columns, items)
 
+    def token_for_budget(self) -> str:
+        """The token, for building a shared rate budget keyed by (a hash of) it."""
+        return self._token
+
+    def local_acquire(self, api_name: str) -> float:
+        """One call of this process's own token bucket for `api_name` (the fallback of a shared budget)."""
+        return self._bucket(api_name).acquire()
+
+    def _acquire(self, api_name: str) -> None:
+        waited = self.budget.acquire(api_name) if self.budget is not None else self.local_acquire(api_name)
+        self.waited_s += waited
+
     def _bucket(self, api_name: str) -> TokenBucket:
         with self._lock:
             if api_name not in self._buckets:
@@ -167,7 +185,7 @@ class TushareClient:
     def _call(self, api_name: str, params: dict[str, Any], fields: str) -> tuple[list[str], list[list[Any]]]:
         last = "no attempt made"
         for attempt in range(self.max_retries + 1):
-            self._bucket(api_name).acquire()
+            self._acquire(api_name)
             try:
                 return self._once(api_name, params, fields)
             except _Retry as retry:

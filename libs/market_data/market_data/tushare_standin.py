@@ -251,7 +251,9 @@ class StandinServer:
         except (json.JSONDecodeError, KeyError, TypeError):
             return 200, _reply(40001, "请求格式错误", None)
         with self._lock:
-            self.requests.append({"api_name": api_name, "params": params, "token": request.get("token")})
+            self.requests.append(
+                {"api_name": api_name, "params": params, "token": request.get("token"), "at": time.monotonic()}
+            )
         if self._take("slow"):
             time.sleep(float(self.faults.get("slow_seconds", 2.0)))
         if self._take("http_500"):

@@ -39,6 +39,13 @@ Feature: Market data
     When an administrator syncs "600010.SH,688010.SH" from "2025-01-01" to "2025-03-31"
     Then no new snapshot was recorded and nothing was fetched
 
+  Scenario: A whole-market sync makes four calls per session
+    Given Tushare answers from the stand-in server
+    When an administrator syncs every listed stock from "2025-03-03" to "2025-03-07"
+    Then the status is 200
+    And the stand-in answered 20 bar calls, each by trade date
+    And the sync plan is "by_date"
+
   Scenario: Tushare over quota is an upstream error with retry advice
     Given Tushare answers from the stand-in server
     And Tushare is over its daily quota
