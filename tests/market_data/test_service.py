@@ -105,6 +105,16 @@ def test_bad_symbols_are_each_named(session: Session, market: MarketDataEnv, loa
     }
 
 
+def test_a_bare_or_one_digit_off_code_gets_a_suggestion(session: Session, market: MarketDataEnv, loaded) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        service.get_bars(session, market, symbols=["600010", "600011.SH"], freq="1d", start=START, end=END)
+    assert caught.value.message == (
+        "unknown or malformed symbols: 600010, 600011.SH; "
+        "did you mean 600010 → 600010.SH, 600011.SH → 600010.SH or 600110.SH?"
+    )
+    assert caught.value.details["did_you_mean"] == {"600010": ["600010.SH"], "600011.SH": ["600010.SH", "600110.SH"]}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

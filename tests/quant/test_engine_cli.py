@@ -86,3 +86,27 @@ def test_a_strategy_file_declares_its_own_constraints(tmp_path) -> None:
     single = runner.invoke(app, ["local", str(path), "--sample", "--param", "a=4", "--param", "b=5"])
     assert single.exit_code == 2
     assert json.loads(single.stderr)["error"]["details"] == {"field": "b"}
+
+
+BROKEN = """from backtest.engine.sdk import Param
+
+PARAMS = [Param("n", int, 5, 1, 50)]
+
+
+def generate(bars, params):
+    return bars.select(undefined_name)
+"""
+
+
+def test_a_bug_in_the_users_strategy_is_their_error_with_their_line(tmp_path) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text(BROKEN, encoding="utf-8")
+    res = runner.invoke(app, ["local", str(path), "--sample"])
+    assert res.exit_code == 2, res.output  # the user's input, not an internal error (exit 1)
+    error = json.loads(res.stderr)["error"]
+    assert error["code"] == "INVALID_INPUT"
+    assert error["message"] == (
+        "the strategy failed: NameError: name 'undefined_name' is not defined "
+        "(line 7 of the strategy: return bars.select(undefined_name))"
+    )
+    assert "Traceback" not in res.stderr and "quant/" not in res.stderr

@@ -69,6 +69,10 @@ def test_params_are_coerced_and_errors_name_the_field() -> None:
     with pytest.raises(ParamError) as err:
         validate_params(schema, {"fats": 3})
     assert err.value.field == "fats"
+    assert err.value.message == "unknown parameter; did you mean 'fast'?"
+    with pytest.raises(ParamError) as err:
+        validate_params(schema, {"window": 3})
+    assert err.value.message == "unknown parameter"  # nothing close: no guess
 
 
 @pytest.mark.parametrize("template", [t.name for t in list_templates()])

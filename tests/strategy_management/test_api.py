@@ -64,6 +64,9 @@ def test_duplicate_name_unknown_template_and_oversized_source(api, headers) -> N
     }
     unknown = api.post("/api/strategies/from-template", headers=headers, json={"template": "nope"})
     assert unknown.status_code == 404 and unknown.json()["error"]["message"] == "unknown template 'nope'"
+    typo = api.post("/api/strategies/from-template", headers=headers, json={"template": "ma_corss"})
+    assert typo.json()["error"]["message"] == "unknown template 'ma_corss'; did you mean 'ma_cross'?"
+    assert typo.json()["error"]["details"]["did_you_mean"] == "ma_cross"
     big = _create(api, headers, name="big", source=SIMPLE + "#" * 70_000)
     assert big.status_code == 413 and big.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert big.json()["error"]["details"]["limit_bytes"] == 65536

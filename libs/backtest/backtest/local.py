@@ -32,18 +32,25 @@ from quant import (
     normalize_bars,
     run_backtest,
     run_grid,
+    user_error,
 )
 
 
 @contextmanager
-def _user_errors() -> Iterator[None]:
-    """The quant core's errors as INVALID_INPUT (a parameter's names its field)."""
+def _user_errors(spec: StrategySpec | None = None) -> Iterator[None]:
+    """The quant core's errors as INVALID_INPUT (a parameter's names its field), and an exception raised by
+    the strategy's own code as the user's error with its line (`details.line`), never INTERNAL_ERROR."""
     try:
         yield
     except ParamError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
     except (StrategyError, ContractError) as exc:
         raise InvalidInput(str(exc)) from None
+    except Exception as exc:
+        theirs = user_error(exc, spec) if spec is not None else None
+        if theirs is None:
+            raise
+        raise InvalidInput(f"the strategy failed: {theirs}", field="strategy") from None
 
 
 def parse_grid_axes(items: list[str]) -> dict[str, list]:
@@ -134,7 +141,7 @@ def run_local(
     `grid_axes` are given, every combination of the axes over `fixed_params` that the strategy accepts
     (INVALID_INPUT when it accepts none)."""
     spec = load_local_strategy(strategy) if isinstance(strategy, str) else strategy
-    with _user_errors():
+    with _user_errors(spec):
         if not grid_axes:
             return LocalResult(spec, result=run_backtest(spec, bars, fixed_params, config))
         sets, skipped = grid_sets(spec, grid_axes, fixed_params)

@@ -43,6 +43,7 @@ _EXPORTS = {
     "compute_targets_grid": "quant.strategy",
     "load_strategy": "quant.strategy",
     "schema_to_json": "quant.strategy",
+    "user_error": "quant.strategy",
     "validate_params": "quant.strategy",
     "validate_strategy_params": "quant.strategy",
     "get_template": "quant.templates",
@@ -74,6 +75,7 @@ __all__ = [
     "run_independent",
     "schema_to_json",
     "simulate",
+    "user_error",
     "validate_bars",
     "validate_params",
     "validate_strategy_params",
@@ -109,6 +111,7 @@ if TYPE_CHECKING:
         compute_targets_grid,
         load_strategy,
         schema_to_json,
+        user_error,
         validate_params,
         validate_strategy_params,
     )

@@ -9,6 +9,7 @@ are separate pure functions so a service can run the first in a confined subproc
 from __future__ import annotations
 
 import ast
+import difflib
 import hashlib
 import math
 import sys
@@ -92,6 +93,25 @@ def check_imports(tree: ast.AST) -> None:
                 raise StrategyError(f"line {node.lineno}: import of {name!r} is not allowed")
 
 
+def user_error(exc: BaseException, spec: StrategySpec) -> StrategyError | None:
+    """A `StrategyError` for an exception raised inside the strategy's own code — its message and the line of
+    its source where it happened (`NameError: name 'x' is not defined (line 5: return bars.select(x))`) —
+    or None when no frame of the strategy is on the traceback (the engine's own failure)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == spec.name:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None:
+        return None
+    lines = spec.source.splitlines()
+    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    detail = str(exc).strip()
+    described = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return StrategyError(f"{described} (line {line} of the strategy: {text})")
+
+
 def load_strategy(source: str, name: str = "<strategy>") -> StrategySpec:
     """Compile and execute strategy source in-process and return its `StrategySpec`."""
     try:
@@ -144,7 +164,8 @@ def validate_params(schema: tuple[Param, ...] | list[Param], params: dict | None
     params = dict(params or {})
     known = {p.name for p in schema}
     for extra in sorted(set(params) - known):
-        raise ParamError(extra, "unknown parameter")
+        close = difflib.get_close_matches(extra, sorted(known), n=1)
+        raise ParamError(extra, f"unknown parameter; did you mean {close[0]!r}?" if close else "unknown parameter")
     return {p.name: _coerce(p, params.get(p.name, p.default)) for p in schema}
 
 

@@ -190,7 +190,8 @@ def validate_params(schema: list[dict[str, Any]], params: dict[str, Any] | None)
     params = dict(params or {})
     known = {p["name"] for p in schema}
     for extra in sorted(set(params) - known):
-        raise ParamValueError(extra, "unknown parameter")
+        close = difflib.get_close_matches(extra, sorted(known), n=1)
+        raise ParamValueError(extra, f"unknown parameter; did you mean {close[0]!r}?" if close else "unknown parameter")
     return {p["name"]: _coerce(p, params.get(p["name"], p.get("default"))) for p in schema}
 
 

@@ -40,6 +40,8 @@ Feature: Strategies, immutable versions and templates
     Given a signed-in user
     When they create a strategy from the template "nope"
     Then the answer is 404 NOT_FOUND "unknown template 'nope'"
+    When they create a strategy from the template "ma_corss"
+    Then the answer is 404 NOT_FOUND "unknown template 'ma_corss'; did you mean 'ma_cross'?"
 
   Scenario: Syntax errors name line and column
     Given a signed-in user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from datetime import date
 
 import polars as pl
@@ -30,12 +31,30 @@ def validate_symbols(session: Session, symbols: list[str]) -> list[str]:
     unknown = [s for s in cleaned if s not in malformed and s not in known]
     if malformed or unknown:
         bad = malformed + unknown
-        raise InvalidInput(
-            f"unknown or malformed symbols: {', '.join(bad)}",
-            field="symbols",
-            details={"malformed": malformed, "unknown": unknown},
-        )
+        hints = _suggestions(session, malformed, unknown)
+        hint = "; did you mean " + ", ".join(f"{c} → {' or '.join(m)}" for c, m in hints.items()) + "?" if hints else ""
+        details = {"malformed": malformed, "unknown": unknown, **({"did_you_mean": hints} if hints else {})}
+        raise InvalidInput(f"unknown or malformed symbols: {', '.join(bad)}{hint}", field="symbols", details=details)
     return cleaned
+
+
+def _suggestions(session: Session, malformed: list[str], unknown: list[str]) -> dict[str, list[str]]:
+    """Likely meant codes: for a bare one the listed instruments with that number (`600010` → `600010.SH`),
+    for an unknown one those a digit or so off (`600011.SH` → `600010.SH`, `600110.SH`); none when nothing is
+    close."""
+    everything = repo.all_symbols(session)
+    by_number: dict[str, list[str]] = {}
+    for code in everything:
+        by_number.setdefault(code.split(".")[0], []).append(code)
+    hints: dict[str, list[str]] = {}
+    for code in malformed:
+        if code.split(".")[0] in by_number:
+            hints[code] = by_number[code.split(".")[0]]
+    for code in unknown:
+        close = sorted(difflib.get_close_matches(code, everything, n=3, cutoff=0.85))
+        if close:
+            hints[code] = close
+    return hints
 
 
 # --- calendar ------------------------------------------------------------------------------------------

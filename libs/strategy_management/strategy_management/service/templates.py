@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from sqlalchemy.orm import Session
 
 from platform_core.errors import NotFound
@@ -30,7 +32,10 @@ def template_source(name: str) -> TemplateRead:
         info = templates.get_template(name)
     except KeyError:
         available = sorted(templates.TEMPLATE_NAMES)
-        raise NotFound(f"unknown template {name!r}", details={"template": name, "available": available}) from None
+        close = difflib.get_close_matches(name, available, n=1)
+        message = f"unknown template {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+        details = {"template": name, "available": available, **({"did_you_mean": close[0]} if close else {})}
+        raise NotFound(message, details=details) from None
     return TemplateRead(**_template_summary(info).model_dump(), source=info.source)
 
 
