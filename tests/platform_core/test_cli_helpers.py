@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from platform_core.cli import parse_model, parse_params
+from platform_core.cli import emit, flatten, format_value, parse_model, parse_params
 from platform_core.errors import InvalidInput, invalid_input_from
 
 
@@ -36,3 +36,25 @@ def test_validation_errors_become_one_invalid_input_shape() -> None:
     with pytest.raises(InvalidInput) as exc:
         parse_model(_Body, {"name": "ok", "size": "big"})
     assert exc.value.details["field"] == "size" and exc.value.details["errors"][0]["type"] == "int_parsing"
+
+
+def test_human_values_read_as_percentages_cny_and_plain_words() -> None:
+    assert format_value(0.0414368499389528, "total_return") == "4.14%"
+    assert format_value(-0.1946, "stats.max_drawdown") == "-19.46%"  # a dotted path uses its last name
+    assert format_value(1004143.684, "final_equity") == "1,004,143.68 CNY"
+    assert format_value(0.40783712, "sharpe") == "0.407837"
+    assert format_value(None) == "—" and format_value(True) == "yes"
+    assert format_value(["600010.SH", "000010.SZ"], "symbols") == "600010.SH, 000010.SZ"
+    assert format_value([{"a": 1}, {"a": 2}]) == "2 items"
+
+
+def test_tables_show_nested_values_in_their_own_columns(capsys) -> None:
+    assert flatten({"id": "r1", "stats": {"sharpe": 1.5, "total_return": 0.1}, "params": {}}) == {
+        "id": "r1",
+        "stats.sharpe": 1.5,
+        "stats.total_return": 0.1,
+        "params": {},
+    }
+    emit([{"id": "r1", "stats": {"total_return": 0.1234}}], False)
+    out = capsys.readouterr().out
+    assert "stats.total_return" in out and "12.34%" in out and "{" not in out

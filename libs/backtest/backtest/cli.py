@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backtest.domain import SUMMARY_METRICS
-from platform_core.cli import AppTyper, parse_params
+from platform_core.cli import AppTyper, format_value, parse_params
 from platform_core.errors import invalid_input_from
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
     for key in SUMMARY_METRICS:
         if key in metrics:
             value = metrics[key]
-            table.add_row(key, f"{value:,.4f}" if isinstance(value, float) else str(value))
+            table.add_row(key, format_value(value, key))
     Console().print(table)
 
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backtest.domain import SUMMARY_METRICS
-from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_model, parse_params, print_json
+from platform_core.cli import AppTyper, JsonOpt, container, emit, format_value, parse_model, parse_params, print_json
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def _follow(ctx: typer.Context, run_id: uuid.UUID, quiet: bool) -> RunRead:
 
 def _metrics_table(run: RunRead) -> None:
     stats = run.stats or {}
-    rows = [{"metric": key, "value": stats[key]} for key in SUMMARY_METRICS if key in stats]
+    rows = [{"metric": key, "value": format_value(stats[key], key)} for key in SUMMARY_METRICS if key in stats]
     emit(rows, False, columns=["metric", "value"], title=f"run {run.run_id} {run.status}")
 
 

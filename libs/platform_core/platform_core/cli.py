@@ -55,15 +55,58 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-def _cell(value: Any) -> str:
+# How a human reads a figure, by its name: fractions as percentages, money in CNY (JSON keeps raw numbers).
+PERCENT_NAMES = frozenset({
+    "total_return", "annual_return", "benchmark_return", "excess_return", "volatility", "max_drawdown",
+    "drawdown", "win_rate", "daily_win_rate", "weight", "return", "cagr", "tracking_error", "failure_rate",
+    "completion_rate", "progress_fraction", "depth",
+})  # fmt: skip
+MONEY_NAMES = frozenset({
+    "final_equity", "initial_cash", "total_fees", "fees", "pnl", "cash", "equity", "market_value", "value",
+    "commission", "stamp_duty", "transfer_fee", "absolute_pnl", "unrealized_pnl", "unrealised_pnl", "expectancy",
+    "best_trade", "worst_trade", "average_trade",
+})  # fmt: skip
+
+
+def format_value(value: Any, name: str | None = None) -> str:
+    """One value as a person reads it: `name` (a column or metric, dotted paths use the last part) picks
+    percentages (`4.14%`) or CNY (`1,004,143.68 CNY`); other floats get at most 6 significant digits."""
     value = to_jsonable(value)
+    leaf = (name or "").rsplit(".", 1)[-1]
     if value is None:
         return "—"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={format_value(v, k)}" for k, v in value.items())
+    if isinstance(value, list):
+        if all(not isinstance(v, dict | list) for v in value):
+            return ", ".join(format_value(v, name) for v in value)
+        return f"{len(value)} items"
+    if isinstance(value, float) and leaf in PERCENT_NAMES:
+        return f"{value * 100:,.2f}%"
+    if isinstance(value, int | float) and leaf in MONEY_NAMES:
+        return f"{value:,.2f} CNY"
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.6g}"
     return str(value)
+
+
+def _cell(value: Any, name: str | None = None) -> str:
+    return format_value(value, name)
+
+
+def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested objects as dotted keys (`stats.sharpe`), so a table shows each figure in its own column or row
+    instead of a JSON blob in a cell."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{path}."))
+        else:
+            out[path] = value
+    return out
 
 
 def emit(
@@ -83,17 +126,17 @@ def emit(
         title = title or f"{data.get('total', len(data['items']))} total"
         data = data["items"]
     if isinstance(data, list):
-        cols = list(columns or (data[0].keys() if data and isinstance(data[0], dict) else ["value"]))
+        rows = [flatten(r) if isinstance(r, dict) else {"value": r} for r in data]
+        cols = list(columns or (dict.fromkeys(k for r in rows for k in r) if rows else ["value"]))
         table = Table(*cols, title=title)
-        for row in data:
-            row = row if isinstance(row, dict) else {"value": row}
-            table.add_row(*(_cell(row.get(c)) for c in cols))
+        for row in rows:
+            table.add_row(*(_cell(row.get(c), c) for c in cols))
         console.print(table)
     elif isinstance(data, dict):
         table = Table("field", "value", title=title, show_header=False)
-        for key, val in data.items():
-            if columns is None or key in columns:
-                table.add_row(key, _cell(val))
+        for key, val in flatten(data).items():
+            if columns is None or key in columns or key.split(".", 1)[0] in columns:
+                table.add_row(key, _cell(val, key))
         console.print(table)
     else:
         console.print(_cell(data))
