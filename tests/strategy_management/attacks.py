@@ -57,6 +57,27 @@ CTYPES_REFUSED = (
     "the strategy attempted a forbidden operation: Forbidden: import of 'ctypes' is not allowed in a strategy"
 )
 EPERM = "the strategy attempted a forbidden operation: PermissionError: [Errno 1] Operation not permitted"
+GETATTR_FRAME = """def generate(bars, params):
+    def gen():
+        yield getattr(getattr(it, "gi_frame"), "f_back")
+    it = gen()
+    frame = next(it)
+    while frame is not None and "os" not in getattr(frame, "f_globals"):
+        frame = getattr(frame, "f_back")
+    getattr(frame, "f_globals")["os"].fork()
+"""
+HOOK_OFF = """def generate(bars, params):
+    def gen():
+        yield it.gi_frame.f_back
+    it = gen()
+    frame = next(it)
+    while frame is not None and "guards" not in frame.f_globals:
+        frame = frame.f_back
+    names = frame.f_globals
+    names["guards"]._BLOCKED_EVENT_PREFIXES = ()
+    names["guards"]._under = lambda path, roots: True
+    names["os"].fork()
+"""
 
 
 @dataclass(frozen=True)
@@ -100,6 +121,21 @@ ATTACKS = [
     Attack(
         "generator frame",
         GEN_FRAME,
+        "forbidden",
+        "the strategy attempted a forbidden operation: Forbidden: os.fork is not allowed in a strategy",
+        "forbidden",
+    ),
+    Attack(
+        "getattr frame walk",
+        GETATTR_FRAME,
+        "forbidden",
+        "the strategy attempted a forbidden operation: Forbidden: access to the frame/generator attribute "
+        "'gi_frame' is not allowed in a strategy",
+        "forbidden",
+    ),
+    Attack(
+        "switch the audit hook off",
+        HOOK_OFF,
         "forbidden",
         "the strategy attempted a forbidden operation: Forbidden: os.fork is not allowed in a strategy",
         "forbidden",
