@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import math
 import os
 import platform
 import resource
+import signal
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,7 @@ _libc.syscall.restype = ctypes.c_long
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG = 1
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_TSYNC = 1
 SECCOMP_RET_ALLOW = 0x7FFF0000
@@ -533,6 +536,25 @@ def _allow_read(ruleset_fd: int, root: Path) -> None:
             raise ConfinementError(f"landlock rule refused: {os.strerror(ctypes.get_errno())}")
     finally:
         os.close(path_fd)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lifetime: the sandbox never outlives the process (thread) that started it
+
+
+def die_with_parent(expected_parent: int) -> None:
+    """SIGKILL this process when its parent dies (`PR_SET_PDEATHSIG`), and die now if the parent is already
+    gone: a child whose parent died before the prctl has been re-parented, so `getppid()` no longer names
+    the runner's pid (passed on the command line) — this closes the race between fork and prctl."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != expected_parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def arm_wall_alarm(wall_seconds: float, grace_seconds: float = 5.0) -> None:
+    """A backstop past the runner's own wall deadline: SIGALRM (default action: terminate) ends the child
+    even if its runner is stopped (SIGSTOP) and so neither kills it nor dies."""
+    signal.alarm(max(1, math.ceil(wall_seconds + grace_seconds)))
 
 
 # ---------------------------------------------------------------------------------------------------------
