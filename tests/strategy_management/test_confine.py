@@ -9,6 +9,7 @@ import signal
 
 import pytest
 
+from strategy_management.confined_runner import RunnerConfig, sandbox_report
 from strategy_management.sandbox import confine
 from tests.strategy_management import bpf
 
@@ -67,3 +68,15 @@ def test_kernel_layers_name_what_stops_signals_on_this_kernel() -> None:
     assert layers["landlock"] == {"abi": abi, "filesystem": abi >= 1, "tcp": abi >= 4, "signal_scoping": abi >= 6}
     assert layers["signals_stopped_by"] == ["seccomp", *(["landlock"] if abi >= 6 else [])]
     assert layers["signals_stopped_by"][0] == "seccomp"  # on every kernel, not only 6.12+
+
+
+def test_the_sandbox_report_adds_a_real_confined_run() -> None:
+    report = sandbox_report()
+    assert report["probe"]["ok"] is True and report["probe"]["latency_ms"] > 0
+    assert report["ok"] is True and report["seccomp"] is True
+
+
+def test_the_sandbox_report_says_when_the_confined_run_fails() -> None:
+    report = sandbox_report(RunnerConfig(wall_seconds=0.001))
+    assert report["ok"] is False and report["probe"]["ok"] is False
+    assert report["probe"]["error"].startswith("StrategyRuntimeError: the strategy did not finish within")

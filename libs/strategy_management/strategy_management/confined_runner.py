@@ -333,3 +333,24 @@ def _read_targets(data: bytes) -> pl.DataFrame:
     if set(frame.columns) != {"ts", "symbol", *kinds} or len(kinds) != 1:
         raise StrategyRuntimeError("targets need columns ts, symbol and one of weight/shares", kind="error")
     return frame.select("ts", "symbol", pl.col(kinds[0]).cast(pl.Float64))
+
+
+PROBE_SOURCE = "def generate(bars, params):\n    return bars\n"
+
+
+def sandbox_report(config: RunnerConfig | None = None) -> dict[str, Any]:
+    """What `huice doctor` shows: the confinement layers this kernel provides (`confine.kernel_layers`),
+    which of them stop signals, files and network, and a real confined run of a trivial strategy."""
+    from strategy_management.sandbox import confine
+
+    report: dict[str, Any] = dict(confine.kernel_layers())
+    started = time.perf_counter()
+    try:
+        execute("describe", PROBE_SOURCE, config or RunnerConfig(cpu_seconds=10, wall_seconds=30))
+        probe: dict[str, Any] = {"ok": True}
+    except Exception as exc:  # a diagnostic reports, it never raises
+        probe = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    probe["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    report["probe"] = probe
+    report["ok"] = bool(report["ok"]) and probe["ok"]
+    return report
