@@ -1,5 +1,7 @@
-"""Through the real RQ worker (issue 13, item 5): a backtest run of a user strategy is executing in its
-confined child on a `huice worker-process`; SIGKILL of the work-horse takes the sandbox with it.
+"""Through the real RQ worker: a backtest run of a user strategy is executing in its confined child on a
+`huice worker-process`. SIGKILL of the work-horse takes the sandbox with it (issue 13, item 5); SIGKILL of
+the sandbox itself — what the OOM killer does — is retried as an infrastructure failure, not failed as the
+user's error (item 10).
 
 The strategy loops only on the run's bars (three symbols), not on the two-symbol sample of the create-time
 dry run, so the backtest can be created; its CPU and wall limits are raised so nothing but the horse's
@@ -98,7 +100,7 @@ def _busy_sandbox_under(worker: subprocess.Popen, timeout: float = 120.0) -> tup
     raise AssertionError(f"no confined run started on the worker within {timeout} s")
 
 
-def test_a_sigkilled_work_horse_takes_its_sandbox_with_it(bt: Container, worker, client) -> None:
+def _submit_busy_run(bt: Container, client: Any) -> support.User:
     user = support.new_user(bt)
     created = client.post("/api/strategies", json={"name": "busy", "source": BUSY}, headers=user.headers)
     assert created.status_code == 201, created.text
@@ -107,11 +109,42 @@ def test_a_sigkilled_work_horse_takes_its_sandbox_with_it(bt: Container, worker,
     assert backtest.status_code == 201, backtest.text
     run = support.submit(client, user, backtest.json()["backtest"], {})
     assert run.status_code in (201, 202), run.text
+    return user
+
+
+def _only_job(client: Any, user: support.User) -> dict[str, Any]:
+    [job] = client.get("/api/jobs", headers=user.headers).json()["items"]
+    return job
+
+
+def test_a_sigkilled_work_horse_takes_its_sandbox_with_it(bt: Container, worker, client) -> None:
+    user = _submit_busy_run(bt, client)
     try:
         horse, sandbox = _busy_sandbox_under(worker)
     except AssertionError as exc:
-        jobs = client.get("/api/jobs", headers=user.headers).json()
-        raise AssertionError(f"{exc}; the user's jobs: {jobs}") from None
+        raise AssertionError(f"{exc}; the user's job: {_only_job(client, user)}") from None
     assert running(sandbox)
     os.kill(horse, signal.SIGKILL)
     assert wait_gone(sandbox, timeout=5) is not None, f"sandbox {sandbox} outlived its work-horse {horse}"
+
+    client.post(f"/api/jobs/{_only_job(client, user)['id']}/cancel", headers=user.headers)
+
+
+def test_a_sandbox_killed_from_outside_is_retried_not_failed_as_the_users_error(bt: Container, worker, client):
+    for horse in psutil.Process(worker.pid).children():  # the previous test's horse, if any, is done
+        for pid in sandboxes_of(horse.pid):
+            os.kill(pid, signal.SIGKILL)
+    user = _submit_busy_run(bt, client)
+    _, sandbox = _busy_sandbox_under(worker)
+    assert _only_job(client, user)["attempts"] == 1
+    os.kill(sandbox, signal.SIGKILL)  # what the kernel's OOM killer does
+    job = support.wait_for(
+        lambda: _only_job(client, user),
+        lambda j: j["status"] == "failed" or j["retry_at"] is not None or j["attempts"] >= 2,
+        timeout=60,
+    )
+    assert job["status"] != "failed", job["error"]  # before: INVALID_INPUT "exceeded its CPU time limit", final
+    assert job["retry_at"] is not None or job["attempts"] >= 2
+    assert job["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert job["error"]["details"] == {"kind": "killed", "signal": 9, "signal_name": "SIGKILL", "retryable": True}
+    client.post(f"/api/jobs/{job['id']}/cancel", headers=user.headers)
