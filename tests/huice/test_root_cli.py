@@ -44,6 +44,13 @@ def test_db_current_and_doctor_report_state(settings: CoreSettings, migrated: st
     assert report["checks"]["workers"]["ok"] is False
     assert report["config"]["embedded"] == []
     assert "password" not in doctor.stdout.lower() or "***" in doctor.stdout
+    sandbox = report["sandbox"]  # the confined runner's layers on this kernel, and a real confined run
+    assert sandbox["ok"] is True and sandbox["probe"]["ok"] is True and sandbox["seccomp"] is True
+    landlock = sandbox["landlock"]
+    assert landlock["signal_scoping"] is (landlock["abi"] >= 6)
+    assert sandbox["signals_stopped_by"] == ["seccomp", *(["landlock"] if landlock["signal_scoping"] else [])]
+    table = _run(["doctor"], env).stdout
+    assert "signals_stopped_by" in table and "landlock" in table
 
 
 def test_refused_production_config_is_an_envelope_with_exit_2() -> None:

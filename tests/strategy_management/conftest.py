@@ -23,7 +23,16 @@ from typer.testing import CliRunner
 from platform_core.cli import LazyContainer
 from strategy_management import config, domain
 from strategy_management.confined_runner import MiB, RunnerConfig, StrategyRuntimeError, execute
-from tests.strategy_management.attacks import ATTACKS, SECRET, STRICT, TEMPLATE_DIR, TEMPLATES
+from tests.strategy_management.attacks import (
+    ATTACKS,
+    SECRET,
+    SELF_SIGNALS,
+    SIGNALS,
+    STRICT,
+    SYSCALL_NUMBERS,
+    TEMPLATE_DIR,
+    TEMPLATES,
+)
 from tests.strategy_management.factories import SIMPLE, TEST_LIMITS
 from tests.user_auth.plugin import auth_headers_for, fast_password_hashing, make_user
 from user_auth import service as auth_service
@@ -35,6 +44,8 @@ __all__ = ["auth_headers_for", "fast_password_hashing", "make_user"]
 
 def _run(source: str, mode: str, bars: pl.DataFrame) -> Any:
     config = replace(TEST_LIMITS, python_guards=mode == "full", landlock=mode != "strict")
+    if mode != "full":  # no attack of these modes expects a timeout: a loaded host must not turn one into it
+        config = replace(config, wall_seconds=60.0)
     try:
         return execute("targets", source, config, bars=bars, param_sets=[{}])
     except StrategyRuntimeError as exc:
@@ -66,14 +77,26 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory, sentinel: subprocess.Pope
     bars = domain.sample_bars()
     jobs: dict[str, tuple[str, str]] = {}
     markers: dict[str, Path] = {}
+    targets: dict[str, subprocess.Popen] = {}
     for mode in ("full", "kernel", "strict"):
         for attack in ATTACKS:
-            if (mode == "kernel" and attack.kernel_kind is None) or (mode == "strict" and attack.name not in STRICT):
+            if mode == "kernel" and attack.kernel_kind is None:
                 continue
+            if mode == "strict" and attack.name not in STRICT + SIGNALS:
+                continue
+            key = f"{mode}:{attack.name}"
             marker = Path("/tmp") / f"huice-attack-{uuid.uuid4().hex}"
-            markers[f"{mode}:{attack.name}"] = marker
-            source = attack.source.format(marker=marker, port=port, sentinel=sentinel.pid)
-            jobs[f"{mode}:{attack.name}"] = (source, mode)
+            markers[key] = marker
+            target = 0
+            if "{target}" in attack.source:  # a sleeping process of the same user, outside the sandbox
+                targets[key] = subprocess.Popen(["sleep", "600"], start_new_session=True)
+                target = targets[key].pid
+            source = attack.source.format(
+                marker=marker, port=port, sentinel=sentinel.pid, target=target, **SYSCALL_NUMBERS
+            )
+            jobs[key] = (source, mode)
+    for mode in ("kernel", "strict"):
+        jobs[f"{mode}:signals to itself"] = (SELF_SIGNALS.format(**SYSCALL_NUMBERS), mode)
     for name in TEMPLATES:
         jobs[f"template:{name}"] = ((TEMPLATE_DIR / f"{name}.py").read_text(), "full")
     jobs["simple"] = (SIMPLE, "full")
@@ -86,12 +109,17 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory, sentinel: subprocess.Pope
             connected = True
         except BlockingIOError:
             connected = False
+        alive = {key: proc.poll() is None for key, proc in targets.items()}
     finally:
         listener.close()
         del os.environ["HUICE_ATTACK_SECRET"]
+        for proc in targets.values():
+            proc.kill()
+            proc.wait()
     results["_connected"] = connected
     results["_markers"] = markers
     results["_sentinel"] = sentinel
+    results["_targets_alive"] = alive
     return results
 
 

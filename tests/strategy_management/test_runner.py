@@ -15,7 +15,16 @@ import pytest
 from strategy_management import domain
 from strategy_management.confined_runner import StrategyRuntimeError, execute
 from strategy_management.sandbox import confine
-from tests.strategy_management.attacks import ATTACKS, SECRET, STRICT, TEMPLATES, Attack
+from tests.strategy_management.attacks import (
+    ATTACKS,
+    BY_NAME,
+    EPERM,
+    SECRET,
+    SIGNALS,
+    STRICT,
+    TEMPLATES,
+    Attack,
+)
 
 
 def _error_text(exc: StrategyRuntimeError) -> str:
@@ -73,6 +82,33 @@ def test_without_landlock_the_strict_seccomp_fallback_refuses_every_open(outcome
     assert outcome.details["kind"] in ("forbidden", "error")
     assert not outcomes["_markers"][f"strict:{name}"].exists()
     assert "root:x:0:0" not in _error_text(outcome) and SECRET not in _error_text(outcome)
+
+
+@pytest.mark.parametrize("mode", ["kernel", "strict"])
+@pytest.mark.parametrize("name", SIGNALS)
+def test_without_the_python_guards_no_signal_leaves_the_sandbox(outcomes: dict[str, Any], name: str, mode: str) -> None:
+    """`strict` has Landlock off as well: what a kernel before 6.12 (no Landlock signal scoping) gives —
+    the seccomp filter alone refuses every signal-sending syscall aimed outside the sandbox."""
+    outcome = outcomes[f"{mode}:{name}"]
+    assert isinstance(outcome, StrategyRuntimeError), outcome
+    assert outcome.details["kind"] == BY_NAME[name].kernel_kind
+    if BY_NAME[name].kernel_kind == "forbidden":
+        assert outcome.message == EPERM
+    else:  # the own tgid passes the filter, but the kernel finds no such thread in the sandbox
+        assert outcome.message == "the strategy raised an error: ProcessLookupError: [Errno 3] No such process"
+    assert outcomes["_targets_alive"][f"{mode}:{name}"] is True
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_the_target_of_each_signal_attack_survives_with_the_guards_on(outcomes: dict[str, Any], name: str) -> None:
+    assert outcomes["_targets_alive"][f"full:{name}"] is True
+
+
+@pytest.mark.parametrize("mode", ["kernel", "strict"])
+def test_signals_to_the_sandbox_itself_still_work(outcomes: dict[str, Any], mode: str) -> None:
+    outcome = outcomes[f"{mode}:signals to itself"]
+    assert isinstance(outcome, StrategyRuntimeError), outcome
+    assert outcome.message == "the strategy raised an error: ValueError: received 4 of 4 signals"
 
 
 @pytest.mark.parametrize("name", TEMPLATES)

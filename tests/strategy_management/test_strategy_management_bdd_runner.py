@@ -34,6 +34,17 @@ def run_kernel(subject: str, outcomes: dict[str, Any]) -> tuple[str, Any]:
     return f"kernel:{subject}", outcomes[f"kernel:{subject}"]
 
 
+@when("it runs in the confined runner without the Python guards and without Landlock", target_fixture="result")
+def run_seccomp_only(subject: str, outcomes: dict[str, Any]) -> tuple[str, Any]:
+    return f"strict:{subject}", outcomes[f"strict:{subject}"]
+
+
+@then("the process it aimed at is still alive")
+def target_alive(result: tuple[str, Any], outcomes: dict[str, Any]) -> None:
+    key, _ = result
+    assert outcomes["_targets_alive"][key] is True
+
+
 @then(parsers.parse('it is stopped as "{kind}"'))
 def stopped(result: tuple[str, Any], kind: str) -> None:
     _, outcome = result
@@ -52,8 +63,10 @@ def no_effects(result: tuple[str, Any], outcomes: dict[str, Any]) -> None:
 
 
 @then("a process outside the sandbox, started before the attack, is still alive")
-def sentinel_alive(outcomes: dict[str, Any]) -> None:
+def sentinel_alive(result: tuple[str, Any], outcomes: dict[str, Any]) -> None:
+    key, _ = result
     assert outcomes["_sentinel"].poll() is None
+    assert outcomes["_targets_alive"].get(key, True) is True  # the signal attacks' own target process
 
 
 @then("it returns target weights for the sample bars")

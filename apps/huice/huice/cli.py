@@ -124,7 +124,7 @@ def worker_process(
 
 @app.command()
 def doctor(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Connectivity, migration state, worker heartbeats and configuration sanity."""
+    """Connectivity, migration state, worker heartbeats, configuration sanity and the sandbox's layers."""
     from huice.health import doctor as report
 
     result = report(container(ctx))

@@ -47,7 +47,7 @@ def readiness(container: Container) -> dict[str, Any]:
 
 
 def doctor(container: Container) -> dict[str, Any]:
-    """Readiness plus configuration sanity, for operators."""
+    """Readiness plus configuration sanity and the sandbox's layers on this kernel, for operators."""
     settings = container.settings
     report = readiness(container)
     report["config"] = {
@@ -65,4 +65,13 @@ def doctor(container: Container) -> dict[str, Any]:
         report["workers"] = live_workers(container)
     except Exception:
         report["workers"] = []
+    report["sandbox"] = _check(sandbox_layers)
     return report
+
+
+def sandbox_layers() -> dict[str, Any]:
+    """The confined runner's layers on this kernel (Landlock ABI and signal scoping, seccomp, rlimits), which
+    of them stop signals to other processes, and a real confined run."""
+    from strategy_management import service as strategies
+
+    return strategies.sandbox_report()

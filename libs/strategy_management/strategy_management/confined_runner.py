@@ -1,11 +1,23 @@
 """The confined runner, parent side: the only way users' (and templates') strategy code is executed.
 
-`execute()` starts `python -I -B -m strategy_management.sandbox` with a clean environment (no secrets),
-its own session, `/` as working directory and no inherited descriptors; sends the request and the bars over
-stdin (JSON + Arrow IPC), reads the answer from stdout with a size cap and a wall-clock deadline, and turns
-every failure into a `StrategyRuntimeError` (INVALID_INPUT) whose details carry the user's own traceback
-lines and a kind: `timeout`, `memory`, `forbidden` or `error`. The caller process never runs user code.
-See `strategy_management.sandbox.confine` for the kernel layers (Landlock, seccomp-BPF, rlimits).
+`execute()` starts `python -I -B -m strategy_management.sandbox <parent pid>` with a clean environment (no
+secrets), its own session and process group, `/` as working directory and no inherited descriptors; sends
+the request and the bars over stdin (JSON + Arrow IPC), reads the answer from stdout with a size cap and a
+wall-clock deadline, reaps the child with its resource usage, and turns every failure into what happened:
+
+- a `StrategyRuntimeError` (INVALID_INPUT, the user's error, never retried) whose details carry the user's own
+  traceback lines and a kind: `timeout` (wall deadline, or the CPU limit: SIGXCPU, or SIGKILL once the child
+  has used its CPU seconds), `memory` (MemoryError, or a crash signal at the address-space limit), `output`
+  (the targets are larger than the output limit, with their size), `forbidden` or `error`;
+- a `SandboxKilled` (SERVICE_UNAVAILABLE, retryable: the job runtime retries it) when a signal from outside
+  killed the child although none of its limits was reached — what the kernel's OOM killer or an operator does.
+
+The child dies with its parent: it sets `PR_SET_PDEATHSIG` (SIGKILL) first thing and exits at once if its
+parent is already gone (the pid on its command line is no longer its parent). The kernel sends that signal
+when the *thread* that started the child exits, which is always after the child here: the calling thread
+blocks in `execute()` until the child is reaped. The child also arms an alarm a little past the wall limit.
+The caller process never runs user code. See `strategy_management.sandbox.confine` for the kernel layers
+(Landlock, seccomp-BPF, rlimits).
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ from typing import Any
 
 import polars as pl
 
-from platform_core.errors import ErrorCode, InternalError, InvalidInput
+from platform_core.errors import AppError, ErrorCode, InternalError, InvalidInput, ServiceUnavailable
 from strategy_management.sandbox import protocol
 
 log = logging.getLogger(__name__)
@@ -41,8 +53,8 @@ CLEAN_ENV = {
     "MKL_NUM_THREADS": "1",
     "MALLOC_ARENA_MAX": "2",
 }
-_CPU_SIGNALS = {signal.SIGXCPU, signal.SIGKILL}
 _MEMORY_SIGNALS = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS}
+RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,7 @@ class RunnerConfig:
 
 class StrategyRuntimeError(InvalidInput):
     """The strategy failed inside the confined runner. `details = {"kind", "traceback", ...}` where kind is
-    `timeout`, `memory`, `forbidden` or `error` and traceback holds only the user's own lines."""
+    `timeout`, `memory`, `output`, `forbidden` or `error` and traceback holds only the user's own lines."""
 
     code = ErrorCode.INVALID_INPUT
 
@@ -81,6 +93,40 @@ class StrategyRuntimeError(InvalidInput):
         kind = kind if kind in _KIND_MESSAGES else "error"
         message = f"{_KIND_MESSAGES[kind]}: {detail}" if detail else _KIND_MESSAGES[kind]
         return cls(message, kind=kind, **extra)
+
+
+class SandboxKilled(ServiceUnavailable):
+    """A signal from outside the sandbox (the OOM killer, an operator) killed the child before any of its
+    limits was reached: not the user's error, so SERVICE_UNAVAILABLE — the job runtime retries it and the
+    API answers 503 with `Retry-After`. `details = {"kind": "killed", "signal", "signal_name", "retryable"}`."""
+
+    def __init__(self, signum: int) -> None:
+        name = _signal_name(signum)
+        super().__init__(
+            f"the strategy process was killed by signal {signum} ({name}) from outside the sandbox, "
+            "not by one of its limits (for example the kernel's out-of-memory killer); the run can be retried",
+            details={"kind": "killed", "signal": signum, "signal_name": name, "retryable": True},
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@dataclass(frozen=True)
+class _Exit:
+    """How the child ended: its output, exit code (negative: killed by that signal), CPU seconds used, and
+    whether the runner itself stopped it (wall deadline, output cap)."""
+
+    output: bytes
+    returncode: int
+    cpu_seconds: float
+    timed_out: bool
+    overflow: bool
 
 
 @dataclass(frozen=True)
@@ -112,19 +158,20 @@ def execute(
             "cpu_seconds": config.cpu_seconds,
             "memory_bytes": config.memory_bytes,
             "open_files": config.open_files,
+            "wall_seconds": config.wall_seconds,
+            "max_output_bytes": config.max_output_bytes,
         },
         "python_guards": config.python_guards,
         "landlock": config.landlock,
         "frames": 1 if bars is not None else 0,
     }
     payload = protocol.encode(header, [_frame_bytes(bars)] if bars is not None else [])
-    output, returncode, timed_out, overflow = _run_child(payload, config)
-    return _interpret(output, returncode, timed_out, overflow, config)
+    return _interpret(_run_child(payload, config), config)
 
 
-def _run_child(payload: bytes, config: RunnerConfig) -> tuple[bytes, int, bool, bool]:
+def _run_child(payload: bytes, config: RunnerConfig) -> _Exit:
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox"],
+        [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox", str(os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -133,6 +180,15 @@ def _run_child(payload: bytes, config: RunnerConfig) -> tuple[bytes, int, bool, 
         start_new_session=True,
         close_fds=True,
     )
+    try:
+        return _supervise(proc, payload, config)
+    finally:
+        if proc.returncode is None:  # interrupted (KeyboardInterrupt, an error here): never leave it behind
+            _kill(proc)
+            proc.wait()
+
+
+def _supervise(proc: subprocess.Popen, payload: bytes, config: RunnerConfig) -> _Exit:
     writer = threading.Thread(target=_feed, args=(proc, payload), daemon=True)
     writer.start()
     deadline = time.monotonic() + config.wall_seconds
@@ -156,10 +212,10 @@ def _run_child(payload: bytes, config: RunnerConfig) -> tuple[bytes, int, bool, 
         chunks.append(chunk)
     if timed_out or overflow:
         _kill(proc)
-    returncode = _reap(proc, deadline)
+    returncode, cpu, reap_killed = _reap(proc, deadline)
     proc.stdout.close()
     writer.join(timeout=1)
-    return b"".join(chunks), returncode, timed_out or returncode is None, overflow
+    return _Exit(b"".join(chunks), returncode, cpu, timed_out or reap_killed, overflow)
 
 
 def _feed(proc: subprocess.Popen, payload: bytes) -> None:
@@ -175,25 +231,42 @@ def _kill(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _reap(proc: subprocess.Popen, deadline: float) -> int:
-    try:
-        return proc.wait(timeout=max(deadline - time.monotonic(), 0) + 2)
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        return proc.wait()
+def _reap(proc: subprocess.Popen, deadline: float) -> tuple[int, float, bool]:
+    """Wait for the child (killing it 2 s past the deadline) with `wait4`, for its CPU time: returns the exit
+    code, the CPU seconds it used and whether this wait had to kill it."""
+    give_up = max(deadline, time.monotonic()) + 2
+    delay, killed = 0.001, False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() >= give_up:
+            _kill(proc)
+            killed = True
+            pid, status, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime, killed
 
 
-def _interpret(output: bytes, returncode: int, timed_out: bool, overflow: bool, config: RunnerConfig) -> Outcome:
-    if timed_out:
+def _interpret(run: _Exit, config: RunnerConfig) -> Outcome:
+    if run.timed_out:
         raise StrategyRuntimeError(f"the strategy did not finish within {config.wall_seconds:g} s", kind="timeout")
-    if overflow:
-        raise StrategyRuntimeError("the strategy produced more output than allowed", kind="memory")
-    if returncode < 0:
-        raise _signal_error(-returncode, config)
+    if run.overflow:
+        limit = config.max_output_bytes / MiB
+        raise StrategyRuntimeError(
+            f"the strategy's output is too large: more than {limit:g} MiB (the output limit is {limit:g} MiB)",
+            kind="output",
+            limit_bytes=config.max_output_bytes,
+        )
+    if run.returncode < 0:
+        raise _signal_error(-run.returncode, run.cpu_seconds, config)
     try:
-        header, frames = protocol.decode(output)
+        header, frames = protocol.decode(run.output)
     except protocol.ProtocolError:
-        log.warning("sandbox child returned malformed output", extra={"returncode": returncode})
+        log.warning("sandbox child returned malformed output", extra={"returncode": run.returncode})
         raise StrategyRuntimeError("the strategy process returned no valid result", kind="error") from None
     if header.get("kind") == "unavailable":
         log.error("confined runner unavailable: %s", header.get("message"))
@@ -203,22 +276,36 @@ def _interpret(output: bytes, returncode: int, timed_out: bool, overflow: bool, 
     return Outcome(header.get("result") or {}, [_read_targets(f) for f in frames])
 
 
-def _signal_error(signum: int, config: RunnerConfig) -> StrategyRuntimeError:
-    if signum in _CPU_SIGNALS:
+def _signal_error(signum: int, cpu_seconds: float, config: RunnerConfig) -> AppError:
+    """What a death by `signum` means. The CPU rlimit sends SIGXCPU, then SIGKILL at the hard limit (one
+    second later), so a SIGKILL counts as the CPU limit only once the child has used its CPU seconds; any
+    other SIGKILL (or SIGTERM, SIGINT, ...) came from outside and is retryable."""
+    name = _signal_name(signum)
+    if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_seconds >= config.cpu_seconds):
         return StrategyRuntimeError(
-            f"the strategy exceeded its CPU time limit ({config.cpu_seconds:g} s)", kind="timeout"
+            f"the strategy exceeded its CPU time limit ({config.cpu_seconds:g} s)", kind="timeout", signal=signum
+        )
+    if signum == signal.SIGALRM:  # the child's own backstop past the wall limit (its runner was stalled)
+        return StrategyRuntimeError(
+            f"the strategy did not finish within {config.wall_seconds:g} s", kind="timeout", signal=signum
         )
     if signum in _MEMORY_SIGNALS:
         limit = config.memory_bytes // MiB
-        return StrategyRuntimeError(f"the strategy ran out of memory (limit {limit} MiB)", kind="memory")
+        return StrategyRuntimeError(
+            f"the strategy ran out of memory: its process crashed with signal {signum} ({name}) at its "
+            f"{limit} MiB memory limit",
+            kind="memory",
+            signal=signum,
+        )
     if signum == signal.SIGSYS:
-        return StrategyRuntimeError("the strategy attempted a forbidden system call", kind="forbidden")
-    return StrategyRuntimeError(f"the strategy process was terminated (signal {signum})", kind="error")
+        return StrategyRuntimeError("the strategy attempted a forbidden system call", kind="forbidden", signal=signum)
+    return SandboxKilled(signum)
 
 
 _KIND_MESSAGES = {
     "timeout": "the strategy exceeded its time limit",
     "memory": "the strategy ran out of memory",
+    "output": "the strategy's output is too large",
     "forbidden": "the strategy attempted a forbidden operation",
     "error": "the strategy raised an error",
 }
@@ -246,3 +333,24 @@ def _read_targets(data: bytes) -> pl.DataFrame:
     if set(frame.columns) != {"ts", "symbol", *kinds} or len(kinds) != 1:
         raise StrategyRuntimeError("targets need columns ts, symbol and one of weight/shares", kind="error")
     return frame.select("ts", "symbol", pl.col(kinds[0]).cast(pl.Float64))
+
+
+PROBE_SOURCE = "def generate(bars, params):\n    return bars\n"
+
+
+def sandbox_report(config: RunnerConfig | None = None) -> dict[str, Any]:
+    """What `huice doctor` shows: the confinement layers this kernel provides (`confine.kernel_layers`),
+    which of them stop signals, files and network, and a real confined run of a trivial strategy."""
+    from strategy_management.sandbox import confine
+
+    report: dict[str, Any] = dict(confine.kernel_layers())
+    started = time.perf_counter()
+    try:
+        execute("describe", PROBE_SOURCE, config or RunnerConfig(cpu_seconds=10, wall_seconds=30))
+        probe: dict[str, Any] = {"ok": True}
+    except Exception as exc:  # a diagnostic reports, it never raises
+        probe = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    probe["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    report["probe"] = probe
+    report["ok"] = bool(report["ok"]) and probe["ok"]
+    return report

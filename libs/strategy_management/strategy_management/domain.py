@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from quant.strategy import is_allowed_import
+from strategy_management.sandbox.guards import INTROSPECTION_ATTRS
 
 FORBIDDEN_NAMES = frozenset(
     {
@@ -43,26 +44,10 @@ FORBIDDEN_NAMES = frozenset(
     }
 )
 DYNAMIC_ATTR_FUNCS = frozenset({"getattr", "hasattr"})
-INTROSPECTION_ATTRS = frozenset(
-    {
-        "gi_frame",
-        "gi_code",
-        "gi_yieldfrom",
-        "cr_frame",
-        "cr_code",
-        "cr_await",
-        "ag_frame",
-        "ag_code",
-        "f_back",
-        "f_globals",
-        "f_locals",
-        "f_builtins",
-        "f_code",
-        "tb_frame",
-        "tb_next",
-        "func_globals",
-        "func_code",
-    }
+# Attribute getters reachable as attributes of allowed modules (`numpy.core.numeric.operator.attrgetter`, ...):
+# they take the attribute name as a string, so no use of them is allowed at all.
+DYNAMIC_ATTR_ATTRS = frozenset(
+    {"attrgetter", "methodcaller", "getattr", "setattr", "delattr", "hasattr", "getattr_static", "getmembers"}
 )
 EXPORT_FORMAT = "huice.strategy/v1"
 
@@ -127,23 +112,46 @@ class _Checker(ast.NodeVisitor):
             self.flag(node, f"dunder attribute access {node.attr!r} is not allowed")
         elif node.attr in INTROSPECTION_ATTRS:
             self.flag(node, f"frame/generator introspection {node.attr!r} is not allowed")
+        elif node.attr in DYNAMIC_ATTR_ATTRS:
+            self.flag(node, f"dynamic attribute access through {node.attr!r} is not allowed")
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in FORBIDDEN_NAMES:
             self.flag(node, f"{node.id!r} is not allowed")
+        elif node.id in DYNAMIC_ATTR_FUNCS:  # a direct call is checked in visit_Call
+            self.flag(node, f"{node.id} may only be called directly, with a constant attribute name")
         elif _is_dunder(node.id) and node.id not in ("__name__", "__doc__"):
             self.flag(node, f"dunder name {node.id!r} is not allowed")
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and node.value in INTROSPECTION_ATTRS:
+            self.flag(node, f"the string {node.value!r} names a frame/generator attribute, which is not allowed")
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Name) and func.id in DYNAMIC_ATTR_FUNCS:
-            name = node.args[1] if len(node.args) > 1 else None
-            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
-                self.flag(node, f"{func.id}() with a computed attribute name is not allowed")
-            elif name.value.startswith("_"):
-                self.flag(node, f"{func.id}() of the private attribute {name.value!r} is not allowed")
+            self._check_dynamic_name(node, func.id)
+            for child in [*node.args[:1], *node.args[2:], *node.keywords]:  # the name itself is checked above
+                self.visit(child)
+            if len(node.args) > 1 and not isinstance(node.args[1], ast.Constant):
+                self.visit(node.args[1])
+            return
         self.generic_visit(node)
+
+    def _check_dynamic_name(self, node: ast.Call, func: str) -> None:
+        """`getattr(x, "name")` is checked exactly like `x.name`; any other name is refused."""
+        name = node.args[1] if len(node.args) > 1 else None
+        if not (isinstance(name, ast.Constant) and isinstance(name.value, str)) or node.keywords:
+            self.flag(node, f"{func}() with a computed attribute name is not allowed")
+        elif _is_dunder(name.value):
+            self.flag(node, f"{func}() of the dunder attribute {name.value!r} is not allowed")
+        elif name.value.startswith("_"):
+            self.flag(node, f"{func}() of the private attribute {name.value!r} is not allowed")
+        elif name.value in INTROSPECTION_ATTRS:
+            self.flag(node, f"{func}() of the frame/generator attribute {name.value!r} is not allowed")
+        elif name.value in DYNAMIC_ATTR_ATTRS:
+            self.flag(node, f"{func}() of {name.value!r} is not allowed")
 
 
 def check_source(tree: ast.Module) -> list[Violation]:

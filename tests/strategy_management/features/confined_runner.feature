@@ -16,6 +16,8 @@ Feature: The confined runner stops every attack
       | __import__ socket             | forbidden |
       | subclasses walk               | forbidden |
       | generator frame               | forbidden |
+      | getattr frame walk            | forbidden |
+      | switch the audit hook off     | forbidden |
       | infinite loop                 | timeout   |
       | allocate 10 GB                | memory    |
       | fork bomb                     | forbidden |
@@ -24,6 +26,13 @@ Feature: The confined runner stops every attack
       | read the worker's environment | forbidden |
       | kill the worker               | forbidden |
       | kill another process          | forbidden |
+      | os.kill SIGTERM               | forbidden |
+      | rt_sigqueueinfo               | forbidden |
+      | rt_tgsigqueueinfo             | forbidden |
+      | tgkill                        | forbidden |
+      | tkill                         | forbidden |
+      | pidfd_send_signal             | forbidden |
+      | SIGIO owner                   | forbidden |
 
   Scenario Outline: The kernel layers alone stop an attack
     Given the attack "<attack>" as strategy code
@@ -36,11 +45,30 @@ Feature: The confined runner stops every attack
       | open /etc/passwd              |
       | __import__ socket             |
       | generator frame               |
+      | getattr frame walk            |
+      | switch the audit hook off     |
       | fork bomb                     |
       | write /tmp                    |
       | read the worker's environment |
       | kill the worker               |
       | kill another process          |
+
+  Scenario Outline: The seccomp filter alone keeps every signal inside the sandbox
+    Given the attack "<attack>" as strategy code
+    When it runs in the confined runner without the Python guards and without Landlock
+    Then it is stopped as "forbidden"
+    And the process it aimed at is still alive
+
+    Examples:
+      | attack            |
+      | os.kill SIGTERM   |
+      | rt_sigqueueinfo   |
+      | rt_tgsigqueueinfo |
+      | tgkill            |
+      | tkill             |
+      | pidfd_send_signal |
+      | SIGIO owner       |
+      | FIOSETOWN owner   |
 
   Scenario Outline: Templates run through the same runner
     Given the template "<template>"

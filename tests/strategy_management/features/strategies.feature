@@ -54,3 +54,9 @@ Feature: Strategies, immutable versions and templates
     When they create a strategy with source "import os\ndef generate(bars, params):\n    return eval('1')\n"
     Then the answer is 422 INVALID_INPUT "source refused at line 1: import of 'os' is not allowed (and 1 more)"
     And the violations are "1:import of 'os' is not allowed" and "3:'eval' is not allowed"
+
+  Scenario: A frame walk through getattr with constant names is refused statically
+    Given a signed-in user
+    When they create a strategy with source "def generate(bars, params):\n    frame = getattr(bars, 'gi_frame')\n    return getattr(frame, 'f_back')\n"
+    Then the answer is 422 INVALID_INPUT "source refused at line 2: getattr() of the frame/generator attribute 'gi_frame' is not allowed (and 1 more)"
+    And the violations are "2:getattr() of the frame/generator attribute 'gi_frame' is not allowed" and "3:getattr() of the frame/generator attribute 'f_back' is not allowed"

@@ -174,12 +174,56 @@ def run_op(request: dict[str, Any], frames: list[bytes], modules: dict[str, Any]
         }, []
     bars = pl.read_ipc_stream(io.BytesIO(frames[0]))
     outputs = strategy.compute_targets_grid(spec, bars, list(request.get("param_sets") or [{}]))
+    limits = request["limits"]
+    rows = sum(f.height for f in outputs)
+    sink = _CappedSink(int(limits.get("max_output_bytes") or 0))
     encoded = []
-    for frame in outputs:
-        buf = io.BytesIO()
-        frame.write_ipc_stream(buf)
-        encoded.append(buf.getvalue())
+    try:
+        for frame in outputs:
+            encoded.append(sink.encode(frame))
+    except Exception as exc:  # polars reports a failed allocation (or the sink's refusal) as a bare OSError
+        if sink.over:
+            limit = _mib(sink.limit)
+            return _failure("output", f"{rows} target rows take more than {limit} MiB, the output limit"), []
+        if isinstance(exc, MemoryError | OSError):
+            memory = _mib(int(limits["memory_bytes"]))
+            return _failure("memory", f"encoding {rows} target rows failed at the {memory} MiB memory limit"), []
+        raise
     return {"ok": True, "result": {}, "frames": len(encoded)}, encoded
+
+
+class _CappedSink:
+    """Arrow IPC encoding that stops as soon as all frames together pass the output limit (0: none), so
+    an oversized result is reported with its limit instead of exhausting the memory limit first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used, self.over = limit, 0, False
+        self._buf = io.BytesIO()
+
+    def write(self, data: bytes) -> int:
+        self.used += len(data)
+        if self.limit and self.used > self.limit:
+            self.over = True
+            raise OSError("the output limit is reached")
+        return self._buf.write(data)
+
+    def flush(self) -> None:
+        return None
+
+    def encode(self, frame: Any) -> bytes:
+        self._buf = io.BytesIO()
+        frame.write_ipc_stream(self)
+        if self.over:
+            raise OSError("the output limit is reached")
+        return self._buf.getvalue()
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0")
+
+
+def _failure(kind: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "kind": kind, "message": message, "traceback": []}
 
 
 def _preload() -> dict[str, Any]:
@@ -206,9 +250,13 @@ def confine_process(request: dict[str, Any], roots: list[Path]) -> dict[str, Any
 
 
 def main() -> int:
+    if len(sys.argv) > 1:  # the runner's pid: die with it (and at once if it is already gone)
+        confine.die_with_parent(int(sys.argv[1]))
     raw = _read_all(0)
     proto = _isolate_stdio()
     request, frames = protocol.decode(raw, count_key="frames")
+    if request["limits"].get("wall_seconds"):
+        confine.arm_wall_alarm(float(request["limits"]["wall_seconds"]))
     roots = read_roots()
     clean = _Sanitizer(roots)
     try:

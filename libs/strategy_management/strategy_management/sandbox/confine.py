@@ -4,26 +4,34 @@ Applied in this order by `strategy_management.sandbox.__main__`, each layer inde
 
 1. **Landlock** (Linux ≥ 5.13, unprivileged): the process may only *read* files under the Python
    installation and its import paths; no write, create, delete or execute anywhere; with ABI ≥ 4 no TCP bind or
-   connect; with ABI ≥ 6 no signals to processes outside the sandbox. Must run while single-threaded
-   (it binds the calling thread and its future children). Absent Landlock the seccomp filter refuses every
-   `open` instead (strict mode) once the allowed modules are imported.
+   connect; with ABI ≥ 6 (Linux ≥ 6.12) no signals to processes outside the sandbox. Must run while
+   single-threaded (it binds the calling thread and its future children). Absent Landlock the seccomp filter
+   refuses every `open` instead (strict mode) once the allowed modules are imported.
 2. **rlimits**: CPU seconds (SIGXCPU, then SIGKILL), address space, open files, file size 0, no core dumps.
-3. **seccomp-BPF** (works as root and as an ordinary user, thanks to `PR_SET_NO_NEW_PRIVS`), applied to every
-   thread (`SECCOMP_FILTER_FLAG_TSYNC`): no sockets, no fork/vfork/exec, `clone` only for threads, no
-   ptrace or cross-process memory access, no signals to other processes, no opens for writing, no
-   file-system mutation, no namespace/mount/rlimit/privilege changes, no io_uring/bpf/perf/keyring.
+3. **seccomp-BPF** (Linux ≥ 4.14; works as root and as an ordinary user, thanks to `PR_SET_NO_NEW_PRIVS`),
+   applied to every thread (`SECCOMP_FILTER_FLAG_TSYNC`): no sockets, no fork/vfork/exec, `clone` only for
+   threads, no ptrace or cross-process memory access, no opens for writing, no file-system mutation, no
+   namespace/mount/rlimit/privilege changes, no io_uring/bpf/perf/keyring — and no signal to any process but
+   the sandbox itself, on every kernel: `kill`, `tgkill`, `rt_sigqueueinfo` and `rt_tgsigqueueinfo` only with
+   the sandbox's own pid as target (all 64 bits compared), `tkill`, `pidfd_open` and `pidfd_send_signal`
+   never, and no descriptor owner (`fcntl` F_SETOWN/F_SETOWN_EX, `ioctl` FIOSETOWN/SIOCSPGRP/TIOCSPGRP/
+   TIOCSIG), which would let the kernel deliver SIGIO (or any F_SETSIG signal) to another process.
    Denied syscalls fail with EPERM (clone3/openat2 with ENOSYS so libc falls back to the filterable call),
    so the user's code sees a Python `PermissionError` and the runner reports it as *forbidden*.
 4. Capabilities are dropped (a root child keeps uid 0 but loses every capability).
+
+`kernel_layers()` says which of these the running kernel provides (`huice doctor` shows it).
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import math
 import os
 import platform
 import resource
+import signal
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +41,7 @@ _libc.syscall.restype = ctypes.c_long
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG = 1
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_TSYNC = 1
 SECCOMP_RET_ALLOW = 0x7FFF0000
@@ -66,6 +75,10 @@ _X86_64 = Arch(
         "kill": 62,
         "tkill": 200,
         "tgkill": 234,
+        "rt_sigqueueinfo": 129,
+        "rt_tgsigqueueinfo": 297,
+        "fcntl": 72,
+        "ioctl": 16,
         "socket": 41,
         "socketpair": 53,
         "connect": 42,
@@ -159,6 +172,10 @@ _AARCH64 = Arch(
         "kill": 129,
         "tkill": 130,
         "tgkill": 131,
+        "rt_sigqueueinfo": 138,
+        "rt_tgsigqueueinfo": 240,
+        "fcntl": 25,
+        "ioctl": 29,
         "socket": 198,
         "socketpair": 199,
         "bind": 200,
@@ -355,14 +372,50 @@ def _arg_low(index: int) -> int:
     return 16 + 8 * index  # seccomp_data.args[index], low 32 bits (little-endian)
 
 
+def _arg_high(index: int) -> int:
+    return 20 + 8 * index
+
+
 def _when_nr(nr: int, body: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """`if nr == NR: <body, which ends in ret>` followed by a reload of the syscall number."""
+    """`if nr == NR: <body, which ends in ret>`; otherwise fall through with the syscall number still loaded."""
     return [_ins(_BPF_JEQ_K, nr, 0, len(body)), *body]
 
 
 def _arg_rule(nr: int, arg: int, test: int, value: int, *, when_true: int, when_false: int) -> list:
     body = [_ins(_BPF_LD_W_ABS, _arg_low(arg)), _ins(test, value, 0, 1), _ret(when_true), _ret(when_false)]
     return _when_nr(nr, body)
+
+
+def _own_pid_rule(nr: int, own_pid: int, *, otherwise: int) -> list:
+    """Allow the call only when its first argument (pid or tgid), all 64 bits, is the sandbox's own pid."""
+    body = [
+        _ins(_BPF_LD_W_ABS, _arg_low(0)),
+        _ins(_BPF_JEQ_K, own_pid, 0, 3),
+        _ins(_BPF_LD_W_ABS, _arg_high(0)),
+        _ins(_BPF_JEQ_K, 0, 0, 1),
+        _ret(SECCOMP_RET_ALLOW),
+        _ret(otherwise),
+    ]
+    return _when_nr(nr, body)
+
+
+def _refused_commands_rule(nr: int, commands: tuple[int, ...], *, refusal: int) -> list:
+    """Refuse the call when its second argument (an fcntl/ioctl command, 32 bits) is one of `commands`."""
+    n = len(commands)
+    tests = [_ins(_BPF_JEQ_K, cmd, n - i, 0) for i, cmd in enumerate(commands)]
+    return _when_nr(nr, [_ins(_BPF_LD_W_ABS, _arg_low(1)), *tests, _ret(SECCOMP_RET_ALLOW), _ret(refusal)])
+
+
+# Signal-sending syscalls whose first argument names the target process: allowed only towards the sandbox's
+# own pid (Python's `os.kill(os.getpid(), ...)`, `signal.raise_signal`, `pthread_kill`, `abort`); `tgkill` and
+# `rt_tgsigqueueinfo` with the own tgid can only reach the sandbox's own threads (the kernel checks the tid).
+SIGNAL_SENDERS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+# Refused outright as well (in DENIED): `tkill` (any tid), `pidfd_open` / `pidfd_send_signal`.
+# Commands that name a process to receive SIGIO/SIGURG (or F_SETSIG's signal) from a descriptor:
+F_SETOWN, F_SETOWN_EX = 8, 15
+FIOSETOWN, SIOCSPGRP, TIOCSPGRP, TIOCSIG = 0x8901, 0x8902, 0x5410, 0x40045436
+OWNER_FCNTLS = (F_SETOWN, F_SETOWN_EX)
+OWNER_IOCTLS = (FIOSETOWN, SIOCSPGRP, TIOCSPGRP, TIOCSIG)
 
 
 def build_filter(arch: Arch, *, own_pid: int, strict_open: bool) -> list[tuple[int, int, int, int]]:
@@ -380,11 +433,11 @@ def build_filter(arch: Arch, *, own_pid: int, strict_open: bool) -> list[tuple[i
             prog += _when_nr(sc[name], [_ret(eperm)])
     for name in ("clone3", "openat2"):
         prog += _when_nr(sc[name], [_ret(enosys)])
-    rules = [
-        ("clone", 0, _BPF_JSET_K, CLONE_THREAD, SECCOMP_RET_ALLOW, eperm),
-        ("kill", 0, _BPF_JEQ_K, own_pid, SECCOMP_RET_ALLOW, eperm),
-        ("tgkill", 0, _BPF_JEQ_K, own_pid, SECCOMP_RET_ALLOW, eperm),
-    ]
+    for name in SIGNAL_SENDERS:
+        prog += _own_pid_rule(sc[name], own_pid, otherwise=eperm)
+    prog += _refused_commands_rule(sc["fcntl"], OWNER_FCNTLS, refusal=eperm)
+    prog += _refused_commands_rule(sc["ioctl"], OWNER_IOCTLS, refusal=eperm)
+    rules = [("clone", 0, _BPF_JSET_K, CLONE_THREAD, SECCOMP_RET_ALLOW, eperm)]
     opens = [("open", 1), ("openat", 2)]
     for name, arg in opens:
         if name not in sc:
@@ -486,6 +539,25 @@ def _allow_read(ruleset_fd: int, root: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Lifetime: the sandbox never outlives the process (thread) that started it
+
+
+def die_with_parent(expected_parent: int) -> None:
+    """SIGKILL this process when its parent dies (`PR_SET_PDEATHSIG`), and die now if the parent is already
+    gone: a child whose parent died before the prctl has been re-parented, so `getppid()` no longer names
+    the runner's pid (passed on the command line) — this closes the race between fork and prctl."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != expected_parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def arm_wall_alarm(wall_seconds: float, grace_seconds: float = 5.0) -> None:
+    """A backstop past the runner's own wall deadline: SIGALRM (default action: terminate) ends the child
+    even if its runner is stopped (SIGSTOP) and so neither kills it nor dies."""
+    signal.alarm(max(1, math.ceil(wall_seconds + grace_seconds)))
+
+
+# ---------------------------------------------------------------------------------------------------------
 # rlimits and capabilities
 
 
@@ -526,3 +598,50 @@ def drop_capabilities() -> None:
     if _libc.syscall(nr, ctypes.byref(header), ctypes.byref(data)) != 0:
         raise ConfinementError(f"capset failed: {os.strerror(ctypes.get_errno())}")
     _prctl(PR_SET_DUMPABLE, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What this kernel provides (`huice doctor`)
+
+_SECCOMP_GET_ACTION_AVAIL = 2
+_PR_GET_SECCOMP = 21
+
+
+def _seccomp_action_available(arch: Arch, action: int) -> bool:
+    value = ctypes.c_uint32(action)
+    return _libc.syscall(arch.syscalls["seccomp"], _SECCOMP_GET_ACTION_AVAIL, 0, ctypes.byref(value)) == 0
+
+
+def kernel_layers() -> dict[str, object]:
+    """The confinement layers this kernel and machine provide, and which of them stop each class of attack.
+    Read-only probes (no filter is installed in the calling process)."""
+    release = platform.release()
+    try:
+        arch = current_arch()
+    except ConfinementError:
+        arch = None
+    seccomp = bool(
+        arch is not None
+        and _libc.prctl(_PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
+        and _seccomp_action_available(arch, SECCOMP_RET_ERRNO)
+        and _seccomp_action_available(arch, SECCOMP_RET_KILL_PROCESS)
+    )
+    abi = landlock_abi()
+    landlock = {"abi": abi, "filesystem": abi >= 1, "tcp": abi >= 4, "signal_scoping": abi >= 6}
+
+    def by(*layers: tuple[str, bool]) -> list[str]:
+        return [name for name, present in layers if present]
+
+    return {
+        "ok": seccomp,
+        "kernel": release,
+        "machine": platform.machine(),
+        "arch_supported": arch is not None,
+        "seccomp": seccomp,
+        "landlock": landlock,
+        "rlimits": True,
+        "signals_stopped_by": by(("seccomp", seccomp), ("landlock", landlock["signal_scoping"])),
+        "files_stopped_by": by(("landlock", abi >= 1), ("seccomp", seccomp)),
+        "network_stopped_by": by(("seccomp", seccomp), ("landlock", landlock["tcp"])),
+        "file_reads": "landlock: the interpreter and import paths only" if abi >= 1 else "seccomp: no open at all",
+    }

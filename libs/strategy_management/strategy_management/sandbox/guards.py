@@ -89,6 +89,30 @@ _BLOCKED_EVENT_PREFIXES = (
     "cpython.",
     "code.__new__",
 )
+# Attributes that reach frames, code objects and module globals — and through them the real builtins.
+# The static check refuses them dotted, through getattr/hasattr with a constant name, and as strings;
+# the guarded getattr/hasattr refuse them at run time too.
+INTROSPECTION_ATTRS = frozenset(
+    {
+        "gi_frame",
+        "gi_code",
+        "gi_yieldfrom",
+        "cr_frame",
+        "cr_code",
+        "cr_await",
+        "ag_frame",
+        "ag_code",
+        "f_back",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_code",
+        "tb_frame",
+        "tb_next",
+        "func_globals",
+        "func_code",
+    }
+)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -115,8 +139,12 @@ def _guarded_import(name: str, globals_: Any = None, locals_: Any = None, fromli
 
 
 def _checked_name(name: Any) -> Any:
-    if isinstance(name, str) and name.startswith("_"):
+    if not isinstance(name, str):
+        return name
+    if name.startswith("_"):
         raise Forbidden(f"access to the private attribute {name!r} is not allowed in a strategy")
+    if name in INTROSPECTION_ATTRS:
+        raise Forbidden(f"access to the frame/generator attribute {name!r} is not allowed in a strategy")
     return name
 
 
@@ -145,33 +173,35 @@ def safe_builtins() -> dict[str, Any]:
     return names
 
 
-def _under(path: str, roots: tuple[str, ...]) -> bool:
-    real = os.path.realpath(path)
-    return any(real == root or real.startswith(root + os.sep) for root in roots)
-
-
-def _is_write(mode: Any, flags: Any) -> bool:
-    if isinstance(mode, str) and any(c in mode for c in "wax+"):
-        return True
-    return isinstance(flags, int) and flags & _WRITE_FLAGS != 0
-
-
 def install_audit_hook(read_roots: Iterable[str]) -> None:
     """Refuse dangerous runtime events from now on; reads stay allowed under `read_roots` (lazy imports).
 
     `import`, `exec` and `compile` events stay allowed: the import machinery raises them for every lazily
-    imported module; the user's own module cannot reach them (restricted builtins, static check)."""
+    imported module; the user's own module cannot reach them (restricted builtins, static check).
+    Everything the hook consults is bound in its closure now, so code that reaches this module's globals
+    (a frame walk) cannot switch it off by rebinding them."""
     roots = tuple(os.path.realpath(r) for r in read_roots)
+    blocked = tuple(_BLOCKED_EVENT_PREFIXES)
+    write_flags, sep, realpath, fsdecode, refuse = _WRITE_FLAGS, os.sep, os.path.realpath, os.fsdecode, Forbidden
+
+    def under(path: str) -> bool:
+        real = realpath(path)
+        return any(real == root or real.startswith(root + sep) for root in roots)
+
+    def is_write(mode: Any, flags: Any) -> bool:
+        if isinstance(mode, str) and any(c in mode for c in "wax+"):
+            return True
+        return isinstance(flags, int) and flags & write_flags != 0
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
             path, mode, flags = ([*list(args), None, None, None])[:3]
             if isinstance(path, int):
-                raise Forbidden("opening file descriptors is not allowed in a strategy")
-            if _is_write(mode, flags) or not _under(os.fsdecode(path), roots):
-                raise Forbidden("file access is not allowed in a strategy")
+                raise refuse("opening file descriptors is not allowed in a strategy")
+            if is_write(mode, flags) or not under(fsdecode(path)):
+                raise refuse("file access is not allowed in a strategy")
             return
-        if event.startswith(_BLOCKED_EVENT_PREFIXES):
-            raise Forbidden(f"{event} is not allowed in a strategy")
+        if event.startswith(blocked):
+            raise refuse(f"{event} is not allowed in a strategy")
 
     sys.addaudithook(hook)

@@ -6,12 +6,14 @@ Those that check, describe or run code take the context's `StrategyEnv` second
 (`strategy_management.config.env_of(container)`); `run_targets` has no session and takes it first.
 
 Published to other contexts (backtest calls these): `get_version`, `latest_version`, `validate_params`,
-`validate_strategy`, `run_targets`, `add_reference`, `create_from_template`, `template_source` and the
-error `StrategyRuntimeError`. The rest serve this context's own API and CLI; the static check and
-the describe step (`execution.check_source` / `describe`) stay inside the service package.
+`validate_strategy`, `run_targets`, `add_reference`, `create_from_template`, `template_source`, the
+errors `StrategyRuntimeError` (the user's, never retried) and `SandboxKilled` (a signal from outside,
+retryable), and `sandbox_report` (the confinement layers of this kernel, for `huice doctor`). The rest
+serve this context's own API and CLI; the static check and the describe step (`execution.check_source` /
+`describe`) stay inside the service package.
 """
 
-from strategy_management.confined_runner import StrategyRuntimeError
+from strategy_management.confined_runner import SandboxKilled, StrategyRuntimeError, sandbox_report
 from strategy_management.service.authoring import (
     add_reference,
     create_strategy,
@@ -34,6 +36,7 @@ from strategy_management.service.templates import create_from_template, list_tem
 from strategy_management.service.transfer import export_strategy, import_strategy
 
 __all__ = [
+    "SandboxKilled",
     "StrategyRuntimeError",
     "add_reference",
     "create_from_template",
@@ -50,6 +53,7 @@ __all__ = [
     "list_templates",
     "list_versions",
     "run_targets",
+    "sandbox_report",
     "save_version",
     "set_archived",
     "template_source",

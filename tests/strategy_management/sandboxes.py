@@ -1,0 +1,59 @@
+"""Finding the confined children of a process through /proc, for the lifetime and failure-reason tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+SLEEPER = "import time\ntime.sleep(600)\n\ndef generate(bars, params):\n    return bars\n"  # guards off only
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of a process, None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1])
+
+
+def sandboxes_of(parent: int) -> list[int]:
+    """Pids of the live sandbox children (`python -m strategy_management.sandbox`) of `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        stat = _stat(int(entry.name))
+        if b"strategy_management.sandbox" in cmdline and stat and stat[1] == parent and stat[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Still a live process (a zombie has finished: nothing of it runs any more)."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def wait_for_sandbox(parent: int, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := sandboxes_of(parent):
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no sandbox child of {parent} within {timeout} s")
+
+
+def wait_gone(pid: int, timeout: float) -> float | None:
+    """Seconds until `pid` stopped running, None if it still runs after `timeout`."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if not running(pid):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
