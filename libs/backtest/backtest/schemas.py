@@ -211,7 +211,7 @@ class TradeRow(BaseModel):
     return_: float | None = Field(alias="return", serialization_alias="return")
     holding_sessions: int
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class OrderRow(BaseModel):
