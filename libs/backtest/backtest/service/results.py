@@ -187,7 +187,7 @@ def run_curves(
 ) -> CurvesRead:
     """Equity, cash, market value, drawdown and the benchmark's equity (rebased to the initial cash) within
     [start, end], downsampled to about `points` points by MinMaxLTTB on the equity, always keeping the
-    deepest drawdown of the range and the first and last bars."""
+    deepest drawdown, the highest and lowest equity of the range and its first and last bars."""
     if not MIN_POINTS <= points <= MAX_POINTS:
         raise InvalidInput(
             f"points must be between {MIN_POINTS} and {MAX_POINTS}",
@@ -209,7 +209,8 @@ def run_curves(
         )
     values = equity["equity"].to_numpy()
     dd = equity["drawdown"].to_numpy()
-    idx = downsample(values, points, [0, values.size - 1, int(np.argmin(dd)), int(np.argmax(values))])
+    keep = [0, values.size - 1, int(np.argmin(dd)), int(np.argmax(values)), int(np.argmin(values))]
+    idx = downsample(values, points, keep)
     picked = equity[idx] if idx.size < equity.height else equity
     bench = None
     if "benchmark_equity" in picked.columns and picked["benchmark_equity"].is_not_nan().any():
