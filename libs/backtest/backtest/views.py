@@ -102,12 +102,14 @@ def page_rows(frame: pl.DataFrame, q: PageQuery) -> tuple[list[dict[str, Any]], 
 
 
 def downsample(values: np.ndarray, points: int, keep: list[int]) -> np.ndarray:
-    """Indices of about `points` points of a curve chosen by MinMaxLTTB (tsdownsample), which keeps the
-    shape and every extreme a chart shows, plus the indices in `keep` (e.g. the deepest drawdown)."""
+    """Indices of about `points` points of a curve chosen by MinMaxLTTB (tsdownsample: LTTB over min/max
+    preselected points, which keeps the shape and the local extremes), plus the curve's highest and lowest
+    points (LTTB may trade one for a neighbour) and the indices in `keep` (e.g. the deepest drawdown)."""
     from tsdownsample import MinMaxLTTBDownsampler
 
     n = values.size
     if n <= points:
         return np.arange(n)
     chosen = MinMaxLTTBDownsampler().downsample(np.ascontiguousarray(values, dtype=np.float64), n_out=points)
-    return np.unique(np.concatenate([chosen.astype(np.int64), np.asarray(keep, dtype=np.int64)]))
+    extremes = [int(np.argmax(values)), int(np.argmin(values)), *keep]
+    return np.unique(np.concatenate([chosen.astype(np.int64), np.asarray(extremes, dtype=np.int64)]))

@@ -209,8 +209,7 @@ def run_curves(
         )
     values = equity["equity"].to_numpy()
     dd = equity["drawdown"].to_numpy()
-    keep = [0, values.size - 1, int(np.argmin(dd)), int(np.argmax(values)), int(np.argmin(values))]
-    idx = downsample(values, points, keep)
+    idx = downsample(values, points, [0, values.size - 1, int(np.argmin(dd))])
     picked = equity[idx] if idx.size < equity.height else equity
     bench = None
     if "benchmark_equity" in picked.columns and picked["benchmark_equity"].is_not_nan().any():
