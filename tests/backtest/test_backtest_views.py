@@ -82,3 +82,17 @@ def test_downsampling_keeps_the_extremes_and_the_points_asked_for() -> None:
     assert 1000 <= idx.size <= 1004 and (np.diff(idx) > 0).all()
     assert {0, values.size - 1, int(values.argmax()), int(values.argmin())} <= set(idx.tolist())
     assert downsample(values[:500], 1000, [0]).tolist() == list(range(500))
+
+
+@pytest.mark.parametrize(("sort", "offset"), [("-pnl", 0), ("pnl", 30), ("symbol,-pnl", 5), ("-symbol,pnl", 900)])
+def test_a_top_k_page_equals_the_same_slice_of_a_full_stable_sort(sort: str, offset: int) -> None:
+    rng = np.random.default_rng(5)
+    n = 1000
+    pnl = rng.integers(-5, 5, n).astype(float)  # many ties
+    frame = pl.DataFrame({"symbol": rng.choice(["A", "B", "C"], n), "pnl": pnl}).with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(pl.col("pnl")).alias("pnl")
+    )
+    keys = sort_keys(sort, frame.columns)
+    want = frame.sort([k for k, _ in keys], descending=[d for _, d in keys], nulls_last=True, maintain_order=True)
+    items, total = page_rows(frame, PageQuery(sort=sort, limit=20, offset=offset))
+    assert total == n and items == want.slice(offset, 20).to_dicts()
