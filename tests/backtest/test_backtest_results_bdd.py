@@ -592,6 +592,7 @@ def _cli_runs(bt: Container, client: Any, me: support.User, backtest: dict, cli_
     again = client.post(f"/api/backtests/{run['backtest_id']}/runs/{run['run_id']}:rerun", headers=me.headers)
     rerun = _execute(bt, client, me, again.json()["run_ids"][0])
     cli_env["names"].update(run=run["run_id"], rerun=rerun["run_id"])
+    cli_env["env"]["COLUMNS"] = "220"  # tables wide enough to show every column unabridged
 
 
 def _done(result: Any) -> Any:
