@@ -537,6 +537,48 @@ def _deltas(client: Any, me: support.User, run: dict, named: dict) -> None:
         assert diff["metrics"][name]["delta"] == pytest.approx(want)
 
 
+EDIT = "# an edited copy: the same rules, one comment more\n"
+
+
+@given(
+    parsers.parse("a succeeded run of an edited copy of the strategy with fast {fast:d} and slow {slow:d}"),
+    target_fixture="edited",
+)
+def _edited_run(bt: Container, client: Any, me: support.User, fast: int, slow: int) -> dict:
+    from quant.templates import get_template
+    from strategy_management import service as strategies
+    from strategy_management.schemas import StrategyCreate
+
+    source = get_template("ma_cross").source + EDIT
+    with bt.db.transaction() as session:
+        created = strategies.create_strategy(
+            session,
+            env_of(bt).strategies,
+            me.principal,
+            StrategyCreate(name=f"edited-{uuid.uuid4().hex[:8]}", source=source),
+        )
+    body = support.backtest_body(strategyRef={"version_id": str(created.latest_version.id), "params": {}})
+    response = client.post("/api/backtests", json=body, headers=me.headers)
+    assert response.status_code == 201, response.text
+    return _real_run(bt, client, me, response.json()["backtest"], {"fast": fast, "slow": slow})
+
+
+@then("the diff of the two runs names the strategy version and shows the edit as a unified diff")
+def _source_diff(client: Any, me: support.User, run: dict, edited: dict) -> None:
+    diff = _diff(client, me, run["run_id"], edited["run_id"])
+    changes = {c["path"]: (c["a"], c["b"]) for c in diff["manifest"]}
+    assert changes["strategy.version_id"] == (
+        run["manifest"]["strategy"]["version_id"],
+        edited["manifest"]["strategy"]["version_id"],
+    )
+    assert "params.fast" not in changes and "data.snapshot_id" not in changes
+    lines = diff["source_diff"].splitlines()
+    assert lines[0].startswith("--- a/") and lines[1].startswith("+++ b/")
+    assert [line for line in lines if line.startswith("+") and not line.startswith("+++")] == ["+" + EDIT.strip()]
+    assert not [line for line in lines if line.startswith("-") and not line.startswith("---")]
+    assert (diff["status"], diff["first_difference"]) == ("different", None)  # the same rules, the same curve
+
+
 # --- bad input and tenancy -----------------------------------------------------------------------------------------
 
 

@@ -3,7 +3,8 @@ details, alignment on one calendar — against hand-computed values and independ
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 
 import numpy as np
 import polars as pl
@@ -185,3 +186,18 @@ def test_study_metrics_are_added_to_the_stats() -> None:
     assert m["max_consecutive_wins"] == an.trade_summary(pnl)["max_consecutive_wins"]
     assert (m["best_trade"], m["worst_trade"]) == (pnl.max(), pnl.min())
     assert m["daily_win_rate"] == pytest.approx((result.equity["returns"].to_numpy() > 0).mean())
+
+
+def test_an_intraday_run_carries_the_previous_close_of_the_benchmark_until_the_sessions_last_bar() -> None:
+    days = [date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4)]
+    ts = [datetime.combine(d, t) for d in days for t in (dtime(10, 0), dtime(11, 0), dtime(15, 0))]
+    close = np.linspace(10, 11, len(ts))
+    bars = pl.DataFrame(
+        {"symbol": "600000.SH", "ts": ts, "open": close, "high": close, "low": close, "close": close, "volume": 1e6}
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us")))
+    bench = pl.DataFrame({"date": days, "close": [100.0, 102.0, 99.96]})
+    result = run_backtest("ma_cross", bars, {"fast": 2, "slow": 3}, EngineConfig(preset="plain"), benchmark=bench)
+    wealth = [1e6, 1e6 * 1.02, 1e6 * 0.9996]  # the first session's return is 0: the benchmark starts there
+    assert result.equity["benchmark_equity"].to_list() == pytest.approx(
+        [1e6, 1e6, wealth[0], wealth[0], wealth[0], wealth[1], wealth[1], wealth[1], wealth[2]]
+    )

@@ -99,6 +99,11 @@ Feature: Studying results
     And the diff of the run and "other" names the parameters fast 5 to 10 and slow 20 to 40
     And that diff has a first differing session and the deltas of total_return and sharpe
 
+  Scenario: The diff of runs of two versions shows the unified diff of their sources
+    Given a succeeded run with fast 5 and slow 20
+    And a succeeded run of an edited copy of the strategy with fast 5 and slow 20
+    Then the diff of the two runs names the strategy version and shows the edit as a unified diff
+
   Scenario: Bad study requests are refused in the error envelope
     Given a succeeded run with fast 5 and slow 20
     Then these requests answer 422 INVALID_INPUT naming the field:
