@@ -158,7 +158,7 @@ def _crafted_trades(bt: Container, me: support.User, backtest: dict, crafted: di
 
 
 def _get(client: Any, user: support.User, path: str, run: dict | None = None, **names: str) -> httpx.Response:
-    url = path.format(run=run["run_id"] if run else "", **names)
+    url = path.format(run=run["run_id"] if run else "", **names) if "{" in path else path
     return client.get(url, headers=user.headers)
 
 
@@ -474,8 +474,8 @@ def _sharpe_runs(bt: Container, me: support.User, backtest: dict, values: str) -
 
 
 @then(parsers.parse('"{path}" lists them by Sharpe {values}'))
-def _by_sharpe(client: Any, me: support.User, path: str, values: str) -> None:
-    page = _ok(_get(client, me, path))
+def _by_sharpe(client: Any, me: support.User, backtest: dict, path: str, values: str) -> None:
+    page = _ok(_get(client, me, path, strategy=backtest["strategy"]["strategy_id"]))
     assert [r["stats"]["sharpe"] for r in page["items"]] == [float(v) for v in values.split(",")]
 
 
@@ -489,8 +489,8 @@ def _first_sharpe(client: Any, me: support.User, path: str, value: float, total:
 def _by_status(client: Any, me: support.User, path: str, count: int, other: str) -> None:
     page = _ok(_get(client, me, path))
     assert (page["total"], len(page["items"])) == (count, count)
-    assert {r["status"] for r in page["items"]} == {"cancelled"}
-    assert _ok(_get(client, me, other))["total"] == 0
+    assert {r["status"] for r in page["items"]} <= {"cancelled"}
+    assert _ok(_get(client, me, other))["total"] == 0, (other, _ok(_get(client, me, other)))
 
 
 # --- diff --------------------------------------------------------------------------------------------------------

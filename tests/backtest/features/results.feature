@@ -90,6 +90,8 @@ Feature: Studying results
     Then "/api/runs?sort=-stats.sharpe" lists them by Sharpe 2.0, 1.5, 0.3
     And "/api/runs?sort=stats.sharpe&limit=1" lists the Sharpe ratio 0.3 of 3 runs
     And "/api/runs?status=cancelled" lists 3 runs and "/api/runs?status=succeeded" none
+    And "/api/runs?template=ma_cross" lists 3 runs and "/api/runs?template=macd" none
+    And "/api/runs?strategy_id={strategy}&sort=-stats.sharpe" lists them by Sharpe 2.0, 1.5, 0.3
 
   Scenario: The diff of a run and its rerun is identical, a run with other parameters is not
     Given a succeeded run with fast 5 and slow 20
@@ -116,6 +118,7 @@ Feature: Studying results
       | GET /api/runs/{run}/curves?from=2030-01-01               | from    |
       | GET /api/runs/{run}/rolling?window=1                     | window  |
       | GET /api/runs?sort=-stats.nope                           | sort    |
+      | GET /api/runs?template=nope                              | template |
       | POST /api/compare with 11 runs                           | run_ids |
       | POST /api/compare with 1 run                             | run_ids |
     And the unknown sort column's answer lists the valid columns
