@@ -546,21 +546,22 @@ EDIT = "# an edited copy: the same rules, one comment more\n"
 )
 def _edited_run(bt: Container, client: Any, me: support.User, fast: int, slow: int) -> dict:
     from quant.templates import get_template
+
+    return _version_run(bt, client, me, get_template("ma_cross").source + EDIT, {"fast": fast, "slow": slow})
+
+
+def _version_run(bt: Container, client: Any, me: support.User, source: str, params: dict) -> dict:
+    """A succeeded run of a new strategy of the user's with `source`."""
     from strategy_management import service as strategies
     from strategy_management.schemas import StrategyCreate
 
-    source = get_template("ma_cross").source + EDIT
+    new = StrategyCreate(name=f"copy-{uuid.uuid4().hex[:8]}", source=source)
     with bt.db.transaction() as session:
-        created = strategies.create_strategy(
-            session,
-            env_of(bt).strategies,
-            me.principal,
-            StrategyCreate(name=f"edited-{uuid.uuid4().hex[:8]}", source=source),
-        )
+        created = strategies.create_strategy(session, env_of(bt).strategies, me.principal, new)
     body = support.backtest_body(strategyRef={"version_id": str(created.latest_version.id), "params": {}})
     response = client.post("/api/backtests", json=body, headers=me.headers)
     assert response.status_code == 201, response.text
-    return _real_run(bt, client, me, response.json()["backtest"], {"fast": fast, "slow": slow})
+    return _real_run(bt, client, me, response.json()["backtest"], params)
 
 
 @then("the diff of the two runs names the strategy version and shows the edit as a unified diff")
@@ -577,6 +578,37 @@ def _source_diff(client: Any, me: support.User, run: dict, edited: dict) -> None
     assert [line for line in lines if line.startswith("+") and not line.startswith("+++")] == ["+" + EDIT.strip()]
     assert not [line for line in lines if line.startswith("-") and not line.startswith("---")]
     assert (diff["status"], diff["first_difference"]) == ("different", None)  # the same rules, the same curve
+
+
+@given(
+    parsers.parse(
+        "a succeeded run of a copy of the strategy that prints and logs, with fast {fast:d} and slow {slow:d}"
+    ),
+    target_fixture="talkative",
+)
+def _talkative_run(bt: Container, client: Any, me: support.User, fast: int, slow: int) -> dict:
+    from quant.templates import get_template
+
+    source = (
+        get_template("ma_cross")
+        .source.replace("frame_targets, param", "frame_targets, log, param")
+        .replace(
+            '    if params["fast"] >= params["slow"]:',
+            '    print("checking", params["fast"], params["slow"])\n    log("token=abc123secret")\n'
+            '    if params["fast"] >= params["slow"]:',
+        )
+    )
+    return _version_run(bt, client, me, source, {"fast": fast, "slow": slow})
+
+
+@then("the run's logs hold the strategy's lines after the strategy stage, the token masked")
+def _user_lines(client: Any, me: support.User, talkative: dict) -> None:
+    logs = support.artifact(client, me, talkative["run_id"], "logs", "json").json()
+    stages = [line["stage"] for line in logs]
+    user = [line["message"] for line in logs if line["stage"] == "user"]
+    assert user[0] == "checking 5 20" and user[1].startswith("token=") and "abc123secret" not in user[1]
+    assert stages.index("user") == stages.index("strategy") + 1
+    assert all(line["level"] == "info" for line in logs if line["stage"] == "user")
 
 
 # --- bad input and tenancy -----------------------------------------------------------------------------------------

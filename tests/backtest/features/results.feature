@@ -106,6 +106,10 @@ Feature: Studying results
     And a succeeded run of an edited copy of the strategy with fast 5 and slow 20
     Then the diff of the two runs names the strategy version and shows the edit as a unified diff
 
+  Scenario: The strategy's own print and log lines are in the run's logs
+    Given a succeeded run of a copy of the strategy that prints and logs, with fast 5 and slow 20
+    Then the run's logs hold the strategy's lines after the strategy stage, the token masked
+
   Scenario: Bad study requests are refused in the error envelope
     Given a succeeded run with fast 5 and slow 20
     Then these requests answer 422 INVALID_INPUT naming the field:
