@@ -10,7 +10,9 @@ input was valid: a run's job is created in the caller's transaction and enqueued
 from backtest.service.artifacts import Download, artifact
 from backtest.service.attempt import RunAttempt, run_backtest
 from backtest.service.backtests import create_backtest, get_backtest, list_backtests
+from backtest.service.reports import report_data, run_report
 from backtest.service.runs import cancel_run, get_run, list_runs, rerun, run_job_id, submit_runs
+from backtest.service.shares import create_share, list_shares, revoke_share, shared_report, shared_view
 
 __all__ = [
     "Download",
@@ -18,12 +20,19 @@ __all__ = [
     "artifact",
     "cancel_run",
     "create_backtest",
+    "create_share",
     "get_backtest",
     "get_run",
     "list_backtests",
     "list_runs",
+    "list_shares",
+    "report_data",
     "rerun",
+    "revoke_share",
     "run_backtest",
     "run_job_id",
+    "run_report",
+    "shared_report",
+    "shared_view",
     "submit_runs",
 ]
