@@ -4,7 +4,8 @@ and download artifacts. Every POST honours `Idempotency-Key`; another owner's ob
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
@@ -17,13 +18,25 @@ from backtest.schemas import (
     BacktestCreate,
     BacktestCreated,
     BacktestRead,
+    CompareRequest,
+    Comparison,
+    CurvesRead,
+    DrawdownPeriod,
+    FillRow,
+    OrderRow,
+    PositionRow,
+    ReturnTables,
+    RollingRead,
     RunCreate,
+    RunDiff,
     RunIds,
     RunRead,
+    RunStudy,
     ShareCreate,
     ShareCreated,
     SharedView,
     ShareRead,
+    TradeRow,
 )
 from job_orchestration.sse import sse_response
 from platform_core.http import SessionDep, error_responses
@@ -94,12 +107,41 @@ def submit_runs(
     return service.submit_runs(session, env, principal, backtest_id, body, idempotency_key=idempotency_key)
 
 
-@router.get("/backtests/{backtest_id}/runs", response_model=Page[RunRead], responses=error_responses(401, 404))
+StatusQ = Annotated[
+    Literal["queued", "running", "succeeded", "failed", "cancelled", "early_stopped"] | None,
+    Query(description="Only runs in this status."),
+]
+RunSortQ = Annotated[
+    str | None,
+    Query(max_length=60, description="`created_at` or `stats.<metric>`, `-` first for descending: `-stats.sharpe`."),
+]
+FromQ = Annotated[date | None, Query(alias="from", description="From this date (inclusive).")]
+ToQ = Annotated[date | None, Query(alias="to", description="To this date (inclusive).")]
+
+
+@router.get("/backtests/{backtest_id}/runs", response_model=Page[RunRead], responses=error_responses(401, 404, 422))
 def list_backtest_runs(
-    backtest_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep
+    backtest_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    status: StatusQ = None,
+    sort: RunSortQ = None,
+    created_from: FromQ = None,
+    created_to: ToQ = None,
 ) -> Page[RunRead]:
-    """The runs of one backtest, newest first."""
-    return service.list_runs(session, principal, page, backtest_id=backtest_id)
+    """The runs of one backtest, newest first or by `sort` (e.g. `-stats.sharpe`), filtered by status
+    and creation date."""
+    return service.list_runs(
+        session,
+        principal,
+        page,
+        backtest_id=backtest_id,
+        status=status,
+        sort=sort,
+        created_from=created_from,
+        created_to=created_to,
+    )
 
 
 @router.get(RUN, response_model=RunRead, responses=error_responses(401, 404))
@@ -136,10 +178,29 @@ def rerun(
     return service.rerun(session, env, principal, run_id, backtest_id=backtest_id, idempotency_key=idempotency_key)
 
 
-@router.get("/runs", response_model=Page[RunRead], responses=error_responses(401))
-def list_runs(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[RunRead]:
-    """All your runs, newest first."""
-    return service.list_runs(session, principal, page)
+@router.get("/runs", response_model=Page[RunRead], responses=error_responses(401, 422))
+def list_runs(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    status: StatusQ = None,
+    strategy_id: Annotated[uuid.UUID | None, Query(description="Only runs of this strategy.")] = None,
+    sort: RunSortQ = None,
+    created_from: FromQ = None,
+    created_to: ToQ = None,
+) -> Page[RunRead]:
+    """All your runs, newest first or by `sort` (`-stats.sharpe`: best first; runs without the metric
+    last), filtered by status, strategy and creation date."""
+    return service.list_runs(
+        session,
+        principal,
+        page,
+        status=status,
+        strategy_id=strategy_id,
+        sort=sort,
+        created_from=created_from,
+        created_to=created_to,
+    )
 
 
 @router.get("/runs/{run_id}", response_model=RunRead, responses=error_responses(401, 404))
@@ -260,3 +321,187 @@ def shared_page(token: Token, request: Request, session: SessionDep, env: EnvDep
     html = service.shared_report(session, env, token, client=_client(request))
     headers = {**PUBLIC_HEADERS, "Content-Security-Policy": content_security_policy()}
     return HTMLResponse(content=html, headers=headers)
+
+
+# --- studying results --------------------------------------------------------------------------------------
+
+SortQ = Annotated[
+    str | None, Query(max_length=200, description="Columns, comma-separated, `-` for descending: `-pnl,symbol`.")
+]
+SymbolQ = Annotated[str | None, Query(max_length=2000, description="One code or several, comma-separated.")]
+SideQ = Annotated[Literal["buy", "sell"] | None, Query(description="buy or sell.")]
+
+
+def _query(page, sort, symbol, start, end, side=None, status=None, reason=None) -> service.PageQuery:
+    return service.PageQuery(
+        sort=sort,
+        symbol=symbol,
+        start=start,
+        end=end,
+        side=side,
+        status=status,
+        reason=reason,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+PAGE_ERRORS = error_responses(401, 404, 422)
+
+
+@router.get("/runs/{run_id}/trades", response_model=Page[TradeRow], responses=PAGE_ERRORS)
+def run_trades(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    sort: SortQ = None,
+    symbol: SymbolQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+) -> Page[TradeRow]:
+    """A page of the run's round trips; `from`/`to` select by exit date; sort on any column."""
+    return service.page_trades(session, env, principal, run_id, _query(page, sort, symbol, start, end))
+
+
+@router.get("/runs/{run_id}/orders", response_model=Page[OrderRow], responses=PAGE_ERRORS)
+def run_orders(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    sort: SortQ = None,
+    symbol: SymbolQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    side: SideQ = None,
+    status: Annotated[Literal["filled", "partial", "rejected"] | None, Query()] = None,
+    reason: Annotated[str | None, Query(max_length=60, description="e.g. INSUFFICIENT_CASH, LIMIT_UP.")] = None,
+) -> Page[OrderRow]:
+    """A page of the run's orders, blocked ones with their reason; filter by status and reason."""
+    query = _query(page, sort, symbol, start, end, side, status, reason)
+    return service.page_orders(session, env, principal, run_id, query)
+
+
+@router.get("/runs/{run_id}/fills", response_model=Page[FillRow], responses=PAGE_ERRORS)
+def run_fills(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    sort: SortQ = None,
+    symbol: SymbolQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    side: SideQ = None,
+) -> Page[FillRow]:
+    """A page of the run's fills with the fee breakdown (commission, stamp duty, transfer fee)."""
+    return service.page_fills(session, env, principal, run_id, _query(page, sort, symbol, start, end, side))
+
+
+@router.get("/runs/{run_id}/positions", response_model=Page[PositionRow], responses=PAGE_ERRORS)
+def run_positions(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    sort: SortQ = None,
+    symbol: SymbolQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+) -> Page[PositionRow]:
+    """A page of the run's end-of-day positions with average cost, unrealised P&L and weight."""
+    return service.page_positions(session, env, principal, run_id, _query(page, sort, symbol, start, end))
+
+
+@router.get("/runs/{run_id}/curves", response_model=CurvesRead, responses=PAGE_ERRORS)
+def run_curves(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    start: FromQ = None,
+    end: ToQ = None,
+    points: Annotated[int, Query(description="About this many points (10–10000), MinMaxLTTB.")] = 1000,
+) -> CurvesRead:
+    """Equity, cash, market value, drawdown and the benchmark's equity (rebased to the initial cash) on
+    the same timestamps, within `from`..`to`, downsampled to about `points` keeping every extreme."""
+    return service.run_curves(session, env, principal, run_id, start=start, end=end, points=points)
+
+
+@router.get("/runs/{run_id}/drawdowns", response_model=list[DrawdownPeriod], responses=PAGE_ERRORS)
+def run_drawdowns(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    top: Annotated[int, Query(description="How many periods (1–100), deepest first.")] = 5,
+) -> list[DrawdownPeriod]:
+    """The deepest drawdown periods: peak, trough, recovery (or null), depth and length in sessions."""
+    return service.drawdown_periods(session, env, principal, run_id, top=top)
+
+
+@router.get("/runs/{run_id}/returns", response_model=ReturnTables, responses=PAGE_ERRORS)
+def run_returns(run_id: uuid.UUID, session: SessionDep, env: EnvDep, principal: CurrentPrincipal) -> ReturnTables:
+    """Monthly and yearly returns of the strategy, the benchmark and the excess."""
+    return service.return_tables(session, env, principal, run_id)
+
+
+@router.get("/runs/{run_id}/rolling", response_model=RollingRead, responses=PAGE_ERRORS)
+def run_rolling(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    window: Annotated[int, Query(description="Window in sessions.")] = 60,
+) -> RollingRead:
+    """Rolling Sharpe, volatility and beta over `window` sessions."""
+    return service.rolling(session, env, principal, run_id, window=window)
+
+
+@router.get("/runs/{run_id}/study", response_model=RunStudy, responses=PAGE_ERRORS)
+def run_study(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    top: Annotated[int, Query(description="Drawdown periods to list (1–100).")] = 5,
+) -> RunStudy:
+    """Drawdown periods, return tables and trade and day statistics in one answer."""
+    return service.run_study(session, env, principal, run_id, top=top)
+
+
+@router.post(
+    "/compare",
+    response_model=Comparison,
+    responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 404, 422)},
+)
+def compare(
+    body: CompareRequest,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    format: Annotated[Literal["json", "csv"], Query(description="json, or csv of the aligned curves")] = "json",
+) -> Comparison | Response:
+    """Compare 2–10 of your runs on one calendar: curves rebased to 1, the intersection window, metrics
+    side by side and the correlation matrix of daily returns."""
+    comparison = service.compare_runs(session, env, principal, body.run_ids)
+    if format == "csv":
+        return Response(
+            content=service.compare_csv(comparison),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="comparison.csv"'},
+        )
+    return comparison
+
+
+@router.get("/runs/{run_id}/diff/{other_id}", response_model=RunDiff, responses=error_responses(401, 404, 422))
+def diff(
+    run_id: uuid.UUID, other_id: uuid.UUID, session: SessionDep, env: EnvDep, principal: CurrentPrincipal
+) -> RunDiff:
+    """Why two runs differ: manifest, strategy source, first differing session, metric deltas."""
+    return service.diff_runs(session, env, principal, run_id, other_id)

@@ -218,17 +218,28 @@ def list_(
     ctx: typer.Context,
     runs: Annotated[bool, typer.Option("--runs", help="List runs instead of backtests.")] = False,
     backtest: Annotated[str | None, typer.Option(help="Only the runs of this backtest.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs in this status (queued, succeeded, ...).")] = None,
+    sort: Annotated[str | None, typer.Option(help="created_at or stats.<metric>, - for descending.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Your backtests (or runs), newest first."""
+    """Your backtests (or runs: newest first, or by --sort -stats.sharpe), with --status to filter runs."""
     from platform_core.pagination import PageParams
 
     page = PageParams(limit=limit, offset=offset)
-    if runs or backtest:
+    if runs or backtest or status or sort:
         bid = _uuid(backtest, "backtest") if backtest else None
-        emit(_call(ctx, _service().list_runs, page, backtest_id=bid), as_json, columns=RUN_COLUMNS)
+        page_of_runs = _call(ctx, _service().list_runs, page, backtest_id=bid, status=status, sort=sort)
+        columns = RUN_COLUMNS
+        if sort and sort.lstrip("+-").startswith("stats."):
+            metric = sort.lstrip("+-").removeprefix("stats.")
+            columns = [*RUN_COLUMNS[:3], metric, *RUN_COLUMNS[3:4]]
+            if not as_json:
+                rows = [{**r.model_dump(mode="json"), metric: (r.stats or {}).get(metric)} for r in page_of_runs.items]
+                emit(rows, False, columns=columns, title=f"{page_of_runs.total} total")
+                return
+        emit(page_of_runs, as_json, columns=columns)
     else:
         emit(_call(ctx, _service().list_backtests, page), as_json, columns=BACKTEST_COLUMNS)
 
@@ -343,6 +354,203 @@ def unshare(
     emit(_call(ctx, _service().revoke_share, _uuid(share_id, "share_id")), as_json, columns=SHARE_COLUMNS)
 
 
+# --- studying results ---------------------------------------------------------------------------------------
+
+SortOpt = Annotated[str | None, typer.Option(help="Columns, comma-separated, - for descending: -pnl,symbol.")]
+SymbolOpt = Annotated[str | None, typer.Option(help="One code or several, comma-separated.")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="From this date (YYYY-MM-DD).")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="To this date (YYYY-MM-DD).")]
+LimitOpt = Annotated[int, typer.Option(min=1, max=200)]
+OffsetOpt = Annotated[int, typer.Option(min=0)]
+TRADE_COLUMNS = ["symbol", "entry_date", "exit_date", "quantity", "entry_price", "exit_price", "pnl", "return",
+                 "holding_sessions"]  # fmt: skip
+ORDER_COLUMNS = ["date", "symbol", "side", "requested_qty", "filled_qty", "price", "fees", "status", "reason"]
+FILL_COLUMNS = ["date", "symbol", "side", "qty", "price", "value", "commission", "stamp_duty", "transfer_fee", "fees"]
+POSITION_COLUMNS = ["date", "symbol", "shares", "close", "market_value", "avg_cost", "unrealised_pnl", "weight"]
+
+
+def _date(value: str | None, field: str) -> Any:
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a date YYYY-MM-DD, got {value!r}", field=field) from None
+
+
+def _page_command(kind: str, columns: list[str]) -> Any:
+    def command(
+        ctx: typer.Context,
+        run_id: Annotated[str, typer.Argument(help="The run.")],
+        sort: SortOpt = None,
+        symbol: SymbolOpt = None,
+        start: FromOpt = None,
+        end: ToOpt = None,
+        side: Annotated[str | None, typer.Option(help="buy | sell (orders, fills).")] = None,
+        status: Annotated[str | None, typer.Option(help="filled | partial | rejected (orders).")] = None,
+        reason: Annotated[str | None, typer.Option(help="Why an order was not filled (orders).")] = None,
+        limit: LimitOpt = 20,
+        offset: OffsetOpt = 0,
+        as_json: JsonOpt = False,
+    ) -> None:
+        service = _service()
+        query = service.PageQuery(
+            sort=sort,
+            symbol=symbol,
+            start=_date(start, "from"),
+            end=_date(end, "to"),
+            side=side,
+            status=status,
+            reason=reason,
+            limit=limit,
+            offset=offset,
+        )
+        page = _call_env(ctx, getattr(service, f"page_{kind}"), _uuid(run_id, "run_id"), query)
+        shown = f"{len(page.items)} of {page.total} {kind} (offset {page.offset})"
+        emit(page, as_json, columns=columns, title=shown)
+
+    command.__doc__ = f"A page of a run's {kind}: filter, sort on any column (--sort -pnl), --json for all fields."
+    return command
+
+
+def curves(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+    start: FromOpt = None,
+    end: ToOpt = None,
+    points: Annotated[int, typer.Option(help="About this many points (10-10000).")] = 1000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Chart-ready curves (equity, cash, market value, drawdown, benchmark), downsampled by MinMaxLTTB."""
+    read = _call_env(
+        ctx, _service().run_curves, _uuid(run_id, "run_id"), start=_date(start, "from"), end=_date(end, "to"),
+        points=points,
+    )  # fmt: skip
+    if as_json:
+        print_json(read)
+        return
+    summary = {k: getattr(read, k) for k in ("run_id", "start", "end", "rows", "points", "method", "initial_cash")}
+    summary.update(
+        final_equity=read.equity[-1],
+        lowest_equity=min(read.equity),
+        deepest_drawdown=min(read.drawdown),
+        final_benchmark=read.benchmark[-1] if read.benchmark else None,
+    )
+    emit(summary, False, title="curves")
+
+
+def drawdowns(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+    top: Annotated[int, typer.Option(help="How many periods, deepest first.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """The deepest drawdown periods: peak, trough, recovery, depth, length in sessions."""
+    periods = _call_env(ctx, _service().drawdown_periods, _uuid(run_id, "run_id"), top=top)
+    emit(periods, as_json, columns=["peak", "trough", "recovery", "depth", "sessions"], title="drawdown periods")
+
+
+def returns(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+    yearly: Annotated[bool, typer.Option("--yearly", help="Years instead of months.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monthly (or yearly) returns of the strategy, the benchmark and the excess."""
+    tables = _call_env(ctx, _service().return_tables, _uuid(run_id, "run_id"))
+    if as_json:
+        print_json(tables)
+        return
+    rows = tables.yearly if yearly else tables.monthly
+    emit(rows, False, columns=["period", "strategy", "benchmark", "excess"], title="yearly" if yearly else "monthly")
+
+
+def rolling(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+    window: Annotated[int, typer.Option(help="Window in sessions.")] = 60,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rolling Sharpe, volatility and beta over a window of sessions (the last 20 sessions as a table)."""
+    read = _call_env(ctx, _service().rolling, _uuid(run_id, "run_id"), window=window)
+    if as_json:
+        print_json(read)
+        return
+    rows = [
+        {"date": d, "sharpe": s, "volatility": v, "beta": b}
+        for d, s, v, b in list(zip(read.date, read.sharpe, read.volatility, read.beta, strict=True))[-20:]
+    ]
+    emit(rows, False, columns=["date", "sharpe", "volatility", "beta"], title=f"rolling {window} sessions")
+
+
+def study(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+    top: Annotated[int, typer.Option(help="Drawdown periods to list.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Trade and day statistics, drawdown periods and yearly returns of a run."""
+    read = _call_env(ctx, _service().run_study, _uuid(run_id, "run_id"), top=top)
+    if as_json:
+        print_json(read)
+        return
+    emit(read.statistics, False, title="statistics")
+    emit(read.drawdown_periods, False, columns=["peak", "trough", "recovery", "depth", "sessions"], title="drawdowns")
+    emit(read.yearly, False, columns=["period", "strategy", "benchmark", "excess"], title="yearly returns")
+
+
+def compare(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(help="2-10 runs.")],
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the aligned curves as CSV here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare runs on one calendar: metrics side by side, intersection window, correlations."""
+    ids = [_uuid(r, "run_ids") for r in run_ids]
+    comparison = _call_env(ctx, _service().compare_runs, ids)
+    if csv is not None:
+        csv.write_bytes(_service().compare_csv(comparison))
+    if as_json:
+        print_json(comparison)
+        return
+    short = [str(i)[:8] for i in ids]
+    metrics = [
+        {"metric": name, **{s: values.get(str(i)) for s, i in zip(short, ids, strict=True)}}
+        for name, values in comparison.metrics.items()
+    ]
+    window = comparison.window
+    title = f"window {window.start}..{window.end}" if window else "the runs share no session"
+    emit(metrics, False, columns=["metric", *short], title=title)
+    corr = [
+        {"run": s, **dict(zip(short, row, strict=True))} for s, row in zip(short, comparison.correlation, strict=True)
+    ]
+    emit(corr, False, columns=["run", *short], title="correlation of daily returns")
+
+
+def diff(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="A run.")],
+    b: Annotated[str, typer.Argument(help="Another run.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Why two runs differ: manifest, strategy source, first differing session, metric deltas."""
+    read = _call_env(ctx, _service().diff_runs, _uuid(a, "a"), _uuid(b, "b"))
+    if as_json:
+        print_json(read)
+        return
+    console = Console()
+    console.print(f"[bold]{read.status}[/bold]  first differing session: {read.first_difference or '—'}")
+    if read.manifest:
+        emit(read.manifest, False, columns=["path", "a", "b"], title="manifest differences")
+    changed = [{"metric": k, **v.model_dump()} for k, v in read.metrics.items() if v.a != v.b]
+    if changed:
+        emit(changed, False, columns=["metric", "a", "b", "delta"], title="metric deltas (b - a)")
+    if read.source_diff:
+        console.print(read.source_diff, markup=False, highlight=False)
+
+
 def register(app: AppTyper) -> None:
     """Add the service commands to `huice backtest` (an `AppTyper`: errors render as the envelope)."""
     for name, fn in (
@@ -357,5 +565,16 @@ def register(app: AppTyper) -> None:
         ("share", share),
         ("shares", shares),
         ("unshare", unshare),
+        ("trades", _page_command("trades", TRADE_COLUMNS)),
+        ("orders", _page_command("orders", ORDER_COLUMNS)),
+        ("fills", _page_command("fills", FILL_COLUMNS)),
+        ("positions", _page_command("positions", POSITION_COLUMNS)),
+        ("curves", curves),
+        ("drawdowns", drawdowns),
+        ("returns", returns),
+        ("rolling", rolling),
+        ("study", study),
+        ("compare", compare),
+        ("diff", diff),
     ):
         app.command(name)(fn)

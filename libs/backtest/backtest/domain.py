@@ -42,6 +42,12 @@ UTF8_BOM = b"\xef\xbb\xbf"
 SUMMARY_METRICS = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
                    "benchmark_return", "excess_return", "trade_count", "win_rate", "order_count", "fill_count",
                    "blocked_order_count", "total_fees", "final_equity")  # fmt: skip
+# The metrics a run list sorts by (`sort=-stats.sharpe`): every scalar metric of a run's stats.
+RUN_SORT_METRICS = (*SUMMARY_METRICS, "alpha", "beta", "tracking_error", "information_ratio", "profit_factor",
+                    "average_win", "average_loss", "average_holding_sessions", "turnover", "exposure", "sessions",
+                    "absolute_pnl", "daily_win_rate", "best_trade", "worst_trade", "average_trade", "expectancy",
+                    "max_consecutive_wins", "max_consecutive_losses")  # fmt: skip
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "early_stopped")
 
 
 def queue_of(priority: str | int | None, default: str = "default") -> str:

@@ -161,15 +161,43 @@ def get_run(session: Session, owner_id: uuid.UUID, run_id: uuid.UUID, *, for_upd
 
 
 def list_runs(
-    session: Session, owner_id: uuid.UUID, limit: int, offset: int, *, backtest_id: uuid.UUID | None = None
+    session: Session,
+    owner_id: uuid.UUID,
+    limit: int | None,
+    offset: int,
+    *,
+    backtest_id: uuid.UUID | None = None,
+    strategy_id: uuid.UUID | None = None,
+    created_from: date | None = None,
+    created_to: date | None = None,
+    sort: tuple[str, bool] | None = None,
 ) -> tuple[list[RunRow], int]:
+    """The owner's runs matching the filters, newest first or by `sort` = (`created_at` or a metric name,
+    descending), runs without that metric last; `limit` None = all of them."""
     where = [RunRow.owner_id == owner_id]
     if backtest_id is not None:
         where.append(RunRow.backtest_id == backtest_id)
+    if strategy_id is not None:
+        where.append(
+            RunRow.backtest_id.in_(
+                select(BacktestRow.id).where(BacktestRow.owner_id == owner_id, BacktestRow.strategy_id == strategy_id)
+            )
+        )
+    if created_from is not None:
+        where.append(func.date(RunRow.created_at) >= created_from)
+    if created_to is not None:
+        where.append(func.date(RunRow.created_at) <= created_to)
     total = session.scalar(select(func.count()).select_from(RunRow).where(*where)) or 0
-    rows = session.scalars(
-        select(RunRow).where(*where).order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit).offset(offset)
-    ).all()
+    order = [RunRow.created_at.desc(), RunRow.id.desc()]
+    if sort is not None:
+        name, descending = sort
+        if name == "created_at":
+            order = [RunRow.created_at.desc() if descending else RunRow.created_at.asc(), RunRow.id.desc()]
+        else:
+            value = RunRow.metrics[name].as_float()
+            order = [(value.desc() if descending else value.asc()).nulls_last(), *order]
+    query = select(RunRow).where(*where).order_by(*order).offset(offset)
+    rows = session.scalars(query.limit(limit) if limit is not None else query).all()
     return list(rows), total
 
 

@@ -295,3 +295,198 @@ class SharedView(ReportData):
 
     include: ShareInclude
     expires_at: datetime
+
+
+# --- studying results (service.results) -----------------------------------------------------------------
+
+MAX_COMPARE = 10
+MIN_POINTS, MAX_POINTS = 10, 10_000
+
+
+class TradeRow(BaseModel):
+    """A round trip (flat → flat): net P&L after every fee, return on the money paid, holding sessions."""
+
+    symbol: str
+    entry_date: date
+    exit_date: date
+    quantity: float
+    entry_price: float
+    exit_price: float
+    pnl: float
+    return_: float | None = Field(alias="return", serialization_alias="return")
+    holding_sessions: int
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class OrderRow(BaseModel):
+    """An order as the engine saw it: filled, partial or rejected (with its reason), with its fees."""
+
+    ts: datetime
+    date: date
+    symbol: str
+    side: str
+    target_qty: float
+    requested_qty: float
+    filled_qty: float
+    price: float | None
+    value: float
+    commission: float
+    stamp_duty: float
+    transfer_fee: float
+    fees: float
+    status: str
+    reason: str | None
+
+
+class FillRow(BaseModel):
+    """An executed quantity with its fee breakdown and signed cash flow."""
+
+    ts: datetime
+    date: date
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    value: float
+    commission: float
+    stamp_duty: float
+    transfer_fee: float
+    fees: float
+    cash_flow: float
+
+
+class PositionRow(BaseModel):
+    """An end-of-day holding with its average cost, unrealised P&L and weight in the session's equity."""
+
+    date: date
+    symbol: str
+    shares: float
+    close: float
+    market_value: float
+    avg_cost: float | None
+    unrealised_pnl: float | None
+    weight: float | None
+
+
+class CurvesRead(BaseModel):
+    """Chart-ready curves of a run, column by column on the same timestamps: equity, cash, market value,
+    drawdown and the benchmark's equity rebased to the initial cash (None without a benchmark)."""
+
+    run_id: uuid.UUID
+    start: date = Field(description="First session in the range.")
+    end: date = Field(description="Last session in the range.")
+    rows: int = Field(description="Bars in the range before downsampling.")
+    points: int = Field(description="Points returned.")
+    method: Literal["none", "MinMaxLTTB"]
+    initial_cash: float
+    ts: list[datetime]
+    equity: list[float]
+    cash: list[float]
+    market_value: list[float]
+    drawdown: list[float]
+    benchmark: list[float | None] | None
+
+
+class DrawdownPeriod(BaseModel):
+    """A drawdown period: the peak before it, its trough, its recovery (None if not yet), depth (≤ 0) and
+    length in sessions (peak to recovery, or to the last session)."""
+
+    peak: date
+    trough: date
+    recovery: date | None
+    depth: float
+    sessions: int
+    peak_equity: float
+    trough_equity: float
+
+
+class PeriodReturn(BaseModel):
+    period: str = Field(description="`YYYY-MM` or `YYYY`.")
+    strategy: float
+    benchmark: float | None
+    excess: float | None
+
+
+class ReturnTables(BaseModel):
+    """Monthly and yearly returns of the strategy, the benchmark and the excess (strategy − benchmark)."""
+
+    run_id: uuid.UUID
+    monthly: list[PeriodReturn]
+    yearly: list[PeriodReturn]
+
+
+class RollingRead(BaseModel):
+    """Rolling Sharpe, volatility and beta over `window` sessions (None before a full window)."""
+
+    run_id: uuid.UUID
+    window: int
+    date: list[date]
+    sharpe: list[float | None]
+    volatility: list[float | None]
+    beta: list[float | None]
+
+
+class RunStudy(BaseModel):
+    """What a results page shows beside the curves: the deepest drawdown periods, the return tables and
+    the trade and day statistics (computed from the run's artifacts)."""
+
+    run_id: uuid.UUID
+    drawdown_periods: list[DrawdownPeriod]
+    monthly: list[PeriodReturn]
+    yearly: list[PeriodReturn]
+    statistics: dict[str, float | int | None]
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_ids: list[uuid.UUID] = Field(min_length=2, max_length=MAX_COMPARE, description="2–10 of your runs.")
+
+
+class ComparedRun(BaseModel):
+    run_id: uuid.UUID
+    backtest_id: uuid.UUID
+    strategy_name: str
+    frequency: str
+    start: date
+    end: date
+    initial_cash: float
+
+
+class Comparison(BaseModel):
+    """Runs on one calendar (the union of their sessions): each curve as wealth / its initial cash (1 = its
+    own start, None where it is not live), the intersection window where every run is live, the metrics
+    side by side and the correlation matrix of daily returns over the intersection window."""
+
+    runs: list[ComparedRun]
+    dates: list[date]
+    curves: dict[str, list[float | None]]
+    window: Window | None
+    metrics: dict[str, dict[str, float | int | None]] = Field(description="metric → run id → value")
+    correlation: list[list[float | None]]
+
+
+class ManifestChange(BaseModel):
+    path: str
+    a: Any = None
+    b: Any = None
+
+
+class MetricDelta(BaseModel):
+    a: float | int | None
+    b: float | int | None
+    delta: float | None
+
+
+class RunDiff(BaseModel):
+    """Why two runs differ: manifest differences, the unified diff of the strategy sources, the first
+    session where their equity differs, and the metric deltas (b − a). A rerun is `identical`."""
+
+    a: uuid.UUID
+    b: uuid.UUID
+    status: Literal["identical", "different"]
+    manifest: list[ManifestChange]
+    source_diff: str | None
+    first_difference: date | None
+    metrics: dict[str, MetricDelta]

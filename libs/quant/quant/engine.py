@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from quant import analysis as an
 from quant import metrics as mx
 from quant import rulebook as rb
 from quant.config import EngineConfig
@@ -191,6 +192,7 @@ def build_result(m, out: KernelOut, sym_idx, config, bench, mani: dict, lane: in
             "equity": equity,
             "returns": equity / prev - 1,
             "drawdown": equity / peak - 1,
+            "benchmark_equity": benchmark_equity(m, bench, config.initial_cash),
         }
     )
     orders, fills, trades = lane_frames(out, m, lane)
@@ -202,6 +204,22 @@ def build_result(m, out: KernelOut, sym_idx, config, bench, mani: dict, lane: in
     values = run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders)
     values["corporate_action_cash"] = float(out.ca_paid[lane])
     return BacktestResult(equity_frame, orders, fills, trades, positions, json_metrics(values), mani)
+
+
+def benchmark_equity(m: Market, bench: np.ndarray | None, initial: float) -> np.ndarray:
+    """The benchmark's equity per bar, rebased to the initial cash (NaN without a benchmark): its wealth
+    at the close of each session on the session's last bar, the previous session's on earlier bars."""
+    T = len(m.ts)
+    if bench is None or T == 0:
+        return np.full(T, np.nan)
+    wealth = initial * np.cumprod(1 + bench)
+    ends = session_ends(m)
+    if ends.size == T:
+        return wealth
+    s = np.searchsorted(ends, np.arange(T))  # the session of every bar
+    value = np.append(initial, wealth)[s]  # the previous session's close ...
+    value[ends] = wealth  # ... and the session's own on its last bar
+    return value
 
 
 def _lane_positions(out: KernelOut, lane: int) -> np.ndarray:
@@ -221,6 +239,7 @@ def run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders) -> di
     if bench is not None:
         base.update({k: v[0] for k, v in mx.benchmark_metrics(returns, bench, ppy, rf).items()})
     base.update(mx.trade_metrics(trades["pnl"].to_numpy(), trades["holding_sessions"].to_numpy()))
+    base.update(added_metrics(m, equity, ends, config.initial_cash, bench, trades))
     mean_equity = float(equity[ends].mean()) if ends.size else np.nan
     base.update(
         {
@@ -236,6 +255,22 @@ def run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders) -> di
         }
     )
     return base
+
+
+def added_metrics(m: Market, equity: np.ndarray, ends: np.ndarray, initial: float, bench, trades) -> dict:
+    """The study metrics (`quant.analysis`): absolute P&L, daily win rate, trade statistics in closing
+    order, and the monthly and yearly returns of the strategy, the benchmark and the excess."""
+    values = an.day_summary(equity[ends], initial)
+    values.update(an.trade_summary(an.closing_order(trades)["pnl"].to_numpy()))
+    days = list(np.unique(m.dates).astype("datetime64[D]").tolist())
+    bench_eq = initial * np.cumprod(1 + bench) if bench is not None else None
+    for every in ("month", "year"):
+        table = an.period_returns(days, equity[ends], initial, bench_eq, every=every)
+        values[f"{every}ly_returns"] = {
+            row["period"]: {k: mx.clean(row[k]) for k in ("strategy", "benchmark", "excess")}
+            for row in table.iter_rows(named=True)
+        }
+    return values
 
 
 class _DayNames:

@@ -4,34 +4,65 @@ Every function takes the caller's session (it flushes, never commits) and, where
 artifact store or another context's env, the `BacktestEnv` (`backtest.config.env_of(container)`). Another
 owner's backtest, run or artifact is NOT_FOUND, exactly like a missing one. Nothing is queued unless every
 input was valid: a run's job is created in the caller's transaction and enqueued after commit.
-`run_backtest` is one attempt of a run; it opens its units of work through the job it runs in.
+`service.results` studies a finished run (pages, curves, drawdowns, returns, rolling statistics) and
+compares or diffs runs. `run_backtest` is one attempt of a run; it opens its units of work through the job it runs in.
 """
 
 from backtest.service.artifacts import Download, artifact
 from backtest.service.attempt import RunAttempt, run_backtest
 from backtest.service.backtests import create_backtest, get_backtest, list_backtests
 from backtest.service.reports import report_data, run_report
+from backtest.service.results import (
+    COMPARE_METRICS,
+    PageQuery,
+    compare_csv,
+    compare_runs,
+    diff_runs,
+    drawdown_periods,
+    page_fills,
+    page_orders,
+    page_positions,
+    page_trades,
+    return_tables,
+    rolling,
+    run_curves,
+    run_study,
+)
 from backtest.service.runs import cancel_run, get_run, list_runs, rerun, run_job_id, submit_runs
 from backtest.service.shares import create_share, list_shares, revoke_share, shared_report, shared_view
 
 __all__ = [
+    "COMPARE_METRICS",
     "Download",
+    "PageQuery",
     "RunAttempt",
     "artifact",
     "cancel_run",
+    "compare_csv",
+    "compare_runs",
     "create_backtest",
     "create_share",
+    "diff_runs",
+    "drawdown_periods",
     "get_backtest",
     "get_run",
     "list_backtests",
     "list_runs",
     "list_shares",
+    "page_fills",
+    "page_orders",
+    "page_positions",
+    "page_trades",
     "report_data",
     "rerun",
+    "return_tables",
     "revoke_share",
+    "rolling",
     "run_backtest",
+    "run_curves",
     "run_job_id",
     "run_report",
+    "run_study",
     "shared_report",
     "shared_view",
     "submit_runs",

@@ -4,6 +4,7 @@ read and list them (status and progress come from the job), cancel, rerun, and t
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,12 +12,13 @@ from sqlalchemy.orm import Session
 from backtest import gateways
 from backtest import repository as repo
 from backtest.config import BacktestEnv
-from backtest.domain import budget_seconds, queue_of
+from backtest.domain import RUN_SORT_METRICS, RUN_STATUSES, budget_seconds, queue_of
 from backtest.idempotency import idempotent
 from backtest.schemas import ArtifactRef, RunCreate, RunError, RunIds, RunRead
 from backtest.service._common import owned_backtest, owned_run
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
+from platform_core.errors import InvalidInput
 from platform_core.ids import new_id, utcnow
 from platform_core.pagination import Page, PageParams
 from strategy_management import service as strategies
@@ -138,16 +140,51 @@ def get_run(
     return _read(session, principal, owned_run(session, principal, run_id, backtest_id))
 
 
+def _run_sort(sort: str | None) -> tuple[str, bool] | None:
+    """`created_at` / `stats.<metric>`, `-` first for descending; INVALID_INPUT listing the valid ones."""
+    if not sort:
+        return None
+    descending, name = sort.startswith("-"), sort.lstrip("+-")
+    allowed = ["created_at", *(f"stats.{m}" for m in RUN_SORT_METRICS)]
+    if name not in allowed:
+        raise InvalidInput(f"unknown sort {name!r}", field="sort", details={"allowed": allowed, "got": name})
+    return (name.removeprefix("stats."), descending)
+
+
 def list_runs(
-    session: Session, principal: Principal, page: PageParams, *, backtest_id: uuid.UUID | None = None
+    session: Session,
+    principal: Principal,
+    page: PageParams,
+    *,
+    backtest_id: uuid.UUID | None = None,
+    status: str | None = None,
+    strategy_id: uuid.UUID | None = None,
+    created_from: date | None = None,
+    created_to: date | None = None,
+    sort: str | None = None,
 ) -> Page[RunRead]:
-    """The caller's runs (of one backtest when given), newest first."""
+    """The caller's runs (of one backtest when given), newest first or sorted by `created_at` or any
+    summary metric (`sort=-stats.sharpe`: best first, runs without the metric last), filtered by status,
+    strategy and creation date."""
     if backtest_id is not None:
         owned_backtest(session, principal, backtest_id)
-    rows, total = repo.list_runs(session, principal.user_id, page.limit, page.offset, backtest_id=backtest_id)
+    if status is not None and status not in RUN_STATUSES:
+        raise InvalidInput(f"unknown status {status!r}", field="status", details={"allowed": list(RUN_STATUSES)})
+    if created_from is not None and created_to is not None and created_to < created_from:
+        raise InvalidInput("the date range ends before it starts", field="created_from")
+    order = _run_sort(sort)
+    filters = {"backtest_id": backtest_id, "strategy_id": strategy_id, "created_from": created_from,
+               "created_to": created_to, "sort": order}  # fmt: skip
+    if status is None:
+        rows, total = repo.list_runs(session, principal.user_id, page.limit, page.offset, **filters)
+        job_reads = jobs.get_many(session, principal, [r.job_id for r in rows])
+        items = [_run_read(r, job_reads[r.job_id]) for r in rows]
+        return Page[RunRead](items=items, total=total, limit=page.limit, offset=page.offset)
+    rows, _ = repo.list_runs(session, principal.user_id, None, 0, **filters)  # status lives in the jobs
     job_reads = jobs.get_many(session, principal, [r.job_id for r in rows])
-    items = [_run_read(r, job_reads[r.job_id]) for r in rows]
-    return Page[RunRead](items=items, total=total, limit=page.limit, offset=page.offset)
+    matching = [r for r in rows if str(job_reads[r.job_id].status) == status]
+    items = [_run_read(r, job_reads[r.job_id]) for r in matching[page.offset : page.offset + page.limit]]
+    return Page[RunRead](items=items, total=len(matching), limit=page.limit, offset=page.offset)
 
 
 def cancel_run(
