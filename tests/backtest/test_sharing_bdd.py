@@ -258,9 +258,9 @@ def _no_bars(client: Any, shared: httpx.Response, marked: dict, run: dict) -> No
         "run", "metrics", "manifest", "curves", "drawdowns", "monthly", "yearly", "distribution", "fees",
         "orders_by_reason", "trades", "trade_total", "blocked_orders", "positions", "include", "expires_at",
     }  # fmt: skip
-    assert set(data["curves"]) == {"ts", "equity", "drawdown", "benchmark"}
+    assert set(data["curves"]) == {"ts", "equity", "drawdown", "benchmark", "method", "rows"}
     for row in data["positions"]:
-        assert set(row) <= {"date", "symbol", "shares", "close", "market_value"}
+        assert set(row) == {"date", "symbol", "shares", "close", "market_value", "avg_cost", "unrealised_pnl", "weight"}
     assert run["run_id"] not in json.dumps(data)  # the user's other run
     assert "owner" not in json.dumps(data) and "backtest_id" not in json.dumps(data)
 

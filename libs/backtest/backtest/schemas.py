@@ -270,24 +270,27 @@ class ReportManifest(BaseModel):
 
 
 class ReportData(BaseModel):
-    """Everything a run's report shows, and what a share link's data answer carries (`/api/shared/{token}`)."""
+    """Everything a run's report shows, and what a share link's data answer carries (`/api/shared/{token}`):
+    built from the same result views as `/api/runs/{id}/curves`, `drawdowns`, `returns`, `trades`, ..."""
 
     run: ReportRun
     metrics: dict[str, Any]
     manifest: ReportManifest
-    curves: dict[str, Any] = Field(description="`ts`, `equity`, `drawdown` and `benchmark` (rebased) arrays.")
-    drawdowns: list[dict[str, Any]] = Field(description="The deepest drawdown periods.")
-    monthly: list[dict[str, Any]] = Field(description="Monthly returns: year, month, strategy, benchmark, excess.")
-    yearly: list[dict[str, Any]] = Field(description="Yearly returns: year, strategy, benchmark, excess.")
-    distribution: dict[str, Any] = Field(description="Histogram of period returns: `edges` and `counts`.")
+    curves: dict[str, Any] = Field(
+        description="`ts`, `equity` and `benchmark` (rebased to 1 at the start), `drawdown`; downsampled by MinMaxLTTB."
+    )
+    drawdowns: list[DrawdownPeriod] = Field(description="The deepest drawdown periods (shaded on the chart).")
+    monthly: list[PeriodReturn] = Field(description="Monthly returns: strategy, benchmark, excess.")
+    yearly: list[PeriodReturn] = Field(description="Yearly returns: strategy, benchmark, excess.")
+    distribution: dict[str, Any] = Field(description="Histogram of the per-bar returns: `edges` and `counts`.")
     fees: dict[str, float] = Field(description="commission, stamp_duty, transfer_fee, total.")
     orders_by_reason: list[dict[str, Any]] = Field(
         description="Orders not (fully) filled, counted by status and reason."
     )
-    trades: list[dict[str, Any]] | None = Field(description="The first round trips (None when not included).")
+    trades: list[TradeRow] | None = Field(description="The first round trips (None when not included).")
     trade_total: int | None
-    blocked_orders: list[dict[str, Any]] | None = Field(description="The first orders not fully filled.")
-    positions: list[dict[str, Any]] | None = Field(description="The last end-of-day positions (when included).")
+    blocked_orders: list[OrderRow] | None = Field(description="The first orders not fully filled (with trades).")
+    positions: list[PositionRow] | None = Field(description="The last session's positions (when included).")
 
 
 class SharedView(ReportData):
@@ -490,3 +493,7 @@ class RunDiff(BaseModel):
     source_diff: str | None
     first_difference: date | None
     metrics: dict[str, MetricDelta]
+
+
+ReportData.model_rebuild()
+SharedView.model_rebuild()

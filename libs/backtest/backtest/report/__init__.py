@@ -129,9 +129,10 @@ def monthly_grid(monthly: list[dict[str, Any]], yearly: list[dict[str, Any]]) ->
     values = [m["strategy"] for m in monthly if _finite(m.get("strategy"))]
     scale = min(0.15, max((abs(v) for v in values), default=0.0)) or 0.01
     by_year: dict[int, dict[int, Any]] = {}
-    for m in monthly:
-        by_year.setdefault(int(m["year"]), {})[int(m["month"])] = m.get("strategy")
-    totals = {int(y["year"]): y.get("strategy") for y in yearly}
+    for m in monthly:  # period "YYYY-MM"
+        year, month = (int(part) for part in str(m["period"]).split("-")[:2])
+        by_year.setdefault(year, {})[month] = m.get("strategy")
+    totals = {int(str(y["period"])[:4]): y.get("strategy") for y in yearly}
     rows = []
     for year in sorted(by_year):
         cells = [

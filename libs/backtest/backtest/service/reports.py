@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from backtest import repository as repo
 from backtest.config import BacktestEnv
-from backtest.domain import FORMAT_MEDIA, clean_json
+from backtest.domain import FORMAT_MEDIA
 from backtest.report import REPORT_VERSION, render_report
-from backtest.schemas import ReportData, ReportManifest, ReportRun, ShareInclude
+from backtest.schemas import CurvesRead, ReportData, ReportManifest, ReportRun, ShareInclude
+from backtest.service import results
 from backtest.service._common import backtest_read, owned_backtest, owned_run
+from backtest.views import PageQuery
 from platform_core.errors import NotFound
 from user_auth.principal import Principal
 
@@ -67,18 +69,26 @@ def report_data(
 def report_data_of(
     session: Session, env: BacktestEnv, principal: Principal, row: repo.RunRow, include: ShareInclude
 ) -> ReportData:
+    """The report's data of a succeeded run of `principal`: the curves, drawdown periods, return tables and
+    pages come from `service.results` (the functions behind `/api/runs/{id}/curves|drawdowns|returns|trades|
+    orders|positions`); only the counts by reason, the fee totals and the return histogram, which no result
+    view serves, are computed here from the run's artifacts."""
     bt = backtest_read(owned_backtest(session, principal, row.backtest_id))
-    metrics, manifest = dict(row.metrics or {}), dict(row.manifest or {})
-    equity = _frame(env, row, "equity")
-    orders, fills = _frame(env, row, "orders"), _frame(env, row, "fills")
-    trades = _frame(env, row, "trades") if include.trades else None
-    positions = _frame(env, row, "positions") if include.positions else None
-    c = bt.context
-    curves = _curves(equity, c.initial_cash)
-    monthly, yearly = _return_tables(equity, c.initial_cash)
-    blocked = orders.filter(pl.col("status") != "filled") if orders.height else orders
-    data = {
-        "run": ReportRun(
+    metrics, manifest, c = dict(row.metrics or {}), dict(row.manifest or {}), bt.context
+    curves = results.run_curves(session, env, principal, row.id, points=CURVE_POINTS)
+    tables = results.return_tables(session, env, principal, row.id)
+    trades = blocked = positions = None
+    trade_total = None
+    if include.trades:
+        page = results.page_trades(session, env, principal, row.id, PageQuery(limit=FIRST_ROWS))
+        trades, trade_total = page.items, page.total
+        blocked = _blocked_orders(session, env, principal, row.id)
+    if include.positions:
+        last = PageQuery(start=curves.end, end=curves.end, sort="-market_value", limit=FIRST_ROWS * 5)
+        positions = results.page_positions(session, env, principal, row.id, last).items
+    orders, fills, equity = _frame(env, row, "orders"), _frame(env, row, "fills"), _frame(env, row, "equity")
+    return ReportData(
+        run=ReportRun(
             run_id=row.id,
             strategy_name=bt.strategy.strategy_name,
             version_number=bt.strategy.version_number,
@@ -94,8 +104,8 @@ def report_data_of(
             rules=c.rules.model_dump(mode="json"),
             completed_at=row.completed_at,
         ),
-        "metrics": metrics,
-        "manifest": ReportManifest(
+        metrics=metrics,
+        manifest=ReportManifest(
             engine_version=manifest.get("engine_version"),
             rulebook_version=manifest.get("rulebook_version"),
             preset=manifest.get("preset"),
@@ -106,116 +116,52 @@ def report_data_of(
             bars=manifest.get("bars"),
             period=[str(p) for p in manifest["period"]] if manifest.get("period") else None,
         ),
-        "curves": curves,
-        "drawdowns": _drawdown_periods(equity),
-        "monthly": monthly,
-        "yearly": yearly,
-        "distribution": _distribution(equity),
-        "fees": _fees(fills),
-        "orders_by_reason": _orders_by_reason(blocked),
-        "trades": _rows(trades.head(FIRST_ROWS)) if trades is not None else None,
-        "trade_total": trades.height if trades is not None else None,
-        "blocked_orders": _rows(blocked.select(_present(blocked, ORDER_COLUMNS)).head(FIRST_ROWS))
-        if include.trades
-        else None,
-        "positions": _last_positions(positions) if positions is not None else None,
-    }
-    return ReportData(**clean_json_model(data))
+        curves=_rebased(curves, daily=c.frequency == "1d"),
+        drawdowns=results.drawdown_periods(session, env, principal, row.id, top=DRAWDOWN_PERIODS),
+        monthly=tables.monthly,
+        yearly=tables.yearly,
+        distribution=_distribution(equity),
+        fees=_fees(fills),
+        orders_by_reason=_orders_by_reason(orders),
+        trades=trades,
+        trade_total=trade_total,
+        blocked_orders=blocked,
+        positions=positions,
+    )
 
 
-ORDER_COLUMNS = ("date", "symbol", "side", "quantity", "filled_quantity", "status", "reason")
-
-
-def clean_json_model(data: dict[str, Any]) -> dict[str, Any]:
-    """NaN/inf → None in the plain parts (models are validated as they are)."""
-    return {k: v if hasattr(v, "model_dump") else clean_json(v) for k, v in data.items()}
-
-
-def _present(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[str]:
-    return [c for c in columns if c in frame.columns]
-
-
-def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in frame.to_dicts()]
-
-
-def _curves(equity: pl.DataFrame, initial_cash: float) -> dict[str, Any]:
-    """Equity (and the benchmark's, when the artifact has it) rebased to 1 at the start, and the drawdown,
-    thinned to about CURVE_POINTS points."""
-    if equity.is_empty():
-        return {"ts": [], "equity": [], "drawdown": [], "benchmark": None}
-    step = max(1, equity.height // CURVE_POINTS)
-    thin = equity if step == 1 else equity.gather_every(step)
-    ts_col = "date" if equity.select(pl.col("ts").dt.time().n_unique()).item() <= 1 else "ts"
-    ts = [t.isoformat() for t in thin[ts_col].to_list()]
-    bench = None
-    if "benchmark" in thin.columns:
-        bench = [None if v is None else round(v / initial_cash, 6) for v in thin["benchmark"].to_list()]
+def _rebased(curves: CurvesRead, *, daily: bool) -> dict[str, Any]:
+    """The chart's series: equity and the benchmark's as wealth (1 at the start), the drawdown as is."""
+    initial = curves.initial_cash
+    ts = [t.date().isoformat() if daily else t.isoformat() for t in curves.ts]
+    bench = curves.benchmark and [None if v is None else round(v / initial, 6) for v in curves.benchmark]
     return {
         "ts": ts,
-        "equity": [round(v / initial_cash, 6) for v in thin["equity"].to_list()],
-        "drawdown": [round(v, 6) for v in thin["drawdown"].to_list()],
+        "equity": [round(v / initial, 6) for v in curves.equity],
+        "drawdown": [round(v, 6) for v in curves.drawdown],
         "benchmark": bench,
+        "method": curves.method,
+        "rows": curves.rows,
     }
 
 
-def _drawdown_periods(equity: pl.DataFrame, n: int = DRAWDOWN_PERIODS) -> list[dict[str, Any]]:
-    """The `n` deepest drawdown periods: peak, trough, recovery (None if not recovered), depth, sessions."""
-    if equity.is_empty():
-        return []
-    values = equity["equity"].to_numpy()
-    dates = [d.isoformat() for d in equity["date"].to_list()]
-    peaks = np.maximum.accumulate(values)
-    periods, start = [], None
-    for i, (v, p) in enumerate(zip(values, peaks, strict=True)):
-        if v < p and start is None:
-            start = i - 1
-        elif v >= p and start is not None:
-            periods.append((start, i))
-            start = None
-    if start is not None:
-        periods.append((start, None))
-    found = []
-    for s, e in periods:
-        segment = values[s + 1 : e] if e is not None else values[s + 1 :]
-        trough = s + 1 + int(np.argmin(segment))
-        found.append(
-            {
-                "peak": dates[s],
-                "trough": dates[trough],
-                "recovery": dates[e] if e is not None else None,
-                "depth": float(values[trough] / values[s] - 1),
-                "sessions": (e if e is not None else len(values) - 1) - s,
-            }
-        )
-    return sorted(found, key=lambda d: d["depth"])[:n]
+def _blocked_orders(session: Session, env: BacktestEnv, principal: Principal, run_id: uuid.UUID) -> list[Any]:
+    """The first orders not fully filled (partial or rejected), in time order."""
+    first = [
+        order
+        for status in ("partial", "rejected")
+        for order in results.page_orders(
+            session, env, principal, run_id, PageQuery(status=status, sort="ts", limit=FIRST_ROWS)
+        ).items
+    ]
+    return sorted(first, key=lambda o: o.ts)[:FIRST_ROWS]
 
 
-def _return_tables(equity: pl.DataFrame, initial_cash: float) -> tuple[list[dict], list[dict]]:
-    if equity.is_empty():
-        return [], []
-    has_bench = "benchmark" in equity.columns
-    cols = [pl.col("equity").last()] + ([pl.col("benchmark").last()] if has_bench else [])
-    by = equity.with_columns(year=pl.col("date").dt.year(), month=pl.col("date").dt.month())
-
-    def table(keys: list[str]) -> list[dict]:
-        frame = by.group_by(keys, maintain_order=True).agg(cols).sort(keys)
-        prev_e, prev_b, out = initial_cash, initial_cash, []
-        for r in frame.to_dicts():
-            strat = r["equity"] / prev_e - 1
-            bench = r["benchmark"] / prev_b - 1 if has_bench and r.get("benchmark") else None
-            out.append(
-                {**{k: r[k] for k in keys}, "strategy": strat, "benchmark": bench,
-                 "excess": strat - bench if bench is not None else None}
-            )  # fmt: skip
-            prev_e = r["equity"]
-            prev_b = r["benchmark"] if has_bench and r.get("benchmark") else prev_b
-        return out
-
-    return table(["year", "month"]), table(["year"])
+# --- the HTML ------------------------------------------------------------------------------------------
 
 
 def _distribution(equity: pl.DataFrame) -> dict[str, Any]:
+    """Histogram of the per-bar returns (the first bar, which has none, left out)."""
     if equity.height < 2 or "returns" not in equity.columns:
         return {"edges": [], "counts": []}
     returns = equity["returns"].drop_nulls().to_numpy()[1:]
@@ -227,26 +173,21 @@ def _distribution(equity: pl.DataFrame) -> dict[str, Any]:
 
 
 def _fees(fills: pl.DataFrame) -> dict[str, float]:
-    parts = {
-        k: float(fills[k].sum()) if k in fills.columns else 0.0 for k in ("commission", "stamp_duty", "transfer_fee")
-    }
+    """The fees paid, by kind (commission, stamp duty, transfer fee) and in total."""
+    kinds = ("commission", "stamp_duty", "transfer_fee")
+    parts = {k: float(fills[k].sum()) if k in fills.columns else 0.0 for k in kinds}
     return {**{k: round(v, 2) for k, v in parts.items()}, "total": round(sum(parts.values()), 2)}
 
 
-def _orders_by_reason(blocked: pl.DataFrame) -> list[dict[str, Any]]:
+def _orders_by_reason(orders: pl.DataFrame) -> list[dict[str, Any]]:
+    """Orders not fully filled, counted by status and reason (most frequent first)."""
+    if orders.is_empty():
+        return []
+    blocked = orders.filter(pl.col("status") != "filled")
     if blocked.is_empty():
         return []
-    counted = (
-        blocked.group_by(["status", "reason"]).len(name="count").sort(["count", "status"], descending=[True, False])
-    )
-    return counted.to_dicts()
-
-
-def _last_positions(positions: pl.DataFrame) -> list[dict[str, Any]]:
-    if positions.is_empty():
-        return []
-    last = positions.filter(pl.col("date") == pl.col("date").max()).sort("market_value", descending=True)
-    return _rows(last.head(FIRST_ROWS * 5))
+    counted = blocked.group_by(["status", "reason"]).len(name="count")
+    return counted.sort(["count", "status", "reason"], descending=[True, False, False], nulls_last=True).to_dicts()
 
 
 # --- the HTML ------------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@
       animation: false, textStyle: { fontFamily: FONT }, legend: { top: 0 },
       tooltip: { trigger: "axis", valueFormatter: function (v) { return pct(v); } },
       grid: { left: 60, right: 20, top: 30, bottom: 30 },
-      xAxis: { type: "category", data: data.yearly.map(function (r) { return String(r.year); }) },
+      xAxis: { type: "category", data: data.yearly.map(function (r) { return String(r.period); }) },
       yAxis: { type: "value", axisLabel: { formatter: function (v) { return pct(v, 0); } } },
       series: ys
     });
