@@ -311,7 +311,7 @@ def shared_data(token: Token, request: Request, session: SessionDep, env: EnvDep
 
 @root_router.get(
     "/s/{token}",
-    response_class=HTMLResponse,
+    response_class=Response,
     responses={200: {"content": {"text/html": {}}}, **error_responses(404, 429, 503)},
 )
 def shared_page(token: Token, request: Request, session: SessionDep, env: EnvDep) -> HTMLResponse:
