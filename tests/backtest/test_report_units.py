@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from backtest.domain import new_share_token, parse_expires_in, share_status, share_token_hash
-from backtest.report import ECHARTS_VERSION, content_security_policy, heat_color, headline, monthly_grid, render_report
+from backtest.report import ECHARTS_VERSION, content_security_policy, headline, heat_color, monthly_grid, render_report
 from backtest.schemas import DrawdownPeriod, PeriodReturn, ReportData, ReportManifest, ReportRun, Window
 from backtest.service.reports import _distribution, _fees, _orders_by_reason
 from platform_core.errors import InvalidInput
