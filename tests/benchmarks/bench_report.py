@@ -94,7 +94,7 @@ def main() -> None:
                 store_root = Path(tmp) / "data" / "artifacts"
 
                 def render() -> bytes:
-                    for cached in store_root.rglob("report-*.html"):
+                    for cached in store_root.rglob("report-*"):  # the data and the page
                         cached.unlink()
                     with c.db.transaction() as session:
                         return service.artifact(session, env, me.principal, rid, "report", "html").content

@@ -300,13 +300,18 @@ def revoke_share(share_id: uuid.UUID, session: SessionDep, principal: CurrentPri
     return service.revoke_share(session, principal, share_id)
 
 
-@router.get("/shared/{token}", response_model=SharedView, tags=["shares"], responses=error_responses(404, 429, 503))
-def shared_data(token: Token, request: Request, session: SessionDep, env: EnvDep, response: Response) -> SharedView:
+@router.get(
+    "/shared/{token}",
+    response_class=Response,
+    tags=["shares"],
+    responses={200: {"model": SharedView, "description": "the shared run's data"}, **error_responses(404, 429, 503)},
+)
+def shared_data(token: Token, request: Request, session: SessionDep, env: EnvDep) -> Response:
     """The data of a shared run, without login: metrics, curves, return tables, drawdown periods, fees, and
     trades/positions if included. Never the source, raw bars or anything else of the owner's. A revoked,
     expired or unknown link is 404; views are rate-limited per link and per address."""
-    response.headers.update(PUBLIC_HEADERS)
-    return service.shared_view(session, env, token, client=_client(request))
+    view = service.shared_view(session, env, token, client=_client(request))
+    return Response(content=view.model_dump_json(), media_type="application/json", headers=PUBLIC_HEADERS)
 
 
 @root_router.get(

@@ -197,15 +197,32 @@ def _include_tag(include: ShareInclude) -> str:
     return f"t{int(include.trades)}p{int(include.positions)}"
 
 
+def _cache_key(row: repo.RunRow, include: ShareInclude, suffix: str) -> str:
+    return f"{row.owner_id}/{row.id}/report-v{REPORT_VERSION}-{_include_tag(include)}.{suffix}"
+
+
+def cached_report_data(
+    session: Session, env: BacktestEnv, principal: Principal, row: repo.RunRow, include: ShareInclude
+) -> ReportData:
+    """`report_data_of`, kept in the artifact store beside the run's artifacts after its first use (a run's
+    results never change; the key carries `REPORT_VERSION` and what is included)."""
+    key = _cache_key(row, include, "json")
+    if env.store.exists(key):
+        return ReportData.model_validate_json(env.store.get(key))
+    data = report_data_of(session, env, principal, row, include)
+    env.store.put(key, data.model_dump_json().encode("utf-8"))
+    return data
+
+
 def report_html(
     session: Session, env: BacktestEnv, principal: Principal, row: repo.RunRow, include: ShareInclude = EVERYTHING
 ) -> bytes:
     """The report of a succeeded run as HTML bytes, from the artifact store's cache or rendered now (and
     cached)."""
-    key = f"{row.owner_id}/{row.id}/report-v{REPORT_VERSION}-{_include_tag(include)}.html"
+    key = _cache_key(row, include, "html")
     if env.store.exists(key):
         return env.store.get(key)
-    html = render_report(report_data_of(session, env, principal, row, include)).encode("utf-8")
+    html = render_report(cached_report_data(session, env, principal, row, include)).encode("utf-8")
     env.store.put(key, html)
     return html
 

@@ -18,7 +18,7 @@ from backtest import repository as repo
 from backtest.config import BacktestEnv
 from backtest.domain import new_share_token, parse_expires_in, share_status, share_token_hash
 from backtest.schemas import ShareCreate, ShareCreated, SharedView, ShareInclude, ShareRead
-from backtest.service.reports import report_data_of, report_html, succeeded_run
+from backtest.service.reports import cached_report_data, report_html, succeeded_run
 from platform_core.errors import AppError, NotFound
 from platform_core.ids import new_id, utcnow
 from platform_core.pagination import Page, PageParams
@@ -116,8 +116,8 @@ def shared_view(session: Session, env: BacktestEnv, token: str, *, client: str |
     share, owner = _visit(session, env, token, client)
     include = ShareInclude(**share.include)
     row = succeeded_run(session, owner, share.run_id)
-    data = report_data_of(session, env, owner, row, include)
-    return SharedView(**data.model_dump(), include=include, expires_at=share.expires_at)
+    data = cached_report_data(session, env, owner, row, include)
+    return SharedView.model_construct(**dict(data), include=include, expires_at=share.expires_at)
 
 
 def shared_report(session: Session, env: BacktestEnv, token: str, *, client: str | None = None) -> bytes:
