@@ -166,11 +166,12 @@ def test_a_verbatim_template_runs_in_process_exactly_as_the_confined_runner(bt: 
         strategies.run_targets(env_of(bt).strategies, source, bars, [bad], timeout_s=30)
 
     calls: list[str] = []
-    real = strategies.run_targets
+    real = strategies.run_targets_logged
     monkeypatch.setattr(
-        strategies, "run_targets", lambda env, src, *a, **k: calls.append(src) or real(env, src, *a, **k)
+        strategies, "run_targets_logged", lambda env, src, *a, **k: calls.append(src) or real(env, src, *a, **k)
     )
-    assert gateways.run_targets(env_of(bt), source, bars, params, 30).equals(confined)
+    targets, output = gateways.run_targets(env_of(bt), source, bars, params, 30)
+    assert targets.equals(confined) and output == []
     with pytest.raises(strategies.StrategyRuntimeError) as local_error:
         gateways.run_targets(env_of(bt), source, bars, bad, 30)
     assert calls == []
@@ -182,5 +183,5 @@ def test_a_verbatim_template_runs_in_process_exactly_as_the_confined_runner(bt: 
     assert local_error.value.details["field"] == confined_error.value.details["field"] == "fast"
 
     edited = source + "\n# my own copy\n"
-    assert gateways.run_targets(env_of(bt), edited, bars, params, 30).equals(confined)
+    assert gateways.run_targets(env_of(bt), edited, bars, params, 30)[0].equals(confined)
     assert calls == [edited]

@@ -130,3 +130,24 @@ def test_templates_and_delete_with_reference(api, headers, session, user) -> Non
     assert archived.json()["archived"] is True
     assert api.get("/api/strategies", headers=headers).json()["total"] == 0
     assert api.get("/api/strategies?archived=true", headers=headers).json()["total"] == 1
+
+
+LOGGING = SIMPLE.replace("from quant.sdk import param, sma", "from quant.sdk import log, param, sma").replace(
+    '    on = (pl.col("close")',
+    '    print("bars:", bars.height)\n'
+    '    log("window", params["window"], "password=hunter2")\n'
+    '    on = (pl.col("close")',
+)
+
+
+def test_validate_shows_what_the_strategy_printed_and_logged_with_secrets_masked(api, headers) -> None:
+    sid = _create(api, headers, name="talkative", source=LOGGING).json()["id"]
+    report = api.post(f"/api/strategies/{sid}/validate", headers=headers, json={"params": {"window": 3}})
+    assert report.status_code == 200, report.text
+    [printed, logged] = report.json()["output"]
+    assert printed.startswith("bars: ") and int(printed.split()[1]) > 0
+    assert logged.startswith("window 3 password=") and "hunter2" not in logged
+    broken = LOGGING.replace('    on = (pl.col("close")', '    scale = 1 / 0\n    on = (pl.col("close")')
+    bid = _create(api, headers, name="talkative-broken", source=broken).json()["id"]
+    error = api.post(f"/api/strategies/{bid}/validate", headers=headers).json()["error"]
+    assert error["details"]["output"][0].startswith("bars: ") and len(error["details"]["output"]) == 2

@@ -185,18 +185,22 @@ def list_runs(
     page: PageDep,
     status: StatusQ = None,
     strategy_id: Annotated[uuid.UUID | None, Query(description="Only runs of this strategy.")] = None,
+    template: Annotated[
+        str | None, Query(max_length=100, description="Only runs of a verbatim copy of this built-in template.")
+    ] = None,
     sort: RunSortQ = None,
     created_from: FromQ = None,
     created_to: ToQ = None,
 ) -> Page[RunRead]:
     """All your runs, newest first or by `sort` (`-stats.sharpe`: best first; runs without the metric
-    last), filtered by status, strategy and creation date."""
+    last), filtered by status, strategy, template and creation date (`from`/`to`)."""
     return service.list_runs(
         session,
         principal,
         page,
         status=status,
         strategy_id=strategy_id,
+        template=template,
         sort=sort,
         created_from=created_from,
         created_to=created_to,

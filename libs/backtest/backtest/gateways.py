@@ -92,19 +92,20 @@ def dry_run(
 
 def run_targets(
     env: BacktestEnv, source: str, bars: pl.DataFrame, params: dict[str, Any], timeout_s: float
-) -> pl.DataFrame:
-    """Targets of a strategy version's source. User code runs in the confined runner, never in this
-    process; a version whose source is byte for byte a built-in template is the engine's own code, so it
-    runs here (the same call the runner makes, without the ~0.5 s start of a confined interpreter)."""
+) -> tuple[pl.DataFrame, list[str]]:
+    """Targets of a strategy version's source and the lines it printed or logged. User code runs in the
+    confined runner, never in this process; a version whose source is byte for byte a built-in template is
+    the engine's own code (which prints nothing), so it runs here (the same call the runner makes, without
+    the ~0.5 s start of a confined interpreter)."""
     template = template_for_source(source)
     if template is None:
-        [targets] = strategies.run_targets(env.strategies, source, bars, [params], timeout_s=timeout_s)
-        return targets
+        [targets], output = strategies.run_targets_logged(env.strategies, source, bars, [params], timeout_s=timeout_s)
+        return targets, output
     try:
         [targets] = compute_targets_grid(template, bars, [params])
     except (ParamError, StrategyError) as exc:  # reported as the runner reports them
         raise strategies.StrategyRuntimeError.of_kind("error", str(exc), field=getattr(exc, "field", None)) from None
-    return targets
+    return targets, []
 
 
 # --- market data ---------------------------------------------------------------------------------------

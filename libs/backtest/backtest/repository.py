@@ -160,6 +160,10 @@ def get_run(session: Session, owner_id: uuid.UUID, run_id: uuid.UUID, *, for_upd
     return session.scalar(query.with_for_update() if for_update else query)
 
 
+def _owned_backtests(owner_id: uuid.UUID, condition: Any) -> Any:
+    return select(BacktestRow.id).where(BacktestRow.owner_id == owner_id, condition)
+
+
 def list_runs(
     session: Session,
     owner_id: uuid.UUID,
@@ -168,6 +172,7 @@ def list_runs(
     *,
     backtest_id: uuid.UUID | None = None,
     strategy_id: uuid.UUID | None = None,
+    content_hash: str | None = None,
     created_from: date | None = None,
     created_to: date | None = None,
     sort: tuple[str, bool] | None = None,
@@ -178,11 +183,9 @@ def list_runs(
     if backtest_id is not None:
         where.append(RunRow.backtest_id == backtest_id)
     if strategy_id is not None:
-        where.append(
-            RunRow.backtest_id.in_(
-                select(BacktestRow.id).where(BacktestRow.owner_id == owner_id, BacktestRow.strategy_id == strategy_id)
-            )
-        )
+        where.append(RunRow.backtest_id.in_(_owned_backtests(owner_id, BacktestRow.strategy_id == strategy_id)))
+    if content_hash is not None:
+        where.append(RunRow.backtest_id.in_(_owned_backtests(owner_id, BacktestRow.content_hash == content_hash)))
     if created_from is not None:
         where.append(func.date(RunRow.created_at) >= created_from)
     if created_to is not None:

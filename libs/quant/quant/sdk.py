@@ -63,6 +63,14 @@ class Param:
         }
 
 
+def log(*values: Any, sep: str = " ") -> None:
+    """Write a line to the run's log: it is shown in the run's `logs` artifact and in the validate answer
+    (bounded, with secrets masked). `print` is captured the same way."""
+    import sys
+
+    sys.stdout.write(sep.join(str(v) for v in values) + "\n")
+
+
 def param(
     name: str,
     type: type,

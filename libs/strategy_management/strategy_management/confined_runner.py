@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -87,6 +87,7 @@ class StrategyRuntimeError(InvalidInput):
 class Outcome:
     result: dict[str, Any]
     frames: list[pl.DataFrame]
+    output: list[str] = field(default_factory=list)  # what the user's code printed or logged (bounded)
 
 
 def _frame_bytes(frame: pl.DataFrame) -> bytes:
@@ -200,7 +201,15 @@ def _interpret(output: bytes, returncode: int, timed_out: bool, overflow: bool, 
         raise InternalError("the confined strategy runner is unavailable on this machine")
     if not header.get("ok"):
         raise _user_error(header)
-    return Outcome(header.get("result") or {}, [_read_targets(f) for f in frames])
+    return Outcome(header.get("result") or {}, [_read_targets(f) for f in frames], _user_output(header))
+
+
+def _user_output(header: dict[str, Any]) -> list[str]:
+    """The user's printed and logged lines (bounded by the child), with secrets masked like the platform's
+    logs."""
+    from platform_core.logging import redact_text
+
+    return [redact_text(str(line)) for line in (header.get("output") or [])[:1001]]
 
 
 def _signal_error(signum: int, config: RunnerConfig) -> StrategyRuntimeError:
@@ -234,6 +243,7 @@ def _user_error(header: dict[str, Any]) -> StrategyRuntimeError:
         line=header.get("line"),
         column=header.get("column"),
         field=header.get("field"),
+        output=_user_output(header),
     )
 
 

@@ -144,6 +144,9 @@ class ValidationReport(BaseModel):
     nonzero_targets: int
     first_ts: datetime | None
     last_ts: datetime | None
+    output: list[str] = Field(
+        default_factory=list, description="What the strategy printed or logged (bounded, secrets masked)."
+    )
 
 
 class TemplateSummary(BaseModel):

@@ -90,6 +90,8 @@ Feature: Studying results
     Then "/api/runs?sort=-stats.sharpe" lists them by Sharpe 2.0, 1.5, 0.3
     And "/api/runs?sort=stats.sharpe&limit=1" lists the Sharpe ratio 0.3 of 3 runs
     And "/api/runs?status=cancelled" lists 3 runs and "/api/runs?status=succeeded" none
+    And "/api/runs?template=ma_cross" lists 3 runs and "/api/runs?template=macd" none
+    And "/api/runs?strategy_id={strategy}&sort=-stats.sharpe" lists them by Sharpe 2.0, 1.5, 0.3
 
   Scenario: The diff of a run and its rerun is identical, a run with other parameters is not
     Given a succeeded run with fast 5 and slow 20
@@ -98,6 +100,15 @@ Feature: Studying results
     Then the diff of the run and its rerun is "identical" without differences
     And the diff of the run and "other" names the parameters fast 5 to 10 and slow 20 to 40
     And that diff has a first differing session and the deltas of total_return and sharpe
+
+  Scenario: The diff of runs of two versions shows the unified diff of their sources
+    Given a succeeded run with fast 5 and slow 20
+    And a succeeded run of an edited copy of the strategy with fast 5 and slow 20
+    Then the diff of the two runs names the strategy version and shows the edit as a unified diff
+
+  Scenario: The strategy's own print and log lines are in the run's logs
+    Given a succeeded run of a copy of the strategy that prints and logs, with fast 5 and slow 20
+    Then the run's logs hold the strategy's lines after the strategy stage, the token masked
 
   Scenario: Bad study requests are refused in the error envelope
     Given a succeeded run with fast 5 and slow 20
@@ -111,6 +122,7 @@ Feature: Studying results
       | GET /api/runs/{run}/curves?from=2030-01-01               | from    |
       | GET /api/runs/{run}/rolling?window=1                     | window  |
       | GET /api/runs?sort=-stats.nope                           | sort    |
+      | GET /api/runs?template=nope                              | template |
       | POST /api/compare with 11 runs                           | run_ids |
       | POST /api/compare with 1 run                             | run_ids |
     And the unknown sort column's answer lists the valid columns
@@ -148,5 +160,21 @@ Feature: Studying results
     Then the command prints the diff status "identical"
     When the user runs "backtest diff {run} {rerun}"
     Then the command prints "identical"
+    When the user runs "backtest orders {run} --status partial --reason INSUFFICIENT_CASH"
+    Then the command prints "INSUFFICIENT_CASH"
+    When the user runs "backtest positions {run} --sort -date --limit 5"
+    Then the command prints "unrealised_pnl"
+    When the user runs "backtest fills {run} --sort -fees --limit 5"
+    Then the command prints "stamp_duty"
+    When the user runs "backtest curves {run} --points 100"
+    Then the command prints "MinMaxLTTB"
+    When the user runs "backtest returns {run} --yearly"
+    Then the command prints "2024"
+    When the user runs "backtest rolling {run} --window 20"
+    Then the command prints "volatility"
+    When the user runs "backtest study {run}"
+    Then the command prints "max_consecutive_wins"
+    When the user runs "backtest list --runs --sort -stats.sharpe"
+    Then the command prints "sharpe"
     When the user runs "backtest trades {run} --sort nope"
     Then the command exits 2 with the error code "INVALID_INPUT" naming "sort"

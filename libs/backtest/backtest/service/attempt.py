@@ -80,8 +80,9 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     if inputs.bars.is_empty():
         raise InvalidInput("no bars in the pinned snapshot for this universe and window", field="context")
     job.progress(20, f"running strategy on {inputs.bars.height} bars")
-    targets = gateways.run_targets(env, plan.source, inputs.bars, plan.params, env.settings.strategy_timeout_s)
+    targets, output = gateways.run_targets(env, plan.source, inputs.bars, plan.params, env.settings.strategy_timeout_s)
     log.append(("strategy", "info", _strategy_line(bt, plan.params, targets)))
+    log += [("user", "info", line) for line in output]  # the strategy's own print/log lines
     job.progress(60, "simulating")
     result = _simulate(bt, inputs, targets, plan.params)
     log += _engine_lines(bt, result)

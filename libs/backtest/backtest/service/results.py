@@ -129,9 +129,14 @@ def _bench(curve: pl.DataFrame) -> np.ndarray | None:
 
 
 def _page(session: Session, env: BacktestEnv, principal: Principal, run_id: uuid.UUID, kind: str, q: PageQuery):
+    return page_of(env, owned_run(session, principal, run_id), kind, q)
+
+
+def page_of(env: BacktestEnv, row: repo.RunRow, kind: str, q: PageQuery) -> tuple[list[dict[str, Any]], int]:
+    """The items and total of a page of a run already read as its owner (what the `page_*` functions
+    answer after the run's lookup; `tests/benchmarks/bench_results.py` times it)."""
     from quant.kernel import REASONS
 
-    row = owned_run(session, principal, run_id)
     frame = _frame(env, row, kind)
     if kind == "positions":
         frame = an.position_details(frame, _frame(env, row, "fills"), _frame(env, row, "equity"))
@@ -196,6 +201,13 @@ def run_curves(
         )
     check_range(start, end)
     row = owned_run(session, principal, run_id)
+    return curves_of(env, row, _initial_cash(session, principal, row), start=start, end=end, points=points)
+
+
+def curves_of(
+    env: BacktestEnv, row: repo.RunRow, initial: float, *, start: date | None, end: date | None, points: int
+) -> CurvesRead:
+    """The curves of a run already read as its owner (`run_curves` after the lookup)."""
     equity = _frame(env, row, "equity")
     if start is not None or end is not None:
         where = [pl.col("date") >= start] if start is not None else []
@@ -209,8 +221,7 @@ def run_curves(
         )
     values = equity["equity"].to_numpy()
     dd = equity["drawdown"].to_numpy()
-    keep = [0, values.size - 1, int(np.argmin(dd)), int(np.argmax(values)), int(np.argmin(values))]
-    idx = downsample(values, points, keep)
+    idx = downsample(values, points, [0, values.size - 1, int(np.argmin(dd))])
     picked = equity[idx] if idx.size < equity.height else equity
     bench = None
     if "benchmark_equity" in picked.columns and picked["benchmark_equity"].is_not_nan().any():
@@ -223,7 +234,7 @@ def run_curves(
         rows=equity.height,
         points=picked.height,
         method="MinMaxLTTB" if picked.height < equity.height else "none",
-        initial_cash=_initial_cash(session, principal, row),
+        initial_cash=initial,
         ts=picked["ts"].to_list(),
         equity=picked["equity"].to_list(),
         cash=picked["cash"].to_list(),
@@ -333,7 +344,12 @@ def compare_runs(session: Session, env: BacktestEnv, principal: Principal, run_i
     curves rebased to 1 at each run's start, the intersection window, metrics side by side and the
     correlation matrix of daily returns over the intersection window."""
     rows = _owned_runs(session, principal, run_ids)
-    backtests = repo.backtests_by_id(session, principal.user_id, {r.backtest_id for r in rows})
+    return comparison_of(env, rows, repo.backtests_by_id(session, principal.user_id, {r.backtest_id for r in rows}))
+
+
+def comparison_of(env: BacktestEnv, rows: list[repo.RunRow], backtests: dict[uuid.UUID, Any]) -> Comparison:
+    """The comparison of runs (and their backtests) already read as their owner (`compare_runs` after
+    the lookups)."""
     curves, runs = [], []
     for row in rows:
         curve = _sessions(_frame(env, row, "equity"))

@@ -151,6 +151,19 @@ def _run_sort(sort: str | None) -> tuple[str, bool] | None:
     return (name.removeprefix("stats."), descending)
 
 
+def _template_hash(template: str | None) -> str | None:
+    """The content hash of a built-in template's source (a verbatim copy has the same)."""
+    if template is None:
+        return None
+    from quant.templates import TEMPLATE_NAMES, load_template
+
+    if template not in TEMPLATE_NAMES:
+        raise InvalidInput(
+            f"unknown template {template!r}", field="template", details={"allowed": list(TEMPLATE_NAMES)}
+        )
+    return load_template(template).source_hash
+
+
 def list_runs(
     session: Session,
     principal: Principal,
@@ -159,13 +172,14 @@ def list_runs(
     backtest_id: uuid.UUID | None = None,
     status: str | None = None,
     strategy_id: uuid.UUID | None = None,
+    template: str | None = None,
     created_from: date | None = None,
     created_to: date | None = None,
     sort: str | None = None,
 ) -> Page[RunRead]:
     """The caller's runs (of one backtest when given), newest first or sorted by `created_at` or any
     summary metric (`sort=-stats.sharpe`: best first, runs without the metric last), filtered by status,
-    strategy and creation date."""
+    strategy, template (runs of a verbatim copy of that built-in template) and creation date."""
     if backtest_id is not None:
         owned_backtest(session, principal, backtest_id)
     if status is not None and status not in RUN_STATUSES:
@@ -173,8 +187,8 @@ def list_runs(
     if created_from is not None and created_to is not None and created_to < created_from:
         raise InvalidInput("the date range ends before it starts", field="created_from")
     order = _run_sort(sort)
-    filters = {"backtest_id": backtest_id, "strategy_id": strategy_id, "created_from": created_from,
-               "created_to": created_to, "sort": order}  # fmt: skip
+    filters = {"backtest_id": backtest_id, "strategy_id": strategy_id, "content_hash": _template_hash(template),
+               "created_from": created_from, "created_to": created_to, "sort": order}  # fmt: skip
     if status is None:
         rows, total = repo.list_runs(session, principal.user_id, page.limit, page.offset, **filters)
         job_reads = jobs.get_many(session, principal, [r.job_id for r in rows])

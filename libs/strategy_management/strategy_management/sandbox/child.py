@@ -205,6 +205,24 @@ def confine_process(request: dict[str, Any], roots: list[Path]) -> dict[str, Any
     return modules
 
 
+MAX_OUTPUT_LINES, MAX_OUTPUT_CHARS, MAX_LINE_CHARS = 1000, 64 * 1024, 500
+
+
+def user_output(clean: _Sanitizer) -> list[str]:
+    """What the user's code printed or logged (stdout, then stderr), internal paths removed, bounded to the
+    first 1,000 lines, 64 KiB and 500 characters a line (a last line says how much was left out)."""
+    text = "".join(stream.getvalue() for stream in (sys.stdout, sys.stderr) if isinstance(stream, io.StringIO))
+    lines, size, dropped = [], 0, 0
+    for line in text.splitlines():
+        line = clean(line)[:MAX_LINE_CHARS]
+        if len(lines) >= MAX_OUTPUT_LINES or size + len(line) > MAX_OUTPUT_CHARS:
+            dropped += 1
+            continue
+        lines.append(line)
+        size += len(line)
+    return [*lines, f"... {dropped} more lines not kept"] if dropped else lines
+
+
 def main() -> int:
     raw = _read_all(0)
     proto = _isolate_stdio()
@@ -221,5 +239,6 @@ def main() -> int:
         header, out = run_op(request, frames, modules)
     except BaseException as exc:
         header, out = error_result(exc, request.get("source", ""), clean), []
+    header["output"] = user_output(clean)
     _write_all(proto, protocol.encode(header, out))
     return 0

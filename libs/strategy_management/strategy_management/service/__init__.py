@@ -20,7 +20,7 @@ from strategy_management.service.authoring import (
     set_archived,
     update_strategy,
 )
-from strategy_management.service.execution import run_targets, validate_params, validate_strategy
+from strategy_management.service.execution import run_targets, run_targets_logged, validate_params, validate_strategy
 from strategy_management.service.reading import (
     diff_versions,
     get_strategy,
@@ -50,6 +50,7 @@ __all__ = [
     "list_templates",
     "list_versions",
     "run_targets",
+    "run_targets_logged",
     "save_version",
     "set_archived",
     "template_source",

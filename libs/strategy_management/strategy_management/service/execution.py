@@ -104,6 +104,19 @@ def run_targets(
 ) -> list[pl.DataFrame]:
     """Published: targets (`ts, symbol, weight|shares`) of `version_source` for each parameter set, computed
     in the confined runner. Raises `StrategyRuntimeError` (INVALID_INPUT, details `{"kind", "traceback"}`)."""
+    return run_targets_logged(env, version_source, bars, param_sets, timeout_s=timeout_s)[0]
+
+
+def run_targets_logged(
+    env: StrategyEnv,
+    version_source: str,
+    bars: pl.DataFrame,
+    param_sets: list[dict],
+    *,
+    timeout_s: float | None = None,
+) -> tuple[list[pl.DataFrame], list[str]]:
+    """Published: `run_targets` and the lines the user's code printed or logged (`quant.sdk.log`), bounded
+    and with secrets masked; on an error they are in the error's `details.output`."""
     try:
         check_source(env, version_source)
     except PayloadTooLarge as exc:
@@ -112,7 +125,8 @@ def run_targets(
         lines = [f"line {v['line']}: {v['message']}" for v in exc.details.get("violations", [])]
         raise StrategyRuntimeError(exc.message, kind="forbidden", traceback=lines or [exc.message]) from None
     runner = env.runner.with_timeout(timeout_s)
-    return execute("targets", version_source, runner, bars=bars, param_sets=param_sets).frames
+    outcome = execute("targets", version_source, runner, bars=bars, param_sets=param_sets)
+    return outcome.frames, outcome.output
 
 
 def validate_params(
@@ -146,7 +160,9 @@ def validate_strategy(
     check_source(env, read.source)
     resolved = _resolve_params(read, params)
     bars = domain.sample_bars()
-    [targets] = run_targets(env, read.source, bars, [resolved], timeout_s=env.settings.strategy_validate_seconds)
+    [targets], output = run_targets_logged(
+        env, read.source, bars, [resolved], timeout_s=env.settings.strategy_validate_seconds
+    )
     column = targets.columns[2]
     nonzero = targets.filter(targets[column].fill_null(0.0) != 0.0).height
     return ValidationReport(
@@ -161,4 +177,5 @@ def validate_strategy(
         nonzero_targets=nonzero,
         first_ts=targets["ts"].min() if targets.height else None,
         last_ts=targets["ts"].max() if targets.height else None,
+        output=output,
     )
