@@ -19,7 +19,8 @@ from backtest.domain import new_share_token, parse_expires_in, share_status, sha
 from backtest.report import ECHARTS_VERSION, content_security_policy, headline, heat_color, monthly_grid, render_report
 from backtest.schemas import DrawdownPeriod, PeriodReturn, ReportData, ReportManifest, ReportRun, Window
 from backtest.service.reports import _distribution, _fees, _orders_by_reason
-from platform_core.errors import InvalidInput
+from backtest.throttle import ShareThrottle
+from platform_core.errors import InvalidInput, ServiceUnavailable
 
 
 @pytest.mark.parametrize(
@@ -150,3 +151,13 @@ def test_the_inline_scripts_are_exactly_the_ones_the_policy_allows() -> None:
         assert directive in policy
     assert content_security_policy() == policy + "; frame-ancestors 'none'"
     assert "研究用途，不构成投资建议" in page and "可复现清单" in page
+
+
+def test_the_share_throttle_fails_closed_when_redis_is_unreachable() -> None:
+    throttle = ShareThrottle("redis://127.0.0.1:1/0", timeout_s=0.2)
+    try:
+        with pytest.raises(ServiceUnavailable) as caught:
+            throttle.check("share_view", [("10/minute", "token:abc")])
+        assert caught.value.headers == {"Retry-After": "5"}
+    finally:
+        throttle.close()

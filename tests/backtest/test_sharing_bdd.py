@@ -322,6 +322,28 @@ def _limited(client: Any, shared: httpx.Response, count: int, nth: str) -> None:
     assert int(refused.headers["retry-after"]) >= 1
 
 
+@given(parsers.parse("views are limited to {count:d} a minute per client address"))
+def _address_limit(bt: Container, redis: Any, monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    monkeypatch.setattr(env_of(bt).settings, "share_address_limit", f"{count}/minute")
+
+
+@when(parsers.parse('the user shares the run again for "{expires}" {words}'), target_fixture="shared_again")
+def _share_again(client: Any, me: support.User, run: dict, expires: str, words: str) -> httpx.Response:
+    answer = share(client, me, run["run_id"], {"expires_in": expires, "include": _include(words)})
+    assert answer.status_code == 201, answer.text
+    return answer
+
+
+@then("2 views of each link answer 200 and the next view of either 429 RATE_LIMITED with Retry-After")
+def _address_limited(client: Any, shared: httpx.Response, shared_again: httpx.Response) -> None:
+    tokens = [shared.json()["token"], shared_again.json()["token"]]
+    assert [client.get(f"/api/shared/{t}").status_code for t in tokens for _ in range(2)] == [200] * 4
+    for token in tokens:
+        refused = client.get(f"/s/{token}")
+        support.envelope(refused, 429, "RATE_LIMITED")
+        assert int(refused.headers["retry-after"]) >= 1
+
+
 # --- the CLI -------------------------------------------------------------------------------------------
 
 

@@ -60,6 +60,12 @@ Feature: A run's interactive report, and read-only share links
     When the user shares the run for "1d" with trades and without positions
     Then the first 3 views of the link answer 200 and the 4th 429 RATE_LIMITED with Retry-After
 
+  Scenario: Views from one client address are rate-limited across links
+    Given views are limited to 4 a minute per client address
+    When the user shares the run for "1d" with trades and without positions
+    And the user shares the run again for "1d" with trades and without positions
+    Then 2 views of each link answer 200 and the next view of either 429 RATE_LIMITED with Retry-After
+
   Scenario: Report, share, list and unshare from the terminal
     Given a signed-in user of the CLI
     When the user runs "backtest report {run} --out {dir}/report.html --json"
