@@ -109,14 +109,6 @@ def main() -> None:
                 )
                 page_cold, page_ms = _median_ms(lambda: client.get(f"/s/{token}").raise_for_status(), args.repeat)
                 sessions = run["stats"]["sessions"]
-                if os.environ.get("BENCH_PROFILE"):
-                    import cProfile
-                    import pstats
-
-                    with cProfile.Profile() as prof:
-                        for _ in range(3):
-                            client.get(f"/api/shared/{token}")
-                    pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
             print(
                 f"10-year daily run: {sessions} sessions, {len(SYMBOLS)} symbols, {run['stats']['trade_count']} trades"
             )
