@@ -176,7 +176,13 @@ def _check_report_page(visit: Visit, document: str, shot: Path) -> None:
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)
     for _ in range(3):
         page.mouse.wheel(0, -300)
-        page.wait_for_timeout(150)
+        page.wait_for_timeout(100)
+    page.wait_for_function(  # the chart applies wheel zooms on its next frames
+        "(span) => { const x = window.huiceReport.charts['chart-equity'].getModel().getComponent('xAxis', 0)"
+        ".axis.scale.getExtent(); return x[1] - x[0] < span; }",
+        arg=full["to"] - full["from"],
+        timeout=5000,
+    )
     wheeled = page.evaluate(VISIBLE_RANGE)
     assert wheeled["to"] - wheeled["from"] < full["to"] - full["from"], (full, wheeled)
     page.evaluate(
