@@ -37,3 +37,10 @@ def test_redact_recurses_into_structures() -> None:
     }
     assert redact_text('{"password": "p4ss", "x": 1}') == '{"password": "' + REDACTED + '", "x": 1}'
     assert redact_text("key hk_1a2b_s3cr3t used") == f"key hk_1a2b_{REDACTED} used"
+
+
+def test_share_link_tokens_are_masked_in_paths_and_text() -> None:
+    token = "hs_" + "A1b2-C3d4_E5f6G7h8I9j0KlMnOpQrStUvWxYz012345"
+    assert redact_text(f"GET /s/{token} 200") == f"GET /s/hs_{REDACTED} 200"
+    assert redact_text(f"GET /api/shared/{token}?x=1") == f"GET /api/shared/hs_{REDACTED}?x=1"
+    assert redact_text("this_hs_word and hs_short stay") == "this_hs_word and hs_short stay"

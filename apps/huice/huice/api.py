@@ -69,6 +69,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         router = spec.router()
         if router is not None:
             app.include_router(router, prefix="/api")
+        if (root := spec.root_router()) is not None:
+            app.include_router(root)
     return app
 
 

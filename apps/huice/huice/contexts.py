@@ -35,6 +35,12 @@ class ContextSpec:
     def router(self) -> APIRouter | None:
         return self._attr("api", "router") if self.has_api else None
 
+    def root_router(self) -> APIRouter | None:
+        """Routes served outside `/api` (e.g. backtest's public share pages `/s/{token}`), if any."""
+        if not self.has_api:
+            return None
+        return getattr(importlib.import_module(f"{self.name}.api"), "root_router", None)
+
     def cli(self) -> Typer | None:
         return self._attr("cli", "app") if self.cli_name else None
 
@@ -92,8 +98,11 @@ def wire_backtest(container: Container) -> None:
         market=market_env_of(container),
         strategies=container.extras["strategy_management"],
         jobs=jobs_env_of(container),
+        redis_url=container.servers.redis_url,
     )
     container.extras["backtest"] = env
+    if env.throttle is not None:
+        container.extras.setdefault("_closers", []).append(env.throttle.close)
     jobs_env_of(container).registry.register(
         KIND,
         handler(env),

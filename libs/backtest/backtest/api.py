@@ -7,8 +7,8 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from backtest import service
 from backtest.config import BacktestEnv, env_of
@@ -32,6 +32,10 @@ from backtest.schemas import (
     RunIds,
     RunRead,
     RunStudy,
+    ShareCreate,
+    ShareCreated,
+    SharedView,
+    ShareRead,
     TradeRow,
 )
 from job_orchestration.sse import sse_response
@@ -40,6 +44,7 @@ from platform_core.pagination import Page, PageDep
 from user_auth.deps import CurrentPrincipal
 
 router = APIRouter(tags=["backtests"])
+root_router = APIRouter(tags=["shares"])  # served outside /api: the public share pages
 
 IdempotencyKey = Annotated[
     str | None,
@@ -212,7 +217,9 @@ def get_any_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrinci
     "/runs/{run_id}/artifacts/{type}",
     response_class=Response,
     responses={
-        200: {"content": {"text/csv": {}, "application/json": {}, "application/vnd.apache.parquet": {}}},
+        200: {
+            "content": {"text/csv": {}, "application/json": {}, "application/vnd.apache.parquet": {}, "text/html": {}}
+        },
         **error_responses(401, 404, 422),
     },
 )
@@ -222,10 +229,14 @@ def download_artifact(
     session: SessionDep,
     env: EnvDep,
     principal: CurrentPrincipal,
-    format: Annotated[ArtifactFormat, Query(description="csv (UTF-8, header), json or parquet")] = "csv",
+    format: Annotated[
+        ArtifactFormat | None,
+        Query(description="tables: csv (UTF-8, header; the default), json or parquet; the report: html"),
+    ] = None,
 ) -> Response:
     """Download an artifact of a succeeded run: `equity`, `trades` (round trips), `orders` (including the
-    ones not filled, with the reason), `positions`, `fills` or `logs`."""
+    ones not filled, with the reason), `positions`, `fills`, `logs`, or `report` — the run's self-contained
+    interactive HTML report (charts inlined, opens offline; generated on first request for older runs)."""
     download = service.artifact(session, env, principal, run_id, type, format)
     return Response(
         content=download.content,
@@ -249,6 +260,76 @@ async def run_events(run_id: uuid.UUID, request: Request, principal: CurrentPrin
             return service.run_job_id(session, principal, run_id)
 
     return await sse_response(request, principal, await run_in_threadpool(job_id))
+
+
+# --- share links ---------------------------------------------------------------------------------------
+
+Token = Annotated[str, Path(min_length=1, max_length=128, description="The link's token (`hs_...`).")]
+PUBLIC_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@router.post(
+    "/runs/{run_id}/shares",
+    response_model=ShareCreated,
+    status_code=201,
+    tags=["shares"],
+    responses=error_responses(401, 404, 422),
+)
+def create_share(
+    run_id: uuid.UUID, body: ShareCreate, session: SessionDep, env: EnvDep, principal: CurrentPrincipal
+) -> ShareCreated:
+    """Share one of your succeeded runs read-only: `{"expires_in": "7d", "include": {"trades": true,
+    "positions": false}}` → the link (`url`, opens without login) and its `token`, shown only here."""
+    return service.create_share(session, env, principal, run_id, body)
+
+
+@router.get("/shares", response_model=Page[ShareRead], tags=["shares"], responses=error_responses(401))
+def list_shares(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[ShareRead]:
+    """Your share links, newest first: status (active, expired, revoked), expiry and visits."""
+    return service.list_shares(session, principal, page)
+
+
+@router.delete("/shares/{share_id}", response_model=ShareRead, tags=["shares"], responses=error_responses(401, 404))
+def revoke_share(share_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> ShareRead:
+    """Revoke a link (repeating is harmless): it answers 404 from now on."""
+    return service.revoke_share(session, principal, share_id)
+
+
+@router.get(
+    "/shared/{token}",
+    response_class=Response,
+    tags=["shares"],
+    responses={200: {"model": SharedView, "description": "the shared run's data"}, **error_responses(404, 429, 503)},
+)
+def shared_data(token: Token, request: Request, session: SessionDep, env: EnvDep) -> Response:
+    """The data of a shared run, without login: metrics, curves, return tables, drawdown periods, fees, and
+    trades/positions if included. Never the source, raw bars or anything else of the owner's. A revoked,
+    expired or unknown link is 404; views are rate-limited per link and per address."""
+    view = service.shared_view(session, env, token, client=_client(request))
+    return Response(content=view.model_dump_json(), media_type="application/json", headers=PUBLIC_HEADERS)
+
+
+@root_router.get(
+    "/s/{token}",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, **error_responses(404, 429, 503)},
+)
+def shared_page(token: Token, request: Request, session: SessionDep, env: EnvDep) -> HTMLResponse:
+    """The report of a shared run, without login (a self-contained page; no request leaves it)."""
+    from backtest.report import content_security_policy
+
+    html = service.shared_report(session, env, token, client=_client(request))
+    headers = {**PUBLIC_HEADERS, "Content-Security-Policy": content_security_policy()}
+    return HTMLResponse(content=html, headers=headers)
 
 
 # --- studying results --------------------------------------------------------------------------------------

@@ -293,6 +293,67 @@ def artifacts(
     emit({"path": out, "bytes": len(download.content), "format": fmt, "type": kind}, as_json)
 
 
+SHARE_COLUMNS = ["id", "run_id", "status", "expires_at", "visits", "last_visit_at", "include", "created_at"]
+
+
+def report(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run (succeeded).")],
+    out: Annotated[Path, typer.Option(help="Write the HTML report to this file.")] = Path("report.html"),
+    open_: Annotated[bool, typer.Option("--open", help="Open it in the default browser.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the run's interactive HTML report (one self-contained file: opens offline, no request leaves it)."""
+    download = _call_env(ctx, _service().artifact, _uuid(run_id, "run_id"), "report", "html")
+    out.write_bytes(download.content)
+    emit({"path": out, "bytes": len(download.content), "format": "html", "type": "report"}, as_json)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(out.resolve().as_uri())
+
+
+def share(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run to share (succeeded).")],
+    expires: Annotated[str, typer.Option("--expires", help="Lifetime, e.g. 30m, 12h, 7d (required).")],
+    trades: Annotated[bool, typer.Option("--trades/--no-trades", help="Show the trades and blocked orders.")] = True,
+    positions: Annotated[bool, typer.Option("--positions/--no-positions", help="Show the positions.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a read-only share link of a run (opens without login; the token is shown only now)."""
+    from backtest.schemas import ShareCreate
+
+    body = parse_model(ShareCreate, {"expires_in": expires, "include": {"trades": trades, "positions": positions}})
+    created = _call_env(ctx, _service().create_share, _uuid(run_id, "run_id"), body)
+    if as_json:
+        print_json(created)
+        return
+    emit(created, False, columns=["id", "run_id", "status", "expires_at", "include"])
+    sys.stdout.write(f"link (shown only once; opens without login): {created.url}\n")
+
+
+def shares(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Your share links: status, expiry and visits."""
+    from platform_core.pagination import PageParams
+
+    emit(_call(ctx, _service().list_shares, PageParams(limit=limit, offset=offset)), as_json, columns=SHARE_COLUMNS)
+
+
+def unshare(
+    ctx: typer.Context,
+    share_id: Annotated[str, typer.Argument(help="The share link's id (from `huice backtest shares`).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a share link: it answers 404 from now on."""
+    emit(_call(ctx, _service().revoke_share, _uuid(share_id, "share_id")), as_json, columns=SHARE_COLUMNS)
+
+
 # --- studying results ---------------------------------------------------------------------------------------
 
 SortOpt = Annotated[str | None, typer.Option(help="Columns, comma-separated, - for descending: -pnl,symbol.")]
@@ -500,6 +561,10 @@ def register(app: AppTyper) -> None:
         ("cancel", cancel),
         ("rerun", rerun),
         ("artifacts", artifacts),
+        ("report", report),
+        ("share", share),
+        ("shares", shares),
+        ("unshare", unshare),
         ("trades", _page_command("trades", TRADE_COLUMNS)),
         ("orders", _page_command("orders", ORDER_COLUMNS)),
         ("fills", _page_command("fills", FILL_COLUMNS)),

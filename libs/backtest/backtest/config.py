@@ -16,6 +16,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from backtest.artifacts import ArtifactStore, LocalArtifactStore
+from backtest.throttle import ShareThrottle
 from platform_core.errors import InternalError
 from platform_core.settings import HuiceSettings
 
@@ -36,6 +37,15 @@ class BacktestSettings(HuiceSettings):
     max_attempts: int = Field(3, ge=1, le=10, description="Attempts of a run on infrastructure failures.")
     strategy_timeout_s: float = Field(120.0, gt=0, description="Wall-clock limit of the strategy's code per run.")
     idempotency_ttl_h: int = Field(24, ge=1, description="Hours an Idempotency-Key answers with its first response.")
+    share_max_days: int = Field(30, ge=1, le=365, description="Longest lifetime of a share link (`expires_in`).")
+    share_base_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL of share links (`<base>/s/<token>`), the API's public address."
+    )
+    share_token_limit: str = Field("120/minute", description="Views of one share link (report or data).")
+    share_address_limit: str = Field("300/minute", description="Views of share links from one client address.")
+    share_throttle_timeout_s: float = Field(
+        2.0, gt=0, description="Seconds the share-view throttle waits for Redis; unreachable = 503."
+    )
 
 
 @dataclass
@@ -48,6 +58,7 @@ class BacktestEnv:
     market: MarketDataEnv
     strategies: StrategyEnv
     jobs: JobsEnv
+    throttle: ShareThrottle | None = None
 
 
 def build_env(
@@ -56,14 +67,20 @@ def build_env(
     market: MarketDataEnv,
     strategies: StrategyEnv,
     jobs: JobsEnv,
+    redis_url: str | None = None,
     settings: BacktestSettings | None = None,
 ) -> BacktestEnv:
+    """The env of backtest's services; with `redis_url`, the share views' throttle (its own pool:
+    `env.throttle.close()` releases it)."""
+    settings = settings or BacktestSettings()
+    throttle = ShareThrottle(redis_url, timeout_s=settings.share_throttle_timeout_s) if redis_url else None
     return BacktestEnv(
-        settings=settings or BacktestSettings(),
+        settings=settings,
         store=LocalArtifactStore(Path(data_dir) / "artifacts"),
         market=market,
         strategies=strategies,
         jobs=jobs,
+        throttle=throttle,
     )
 
 

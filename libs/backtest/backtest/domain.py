@@ -7,18 +7,36 @@ import hashlib
 import io
 import json
 import math
+import re
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
+from platform_core.errors import InvalidInput
 from quant import EngineConfig
 
-ARTIFACT_TYPES = ("equity", "trades", "orders", "positions", "fills", "logs")
+ARTIFACT_TYPES = ("equity", "trades", "orders", "positions", "fills", "logs", "report")
 FORMAT_MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
     "parquet": "application/vnd.apache.parquet",
+    "html": "text/html; charset=utf-8",
 }
+# The formats of each artifact type: the stored tables in any tabular format, the report as one HTML file.
+TABLE_FORMATS = ("csv", "json", "parquet")
+REPORT_FORMATS = ("html",)
+
+
+def default_format(kind: str) -> str:
+    return "html" if kind == "report" else "csv"
+
+
+def formats_of(kind: str) -> tuple[str, ...]:
+    return REPORT_FORMATS if kind == "report" else TABLE_FORMATS
+
+
 UTF8_BOM = b"\xef\xbb\xbf"
 # The headline metrics of a run, in the order both CLIs (`local` and the service commands) show those it has.
 SUMMARY_METRICS = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
@@ -120,3 +138,41 @@ def clean_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [clean_json(v) for v in value]
     return value
+
+
+# --- share links ---------------------------------------------------------------------------------------
+
+SHARE_TOKEN_PREFIX = "hs_"  # noqa: S105 - recognisable, so the log redaction masks a token wherever it appears
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_expires_in(text: str, max_days: int) -> timedelta:
+    """`30m`, `12h`, `7d` → a timedelta; INVALID_INPUT `expires_in` when malformed, zero or above the maximum."""
+    match = _DURATION.match(text or "")
+    if match is None:
+        raise InvalidInput(
+            f"expires_in must be a number and a unit s, m, h or d (e.g. 7d), got {text!r}", field="expires_in"
+        )
+    lifetime = timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    if lifetime <= timedelta(0):
+        raise InvalidInput("expires_in must be positive", field="expires_in")
+    if lifetime > timedelta(days=max_days):
+        raise InvalidInput(f"expires_in is at most {max_days}d", field="expires_in", details={"max_days": max_days})
+    return lifetime
+
+
+def new_share_token() -> str:
+    """An unguessable link token: 32 random bytes, URL-safe."""
+    return SHARE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def share_token_hash(token: str) -> str:
+    """What is stored of a token (and what a visit's token is looked up by)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def share_status(expires_at: datetime, revoked_at: datetime | None, now: datetime) -> str:
+    if revoked_at is not None:
+        return "revoked"
+    return "active" if expires_at > now else "expired"

@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -100,6 +101,29 @@ class IdempotencyRow(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(TS)
+
+
+class ShareRow(Base):
+    """A read-only share link of a run: only the SHA-256 of its token is kept; it expires, can be revoked,
+    and counts its visits."""
+
+    __tablename__ = "shares"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column()
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.runs.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    include: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+    visits: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_visit_at: Mapped[datetime | None] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (
+        Index("ix_shares_owner_created", "owner_id", text("created_at DESC")),
+        Index("ix_shares_run", "run_id"),
+    )
 
 
 # --- backtests -----------------------------------------------------------------------------------------
@@ -216,3 +240,43 @@ def purge_keys(session: Session, owner_id: uuid.UUID, before: datetime) -> int:
         delete(IdempotencyRow).where(IdempotencyRow.owner_id == owner_id, IdempotencyRow.created_at < before)
     )
     return result.rowcount or 0
+
+
+# --- shares --------------------------------------------------------------------------------------------
+
+
+def get_share(session: Session, owner_id: uuid.UUID, share_id: uuid.UUID) -> ShareRow | None:
+    return session.scalar(select(ShareRow).where(ShareRow.owner_id == owner_id, ShareRow.id == share_id))
+
+
+def list_shares(session: Session, owner_id: uuid.UUID, limit: int, offset: int) -> tuple[list[ShareRow], int]:
+    where = ShareRow.owner_id == owner_id
+    total = session.scalar(select(func.count()).select_from(ShareRow).where(where)) or 0
+    rows = session.scalars(
+        select(ShareRow)
+        .where(where)
+        .order_by(ShareRow.created_at.desc(), ShareRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), total
+
+
+def live_share_by_hash(session: Session, token_hash: str, now: datetime) -> ShareRow | None:
+    """The share whose token hashes to `token_hash`, if neither revoked nor expired at `now`. The token is
+    the credential here (the public view has no owner to start from)."""
+    return session.scalar(
+        select(ShareRow).where(
+            ShareRow.token_hash == token_hash, ShareRow.revoked_at.is_(None), ShareRow.expires_at > now
+        )
+    )
+
+
+def count_visit(session: Session, share_id: uuid.UUID, now: datetime) -> None:
+    """One more visit of a share, atomically (concurrent visits are all counted)."""
+    session.execute(
+        update(ShareRow)
+        .where(ShareRow.id == share_id)
+        .values(visits=ShareRow.visits + 1, last_visit_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Frequency = Literal["1d", "5min", "15min"]
-ArtifactType = Literal["equity", "trades", "orders", "positions", "fills", "logs"]
-ArtifactFormat = Literal["csv", "json", "parquet"]
+ArtifactType = Literal["equity", "trades", "orders", "positions", "fills", "logs", "report"]
+ArtifactFormat = Literal["csv", "json", "parquet", "html"]
 PriorityName = Literal["high", "default", "low"]
 Symbol = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
 
@@ -190,6 +190,114 @@ class RunRead(BaseModel):
     artifacts: dict[str, ArtifactRef]
     manifest: dict[str, Any] | None
     error: RunError | None
+
+
+# --- share links -----------------------------------------------------------------------------------------
+
+
+class ShareInclude(BaseModel):
+    """What a share link shows besides the metrics, curves and return tables (never the strategy source,
+    raw market bars or anything of other runs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trades: bool = Field(True, description="The round trips and the blocked orders.")
+    positions: bool = Field(False, description="The end-of-day positions.")
+
+
+class ShareCreate(BaseModel):
+    """Share a run read-only: `expires_in` is required (`30m`, `12h`, `7d`; at most the configured maximum)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in: str = Field(max_length=16, description="Lifetime: a number and a unit s, m, h or d, e.g. `7d`.")
+    include: ShareInclude = Field(default_factory=ShareInclude)
+
+
+class ShareRead(BaseModel):
+    """A share link as its owner sees it (the token itself is shown only once, when created)."""
+
+    id: uuid.UUID
+    run_id: uuid.UUID
+    include: ShareInclude
+    status: Literal["active", "expired", "revoked"]
+    expires_at: datetime
+    revoked_at: datetime | None
+    visits: int = Field(description="Views of the report or its data (分享链接访问量).")
+    last_visit_at: datetime | None
+    created_at: datetime
+
+
+class ShareCreated(ShareRead):
+    token: str = Field(description="The link's secret; shown only in this answer (only its hash is stored).")
+    url: str = Field(description="The public report page, `<base>/s/<token>`; opens without login.")
+
+
+# --- the report and the shared view --------------------------------------------------------------------
+
+
+class ReportRun(BaseModel):
+    """What was run: strategy, version, parameters, universe, window, data snapshot, rules."""
+
+    run_id: uuid.UUID
+    strategy_name: str
+    version_number: int
+    params: dict[str, Any]
+    universe: list[str]
+    frequency: str
+    window: Window
+    datasource: str
+    datasource_version: str
+    adjust: str
+    benchmark: str | None
+    initial_cash: float
+    rules: dict[str, Any]
+    completed_at: datetime | None
+
+
+class ReportManifest(BaseModel):
+    """The reproducibility manifest: engine, rulebook, strategy source hash, data hash."""
+
+    engine_version: str | None
+    rulebook_version: str | None
+    preset: str | None
+    fill: str | None
+    strategy_hash: str | None
+    data_hash: str | None
+    snapshot_id: str | None
+    bars: int | None
+    period: list[str] | None
+
+
+class ReportData(BaseModel):
+    """Everything a run's report shows, and what a share link's data answer carries (`/api/shared/{token}`):
+    built from the same result views as `/api/runs/{id}/curves`, `drawdowns`, `returns`, `trades`, ..."""
+
+    run: ReportRun
+    metrics: dict[str, Any]
+    manifest: ReportManifest
+    curves: dict[str, Any] = Field(
+        description="`ts`, `equity` and `benchmark` (rebased to 1 at the start), `drawdown`; downsampled by MinMaxLTTB."
+    )
+    drawdowns: list[DrawdownPeriod] = Field(description="The deepest drawdown periods (shaded on the chart).")
+    monthly: list[PeriodReturn] = Field(description="Monthly returns: strategy, benchmark, excess.")
+    yearly: list[PeriodReturn] = Field(description="Yearly returns: strategy, benchmark, excess.")
+    distribution: dict[str, Any] = Field(description="Histogram of the per-bar returns: `edges` and `counts`.")
+    fees: dict[str, float] = Field(description="commission, stamp_duty, transfer_fee, total.")
+    orders_by_reason: list[dict[str, Any]] = Field(
+        description="Orders not (fully) filled, counted by status and reason."
+    )
+    trades: list[TradeRow] | None = Field(description="The first round trips (None when not included).")
+    trade_total: int | None
+    blocked_orders: list[OrderRow] | None = Field(description="The first orders not fully filled (with trades).")
+    positions: list[PositionRow] | None = Field(description="The last session's positions (when included).")
+
+
+class SharedView(ReportData):
+    """A share link's data: the report's content, what the owner chose to include, and the link's expiry."""
+
+    include: ShareInclude
+    expires_at: datetime
 
 
 # --- studying results (service.results) -----------------------------------------------------------------
@@ -385,3 +493,7 @@ class RunDiff(BaseModel):
     source_diff: str | None
     first_difference: date | None
     metrics: dict[str, MetricDelta]
+
+
+ReportData.model_rebuild()
+SharedView.model_rebuild()

@@ -22,6 +22,7 @@ _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|c
 _PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + REDACTED),
     (re.compile(r"(?i)\b(hk_[a-z0-9]+_)[A-Za-z0-9_-]+"), r"\1" + REDACTED),
+    (re.compile(r"(?<![A-Za-z0-9_-])(hs_)[A-Za-z0-9_-]{16,}"), r"\1" + REDACTED),  # share-link tokens
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), r"\1" + REDACTED + r"\2"),
     (re.compile(r'(?i)("?(?:password|token|secret|api_key)"?\s*[:=]\s*"?)[^",\s}]+'), r"\1" + REDACTED),
 ]

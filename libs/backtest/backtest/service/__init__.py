@@ -11,6 +11,7 @@ compares or diffs runs. `run_backtest` is one attempt of a run; it opens its uni
 from backtest.service.artifacts import Download, artifact
 from backtest.service.attempt import RunAttempt, run_backtest
 from backtest.service.backtests import create_backtest, get_backtest, list_backtests
+from backtest.service.reports import report_data, run_report
 from backtest.service.results import (
     COMPARE_METRICS,
     PageQuery,
@@ -28,6 +29,7 @@ from backtest.service.results import (
     run_study,
 )
 from backtest.service.runs import cancel_run, get_run, list_runs, rerun, run_job_id, submit_runs
+from backtest.service.shares import create_share, list_shares, revoke_share, shared_report, shared_view
 
 __all__ = [
     "COMPARE_METRICS",
@@ -39,22 +41,29 @@ __all__ = [
     "compare_csv",
     "compare_runs",
     "create_backtest",
+    "create_share",
     "diff_runs",
     "drawdown_periods",
     "get_backtest",
     "get_run",
     "list_backtests",
     "list_runs",
+    "list_shares",
     "page_fills",
     "page_orders",
     "page_positions",
     "page_trades",
+    "report_data",
     "rerun",
     "return_tables",
+    "revoke_share",
     "rolling",
     "run_backtest",
     "run_curves",
     "run_job_id",
+    "run_report",
     "run_study",
+    "shared_report",
+    "shared_view",
     "submit_runs",
 ]
