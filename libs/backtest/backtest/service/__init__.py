@@ -5,25 +5,47 @@ artifact store or another context's env, the `BacktestEnv` (`backtest.config.env
 owner's backtest, run or artifact is NOT_FOUND, exactly like a missing one. Nothing is queued unless every
 input was valid: a run's job is created in the caller's transaction and enqueued after commit.
 `run_backtest` is one attempt of a run; it opens its units of work through the job it runs in.
+Sweeps (`mode` grid / random / bayes on `submit_runs`, or `submit_optimization`) are optimisations:
+`run_batch` is one batch of one (the `backtest.optimize` job), the rest reads, cancels and promotes.
 """
 
 from backtest.service.artifacts import Download, artifact
 from backtest.service.attempt import RunAttempt, run_backtest
 from backtest.service.backtests import create_backtest, get_backtest, list_backtests
+from backtest.service.optimizations import (
+    cancel_optimization,
+    get_optimization,
+    list_optimizations,
+    optimization_heatmap,
+    optimization_results,
+    promote,
+    results_csv,
+    run_batch,
+    submit_optimization,
+)
 from backtest.service.runs import cancel_run, get_run, list_runs, rerun, run_job_id, submit_runs
 
 __all__ = [
     "Download",
     "RunAttempt",
     "artifact",
+    "cancel_optimization",
     "cancel_run",
     "create_backtest",
     "get_backtest",
+    "get_optimization",
     "get_run",
     "list_backtests",
+    "list_optimizations",
     "list_runs",
+    "optimization_heatmap",
+    "optimization_results",
+    "promote",
     "rerun",
+    "results_csv",
     "run_backtest",
+    "run_batch",
     "run_job_id",
+    "submit_optimization",
     "submit_runs",
 ]
