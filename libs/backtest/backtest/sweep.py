@@ -35,7 +35,10 @@ def check_metric(metric: str, field: str) -> str:
 
 def axis_values(name: str, axis: Any) -> list:
     """A grid axis as its values: a list as is, a `{start, stop, step}` range expanded inclusively."""
-    values = list(axis) if isinstance(axis, list) else range_values(axis.start, axis.stop, axis.step)
+    if isinstance(axis, dict):
+        values = range_values(axis["start"], axis["stop"], axis["step"])
+    else:
+        values = list(axis) if isinstance(axis, list) else range_values(axis.start, axis.stop, axis.step)
     if not values:
         raise InvalidInput(f"grid axis {name!r} has no values", field=f"gridSpec.{name}")
     return values
@@ -153,12 +156,17 @@ def eta_ms(evaluated: int, total: int, wall_ms: int) -> int | None:
 
 
 def heatmap(
-    rows: list[tuple[dict, dict | None]], x: str, y: str, metric: str, direction: str
+    rows: list[tuple[dict, dict | None]],
+    x: str,
+    y: str,
+    metric: str,
+    direction: str,
+    axes: dict[str, list] | None = None,
 ) -> tuple[list, list, list[list[float | None]]]:
-    """The (y × x) matrix of `metric` over the evaluated params; other parameters aggregated by the best
-    (by `direction`); cells without an evaluation are None."""
+    """The (y × x) matrix of `metric` over the evaluated params (and every value of the grid's `axes`);
+    other parameters aggregated by the best (by `direction`); cells without an evaluation are None."""
     cells: dict[tuple[Any, Any], float] = {}
-    xs, ys = set(), set()
+    xs, ys = set((axes or {}).get(x, [])), set((axes or {}).get(y, []))
     for params, metrics in rows:
         if x not in params or y not in params:
             continue

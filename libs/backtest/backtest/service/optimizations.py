@@ -557,6 +557,37 @@ def _result(r: repo.OptimizationResultRow) -> OptimizationResult:
     )
 
 
+def _ordered(
+    session: Session,
+    principal: Principal,
+    optimization_id: uuid.UUID,
+    *,
+    sort: str | None,
+    order: str | None,
+    filters: list[str] | None,
+    status: str | None,
+) -> list[repo.OptimizationResultRow]:
+    row = _owned(session, principal, optimization_id)
+    parsed = [sweep.parse_filter(f) for f in filters or []]
+    key = sort or row.metric
+    if order is None:
+        descending = row.direction == "max" if sort is None or sort == row.metric else False
+    else:
+        descending = order == "desc"
+    present, missing = [], []
+    for r in repo.results_of(session, row.id):
+        values = {**(r.metrics or {}), **r.params}
+        if (status is not None and r.status != status) or (parsed and not sweep.passes(values, parsed)):
+            continue
+        value = values.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            present.append((-value if descending else value, r.combo_index, r))
+        else:
+            missing.append(r)
+    present.sort(key=lambda x: (x[0], x[1]))
+    return [r for _, _, r in present] + missing
+
+
 def optimization_results(
     session: Session,
     principal: Principal,
@@ -569,40 +600,33 @@ def optimization_results(
     status: str | None = None,
 ) -> Page[OptimizationResult]:
     """One row per evaluated combination, sorted by any metric or parameter (default: the sweep's metric,
-    best first; rows without the value last), filtered by `metric:op:value` and status, paged."""
-    row = _owned(session, principal, optimization_id)
-    parsed = [sweep.parse_filter(f) for f in filters or []]
-    key = sort or row.metric
-    descending = (order or ("desc" if (sort is None and row.direction == "max") else "asc")) == "desc"
-    if sort is None and order is None:
-        descending = row.direction == "max"
-    items = []
-    for r in repo.results_of(session, row.id):
-        values = {**(r.metrics or {}), **r.params}
-        if status is not None and r.status != status:
-            continue
-        if parsed and not sweep.passes(values, parsed):
-            continue
-        items.append((values.get(key), r))
-    present = [x for x in items if isinstance(x[0], int | float) and not isinstance(x[0], bool)]
-    missing = [x for x in items if x not in present]
-    present.sort(
-        key=lambda x: (x[0], -x[1].combo_index) if descending else (x[0], x[1].combo_index), reverse=descending
-    )
-    ordered = [r for _, r in present] + [r for _, r in missing]
+    best first; ties by combination order; rows without the value last), filtered by `metric:op:value`
+    and status, paged (Top-N = the first page)."""
+    ordered = _ordered(session, principal, optimization_id, sort=sort, order=order, filters=filters, status=status)
     window = ordered[page.offset : page.offset + page.limit]
     return Page[OptimizationResult](
         items=[_result(r) for r in window], total=len(ordered), limit=page.limit, offset=page.offset
     )
 
 
-def results_csv(session: Session, principal: Principal, optimization_id: uuid.UUID, **query: Any) -> bytes:
-    """The results (all pages) as UTF-8 CSV with a header: index, params…, status, metrics…, error."""
-    page = optimization_results(
-        session, principal, optimization_id, PageParams(limit=MAX_COMBINATIONS, offset=0), **query
-    )
-    params = sorted({k for r in page.items for k in r.params})
-    metrics = [m for m in sweep.METRICS if any(m in (r.metrics or {}) for r in page.items)]
+def results_csv(
+    session: Session,
+    principal: Principal,
+    optimization_id: uuid.UUID,
+    *,
+    sort: str | None = None,
+    order: str | None = None,
+    filters: list[str] | None = None,
+    status: str | None = None,
+) -> bytes:
+    """Every result (sorted and filtered alike) as UTF-8 CSV with a header: index, params…, status,
+    metrics…, error."""
+    rows = [
+        _result(r)
+        for r in _ordered(session, principal, optimization_id, sort=sort, order=order, filters=filters, status=status)
+    ]
+    params = sorted({k for r in rows for k in r.params})
+    metrics = [m for m in sweep.METRICS if any(m in (r.metrics or {}) for r in rows)]
     records = [
         {
             "index": r.index,
@@ -611,7 +635,7 @@ def results_csv(session: Session, principal: Principal, optimization_id: uuid.UU
             **{m: (r.metrics or {}).get(m) for m in metrics},
             "error": (r.error or {}).get("message"),
         }
-        for r in page.items
+        for r in rows
     ]
     frame = pl.DataFrame(records, infer_schema_length=None) if records else pl.DataFrame({"index": []})
     return b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8")
@@ -633,7 +657,9 @@ def optimization_heatmap(
         raise InvalidInput("x and y must be different parameters", field="y")
     results = repo.results_of(session, row.id)
     direction = row.direction if metric == row.metric else "max"
-    xs, ys, z = sweep.heatmap([(r.params, r.metrics) for r in results], x, y, metric, direction)
+    grid = row.spec.get("grid_spec") or {}
+    axes = {name: sweep.axis_values(name, axis) for name, axis in grid.items() if name in (x, y)}
+    xs, ys, z = sweep.heatmap([(r.params, r.metrics) for r in results], x, y, metric, direction, axes)
     return Heatmap(
         x=x,
         y=y,
