@@ -20,7 +20,7 @@ METRICS = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "
            "fill_count", "total_fees", "exposure")  # fmt: skip
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "early_stopped"})
 ACTIVE_TASKS = frozenset({"queued", "running"})
-TEMPLATE_BATCH = 1000  # combinations per batch of a built-in template (vectorised: ~1 s of work)
+TEMPLATE_BATCH = 2000  # combinations per batch of a built-in template (vectorised: a few seconds of work)
 USER_BATCH = 200  # of user code (targets of every set in one confined process)
 MIN_DIAGNOSTIC_EVALS = 10
 
