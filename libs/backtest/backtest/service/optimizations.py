@@ -158,6 +158,10 @@ def _space_points(body: RunCreate, schema: tuple[Param, ...], fixed: dict[str, A
     _check_names(schema, list(body.space), "space")
     kinds = {p.name: p.type for p in schema}
     for name, dist in body.space.items():
+        if body.mode == "bayes" and kinds[name] is int and dist.type in ("uniform", "log_uniform"):
+            raise InvalidInput(
+                f"{name} is an integer parameter: give it an int distribution", field=f"space.{name}.type"
+            )
         bounds = dist.values if dist.type == "choices" else [dist.low, dist.high]
         for value in bounds:
             _coerce(
