@@ -108,7 +108,7 @@ def test_local_store_writes_atomically_and_reads_back(tmp_path: Path) -> None:
 
 def test_cli_models_name_the_bad_field() -> None:
     with pytest.raises(InvalidInput) as caught:
-        parse_model(RunCreate, {"mode": "grid"})
+        parse_model(RunCreate, {"mode": "annealing"})
     assert caught.value.details["field"] == "mode"
     with pytest.raises(InvalidInput) as caught:
         parse_model(

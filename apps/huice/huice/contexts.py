@@ -87,9 +87,10 @@ def wire_strategy_management(container: Container) -> None:
 
 def wire_backtest(container: Container) -> None:
     """backtest: its settings (HUICE_BACKTEST_*), the artifact store under `<data_dir>/artifacts`, and the
-    `backtest.run` job kind registered with job_orchestration (which never imports backtest)."""
+    `backtest.run` and `backtest.optimize` job kinds registered with job_orchestration (which never imports
+    backtest)."""
     from backtest.config import build_env
-    from backtest.jobs import KIND, handler
+    from backtest.jobs import KIND, OPTIMIZE_KIND, handler, optimize_handler
     from job_orchestration.config import env_of as jobs_env_of
     from market_data.config import env_of as market_env_of
 
@@ -106,6 +107,13 @@ def wire_backtest(container: Container) -> None:
     jobs_env_of(container).registry.register(
         KIND,
         handler(env),
+        queue="default",
+        max_attempts=env.settings.max_attempts,
+        budget_s=env.settings.default_budget_s,
+    )
+    jobs_env_of(container).registry.register(
+        OPTIMIZE_KIND,
+        optimize_handler(env),
         queue="default",
         max_attempts=env.settings.max_attempts,
         budget_s=env.settings.default_budget_s,

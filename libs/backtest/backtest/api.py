@@ -23,6 +23,9 @@ from backtest.schemas import (
     CurvesRead,
     DrawdownPeriod,
     FillRow,
+    Heatmap,
+    OptimizationRead,
+    OptimizationResult,
     OrderRow,
     PositionRow,
     ReturnTables,
@@ -91,6 +94,7 @@ def get_backtest(backtest_id: uuid.UUID, session: SessionDep, principal: Current
 @router.post(
     "/backtests/{backtest_id}/runs",
     response_model=RunIds,
+    response_model_exclude_none=True,
     status_code=201,
     responses=error_responses(401, 404, 409, 422),
 )
@@ -103,7 +107,13 @@ def submit_runs(
     idempotency_key: IdempotencyKey = None,
 ) -> RunIds:
     """Queue a run (`mode: single`) with `params` (merged over the backtest's), `budget_ms` and `priority`.
-    Parameters are validated against the version's schema before anything is queued."""
+    Parameters are validated against the version's schema before anything is queued.
+
+    `mode: grid` (`gridSpec`: lists or `{start, stop, step}` per parameter), `random` or `bayes` (`space`:
+    a distribution per parameter, `n`, `seed`) start an optimisation: the answer adds `optimization_id`
+    and a `preview` (combinations, rejected with reasons, batches, estimated time). `max_evals`,
+    `budget_ms` (of the whole sweep), `early_stop {metric, mode, patience}`, `objective`,
+    `concurrency_limit` (default 2) and `batch_size` steer it; `dry_run: true` answers the preview only."""
     return service.submit_runs(session, env, principal, backtest_id, body, idempotency_key=idempotency_key)
 
 
@@ -514,3 +524,97 @@ def diff(
 ) -> RunDiff:
     """Why two runs differ: manifest, strategy source, first differing session, metric deltas."""
     return service.diff_runs(session, env, principal, run_id, other_id)
+
+
+# --- optimisations -------------------------------------------------------------------------------------
+
+OPT = "/optimizations/{optimization_id:uuid}"
+
+
+@router.get("/optimizations", response_model=Page[OptimizationRead], responses=error_responses(401, 404))
+def list_optimizations(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    backtest_id: Annotated[uuid.UUID | None, Query(description="Only the sweeps of this backtest.")] = None,
+) -> Page[OptimizationRead]:
+    """Your optimisations, newest first."""
+    return service.list_optimizations(session, principal, page, backtest_id=backtest_id)
+
+
+@router.get(OPT, response_model=OptimizationRead, responses=error_responses(401, 404))
+def get_optimization(
+    optimization_id: uuid.UUID, session: SessionDep, env: EnvDep, principal: CurrentPrincipal
+) -> OptimizationRead:
+    """A sweep: status, evaluated / total, budget used, best so far, the stop reason, ETA, its batches
+    (with their time breakdown) and the overfitting diagnostics (deflated Sharpe ratio, PBO)."""
+    return service.get_optimization(session, env, principal, optimization_id)
+
+
+@router.get(
+    OPT + "/results",
+    response_model=Page[OptimizationResult],
+    responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 404, 422)},
+)
+def optimization_results(
+    optimization_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    sort: Annotated[
+        str | None, Query(max_length=40, description="A metric or parameter (default: the objective).")
+    ] = None,
+    order: Annotated[str | None, Query(pattern="^(asc|desc)$", description="asc | desc (default: best first).")] = None,
+    filter: Annotated[list[str] | None, Query(description="`metric:gt|ge|lt|le|eq:value`, repeatable.")] = None,
+    status: Annotated[str | None, Query(pattern="^(succeeded|failed)$")] = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$", description="json (paged) or csv (every row).")] = "json",
+) -> Page[OptimizationResult] | Response:
+    """One row per evaluated combination: params, every summary metric, status and error; sorted, filtered,
+    paged (Top-N: `limit=N`), or all of them as CSV."""
+    query = {"sort": sort, "order": order, "filters": filter, "status": status}
+    if format == "csv":
+        content = service.results_csv(session, principal, optimization_id, **query)
+        return Response(
+            content=content,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{optimization_id}-results.csv"'},
+        )
+    return service.optimization_results(session, principal, optimization_id, page, **query)
+
+
+@router.get(OPT + "/heatmap", response_model=Heatmap, responses=error_responses(401, 404, 422))
+def optimization_heatmap(
+    optimization_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    x: Annotated[str, Query(max_length=100)],
+    y: Annotated[str, Query(max_length=100)],
+    metric: Annotated[str | None, Query(max_length=40)] = None,
+) -> Heatmap:
+    """The matrix of a parameter-performance heatmap: `z[i][j]` at y = `y_values[i]`, x = `x_values[j]`,
+    null where nothing was evaluated, other parameters aggregated by the best."""
+    return service.optimization_heatmap(session, principal, optimization_id, x=x, y=y, metric=metric)
+
+
+@router.post(OPT + ":cancel", status_code=204, response_class=Response, responses=error_responses(401, 404, 409))
+def cancel_optimization(
+    optimization_id: uuid.UUID, session: SessionDep, env: EnvDep, principal: CurrentPrincipal
+) -> Response:
+    """Stop every remaining evaluation (idempotent); finished rows are kept. A sweep that already ended
+    otherwise is 409 CONFLICT."""
+    service.cancel_optimization(session, env, principal, optimization_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    OPT + "/results/{index}:promote",
+    response_model=RunIds,
+    response_model_exclude_none=True,
+    status_code=201,
+    responses=error_responses(401, 404, 422),
+)
+def promote(
+    optimization_id: uuid.UUID, index: int, session: SessionDep, env: EnvDep, principal: CurrentPrincipal
+) -> RunIds:
+    """A full single run (every artifact) of one evaluated combination's params."""
+    return service.promote(session, env, principal, optimization_id, index)

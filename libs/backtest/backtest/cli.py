@@ -129,6 +129,8 @@ def _print_grid(summary: pl.DataFrame, param_names: list[str]) -> None:
 
 # --- service commands (the same service calls as the API) ------------------------------------------------
 
+from backtest.cli_optimize import register as register_optimize  # noqa: E402
 from backtest.cli_service import register  # noqa: E402
 
 register(app)
+register_optimize(app)

@@ -32,6 +32,7 @@ from strategy_management.schemas import FromTemplate, VersionRead
 from user_auth.principal import Principal
 
 JOB_KIND = "backtest.run"
+OPTIMIZE_KIND = "backtest.optimize"
 _DRY_RUNS: OrderedDict[str, bool] = OrderedDict()
 _DRY_RUN_CACHE_SIZE = 256
 
@@ -224,3 +225,27 @@ def submit_job(
 
 def cancel_job(session: Session, env: BacktestEnv, principal: Principal, job_id: uuid.UUID) -> JobRead:
     return jobs.cancel(session, env.jobs, principal, job_id)
+
+
+def submit_batch_job(
+    session: Session,
+    env: BacktestEnv,
+    principal: Principal,
+    task_id: uuid.UUID,
+    optimization_id: uuid.UUID,
+    *,
+    priority: str,
+    budget_s: int,
+) -> JobRead:
+    """One batch of a sweep as an ordinary job; `parent_id` groups a sweep's batch jobs under its id."""
+    return jobs.submit(
+        session,
+        env.jobs,
+        principal,
+        kind=OPTIMIZE_KIND,
+        payload={"task_id": str(task_id)},
+        priority=priority,
+        idempotency_key=f"{OPTIMIZE_KIND}:{task_id}",
+        parent_id=optimization_id,
+        budget_s=budget_s,
+    )

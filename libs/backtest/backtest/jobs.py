@@ -1,6 +1,7 @@
-"""The `backtest.run` job handler (registered by the composition app with job_orchestration): it parses the
-payload and runs one attempt of the run with `service.run_backtest`, whose outcome becomes the job's result.
-User errors there (INVALID_INPUT) fail the run at once with the user's message; anything else is retried."""
+"""The job handlers of backtest (registered by the composition app with job_orchestration). `backtest.run`
+parses the payload and runs one attempt of the run with `service.run_backtest`, whose outcome becomes the
+job's result; user errors there (INVALID_INPUT) fail the run at once with the user's message, anything
+else is retried. `backtest.optimize` evaluates one batch of a sweep with `service.run_batch`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from backtest import gateways, service
 from backtest.config import BacktestEnv
 
 KIND = gateways.JOB_KIND
+OPTIMIZE_KIND = gateways.OPTIMIZE_KIND
 
 
 def handler(env: BacktestEnv) -> Callable[[Any], dict[str, Any]]:
@@ -20,5 +22,14 @@ def handler(env: BacktestEnv) -> Callable[[Any], dict[str, Any]]:
     def run(ctx: Any) -> dict[str, Any]:
         run_id = uuid.UUID(str(ctx.payload["run_id"]))
         return service.run_backtest(env, ctx, run_id).model_dump(mode="json")
+
+    return run
+
+
+def optimize_handler(env: BacktestEnv) -> Callable[[Any], dict[str, Any]]:
+    """The `backtest.optimize` handler: one batch of a sweep."""
+
+    def run(ctx: Any) -> dict[str, Any]:
+        return service.run_batch(env, ctx, uuid.UUID(str(ctx.payload["task_id"])))
 
     return run

@@ -69,9 +69,15 @@ def _axis(spec: str) -> list:
         parts = [float(p) for p in spec.split(":")]
         if len(parts) != 3 or parts[2] <= 0:
             raise InvalidInput(f"range {spec!r} must be start:stop:step", field="grid")
-        values = np.arange(parts[0], parts[1] + parts[2] / 2, parts[2])
-        return [int(v) if float(v).is_integer() else float(v) for v in values]
+        return range_values(parts[0], parts[1], parts[2])
     return [parse_value(v.strip()) for v in spec.split(",")]
+
+
+def range_values(start: float, stop: float, step: float) -> list:
+    """The inclusive range start, start + step, … ≤ stop (whole numbers as int) — the `--grid a:b:s`
+    grammar, shared by the service's `gridSpec` ranges."""
+    values = np.arange(start, stop + step / 2, step)
+    return [int(v) if float(v).is_integer() else round(float(v), 12) for v in values]
 
 
 def load_bars(data: Path | None, sample: bool, symbol: str) -> pl.DataFrame:

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     DateTime,
     Float,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     delete,
     func,
     select,
@@ -126,6 +128,89 @@ class ShareRow(Base):
     )
 
 
+class OptimizationRow(Base):
+    """A parameter sweep of a backtest (grid, random or bayes): the parent of its batch tasks and results.
+    Its counters and best-so-far are recomputed from the result rows under a row lock after every batch."""
+
+    __tablename__ = "optimizations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column()
+    backtest_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.backtests.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(10))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(20))
+    total: Mapped[int] = mapped_column(Integer)
+    evaluated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    metric: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(3))
+    best_index: Mapped[int | None] = mapped_column(Integer)
+    best_params: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    best_metric: Mapped[float | None] = mapped_column(Float)
+    early_stop_policy: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    max_evals: Mapped[int | None] = mapped_column(Integer)
+    budget_ms: Mapped[int | None] = mapped_column(BigInteger)
+    concurrency_limit: Mapped[int] = mapped_column(Integer)
+    batch_size: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    diagnostics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    started_at: Mapped[datetime | None] = mapped_column(TS)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_optimizations_owner_created", "owner_id", text("created_at DESC")),)
+
+
+class OptimizationTaskRow(Base):
+    """One batch of a sweep: the combinations (`points`, from `first_index` on) one job evaluates."""
+
+    __tablename__ = "optimization_tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    optimization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.optimizations.id", ondelete="CASCADE"))
+    batch_index: Mapped[int] = mapped_column(Integer)
+    first_index: Mapped[int] = mapped_column(Integer)
+    points: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    job_id: Mapped[uuid.UUID | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20))
+    retries: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_run_at: Mapped[datetime | None] = mapped_column(TS)
+    timing: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    returns_key: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    started_at: Mapped[datetime | None] = mapped_column(TS)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+    __table_args__ = (
+        UniqueConstraint("optimization_id", "batch_index"),
+        Index("ix_optimization_tasks_job_id", "job_id"),
+        Index("ix_optimization_tasks_status_next_run", "status", "next_run_at"),
+    )
+
+
+class OptimizationResultRow(Base):
+    """One evaluated combination: params, the summary metrics, the score (the sweep's metric), status and
+    error. The primary key (optimization, combination index) makes a re-run batch's writes idempotent."""
+
+    __tablename__ = "optimization_results"
+
+    optimization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.optimizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    combo_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column()
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    score: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (Index("ix_optimization_results_score", "optimization_id", "score"),)
+
+
 # --- backtests -----------------------------------------------------------------------------------------
 
 
@@ -209,6 +294,87 @@ def backtests_by_id(session: Session, owner_id: uuid.UUID, ids: set[uuid.UUID]) 
         return {}
     rows = session.scalars(select(BacktestRow).where(BacktestRow.owner_id == owner_id, BacktestRow.id.in_(ids)))
     return {r.id: r for r in rows}
+
+
+# --- optimisations -------------------------------------------------------------------------------------
+
+
+def get_optimization(
+    session: Session, owner_id: uuid.UUID, optimization_id: uuid.UUID, *, for_update: bool = False
+) -> OptimizationRow | None:
+    query = select(OptimizationRow).where(OptimizationRow.owner_id == owner_id, OptimizationRow.id == optimization_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
+
+
+def list_optimizations(
+    session: Session, owner_id: uuid.UUID, limit: int, offset: int, *, backtest_id: uuid.UUID | None = None
+) -> tuple[list[OptimizationRow], int]:
+    where = [OptimizationRow.owner_id == owner_id]
+    if backtest_id is not None:
+        where.append(OptimizationRow.backtest_id == backtest_id)
+    total = session.scalar(select(func.count()).select_from(OptimizationRow).where(*where)) or 0
+    rows = session.scalars(
+        select(OptimizationRow)
+        .where(*where)
+        .order_by(OptimizationRow.created_at.desc(), OptimizationRow.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), total
+
+
+def tasks_of(session: Session, optimization_id: uuid.UUID) -> list[OptimizationTaskRow]:
+    return list(
+        session.scalars(
+            select(OptimizationTaskRow)
+            .where(OptimizationTaskRow.optimization_id == optimization_id)
+            .order_by(OptimizationTaskRow.batch_index)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def get_task(session: Session, task_id: uuid.UUID) -> OptimizationTaskRow | None:
+    return session.get(OptimizationTaskRow, task_id, populate_existing=True)
+
+
+def insert_results(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert result rows; a combination already stored (a re-run batch) is left as it is."""
+    if not rows:
+        return 0
+    result = session.execute(
+        insert(OptimizationResultRow)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["optimization_id", "combo_index"])
+        .returning(OptimizationResultRow.combo_index)
+    )
+    return len(result.all())
+
+
+def result_scores(session: Session, optimization_id: uuid.UUID) -> list[tuple[int, float | None, str]]:
+    """(combination index, score, status) of every stored result, in combination order."""
+    rows = session.execute(
+        select(OptimizationResultRow.combo_index, OptimizationResultRow.score, OptimizationResultRow.status)
+        .where(OptimizationResultRow.optimization_id == optimization_id)
+        .order_by(OptimizationResultRow.combo_index)
+    ).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def results_of(session: Session, optimization_id: uuid.UUID) -> list[OptimizationResultRow]:
+    return list(
+        session.scalars(
+            select(OptimizationResultRow)
+            .where(OptimizationResultRow.optimization_id == optimization_id)
+            .order_by(OptimizationResultRow.combo_index)
+        )
+    )
+
+
+def get_result(session: Session, optimization_id: uuid.UUID, combo_index: int) -> OptimizationResultRow | None:
+    return session.get(OptimizationResultRow, (optimization_id, combo_index))
 
 
 # --- idempotency ---------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ _EXPORTS = {
     "expand_grid": "quant.grid",
     "grid_sets": "quant.grid",
     "run_grid": "quant.grid",
+    "run_grid_targets": "quant.grid",
     "run_independent": "quant.grid",
     "BacktestResult": "quant.results",
     "write_artifacts": "quant.results",
@@ -72,6 +73,7 @@ __all__ = [
     "normalize_bars",
     "run_backtest",
     "run_grid",
+    "run_grid_targets",
     "run_independent",
     "schema_to_json",
     "simulate",
@@ -100,7 +102,7 @@ if TYPE_CHECKING:
     from quant.config import EngineConfig
     from quant.contract import BAR_SCHEMA, INSTRUMENT_SCHEMA, ContractError, normalize_bars, validate_bars
     from quant.engine import ENGINE_VERSION, GridResult, run_backtest, simulate
-    from quant.grid import expand_grid, grid_sets, run_grid, run_independent
+    from quant.grid import expand_grid, grid_sets, run_grid, run_grid_targets, run_independent
     from quant.results import BacktestResult, write_artifacts
     from quant.rulebook import RULEBOOK_VERSION
     from quant.strategy import (

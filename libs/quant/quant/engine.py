@@ -288,11 +288,14 @@ class _DayNames:
 
 @dataclass
 class GridResult:
-    """One summary row per parameter set (`summary`), and full results when requested."""
+    """One summary row per parameter set (`summary`), full results and the (sessions × sets) daily
+    returns with their session dates when requested."""
 
     summary: pl.DataFrame
     results: list[BacktestResult] | None
     manifest: dict
+    returns: np.ndarray | None = None
+    dates: np.ndarray | None = None
 
 
 def run_backtest(

@@ -25,10 +25,11 @@ from quant.engine import (
     split_benchmark,
 )
 from quant.kernel_plain import run_kernel
-from quant.market import Market
+from quant.market import Market, prepare_market
 from quant.results import LanePanels, session_ends, session_returns
 from quant.strategy import (
     ParamError,
+    StrategyError,
     StrategySpec,
     compute_targets,
     compute_targets_grid,
@@ -74,10 +75,12 @@ def run_grid(
     benchmark: pl.DataFrame | None = None,
     *,
     full: bool = False,
+    returns: bool = False,
 ) -> GridResult:
     """Evaluate many parameter sets of one strategy on one data set: shared indicators (via the
     strategy's `generate_grid`), one vectorised simulation over all combinations. Returns one summary
-    row per set, and full `BacktestResult`s when `full`."""
+    row per set, full `BacktestResult`s when `full`, and the (sessions × sets) daily returns when
+    `returns` (for the overfitting diagnostics of `quant.overfitting`)."""
     config = config or EngineConfig()
     check_grid(param_sets)
     spec = resolve_strategy(strategy)
@@ -90,7 +93,34 @@ def run_grid(
         aligned = [align_targets(m, f) for f in compute_targets_grid(spec, bars, sets)]
         decisions, mode = np.stack([a[0] for a in aligned], axis=1), aligned[0][1]
     sym_idx = np.tile(np.arange(len(m.symbols)), (len(sets), 1))
-    return _run_lanes(m, decisions, mode, sym_idx, config, benchmark, spec, sets, full)
+    return _run_lanes(m, decisions, mode, sym_idx, config, benchmark, spec, sets, full, returns)
+
+
+def run_grid_targets(
+    bars: pl.DataFrame,
+    targets: list[pl.DataFrame],
+    param_sets: list[dict],
+    config: EngineConfig | None = None,
+    instruments: pl.DataFrame | None = None,
+    benchmark: pl.DataFrame | None = None,
+    *,
+    returns: bool = False,
+) -> GridResult:
+    """`run_grid` for targets computed elsewhere (a user strategy's, from the confined runner): one
+    target frame per parameter set, all simulated in one vectorised pass (one portfolio per set)."""
+    config = config or EngineConfig()
+    check_grid(param_sets)
+    if len(targets) != len(param_sets):
+        raise StrategyError("one target frame per parameter set is needed")
+    bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
+    m = prepare_market(bars, config, instruments)
+    aligned = [align_targets(m, f) for f in targets]
+    modes = {a[1] for a in aligned}
+    if len(modes) != 1:
+        raise StrategyError("every parameter set must state targets of the same kind (weight or shares)")
+    decisions = np.stack([a[0] for a in aligned], axis=1)
+    sym_idx = np.tile(np.arange(len(m.symbols)), (len(param_sets), 1))
+    return _run_lanes(m, decisions, modes.pop(), sym_idx, config, benchmark, None, param_sets, False, returns)
 
 
 def run_independent(
@@ -115,16 +145,18 @@ def run_independent(
         targets = pl.concat([compute_targets(spec, part, values) for part in parts])
         decisions, mode = align_targets(m, targets)
     sym_idx = np.arange(len(m.symbols))[:, None]
-    result = _run_lanes(m, decisions[:, :, None], mode, sym_idx, config, None, spec, [values] * len(m.symbols), full)
+    sets = [values] * len(m.symbols)
+    result = _run_lanes(m, decisions[:, :, None], mode, sym_idx, config, None, spec, sets, full, False)
     result.summary = result.summary.insert_column(0, pl.Series("symbol", m.symbols))
     return result
 
 
-def _run_lanes(m: Market, decisions, mode, sym_idx, config, benchmark, spec, sets, full) -> GridResult:
+def _run_lanes(m: Market, decisions, mode, sym_idx, config, benchmark, spec, sets, full, returns) -> GridResult:
     tgt, change = execution_targets(decisions, mode, config.fill)
     out = run_kernel(m, config, sym_idx, mode, tgt, change)
     bench = benchmark_returns(m, benchmark)
-    summary = grid_summary(m, out, sym_idx, config, bench, sets)
+    kept: list[np.ndarray] | None = [] if returns else None
+    summary = grid_summary(m, out, sym_idx, config, bench, sets, kept)
     base = manifest(m, config, spec, None)
     results = None
     if full:
@@ -133,7 +165,8 @@ def _run_lanes(m: Market, decisions, mode, sym_idx, config, benchmark, spec, set
             build_result(m, out, sym_idx, config, bench, {**base, "params": sets[i]}, lane=i, panels=panels)
             for i in range(len(sets))
         ]
-    return GridResult(summary, results, base)
+    daily = np.concatenate(kept, axis=1) if kept else None
+    return GridResult(summary, results, base, daily, np.unique(m.dates) if returns else None)
 
 
 LANE_BLOCK = 48
@@ -141,9 +174,12 @@ PARALLEL_CELLS = 200_000  # (lanes × sessions) from which the summary blocks ru
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="huice-grid")
 
 
-def grid_summary(m: Market, out, sym_idx, config: EngineConfig, bench, sets: list[dict]) -> pl.DataFrame:
+def grid_summary(
+    m: Market, out, sym_idx, config: EngineConfig, bench, sets: list[dict], keep: list | None = None
+) -> pl.DataFrame:
     """Vectorised per-lane summary metrics, computed in blocks of lanes so the (time × lanes)
-    temporaries stay cache-sized and are reused instead of freshly page-faulted."""
+    temporaries stay cache-sized and are reused instead of freshly page-faulted. With `keep` (a list),
+    each block's (sessions × lanes) returns are appended to it, in lane order."""
     L = sym_idx.shape[0]
     ends = session_ends(m)
     panels = LanePanels(out, m, sym_idx, config.initial_cash)
@@ -155,6 +191,8 @@ def grid_summary(m: Market, out, sym_idx, config: EngineConfig, bench, sets: lis
         returns = session_returns(equity, ends, config.initial_cash)
         values = mx.returns_metrics(returns, config.periods_per_year, config.risk_free_rate)
         part = {k: values[k] for k in SUMMARY_KEYS}
+        if keep is not None:
+            part["_returns"] = returns.astype(np.float32)
         if bench is not None:
             rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
             part.update({k: rel[k] for k in ("excess_return", "alpha", "beta", "information_ratio")})
@@ -167,6 +205,8 @@ def grid_summary(m: Market, out, sym_idx, config: EngineConfig, bench, sets: lis
         parts = list(_POOL.map(block, starts))
     else:
         parts = [block(lo) for lo in starts]
+    if keep is not None:
+        keep.extend(p.pop("_returns") for p in parts)
     columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     o = out.orders
     filled = o["filled"] > 0 if o["filled"].size else np.zeros(0, bool)

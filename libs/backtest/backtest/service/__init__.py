@@ -6,11 +6,24 @@ owner's backtest, run or artifact is NOT_FOUND, exactly like a missing one. Noth
 input was valid: a run's job is created in the caller's transaction and enqueued after commit.
 `service.results` studies a finished run (pages, curves, drawdowns, returns, rolling statistics) and
 compares or diffs runs. `run_backtest` is one attempt of a run; it opens its units of work through the job it runs in.
+Sweeps (`mode` grid / random / bayes on `submit_runs`, or `submit_optimization`) are optimisations:
+`run_batch` is one batch of one (the `backtest.optimize` job), the rest reads, cancels and promotes.
 """
 
 from backtest.service.artifacts import Download, artifact
 from backtest.service.attempt import RunAttempt, run_backtest
 from backtest.service.backtests import create_backtest, get_backtest, list_backtests
+from backtest.service.optimizations import (
+    cancel_optimization,
+    get_optimization,
+    list_optimizations,
+    optimization_heatmap,
+    optimization_results,
+    promote,
+    results_csv,
+    run_batch,
+    submit_optimization,
+)
 from backtest.service.reports import report_data, run_report
 from backtest.service.results import (
     COMPARE_METRICS,
@@ -37,6 +50,7 @@ __all__ = [
     "PageQuery",
     "RunAttempt",
     "artifact",
+    "cancel_optimization",
     "cancel_run",
     "compare_csv",
     "compare_runs",
@@ -45,25 +59,33 @@ __all__ = [
     "diff_runs",
     "drawdown_periods",
     "get_backtest",
+    "get_optimization",
     "get_run",
     "list_backtests",
+    "list_optimizations",
     "list_runs",
     "list_shares",
+    "optimization_heatmap",
+    "optimization_results",
     "page_fills",
     "page_orders",
     "page_positions",
     "page_trades",
+    "promote",
     "report_data",
     "rerun",
+    "results_csv",
     "return_tables",
     "revoke_share",
     "rolling",
     "run_backtest",
+    "run_batch",
     "run_curves",
     "run_job_id",
     "run_report",
     "run_study",
     "shared_report",
     "shared_view",
+    "submit_optimization",
     "submit_runs",
 ]

@@ -123,9 +123,26 @@ def submit_runs(
     )
 
 
+SWEEP_FIELDS = ("grid_spec", "space", "n", "max_evals", "objective", "early_stop", "batch_size")
+
+
 def _submit_runs(
     session: Session, env: BacktestEnv, principal: Principal, backtest_id: uuid.UUID, body: RunCreate
 ) -> RunIds:
+    if body.mode != "single":
+        from backtest.service.optimizations import submit_optimization
+
+        return submit_optimization(session, env, principal, backtest_id, body)
+    for name in SWEEP_FIELDS:
+        if getattr(body, name) is not None:
+            raise InvalidInput(f"{name} is for sweeps (mode grid, random or bayes), not mode single", field=name)
+    return submit_single(session, env, principal, backtest_id, body)
+
+
+def submit_single(
+    session: Session, env: BacktestEnv, principal: Principal, backtest_id: uuid.UUID, body: RunCreate
+) -> RunIds:
+    """One run of `body.params` merged over the backtest's defaults (also a promoted sweep result)."""
     backtest = owned_backtest(session, principal, backtest_id)
     params = strategies.validate_params(session, principal, backtest.version_id, {**backtest.params, **body.params})
     budget = budget_seconds(body.budget_ms, env.settings.default_budget_s)

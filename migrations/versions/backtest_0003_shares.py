@@ -1,7 +1,7 @@
 """backtest: read-only share links of runs
 
-Revision ID: backtest_0002
-Revises: backtest_0001
+Revision ID: backtest_0003
+Revises: backtest_0002
 Create Date: 2026-12-03
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "backtest_0002"
-down_revision: str | Sequence[str] | None = "backtest_0001"
+revision: str = "backtest_0003"
+down_revision: str | Sequence[str] | None = "backtest_0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,537 @@
+"""BDD without workers: optimisations (optimisation.feature) through the API in this process over the
+committed sample data. Each batch job is run by job_orchestration's attempt in this process — the attempt
+a worker would make, without the worker — so the order of batches is the test's to choose."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+import uuid
+from typing import Any
+
+import httpx
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from backtest.config import env_of
+from huice.bootstrap import Container
+from job_orchestration import attempt
+from strategy_management import service as strategies
+from strategy_management.schemas import StrategyCreate
+from tests.backtest import support
+
+scenarios("backtest/features/optimisation.feature")
+
+STUB_STRATEGY = '''"""Exposure grows with days: hold every symbol for the first `days` sessions (13 raises)."""
+import polars as pl
+from quant.sdk import param
+
+PARAMS = [param("days", int, default=10, min=1, max=400)]
+
+
+def generate(bars: pl.DataFrame, params: dict) -> pl.DataFrame:
+    if params["days"] == 13:
+        raise ValueError("thirteen is unlucky")
+    share = 1.0 / bars["symbol"].n_unique()
+    day = pl.col("ts").rank("dense")
+    return bars.select("ts", "symbol", pl.when(day <= params["days"]).then(share).otherwise(0.0).alias("weight"))
+'''
+TERMINAL = {"succeeded", "failed", "cancelled", "early_stopped"}
+RANGES = {"fast": {"start": 5, "stop": 50, "step": 5}, "slow": {"start": 20, "stop": 200, "step": 20}}
+SPACE = {"fast": {"type": "int", "low": 5, "high": 20}, "slow": {"type": "int", "low": 30, "high": 60}}
+
+
+def _stay() -> None:
+    """An in-process attempt is never killed."""
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
+def _sweep(client: Any, user: support.User, backtest: dict, body: dict, key: str | None = None) -> httpx.Response:
+    headers = {**user.headers, **({"Idempotency-Key": key} if key else {})}
+    return client.post(f"/api/backtests/{backtest['id']}/runs", json=body, headers=headers)
+
+
+def _read(client: Any, user: support.User, opt_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/optimizations/{opt_id}", headers=user.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _results(client: Any, user: support.User, opt_id: str, **params: Any) -> dict[str, Any]:
+    response = client.get(f"/api/optimizations/{opt_id}/results", params={"limit": 200, **params}, headers=user.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _run_job(bt: Container, job_id: str) -> Any:
+    return attempt.execute(env_of(bt).jobs, uuid.UUID(job_id), worker_name="in-process", pid=os.getpid(), kill=_stay)
+
+
+def _run_batches(bt: Container, client: Any, user: support.User, opt_id: str, limit: int | None = None) -> dict:
+    """Run queued batches in batch order (at most `limit`), as the workers would, until none is left."""
+    ran = 0
+    while limit is None or ran < limit:
+        opt = _read(client, user, opt_id)
+        queued = [b for b in opt["batches"] if b["status"] == "queued"]
+        if not queued or opt["status"] in TERMINAL:
+            return opt
+        _run_job(bt, queued[0]["job_id"])
+        ran += 1
+    return _read(client, user, opt_id)
+
+
+@given("the sample data", target_fixture="snapshot_id")
+def _sample_data(bt: Container) -> str:
+    from market_data import service as market
+
+    with bt.db.transaction() as session:
+        return market.latest_snapshot(session).id
+
+
+@given("a stub strategy whose exposure grows with its parameter days", target_fixture="backtest")
+def _stub_backtest(bt: Container, client: Any, me: support.User) -> dict[str, Any]:
+    with bt.db.transaction() as session:
+        created = strategies.create_strategy(
+            session,
+            env_of(bt).strategies,
+            me.principal,
+            StrategyCreate(name=f"stub-{uuid.uuid4().hex[:8]}", source=STUB_STRATEGY),
+        )
+    body = support.backtest_body(strategyRef={"version_id": str(created.latest_version.id), "params": {"days": 10}})
+    response = client.post("/api/backtests", json=body, headers=me.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["backtest"]
+
+
+# --- submitting ----------------------------------------------------------------------------------------
+
+
+def _submitted(answer: httpx.Response) -> dict[str, Any]:
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["run_ids"] == [] and body["optimization_id"]
+    return {"id": body["optimization_id"], "answer": body}
+
+
+@when(parsers.parse('the user submits a grid sweep with fast "{fast}" and slow "{slow}"'), target_fixture="opt")
+def _grid(client: Any, me: support.User, backtest: dict, fast: str, slow: str) -> dict[str, Any]:
+    body = {"mode": "grid", "gridSpec": {"fast": _ints(fast), "slow": _ints(slow)}}
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep with fast "{fast}" and slow "{slow}" in batches of {size:d}, one at a time'
+    ),
+    target_fixture="opt",
+)
+def _grid_batches(client: Any, me: support.User, backtest: dict, fast: str, slow: str, size: int) -> dict[str, Any]:
+    body = {
+        "mode": "grid",
+        "gridSpec": {"fast": _ints(fast), "slow": _ints(slow)},
+        "batch_size": size,
+        "concurrency_limit": 1,
+    }
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+@when(
+    "the user submits a grid sweep with fast from 5 to 50 step 5 and slow from 20 to 200 step 20",
+    target_fixture="opt",
+)
+def _grid_ranges(client: Any, me: support.User, backtest: dict) -> dict[str, Any]:
+    return _submitted(_sweep(client, me, backtest, {"mode": "grid", "gridSpec": RANGES}))
+
+
+@when(
+    parsers.parse(
+        "the user submits a grid sweep with fast from 5 to 50 step 5 and slow from 20 to 200 step 20, "
+        "max_evals {max_evals:d} and batch size {size:d}"
+    ),
+    target_fixture="opt",
+)
+def _grid_capped(client: Any, me: support.User, backtest: dict, max_evals: int, size: int) -> dict[str, Any]:
+    body = {"mode": "grid", "gridSpec": RANGES, "max_evals": max_evals, "batch_size": size}
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+@when(
+    parsers.parse(
+        "the user submits a grid sweep with fast from 5 to 50 step 5 and slow from 20 to 200 step 20, "
+        "a budget of {budget:d} ms and batch size {size:d}"
+    ),
+    target_fixture="opt",
+)
+def _grid_budget(client: Any, me: support.User, backtest: dict, budget: int, size: int) -> dict[str, Any]:
+    body = {"mode": "grid", "gridSpec": RANGES, "budget_ms": budget, "batch_size": size}
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+@when(
+    parsers.parse("the user previews a grid sweep with fast from 5 to 50 step 5 and slow from 20 to 200 step 20"),
+    target_fixture="answer",
+)
+def _preview(client: Any, me: support.User, backtest: dict) -> httpx.Response:
+    return _sweep(client, me, backtest, {"mode": "grid", "gridSpec": RANGES, "dry_run": True})
+
+
+@when(
+    parsers.parse(
+        'the user sweeps days "{days}" ranking by exposure with patience {patience:d}, one combination per batch'
+    ),
+    target_fixture="opt",
+)
+def _stub_early(client: Any, me: support.User, backtest: dict, days: str, patience: int) -> dict[str, Any]:
+    body = {
+        "mode": "grid",
+        "gridSpec": {"days": _ints(days)},
+        "early_stop": {"metric": "exposure", "mode": "max", "patience": patience},
+        "batch_size": 1,
+        "concurrency_limit": 1,
+    }
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+@when(parsers.parse('the user sweeps days "{days}" ranking by exposure'), target_fixture="opt")
+def _stub_sweep(client: Any, me: support.User, backtest: dict, days: str) -> dict[str, Any]:
+    body = {"mode": "grid", "gridSpec": {"days": _ints(days)}, "objective": {"metric": "exposure", "mode": "max"}}
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+@when(parsers.parse("the user submits a random sweep of {n:d} points with seed {seed:d} twice"), target_fixture="opt")
+def _random_twice(client: Any, me: support.User, backtest: dict, n: int, seed: int) -> dict[str, Any]:
+    body = {"mode": "random", "space": SPACE, "n": n, "seed": seed}
+    first, second = (_submitted(_sweep(client, me, backtest, body)) for _ in range(2))
+    return {**first, "others": [second]}
+
+
+@when(
+    parsers.parse("the user submits a bayes sweep of {n:d} points with seed {seed:d} in batches of {size:d}"),
+    target_fixture="opt",
+)
+def _bayes(client: Any, me: support.User, backtest: dict, n: int, seed: int, size: int) -> dict[str, Any]:
+    body = {"mode": "bayes", "space": SPACE, "n": n, "seed": seed, "batch_size": size, "concurrency_limit": 1}
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+# --- running -------------------------------------------------------------------------------------------
+
+
+@when("the sweep's batches run", target_fixture="opt")
+def _run_all(bt: Container, client: Any, me: support.User, opt: dict) -> dict[str, Any]:
+    for item in [opt, *opt.get("others", [])]:
+        item["read"] = _run_batches(bt, client, me, item["id"])
+    return opt
+
+
+@when("the first batch runs", target_fixture="opt")
+def _run_first(bt: Container, client: Any, me: support.User, opt: dict) -> dict[str, Any]:
+    opt["read"] = _run_batches(bt, client, me, opt["id"], limit=1)
+    return opt
+
+
+@when("the first batch runs after the budget is spent", target_fixture="opt")
+def _run_late(bt: Container, client: Any, me: support.User, opt: dict) -> dict[str, Any]:
+    elapsed = (time.time() - _ts(_read(client, me, opt["id"])["created_at"])) * 1000
+    time.sleep(max(0.0, 1.05 - elapsed / 1000))
+    opt["read"] = _run_batches(bt, client, me, opt["id"], limit=1)
+    return opt
+
+
+def _ts(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+@when("the user cancels the sweep twice", target_fixture="cancels")
+def _cancel_twice(client: Any, me: support.User, opt: dict) -> list[int]:
+    url = f"/api/optimizations/{opt['id']}:cancel"
+    return [client.post(url, headers=me.headers).status_code for _ in range(2)]
+
+
+@when("the user promotes the best result", target_fixture="promoted")
+def _promote(client: Any, me: support.User, opt: dict) -> dict[str, Any]:
+    best = _read(client, me, opt["id"])["best"]
+    response = client.post(f"/api/optimizations/{opt['id']}/results/{best['index']}:promote", headers=me.headers)
+    assert response.status_code == 201, response.text
+    assert set(response.json()) == {"run_ids"}
+    return {"best": best, "run_id": response.json()["run_ids"][0]}
+
+
+# --- outcomes ------------------------------------------------------------------------------------------
+
+
+@then(parsers.parse('the sweep ended "{status}" with {evaluated:d} of {total:d} evaluations'))
+def _ended(client: Any, me: support.User, opt: dict, status: str, evaluated: int, total: int) -> None:
+    read = _read(client, me, opt["id"])
+    assert (read["status"], read["evaluated"], read["total"]) == (status, evaluated, total), read
+    assert read["budget"]["evaluations"] == evaluated and read["finished_at"] is not None
+    assert _results(client, me, opt["id"])["total"] == evaluated
+
+
+@then(parsers.parse("the sweep ran {count:d} batches"))
+def _batches(client: Any, me: support.User, opt: dict, count: int) -> None:
+    batches = _read(client, me, opt["id"])["batches"]
+    assert [b["status"] for b in batches] == ["succeeded"] * count
+    assert all(b["timing"]["data_ms"] >= 0 and b["timing"]["writes_ms"] >= 0 for b in batches)
+
+
+@then("there is one result row per combination with its params and the summary metrics")
+def _rows(client: Any, me: support.User, opt: dict) -> None:
+    rows = _results(client, me, opt["id"])["items"]
+    assert sorted((r["params"]["fast"], r["params"]["slow"]) for r in rows) == [
+        (f, s) for f in (5, 10, 20) for s in (30, 60)
+    ]
+    assert sorted(r["index"] for r in rows) == list(range(6))
+    for row in rows:
+        assert row["status"] == "succeeded" and row["error"] is None
+        assert {"total_return", "sharpe", "max_drawdown", "trade_count", "excess_return"} <= set(row["metrics"])
+
+
+@then("the best so far is the result with the highest sharpe")
+def _best(client: Any, me: support.User, opt: dict) -> None:
+    rows = _results(client, me, opt["id"])["items"]
+    top = max(rows, key=lambda r: r["metrics"]["sharpe"])
+    best = _read(client, me, opt["id"])["best"]
+    assert (best["index"], best["params"], best["metric"]) == (top["index"], top["params"], top["metrics"]["sharpe"])
+
+
+@then(
+    parsers.parse(
+        'the preview shows {combos:d} combinations, {rejected:d} rejected for "{reason}" and {evals:d} evaluations'
+    )
+)
+def _preview_shows(answer: httpx.Response, combos: int, rejected: int, reason: str, evals: int) -> None:
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert "optimization_id" not in body and body["run_ids"] == []
+    preview = body["preview"]
+    assert (preview["combinations"], preview["rejected"], preview["evaluations"]) == (combos, rejected, evals)
+    assert preview["rejected_reasons"] == {reason: rejected}
+    assert all(r["params"]["fast"] >= r["params"]["slow"] for r in preview["rejected_sample"])
+    assert preview["estimated_ms"] > 0 and preview["check_params"] == "checked"
+
+
+@then("no optimisation was created")
+def _none_created(client: Any, me: support.User) -> None:
+    listed = client.get("/api/optimizations", headers=me.headers).json()
+    assert listed["total"] == 0, listed
+
+
+@then(parsers.parse('the reason says "{text}"'))
+def _reason(client: Any, me: support.User, opt: dict, text: str) -> None:
+    assert text in _read(client, me, opt["id"])["reason"]
+
+
+@then(parsers.parse("the best so far has days {days:d}"))
+def _best_days(client: Any, me: support.User, opt: dict, days: int) -> None:
+    assert _read(client, me, opt["id"])["best"]["params"]["days"] == days
+
+
+@then(parsers.parse('the result with days {days:d} failed with the message "{message}"'))
+def _failed_row(client: Any, me: support.User, opt: dict, days: int, message: str) -> None:
+    rows = _results(client, me, opt["id"])["items"]
+    [row] = [r for r in rows if r["params"]["days"] == days]
+    assert row["status"] == "failed" and row["metrics"] is None
+    assert message in row["error"]["message"] or message in str(row["error"]["details"])
+    assert all(r["status"] == "succeeded" for r in rows if r is not row)
+    assert _read(client, me, opt["id"])["failed"] == 1
+
+
+@then("both cancels answer 204")
+def _cancels(cancels: list[int]) -> None:
+    assert cancels == [204, 204]
+
+
+@then("the queued batch's job is cancelled and running it does nothing")
+def _queued_cancelled(bt: Container, client: Any, me: support.User, opt: dict) -> None:
+    batches = _read(client, me, opt["id"])["batches"]
+    assert [b["status"] for b in batches] == ["succeeded", "cancelled"]
+    job = client.get(f"/api/jobs/{batches[1]['job_id']}", headers=me.headers).json()
+    assert job["status"] == "cancelled" and job["parent_id"] == opt["id"]
+    assert _run_job(bt, batches[1]["job_id"]) is None
+    assert _read(client, me, opt["id"])["evaluated"] == 2
+
+
+@then("a single run with the best result's params is queued")
+def _promoted_run(client: Any, me: support.User, promoted: dict) -> None:
+    run = support.read_run(client, me, promoted["run_id"])
+    assert run["params"] == promoted["best"]["params"] and run["status"] == "queued"
+
+
+@then("the run succeeds with all its artifacts")
+def _promoted_ran(bt: Container, client: Any, me: support.User, promoted: dict) -> None:
+    run = support.read_run(client, me, promoted["run_id"])
+    assert _run_job(bt, run["job_id"]) == "succeeded"
+    run = support.read_run(client, me, promoted["run_id"])
+    assert sorted(run["artifacts"]) == ["equity", "fills", "logs", "orders", "positions", "trades"]
+    assert run["stats"]["sharpe"] == promoted["best"]["metric"]
+
+
+def _heatmap(client: Any, me: support.User, opt: dict) -> dict[str, Any]:
+    response = client.get(
+        f"/api/optimizations/{opt['id']}/heatmap",
+        params={"x": "fast", "y": "slow", "metric": "sharpe"},
+        headers=me.headers,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@then(parsers.parse('the heatmap of sharpe over fast and slow has the x values "{xs}" and the y values "{ys}"'))
+def _heatmap_axes(client: Any, me: support.User, opt: dict, xs: str, ys: str) -> None:
+    heat = _heatmap(client, me, opt)
+    assert (heat["x_values"], heat["y_values"]) == (_ints(xs), _ints(ys))
+    assert heat["aggregation"].startswith("best")
+
+
+@then("every heatmap cell is the sharpe of its result and the cells of fast 40 are null")
+def _heatmap_cells(client: Any, me: support.User, opt: dict) -> None:
+    heat = _heatmap(client, me, opt)
+    by_pair = {
+        (r["params"]["fast"], r["params"]["slow"]): r["metrics"]["sharpe"]
+        for r in _results(client, me, opt["id"])["items"]
+    }
+    for i, slow in enumerate(heat["y_values"]):
+        for j, fast in enumerate(heat["x_values"]):
+            assert heat["z"][i][j] == by_pair.get((fast, slow)), (fast, slow)
+    assert [row[2] for row in heat["z"]] == [None, None]
+
+
+@then("the results come best sharpe first by default")
+def _default_order(client: Any, me: support.User, opt: dict) -> None:
+    values = [r["metrics"]["sharpe"] for r in _results(client, me, opt["id"])["items"]]
+    assert values == sorted(values, reverse=True)
+    top = _results(client, me, opt["id"], limit=2)["items"]
+    assert [r["metrics"]["sharpe"] for r in top] == values[:2]
+
+
+@then("sorted by max_drawdown ascending they are in ascending order")
+def _sorted(client: Any, me: support.User, opt: dict) -> None:
+    rows = _results(client, me, opt["id"], sort="max_drawdown", order="asc")["items"]
+    values = [r["metrics"]["max_drawdown"] for r in rows]
+    assert values == sorted(values) and len(values) == 6
+
+
+@then(parsers.parse('filtered by "{expr}" every row has trades'))
+def _filtered(client: Any, me: support.User, opt: dict, expr: str) -> None:
+    page = _results(client, me, opt["id"], filter=expr)
+    everything = _results(client, me, opt["id"])["items"]
+    assert page["total"] == sum(1 for r in everything if r["metrics"]["trade_count"] > 0)
+    assert all(r["metrics"]["trade_count"] > 0 for r in page["items"])
+
+
+@then(parsers.parse('the CSV of the results has a header starting "{header}" and {rows:d} rows'))
+def _csv(client: Any, me: support.User, opt: dict, header: str, rows: int) -> None:
+    response = client.get(f"/api/optimizations/{opt['id']}/results", params={"format": "csv"}, headers=me.headers)
+    assert response.status_code == 200 and response.headers["content-type"] == "text/csv; charset=utf-8"
+    text = response.content.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith(header)
+    assert len(list(csv.DictReader(io.StringIO(text)))) == rows
+
+
+def _points(client: Any, me: support.User, opt_id: str) -> list[tuple[int, dict]]:
+    return sorted((r["index"], r["params"]) for r in _results(client, me, opt_id)["items"])
+
+
+def _inside(params: dict) -> bool:
+    return 5 <= params["fast"] <= 20 and 30 <= params["slow"] <= 60
+
+
+@then(parsers.parse("both sweeps evaluate the same {n:d} parameter sets, all inside the space"))
+def _same_points(client: Any, me: support.User, opt: dict, n: int) -> None:
+    first, second = (_points(client, me, o["id"]) for o in [opt, *opt["others"]])
+    assert first == second and len(first) == n
+    assert all(_inside(p) for _, p in first)
+    assert len({(p["fast"], p["slow"]) for _, p in first}) > 1
+
+
+@then("every evaluated point is inside the space")
+def _bayes_inside(client: Any, me: support.User, opt: dict) -> None:
+    points = _points(client, me, opt["id"])
+    assert all(_inside(p) and isinstance(p["fast"], int) for _, p in points)
+
+
+@then(parsers.parse("the diagnostics report a deflated Sharpe ratio and a PBO between 0 and 1 over {n:d} evaluations"))
+def _diagnostics(client: Any, me: support.User, opt: dict, n: int) -> None:
+    diag = _read(client, me, opt["id"])["diagnostics"]
+    assert diag["evaluations"] == n and diag["deflated_sharpe"]["trials"] <= n
+    assert 0.0 <= diag["deflated_sharpe"]["dsr"] <= 1.0
+    assert 0.0 <= diag["pbo"]["pbo"] <= 1.0 and diag["pbo"]["splits"] == 70
+
+
+# --- bad input, tenancy, idempotency -------------------------------------------------------------------
+
+BAD = {
+    "an unknown parameter name": {"mode": "grid", "gridSpec": {"foo": [1, 2]}},
+    "a value outside the bounds": {"mode": "grid", "gridSpec": {"fast": [1, 5], "slow": [30]}},
+    "every combination rejected": {"mode": "grid", "gridSpec": {"fast": [50, 60], "slow": [20, 30]}},
+    "too many combinations": {
+        "mode": "grid",
+        "gridSpec": {"fast": {"start": 2, "stop": 200, "step": 0.5}, "slow": {"start": 3, "stop": 400, "step": 1}},
+    },
+    "an early stop on no metric": {
+        "mode": "grid",
+        "gridSpec": {"fast": [5]},
+        "early_stop": {"metric": "luck", "patience": 3},
+    },
+    "max_evals 0": {"mode": "grid", "gridSpec": {"fast": [5]}, "max_evals": 0},
+    "a random sweep without n": {"mode": "random", "space": SPACE},
+}
+
+
+@when(parsers.parse("the user submits a sweep with {problem}"), target_fixture="answer")
+def _bad(client: Any, me: support.User, backtest: dict, problem: str) -> httpx.Response:
+    return _sweep(client, me, backtest, BAD[problem])
+
+
+@then(parsers.parse('the answer is 422 INVALID_INPUT naming "{field}"'))
+def _invalid(answer: httpx.Response, field: str) -> None:
+    error = support.envelope(answer, 422, "INVALID_INPUT")
+    assert error["details"]["field"] == field, error
+
+
+@then("every optimisation route answers 404 NOT_FOUND to the other user")
+def _tenancy(client: Any, other: support.User, opt: dict) -> None:
+    base = f"/api/optimizations/{opt['id']}"
+    answers = [
+        client.get(base, headers=other.headers),
+        client.get(base + "/results", headers=other.headers),
+        client.get(base + "/results", params={"format": "csv"}, headers=other.headers),
+        client.get(base + "/heatmap", params={"x": "fast", "y": "slow"}, headers=other.headers),
+        client.post(base + ":cancel", headers=other.headers),
+        client.post(base + "/results/0:promote", headers=other.headers),
+    ]
+    for response in answers:
+        support.envelope(response, 404, "NOT_FOUND")
+    assert client.get("/api/optimizations", headers=other.headers).json()["total"] == 0
+
+
+@then("a sweep of the user's backtest by the other user is 404 NOT_FOUND")
+def _tenancy_submit(client: Any, other: support.User, backtest: dict) -> None:
+    support.envelope(_sweep(client, other, backtest, {"mode": "grid", "gridSpec": {"fast": [5]}}), 404, "NOT_FOUND")
+
+
+@when(
+    parsers.parse('the user submits the same grid sweep twice with the Idempotency-Key "{key}"'),
+    target_fixture="answers",
+)
+def _twice(client: Any, me: support.User, backtest: dict, key: str) -> list[httpx.Response]:
+    body = {"mode": "grid", "gridSpec": {"fast": [5, 10], "slow": [30]}}
+    return [_sweep(client, me, backtest, body, key=key) for _ in range(2)]
+
+
+@then("both answers carry the same optimization_id")
+def _same_id(answers: list[httpx.Response]) -> None:
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json()["optimization_id"] == answers[1].json()["optimization_id"]
+
+
+@then(parsers.parse("the user has {count:d} optimisation"))
+def _count(client: Any, me: support.User, count: int) -> None:
+    assert client.get("/api/optimizations", headers=me.headers).json()["total"] == count

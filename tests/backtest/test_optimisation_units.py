@@ -1,0 +1,101 @@
+"""The pure rules of sweeps (`backtest.sweep`) and the CLI's option grammar (`backtest.cli_optimize`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from backtest import sweep
+from backtest.cli_optimize import parse_duration_ms, parse_early_stop, parse_space
+from backtest.schemas import Distribution, Range
+from platform_core.errors import InvalidInput
+
+
+def _ok(*scores: float) -> list[tuple[int, float, str]]:
+    return [(i, s, "succeeded") for i, s in enumerate(scores)]
+
+
+def test_patience_counts_evaluations_without_improvement_in_combination_order() -> None:
+    stop = sweep.patience_stop(_ok(1, 4, 2, 3, 0.5, 9), "max", 3, "sharpe")
+    assert stop is not None and stop.status == "early_stopped" and "evaluation #5" in stop.reason
+    assert sweep.patience_stop(_ok(1, 4, 2, 5, 0.5, 9), "max", 3, "sharpe") is None
+    assert sweep.patience_stop(_ok(5, 4, 3, 2), "min", 3, "max_drawdown") is None
+
+
+def test_patience_reads_only_the_contiguous_prefix_and_counts_failures_as_no_improvement() -> None:
+    gap = [(0, 1.0, "succeeded"), (1, 0.5, "succeeded"), (3, 0.1, "succeeded"), (4, 0.1, "succeeded")]
+    assert sweep.patience_stop(gap, "max", 2, "sharpe") is None  # #3 is missing: only 0..1 are judged
+    failed = [(0, 1.0, "succeeded"), (1, None, "failed"), (2, None, "failed")]
+    assert sweep.patience_stop(failed, "max", 2, "sharpe") is not None
+
+
+def test_decide_finishes_stops_on_budget_or_goes_on() -> None:
+    args = {"direction": "max", "early_stop": None, "metric": "sharpe"}
+    assert sweep.decide(scores=_ok(1, 2), total=2, budget_ms=None, wall_ms=5, **args).status == "succeeded"
+    budget = sweep.decide(scores=_ok(1), total=2, budget_ms=1000, wall_ms=1500, **args)
+    assert budget.status == "early_stopped" and "budget" in budget.reason
+    assert sweep.decide(scores=_ok(1), total=2, budget_ms=1000, wall_ms=10, **args) is None
+
+
+def test_best_of_prefers_the_earlier_of_equal_scores_and_ignores_failures() -> None:
+    scores = [(0, 1.0, "succeeded"), (1, 3.0, "succeeded"), (2, 3.0, "succeeded"), (3, 9.0, "failed")]
+    assert sweep.best_of(scores, "max") == (1, 3.0)
+    assert sweep.best_of(scores, "min") == (0, 1.0)
+
+
+def test_heatmap_takes_the_best_over_other_parameters_and_leaves_missing_cells_null() -> None:
+    rows = [
+        ({"fast": 5, "slow": 20, "k": 1}, {"sharpe": 0.5}),
+        ({"fast": 5, "slow": 20, "k": 2}, {"sharpe": 0.9}),
+        ({"fast": 10, "slow": 30, "k": 1}, {"sharpe": -0.2}),
+    ]
+    xs, ys, z = sweep.heatmap(rows, "fast", "slow", "sharpe", "max", {"fast": [5, 10, 40]})
+    assert (xs, ys) == ([5, 10, 40], [20, 30])
+    assert z == [[0.9, None, None], [None, -0.2, None]]
+
+
+def test_axis_ranges_are_inclusive_and_random_points_repeat_with_the_seed() -> None:
+    assert sweep.axis_values("fast", Range(start=5, stop=20, step=5)) == [5, 10, 15, 20]
+    assert sweep.axis_values("x", {"start": 0.1, "stop": 0.3, "step": 0.1}) == [0.1, 0.2, 0.3]
+    space = {
+        "n": Distribution(type="int", low=2, high=10, step=2),
+        "x": Distribution(type="log_uniform", low=0.01, high=1.0),
+        "c": Distribution(type="choices", values=["a", "b"]),
+    }
+    first, again = sweep.random_points(space, 50, 3), sweep.random_points(space, 50, 3)
+    assert first == again and first != sweep.random_points(space, 50, 4)
+    assert all(p["n"] in (2, 4, 6, 8, 10) and 0.01 <= p["x"] <= 1.0 and p["c"] in ("a", "b") for p in first)
+
+
+def test_batch_size_keeps_the_workers_busy_within_the_caps() -> None:
+    assert sweep.batch_size(400, 2, True, None) == 200
+    assert sweep.batch_size(10_000, 2, True, None) == sweep.TEMPLATE_BATCH
+    assert sweep.batch_size(400, 2, False, None) == sweep.USER_BATCH
+    assert sweep.batch_size(400, 2, True, 7) == 7
+
+
+def test_filters_parse_and_apply() -> None:
+    filters = [sweep.parse_filter("sharpe:gt:1"), sweep.parse_filter("trade_count:le:3")]
+    assert sweep.passes({"sharpe": 1.5, "trade_count": 3}, filters)
+    assert not sweep.passes({"sharpe": 0.5, "trade_count": 3}, filters)
+    assert not sweep.passes({"trade_count": 3}, filters)
+    with pytest.raises(InvalidInput):
+        sweep.parse_filter("sharpe>1")
+
+
+def test_the_cli_grammar_of_budgets_early_stops_and_spaces() -> None:
+    assert [parse_duration_ms(t) for t in ("10m", "90s", "500ms", "2h", "1500")] == [
+        600_000,
+        90_000,
+        500,
+        7_200_000,
+        1500,
+    ]
+    assert parse_early_stop("sharpe:max:50") == {"metric": "sharpe", "mode": "max", "patience": 50}
+    assert parse_space(["fast=int:5:50:5", "w=uniform:0.1:0.9", "c=choices:a,b"]) == {
+        "fast": {"type": "int", "low": 5.0, "high": 50.0, "step": 5},
+        "w": {"type": "uniform", "low": 0.1, "high": 0.9},
+        "c": {"type": "choices", "values": ["a", "b"]},
+    }
+    for bad in (lambda: parse_duration_ms("soon"), lambda: parse_early_stop("sharpe:up:5")):
+        with pytest.raises(InvalidInput):
+            bad()
