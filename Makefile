@@ -21,7 +21,7 @@ bootstrap:
 		{ echo "installing uv with pip"; $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; }
 
 install: bootstrap
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --compile-bytecode
 
 run: install
 	$(RUN) huice db upgrade
