@@ -167,12 +167,14 @@ class Columns:
         return self._cache[name]
 
     def rolling_mean(self, window: int, column: str = "close") -> np.ndarray:
-        """Per-symbol simple moving average, identical to `sma(window, column)` (NaN while null)."""
+        """Per-symbol simple moving average: `sma(window, column)` (NaN while null), exact on decimal prices."""
         return self.rolling_means([window], column)[0]
 
     def rolling_means(self, windows: list[int], column: str = "close") -> np.ndarray:
         """(len(windows), rows): several per-symbol SMAs in one polars pass, each computed once."""
         todo = sorted({w for w in windows if f"sma_{column}_{w}" not in self._cache})
+        if todo and self._decimal_rolling_means(todo, column):
+            todo = []
         if todo:
             wide = self._wide(column)
             if wide is not None:
@@ -184,6 +186,38 @@ class Columns:
                 for w in todo:
                     self._cache[f"sma_{column}_{w}"] = frame[str(w)].to_numpy()
         return np.stack([self._cache[f"sma_{column}_{w}"] for w in windows])
+
+    def _decimal_rolling_means(self, windows: list[int], column: str) -> bool:
+        """Exact SMAs for prices quoted in decimals (cents, as real quotes are): when every value is
+        finite and is `k / 10**d` for an integer k (d ≤ 4), each window's sum is an exact integer
+        (int64 cumulative sums) and the mean is that sum divided once by `10**d × window` — the
+        correctly rounded mean of the decimal prices, so two SMAs that are equal in exact arithmetic
+        are equal floats (a rolling sum that adds and subtracts floats drifts by an ulp and breaks
+        such ties). False (nothing cached) for other data: then polars' rolling mean is used."""
+        runs, values = self._run_starts(), self[column]
+        if runs is None or values.size == 0 or not np.isfinite(values).all():
+            return False
+        widest = max(windows)
+        for digits in range(5):
+            scale = 10.0**digits
+            ints = np.rint(values * scale)
+            if (ints / scale == values).all():
+                break
+        else:
+            return False
+        if float(np.abs(ints).max()) * widest >= 2.0**53:
+            return False
+        cum = np.zeros(values.size + 1, np.int64)
+        np.cumsum(ints.astype(np.int64), out=cum[1:])
+        lengths = np.diff(runs)
+        pos = np.arange(values.size) - np.repeat(runs[:-1], lengths)
+        for w in windows:
+            out = np.full(values.size, np.nan)
+            ok = np.flatnonzero(pos >= w - 1)
+            sums = cum[ok + 1] - cum[ok + 1 - w]
+            out[ok] = sums.astype(np.float64) / (scale * w)
+            self._cache[f"sma_{column}_{w}"] = out
+        return True
 
     def _wide(self, column: str) -> pl.DataFrame | None:
         """`column` as one frame column per symbol (zero-copy slices) when every symbol has the same
