@@ -184,3 +184,16 @@ def test_check_params_is_applied_before_a_run_and_must_fail_cleanly(sample_bars)
     kept, skipped = grid_sets("rsi_reversion", {"lower": [20.0, 80.0], "upper": [70.0]}, {"window": 10})
     assert kept == [{"window": 10, "lower": 20.0, "upper": 70.0}]
     assert [(p["lower"], e.field) for p, e in skipped] == [(80.0, "lower")]
+
+
+def test_templates_load_as_checked_user_sources_would() -> None:
+    """Templates skip the import check's tree walk (`load_engine_strategy`); they pass that check, and the
+    spec (doc, hash, parameters, entry points) equals what `load_strategy` gives for the same source."""
+    from quant.strategy import load_strategy
+    from quant.templates import TEMPLATE_NAMES, load_template
+
+    for name in TEMPLATE_NAMES:
+        fast, checked = load_template(name), load_strategy(load_template(name).source, name=name)
+        assert (fast.doc, fast.source_hash, fast.params) == (checked.doc, checked.source_hash, checked.params)
+        for entry in ("generate_grid", "generate_arrays", "generate_grid_arrays", "check_params"):
+            assert (getattr(fast, entry) is None) == (getattr(checked, entry) is None), (name, entry)
