@@ -2,7 +2,8 @@
 and peak traced memory (of a second, traced call) on deterministic synthetic daily data (seeded GBM, 2,500 sessions).
 
 S1 one ma_cross run (10/30) on one symbol; S2 a 90-combination grid (fast 5..50 step 5 × slow 20..200
-step 20, fast < slow); S3 a 400-combination grid; S4 ma_cross on 300 symbols as 300 independent runs
+step 20, fast < slow); S3 a 400-combination grid (also with a summary of only the ranking metric, as a
+sweep asks for it: `run_grid(metrics=["sharpe"])`); S4 ma_cross on 300 symbols as 300 independent runs
 and as one portfolio. Each in the `plain` preset with integer and with fractional shares, and in the
 `a-share` preset (always whole lots).
 
@@ -83,6 +84,7 @@ def main() -> None:
             "S1 ma_cross 1 symbol": lambda cfg=cfg: run_backtest("ma_cross", one, params, cfg),
             "S2 grid 90": lambda cfg=cfg: run_grid("ma_cross", one, grid_90(), cfg),
             "S3 grid 400": lambda cfg=cfg: run_grid("ma_cross", one, grid_400(), cfg),
+            "S3 grid 400, sharpe only": lambda cfg=cfg: run_grid("ma_cross", one, grid_400(), cfg, metrics=["sharpe"]),
             "S4 300 symbols independent": lambda cfg=cfg: run_independent("ma_cross", many, params, cfg),
             "S4 300 symbols portfolio": lambda cfg=cfg: run_backtest("ma_cross", many, params, cfg),
         }
