@@ -197,25 +197,24 @@ class Columns:
         runs, values = self._run_starts(), self[column]
         if runs is None or values.size == 0 or not np.isfinite(values).all():
             return False
-        widest = max(windows)
-        for digits in range(5):
-            scale = 10.0**digits
-            ints = np.rint(values * scale)
-            if (ints / scale == values).all():
-                break
-        else:
+        head = values[:1000]  # the decimals are found on a prefix, then checked on every value once
+        digits = next((d for d in range(5) if (np.rint(head * 10.0**d) / 10.0**d == head).all()), None)
+        if digits is None:
             return False
-        if float(np.abs(ints).max()) * widest >= 2.0**53:
+        scale = 10.0**digits
+        ints = np.rint(values * scale)
+        if not (ints / scale == values).all() or float(np.abs(ints).max()) * max(windows) >= 2.0**53:
             return False
-        cum = np.zeros(values.size + 1, np.int64)
+        n = values.size
+        cum = np.zeros(n + 1, np.int64)
         np.cumsum(ints.astype(np.int64), out=cum[1:])
-        lengths = np.diff(runs)
-        pos = np.arange(values.size) - np.repeat(runs[:-1], lengths)
+        starts = runs[:-1].tolist()
         for w in windows:
-            out = np.full(values.size, np.nan)
-            ok = np.flatnonzero(pos >= w - 1)
-            sums = cum[ok + 1] - cum[ok + 1 - w]
-            out[ok] = sums.astype(np.float64) / (scale * w)
+            out = np.empty(n)
+            if w <= n:
+                np.divide((cum[w:] - cum[: n - w + 1]).astype(np.float64), scale * w, out=out[w - 1 :])
+            for a in starts:  # a symbol's first w − 1 rows (and windows reaching into the previous symbol)
+                out[a : a + w - 1] = np.nan
             self._cache[f"sma_{column}_{w}"] = out
         return True
 
