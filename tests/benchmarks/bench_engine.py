@@ -2,8 +2,10 @@
 and peak traced memory (of a second, traced call) on deterministic synthetic daily data (seeded GBM, 2,500 sessions).
 
 S1 one ma_cross run (10/30) on one symbol; S2 a 90-combination grid (fast 5..50 step 5 × slow 20..200
-step 20, fast < slow); S3 a 400-combination grid; S4 ma_cross on 300 symbols as 300 independent runs
-and as one portfolio. Each in the `plain` (fractional shares) and the `a-share` preset.
+step 20, fast < slow); S3 a 400-combination grid (also with a summary of only the ranking metric, as a
+sweep asks for it: `run_grid(metrics=["sharpe"])`); S4 ma_cross on 300 symbols as 300 independent runs
+and as one portfolio. Each in the `plain` preset with integer and with fractional shares, and in the
+`a-share` preset (always whole lots).
 
 `--runs N` repeats the whole bench in N fresh processes (so every first call is a real first call) and
 prints the median of each cell, with the load average before and after."""
@@ -75,18 +77,20 @@ def main() -> None:
     many = gbm_bars([f"{600000 + i:06d}.SH" for i in range(300)], sessions=SESSIONS, seed=2)
     params = {"fast": 10, "slow": 30}
     rows = []
-    for preset in ("plain", "a-share"):
-        cfg = EngineConfig(preset=preset, shares="fractional", initial_cash=1_000_000)
+    for preset, shares in (("plain", "integer"), ("plain", "fractional"), ("a-share", "integer")):
+        cfg = EngineConfig(preset=preset, shares=shares, initial_cash=1_000_000)
+        label = preset if preset == "a-share" else f"{preset} {shares}"
         cases = {
             "S1 ma_cross 1 symbol": lambda cfg=cfg: run_backtest("ma_cross", one, params, cfg),
             "S2 grid 90": lambda cfg=cfg: run_grid("ma_cross", one, grid_90(), cfg),
             "S3 grid 400": lambda cfg=cfg: run_grid("ma_cross", one, grid_400(), cfg),
+            "S3 grid 400, sharpe only": lambda cfg=cfg: run_grid("ma_cross", one, grid_400(), cfg, metrics=["sharpe"]),
             "S4 300 symbols independent": lambda cfg=cfg: run_independent("ma_cross", many, params, cfg),
             "S4 300 symbols portfolio": lambda cfg=cfg: run_backtest("ma_cross", many, params, cfg),
         }
         for name, fn in cases.items():
             wall, peak = measure(fn)
-            rows.append((name, preset, wall, peak))
+            rows.append((name, label, wall, peak))
     print(table(rows))
 
 

@@ -135,15 +135,16 @@ def test_frictionless_single_account_path_equals_simulator(monkeypatch) -> None:
     assert calls["fit_cash"] > 0 and calls["step"] > 0  # both hand-offs were exercised
 
 
+@pytest.mark.parametrize("shares", ["fractional", "integer"])
 @pytest.mark.parametrize("fill", ["next_open", "next_close", "same_close"])
-def test_frictionless_lane_kernel_equals_simulator(fill: str) -> None:
-    rng = np.random.default_rng({"next_open": 1, "next_close": 2, "same_close": 3}[fill])
+def test_frictionless_lane_kernel_equals_simulator(fill: str, shares: str) -> None:
+    """The lean lane kernel reproduces `Simulator` bit for bit, with fractional shares and with whole
+    shares (small accounts: buys rounded to zero, scaled to the cash, one share off when stuck)."""
+    rng = np.random.default_rng({"next_open": 1, "next_close": 2, "same_close": 3}[fill] + 10 * (shares == "integer"))
     for it in range(12):
         S, T = int(rng.integers(1, 4)), int(rng.integers(3, 200))
         bars = gbm_bars([f"{600000 + i:06d}.SH" for i in range(S)], sessions=T, seed=it)
-        config = EngineConfig(
-            preset="plain", shares="fractional", initial_cash=float(10 ** rng.uniform(2, 10)), fill=fill
-        )
+        config = EngineConfig(preset="plain", shares=shares, initial_cash=float(10 ** rng.uniform(1, 10)), fill=fill)
         m = prepare_market(bars, config)
         L = int(rng.integers(1, 30))
         sym_idx = rng.integers(0, S, (L, 1))

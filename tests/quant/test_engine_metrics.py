@@ -86,3 +86,33 @@ def test_plain_preset_matches_a_generic_all_in_reference(sample_bars) -> None:
     targets = bars.select("ts", "symbol", pl.Series("weight", signal))
     result = simulate(bars, targets, EngineConfig(preset="plain", shares="fractional", initial_cash=100_000))
     assert np.allclose(result.equity["equity"].to_numpy(), curve, rtol=1e-10)
+
+
+def test_a_grid_summary_of_chosen_metrics_equals_those_columns_of_the_full_one(sample_bars) -> None:
+    """`run_grid(metrics=...)` (a sweep ranking by a few numbers) skips the other metrics' passes; the
+    columns it returns are bit for bit those of the full summary, with and without a benchmark."""
+    from quant import run_grid, run_independent
+    from quant.grid import SUMMARY_METRICS
+
+    sets = [{"fast": f, "slow": s} for f in (3, 8, 13) for s in (20, 40)]
+    bench = sample_bars.filter(pl.col("symbol") == "300750.SZ")
+    for benchmark in (None, bench):
+        full = run_grid("ma_cross", sample_bars, sets, EngineConfig(), benchmark=benchmark).summary
+        for keys in (
+            ["sharpe"],
+            ["max_drawdown"],
+            ["calmar", "volatility"],
+            ["sortino", "beta"],
+            list(SUMMARY_METRICS),
+        ):
+            part = run_grid("ma_cross", sample_bars, sets, EngineConfig(), benchmark=benchmark, metrics=keys).summary
+            rest = {"final_equity", "exposure", "trade_count", "fill_count", "total_fees", "fast", "slow"}
+            expected = [c for c in full.columns if c in rest or c in keys]
+            assert part.columns == expected
+            assert part.equals(full.select(expected))
+    one = run_independent("ma_cross", sample_bars, {"fast": 5, "slow": 20}, metrics=["total_return"]).summary
+    assert "sharpe" not in one.columns and one["total_return"].equals(
+        run_independent("ma_cross", sample_bars, {"fast": 5, "slow": 20}).summary["total_return"]
+    )
+    with pytest.raises(ValueError, match="unknown summary metrics"):
+        run_grid("ma_cross", sample_bars, sets, metrics=["profit"])

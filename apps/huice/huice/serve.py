@@ -32,7 +32,10 @@ def _child_env(settings: CoreSettings, servers: Servers) -> dict[str, str]:
 def api_command(settings: CoreSettings, *, host: str | None = None, port: int | None = None) -> list[str]:
     """The uvicorn command of the API process. uvicorn's own proxy-header handling is off (by default it
     believes X-Forwarded-For from 127.0.0.1, and FORWARDED_ALLOW_IPS would widen that): the app trusts
-    forwarded headers only from HUICE_TRUSTED_PROXIES (`huice.api`)."""
+    forwarded headers only from HUICE_TRUSTED_PROXIES (`huice.api`). With `HUICE_API_WORKERS` > 1 uvicorn
+    forks that many server processes on the one port (each builds its own container; state shared between
+    requests lives in PostgreSQL/Redis), all in the API's process group, so stopping it stops them all."""
+    workers = ["--workers", str(settings.api_workers)] if settings.api_workers > 1 else []
     return [
         sys.executable,
         "-m",
@@ -47,6 +50,7 @@ def api_command(settings: CoreSettings, *, host: str | None = None, port: int | 
         "--no-access-log",
         "--timeout-graceful-shutdown",
         "5",
+        *workers,
     ]
 
 

@@ -8,6 +8,7 @@ that `/ready`, `huice doctor` and the queue statistics accept.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
@@ -23,12 +24,44 @@ from platform_core.settings import CoreSettings
 log = logging.getLogger("huice.worker")
 
 
+WARM_MODULES = (
+    "numpy.ma",  # imported lazily on the engine's path: else every work-horse imports it again
+    "quant.contract",
+    "quant.market",
+    "quant.kernel",
+    "quant.kernel_plain",
+    "quant.kernel_scalar",
+    "quant.metrics",
+    "quant.results",
+    "quant.engine",
+    "quant.grid",
+    "quant.templates",
+)
+
+
+def prewarm() -> None:
+    """Do once in the worker parent what every forked work-horse would otherwise repeat: import the engine
+    (its modules are loaded on first use), load the built-in templates and configure the ORM mappers. It
+    computes nothing with polars: its thread pool, once started, does not survive `fork`, and a
+    work-horse's first polars call would then wait forever (`tests/huice/test_worker_prewarm.py`)."""
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    from sqlalchemy.orm import configure_mappers
+
+    from quant.templates import TEMPLATE_NAMES, load_template
+
+    for name in TEMPLATE_NAMES:
+        load_template(name)
+    configure_mappers()
+
+
 def run_worker_process(burst: bool = False) -> None:
     """Build everything before taking work (RQ forks a work-horse per job from this prepared process)."""
     settings = CoreSettings()
     configure_logging(settings.log_level, settings.log_format)
     container = build_container(settings)
     set_runtime(container)  # the one process-level hand-off: read only by the RQ entry job_orchestration.jobs.run
+    prewarm()
     name = f"huice-{socket.gethostname()}-{os.getpid()}"
     ttl = settings.worker_heartbeat_ttl
     queues = priority_queues(container.redis)

@@ -35,6 +35,9 @@ class CoreSettings(HuiceSettings):
     log_format: Literal["json", "console"] = Field("json", description="Log line format.")
     api_host: str = Field("127.0.0.1", description="Bind address of the API.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
+    api_workers: int = Field(
+        2, ge=1, le=64, description="API (uvicorn) worker processes started by `huice serve`, sharing the port."
+    )
     workers: int = Field(2, ge=0, le=64, description="RQ worker processes started by `huice serve`.")
     trusted_proxies: str | None = Field(
         None,

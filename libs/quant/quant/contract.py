@@ -130,7 +130,9 @@ def normalize_bars(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> pl
     missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in frame.columns]
     if missing:
         raise ContractError([f"column {c!r} missing" for c in missing])
-    frame = frame.with_columns(pl.col(c).cast(pl.Float64) for c in (*PRICE_COLUMNS, "volume"))
+    to_float = [c for c in (*PRICE_COLUMNS, "volume") if frame.schema[c] != pl.Float64]
+    if to_float:
+        frame = frame.with_columns(pl.col(c).cast(pl.Float64) for c in to_float)
     if not is_sorted_by_symbol_ts(frame):
         frame = frame.sort("symbol", "ts")
     defaults = {
@@ -146,9 +148,13 @@ def normalize_bars(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> pl
         "suspended": pl.lit(False),
         "is_st": pl.lit(False),
     }
-    frame = frame.with_columns(expr.alias(n) for n, expr in defaults.items() if n not in frame.columns)
-    frame = frame.with_columns(pl.col("suspended").fill_null(False), pl.col("is_st").fill_null(False))
-    return frame.select(pl.col(n).cast(t) for n, t in BAR_SCHEMA.items())
+    given = [c for c in ("suspended", "is_st") if c in frame.columns]  # the defaults have no nulls
+    frame = frame.with_columns(
+        *(expr.alias(n) for n, expr in defaults.items() if n not in frame.columns),
+        *(pl.col(c).fill_null(False) for c in given),
+    )
+    schema = frame.schema
+    return frame.select(pl.col(n) if schema[n] == t else pl.col(n).cast(t) for n, t in BAR_SCHEMA.items())
 
 
 def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:

@@ -35,7 +35,7 @@ from quant.strategy import (
     validate_strategy_params,
 )
 
-ENGINE_VERSION = "0.2.0"
+ENGINE_VERSION = "0.2.1"
 
 
 def resolve_strategy(strategy: StrategySpec | str) -> StrategySpec:

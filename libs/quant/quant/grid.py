@@ -37,6 +37,8 @@ from quant.strategy import (
 )
 
 SUMMARY_KEYS = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar")
+BENCHMARK_KEYS = ("excess_return", "alpha", "beta", "information_ratio")
+SUMMARY_METRICS = SUMMARY_KEYS + BENCHMARK_KEYS  # the optional summary columns (`run_grid(metrics=...)`)
 
 
 def expand_grid(axes: dict[str, list]) -> list[dict]:
@@ -76,11 +78,15 @@ def run_grid(
     *,
     full: bool = False,
     returns: bool = False,
+    metrics: list[str] | tuple[str, ...] | None = None,
 ) -> GridResult:
     """Evaluate many parameter sets of one strategy on one data set: shared indicators (via the
     strategy's `generate_grid`), one vectorised simulation over all combinations. Returns one summary
     row per set, full `BacktestResult`s when `full`, and the (sessions × sets) daily returns when
-    `returns` (for the overfitting diagnostics of `quant.overfitting`)."""
+    `returns` (for the overfitting diagnostics of `quant.overfitting`). `metrics` (e.g. `["sharpe"]` for a
+    sweep that ranks by it): only those of `SUMMARY_METRICS` in the summary, next to final equity, exposure,
+    fill, trade counts and fees — the skipped ones cost nothing (drawdowns need a cumulative product per
+    lane); None = all of them."""
     config = config or EngineConfig()
     check_grid(param_sets)
     spec = resolve_strategy(strategy)
@@ -93,7 +99,7 @@ def run_grid(
         aligned = [align_targets(m, f) for f in compute_targets_grid(spec, bars, sets)]
         decisions, mode = np.stack([a[0] for a in aligned], axis=1), aligned[0][1]
     sym_idx = np.tile(np.arange(len(m.symbols)), (len(sets), 1))
-    return _run_lanes(m, decisions, mode, sym_idx, config, benchmark, spec, sets, full, returns)
+    return _run_lanes(m, decisions, mode, sym_idx, config, benchmark, spec, sets, full, returns, _metric_keys(metrics))
 
 
 def run_grid_targets(
@@ -123,6 +129,15 @@ def run_grid_targets(
     return _run_lanes(m, decisions, modes.pop(), sym_idx, config, benchmark, None, param_sets, False, returns)
 
 
+def _metric_keys(metrics) -> tuple[str, ...] | None:
+    if metrics is None:
+        return None
+    unknown = [k for k in metrics if k not in SUMMARY_METRICS]
+    if unknown:
+        raise ValueError(f"unknown summary metrics {unknown}; choose from {list(SUMMARY_METRICS)}")
+    return tuple(metrics)
+
+
 def run_independent(
     strategy: StrategySpec | str,
     bars: pl.DataFrame,
@@ -131,8 +146,10 @@ def run_independent(
     instruments: pl.DataFrame | None = None,
     *,
     full: bool = False,
+    metrics: list[str] | tuple[str, ...] | None = None,
 ) -> GridResult:
-    """Run the strategy on each symbol alone (its own account), all symbols in one vectorised pass."""
+    """Run the strategy on each symbol alone (its own account), all symbols in one vectorised pass
+    (`metrics` as in `run_grid`)."""
     config = config or EngineConfig()
     spec = resolve_strategy(strategy)
     bars = normalize_bars(bars)
@@ -146,17 +163,21 @@ def run_independent(
         decisions, mode = align_targets(m, targets)
     sym_idx = np.arange(len(m.symbols))[:, None]
     sets = [values] * len(m.symbols)
-    result = _run_lanes(m, decisions[:, :, None], mode, sym_idx, config, None, spec, sets, full, False)
+    result = _run_lanes(
+        m, decisions[:, :, None], mode, sym_idx, config, None, spec, sets, full, False, _metric_keys(metrics)
+    )
     result.summary = result.summary.insert_column(0, pl.Series("symbol", m.symbols))
     return result
 
 
-def _run_lanes(m: Market, decisions, mode, sym_idx, config, benchmark, spec, sets, full, returns) -> GridResult:
+def _run_lanes(
+    m: Market, decisions, mode, sym_idx, config, benchmark, spec, sets, full, returns=False, keys=None
+) -> GridResult:
     tgt, change = execution_targets(decisions, mode, config.fill)
     out = run_kernel(m, config, sym_idx, mode, tgt, change)
     bench = benchmark_returns(m, benchmark)
     kept: list[np.ndarray] | None = [] if returns else None
-    summary = grid_summary(m, out, sym_idx, config, bench, sets, kept)
+    summary = grid_summary(m, out, sym_idx, config, bench, sets, kept, keys)
     base = manifest(m, config, spec, None)
     results = None
     if full:
@@ -175,12 +196,16 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="huice-grid")
 
 
 def grid_summary(
-    m: Market, out, sym_idx, config: EngineConfig, bench, sets: list[dict], keep: list | None = None
+    m: Market, out, sym_idx, config: EngineConfig, bench, sets: list[dict], keep: list | None = None, keys=None
 ) -> pl.DataFrame:
     """Vectorised per-lane summary metrics, computed in blocks of lanes so the (time × lanes)
     temporaries stay cache-sized and are reused instead of freshly page-faulted. With `keep` (a list),
-    each block's (sessions × lanes) returns are appended to it, in lane order."""
+    each block's (sessions × lanes) returns are appended to it, in lane order. `keys`: only those of
+    `SUMMARY_METRICS` (None: all)."""
     L = sym_idx.shape[0]
+    wanted = SUMMARY_METRICS if keys is None else keys
+    ret_keys = [k for k in SUMMARY_KEYS if k in wanted]
+    rel_keys = [k for k in BENCHMARK_KEYS if k in wanted]
     ends = session_ends(m)
     panels = LanePanels(out, m, sym_idx, config.initial_cash)
 
@@ -189,13 +214,15 @@ def grid_summary(
         cash, mv = panels.block(lo, hi)
         equity = cash + mv
         returns = session_returns(equity, ends, config.initial_cash)
-        values = mx.returns_metrics(returns, config.periods_per_year, config.risk_free_rate)
-        part = {k: values[k] for k in SUMMARY_KEYS}
+        values = mx.returns_metrics(
+            returns, config.periods_per_year, config.risk_free_rate, None if keys is None else ret_keys
+        )
+        part = {k: values[k] for k in ret_keys}
         if keep is not None:
             part["_returns"] = returns.astype(np.float32)
-        if bench is not None:
+        if bench is not None and rel_keys:
             rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
-            part.update({k: rel[k] for k in ("excess_return", "alpha", "beta", "information_ratio")})
+            part.update({k: rel[k] for k in rel_keys})
         part["final_equity"] = equity[-1]
         part["exposure"] = ((mv if ends.size == mv.shape[0] else mv[ends]) > 0).mean(axis=0)
         return part

@@ -1,4 +1,5 @@
-"""Lean kernel for the frictionless case: weight targets, one symbol per lane, fractional shares, no
+"""Lean kernel for the frictionless case: weight targets, one symbol per lane, fractional shares or
+whole shares without lot rules (the `plain` preset's integer shares: `lot_round` with lot 1), no
 fees, no slippage, no volume cap, no limits/T+1/corporate actions, and a finite execution price on
 every bar. Then no order is ever blocked or retried, so a lane's k-th step is its k-th target change
 — exactly the batch the general `Simulator` would process — and each step is the same float
@@ -15,6 +16,7 @@ Map to the reference `kernel.Simulator` (change a rule there first, then here; E
 | `d = (w * equity - s * p) / p` | `Simulator._delta` with no slippage and no fees |
 | the `sell` block (close-out, LOT0, `np.minimum`) | `Simulator._sells` with no lots, limits, T+1 or cap |
 | the `buy` block + `_fit_cash` | `Simulator._buys` + `_fit_cash` with no lots, fees or cap |
+| `_whole`, `_fit_cash_whole` (stuck: one share off) | `Simulator._round` with lot 1, `_fit_cash` + `_unstick` |
 | `_single` | the same blocks on Python floats for one lane |
 """
 
@@ -32,6 +34,8 @@ _CASH = R["INSUFFICIENT_CASH"]
 def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
     """The lean kernel when it applies, else the general `Simulator`."""
     if plain_lanes_applicable(m, config, sym_idx, mode):
+        if sym_idx.shape[0] == 1 and not config.rules().fractional:
+            return run_single_lane(m, config, sym_idx, mode, targets, change)
         return run_plain_lanes(m, config, sym_idx, targets, change)
     if sym_idx.shape[0] == 1:
         return run_single_lane(m, config, sym_idx, mode, targets, change)
@@ -41,8 +45,10 @@ def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, c
 def plain_lanes_applicable(m, config, sym_idx: np.ndarray, mode: str) -> bool:
     """True when `run_plain_lanes` reproduces `Simulator` exactly for this run."""
     r = config.rules()
-    if mode != "weight" or sym_idx.shape[1] != 1 or not r.fractional or r.slippage or r.t1 or r.lots:
+    if mode != "weight" or sym_idx.shape[1] != 1 or r.slippage or r.t1 or r.lots:
         return False
+    if not r.fractional and not ((m.lot_min == 1.0).all() and (m.lot_step == 1.0).all()):
+        return False  # whole shares: exactly `lot_round` with lot 1 (no lot rules)
     if r.commission_rate or r.min_commission or r.exchange_fees or config.volume_cap is not None:
         return False
     if m.ca_cash is not None or m.buy_block.any() or m.sell_block.any():
@@ -57,7 +63,9 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
     T, L, K = targets.shape
     cash0 = float(config.initial_cash)
     evt = change[:, :, 0]
-    if L == 1:
+    whole = not config.rules().fractional
+    rnd = _whole if whole else _frac
+    if L == 1 and not whole:
         return _single(m, sym_idx, targets, evt, cash0)
     counts = evt.sum(axis=0)
     order = np.argsort(-counts, kind="stable")
@@ -87,7 +95,7 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
         sell = d < -EPS
         if sell.any():
             want = np.where(sell, -d, 0.0)
-            req = np.where(want >= s - 1e-6, s, np.maximum(want, 0.0))
+            req = np.where(want >= s - 1e-6, s, rnd(want))
             reason = np.where(sell & (req <= EPS), _LOT0, 0).astype(np.int8)
             q = np.minimum(req, s)
             value = np.where(q > 0, q * p, 0.0)
@@ -97,9 +105,14 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
             _rec(recs, pchg, sell, lanes, t, sym[:n], 1, want, req, q, p, reason, closes, s)
         buy = d > EPS
         if buy.any():
-            req = np.where(buy, np.maximum(d, 0.0), 0.0)
-            q2 = _fit_cash(req, p, c)
-            reason = np.where(buy & (q2 < req - EPS), _CASH, 0).astype(np.int8)
+            req = np.where(buy, rnd(d), 0.0)
+            if whole:
+                lot0 = buy & (req <= EPS)
+                q2 = _fit_cash_whole(np.where(lot0, 0.0, req), p, c)
+                reason = np.where(lot0, _LOT0, np.where(buy & (q2 < req - EPS), _CASH, 0)).astype(np.int8)
+            else:
+                q2 = _fit_cash(req, p, c)
+                reason = np.where(buy & (q2 < req - EPS), _CASH, 0).astype(np.int8)
             value = np.where(q2 > 0, q2 * p, 0.0)
             c = np.maximum(c - np.where(buy, value, 0.0), 0.0)
             s = s + q2
@@ -122,6 +135,33 @@ def _fit_cash(q: np.ndarray, price: np.ndarray, cash: np.ndarray) -> np.ndarray:
         stuck = over & (shrunk >= q - EPS) & (q > 0)
         if stuck.any():
             shrunk[stuck] = np.maximum(q[stuck] - 1e-6, 0.0)
+        q = np.where(over, shrunk, q)
+    return q * 0.0
+
+
+def _frac(q: np.ndarray) -> np.ndarray:
+    """`Simulator._round` for fractional shares."""
+    return np.maximum(q, 0.0)
+
+
+def _whole(q: np.ndarray) -> np.ndarray:
+    """`Simulator._round` for whole shares without lot rules: `kernel.lot_round(q, 1, 1)`."""
+    steps = np.floor((q - 1.0) / 1.0 + 1e-9)
+    return np.where(q >= 1.0 - 1e-9, 1.0 + steps * 1.0, 0.0)
+
+
+def _fit_cash_whole(q: np.ndarray, price: np.ndarray, cash: np.ndarray) -> np.ndarray:
+    """`Simulator._fit_cash` (with `_unstick`) for one slot per lane and whole shares (lot 1)."""
+    for _ in range(50):
+        cost = np.where(q > 0, q * price, 0.0)
+        over = cost > cash + 1e-9
+        if not over.any():
+            return q
+        scale = np.where(over, cash / np.maximum(cost, 1e-12), 1.0)
+        shrunk = _whole(q * scale * (1 - 1e-12))
+        stuck = over & (shrunk >= q - EPS) & (q > 0)
+        if stuck.any():
+            shrunk[stuck] = _whole(q - 1.0)[stuck]
         q = np.where(over, shrunk, q)
     return q * 0.0
 

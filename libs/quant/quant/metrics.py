@@ -16,10 +16,13 @@ import math
 import numpy as np
 
 
-def returns_metrics(returns: np.ndarray, ppy: int, rf: float) -> dict[str, np.ndarray]:
+def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None) -> dict[str, np.ndarray]:
     """Return-based metrics for returns of shape (S, L); each value has shape (L,). Written as a few
-    whole-array passes (a grid of C combinations is one (S, C) matrix)."""
+    whole-array passes (a grid of C combinations is one (S, C) matrix). `keys`: only these metrics
+    (the passes the others need are skipped; the values computed are the same)."""
     n, width = returns.shape
+    if keys is not None and n:
+        return _some_returns_metrics(returns, ppy, rf, frozenset(keys))
     if n == 0:
         nan, zero = np.full(width, np.nan), np.zeros(width)
         keys = ("annual_return", "volatility", "sharpe", "sortino", "calmar")
@@ -47,6 +50,36 @@ def returns_metrics(returns: np.ndarray, ppy: int, rf: float) -> dict[str, np.nd
         "max_drawdown": mdd,
         "calmar": calmar,
     }
+
+
+def _some_returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys: frozenset) -> dict[str, np.ndarray]:
+    """`returns_metrics` restricted to `keys`, operation for operation the same arithmetic."""
+    n, width = returns.shape
+    out: dict[str, np.ndarray] = {}
+    growth = returns + 1.0
+    total = np.prod(growth, axis=0) - 1
+    out["total_return"] = total
+    excess = returns - rf / ppy if rf else returns
+    with np.errstate(invalid="ignore", divide="ignore"):
+        annual = np.power(1 + total, ppy / n) - 1 if keys & {"annual_return", "calmar"} else None
+        if keys & {"volatility", "sharpe"}:
+            sd = returns.std(axis=0, ddof=1) if n > 1 else np.full(width, np.nan)
+            out["volatility"] = sd * math.sqrt(ppy)
+            if "sharpe" in keys:
+                ex_sd = (excess.std(axis=0, ddof=1) if rf else sd) if n > 1 else sd
+                out["sharpe"] = _finite(excess.mean(axis=0) / ex_sd * math.sqrt(ppy))
+        if "sortino" in keys:
+            low = np.minimum(excess, 0.0)
+            downside = np.sqrt(np.einsum("ij,ij->j", low, low) / n) * math.sqrt(ppy)
+            out["sortino"] = _finite(excess.mean(axis=0) * ppy / downside)
+        if keys & {"max_drawdown", "calmar"}:
+            mdd = np.minimum(max_drawdown(growth), 0.0)
+            out["max_drawdown"] = mdd
+            if annual is not None:
+                out["calmar"] = np.where(mdd < 0, annual / np.abs(mdd), np.nan)
+    if annual is not None:
+        out["annual_return"] = annual
+    return {k: v for k, v in out.items() if k in keys}
 
 
 def max_drawdown(growth: np.ndarray) -> np.ndarray:

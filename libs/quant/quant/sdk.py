@@ -175,12 +175,14 @@ class Columns:
         return self._cache[name]
 
     def rolling_mean(self, window: int, column: str = "close") -> np.ndarray:
-        """Per-symbol simple moving average, identical to `sma(window, column)` (NaN while null)."""
+        """Per-symbol simple moving average: `sma(window, column)` (NaN while null), exact on decimal prices."""
         return self.rolling_means([window], column)[0]
 
     def rolling_means(self, windows: list[int], column: str = "close") -> np.ndarray:
         """(len(windows), rows): several per-symbol SMAs in one polars pass, each computed once."""
         todo = sorted({w for w in windows if f"sma_{column}_{w}" not in self._cache})
+        if todo and self._decimal_rolling_means(todo, column):
+            todo = []
         if todo:
             wide = self._wide(column)
             if wide is not None:
@@ -192,6 +194,37 @@ class Columns:
                 for w in todo:
                     self._cache[f"sma_{column}_{w}"] = frame[str(w)].to_numpy()
         return np.stack([self._cache[f"sma_{column}_{w}"] for w in windows])
+
+    def _decimal_rolling_means(self, windows: list[int], column: str) -> bool:
+        """Exact SMAs for prices quoted in decimals (cents, as real quotes are): when every value is
+        finite and is `k / 10**d` for an integer k (d ≤ 4), each window's sum is an exact integer
+        (int64 cumulative sums) and the mean is that sum divided once by `10**d × window` — the
+        correctly rounded mean of the decimal prices, so two SMAs that are equal in exact arithmetic
+        are equal floats (a rolling sum that adds and subtracts floats drifts by an ulp and breaks
+        such ties). False (nothing cached) for other data: then polars' rolling mean is used."""
+        runs, values = self._run_starts(), self[column]
+        if runs is None or values.size == 0 or not np.isfinite(values).all():
+            return False
+        head = values[:1000]  # the decimals are found on a prefix, then checked on every value once
+        digits = next((d for d in range(5) if (np.rint(head * 10.0**d) / 10.0**d == head).all()), None)
+        if digits is None:
+            return False
+        scale = 10.0**digits
+        ints = np.rint(values * scale)
+        if not (ints / scale == values).all() or float(np.abs(ints).max()) * max(windows) >= 2.0**53:
+            return False
+        n = values.size
+        cum = np.zeros(n + 1, np.int64)
+        np.cumsum(ints.astype(np.int64), out=cum[1:])
+        starts = runs[:-1].tolist()
+        for w in windows:
+            out = np.empty(n)
+            if w <= n:
+                np.divide((cum[w:] - cum[: n - w + 1]).astype(np.float64), scale * w, out=out[w - 1 :])
+            for a in starts:  # a symbol's first w − 1 rows (and windows reaching into the previous symbol)
+                out[a : a + w - 1] = np.nan
+            self._cache[f"sma_{column}_{w}"] = out
+        return True
 
     def _wide(self, column: str) -> pl.DataFrame | None:
         """`column` as one frame column per symbol (zero-copy slices) when every symbol has the same

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import inspect
 import math
 import sys
 from collections.abc import Callable
@@ -128,8 +129,18 @@ def load_strategy(source: str, name: str = "<strategy>") -> StrategySpec:
     return spec_from_namespace(namespace, tree, source, name)
 
 
-def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module, source: str, name: str) -> StrategySpec:
-    """The `StrategySpec` of an executed strategy module (also used by the confined runner's child)."""
+def load_engine_strategy(source: str, name: str) -> StrategySpec:
+    """`load_strategy` for the engine's own template sources: the same spec, without the import check's
+    Python-level walk over the syntax tree (a first call in a fresh process pays it otherwise)."""
+    install_sdk_aliases()
+    namespace: dict[str, Any] = {"__name__": f"huice_strategy_{name}"}
+    exec(compile(source, name, "exec"), namespace)  # noqa: S102 - engine code
+    return spec_from_namespace(namespace, None, source, name)
+
+
+def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module | None, source: str, name: str) -> StrategySpec:
+    """The `StrategySpec` of an executed strategy module (also used by the confined runner's child);
+    without `tree` the docstring is the module's `__doc__` (cleaned as `ast.get_docstring` does)."""
     generate = namespace.get("generate")
     params = namespace.get("PARAMS", [])
     if not callable(generate):
@@ -143,7 +154,7 @@ def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module, source: str
         name=name,
         source=source,
         source_hash=source_hash(source),
-        doc=(ast.get_docstring(tree) or "").strip(),
+        doc=(_docstring(namespace) if tree is None else ast.get_docstring(tree) or "").strip(),
         params=tuple(params),
         generate=generate,
         generate_grid=grid if callable(grid) else None,
@@ -151,6 +162,11 @@ def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module, source: str
         generate_grid_arrays=grid_arrays if callable(grid_arrays) else None,
         check_params=check if callable(check) else None,
     )
+
+
+def _docstring(namespace: dict[str, Any]) -> str:
+    doc = namespace.get("__doc__")
+    return inspect.cleandoc(doc) if isinstance(doc, str) else ""
 
 
 def schema_to_json(schema: tuple[Param, ...] | list[Param]) -> list[dict]:

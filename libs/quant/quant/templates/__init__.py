@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from quant.strategy import StrategySpec, load_strategy, schema_to_json, source_hash
+from quant.strategy import StrategySpec, load_engine_strategy, schema_to_json, source_hash
 
 TEMPLATE_DIR = Path(__file__).parent
 TEMPLATE_NAMES = ("ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation")
@@ -32,7 +32,7 @@ def load_template(name: str) -> StrategySpec:
     """The loaded `StrategySpec` of a template (cached)."""
     if name not in TEMPLATE_NAMES:
         raise KeyError(name)
-    return load_strategy((TEMPLATE_DIR / f"{name}.py").read_text(encoding="utf-8"), name=name)
+    return load_engine_strategy((TEMPLATE_DIR / f"{name}.py").read_text(encoding="utf-8"), name=name)
 
 
 def get_template(name: str) -> TemplateInfo:

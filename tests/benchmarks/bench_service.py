@@ -1,0 +1,176 @@
+"""Service benchmark (`make bench`): the API and the workers as `huice serve` runs them, on loopback.
+
+Servers: embedded PostgreSQL/Redis in a scratch directory, or the ones named by HUICE_BENCH_DATABASE_URL /
+HUICE_BENCH_REDIS_URL (a scratch database `huice_bench_<pid>` is created on that PostgreSQL server and dropped
+afterwards; give the Redis URL an empty database number of its own). Migrates, loads the sample slice the backtest
+tests use, starts `HUICE_WORKERS`-many (2) RQ worker processes and the API with `serve.api_command`
+(`HUICE_API_WORKERS`, default 2).
+
+1. one-click submit → succeeded: `--submits N` (20) single runs of the sample backtest, one after another;
+   each is timed from the POST until a GET of the run reads `succeeded` (polled every 5 ms): p50 / p95.
+2. `GET /api/backtests/{id}/runs/{run_id}` under a bounded load: `--connections C` (8) httpx async clients
+   on loopback, `--requests R` (2,000) in all: requests/s, p50 / p99 latency."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import httpx
+
+from huice import migrate, serve
+from huice.bootstrap import start_servers
+from platform_core.settings import CoreSettings
+from tests.backtest import support
+
+
+def _arg(name: str, default: int) -> int:
+    return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _scratch_database(base_url: str | None):
+    """None (embedded) or a fresh database on the configured server, dropped at the end."""
+    if not base_url:
+        yield None
+        return
+    import sqlalchemy as sa
+
+    name = f"huice_bench_{os.getpid()}"
+    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.engine.make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def submit_latency(base: str, headers: dict, backtest_id: str, n: int) -> tuple[list[float], str]:
+    times = []
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        for i in range(n + 1):  # the first run warms the API process; not counted
+            start = time.perf_counter()
+            answer = client.post(
+                f"/api/backtests/{backtest_id}/runs", json={"mode": "single", "params": {"fast": 5, "slow": 20 + i}}
+            )
+            answer.raise_for_status()
+            body = answer.json()
+            run_id = str((body.get("runIds") or body.get("run_ids"))[0])
+            while True:
+                status = client.get(f"/api/runs/{run_id}").json()["status"]
+                if status in support.TERMINAL:
+                    break
+                time.sleep(0.005)
+            if status != "succeeded":
+                raise SystemExit(f"run {run_id} ended {status}")
+            if i:
+                times.append(time.perf_counter() - start)
+    return times, run_id
+
+
+async def _load(base: str, headers: dict, path: str, connections: int, total: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    remaining = total
+
+    async def one_client() -> None:
+        nonlocal remaining
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+            while remaining > 0:
+                remaining -= 1
+                start = time.perf_counter()
+                (await client.get(path)).raise_for_status()
+                latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(connections)))
+    return time.perf_counter() - start, latencies
+
+
+def main() -> None:
+    submits, connections, requests = _arg("--submits", 20), _arg("--connections", 8), _arg("--requests", 2000)
+    with (
+        tempfile.TemporaryDirectory(prefix="huice-bench-") as tmp,
+        _scratch_database(os.environ.get("HUICE_BENCH_DATABASE_URL")) as database_url,
+    ):
+        settings = CoreSettings(
+            data_dir=Path(tmp), database_url=database_url, redis_url=os.environ.get("HUICE_BENCH_REDIS_URL"),
+            log_level="WARNING", log_format="console", _env_file=None,
+        )  # fmt: skip
+        servers = start_servers(settings)
+        api = workers = None
+        try:
+            migrate.upgrade(servers.database_url)
+            c = support.build_container(servers.database_url, servers.redis_url, Path(tmp))
+            support.load_sample(c)
+            user = support.new_user(c)
+            workers = support.Workers(c, settings.workers)
+            workers.wait_ready()
+            port = _free_port()
+            api = subprocess.Popen(
+                serve.api_command(settings, host="127.0.0.1", port=port), env=support.worker_env(c),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+            base = f"http://127.0.0.1:{port}"
+            support.wait_for(lambda: _health(base), lambda ok: ok, timeout=60)
+            with httpx.Client(base_url=base, headers=user.headers, timeout=60) as client:
+                created = client.post("/api/backtests", json=support.backtest_body())
+                created.raise_for_status()
+                backtest_id = created.json()["backtest"]["id"]
+            times, run_id = submit_latency(base, user.headers, backtest_id, submits)
+            path = f"/api/backtests/{backtest_id}/runs/{run_id}"
+            asyncio.run(_load(base, user.headers, path, connections, 100))  # warm every API process
+            wall, latencies = asyncio.run(_load(base, user.headers, path, connections, requests))
+            print("| measure | value |\n| --- | ---: |")
+            print(f"| submit → succeeded p50 ms ({submits} runs) | {1000 * statistics.median(times):.0f} |")
+            print(f"| submit → succeeded p95 ms | {1000 * _pct(times, 0.95):.0f} |")
+            print(f"| GET run requests/s ({connections} connections, {requests} requests) | {requests / wall:.0f} |")
+            print(f"| GET run p50 ms | {1000 * _pct(latencies, 0.5):.1f} |")
+            print(f"| GET run p99 ms | {1000 * _pct(latencies, 0.99):.1f} |")
+            print(
+                f"\nAPI processes {settings.api_workers}, workers {settings.workers}, "
+                f"{'embedded' if servers.embedded else 'configured'} servers; load average {os.getloadavg()[0]:.2f}"
+            )
+            c.close()
+        finally:
+            if api is not None and api.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(api.pid, 15)
+                api.wait(timeout=15)
+            if workers is not None:
+                workers.stop()
+            servers.stop()
+
+
+def _health(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The RQ worker parent pre-warms before it forks work-horses (`huice.worker.prewarm`): the engine is
+imported and the templates loaded once, and a forked child can still run the engine (polars' thread pool
+was not started in the parent: a pool started before `fork` would leave the child waiting forever)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from huice.worker import WARM_MODULES, prewarm
+    prewarm()
+    assert all(name in sys.modules for name in WARM_MODULES)
+    from quant.templates import load_template
+    assert load_template.cache_info().currsize == 5
+    pid = os.fork()
+    if pid == 0:
+        from quant import EngineConfig, run_backtest
+        from quant.synthetic import gbm_bars
+        result = run_backtest("ma_cross", gbm_bars(sessions=300), {"fast": 5, "slow": 20}, EngineConfig())
+        os._exit(0 if result.equity.height == 300 else 3)
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+def test_prewarmed_parent_forks_children_that_run_the_engine() -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
