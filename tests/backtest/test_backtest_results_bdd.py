@@ -122,6 +122,7 @@ def _crafted_run(
                 "pnl": pnl or [],
                 "return": [p / 1000 for p in pnl or []],
                 "holding_sessions": list(range(len(pnl or []))),
+                "dividends": [0.0] * len(pnl or []),
             },
             schema=TRADE_SCHEMA,
         ),
