@@ -3,12 +3,16 @@
 Every function takes the caller's session first (it flushes, never commits) and the principal whose
 strategies it acts on; another owner's strategy or version is NOT_FOUND, exactly like a missing one.
 Those that check, describe or run code take the context's `StrategyEnv` second
-(`strategy_management.config.env_of(container)`); `run_targets` has no session and takes it first.
+(`strategy_management.config.env_of(container)`); `run_targets`, `prepare_source` and `dry_run` have no
+session and take it first.
 
 Published to other contexts (backtest calls these): `get_version`, `latest_version`, `validate_params`,
-`validate_strategy`, `run_targets`, `add_reference`, `create_from_template`, `template_source` and the
-error `StrategyRuntimeError`. The rest serve this context's own API and CLI; the static check and
-the describe step (`execution.check_source` / `describe`) stay inside the service package.
+`resolve_params`, `validate_strategy`, `prepare_source`, `dry_run`, `run_targets`, `add_reference`,
+`create_from_template`, `template_source` and the error `StrategyRuntimeError`. `prepare_source` and
+`dry_run` run code on a user's request without a session (call them between the read and the write phase,
+with the session `release`d); they take a slot of the run admission (429 RATE_LIMITED beyond it). The
+rest serve this context's own API and CLI; the static check and the describe step
+(`execution.check_source` / `describe`) stay inside the service package.
 """
 
 from strategy_management.confined_runner import StrategyRuntimeError
@@ -20,7 +24,14 @@ from strategy_management.service.authoring import (
     set_archived,
     update_strategy,
 )
-from strategy_management.service.execution import run_targets, validate_params, validate_strategy
+from strategy_management.service.execution import (
+    dry_run,
+    prepare_source,
+    resolve_params,
+    run_targets,
+    validate_params,
+    validate_strategy,
+)
 from strategy_management.service.reading import (
     diff_versions,
     get_strategy,
@@ -40,6 +51,7 @@ __all__ = [
     "create_strategy",
     "delete_strategy",
     "diff_versions",
+    "dry_run",
     "export_strategy",
     "get_strategy",
     "get_strategy_version",
@@ -49,6 +61,8 @@ __all__ = [
     "list_strategies",
     "list_templates",
     "list_versions",
+    "prepare_source",
+    "resolve_params",
     "run_targets",
     "save_version",
     "set_archived",
