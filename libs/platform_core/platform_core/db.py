@@ -80,12 +80,11 @@ def on_commit(session: Session, fn: Callable[[], None]) -> None:
 
 def release(session: Session) -> None:
     """End the read phase of a use case that is about to wait on slow work needing no database (a confined
-    strategy run): the session's transaction so far — reads only, which this checks for pending changes —
-    is committed and its connection goes back to the pool; the session checks out a fresh one (and opens a
-    new transaction) when it is used again, for the write phase. The one exception to "services never
-    commit": a connection held across a run of up to tens of seconds starves the pool for everyone else."""
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("release() with unflushed changes: split the use case into read, run, write")
+    strategy run): the session's transaction so far is committed — what the edge did before the use case
+    (authentication) and the use case's reads; the use case itself must not have written yet — and its
+    connection goes back to the pool; the session checks out a fresh one (and opens a new transaction)
+    when it is used again, for the write phase. The one exception to "services never commit": a
+    connection held across a run of up to tens of seconds starves the pool for everyone else."""
     session.commit()  # `session.info` (the after-commit hooks) is untouched: the edge's commit runs them
 
 
