@@ -9,6 +9,7 @@ latency p50 / p99 / max, and the number of 5xx answers. Target: p99 < 200 ms, no
 
     uv run python tests/benchmarks/bench_concurrent_saves.py --saves 50
     uv run python tests/benchmarks/bench_concurrent_saves.py --saves 50 --no-admission   # limits lifted
+    uv run python tests/benchmarks/bench_concurrent_saves.py --saves 0                   # baseline: no burst
 
 `--no-admission` lifts the run admission (HUICE_STRATEGY_MAX_RUNS and _PER_USER = 1000) to show what it buys.
 No test asserts on these numbers.
@@ -116,6 +117,8 @@ async def _burst(base: str, heavy: dict, light: dict, saves: int, readers: int) 
         loops = [asyncio.create_task(read()) for _ in range(readers)]
         await asyncio.sleep(0.5)  # readers running before the burst
         statuses = await asyncio.gather(*(save(i) for i in range(saves)))
+        if not saves:  # the baseline: the other user alone for a few seconds
+            await asyncio.sleep(5)
         elapsed = time.perf_counter() - started
         await asyncio.sleep(0.5)
         done.set()
@@ -162,7 +165,7 @@ def main() -> None:
                 drop_database(server_url, name)
     gets = sorted(ms for ms, _ in latencies)
     get_statuses = collections.Counter(status for _, status in latencies)
-    p99 = statistics.quantiles(gets, n=100)[-1] if len(gets) >= 2 else gets[0]
+    p99 = statistics.quantiles(gets, n=100, method="inclusive")[-1] if len(gets) >= 2 else gets[0]
     fivexx = sum(1 for s in statuses if s >= 500) + sum(n for s, n in get_statuses.items() if s >= 500)
     mode = "admission lifted" if args.no_admission else "default admission"
     print(f"{args.saves} concurrent saves of one user ({mode}), burst over in {elapsed:.1f} s")
@@ -170,6 +173,7 @@ def main() -> None:
     print(f"  other user's GET /api/strategies: n={len(gets)} statuses={dict(sorted(get_statuses.items()))}")
     print(f"  latency ms: p50 {statistics.median(gets):.1f}  p99 {p99:.1f}  max {gets[-1]:.1f}")
     print(f"  5xx answers: {fivexx}")
+    print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
