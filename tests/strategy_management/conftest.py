@@ -123,7 +123,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory, sentinel: subprocess.Pope
     return results
 
 
-def _small_env() -> config.StrategyEnv:
+def _small_env(redis: Any = None) -> config.StrategyEnv:
     settings = config.StrategySettings(
         strategy_cpu_seconds=TEST_LIMITS.cpu_seconds,
         strategy_wall_seconds=TEST_LIMITS.wall_seconds,
@@ -131,14 +131,15 @@ def _small_env() -> config.StrategyEnv:
         strategy_validate_seconds=TEST_LIMITS.wall_seconds,
         _env_file=None,
     )
-    return config.build_env(settings)
+    return config.build_env(settings, redis)
 
 
 @pytest.fixture
 def strategy_env(container: Any) -> config.StrategyEnv:
-    """An env with the test limits (2 s CPU, 10 s wall, 512 MiB), wired into the test's container (so the API
-    uses it too); the service tests hand it to the calls."""
-    env = _small_env()
+    """An env with the test limits (2 s CPU, 10 s wall, 512 MiB) and the default run admission over the
+    test's Redis, wired into the test's container (so the API uses it too); the service tests hand it to
+    the calls."""
+    env = _small_env(container.redis)
     container.extras["strategy_management"] = env
     return env
 

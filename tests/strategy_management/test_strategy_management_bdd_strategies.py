@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import ExitStack
 from typing import Any
 
+import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from strategy_management import service
+from strategy_management.confined_runner import MiB
 from tests.strategy_management.factories import SIMPLE
 
 scenarios("strategy_management/features/strategies.feature")
@@ -47,6 +50,39 @@ def save_changed_default(api: Any, caller: dict[str, Any], param: str, value: in
     edited = source.replace(f'param("{param}", int, default=10', f'param("{param}", int, default={value}')
     assert edited != source
     assert api.post(url, json={"source": edited}, headers=caller["headers"]).status_code == 201
+
+
+@given(parsers.parse("a signed-in user with {count:d} strategy runs in progress"), target_fixture="caller")
+def with_runs(
+    user: Any, headers: dict[str, str], strategy_env: Any, request: pytest.FixtureRequest, count: int
+) -> dict[str, Any]:
+    stack = ExitStack()
+    request.addfinalizer(stack.close)
+    for _ in range(count):  # slots held as a save or validation in progress holds them (in Redis)
+        stack.enter_context(strategy_env.admission.admit(user.user_id, memory_bytes=MiB, wall_seconds=30))
+    return {"principal": user, "headers": headers}
+
+
+def _new_code(api: Any, headers: dict[str, str]) -> Any:
+    tag = uuid.uuid4().hex
+    return api.post("/api/strategies", json={"name": f"n-{tag[:8]}", "source": f"{SIMPLE}# {tag}\n"}, headers=headers)
+
+
+@when("they create a strategy with new code", target_fixture="response")
+def create_new_code(api: Any, caller: dict[str, Any]) -> Any:
+    return _new_code(api, caller["headers"])
+
+
+@then(parsers.parse('the answer says to retry after {seconds:d} seconds and names the limit "{limit}"'))
+def retry_after(response: Any, seconds: int, limit: str) -> None:
+    assert response.headers["Retry-After"] == str(seconds)
+    assert response.json()["error"]["details"] == {"limit": limit, "max": 2, "retry_after": seconds}
+
+
+@then("another user can create a strategy with new code meanwhile")
+def other_creates(api: Any, other_user: Any, auth_headers_for: Any) -> None:
+    created = _new_code(api, auth_headers_for(other_user))
+    assert created.status_code == 201, created.text
 
 
 @when("they save the same source again")

@@ -79,10 +79,16 @@ def wire_market_data(container: Container) -> None:
 
 
 def wire_strategy_management(container: Container) -> None:
-    """strategy_management: its settings (HUICE_STRATEGY_*) and the confined runner's limits."""
+    """strategy_management: its settings (HUICE_STRATEGY_*), the confined runner's limits and the admission
+    of interactive runs, which counts each user's runs in Redis (its own client with short timeouts)."""
+    from redis import Redis
+
     from strategy_management.config import StrategySettings, build_env
 
-    container.extras["strategy_management"] = build_env(StrategySettings())
+    redis = Redis.from_url(container.servers.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    env = build_env(StrategySettings(), redis)
+    container.extras["strategy_management"] = env
+    container.extras.setdefault("_closers", []).append(env.admission.close)
 
 
 def wire_backtest(container: Container) -> None:

@@ -64,7 +64,10 @@ EnvDep = Annotated[BacktestEnv, Depends(_env)]
 
 
 @router.post(
-    "/backtests", response_model=BacktestCreated, status_code=201, responses=error_responses(401, 404, 409, 422)
+    "/backtests",
+    response_model=BacktestCreated,
+    status_code=201,
+    responses=error_responses(401, 404, 409, 422, 429),
 )
 def create_backtest(
     body: BacktestCreate,

@@ -1,6 +1,7 @@
 """The calls to other contexts (their published services) that translate their types or errors.
 
-strategy_management: the version a backtest pins, the dry run, the strategy's targets (confined runner).
+strategy_management: the version a backtest pins (or the template it copies), the dry run, the strategy's
+targets (confined runner).
 market_data: symbols, calendar, snapshots, coverage, bars, instruments, benchmark.
 job_orchestration: submit and cancel a run's job. Calls that translate nothing (reading a version or a
 job, checking params, a version reference, the principal a job acts for) are made by the service directly.
@@ -8,6 +9,7 @@ job, checking params, a version reference, the principal a job acts for) are mad
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from platform_core.ids import new_id
 from quant.strategy import ParamError, StrategyError, compute_targets_grid
 from quant.templates import template_for_source
 from strategy_management import service as strategies
-from strategy_management.schemas import FromTemplate, VersionRead
+from strategy_management.schemas import FromTemplate, TemplateRead, VersionRead
 from user_auth.principal import Principal
 
 JOB_KIND = "backtest.run"
@@ -40,16 +42,40 @@ _DRY_RUN_CACHE_SIZE = 256
 # --- strategies ------------------------------------------------------------------------------------------
 
 
-def resolve_version(session: Session, env: BacktestEnv, principal: Principal, ref: StrategyRef) -> VersionRead:
-    """The version a backtest pins: by id, the latest of a strategy, or a fresh copy of a template."""
+def read_version(session: Session, principal: Principal, ref: StrategyRef) -> VersionRead:
+    """The version a backtest pins by id or as the latest of a strategy (read only)."""
     if ref.version_id is not None:
         return _field(lambda: strategies.get_version(session, principal, ref.version_id), "strategyRef.version_id")
-    if ref.strategy_id is not None:
-        return _field(lambda: strategies.latest_version(session, principal, ref.strategy_id), "strategyRef.strategy_id")
+    return _field(lambda: strategies.latest_version(session, principal, ref.strategy_id), "strategyRef.strategy_id")
+
+
+def template_of(ref: StrategyRef) -> TemplateRead:
+    """The built-in template a backtest copies (NOT_FOUND naming `strategyRef.template`)."""
+    return _field(lambda: strategies.template_source(ref.template), "strategyRef.template")
+
+
+def template_params(template: TemplateRead, params: dict[str, Any] | None) -> dict[str, Any]:
+    """`params` checked against the template's parameter schema (as `validate_params` does for a version)."""
+    return strategies.resolve_params(template.params, params)
+
+
+def describe_template(env: BacktestEnv, principal: Principal, template: TemplateRead) -> dict[str, Any]:
+    """The template's source checked and described in the confined runner (no session)."""
+    return _field(lambda: strategies.prepare_source(env.strategies, principal, template.source), "strategyRef.template")
+
+
+def copy_template(
+    session: Session,
+    env: BacktestEnv,
+    principal: Principal,
+    ref: StrategyRef,
+    described: dict[str, Any] | None,
+) -> VersionRead:
+    """A fresh copy of a template as a new strategy of the caller's; its version 1."""
     name = ref.name or f"{ref.template}-{new_id().hex[-8:]}"
     created = _field(
         lambda: strategies.create_from_template(
-            session, env.strategies, principal, FromTemplate(template=ref.template, name=name)
+            session, env.strategies, principal, FromTemplate(template=ref.template, name=name), described=described
         ),
         "strategyRef.template",
     )
@@ -66,26 +92,14 @@ def _field(call: Any, field: str) -> Any:
         raise
 
 
-def dry_run(
-    session: Session,
-    env: BacktestEnv,
-    principal: Principal,
-    version: VersionRead,
-    params: dict[str, Any],
-    *,
-    field: str,
-) -> None:
-    """The strategy's dry run on sample bars in the confined runner (cached per source and parameters:
-    the sample bars are fixed, so the outcome is too). Raises the user's error as INVALID_INPUT."""
-    key = f"{version.content_hash}:{canonical(params)}"
+def dry_run(env: BacktestEnv, principal: Principal, source: str, params: dict[str, Any], *, field: str) -> None:
+    """The strategy's dry run on sample bars in the confined runner, with no session (cached per source and
+    parameters: the sample bars are fixed, so the outcome is too). Raises the user's error as
+    INVALID_INPUT naming `field`, a full run admission as RATE_LIMITED."""
+    key = f"{hashlib.sha256(source.encode()).hexdigest()}:{canonical(params)}"
     if key in _DRY_RUNS:
         return
-    _field(
-        lambda: strategies.validate_strategy(
-            session, env.strategies, principal, version.strategy_id, version=version.number, params=params
-        ),
-        field,
-    )
+    _field(lambda: strategies.dry_run(env.strategies, principal, source, params), field)
     _DRY_RUNS[key] = True
     while len(_DRY_RUNS) > _DRY_RUN_CACHE_SIZE:
         _DRY_RUNS.popitem(last=False)

@@ -28,6 +28,22 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 
 
+def _checked_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"{HEADER} must be 1..{MAX_KEY_LENGTH} characters", field=HEADER)
+    return key
+
+
+def answered(session: Session, env: BacktestEnv, principal: Principal, key: str | None) -> bool:
+    """Whether `key` already holds an unexpired record of the caller's (read only: a use case that runs
+    strategy code before claiming the key skips that work when the claim will replay)."""
+    if key is None:
+        return False
+    row = repo.get_key(session, principal.user_id, _checked_key(key))
+    return row is not None and row.created_at >= utcnow() - timedelta(hours=env.settings.idempotency_ttl_h)
+
+
 def idempotent(
     session: Session,
     env: BacktestEnv,
@@ -42,9 +58,7 @@ def idempotent(
     """Run `run()` once per (owner, key, request); replays the stored response for a repeated key."""
     if key is None:
         return run()
-    key = key.strip()
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(f"{HEADER} must be 1..{MAX_KEY_LENGTH} characters", field=HEADER)
+    key = _checked_key(key)
     fingerprint = request_hash(scope, request)
     now = utcnow()
     repo.purge_keys(session, principal.user_id, now - timedelta(hours=env.settings.idempotency_ttl_h))

@@ -3,6 +3,8 @@
 The edges (API dependency, CLI command, RQ job) open `Database.transaction()`; services receive the
 session, may `flush()`, and never commit. Work that must only happen once the data is durable (enqueue a
 job, publish an event) is registered with `on_commit(session, fn)` and runs right after the commit.
+A use case that runs strategy code between reading and writing calls `release(session)` in between, so no
+connection is held while the code runs.
 """
 
 from __future__ import annotations
@@ -74,6 +76,16 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False, **kwargs: A
 def on_commit(session: Session, fn: Callable[[], None]) -> None:
     """Run `fn` after the current transaction commits (never if it rolls back)."""
     session.info.setdefault(_HOOKS_KEY, []).append(fn)
+
+
+def release(session: Session) -> None:
+    """End the read phase of a use case that is about to wait on slow work needing no database (a confined
+    strategy run): the session's transaction so far is committed — what the edge did before the use case
+    (authentication) and the use case's reads; the use case itself must not have written yet — and its
+    connection goes back to the pool; the session checks out a fresh one (and opens a new transaction)
+    when it is used again, for the write phase. The one exception to "services never commit": a
+    connection held across a run of up to tens of seconds starves the pool for everyone else."""
+    session.commit()  # `session.info` (the after-commit hooks) is untouched: the edge's commit runs them
 
 
 def _run_hooks(hooks: list[Callable[[], None]]) -> None:

@@ -61,17 +61,21 @@ def list_strategies(
     )
 
 
-@router.post("/strategies", status_code=201, summary="Create a strategy", responses=error_responses(409, 413))
+@router.post("/strategies", status_code=201, summary="Create a strategy", responses=error_responses(409, 413, 429))
 def create_strategy(
     body: StrategyCreate, principal: CurrentPrincipal, session: SessionDep, env: EnvDep
 ) -> StrategyRead:
     """A new strategy with version 1. The source is checked (syntax, allow-list) and its parameter schema is
-    read by running the module in the confined runner; errors name the line and column."""
+    read by running the module in the confined runner; errors name the line and column. 429 RATE_LIMITED
+    (with `Retry-After`) when the caller or this server already runs as many strategies as allowed."""
     return service.create_strategy(session, env, principal, body)
 
 
 @router.post(
-    "/strategies/from-template", status_code=201, summary="Create from a template", responses=error_responses(404, 409)
+    "/strategies/from-template",
+    status_code=201,
+    summary="Create from a template",
+    responses=error_responses(404, 409, 429),
 )
 def create_from_template(
     body: FromTemplate, principal: CurrentPrincipal, session: SessionDep, env: EnvDep
@@ -81,7 +85,7 @@ def create_from_template(
 
 
 @router.post(
-    "/strategies/import", status_code=201, summary="Import a strategy file", responses=error_responses(409, 413)
+    "/strategies/import", status_code=201, summary="Import a strategy file", responses=error_responses(409, 413, 429)
 )
 def import_strategy(body: ImportRequest, principal: CurrentPrincipal, session: SessionDep, env: EnvDep) -> StrategyRead:
     """Create a strategy from an export file (source re-checked; `name` overrides the file's name)."""
@@ -133,7 +137,7 @@ def list_versions(
     "/strategies/{strategy_id}/versions",
     status_code=201,
     summary="Save new source",
-    responses=error_responses(404, 409, 413),
+    responses=error_responses(404, 409, 413, 429),
 )
 def save_version(
     strategy_id: uuid.UUID, body: VersionCreate, principal: CurrentPrincipal, session: SessionDep, env: EnvDep
@@ -171,7 +175,7 @@ def diff_versions(
     return service.diff_versions(session, principal, strategy_id, from_number, to_number)
 
 
-@router.post("/strategies/{strategy_id}/validate", summary="Validate (dry run)", responses=_404)
+@router.post("/strategies/{strategy_id}/validate", summary="Validate (dry run)", responses=error_responses(404, 429))
 def validate(
     strategy_id: uuid.UUID,
     principal: CurrentPrincipal,

@@ -60,3 +60,10 @@ Feature: Strategies, immutable versions and templates
     When they create a strategy with source "def generate(bars, params):\n    frame = getattr(bars, 'gi_frame')\n    return getattr(frame, 'f_back')\n"
     Then the answer is 422 INVALID_INPUT "source refused at line 2: getattr() of the frame/generator attribute 'gi_frame' is not allowed (and 1 more)"
     And the violations are "2:getattr() of the frame/generator attribute 'gi_frame' is not allowed" and "3:getattr() of the frame/generator attribute 'f_back' is not allowed"
+
+  Scenario: Strategy runs beyond a user's limit are refused with 429
+    Given a signed-in user with 2 strategy runs in progress
+    When they create a strategy with new code
+    Then the answer is 429 RATE_LIMITED "you already have 2 strategy run(s) in progress; try again when one finishes"
+    And the answer says to retry after 2 seconds and names the limit "user_runs"
+    And another user can create a strategy with new code meanwhile

@@ -3,14 +3,17 @@
 Every function takes the caller's session first (it flushes, never commits) and the principal whose
 strategies it acts on; another owner's strategy or version is NOT_FOUND, exactly like a missing one.
 Those that check, describe or run code take the context's `StrategyEnv` second
-(`strategy_management.config.env_of(container)`); `run_targets` has no session and takes it first.
+(`strategy_management.config.env_of(container)`); `run_targets`, `prepare_source` and `dry_run` have no
+session and take it first.
 
 Published to other contexts (backtest calls these): `get_version`, `latest_version`, `validate_params`,
-`validate_strategy`, `run_targets`, `add_reference`, `create_from_template`, `template_source`, the
-errors `StrategyRuntimeError` (the user's, never retried) and `SandboxKilled` (a signal from outside,
-retryable), and `sandbox_report` (the confinement layers of this kernel, for `huice doctor`). The rest
-serve this context's own API and CLI; the static check and the describe step (`execution.check_source` /
-`describe`) stay inside the service package.
+`resolve_params`, `validate_strategy`, `prepare_source`, `dry_run`, `run_targets`, `run_targets_logged`,
+`add_reference`, `create_from_template`, `template_source`, the errors `StrategyRuntimeError` (the user's,
+never retried) and `SandboxKilled` (a signal from outside, retryable), and `sandbox_report` (the confinement
+layers of this kernel, for `huice doctor`). `prepare_source` and `dry_run` run code on a user's request
+without a session (call them between the read and the write phase, with the session `release`d); they take
+a slot of the run admission (429 RATE_LIMITED beyond it). The rest serve this context's own API and CLI; the
+static check and the describe step (`execution.check_source` / `describe`) stay inside the service package.
 """
 
 from strategy_management.confined_runner import SandboxKilled, StrategyRuntimeError, sandbox_report
@@ -22,7 +25,15 @@ from strategy_management.service.authoring import (
     set_archived,
     update_strategy,
 )
-from strategy_management.service.execution import run_targets, run_targets_logged, validate_params, validate_strategy
+from strategy_management.service.execution import (
+    dry_run,
+    prepare_source,
+    resolve_params,
+    run_targets,
+    run_targets_logged,
+    validate_params,
+    validate_strategy,
+)
 from strategy_management.service.reading import (
     diff_versions,
     get_strategy,
@@ -43,6 +54,7 @@ __all__ = [
     "create_strategy",
     "delete_strategy",
     "diff_versions",
+    "dry_run",
     "export_strategy",
     "get_strategy",
     "get_strategy_version",
@@ -52,6 +64,8 @@ __all__ = [
     "list_strategies",
     "list_templates",
     "list_versions",
+    "prepare_source",
+    "resolve_params",
     "run_targets",
     "run_targets_logged",
     "sandbox_report",

@@ -1,6 +1,9 @@
 """Writing the caller's strategies: create, save a version, rename/tag, archive, delete, references.
 
 Every new version's source is checked statically and described in the confined runner before it is stored.
+The run happens with no database connection checked out: a new strategy's source is described before the
+session is first used; a new version reads the strategy (short), `release`s the session, runs, then writes
+under a lock, re-checking what it read.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from platform_core.db import release
 from platform_core.errors import Conflict, InvalidInput, NotFound
 from platform_core.ids import utcnow
 from strategy_management import domain
@@ -18,7 +22,7 @@ from strategy_management import repository as repo
 from strategy_management.config import StrategyEnv
 from strategy_management.schemas import StrategyCreate, StrategyRead, StrategyUpdate, VersionCreate, VersionRead
 from strategy_management.service._common import owned, strategy_read, version_read
-from strategy_management.service.execution import check_source, describe
+from strategy_management.service.execution import check_source, prepare_source
 from user_auth.principal import Principal
 
 
@@ -38,14 +42,13 @@ def _ensure_free_name(session: Session, principal: Principal, name: str, *, curr
 
 def _new_version(
     session: Session,
-    env: StrategyEnv,
     strategy: repo.StrategyRow,
     source: str,
+    described: dict[str, Any],
     message: str,
     origin: dict[str, Any],
 ) -> repo.VersionRow:
-    tree = check_source(env, source)
-    described = describe(env, source, tree)
+    """The next version of `strategy` (locked by the caller) with `source` as `prepare_source` described it."""
     strategy.version_count += 1
     strategy.updated_at = utcnow()
     meta = {"message": message, "doc": described.get("doc", ""), "grid": bool(described.get("grid")), **origin}
@@ -72,9 +75,14 @@ def new_strategy(
     source: str,
     message: str,
     origin: dict[str, Any],
+    described: dict[str, Any] | None = None,
 ) -> StrategyRead:
-    """A new strategy with `source` as version 1 — the one path of create, from-template and import."""
-    describe(env, source, check_source(env, source))  # refuse bad code before writing anything
+    """A new strategy with `source` as version 1 — the one path of create, from-template and import.
+    The source is checked and described first (`described` when the caller already did), with the
+    session released: refuse bad code before writing anything, hold no connection while it runs."""
+    if described is None:
+        release(session)
+        described = prepare_source(env, principal, source)
     _ensure_free_name(session, principal, name)
     row = repo.StrategyRow(
         owner_id=principal.user_id,
@@ -86,7 +94,7 @@ def new_strategy(
     )
     session.add(row)
     _flush_unique(session, name)
-    version = _new_version(session, env, row, source, message, origin)
+    version = _new_version(session, row, source, described, message, origin)
     return strategy_read(row, version)
 
 
@@ -112,16 +120,34 @@ def create_strategy(session: Session, env: StrategyEnv, principal: Principal, bo
 def save_version(
     session: Session, env: StrategyEnv, principal: Principal, strategy_id: uuid.UUID, body: VersionCreate
 ) -> VersionRead:
-    """New source → the next immutable version; the same source as the latest version returns that version."""
-    strategy = owned(session, principal, strategy_id, lock=True)
+    """New source → the next immutable version; the same source as the latest version returns that version.
+    Read phase (ownership, archive, unchanged source), then the run with the session released, then the
+    write under the strategy's lock with the same checks again (another save may have come in between)."""
+    _, unchanged = _saveable(session, env, principal, strategy_id, body.source)
+    if unchanged is not None:
+        return unchanged
+    release(session)
+    described = prepare_source(env, principal, body.source)
+    strategy, unchanged = _saveable(session, env, principal, strategy_id, body.source, lock=True)
+    if unchanged is not None:
+        return unchanged
+    version = _new_version(session, strategy, body.source, described, body.message, {"origin": "saved"})
+    return version_read(version, strategy)
+
+
+def _saveable(
+    session: Session, env: StrategyEnv, principal: Principal, strategy_id: uuid.UUID, source: str, *, lock: bool = False
+) -> tuple[repo.StrategyRow, VersionRead | None]:
+    """The strategy and its latest version when that already has `source` (None when a new version is
+    due); NOT_FOUND, CONFLICT (archived) or INVALID_INPUT (static check) otherwise."""
+    strategy = owned(session, principal, strategy_id, lock=lock)
     if strategy.archived:
         raise Conflict("the strategy is archived; restore it before saving", details={"field": "archived"})
-    check_source(env, body.source)
+    check_source(env, source)
     latest = repo.latest_version(session, strategy.id)
-    if latest is not None and latest.content_hash == domain.content_hash(body.source):
-        return version_read(latest, strategy)
-    version = _new_version(session, env, strategy, body.source, body.message, {"origin": "saved"})
-    return version_read(version, strategy)
+    if latest is not None and latest.content_hash == domain.content_hash(source):
+        return strategy, version_read(latest, strategy)
+    return strategy, None
 
 
 def update_strategy(

@@ -1,9 +1,16 @@
 """Use cases that execute strategy code — always through the confined runner, never in this process.
 
 - `check_source`: size limit, syntax, static allow-list (no execution).
-- `describe`: the parameter schema and doc of a source, read by running its module in the runner.
+- `describe` / `prepare_source`: the parameter schema and doc of a source, read by running its module in
+  the runner.
 - `run_targets`: targets for parameter sets (the backtest job calls this).
-- `validate_params` / `validate_strategy`: parameters against a version's schema; the dry run on sample bars.
+- `validate_params` / `resolve_params` / `validate_strategy` / `dry_run`: parameters against a schema; the
+  dry run on sample bars.
+
+A run made on a user's request (describe, dry run) takes a slot of `env.admission` first (RATE_LIMITED
+beyond its limits) and never happens with a database connection checked out: the functions that run code
+take no session, and `validate_strategy` reads, then `release`s the session, then runs. The backtest job's
+`run_targets` is bounded by job orchestration instead.
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ from typing import Any
 import polars as pl
 from sqlalchemy.orm import Session
 
+from platform_core.db import release
 from platform_core.errors import InvalidInput, PayloadTooLarge
 from strategy_management import domain
 from strategy_management.config import StrategyEnv
-from strategy_management.confined_runner import StrategyRuntimeError, execute
-from strategy_management.schemas import ValidationReport, VersionRead
+from strategy_management.confined_runner import Outcome, RunnerConfig, StrategyRuntimeError, execute
+from strategy_management.schemas import ParamSchema, ValidationReport
 from strategy_management.service.reading import get_strategy_version, get_version
 from user_auth.principal import Principal
 
@@ -64,7 +72,19 @@ def check_source(env: StrategyEnv, source: str) -> ast.Module:
     return tree
 
 
-def describe(env: StrategyEnv, source: str, tree: ast.Module) -> dict:
+def _admitted(env: StrategyEnv, principal: Principal, op: str, source: str, config: RunnerConfig, **kw: Any) -> Outcome:
+    """One confined run on `principal`'s behalf, inside a slot of the run admission (429 beyond it)."""
+    with env.admission.admit(principal.user_id, memory_bytes=config.memory_bytes, wall_seconds=config.wall_seconds):
+        return execute(op, source, config, **kw)
+
+
+def prepare_source(env: StrategyEnv, principal: Principal, source: str) -> dict:
+    """Published: check `source` statically and describe it in the confined runner (no session: call it
+    before the write phase, with no connection checked out)."""
+    return describe(env, principal, source, check_source(env, source))
+
+
+def describe(env: StrategyEnv, principal: Principal, source: str, tree: ast.Module) -> dict:
     """`{"params": [...], "doc": str, "grid": bool}` of a checked source; schema errors → INVALID_INPUT
     with the user's line and column."""
     digest = domain.content_hash(source)
@@ -73,7 +93,7 @@ def describe(env: StrategyEnv, source: str, tree: ast.Module) -> dict:
         return cached
     runner = env.runner.with_timeout(env.settings.strategy_validate_seconds)
     try:
-        result = execute("describe", source, runner).result
+        result = _admitted(env, principal, "describe", source, runner).result
     except StrategyRuntimeError as exc:
         raise _schema_error(exc, tree) from None
     if len(_describe_cache) >= _DESCRIBE_CACHE_SIZE:
@@ -135,15 +155,31 @@ def validate_params(
     """Published: `params` coerced against the version's schema with defaults filled in; INVALID_INPUT
     naming the parameter (`details.field = "params.<name>"`) otherwise."""
     version = get_version(session, principal, version_id)
-    return _resolve_params(version, params)
+    return resolve_params(version.params_schema, params)
 
 
-def _resolve_params(version: VersionRead, params: dict[str, Any] | None) -> dict[str, Any]:
-    schema = [p.model_dump() for p in version.params_schema]
+def resolve_params(params_schema: list[ParamSchema], params: dict[str, Any] | None) -> dict[str, Any]:
+    """Published: `params` coerced against a parameter schema (a version's, a template's), as `validate_params`."""
+    schema = [p.model_dump() for p in params_schema]
     try:
         return domain.validate_params(schema, params)
     except domain.ParamValueError as exc:
         raise InvalidInput(f"parameter {exc.field}: {exc.message}", field=f"params.{exc.field}") from None
+
+
+def dry_run(env: StrategyEnv, principal: Principal, source: str, params: dict[str, Any]) -> pl.DataFrame:
+    """Published: the targets of `source` for resolved `params` on the sample bars, in the confined runner
+    within `principal`'s run admission (no session: call it with no connection checked out). The user's
+    error is `StrategyRuntimeError`, a refusal of the admission RATE_LIMITED."""
+    [targets] = _dry_run(env, principal, source, params).frames
+    return targets
+
+
+def _dry_run(env: StrategyEnv, principal: Principal, source: str, params: dict[str, Any]) -> Any:
+    """The confined run of `dry_run`: its outcome (target frames and the user's output lines)."""
+    check_source(env, source)
+    runner = env.runner.with_timeout(env.settings.strategy_validate_seconds)
+    return _admitted(env, principal, "targets", source, runner, bars=domain.sample_bars(), param_sets=[params])
 
 
 def validate_strategy(
@@ -155,14 +191,15 @@ def validate_strategy(
     version: int | None = None,
     params: dict[str, Any] | None = None,
 ) -> ValidationReport:
-    """Published: static check, parameter check and a dry run on sample bars inside the confined runner."""
+    """Published: static check, parameter check and a dry run on sample bars inside the confined runner.
+    The version is read first and the session released before the run (nothing is written)."""
     read = get_strategy_version(session, principal, strategy_id, version)
+    release(session)
     check_source(env, read.source)
-    resolved = _resolve_params(read, params)
+    resolved = resolve_params(read.params_schema, params)
     bars = domain.sample_bars()
-    [targets], output = run_targets_logged(
-        env, read.source, bars, [resolved], timeout_s=env.settings.strategy_validate_seconds
-    )
+    outcome = _dry_run(env, principal, read.source, resolved)
+    [targets], output = outcome.frames, outcome.output
     column = targets.columns[2]
     nonzero = targets.filter(targets[column].fill_null(0.0) != 0.0).height
     return ValidationReport(

@@ -39,8 +39,11 @@ def template_source(name: str) -> TemplateRead:
     return TemplateRead(**_template_summary(info).model_dump(), source=info.source)
 
 
-def create_from_template(session: Session, env: StrategyEnv, principal: Principal, body: FromTemplate) -> StrategyRead:
-    """Published: copy a template into a new strategy of the caller's (same runner path as any source)."""
+def create_from_template(
+    session: Session, env: StrategyEnv, principal: Principal, body: FromTemplate, *, described: dict | None = None
+) -> StrategyRead:
+    """Published: copy a template into a new strategy of the caller's (same runner path as any source;
+    `described`: what `prepare_source` returned for the template's source when the caller ran it already)."""
     template = template_source(body.template)
     return new_strategy(
         session,
@@ -52,4 +55,5 @@ def create_from_template(session: Session, env: StrategyEnv, principal: Principa
         source=template.source,
         message=f"from template {template.name}",
         origin={"origin": "template", "template": template.name},
+        described=described,
     )
