@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,3 +89,16 @@ def test_a_sandbox_of_a_stalled_runner_ends_at_its_alarm_past_the_wall_limit(hor
         assert wait_gone(child, timeout=20) is not None, "the sandbox of a stopped runner kept running"
     finally:
         os.killpg(proc.pid, signal.SIGCONT)
+
+
+def test_a_sandbox_runs_at_a_lower_cpu_priority_than_its_runner(horse) -> None:
+    """Strategy code yields the CPU: the child's niceness is its runner's plus 10 (issue 13, item 1)."""
+    import psutil
+
+    proc = horse("main", 120)
+    child = wait_for_sandbox(proc.pid)
+    expected = psutil.Process(proc.pid).nice() + 10
+    deadline = time.monotonic() + 20  # the child lowers its priority first thing after it starts
+    while psutil.Process(child).nice() != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert psutil.Process(child).nice() == expected
