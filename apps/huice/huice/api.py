@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import huice
@@ -65,7 +67,48 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         router = spec.router()
         if router is not None:
             app.include_router(router, prefix="/api")
+    from monitoring.api import metrics_router
+
+    app.include_router(metrics_router)
+    _count_requests(app, container)
     return app
+
+
+def _count_requests(app: FastAPI, container: Container) -> None:
+    """Count every HTTP request by method, route template and status, with its latency, into monitoring's
+    HTTP metrics of this process (rendered by `/metrics`). Outermost, so refused requests count too."""
+    from monitoring.config import env_of
+
+    metrics = env_of(container).http
+
+    class RequestMetricsMiddleware:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            started = time.perf_counter()
+            status = {"code": 500}
+
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            try:
+                await self.inner(scope, receive, sending)
+            finally:
+                route = scope.get("route")
+                metrics.observe(
+                    scope.get("method", ""),
+                    getattr(route, "path", None),
+                    status["code"],
+                    time.perf_counter() - started,
+                )
+
+    app.add_middleware(RequestMetricsMiddleware)
 
 
 def _trust_forwarded_headers(app: FastAPI, proxies: list[str]) -> None:

@@ -185,3 +185,19 @@ def purge_keys(session: Session, owner_id: uuid.UUID, before: datetime) -> int:
         delete(IdempotencyRow).where(IdempotencyRow.owner_id == owner_id, IdempotencyRow.created_at < before)
     )
     return result.rowcount or 0
+
+
+# --- operations figures and retention (monitoring) ------------------------------------------------------
+
+
+def counts(session: Session) -> tuple[int, int]:
+    """(backtests, runs) across every owner."""
+    backtests = session.execute(select(func.count()).select_from(BacktestRow)).scalar_one()
+    runs = session.execute(select(func.count()).select_from(RunRow)).scalar_one()
+    return int(backtests), int(runs)
+
+
+def purge_expired_keys(session: Session, before: datetime) -> int:
+    """Forget every owner's idempotency keys older than `before`."""
+    result = session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at < before))
+    return result.rowcount or 0

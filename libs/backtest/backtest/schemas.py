@@ -190,3 +190,10 @@ class RunRead(BaseModel):
     artifacts: dict[str, ArtifactRef]
     manifest: dict[str, Any] | None
     error: RunError | None
+
+
+class BacktestCounts(BaseModel):
+    """Operations figures of backtests and runs across every owner (monitoring)."""
+
+    backtests: int
+    runs: int
