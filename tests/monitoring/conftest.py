@@ -46,7 +46,18 @@ def monitoring_database(test_servers: Servers) -> Iterator[str]:
     try:
         yield url
     finally:
-        drop_database(test_servers.database_url, name)
+        _drop(test_servers.database_url, name)
+
+
+def _drop(server_url: str, name: str) -> None:
+    """Drop the database; once more when the admin connection was cut mid-statement (seen on the shared
+    server while other runs create and drop databases); DROP ... IF EXISTS makes the retry harmless."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        drop_database(server_url, name)
+    except OperationalError:
+        drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -100,15 +100,27 @@ def _count_requests(app: FastAPI, container: Container) -> None:
             try:
                 await self.inner(scope, receive, sending)
             finally:
-                route = scope.get("route")
                 metrics.observe(
-                    scope.get("method", ""),
-                    getattr(route, "path", None),
-                    status["code"],
-                    time.perf_counter() - started,
+                    scope.get("method", ""), route_template(scope), status["code"], time.perf_counter() - started
                 )
 
     app.add_middleware(RequestMetricsMiddleware)
+
+
+def route_template(scope: Scope) -> str | None:
+    """The full template of the route that served the request (`/api/runs/{run_id}`), or None when no route
+    matched. An included router's route knows only its own part of the path (`/runs/{run_id}`); the
+    prefixes before it are literal, so they are the request path's head that the route's regex leaves."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    regex = getattr(route, "path_regex", None)
+    path = scope.get("path", "")
+    if template is None or regex is None or regex.match(path):
+        return template
+    for i, char in enumerate(path):
+        if char == "/" and i > 0 and regex.match(path[i:]):
+            return path[:i] + template
+    return template
 
 
 def _trust_forwarded_headers(app: FastAPI, proxies: list[str]) -> None:

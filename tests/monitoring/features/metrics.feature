@@ -3,6 +3,9 @@ Feature: Prometheus metrics
   workers, run durations and alerts read from PostgreSQL and Redis at scrape time (so the workers' work
   is included). With HUICE_METRICS_TOKEN set it needs that token.
 
+  Background:
+    Given an admin who signed in and 0 other users, 0 of them verified
+
   Scenario: A scrape over HTTP after a run shows the run's counters
     Given a backtest with these runs submitted 1 hour ago:
       | status    | wait_s | run_s |
