@@ -79,8 +79,6 @@ def _count_requests(app: FastAPI, container: Container) -> None:
     HTTP metrics of this process (rendered by `/metrics`). Outermost, so refused requests count too."""
     from monitoring.config import env_of
 
-    metrics = env_of(container).http
-
     class RequestMetricsMiddleware:
         def __init__(self, inner: ASGIApp) -> None:
             self.inner = inner
@@ -100,7 +98,7 @@ def _count_requests(app: FastAPI, container: Container) -> None:
             try:
                 await self.inner(scope, receive, sending)
             finally:
-                metrics.observe(
+                env_of(container).http.observe(
                     scope.get("method", ""), route_template(scope), status["code"], time.perf_counter() - started
                 )
 

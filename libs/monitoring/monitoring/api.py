@@ -43,7 +43,7 @@ def summary(
     return service.summary(session, env, principal, window=window)
 
 
-@router.get("/alerts", response_model=AlertsRead, responses=error_responses(401, 403))
+@router.get("/alerts", response_model=AlertsRead, responses=error_responses(401, 403, 422))
 def alerts(session: SessionDep, principal: AdminPrincipal, page: PageDep) -> AlertsRead:
     """Every alert rule's state, and the firing/resolved transitions newest first (admins)."""
     return service.list_alerts(session, principal, page=page)
