@@ -101,7 +101,7 @@ def wire_backtest(container: Container) -> None:
 
 
 def wire_monitoring(container: Container) -> None:
-    """monitoring: its settings (HUICE_MONITOR_*, HUICE_METRICS_TOKEN, HUICE_SENTRY_DSN), the envs of the
+    """monitoring: its settings (HUICE_MONITOR_*, HUICE_METRICS_TOKEN), the envs of the
     contexts it reads, this process's HTTP metrics, and its maintenance job kinds registered with
     job_orchestration (alert evaluation, retention, the daily Tushare refresh)."""
     from backtest.config import env_of as backtest_env_of

@@ -70,6 +70,11 @@ class JobRow(Base):
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_parent_id", "parent_id"),
         Index("uq_jobs_owner_idempotency", "owner_id", "idempotency_key", unique=True),
+        # the monitoring figures (job_orchestration_0002): per-kind counts, windows, the newest of a kind
+        Index("ix_jobs_kind_status", "kind", "status"),
+        Index("ix_jobs_kind_submitted", "kind", "submitted_at"),
+        Index("ix_jobs_started_at", "started_at"),
+        Index("ix_jobs_finished_at", "finished_at"),
     )
 
 

@@ -1,8 +1,8 @@
-"""Settings of monitoring (`HUICE_MONITOR_*`, plus `HUICE_METRICS_TOKEN` and `HUICE_SENTRY_DSN`) and the
+"""Settings of monitoring (`HUICE_MONITOR_*`, plus `HUICE_METRICS_TOKEN`) and the
 bundle (`MonitoringEnv`) its services run with.
 
 `MonitoringSettings`: the metrics token, the alert thresholds, the maintenance schedules, the stream
-interval and the optional Sentry DSN. `MonitoringEnv` = settings + the database and data directory + the
+interval. `MonitoringEnv` = settings + the database and data directory + the
 envs of the contexts it reads (their services take them) + this process's HTTP request metrics; the
 composition app builds it once (`build_env`) and keeps it in `container.extras["monitoring"]`; faces
 reach it with `env_of(container)`. Nothing is read at import time.
@@ -71,11 +71,6 @@ class MonitoringSettings(HuiceSettings):
     )
     tushare_refresh_days: int = Field(10, ge=1, le=366, description="Calendar days the daily refresh fetches back.")
     stream_interval_s: float = Field(5.0, gt=0, description="Seconds between summaries on `/api/monitor/stream`.")
-    sentry_dsn: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("HUICE_SENTRY_DSN", "sentry_dsn"),
-        description="Sentry DSN: errors of the API and the workers are reported there (redacted); unset = off.",
-    )
 
 
 @dataclass
