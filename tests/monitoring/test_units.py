@@ -111,3 +111,15 @@ def _run_kinds(committed_container, env, service) -> None:
         done = {kind: get(session, admin, job_id) for kind, job_id in kinds.items()}
     assert {k: j.status for k, j in done.items()} == {k: "succeeded" for k in kinds}
     assert "no_live_worker" in done["monitoring.evaluate_alerts"].result["firing"]
+
+
+def test_doctor_reports_the_data_provider_and_the_schedules(container, session) -> None:
+    from huice.health import doctor
+    from monitoring import service
+    from monitoring.config import env_of
+
+    service.ensure_schedules(session, env_of(container))
+    session.flush()
+    report = doctor(container)
+    assert report["data_provider"] == {"tushare_token": env_of(container).market.settings.tushare_token is not None}
+    assert {s["name"] for s in report["schedules"]} == {"alerts", "retention", "tushare_refresh"}

@@ -13,7 +13,14 @@ for administrators only (FORBIDDEN otherwise).
 
 from monitoring.service.alerts import evaluate_alerts, evaluate_now, list_alerts
 from monitoring.service.metrics import check_metrics_token, render_metrics
-from monitoring.service.schedules import ensure_schedules, run_due, run_retention, schedules, tushare_refresh
+from monitoring.service.schedules import (
+    ensure_schedules,
+    run_due,
+    run_retention,
+    schedule_states,
+    schedules,
+    tushare_refresh,
+)
 from monitoring.service.summary import build_summary, summary
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "render_metrics",
     "run_due",
     "run_retention",
+    "schedule_states",
     "schedules",
     "summary",
     "tushare_refresh",

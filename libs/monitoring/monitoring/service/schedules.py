@@ -115,6 +115,11 @@ def schedules(session: Session, env: MonitoringEnv, principal: Principal) -> lis
     return [ScheduleRead.model_validate(r) for r in repo.schedules(session)]
 
 
+def schedule_states(session: Session) -> list[ScheduleRead]:
+    """The persisted schedules as they are (for `huice doctor`, an operator's command)."""
+    return [ScheduleRead.model_validate(r) for r in repo.schedules(session)]
+
+
 def run_retention(session: Session, env: MonitoringEnv) -> RetentionReport:
     """Retention: expired idempotency keys (backtest) and old events of finished jobs (job_orchestration)."""
     return RetentionReport(
