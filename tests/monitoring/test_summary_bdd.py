@@ -168,3 +168,45 @@ def cli_forbidden(world: World) -> None:
 
 
 _ = httpx  # the TestClient speaks httpx
+
+
+# --- WebSocket -------------------------------------------------------------------------------------------
+
+
+@when("the admin opens the summary WebSocket")
+def open_socket(world: World, api) -> None:
+    with api.websocket_connect("/api/monitor/stream", headers=world.admin_headers) as socket:
+        world.extra["message"] = socket.receive_json()
+
+
+@then("its first message is a summary equal to the REST summary but for the time it was made")
+def socket_equals_rest(world: World, api) -> None:
+    rest = api.get("/api/monitor/summary", headers=world.admin_headers).json()
+    assert _comparable(world.extra["message"]) == _comparable(rest)
+    assert world.extra["message"]["runs"]["by_status"] == {"succeeded": 1}
+
+
+def _refused(api, headers: dict) -> int:
+    from starlette.websockets import WebSocketDisconnect
+
+    try:
+        with api.websocket_connect("/api/monitor/stream", headers=headers) as socket:
+            socket.receive_json()
+    except WebSocketDisconnect as exc:
+        return exc.code
+    raise AssertionError("the socket was accepted")
+
+
+@when("they open the summary WebSocket")
+def user_socket(world: World, api) -> None:
+    world.extra["code"] = _refused(api, world.user_headers)
+
+
+@when("an anonymous caller opens the summary WebSocket")
+def anonymous_socket(world: World, api) -> None:
+    world.extra["code"] = _refused(api, {})
+
+
+@then(parsers.parse("the socket is closed with the code {code:d}"))
+def closed_with(world: World, code: int) -> None:
+    assert world.extra["code"] == code

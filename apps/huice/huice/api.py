@@ -67,9 +67,12 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         router = spec.router()
         if router is not None:
             app.include_router(router, prefix="/api")
-    from monitoring.api import metrics_router
+    from starlette.routing import WebSocketRoute
+
+    from monitoring.api import SOCKET_PATH, metrics_router, stream_socket
 
     app.include_router(metrics_router)
+    app.router.routes.append(WebSocketRoute(SOCKET_PATH, stream_socket))
     _count_requests(app, container)
     return app
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -94,6 +94,55 @@ async def _summaries(request: Request, env: MonitoringEnv, window: str) -> Async
             if await request.is_disconnected():
                 return
             await asyncio.sleep(0.1)
+
+
+async def stream_socket(websocket: WebSocket) -> None:
+    """WebSocket twin of the SSE stream at the same path (`/api/monitor/stream?window=`): the same summary
+    JSON at once and every interval (admins). Authenticate with `Authorization: Bearer <token or API key>`;
+    the socket is closed with 4401 without a valid credential, 4403 for a user who is not an admin, 4422 for
+    an unknown window. A plain Starlette endpoint (the app mounts it with `SOCKET_PATH`): the HTTP schema
+    edge and the request dependencies do not apply to a socket."""
+    window = websocket.query_params.get("window", DEFAULT_WINDOW)
+    from platform_core.errors import AppError
+    from user_auth import service as users
+    from user_auth.config import env_of as auth_env_of
+
+    env = env_of(websocket.app.state.container)
+    scheme, _, credential = websocket.headers.get("authorization", "").partition(" ")
+
+    def check() -> None:
+        window_seconds(window)
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise users_unauthorized()
+        with env.db.transaction() as session:
+            principal, _ = users.authenticate(session, auth_env_of(websocket.app.state.container), credential.strip())
+        from monitoring.service._common import require_admin
+
+        require_admin(principal)
+
+    try:
+        await run_in_threadpool(check)
+    except AppError as exc:
+        codes = {"UNAUTHORIZED": 4401, "FORBIDDEN": 4403, "INVALID_INPUT": 4422}
+        await websocket.close(code=codes.get(str(exc.code), 4400), reason=exc.message[:120])
+        return
+    await websocket.accept()
+    try:
+        while True:
+            current = await run_in_threadpool(_read, env, window)
+            await websocket.send_json(current.model_dump(mode="json"))
+            await asyncio.sleep(env.settings.stream_interval_s)
+    except WebSocketDisconnect:
+        return
+
+
+SOCKET_PATH = "/api/monitor/stream"
+
+
+def users_unauthorized():
+    from platform_core.errors import Unauthorized
+
+    return Unauthorized("missing bearer credential")
 
 
 metrics_router = APIRouter(tags=["monitoring"])

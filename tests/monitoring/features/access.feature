@@ -22,3 +22,10 @@ Feature: Monitoring is for administrators
     Given a signed-in user who is not an admin
     When they run "huice monitor summary"
     Then the CLI exits with the FORBIDDEN envelope
+
+  Scenario: The WebSocket refuses a user who is not an admin, and an anonymous caller
+    Given a signed-in user who is not an admin
+    When they open the summary WebSocket
+    Then the socket is closed with the code 4403
+    When an anonymous caller opens the summary WebSocket
+    Then the socket is closed with the code 4401

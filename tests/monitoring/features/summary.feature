@@ -55,3 +55,10 @@ Feature: The operations summary
       | failed    | 3      | 1     |
     When the admin opens the summary stream
     Then its first event is a summary equal to the REST summary but for the time it was made
+
+  Scenario: The WebSocket pushes the same summary as REST
+    Given a backtest with these runs submitted 1 hour ago:
+      | status    | wait_s | run_s |
+      | succeeded | 3      | 1     |
+    When the admin opens the summary WebSocket
+    Then its first message is a summary equal to the REST summary but for the time it was made
