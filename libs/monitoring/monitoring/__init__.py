@@ -9,10 +9,11 @@ through its published service functions — users (user_auth), strategies, versi
 (job_orchestration: the one definition of a live worker and of queue wait), backtests and runs
 (backtest). Optimisations and share-link visits are reported as absent until backtest publishes them.
 
-Publishes the use cases in `service` (summary, render_metrics, evaluate_alerts, list_alerts, run_due,
-schedules, run_maintenance), the schemas in `schemas`, and in `config` the `MonitoringEnv` they run
-with (`build_env`, `env_of`) and the HTTP request metrics (`HttpMetrics`) the composition app's
-middleware feeds.
+Publishes the use cases in `service` (summary, build_summary, render_metrics, check_metrics_token,
+evaluate_alerts, evaluate_now, list_alerts, run_due, ensure_schedules, schedules, schedule_states,
+run_retention, tushare_refresh), the schemas in `schemas`, and in `config` the `MonitoringEnv` they run
+with (`build_env`, `env_of`). For the composition app only: `telemetry.HttpMetrics` (fed by its request
+middleware), `api.metrics_router` and `api.stream_socket`, `jobs.handlers` and `jobs.ScheduleLoop`.
 
 Depends on platform_core, user_auth, market_data, strategy_management, job_orchestration and backtest
 (their services and schemas only): it sits on the floor above backtest. Nothing imports monitoring but
