@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTEXTS = ("user_auth", "market_data", "strategy_management", "job_orchestration", "backtest")
+CONTEXTS = ("user_auth", "market_data", "strategy_management", "job_orchestration", "backtest", "monitoring")
 CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import huice
@@ -71,7 +73,62 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
             app.include_router(router, prefix="/api")
         if (root := spec.root_router()) is not None:
             app.include_router(root)
+
+    from starlette.routing import WebSocketRoute
+
+    from monitoring.api import SOCKET_PATH, metrics_router, stream_socket
+
+    app.include_router(metrics_router)
+    app.router.routes.append(WebSocketRoute(SOCKET_PATH, stream_socket))
+    _count_requests(app, container)
     return app
+
+
+def _count_requests(app: FastAPI, container: Container) -> None:
+    """Count every HTTP request by method, route template and status, with its latency, into monitoring's
+    HTTP metrics of this process (rendered by `/metrics`). Outermost, so refused requests count too."""
+    from monitoring.config import env_of
+
+    class RequestMetricsMiddleware:
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await self.inner(scope, receive, send)
+                return
+            started = time.perf_counter()
+            status = {"code": 500}
+
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                await send(message)
+
+            try:
+                await self.inner(scope, receive, sending)
+            finally:
+                env_of(container).http.observe(
+                    scope.get("method", ""), route_template(scope), status["code"], time.perf_counter() - started
+                )
+
+    app.add_middleware(RequestMetricsMiddleware)
+
+
+def route_template(scope: Scope) -> str | None:
+    """The full template of the route that served the request (`/api/runs/{run_id}`), or None when no route
+    matched. An included router's route knows only its own part of the path (`/runs/{run_id}`); the
+    prefixes before it are literal, so they are the request path's head that the route's regex leaves."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    regex = getattr(route, "path_regex", None)
+    path = scope.get("path", "")
+    if template is None or regex is None or regex.match(path):
+        return template
+    for i, char in enumerate(path):
+        if char == "/" and i > 0 and regex.match(path[i:]):
+            return path[:i] + template
+    return template
 
 
 def _trust_forwarded_headers(app: FastAPI, proxies: list[str]) -> None:

@@ -15,6 +15,7 @@ SETTINGS_CLASSES = [
     ("strategy_management.config", "StrategySettings"),
     ("job_orchestration.config", "JobSettings"),
     ("backtest.config", "BacktestSettings"),
+    ("monitoring.config", "MonitoringSettings"),
 ]
 
 

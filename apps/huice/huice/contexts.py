@@ -126,6 +126,32 @@ def wire_backtest(container: Container) -> None:
     )
 
 
+def wire_monitoring(container: Container) -> None:
+    """monitoring: its settings (HUICE_MONITOR_*, HUICE_METRICS_TOKEN), the envs of the
+    contexts it reads, this process's HTTP metrics, and its maintenance job kinds registered with
+    job_orchestration (alert evaluation, retention, the daily Tushare refresh)."""
+    from backtest.config import env_of as backtest_env_of
+    from job_orchestration.config import env_of as jobs_env_of
+    from market_data.config import env_of as market_env_of
+    from monitoring.config import MonitoringSettings, build_env
+    from monitoring.jobs import handlers
+    from user_auth.config import env_of as auth_env_of
+
+    env = build_env(
+        MonitoringSettings(),
+        container.db,
+        container.settings.resolved_data_dir,
+        auth=auth_env_of(container),
+        market=market_env_of(container),
+        jobs=jobs_env_of(container),
+        backtest=backtest_env_of(container),
+    )
+    container.extras["monitoring"] = env
+    registry = jobs_env_of(container).registry
+    for kind, (handler, budget_s) in handlers(env).items():
+        registry.register(kind, handler, queue="low", max_attempts=2, budget_s=budget_s)
+
+
 CONTEXTS: list[ContextSpec] = [
     ContextSpec("user_auth", "auth", "Accounts, logins, API keys, roles and the audit log.", wire=wire_user_auth),
     ContextSpec(
@@ -148,6 +174,12 @@ CONTEXTS: list[ContextSpec] = [
         "backtest",
         "Backtests: runs on the service (create, run, follow, export); local runs.",
         wire=wire_backtest,
+    ),
+    ContextSpec(
+        "monitoring",
+        "monitor",
+        "Monitoring: operations summary, alerts, maintenance schedules (admins).",
+        wire=wire_monitoring,
     ),
 ]
 

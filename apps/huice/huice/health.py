@@ -66,6 +66,7 @@ def doctor(container: Container) -> dict[str, Any]:
     except Exception:
         report["workers"] = []
     report["sandbox"] = _check(sandbox_layers)
+    report["data_provider"], report["schedules"] = _provider_and_schedules(container)
     return report
 
 
@@ -75,3 +76,26 @@ def sandbox_layers() -> dict[str, Any]:
     from strategy_management import service as strategies
 
     return strategies.sandbox_report()
+
+
+def _provider_and_schedules(container: Container) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Whether a Tushare token is configured, and monitoring's maintenance schedules (next/last run)."""
+    from market_data.config import env_of as market_env_of
+    from monitoring import service as monitoring
+
+    provider = {"tushare_token": market_env_of(container).settings.tushare_token is not None}
+    try:
+        with container.db.transaction() as session:
+            rows = monitoring.schedule_states(session)
+            schedules = [
+                {
+                    "name": r.name,
+                    "enabled": r.enabled,
+                    "next_run_at": r.next_run_at.isoformat(),
+                    "last_run_at": r.last_run_at.isoformat() if r.last_run_at else None,
+                }
+                for r in rows
+            ]
+    except Exception as exc:  # a report, never a failure
+        schedules = [{"error": type(exc).__name__}]
+    return provider, schedules

@@ -104,7 +104,8 @@ def run(
 
 
 class _JobMaintenance:
-    """The job reaper/dispatcher thread of the supervising process, with the container it runs on."""
+    """The job reaper/dispatcher thread and monitoring's schedule tick of the supervising process, with the
+    container they run on."""
 
     def __init__(self, settings: CoreSettings, servers: Servers) -> None:
         from huice.bootstrap import build_container
@@ -112,10 +113,16 @@ class _JobMaintenance:
         from job_orchestration.maintenance import MaintenanceLoop
 
         # a Servers copy without the embedded handles: closing this container must not stop the servers
+        from monitoring.config import env_of as monitoring_env_of
+        from monitoring.jobs import ScheduleLoop
+
         self.container = build_container(settings, servers=Servers(servers.database_url, servers.redis_url))
         self.loop = MaintenanceLoop(env_of(self.container)).start()
+        # monitoring's persisted schedules (alerts, retention, Tushare refresh) are submitted as jobs here
+        self.schedules = ScheduleLoop(monitoring_env_of(self.container)).start()
 
     def stop(self) -> None:
+        self.schedules.stop()
         self.loop.stop()
         self.container.close()
 

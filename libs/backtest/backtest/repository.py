@@ -446,3 +446,19 @@ def count_visit(session: Session, share_id: uuid.UUID, now: datetime) -> None:
         .values(visits=ShareRow.visits + 1, last_visit_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- operations figures and retention (monitoring) ------------------------------------------------------
+
+
+def counts(session: Session) -> tuple[int, int]:
+    """(backtests, runs) across every owner."""
+    backtests = session.execute(select(func.count()).select_from(BacktestRow)).scalar_one()
+    runs = session.execute(select(func.count()).select_from(RunRow)).scalar_one()
+    return int(backtests), int(runs)
+
+
+def purge_expired_keys(session: Session, before: datetime) -> int:
+    """Forget every owner's idempotency keys older than `before`."""
+    result = session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at < before))
+    return result.rowcount or 0

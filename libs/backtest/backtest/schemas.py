@@ -673,3 +673,10 @@ class Heatmap(BaseModel):
     x_values: list[Any]
     y_values: list[Any]
     z: list[list[float | None]]
+
+
+class BacktestCounts(BaseModel):
+    """Operations figures of backtests and runs across every owner (monitoring)."""
+
+    backtests: int
+    runs: int

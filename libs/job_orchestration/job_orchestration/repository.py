@@ -70,6 +70,11 @@ class JobRow(Base):
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_parent_id", "parent_id"),
         Index("uq_jobs_owner_idempotency", "owner_id", "idempotency_key", unique=True),
+        # the monitoring figures (job_orchestration_0002): per-kind counts, windows, the newest of a kind
+        Index("ix_jobs_kind_status", "kind", "status"),
+        Index("ix_jobs_kind_submitted", "kind", "submitted_at"),
+        Index("ix_jobs_started_at", "started_at"),
+        Index("ix_jobs_finished_at", "finished_at"),
     )
 
 
@@ -279,3 +284,87 @@ def finished_counts(session: Session, since: datetime) -> dict[str, int]:
         select(JobRow.status, func.count()).where(JobRow.finished_at >= since).group_by(JobRow.status)
     ).all()
     return {status: count for status, count in rows}
+
+
+# --- per-kind figures (monitoring) ----------------------------------------------------------------------
+
+
+def kind_status_counts(session: Session, kind: str | None = None) -> dict[tuple[str, str], int]:
+    """Jobs by (kind, status), of one kind or of every kind."""
+    stmt = select(JobRow.kind, JobRow.status, func.count()).group_by(JobRow.kind, JobRow.status)
+    if kind is not None:
+        stmt = stmt.where(JobRow.kind == kind)
+    return {(k, s): int(n) for k, s, n in session.execute(stmt).all()}
+
+
+def kind_window_figures(session: Session, kind: str, since: datetime) -> dict[str, Any]:
+    """Of the jobs of `kind`: queue wait (first start − submission) of those started since `since`, and run
+    time (finish − first start) of those that succeeded since `since` — nearest-rank percentiles in SQL."""
+    wait = func.extract("epoch", JobRow.started_at - JobRow.submitted_at)
+    waits = session.execute(
+        select(
+            func.count(),
+            func.avg(wait),
+            func.percentile_disc(0.5).within_group(wait),
+            func.percentile_disc(0.95).within_group(wait),
+        ).where(JobRow.kind == kind, JobRow.started_at >= since)
+    ).one()
+    run = func.extract("epoch", JobRow.finished_at - JobRow.started_at)
+    runs = session.execute(
+        select(
+            func.count(),
+            func.avg(run),
+            func.percentile_disc(0.5).within_group(run),
+            func.percentile_disc(0.95).within_group(run),
+        ).where(
+            JobRow.kind == kind,
+            JobRow.status == JobStatus.SUCCEEDED,
+            JobRow.finished_at >= since,
+            JobRow.started_at.is_not(None),
+        )
+    ).one()
+    finished = session.execute(
+        select(JobRow.status, func.count())
+        .where(JobRow.kind == kind, JobRow.finished_at >= since)
+        .group_by(JobRow.status)
+    ).all()
+    return {
+        "started": int(waits[0]),
+        "wait_mean": waits[1],
+        "wait_p50": waits[2],
+        "wait_p95": waits[3],
+        "succeeded": int(runs[0]),
+        "run_mean": runs[1],
+        "run_p50": runs[2],
+        "run_p95": runs[3],
+        "finished": {status: int(count) for status, count in finished},
+    }
+
+
+def run_time_buckets(session: Session, kind: str, bounds: Sequence[float]) -> tuple[list[int], int, float]:
+    """Cumulative counts of succeeded jobs of `kind` with run time ≤ each bound, their count and sum (s)."""
+    run = func.extract("epoch", JobRow.finished_at - JobRow.started_at)
+    columns = [func.count().filter(run <= bound) for bound in bounds]
+    row = session.execute(
+        select(*columns, func.count(), func.coalesce(func.sum(run), 0)).where(
+            JobRow.kind == kind, JobRow.status == JobStatus.SUCCEEDED, JobRow.started_at.is_not(None)
+        )
+    ).one()
+    return [int(v) for v in row[: len(bounds)]], int(row[len(bounds)]), float(row[len(bounds) + 1])
+
+
+def purge_events(session: Session, before: datetime, limit: int = 10_000) -> int:
+    """Delete job events older than `before` of jobs that have finished (at most `limit` per call)."""
+    old = (
+        select(JobEventRow.id)
+        .join(JobRow, JobRow.id == JobEventRow.job_id)
+        .where(JobEventRow.created_at < before, JobRow.finished_at.is_not(None))
+        .limit(limit)
+    )
+    result = session.execute(JobEventRow.__table__.delete().where(JobEventRow.id.in_(old)))
+    return int(result.rowcount or 0)
+
+
+def latest_of_kind(session: Session, kind: str) -> JobRow | None:
+    stmt = select(JobRow).where(JobRow.kind == kind).order_by(JobRow.submitted_at.desc(), JobRow.id.desc()).limit(1)
+    return session.execute(stmt).scalar_one_or_none()

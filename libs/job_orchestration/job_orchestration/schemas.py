@@ -88,6 +88,7 @@ class QueueStats(BaseModel):
     running: int
     workers_alive: int | None
     window_s: int
+    queue_wait_mean_s: float | None = None
     queue_wait_p50_s: float | None
     queue_wait_p95_s: float | None
     finished_in_window: int
@@ -113,3 +114,52 @@ class DiagSubmit(BaseModel):
     payload: dict[str, Any] = {}
     priority: Priority | None = None
     budget_s: int | None = Field(None, ge=1, le=86400)
+
+
+class KindStats(BaseModel):
+    """Figures of the jobs of one kind (monitoring): by status now, queue wait and run time over a window."""
+
+    kind: str
+    window_s: int
+    by_status: dict[str, int]
+    running: int
+    queued: int
+    started_in_window: int
+    queue_wait_mean_s: float | None
+    queue_wait_p50_s: float | None
+    queue_wait_p95_s: float | None
+    succeeded_in_window: int
+    run_time_mean_s: float | None
+    run_time_p50_s: float | None = Field(description="finished_at − started_at of the succeeded jobs.")
+    run_time_p95_s: float | None
+    finished_in_window: int
+    failed_in_window: int
+    failure_rate: float | None = Field(description="failed / finished within the window.")
+    completion_rate: float | None = Field(description="succeeded / finished within the window.")
+
+
+class JobCount(BaseModel):
+    kind: str
+    status: JobStatus
+    count: int
+
+
+class RunTimeHistogram(BaseModel):
+    """Cumulative counts of the succeeded jobs of a kind by run time (seconds), for Prometheus."""
+
+    kind: str
+    bounds: list[float]
+    cumulative: list[int]
+    count: int
+    sum_s: float
+
+
+class LatestJob(BaseModel):
+    """The newest job of a kind (e.g. the last scheduled data refresh) and how it ended."""
+
+    id: uuid.UUID
+    kind: str
+    status: JobStatus
+    submitted_at: datetime
+    finished_at: datetime | None
+    error: JobError | None

@@ -139,3 +139,14 @@ class CheckReport(BaseModel):
     ok: bool
     counts: dict[str, int]
     issues: list[CheckIssue]
+
+
+class DataFreshness(BaseModel):
+    """How current the market data is (monitoring): the newest snapshot, the last daily bar it holds and how
+    many trading sessions have closed since."""
+
+    newest_snapshot: SnapshotRead | None
+    newest_tushare_snapshot_at: datetime | None = Field(description="When the last Tushare sync published data.")
+    last_daily_date: date | None
+    sessions_behind: int | None = Field(description="Trading sessions after last_daily_date up to `today`.")
+    tushare_token_configured: bool

@@ -185,3 +185,26 @@ def reference_count(session: Session, strategy_id: uuid.UUID) -> int:
 def delete_strategy(session: Session, row: StrategyRow) -> None:
     session.delete(row)
     session.flush()
+
+
+# --- operations figures (monitoring) --------------------------------------------------------------------
+
+
+def strategy_counts(session: Session) -> tuple[int, int, int]:
+    """(strategies, archived strategies, versions) across every owner."""
+    strategies, archived = session.execute(
+        select(func.count(), func.count().filter(StrategyRow.archived.is_(True)))
+    ).one()
+    versions = session.execute(select(func.count()).select_from(VersionRow)).scalar_one()
+    return int(strategies), int(archived), int(versions)
+
+
+def template_origins(session: Session) -> dict[str, int]:
+    """Strategies whose first version was copied from a template, by template name."""
+    name = VersionRow.meta["template"].astext
+    stmt = (
+        select(name, func.count())
+        .where(VersionRow.number == 1, VersionRow.meta["origin"].astext == "template")
+        .group_by(name)
+    )
+    return {str(template): int(count) for template, count in session.execute(stmt).all()}

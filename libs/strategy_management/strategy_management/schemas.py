@@ -188,3 +188,14 @@ class ImportRequest(BaseModel):
 
 class ReferenceCreate(BaseModel):
     ref: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class StrategyCounts(BaseModel):
+    """Operations figures of the strategies (monitoring), across every owner."""
+
+    strategies: int
+    archived: int
+    versions: int
+    from_template: int = Field(description="Strategies whose first version is a template copy.")
+    template_usage: dict[str, int] = Field(description="Strategies copied from each template.")
+    template_usage_rate: float | None = Field(description="from_template / strategies.")

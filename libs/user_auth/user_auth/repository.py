@@ -323,3 +323,30 @@ def pending_mail(session: Session, *, limit: int = 50) -> Sequence[OutboxMail]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+
+
+# --- operations figures (monitoring) --------------------------------------------------------------------
+
+
+def user_counts(session: Session) -> tuple[int, int]:
+    """(every user, users with a verified email)."""
+    total, verified = session.execute(select(func.count(), func.count(User.email_verified_at))).one()
+    return int(total), int(verified)
+
+
+def active_user_count(session: Session, since: datetime) -> int:
+    """Users who signed in, refreshed a session or used an API key since `since`."""
+    signed_in = select(AuthSession.user_id).where(AuthSession.created_at >= since)
+    refreshed = (
+        select(AuthSession.user_id)
+        .join(RefreshToken, RefreshToken.session_id == AuthSession.id)
+        .where(RefreshToken.created_at >= since)
+    )
+    keyed = select(ApiKey.user_id).where(ApiKey.last_used_at >= since)
+    union = signed_in.union(refreshed, keyed).subquery()
+    return int(session.execute(select(func.count()).select_from(union)).scalar_one())
+
+
+def active_admin_emails(session: Session) -> list[str]:
+    stmt = select(User.email).where(User.role == "admin", User.status == "active").order_by(User.email)
+    return list(session.execute(stmt).scalars())

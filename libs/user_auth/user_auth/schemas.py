@@ -136,3 +136,13 @@ class MailRead(BaseModel):
     kind: str
     created_at: datetime
     sent_at: datetime | None
+
+
+class UserCounts(BaseModel):
+    """Operations figures of the accounts (monitoring): active = signed in, refreshed or used an API key."""
+
+    total: int
+    verified: int
+    active_1d: int
+    active_7d: int
+    active_30d: int

@@ -13,6 +13,13 @@ Sweeps (`mode` grid / random / bayes on `submit_runs`, or `submit_optimization`)
 from backtest.service.artifacts import Download, artifact
 from backtest.service.attempt import RunAttempt, run_backtest
 from backtest.service.backtests import create_backtest, get_backtest, list_backtests
+from backtest.service.operations import (
+    backtest_counts,
+    purge_idempotency_keys,
+    run_job_counts,
+    run_stats,
+    run_time_histogram,
+)
 from backtest.service.optimizations import (
     cancel_optimization,
     get_optimization,
@@ -50,6 +57,7 @@ __all__ = [
     "PageQuery",
     "RunAttempt",
     "artifact",
+    "backtest_counts",
     "cancel_optimization",
     "cancel_run",
     "compare_csv",
@@ -72,6 +80,7 @@ __all__ = [
     "page_positions",
     "page_trades",
     "promote",
+    "purge_idempotency_keys",
     "report_data",
     "rerun",
     "results_csv",
@@ -81,9 +90,12 @@ __all__ = [
     "run_backtest",
     "run_batch",
     "run_curves",
+    "run_job_counts",
     "run_job_id",
     "run_report",
+    "run_stats",
     "run_study",
+    "run_time_histogram",
     "shared_report",
     "shared_view",
     "submit_optimization",

@@ -7,7 +7,15 @@ only their own jobs (another owner's job is NOT_FOUND); admins see every job.
 """
 
 from job_orchestration.service.control import cancel, retry
-from job_orchestration.service.monitoring import live_workers, stats
+from job_orchestration.service.monitoring import (
+    job_counts,
+    kind_stats,
+    latest_job,
+    live_workers,
+    purge_events,
+    run_time_histogram,
+    stats,
+)
 from job_orchestration.service.queries import events, get, get_many, list_jobs
 from job_orchestration.service.reaper import dispatch, reap
 from job_orchestration.service.submission import submit
@@ -18,10 +26,15 @@ __all__ = [
     "events",
     "get",
     "get_many",
+    "job_counts",
+    "kind_stats",
+    "latest_job",
     "list_jobs",
     "live_workers",
+    "purge_events",
     "reap",
     "retry",
+    "run_time_histogram",
     "stats",
     "submit",
 ]

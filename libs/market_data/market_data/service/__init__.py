@@ -14,7 +14,8 @@ after it. Market data is not owned by a user: no function takes a principal (the
 - integrity (`integrity`): `check`.
 
 Published for other contexts: `get_bars`, `get_benchmark`, `get_instruments`, `trading_sessions`,
-`validate_symbols`, `latest_snapshot`, `get_snapshot`, `coverage`. The building blocks the use cases share
+`validate_symbols`, `latest_snapshot`, `get_snapshot`, `coverage`, `data_freshness` (monitoring).
+The building blocks the use cases share
 (`snapshots.publish` / `Partition` / `resolve_snapshot`, `bars.read_bars`, `tushare_sync.missing_ranges`)
 stay in their modules: they are not part of the surface.
 """
@@ -30,7 +31,7 @@ from market_data.service.reference import (
     validate_symbols,
 )
 from market_data.service.sample_loading import load_sample
-from market_data.service.snapshots import coverage, get_snapshot, latest_snapshot, list_snapshots
+from market_data.service.snapshots import coverage, data_freshness, get_snapshot, latest_snapshot, list_snapshots
 from market_data.service.tushare_sync import make_client, sync
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "calendar",
     "check",
     "coverage",
+    "data_freshness",
     "get_bars",
     "get_benchmark",
     "get_instruments",

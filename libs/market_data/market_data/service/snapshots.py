@@ -11,17 +11,18 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from market_data import repository as repo
+from market_data.config import MarketDataEnv
 from market_data.domain import Source
-from market_data.schemas import CoverageRead, SnapshotDetail, SnapshotRead
+from market_data.schemas import CoverageRead, DataFreshness, SnapshotDetail, SnapshotRead
 from market_data.service._common import NO_DATA_HINT, coverage_read, parse_freq, snapshot_read
 from market_data.store import StoredFile
-from platform_core.errors import NotFound
+from platform_core.errors import InvalidInput, NotFound
 from platform_core.ids import new_id, utcnow
 from platform_core.pagination import Page, PageParams
 
@@ -163,3 +164,33 @@ def _summary(files: list[dict[str, Any]]) -> dict[str, Any]:
             "last_date": max(lasts).isoformat() if lasts else None,
         }
     return summary
+
+
+# --- freshness (monitoring) ----------------------------------------------------------------------------
+
+
+def data_freshness(session: Session, env: MarketDataEnv, today: date | None = None) -> DataFreshness:
+    """Published: the newest snapshot, the newest Tushare snapshot's time, the newest daily bar date and the
+    trading sessions after it up to `today` (XSHG / the stored calendar; None when outside the calendar)."""
+    today = today or utcnow().date()
+    newest = repo.latest_snapshot(session)
+    tushare = repo.latest_snapshot(session, source=Source.TUSHARE.value)
+    last_text = ((newest.coverage or {}).get("1d") or {}).get("last_date") if newest is not None else None
+    last = date.fromisoformat(last_text) if last_text else None
+    behind = None
+    if last is not None and last < today:
+        from market_data.service.reference import trading_sessions
+
+        try:
+            behind = len(trading_sessions(session, last + timedelta(days=1), today))
+        except InvalidInput:
+            behind = None
+    elif last is not None:
+        behind = 0
+    return DataFreshness(
+        newest_snapshot=snapshot_read(newest) if newest is not None else None,
+        newest_tushare_snapshot_at=tushare.created_at if tushare is not None else None,
+        last_daily_date=last,
+        sessions_behind=behind,
+        tushare_token_configured=env.settings.tushare_token is not None,
+    )

@@ -42,6 +42,7 @@ from strategy_management.service.reading import (
     latest_version,
     list_strategies,
     list_versions,
+    strategy_counts,
 )
 from strategy_management.service.templates import create_from_template, list_templates, template_source
 from strategy_management.service.transfer import export_strategy, import_strategy
@@ -71,6 +72,7 @@ __all__ = [
     "sandbox_report",
     "save_version",
     "set_archived",
+    "strategy_counts",
     "template_source",
     "update_strategy",
     "validate_params",

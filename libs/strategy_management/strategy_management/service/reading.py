@@ -10,7 +10,7 @@ from platform_core.errors import NotFound
 from platform_core.pagination import Page, PageParams
 from strategy_management import domain
 from strategy_management import repository as repo
-from strategy_management.schemas import SortKey, StrategyRead, VersionDiff, VersionRead, VersionSummary
+from strategy_management.schemas import SortKey, StrategyCounts, StrategyRead, VersionDiff, VersionRead, VersionSummary
 from strategy_management.service._common import owned, strategy_read, summary, version_of, version_read
 from user_auth.principal import Principal
 
@@ -83,4 +83,20 @@ def diff_versions(
         same_source=old.content_hash == new.content_hash,
         diff=domain.source_diff(old.source, new.source, f"v{old.number}", f"v{new.number}"),
         params=domain.params_diff(old.params_schema, new.params_schema),
+    )
+
+
+def strategy_counts(session: Session) -> StrategyCounts:
+    """Published (monitoring): strategies, archived ones and versions across every owner, and how many
+    strategies were copied from each template (the template usage rate = template copies / strategies)."""
+    strategies, archived, versions = repo.strategy_counts(session)
+    usage = repo.template_origins(session)
+    from_template = sum(usage.values())
+    return StrategyCounts(
+        strategies=strategies,
+        archived=archived,
+        versions=versions,
+        from_template=from_template,
+        template_usage=dict(sorted(usage.items())),
+        template_usage_rate=round(from_template / strategies, 4) if strategies else None,
     )

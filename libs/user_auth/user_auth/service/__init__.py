@@ -25,8 +25,10 @@ from user_auth.service.admin import (
     get_user,
     list_users,
     mailbox,
+    notify_admins,
     query_audit,
     update_user,
+    user_counts,
 )
 from user_auth.service.identity import authenticate, principal_from_external_token
 from user_auth.service.keys import create_api_key, list_api_keys, principal_from_api_key, revoke_api_key
@@ -51,6 +53,7 @@ __all__ = [
     "logout",
     "mailbox",
     "me",
+    "notify_admins",
     "principal_for_user",
     "principal_from_access_token",
     "principal_from_api_key",
@@ -63,5 +66,6 @@ __all__ = [
     "reset_password",
     "revoke_api_key",
     "update_user",
+    "user_counts",
     "verify_email",
 ]

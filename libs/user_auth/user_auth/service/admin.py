@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from platform_core.errors import InvalidInput, NotFound
+from platform_core.ids import utcnow
 from platform_core.pagination import Page, PageParams
 from user_auth import repository as repo
 from user_auth.config import AuthEnv
 from user_auth.domain import API_KEY_PREFIX, AuditAction, UserStatus, normalize_email
+from user_auth.mail import queue_mail
 from user_auth.principal import Plan, Principal, Role
-from user_auth.schemas import AuditEntryRead, MailRead, UserAdminUpdate, UserRead
+from user_auth.schemas import AuditEntryRead, MailRead, UserAdminUpdate, UserCounts, UserRead
 from user_auth.service._common import LOCAL, ClientInfo, audit, require_admin, user_read
 from user_auth.service.accounts import create_account
 
@@ -195,3 +197,21 @@ def mailbox(session: Session, *, to: str | None = None, page: PageParams | None 
     return Page[MailRead](
         items=[MailRead.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset
     )
+
+
+def user_counts(session: Session, now: datetime | None = None) -> UserCounts:
+    """Published (monitoring): every user, the verified ones, and those active in the last 1/7/30 days
+    (signed in, refreshed a session or used an API key)."""
+    now = now or utcnow()
+    total, verified = repo.user_counts(session)
+    active = {days: repo.active_user_count(session, now - timedelta(days=days)) for days in (1, 7, 30)}
+    return UserCounts(total=total, verified=verified, active_1d=active[1], active_7d=active[7], active_30d=active[30])
+
+
+def notify_admins(session: Session, env: AuthEnv, *, subject: str, body: str, kind: str) -> int:
+    """Published (monitoring): queue a message to every active admin through the outbox (sent after the
+    caller's commit when SMTP is configured, else left in the dev mailbox); returns how many were queued."""
+    emails = repo.active_admin_emails(session)
+    for email in emails:
+        queue_mail(session, env, to=email, subject=subject, body=body, kind=kind)
+    return len(emails)
