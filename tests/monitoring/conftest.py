@@ -132,16 +132,20 @@ def runs_table(world: World, session, ago: str, datatable: list[list[str]]) -> N
     owner = world.admin.user_id
     backtest_id = support.backtest(session, owner, uuid.uuid4())  # a strategy id only: no strategy is counted
     header, *body = datatable
+    world.extra["backtest_id"] = backtest_id
+    world.extra.setdefault("run_ids", [])
     for values in body:
         row = dict(zip(header, values, strict=True))
-        support.run(
-            session,
-            owner,
-            backtest_id,
-            status=row["status"],
-            submitted=submitted,
-            wait_s=float(row["wait_s"]) if row["wait_s"] else None,
-            run_s=float(row["run_s"]) if row["run_s"] else None,
+        world.extra["run_ids"].append(
+            support.run(
+                session,
+                owner,
+                backtest_id,
+                status=row["status"],
+                submitted=submitted,
+                wait_s=float(row["wait_s"]) if row["wait_s"] else None,
+                run_s=float(row["run_s"]) if row["run_s"] else None,
+            )
         )
 
 
@@ -222,3 +226,13 @@ def mailbox_subjects(session, email: str) -> list[str]:
 def cli_json(result: Any) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+@given(parsers.parse("{running:d} sweep running and {done:d} finished, and share links visited {a:d} and {b:d} times"))
+def sweeps_and_shares(world: World, session, running: int, done: int, a: int, b: int) -> None:
+    owner, backtest_id = world.admin.user_id, world.extra["backtest_id"]
+    for status in ["running"] * running + ["succeeded"] * done:
+        support.optimisation(session, owner, backtest_id, status=status)
+    run_id = world.extra["run_ids"][0]
+    support.share(session, owner, run_id, visits=a)
+    support.share(session, owner, run_id, visits=b, revoked=True)  # a revoked link's visits still count

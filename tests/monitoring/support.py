@@ -110,11 +110,12 @@ def job(
 
 
 def run(session: Session, owner_id: uuid.UUID, backtest_id: uuid.UUID, **job_args: Any) -> uuid.UUID:
-    """A run of the backtest backed by a `backtest.run` job (see `job`)."""
+    """A run of the backtest backed by a `backtest.run` job (see `job`); returns the run's id."""
     job_id = job(session, owner_id, **job_args)
+    run_id = new_id()
     session.add(
         bt_repo.RunRow(
-            id=new_id(),
+            id=run_id,
             owner_id=owner_id,
             backtest_id=backtest_id,
             job_id=job_id,
@@ -125,7 +126,7 @@ def run(session: Session, owner_id: uuid.UUID, backtest_id: uuid.UUID, **job_arg
         )
     )
     session.flush()
-    return job_id
+    return run_id
 
 
 def live_worker(redis: Any, name: str = "monitor-test-worker") -> Any:
@@ -138,3 +139,34 @@ def live_worker(redis: Any, name: str = "monitor-test-worker") -> Any:
     worker.register_birth()
     worker.heartbeat()
     return worker
+
+
+def optimisation(session: Session, owner_id: uuid.UUID, backtest_id: uuid.UUID, *, status: str) -> uuid.UUID:
+    """A sweep row in `status` (no tasks: the summary counts the parent)."""
+    row = bt_repo.OptimizationRow(
+        id=new_id(), owner_id=owner_id, backtest_id=backtest_id, mode="grid", spec={}, status=status, total=4,
+        metric="sharpe", direction="max", concurrency_limit=2, batch_size=4, priority="default",
+        created_at=utcnow(),
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def share(session: Session, owner_id: uuid.UUID, run_id: uuid.UUID, *, visits: int, revoked: bool = False) -> None:
+    """A share link of a run that was visited `visits` times."""
+    now = utcnow()
+    session.add(
+        bt_repo.ShareRow(
+            id=new_id(),
+            owner_id=owner_id,
+            run_id=run_id,
+            token_hash=new_id().hex * 2,
+            include={},
+            expires_at=now + timedelta(days=1),
+            revoked_at=now if revoked else None,
+            visits=visits,
+            created_at=now,
+        )
+    )
+    session.flush()

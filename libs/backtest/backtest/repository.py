@@ -458,6 +458,17 @@ def counts(session: Session) -> tuple[int, int]:
     return int(backtests), int(runs)
 
 
+def optimisations_running(session: Session) -> int:
+    """Sweeps queued or running now (every owner)."""
+    stmt = select(func.count()).select_from(OptimizationRow).where(OptimizationRow.status.in_(("queued", "running")))
+    return int(session.execute(stmt).scalar_one())
+
+
+def share_link_visits(session: Session) -> int:
+    """Visits of every share link so far (every owner; revoked and expired links included)."""
+    return int(session.execute(select(func.coalesce(func.sum(ShareRow.visits), 0))).scalar_one())
+
+
 def purge_expired_keys(session: Session, before: datetime) -> int:
     """Forget every owner's idempotency keys older than `before`."""
     result = session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at < before))

@@ -680,3 +680,5 @@ class BacktestCounts(BaseModel):
 
     backtests: int
     runs: int
+    optimisations_running: int = Field(0, description="Parameter sweeps queued or running now.")
+    share_link_visits: int = Field(0, description="Visits of every share link so far (分享链接访问量).")

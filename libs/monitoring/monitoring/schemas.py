@@ -89,8 +89,8 @@ class Summary(BaseModel):
     jobs: QueueStats = Field(description="Every job: queue depth, live workers, queue wait, failure rate.")
     workers_alive: int | None = Field(description="job_orchestration's one definition (None: Redis unreachable).")
     data: DataSummary
-    optimisations_running: int | None = Field(description="None: not published by backtest (see `absent`).")
-    share_link_visits: int | None = Field(description="None: not published by backtest (see `absent`).")
+    optimisations_running: int | None = Field(description="Parameter sweeps queued or running now.")
+    share_link_visits: int | None = Field(description="Visits of every share link so far (分享链接访问量).")
     absent: dict[str, str] = Field(description="Figures not available, and why.")
     alerts_firing: list[AlertRead]
 

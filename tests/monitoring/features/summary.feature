@@ -13,6 +13,7 @@ Feature: The operations summary
       | running   | 20     |       |
       | failed    | 30     | 5     |
       | succeeded | 40     | 60    |
+    And 1 sweep running and 1 finished, and share links visited 3 and 4 times
     And a live worker
     When the admin asks for the summary over "24h"
     Then the users are 3 in total, 2 verified, 1 active in the last day and 1 in the last 30 days
@@ -24,7 +25,7 @@ Feature: The operations summary
     And the run time is p50 60 s and p95 60 s
     And the run failure rate is 0.5 and the run completion rate is 0.5
     And 1 worker is alive, the same number the queue statistics report
-    And the optimisations and the share-link visits are absent, each with a reason
+    And 1 sweep is running and the share links were visited 7 times
 
   Scenario: Timings and rates cover only the window
     Given a backtest with these runs submitted 2 days ago:

@@ -18,9 +18,14 @@ from platform_core.ids import utcnow
 
 
 def backtest_counts(session: Session) -> BacktestCounts:
-    """Published: how many backtests and runs exist (every owner)."""
+    """Published: how many backtests and runs exist, sweeps running and share-link visits (every owner)."""
     backtests, runs = repo.counts(session)
-    return BacktestCounts(backtests=backtests, runs=runs)
+    return BacktestCounts(
+        backtests=backtests,
+        runs=runs,
+        optimisations_running=repo.optimisations_running(session),
+        share_link_visits=repo.share_link_visits(session),
+    )
 
 
 def run_stats(session: Session, env: BacktestEnv, *, window_s: int | None = None) -> KindStats:

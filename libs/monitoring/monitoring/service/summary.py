@@ -19,10 +19,7 @@ from user_auth import service as users
 from user_auth.principal import Principal
 
 TUSHARE_REFRESH_KIND = "monitoring.tushare_refresh"
-ABSENT = {
-    "optimisations_running": "backtest publishes no optimisation figures (no parameter-sweep service yet)",
-    "share_link_visits": "backtest publishes no share links (no share-link service yet)",
-}
+ABSENT: dict[str, str] = {}  # figures a context does not publish (yet), with the reason
 
 
 def summary(session: Session, env: MonitoringEnv, principal: Principal, *, window: str = DEFAULT_WINDOW) -> Summary:
@@ -36,13 +33,14 @@ def build_summary(session: Session, env: MonitoringEnv, *, window: str = DEFAULT
     window_s = window_seconds(window)
     now = utcnow()
     queue = jobs.stats(session, env.jobs, window_s=window_s)
+    counts = backtests.backtest_counts(session)
     return Summary(
         generated_at=now,
         window=window,
         window_s=window_s,
         users=users.user_counts(session, now),
         strategies=strategies.strategy_counts(session),
-        backtests=backtests.backtest_counts(session),
+        backtests=counts,
         runs=backtests.run_stats(session, env.backtest, window_s=window_s),
         jobs=queue,
         workers_alive=queue.workers_alive,
@@ -50,8 +48,8 @@ def build_summary(session: Session, env: MonitoringEnv, *, window: str = DEFAULT
             freshness=market.data_freshness(session, env.market, now.date()),
             last_sync=jobs.latest_job(session, TUSHARE_REFRESH_KIND),
         ),
-        optimisations_running=None,
-        share_link_visits=None,
+        optimisations_running=counts.optimisations_running,
+        share_link_visits=counts.share_link_visits,
         absent=dict(ABSENT),
         alerts_firing=firing(session),
     )
