@@ -31,6 +31,30 @@ from tests.databases import create_database, drop_database
 pytest_plugins = ["tests.user_auth.plugin"]
 
 
+# Settings of the whole suite: no research-disclaimer gate and rate limits far above any test's traffic, so
+# suites that do not test them never meet them (tests of the disclaimer and rate limits turn them on or set
+# them low explicitly, on their container's settings). An exported variable wins.
+SUITE_ENV = {
+    "HUICE_REQUIRE_DISCLAIMER": "false",
+    **{
+        f"HUICE_AUTH_RATE_{plan}_{cls}": "1000000/minute"
+        for plan in ("FREE", "PRO")
+        for cls in ("READ", "WRITE", "SUBMIT", "DOWNLOAD")
+    },
+    "HUICE_AUTH_RATE_ANONYMOUS": "1000000/minute",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_settings() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in SUITE_ENV}
+    os.environ.update({k: v for k, v in SUITE_ENV.items() if saved[k] is None})
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+
+
 @pytest.fixture(scope="session")
 def test_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """A fresh database on a real PostgreSQL and a real Redis for this run."""

@@ -43,13 +43,13 @@ class ContextSpec:
 
 
 def wire_user_auth(container: Container) -> None:
-    """user_auth: its settings (HUICE_AUTH_*), signed with the platform secret, plus DB and throttle."""
+    """user_auth: its settings (HUICE_AUTH_*), signed with the platform secret, plus DB, throttle and rate limiter."""
     from user_auth.config import UserAuthSettings, build_env
 
     settings = UserAuthSettings(secret_key=container.settings.secret_key)
     env = build_env(settings, container.db, container.servers.redis_url)
     container.extras["user_auth"] = env
-    container.extras.setdefault("_closers", []).append(env.throttle.close)
+    container.extras.setdefault("_closers", []).append(env.close)
 
 
 def wire_job_orchestration(container: Container) -> None:
@@ -78,17 +78,20 @@ def wire_strategy_management(container: Container) -> None:
 
 def wire_backtest(container: Container) -> None:
     """backtest: its settings (HUICE_BACKTEST_*), the artifact store under `<data_dir>/artifacts`, and the
-    `backtest.run` job kind registered with job_orchestration (which never imports backtest)."""
+    `backtest.run` job kind registered with job_orchestration (which never imports backtest); user_auth's env
+    for counting runs against the plan's monthly quota."""
     from backtest.config import build_env
     from backtest.jobs import KIND, handler
     from job_orchestration.config import env_of as jobs_env_of
     from market_data.config import env_of as market_env_of
+    from user_auth.config import env_of as auth_env_of
 
     env = build_env(
         container.settings.resolved_data_dir,
         market=market_env_of(container),
         strategies=container.extras["strategy_management"],
         jobs=jobs_env_of(container),
+        auth=auth_env_of(container),
     )
     container.extras["backtest"] = env
     jobs_env_of(container).registry.register(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from job_orchestration.config import JobsEnv
     from market_data.config import MarketDataEnv
     from strategy_management.config import StrategyEnv
+    from user_auth.config import AuthEnv
 
 
 class BacktestSettings(HuiceSettings):
@@ -41,13 +42,15 @@ class BacktestSettings(HuiceSettings):
 @dataclass
 class BacktestEnv:
     """What backtest's services need beyond the session: settings, the artifact store, and the envs of the
-    contexts it calls (market data's store, the strategy runner's limits, the job runtime)."""
+    contexts it calls (market data's store, the strategy runner's limits, the job runtime, and user_auth's
+    plans for counting runs against the monthly quota)."""
 
     settings: BacktestSettings
     store: ArtifactStore
     market: MarketDataEnv
     strategies: StrategyEnv
     jobs: JobsEnv
+    auth: AuthEnv
 
 
 def build_env(
@@ -56,6 +59,7 @@ def build_env(
     market: MarketDataEnv,
     strategies: StrategyEnv,
     jobs: JobsEnv,
+    auth: AuthEnv,
     settings: BacktestSettings | None = None,
 ) -> BacktestEnv:
     return BacktestEnv(
@@ -64,6 +68,7 @@ def build_env(
         market=market,
         strategies=strategies,
         jobs=jobs,
+        auth=auth,
     )
 
 
