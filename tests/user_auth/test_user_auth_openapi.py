@@ -19,6 +19,7 @@ PUBLIC = {
     ("POST", "/api/auth/verify-email"),
     ("POST", "/api/auth/password-reset/request"),
     ("POST", "/api/auth/password-reset"),
+    ("GET", "/api/plans"),
 }
 
 

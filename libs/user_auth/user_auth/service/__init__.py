@@ -21,6 +21,7 @@ from user_auth.service.accounts import (
 from user_auth.service.admin import (
     account_exists,
     create_admin,
+    find_account,
     find_user,
     get_user,
     list_users,
@@ -56,6 +57,7 @@ __all__ = [
     "create_api_key",
     "create_user",
     "deliver_pending",
+    "find_account",
     "disclaimer",
     "disclaimer_status",
     "find_user",
