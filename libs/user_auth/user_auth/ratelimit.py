@@ -43,6 +43,7 @@ class Window:
     limit: int
     remaining: int
     reset: int
+    period_s: int
 
     @property
     def used_fraction(self) -> float:
@@ -69,7 +70,7 @@ class Decision:
 
     @property
     def retry_after(self) -> int:
-        return max(1, math.ceil(self.window.reset - time.time()))
+        return min(self.window.period_s, max(1, math.ceil(self.window.reset - time.time())))
 
     def refusal(self) -> RateLimited:
         return RateLimited(
@@ -115,7 +116,11 @@ class RateLimiter:
                 allowed = self._limiter.hit(item, route_class, key)
                 stats = self._limiter.get_window_stats(item, route_class, key)
                 window = Window(
-                    spec=str(item), limit=item.amount, remaining=stats.remaining, reset=math.ceil(stats.reset_time)
+                    spec=str(item),
+                    limit=item.amount,
+                    remaining=stats.remaining,
+                    reset=math.ceil(stats.reset_time),
+                    period_s=item.get_expiry(),
                 )
                 if not allowed:
                     return Decision(allowed=False, route_class=route_class, window=window)
