@@ -202,6 +202,11 @@ def db_revision(
 def demo_seed(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Seed even in production mode.")] = False,
+    symbols: Annotated[
+        str | None, typer.Option(help="Universe of the demo backtests (default: four sample symbols).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="Window start, YYYY-MM-DD (default 2022-01-04).")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end, YYYY-MM-DD (default 2024-12-31).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create the demo user (password printed once), three strategies from templates and a finished run of
@@ -210,7 +215,13 @@ def demo_seed(
 
     say = (lambda _m: None) if as_json else (lambda message: sys.stderr.write(f"demo: {message}\n"))
     try:
-        result = demo.seed(container(ctx), force=force, progress=say)
+        result = demo.seed(
+            container(ctx),
+            force=force,
+            symbols=[x.strip() for x in symbols.split(",") if x.strip()] if symbols else None,
+            window=demo.parse_window(start, end),
+            progress=say,
+        )
     except AppError as exc:
         fail(exc)
     if as_json:

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from platform_core.errors import Forbidden, InternalError
+from platform_core.errors import Forbidden, InternalError, InvalidInput
 from platform_core.pagination import PageParams
 
-DEMO_EMAIL = "demo@huice.local"
+DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "Demo-Huice-2026"  # noqa: S105 - the demo account's published password, printed once
 SYMBOLS = ["600010.SH", "000010.SZ", "300010.SZ", "688010.SH"]
 BENCHMARK = "000300.SH"
@@ -43,6 +43,14 @@ class DemoResult:
     created_user: bool = False
     strategies: list[dict[str, Any]] = field(default_factory=list)
     runs_executed: int = 0
+
+
+def parse_window(start: str | None, end: str | None) -> tuple[date, date]:
+    """The demo window from `--start` / `--end` (defaults: `WINDOW`); INVALID_INPUT for a bad date."""
+    try:
+        return (date.fromisoformat(start) if start else WINDOW[0], date.fromisoformat(end) if end else WINDOW[1])
+    except ValueError:
+        raise InvalidInput("dates are YYYY-MM-DD", field="start" if start else "end") from None
 
 
 def seed(
