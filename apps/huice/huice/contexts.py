@@ -44,10 +44,12 @@ class ContextSpec:
 
 def wire_user_auth(container: Container) -> None:
     """user_auth: its settings (HUICE_AUTH_*), signed with the platform secret, plus DB, throttle and rate limiter."""
+    from job_orchestration.config import JobSettings
     from user_auth.config import UserAuthSettings, build_env
 
     settings = UserAuthSettings(secret_key=container.settings.secret_key)
-    env = build_env(settings, container.db, container.servers.redis_url)
+    # the catalogue shows the concurrency job_orchestration enforces (HUICE_JOBS_PLAN_LIMITS)
+    env = build_env(settings, container.db, container.servers.redis_url, concurrent_jobs=JobSettings().plan_limits)
     container.extras["user_auth"] = env
     container.extras.setdefault("_closers", []).append(env.close)
 

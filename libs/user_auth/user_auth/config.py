@@ -8,7 +8,7 @@ throttle; the composition app builds it once and keeps it in `container.extras["
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,16 +83,10 @@ class UserAuthSettings(HuiceSettings):
     quota_free_sweep_evaluations: int = Field(5000, ge=0, description="Free plan: sweep evaluations per month.")
     quota_free_artifact_bytes: int = Field(1 << 30, ge=0, description="Free plan: artifact bytes stored per month.")
     quota_free_share_links: int = Field(20, ge=0, description="Free plan: share links created per month.")
-    quota_free_concurrent_jobs: int = Field(
-        2, ge=0, description="Free plan: jobs running at once (shown in the catalogue)."
-    )
     quota_pro_runs: int = Field(5000, ge=0, description="Pro plan: runs accepted per month.")
     quota_pro_sweep_evaluations: int = Field(200_000, ge=0, description="Pro plan: sweep evaluations per month.")
     quota_pro_artifact_bytes: int = Field(50 << 30, ge=0, description="Pro plan: artifact bytes stored per month.")
     quota_pro_share_links: int = Field(1000, ge=0, description="Pro plan: share links created per month.")
-    quota_pro_concurrent_jobs: int = Field(
-        8, ge=0, description="Pro plan: jobs running at once (shown in the catalogue)."
-    )
     hard_quotas: str = Field(
         "",
         description=(
@@ -103,7 +97,10 @@ class UserAuthSettings(HuiceSettings):
     require_disclaimer: bool = Field(
         True,
         validation_alias=AliasChoices("HUICE_REQUIRE_DISCLAIMER", "require_disclaimer"),
-        description="Refuse runs until the account accepted the research-use disclaimer (`POST /api/me/disclaimer`).",
+        description=(
+            "Refuse runs until the account accepted the research-use disclaimer (`POST /api/me/disclaimer`); "
+            "on for `make run`, off in the test suite (tests/conftest.py) except the disclaimer's own tests."
+        ),
     )
 
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
@@ -168,13 +165,18 @@ class AuthEnv:
     db: Database
     throttle: Throttle
     limiter: RateLimiter
+    # Jobs running at once per plan, as job_orchestration enforces them (HUICE_JOBS_PLAN_LIMITS; the
+    # composition app passes them in), shown in the plan catalogue.
+    concurrent_jobs: dict[str, int] = field(default_factory=lambda: {"free": 2, "pro": 5})
 
     def close(self) -> None:
         self.throttle.close()
         self.limiter.close()
 
 
-def build_env(settings: UserAuthSettings, db: Database, redis_url: str) -> AuthEnv:
+def build_env(
+    settings: UserAuthSettings, db: Database, redis_url: str, *, concurrent_jobs: dict[str, int] | None = None
+) -> AuthEnv:
     """Build the bundle once at start-up (the composition app's `wire_user_auth` calls this). The throttle
     and the rate limiter open their own Redis pools with short timeouts; `env.close()` releases them."""
     from user_auth.ratelimit import RateLimiter
@@ -185,6 +187,7 @@ def build_env(settings: UserAuthSettings, db: Database, redis_url: str) -> AuthE
         db=db,
         throttle=Throttle(redis_url, timeout_s=settings.throttle_timeout_seconds),
         limiter=RateLimiter(redis_url, timeout_s=settings.rate_timeout_seconds),
+        **({"concurrent_jobs": dict(concurrent_jobs)} if concurrent_jobs is not None else {}),
     )
 
 

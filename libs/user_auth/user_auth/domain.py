@@ -221,9 +221,9 @@ def parse_hard_quotas(spec: str) -> set[tuple[str, str]]:
         if not item:
             continue
         plan, _, quota = item.partition(":")
-        quotas = [q.value for q in Quota] if quota.strip() in ("", "*") else [quota.strip()]
+        quotas = [q.value for q in COUNTED_QUOTAS] if quota.strip() in ("", "*") else [quota.strip()]
         for name in quotas:
-            if name not in {q.value for q in Quota}:
+            if name not in {q.value for q in COUNTED_QUOTAS}:
                 raise ValueError(f"unknown quota {name!r} in HUICE_AUTH_HARD_QUOTAS")
             pairs.add((plan.strip().lower(), name))
     return pairs

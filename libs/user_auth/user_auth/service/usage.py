@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from platform_core.errors import Forbidden, InvalidInput, RateLimited
 from platform_core.ids import utcnow
 from user_auth import repository as repo
-from user_auth.config import AuthEnv, UserAuthSettings
+from user_auth.config import AuthEnv
 from user_auth.domain import (
     COUNTED_QUOTAS,
     DISCLAIMER,
@@ -73,13 +73,16 @@ def disclaimer() -> Disclaimer:
 # --- catalogue -------------------------------------------------------------------------------------------
 
 
-def _plan(settings: UserAuthSettings, plan: Plan) -> PlanRead:
+def _plan(env: AuthEnv, plan: Plan) -> PlanRead:
+    settings = env.settings
+    quotas = {q.value: settings.quota_limit(plan.value, q.value) for q in COUNTED_QUOTAS}
+    quotas[Quota.CONCURRENT_JOBS.value] = env.concurrent_jobs.get(plan.value, 0)
     return PlanRead(
         name=plan,
         title=_TITLES[plan],
         price=_PRICES[plan],
-        quotas={q.value: settings.quota_limit(plan.value, q.value) for q in Quota},
-        hard_quotas=[q.value for q in Quota if settings.quota_is_hard(plan.value, q.value)],
+        quotas=quotas,
+        hard_quotas=[q.value for q in COUNTED_QUOTAS if settings.quota_is_hard(plan.value, q.value)],
         rate_limits={
             c.value: settings.rate_limit(plan.value, c.value) for c in RouteClass if c != RouteClass.ANONYMOUS
         },
@@ -90,7 +93,7 @@ def _plan(settings: UserAuthSettings, plan: Plan) -> PlanRead:
 def plan_catalogue(env: AuthEnv) -> PlanCatalogue:
     """Free and Pro: quotas, rate limits, features, and the disclaimer (public, for the pricing page)."""
     return PlanCatalogue(
-        plans=[_plan(env.settings, plan) for plan in Plan],
+        plans=[_plan(env, plan) for plan in Plan],
         anonymous_rate_limit=env.settings.rate_anonymous,
         disclaimer=disclaimer(),
     )
@@ -152,10 +155,9 @@ def record_usage(session: Session, env: AuthEnv, principal: Principal, quota: st
     HUICE_REQUIRE_DISCLAIMER is on). A hard quota (HUICE_AUTH_HARD_QUOTAS) that would be passed raises
     RATE_LIMITED with `details.quota` and counts nothing; a soft one counts and returns `exceeded=True`
     (the API adds the `X-Quota-*` hint headers to the response). Returns the quota after counting."""
-    try:
-        name = Quota(quota)
-    except ValueError:
-        raise InvalidInput(f"unknown quota {quota!r}", field="quota") from None
+    name = next((q for q in COUNTED_QUOTAS if q.value == quota), None)
+    if name is None:
+        raise InvalidInput(f"not a counted quota: {quota!r}", field="quota")
     if amount < 0:
         raise InvalidInput("usage amounts are not negative", field="amount")
     if name in _WORK_QUOTAS:
