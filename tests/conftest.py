@@ -26,27 +26,15 @@ from platform_core.db import Database, make_engine
 from platform_core.embedded import EmbeddedPostgres, EmbeddedRedis
 from platform_core.settings import CoreSettings
 from tests.databases import create_database, drop_database
+from tests.suite_settings import SUITE_ENV
 
 # Shared fixtures published by contexts for every context's tests (users and their credentials).
 pytest_plugins = ["tests.user_auth.plugin"]
 
 
-# Settings of the whole suite: no research-disclaimer gate and rate limits far above any test's traffic, so
-# suites that do not test them never meet them (tests of the disclaimer and rate limits turn them on or set
-# them low explicitly, on their container's settings). An exported variable wins.
-SUITE_ENV = {
-    "HUICE_REQUIRE_DISCLAIMER": "false",
-    **{
-        f"HUICE_AUTH_RATE_{plan}_{cls}": "1000000/minute"
-        for plan in ("FREE", "PRO")
-        for cls in ("READ", "WRITE", "SUBMIT", "DOWNLOAD")
-    },
-    "HUICE_AUTH_RATE_ANONYMOUS": "1000000/minute",
-}
-
-
 @pytest.fixture(scope="session", autouse=True)
 def suite_settings() -> Iterator[None]:
+    """The suite's settings (`tests/suite_settings.py`) in this process's environment."""
     saved = {k: os.environ.get(k) for k in SUITE_ENV}
     os.environ.update({k: v for k, v in SUITE_ENV.items() if saved[k] is None})
     yield

@@ -93,6 +93,8 @@ def demo_login(demo_container: Container, seeds: list[dict[str, Any]]) -> None:
         assert {r["run_id"] for r in runs["items"]} == {s["run_id"] for s in seeds[-1]["strategies"]}
         assert all(r["status"] == "succeeded" and r["stats"] for r in runs["items"])
         assert client.get("/api/me/disclaimer", headers=headers).json()["accepted"] is True
+        usage = {q["quota"]: q["used"] for q in client.get("/api/me/usage", headers=headers).json()["quotas"]}
+        assert usage["runs"] == 3 and usage["artifact_bytes"] > 0  # stored artifacts are counted when written
 
 
 @then("the second seed ran nothing and reports the same runs")

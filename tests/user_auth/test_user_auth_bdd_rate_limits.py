@@ -238,3 +238,13 @@ def usage_shows(api: Any, people: dict[str, Any]) -> None:
     body = api.get("/api/me/usage", headers=people["user"][1]).json()
     assert body["disclaimer_accepted_at"] == people["first acceptance"]
     assert [q["quota"] for q in body["quotas"]] == ["runs", "sweep_evaluations", "artifact_bytes", "share_links"]
+
+
+@when("a visitor posts a body that is not JSON to the login route", target_fixture="response")
+def malformed_login(api: Any) -> Any:
+    return api.post("/api/auth/login", content=b"{not json", headers={"Content-Type": "application/json"})
+
+
+@when("a visitor asks for an API path that does not exist", target_fixture="response")
+def unknown_path(api: Any) -> Any:
+    return api.get("/api/no-such-thing")

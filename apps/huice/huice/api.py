@@ -70,7 +70,32 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         if router is not None:
             app.include_router(router, prefix="/api")
     _document_rate_limits(app)
+    _rate_limit_unguarded_answers(app)
     return app
+
+
+def _rate_limit_unguarded_answers(app: FastAPI) -> None:
+    """Answers made before any route's dependencies run — a body that is not JSON, an unknown path or
+    method — count against the client address too, so they carry `X-RateLimit-*` (or become the 429)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from platform_core.http import envelope_response
+    from user_auth.deps import rate_limit_unguarded
+
+    for kind in (RequestValidationError, StarletteHTTPException):
+        answer = app.exception_handlers[kind]
+
+        async def limited(request: Any, exc: Exception, answer: Any = answer) -> Any:
+            if request.url.path.startswith("/api/"):
+                refusal = await run_in_threadpool(rate_limit_unguarded, request)
+                if refusal is not None:
+                    return envelope_response(
+                        refusal.http_status, refusal.code, refusal.message, refusal.details, refusal.headers
+                    )
+            return await answer(request, exc)
+
+        app.add_exception_handler(kind, limited)
 
 
 def _header(description: str) -> dict[str, Any]:

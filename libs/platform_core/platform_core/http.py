@@ -283,6 +283,11 @@ def add_response_headers(request: Request, headers: dict[str, str], *, success_o
     state.setdefault(key, {}).update(headers)
 
 
+def recorded_response_headers(request: Request) -> dict[str, str]:
+    """The headers recorded so far with `add_response_headers` (not the `success_only` ones)."""
+    return dict((request.scope.get("state") or {}).get(_EXTRA_HEADERS) or {})
+
+
 class ResponseHeadersMiddleware:
     """Adds the headers recorded with `add_response_headers` (rate limits, quota hints) to the response."""
 

@@ -18,7 +18,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from platform_core.errors import AppError, ErrorCode, Forbidden
-from platform_core.http import SessionDep, add_response_headers
+from platform_core.http import SessionDep, add_response_headers, recorded_response_headers
 from user_auth import service
 from user_auth.config import env_of
 from user_auth.domain import RATE_CLASS_KEY, RouteClass, route_class
@@ -157,3 +157,19 @@ def rate_limit_guard(request: Request, session: SessionDep) -> Iterator[None]:
 
 
 RateLimitGuard = Depends(rate_limit_guard, scope="function")
+
+
+def rate_limit_unguarded(request: Request) -> AppError | None:
+    """For an answer made before the guard ran (a malformed body, an unknown path or method): count the
+    request against its client address and record the headers; the refusal when that limit is exhausted."""
+    if "X-RateLimit-Limit" in recorded_response_headers(request):
+        return None
+    env = env_of(request.app.state.container)
+    address = client_info(request).address or "unknown"
+    try:
+        decision = service.rate_limit(env, RouteClass.ANONYMOUS, plan=None, identity=f"addr:{address}")
+    except AppError as exc:
+        return exc
+    if decision is not None:
+        add_response_headers(request, decision.headers())
+    return None

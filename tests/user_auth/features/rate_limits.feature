@@ -74,3 +74,14 @@ Feature: Rate limits on every route, by plan and route class
     And the response carries no rate-limit headers
     When the user creates an API key
     Then the response status is 201
+
+  Scenario: Answers made before any route runs are limited per client address too
+    Given anonymous requests are limited to "2/minute"
+    When a visitor posts a body that is not JSON to the login route
+    Then the response status is 422
+    And the rate-limit headers show limit 2 and remaining 1
+    When a visitor asks for an API path that does not exist
+    Then the response status is 404
+    And the rate-limit headers show limit 2 and remaining 0
+    When a visitor asks for an API path that does not exist
+    Then the error is 429 "RATE_LIMITED" naming the limit "2 per 1 minute" of "anonymous" requests

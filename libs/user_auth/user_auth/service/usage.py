@@ -148,25 +148,28 @@ def usage(session: Session, env: AuthEnv, principal: Principal) -> UsageRead:
     )
 
 
-def record_usage(session: Session, env: AuthEnv, principal: Principal, quota: str, amount: int = 1) -> QuotaStatus:
+def record_usage(
+    session: Session, env: AuthEnv, principal: Principal, quota: str, amount: int = 1, *, enforce: bool = True
+) -> QuotaStatus:
     """Count `amount` of `quota` for the caller's account in this month, in the caller's transaction.
 
     Runs and sweep evaluations first require the accepted disclaimer (FORBIDDEN naming the route, when
     HUICE_REQUIRE_DISCLAIMER is on). A hard quota (HUICE_AUTH_HARD_QUOTAS) that would be passed raises
     RATE_LIMITED with `details.quota` and counts nothing; a soft one counts and returns `exceeded=True`
-    (the API adds the `X-Quota-*` hint headers to the response). Returns the quota after counting."""
+    (the API adds the `X-Quota-*` hint headers to the response). `enforce=False` counts work already done
+    (stored artifact bytes): no disclaimer check, never refused. Returns the quota after counting."""
     name = next((q for q in COUNTED_QUOTAS if q.value == quota), None)
     if name is None:
         raise InvalidInput(f"not a counted quota: {quota!r}", field="quota")
     if amount < 0:
         raise InvalidInput("usage amounts are not negative", field="amount")
-    if name in _WORK_QUOTAS:
+    if enforce and name in _WORK_QUOTAS:
         require_disclaimer(session, env, principal)
     now = utcnow()
     period, resets_at = month_period(now)
     plan = principal.plan.value
     limit = env.settings.quota_limit(plan, name.value)
-    hard = env.settings.quota_is_hard(plan, name.value)
+    hard = enforce and env.settings.quota_is_hard(plan, name.value)
     used = repo.add_usage(session, principal.user_id, name.value, period, amount, limit=limit, hard=hard, now=now)
     if used is None:
         raise _quota_refusal(session, principal, name.value, limit, resets_at, now)
