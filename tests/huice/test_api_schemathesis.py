@@ -299,7 +299,8 @@ def _missing_rate_limit_headers(case: Any, response: Any) -> list[str]:
     is refused before routing)."""
     if not case.operation.path.startswith("/api/") or response.status_code == 413:
         return []
-    return [name for name in RATE_LIMIT_HEADERS if name not in response.headers]
+    present = {name.lower() for name in response.headers}
+    return [name for name in RATE_LIMIT_HEADERS if name.lower() not in present]
 
 
 SETTINGS = hypothesis.settings(

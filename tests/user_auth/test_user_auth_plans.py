@@ -91,3 +91,18 @@ def test_every_api_operation_documents_the_rate_limit_headers_and_429(api: Any) 
     runs = doc["paths"]["/api/backtests/{backtest_id}/runs"]["post"]
     assert runs["x-rate-limit-class"] == "submit" and "X-Quota-Exceeded" in runs["responses"]["201"]["headers"]
     assert doc["paths"]["/api/plans"]["get"]["x-rate-limit-class"] == "anonymous"
+
+
+def test_the_usage_summary_counts_accounts_that_ran_out(session: Any, container: Any, make_user: Any) -> None:
+    """What the monitoring summary reads: accounts with usage, exhausted per quota, plan interest."""
+    env = env_of(container)
+    before = service.usage_summary(session)
+    spent, light = make_user(), make_user()
+    service.record_usage(session, env, spent, "share_links", env.settings.quota_free_share_links)
+    service.record_usage(session, env, light, "share_links", 1)
+    service.register_plan_interest(session, light, light.plan.__class__("pro"))
+    after = service.usage_summary(session)
+    assert after["accounts_with_usage"] == before["accounts_with_usage"] + 2
+    assert after["exhausted_accounts"]["share_links"] == before["exhausted_accounts"]["share_links"] + 1
+    assert after["plan_interest"].get("pro", 0) == before["plan_interest"].get("pro", 0) + 1
+    assert 0 < after["exhaustion_rate"]["share_links"] <= 1

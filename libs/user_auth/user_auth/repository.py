@@ -410,6 +410,19 @@ def usage_of(session: Session, user_id: uuid.UUID, period: date) -> dict[str, Us
     return {row.quota: row for row in rows}
 
 
+def usage_counts(session: Session, period: date) -> tuple[int, dict[str, int]]:
+    """Accounts with any usage in the period, and per quota the accounts that ran out of it."""
+    accounts = session.execute(
+        select(func.count(func.distinct(Usage.user_id))).where(Usage.period == period)
+    ).scalar_one()
+    rows = session.execute(
+        select(Usage.quota, func.count())
+        .where(Usage.period == period, Usage.exhausted_at.is_not(None))
+        .group_by(Usage.quota)
+    ).all()
+    return accounts, {quota: count for quota, count in rows}
+
+
 def add_plan_interest(session: Session, user_id: uuid.UUID, plan: str) -> bool:
     """Record the interest once; True if this call recorded it."""
     stmt = pg_insert(PlanInterest.__table__).values(user_id=user_id, plan=plan, created_at=utcnow())

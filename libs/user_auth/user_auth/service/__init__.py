@@ -44,6 +44,7 @@ from user_auth.service.usage import (
     register_plan_interest,
     require_disclaimer,
     usage,
+    usage_summary,
 )
 
 __all__ = [
@@ -89,5 +90,6 @@ __all__ = [
     "revoke_api_key",
     "update_user",
     "usage",
+    "usage_summary",
     "verify_email",
 ]

@@ -112,6 +112,21 @@ def plan_interest_summary(session: Session) -> dict[str, int]:
     return repo.plan_interest_counts(session)
 
 
+def usage_summary(session: Session) -> dict[str, object]:
+    """The owner's signals for the monitoring summary: this month's accounts with usage, per quota the
+    accounts that ran out of it (配额用尽率 = exhausted / active), and the plan interest counts."""
+    period, resets_at = month_period(utcnow())
+    active, exhausted = repo.usage_counts(session, period)
+    return {
+        "period_start": period.isoformat(),
+        "resets_at": resets_at.isoformat(),
+        "accounts_with_usage": active,
+        "exhausted_accounts": {q.value: exhausted.get(q.value, 0) for q in COUNTED_QUOTAS},
+        "exhaustion_rate": {q.value: (exhausted.get(q.value, 0) / active if active else 0.0) for q in COUNTED_QUOTAS},
+        "plan_interest": repo.plan_interest_counts(session),
+    }
+
+
 # --- usage -----------------------------------------------------------------------------------------------
 
 
