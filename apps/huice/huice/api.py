@@ -63,8 +63,9 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
     from user_auth.deps import RateLimitGuard
 
-    # Every route added from here on (all of `/api`) is rate-limited first, before the schema edge.
-    app.router.dependencies.insert(0, RateLimitGuard)
+    # Every route added from here on (all of `/api`) is rate-limited right after the schema edge, before
+    # authentication of the route itself, its unit of work and its body.
+    app.router.dependencies.append(RateLimitGuard)
     for spec in CONTEXTS:
         router = spec.router()
         if router is not None:
@@ -75,15 +76,17 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
 
 def _rate_limit_unguarded_answers(app: FastAPI) -> None:
-    """Answers made before any route's dependencies run — a body that is not JSON, an unknown path or
-    method — count against the client address too, so they carry `X-RateLimit-*` (or become the 429)."""
+    """Answers made before the rate-limit guard ran — the schema edge's refusals, a body that is not JSON,
+    an unknown path or method — count against the client address too, so they carry `X-RateLimit-*` (or
+    become the 429)."""
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from platform_core.errors import AppError
     from platform_core.http import envelope_response
     from user_auth.deps import rate_limit_unguarded
 
-    for kind in (RequestValidationError, StarletteHTTPException):
+    for kind in (AppError, RequestValidationError, StarletteHTTPException):
         answer = app.exception_handlers[kind]
 
         async def limited(request: Any, exc: Exception, answer: Any = answer) -> Any:

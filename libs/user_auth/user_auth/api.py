@@ -253,7 +253,7 @@ def plan_catalogue(env: EnvDep) -> PlanCatalogue:
     return service.plan_catalogue(env)
 
 
-@plans.post("/interest", response_model=PlanInterestRead)
+@plans.post("/interest", response_model=PlanInterestRead, responses=error_responses(401))
 def plan_interest(body: PlanInterestCreate, principal: CurrentPrincipal, session: SessionDep) -> PlanInterestRead:
     """The caller clicked "subscribe" on a plan (no payment is taken): counted once per user and plan;
     `recorded` is false on a repeat."""

@@ -122,7 +122,8 @@ def _principal_identity(request: Request, principal: Principal) -> str:
 
 
 def rate_limit_guard(request: Request, session: SessionDep) -> Iterator[None]:
-    """Rate-limit the request (the composition app installs this on every `/api` route, first): routes
+    """Rate-limit the request (the composition app installs this on every `/api` route, right after the
+    schema edge): routes
     with a caller count against the caller's plan and route class, per principal; routes without one, and
     requests whose credential is refused, count per client address. Over a limit: 429 RATE_LIMITED with
     `Retry-After` and `details.limit`. Every answer carries `X-RateLimit-*` of the window closest to
@@ -138,13 +139,18 @@ def rate_limit_guard(request: Request, session: SessionDep) -> Iterator[None]:
             if exc.code != ErrorCode.UNAUTHORIZED:
                 raise
             refused = exc
-    if principal is not None:
-        declared = (getattr(route, "openapi_extra", None) or {}).get(RATE_CLASS_KEY)
-        cls = route_class(request.method, route.path, declared)
-        decision = service.rate_limit(env, cls, plan=principal.plan, identity=_principal_identity(request, principal))
-    else:
-        address = client_info(request).address or "unknown"
-        decision = service.rate_limit(env, RouteClass.ANONYMOUS, plan=None, identity=f"addr:{address}")
+    try:
+        if principal is not None:
+            declared = (getattr(route, "openapi_extra", None) or {}).get(RATE_CLASS_KEY)
+            cls = route_class(request.method, route.path, declared)
+            identity = _principal_identity(request, principal)
+            decision = service.rate_limit(env, cls, plan=principal.plan, identity=identity)
+        else:
+            address = client_info(request).address or "unknown"
+            decision = service.rate_limit(env, RouteClass.ANONYMOUS, plan=None, identity=f"addr:{address}")
+    except AppError as exc:
+        add_response_headers(request, exc.headers)  # counted: the answer is this refusal
+        raise
     if decision is not None:
         add_response_headers(request, decision.headers())
     if refused is not None:
