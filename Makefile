@@ -16,6 +16,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run    - install everything and start huice (API + workers) on embedded or configured servers"
+	@echo "             (make run DEMO=1 also seeds the demo account: huice demo seed)"
 	@echo "make test   - install everything, lint, and run the whole test suite"
 	@echo "make lint   - ruff + import-linter contracts"
 	@echo "make bench  - engine and market-data benchmarks"
@@ -34,6 +35,7 @@ run: install
 	$(RUN) huice db upgrade
 	@if [ -z "$$TUSHARE_TOKEN$$HUICE_TUSHARE_TOKEN" ] && $(RUN) huice data --help >/dev/null 2>&1; then \
 		$(RUN) huice data load-sample --if-empty; fi
+	@if [ -n "$(DEMO)" ]; then $(RUN) huice demo seed; fi
 	$(RUN) huice serve
 
 lint: install

@@ -26,9 +26,21 @@ from platform_core.db import Database, make_engine
 from platform_core.embedded import EmbeddedPostgres, EmbeddedRedis
 from platform_core.settings import CoreSettings
 from tests.databases import create_database, drop_database
+from tests.suite_settings import SUITE_ENV
 
 # Shared fixtures published by contexts for every context's tests (users and their credentials).
 pytest_plugins = ["tests.user_auth.plugin"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_settings() -> Iterator[None]:
+    """The suite's settings (`tests/suite_settings.py`) in this process's environment."""
+    saved = {k: os.environ.get(k) for k in SUITE_ENV}
+    os.environ.update({k: v for k, v in SUITE_ENV.items() if saved[k] is None})
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ import httpx
 from huice.bootstrap import Container, Servers
 from platform_core.db import Database
 from platform_core.settings import CoreSettings
+from tests.suite_settings import SUITE_ENV
 from tests.user_auth.factories import auth_headers, create_user
 from user_auth import service as auth_service
 from user_auth.config import env_of
@@ -71,6 +72,7 @@ def load_sample(c: Container) -> Any:
 
 def worker_env(c: Container) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUICE_")}
+    env.update(SUITE_ENV)
     env.update(
         {
             "HUICE_DATABASE_URL": c.servers.database_url,

@@ -384,3 +384,9 @@ def _cli_unshare(result: Any, cli_env: dict, client: Any) -> None:
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert json.loads(result.stdout)["status"] == "revoked"
     _same_404(client, cli_env["token"], "shared link not found")
+
+
+@then(parsers.parse("the user's usage counts {count:d} share link this month"))
+def _share_usage(client: Any, me: support.User, count: int) -> None:
+    usage = client.get("/api/me/usage", headers=me.headers).json()
+    assert {q["quota"]: q["used"] for q in usage["quotas"]}["share_links"] == count

@@ -8,7 +8,8 @@ admin (a fresh access token per case, so `logout` or `change-password` cases can
 session). Bounded: fixed seed, a few fuzzed examples per operation plus schemathesis' coverage cases.
 
 Hard failures: every check but the three in `TALLIED_ONLY` (each with its reason), above all
-`not_a_server_error` (no 5xx on any input). Every failure of every check is tallied and printed at the end
+`not_a_server_error` (no 5xx on any input), plus `rate_limit_headers`: every `/api` answer carries the
+documented `X-RateLimit-*` headers. Every failure of every check is tallied and printed at the end
 of the module (cases and operations per check).
 Figures of a longer run, every failure counted and nothing failed (the issue's before/after numbers):
     HUICE_SCHEMATHESIS_TALLY_ONLY=1 HUICE_SCHEMATHESIS_EXAMPLES=25 pytest tests/huice/test_api_schemathesis.py
@@ -263,10 +264,43 @@ def _run(case: Any, world: World, role: str) -> None:
         failures: list[Any] = []
     except FailureGroup as group:
         failures = list(group.exceptions)
+    missing = _missing_rate_limit_headers(case, response)
     world.tally.record(role, case.operation.label, failures)
+    if missing:
+        world.tally.record(role, case.operation.label, [_HeadersMissing(missing, response.status_code)])
     enforced = [f for f in failures if _check_name(f) not in TALLIED_ONLY]
     if enforced and not TALLY_ONLY:
         raise FailureGroup(enforced, "\n".join(f"{f.title}: {f.message}" for f in enforced))
+    assert TALLY_ONLY or not missing, f"{case.operation.label} answered {response.status_code} without {missing}"
+
+
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+@dataclass
+class _HeadersMissing:
+    """A documented header absent from an answer (tallied as the check `rate_limit_headers`)."""
+
+    missing: list[str]
+    status: int
+    checks = ("rate_limit_headers",)
+
+    @property
+    def title(self) -> str:
+        return "documented rate-limit headers missing"
+
+    @property
+    def message(self) -> str:
+        return f"{self.status} without {', '.join(self.missing)}"
+
+
+def _missing_rate_limit_headers(case: Any, response: Any) -> list[str]:
+    """Every `/api` answer documents `X-RateLimit-*` (the one exception: a body over the size limit, which
+    is refused before routing)."""
+    if not case.operation.path.startswith("/api/") or response.status_code == 413:
+        return []
+    present = {name.lower() for name in response.headers}
+    return [name for name in RATE_LIMIT_HEADERS if name.lower() not in present]
 
 
 SETTINGS = hypothesis.settings(

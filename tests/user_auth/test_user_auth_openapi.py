@@ -20,6 +20,9 @@ PUBLIC = {
     ("POST", "/api/auth/verify-email"),
     ("POST", "/api/auth/password-reset/request"),
     ("POST", "/api/auth/password-reset"),
+    ("GET", "/api/plans"),
+    ("GET", "/api/shared/{token}"),  # a share link: the token is the credential (backtest's sharing)
+    ("GET", "/s/{token}"),
 }
 
 
@@ -50,7 +53,9 @@ def test_exactly_the_operations_that_need_a_caller_declare_the_schemes(api: Any)
 
 def test_throttled_operations_document_429_and_503(api: Any) -> None:
     operations = _operations(api.get("/openapi.json").json())
-    throttled = PUBLIC - {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("POST", "/api/auth/refresh")}
+    throttled = PUBLIC - {
+        ("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("POST", "/api/auth/refresh"), ("GET", "/api/plans")
+    }  # fmt: skip
     for key in [*throttled, ("POST", "/api/auth/verify-email/request")]:
         assert {"429", "503"} <= set(operations[key]["responses"]), key
         assert operations[key]["responses"]["503"]["description"] == "SERVICE_UNAVAILABLE", key

@@ -67,6 +67,11 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         report = await run_in_threadpool(readiness, container)
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
+    from user_auth.deps import RateLimitGuard
+
+    # Every route added from here on (all of `/api`) is rate-limited right after the schema edge, before
+    # authentication of the route itself, its unit of work and its body.
+    app.router.dependencies.append(RateLimitGuard)
     for spec in CONTEXTS:
         router = spec.router()
         if router is not None:
@@ -81,6 +86,8 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     app.include_router(metrics_router)
     app.router.routes.append(WebSocketRoute(SOCKET_PATH, stream_socket))
     _count_requests(app, container)
+    _document_rate_limits(app)
+    _rate_limit_unguarded_answers(app)
     return app
 
 
@@ -129,6 +136,91 @@ def route_template(scope: Scope) -> str | None:
         if char == "/" and i > 0 and regex.match(path[i:]):
             return path[:i] + template
     return template
+
+
+def _rate_limit_unguarded_answers(app: FastAPI) -> None:
+    """Answers made before the rate-limit guard ran — the schema edge's refusals, a body that is not JSON,
+    an unknown path or method — count against the client address too, so they carry `X-RateLimit-*` (or
+    become the 429)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from platform_core.errors import AppError
+    from platform_core.http import envelope_response
+    from user_auth.deps import rate_limit_unguarded
+
+    for kind in (AppError, RequestValidationError, StarletteHTTPException):
+        answer = app.exception_handlers[kind]
+
+        async def limited(request: Any, exc: Exception, answer: Any = answer) -> Any:
+            if request.url.path.startswith("/api/"):
+                refusal = await run_in_threadpool(rate_limit_unguarded, request)
+                if refusal is not None:
+                    return envelope_response(
+                        refusal.http_status, refusal.code, refusal.message, refusal.details, refusal.headers
+                    )
+            return await answer(request, exc)
+
+        app.add_exception_handler(kind, limited)
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "integer"}}
+
+
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": _header("Requests allowed in the window closest to exhaustion (route class, plan)."),
+    "X-RateLimit-Remaining": _header("Requests left in that window."),
+    "X-RateLimit-Reset": _header("When that window resets (unix seconds)."),
+}
+QUOTA_HEADERS = {
+    "X-Quota-Name": {"description": "The monthly quota this request counted against.", "schema": {"type": "string"}},
+    "X-Quota-Used": _header("Used in the current month, this request included."),
+    "X-Quota-Limit": _header("The plan's monthly limit."),
+    "X-Quota-Reset": _header("When the month's usage resets (unix seconds)."),
+    "X-Quota-Exceeded": {
+        "description": "`true` once past the limit (soft quota: accepted anyway, a hint).",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+}
+_RATE_LIMITED = {
+    "description": "RATE_LIMITED: a rate limit (details.limit, details.route_class) or a hard monthly quota "
+    "(details.quota) is exhausted; retry after `Retry-After` seconds.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+}
+
+
+def _document_rate_limits(app: FastAPI) -> None:
+    """OpenAPI of every `/api` operation: the `X-RateLimit-*` headers on each response, the 429 answer with
+    `Retry-After`, its route class (`x-rate-limit-class`), and the `X-Quota-*` hint on submissions."""
+    from user_auth.domain import RATE_CLASS_KEY, route_class
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for path, operations in document.get("paths", {}).items():
+            if not path.startswith("/api/"):
+                continue
+            for method, operation in operations.items():
+                cls = operation.get(RATE_CLASS_KEY) or route_class(method.upper(), path).value
+                if not operation.get("security"):
+                    cls = "anonymous"
+                operation[RATE_CLASS_KEY] = cls
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("429", dict(_RATE_LIMITED))
+                for status, response in responses.items():
+                    headers = {**response.get("headers", {}), **RATE_LIMIT_HEADERS}
+                    if status == "429":
+                        headers["Retry-After"] = _header("Seconds until the request may be retried.")
+                    elif cls == "submit" and status.startswith("2"):
+                        headers.update(QUOTA_HEADERS)
+                    response["headers"] = headers
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _trust_forwarded_headers(app: FastAPI, proxies: list[str]) -> None:

@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 import huice
 from huice.contexts import CONTEXTS
 from platform_core.cli import AppTyper, JsonOpt, LazyContainer, container, emit, fail
-from platform_core.errors import InvalidInput
+from platform_core.errors import AppError, InvalidInput
 from platform_core.logging import configure_logging
 from platform_core.settings import CoreSettings
 
@@ -46,6 +46,8 @@ app = AppTyper(
 )
 db_app = AppTyper(help="Database migrations (alembic, every context's schema).")
 app.add_typer(db_app, name="db")
+demo_app = AppTyper(help="The demo account: a login with strategies and finished runs on the sample data.")
+app.add_typer(demo_app, name="demo")
 
 
 def _settings() -> CoreSettings:
@@ -194,6 +196,44 @@ def db_revision(
 
     c = container(ctx)
     migrate.revision(c.servers.database_url, message, autogenerate=autogenerate, head=head)
+
+
+@demo_app.command("seed")
+def demo_seed(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Seed even in production mode.")] = False,
+    symbols: Annotated[
+        str | None, typer.Option(help="Universe of the demo backtests (default: four sample symbols).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="Window start, YYYY-MM-DD (default 2022-01-04).")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end, YYYY-MM-DD (default 2024-12-31).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the demo user (password printed once), three strategies from templates and a finished run of
+    each on the sample data (loaded if missing). Idempotent; refused in production unless --force."""
+    from huice import demo
+
+    say = (lambda _m: None) if as_json else (lambda message: sys.stderr.write(f"demo: {message}\n"))
+    try:
+        result = demo.seed(
+            container(ctx),
+            force=force,
+            symbols=[x.strip() for x in symbols.split(",") if x.strip()] if symbols else None,
+            window=demo.parse_window(start, end),
+            progress=say,
+        )
+    except AppError as exc:
+        fail(exc)
+    if as_json:
+        emit(result.__dict__, True)
+        return
+    emit(result.strategies, False, columns=["template", "backtest_id", "run_id", "status", "total_return"])
+    if result.password is not None:
+        print(
+            f"demo login: {result.email} / {result.password}  (shown once; `huice auth login --email {result.email}`)"
+        )
+    else:
+        print(f"demo login: {result.email} (already seeded; password as printed by the first seed)")
 
 
 def main() -> None:

@@ -49,13 +49,15 @@ class ContextSpec:
 
 
 def wire_user_auth(container: Container) -> None:
-    """user_auth: its settings (HUICE_AUTH_*), signed with the platform secret, plus DB and throttle."""
+    """user_auth: its settings (HUICE_AUTH_*), signed with the platform secret, plus DB, throttle and rate limiter."""
+    from job_orchestration.config import JobSettings
     from user_auth.config import UserAuthSettings, build_env
 
     settings = UserAuthSettings(secret_key=container.settings.secret_key)
-    env = build_env(settings, container.db, container.servers.redis_url)
+    # the catalogue shows the concurrency job_orchestration enforces (HUICE_JOBS_PLAN_LIMITS)
+    env = build_env(settings, container.db, container.servers.redis_url, concurrent_jobs=JobSettings().plan_limits)
     container.extras["user_auth"] = env
-    container.extras.setdefault("_closers", []).append(env.throttle.close)
+    container.extras.setdefault("_closers", []).append(env.close)
 
 
 def wire_job_orchestration(container: Container) -> None:
@@ -94,11 +96,12 @@ def wire_strategy_management(container: Container) -> None:
 def wire_backtest(container: Container) -> None:
     """backtest: its settings (HUICE_BACKTEST_*), the artifact store under `<data_dir>/artifacts`, and the
     `backtest.run` and `backtest.optimize` job kinds registered with job_orchestration (which never imports
-    backtest)."""
+    backtest); user_auth's env for counting runs against the plan's monthly quota."""
     from backtest.config import build_env
     from backtest.jobs import KIND, OPTIMIZE_KIND, handler, optimize_handler
     from job_orchestration.config import env_of as jobs_env_of
     from market_data.config import env_of as market_env_of
+    from user_auth.config import env_of as auth_env_of
 
     env = build_env(
         container.settings.resolved_data_dir,
@@ -106,6 +109,7 @@ def wire_backtest(container: Container) -> None:
         strategies=container.extras["strategy_management"],
         jobs=jobs_env_of(container),
         redis_url=container.servers.redis_url,
+        auth=auth_env_of(container),
     )
     container.extras["backtest"] = env
     if env.throttle is not None:

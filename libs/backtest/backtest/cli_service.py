@@ -102,6 +102,7 @@ def _metrics_table(run: RunRead) -> None:
     stats = run.stats or {}
     rows = [{"metric": key, "value": format_value(stats[key], key)} for key in SUMMARY_METRICS if key in stats]
     emit(rows, False, columns=["metric", "value"], title=f"run {run.run_id} {run.status}")
+    sys.stdout.write(run.disclaimer + "\n")
 
 
 def _finish(run: RunRead, as_json: bool) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from job_orchestration.config import JobsEnv
     from market_data.config import MarketDataEnv
     from strategy_management.config import StrategyEnv
+    from user_auth.config import AuthEnv
 
 
 class BacktestSettings(HuiceSettings):
@@ -51,13 +52,15 @@ class BacktestSettings(HuiceSettings):
 @dataclass
 class BacktestEnv:
     """What backtest's services need beyond the session: settings, the artifact store, and the envs of the
-    contexts it calls (market data's store, the strategy runner's limits, the job runtime)."""
+    contexts it calls (market data's store, the strategy runner's limits, the job runtime, and user_auth's
+    plans for counting runs against the monthly quota)."""
 
     settings: BacktestSettings
     store: ArtifactStore
     market: MarketDataEnv
     strategies: StrategyEnv
     jobs: JobsEnv
+    auth: AuthEnv
     throttle: ShareThrottle | None = None
 
 
@@ -67,6 +70,7 @@ def build_env(
     market: MarketDataEnv,
     strategies: StrategyEnv,
     jobs: JobsEnv,
+    auth: AuthEnv,
     redis_url: str | None = None,
     settings: BacktestSettings | None = None,
 ) -> BacktestEnv:
@@ -81,6 +85,7 @@ def build_env(
         strategies=strategies,
         jobs=jobs,
         throttle=throttle,
+        auth=auth,
     )
 
 

@@ -288,6 +288,9 @@ class RunRead(BaseModel):
     finished_at: datetime | None
     queue_wait_s: float | None = Field(description="Seconds from submission to the first attempt's start.")
     stats: dict[str, Any] | None = Field(description="The metrics summary (None until the run succeeds).")
+    disclaimer: str = Field(
+        description="研究用途，不构成投资建议 / research use only, not investment advice (shown with every result)."
+    )
     artifacts: dict[str, ArtifactRef]
     manifest: dict[str, Any] | None
     error: RunError | None

@@ -271,11 +271,60 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
 
+_EXTRA_HEADERS = "extra_response_headers"
+_SUCCESS_HEADERS = "success_response_headers"
+
+
+def add_response_headers(request: Request, headers: dict[str, str], *, success_only: bool = False) -> None:
+    """Headers for this request's response, whatever answers it (the route, an error handler): added by
+    `ResponseHeadersMiddleware` unless the response already has them; `success_only` ones only to 2xx/3xx."""
+    key = _SUCCESS_HEADERS if success_only else _EXTRA_HEADERS
+    state = request.scope.setdefault("state", {})
+    state.setdefault(key, {}).update(headers)
+
+
+def recorded_response_headers(request: Request) -> dict[str, str]:
+    """The headers recorded so far with `add_response_headers` (not the `success_only` ones)."""
+    return dict((request.scope.get("state") or {}).get(_EXTRA_HEADERS) or {})
+
+
+class ResponseHeadersMiddleware:
+    """Adds the headers recorded with `add_response_headers` (rate limits, quota hints) to the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state = scope.get("state") or {}
+                extra = dict(state.get(_EXTRA_HEADERS) or {})
+                if message["status"] < 400:
+                    extra.update(state.get(_SUCCESS_HEADERS) or {})
+                if extra:
+                    headers = list(message.get("headers", []))
+                    present = {k.lower() for k, _ in headers}
+                    headers += [
+                        (k.lower().encode("latin-1"), v.encode("latin-1"))
+                        for k, v in extra.items()
+                        if k.lower().encode("latin-1") not in present
+                    ]
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install_http(app: FastAPI, *, max_body_bytes: int) -> None:
     """Error handlers, the schema edge (`platform_core.edge.edge_guard`, first dependency of every route
-    added afterwards) and the request-id and body-size middleware, outermost first."""
+    added afterwards) and the request-id, body-size and response-headers middleware, outermost first."""
     _install_exception_handlers(app)
     app.router.dependencies.insert(0, Depends(edge_guard))
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
 

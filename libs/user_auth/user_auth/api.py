@@ -30,11 +30,16 @@ from user_auth.schemas import (
     AuditEntryRead,
     ChangePassword,
     Credentials,
+    DisclaimerAcceptance,
     LogoutRequest,
+    PlanCatalogue,
+    PlanInterestCreate,
+    PlanInterestRead,
     RefreshRequest,
     ResetPassword,
     ResetRequest,
     TokenPair,
+    UsageRead,
     UserAdminUpdate,
     UserRead,
     VerifyEmailRequest,
@@ -237,7 +242,46 @@ def query_audit(
     )
 
 
+plans = APIRouter(prefix="/plans", tags=["plans"])
+me_router = APIRouter(prefix="/me", tags=["users"], responses=error_responses(401))
+
+
+@plans.get("", response_model=PlanCatalogue)
+def plan_catalogue(env: EnvDep) -> PlanCatalogue:
+    """The plan catalogue for the pricing page (public): Free and Pro with their monthly quotas, rate limits
+    by route class, features, which quotas are hard, and the research-use disclaimer (研究用途，不构成投资建议)."""
+    return service.plan_catalogue(env)
+
+
+@plans.post("/interest", response_model=PlanInterestRead, responses=error_responses(401))
+def plan_interest(body: PlanInterestCreate, principal: CurrentPrincipal, session: SessionDep) -> PlanInterestRead:
+    """The caller clicked "subscribe" on a plan (no payment is taken): counted once per user and plan;
+    `recorded` is false on a repeat."""
+    return service.register_plan_interest(session, principal, body.plan)
+
+
+@me_router.get("/usage", response_model=UsageRead)
+def my_usage(principal: CurrentPrincipal, session: SessionDep, env: EnvDep) -> UsageRead:
+    """Used / limit / resets-at of every monthly quota of the caller's account, and whether it ran out."""
+    return service.usage(session, env, principal)
+
+
+@me_router.get("/disclaimer", response_model=DisclaimerAcceptance)
+def my_disclaimer(principal: CurrentPrincipal, session: SessionDep) -> DisclaimerAcceptance:
+    """The research-use disclaimer and whether (and when) the caller accepted it."""
+    return service.disclaimer_status(session, principal)
+
+
+@me_router.post("/disclaimer", response_model=DisclaimerAcceptance)
+def accept_disclaimer(principal: CurrentPrincipal, session: SessionDep) -> DisclaimerAcceptance:
+    """Accept the research-use disclaimer (研究用途，不构成投资建议 / research use only, not investment
+    advice); needed once per account before the first run. Repeating it keeps the first timestamp."""
+    return service.accept_disclaimer(session, principal)
+
+
 router = APIRouter()
 router.include_router(auth)
 router.include_router(users)
 router.include_router(admin)
+router.include_router(plans)
+router.include_router(me_router)

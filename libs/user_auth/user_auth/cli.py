@@ -110,6 +110,52 @@ def whoami(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+def plans(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The plan catalogue: monthly quotas, rate limits and features of Free and Pro."""
+    _, env = _env(ctx)
+    catalogue = service.plan_catalogue(env)
+    if as_json:
+        emit(catalogue, True)
+        return
+    rows = [
+        {"plan": p.name, **{q: v for q, v in p.quotas.items()}, "hard": ",".join(p.hard_quotas) or "-"}
+        for p in catalogue.plans
+    ]
+    emit(rows, False, title="plans (monthly quotas)")
+    typer.echo(catalogue.disclaimer.text)
+
+
+@app.command()
+def usage(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Your usage this month: used / limit / resets-at per quota."""
+    c, env, principal = _act(ctx)
+    with c.db.transaction() as session:
+        report = service.usage(session, env, principal)
+    if as_json:
+        emit(report, True)
+        return
+    emit(
+        [q.model_dump(mode="json") for q in report.quotas],
+        False,
+        columns=["quota", "used", "limit", "remaining", "hard", "exhausted", "resets_at"],
+        title=f"{report.plan} plan, period from {report.period_start}",
+    )
+
+
+@app.command("accept-disclaimer")
+def accept_disclaimer(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Accept the research-use disclaimer (研究用途，不构成投资建议), needed once before the first run."""
+    c, _, principal = _act(ctx)
+    with c.db.transaction() as session:
+        accepted = service.accept_disclaimer(session, principal)
+    if as_json:
+        emit(accepted, True)
+        return
+    typer.echo(accepted.disclaimer.text)
+    typer.echo(f"accepted at {accepted.accepted_at.isoformat() if accepted.accepted_at else '-'}")
+
+
+@app.command()
 def refresh(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Rotate the stored refresh token now (done automatically when the access token expires)."""
     pair = refresh_session(ctx)

@@ -8,7 +8,7 @@ throttle; the composition app builds it once and keeps it in `container.extras["
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from platform_core.settings import DEFAULT_SECRET, HuiceSettings
 
 if TYPE_CHECKING:
     from platform_core.db import Database
+    from user_auth.ratelimit import RateLimiter
     from user_auth.throttle import Throttle
 
 
@@ -58,6 +59,50 @@ class UserAuthSettings(HuiceSettings):
         2.0, gt=0, description="Seconds the throttle waits for Redis; unreachable = 503 for throttled attempts."
     )
 
+    rate_limits_enabled: bool = Field(True, description="Rate-limit every API route (per principal, per address).")
+    rate_free_read: str = Field(
+        "1200/minute", description="Free plan: reads (GET) per principal (`limits` syntax, `;` separates several)."
+    )
+    rate_free_write: str = Field("300/minute", description="Free plan: writes (POST/PATCH/PUT/DELETE) per principal.")
+    rate_free_submit: str = Field("60/minute", description="Free plan: run/sweep submissions per principal.")
+    rate_free_download: str = Field("120/minute", description="Free plan: artifact/export downloads per principal.")
+    rate_pro_read: str = Field("6000/minute", description="Pro plan: reads per principal.")
+    rate_pro_write: str = Field("1200/minute", description="Pro plan: writes per principal.")
+    rate_pro_submit: str = Field("300/minute", description="Pro plan: run/sweep submissions per principal.")
+    rate_pro_download: str = Field("600/minute", description="Pro plan: downloads per principal.")
+    rate_anonymous: str = Field(
+        "300/minute", description="Routes without a caller (login, register, ...) per client address."
+    )
+    rate_timeout_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="Seconds the rate limiter waits for Redis; unreachable = the request is let through (logged).",
+    )
+
+    quota_free_runs: int = Field(200, ge=0, description="Free plan: runs accepted per month.")
+    quota_free_sweep_evaluations: int = Field(5000, ge=0, description="Free plan: sweep evaluations per month.")
+    quota_free_artifact_bytes: int = Field(1 << 30, ge=0, description="Free plan: artifact bytes stored per month.")
+    quota_free_share_links: int = Field(20, ge=0, description="Free plan: share links created per month.")
+    quota_pro_runs: int = Field(5000, ge=0, description="Pro plan: runs accepted per month.")
+    quota_pro_sweep_evaluations: int = Field(200_000, ge=0, description="Pro plan: sweep evaluations per month.")
+    quota_pro_artifact_bytes: int = Field(50 << 30, ge=0, description="Pro plan: artifact bytes stored per month.")
+    quota_pro_share_links: int = Field(1000, ge=0, description="Pro plan: share links created per month.")
+    hard_quotas: str = Field(
+        "",
+        description=(
+            "Quotas that refuse (429 RATE_LIMITED) instead of hinting: `plan:quota` list, "
+            'e.g. "free:runs,free:share_links" or "free:*".'
+        ),
+    )
+    require_disclaimer: bool = Field(
+        True,
+        validation_alias=AliasChoices("HUICE_REQUIRE_DISCLAIMER", "require_disclaimer"),
+        description=(
+            "Refuse runs until the account accepted the research-use disclaimer (`POST /api/me/disclaimer`); "
+            "on for `make run`, off in the test suite (tests/conftest.py) except the disclaimer's own tests."
+        ),
+    )
+
     argon2_time_cost: int = Field(3, ge=1, description="argon2id iterations.")
     argon2_memory_cost: int = Field(65536, ge=1024, description="argon2id memory in KiB.")
 
@@ -85,6 +130,20 @@ class UserAuthSettings(HuiceSettings):
         description="An API key the CLI acts with instead of the stored session.",
     )
 
+    def rate_limit(self, plan: str, route_class: str) -> str:
+        """The limit spec of a route class for a plan (`anonymous` ignores the plan)."""
+        if route_class == "anonymous":
+            return self.rate_anonymous
+        return getattr(self, f"rate_{plan}_{route_class}")
+
+    def quota_limit(self, plan: str, quota: str) -> int:
+        return getattr(self, f"quota_{plan}_{quota}")
+
+    def quota_is_hard(self, plan: str, quota: str) -> bool:
+        from user_auth.domain import parse_hard_quotas
+
+        return (plan, quota) in parse_hard_quotas(self.hard_quotas)
+
     @property
     def external_enabled(self) -> bool:
         return self.supabase_jwt_secret is not None or self.jwks_file is not None
@@ -99,19 +158,37 @@ class UserAuthSettings(HuiceSettings):
 
 @dataclass
 class AuthEnv:
-    """What user_auth's services need beyond the session: settings, the database, the throttle."""
+    """What user_auth's services need beyond the session: settings, the database, the throttle and the
+    per-route rate limiter."""
 
     settings: UserAuthSettings
     db: Database
     throttle: Throttle
+    limiter: RateLimiter
+    # Jobs running at once per plan, as job_orchestration enforces them (HUICE_JOBS_PLAN_LIMITS; the
+    # composition app passes them in), shown in the plan catalogue.
+    concurrent_jobs: dict[str, int] = field(default_factory=lambda: {"free": 2, "pro": 5})
+
+    def close(self) -> None:
+        self.throttle.close()
+        self.limiter.close()
 
 
-def build_env(settings: UserAuthSettings, db: Database, redis_url: str) -> AuthEnv:
+def build_env(
+    settings: UserAuthSettings, db: Database, redis_url: str, *, concurrent_jobs: dict[str, int] | None = None
+) -> AuthEnv:
     """Build the bundle once at start-up (the composition app's `wire_user_auth` calls this). The throttle
-    opens its own Redis pool with short timeouts; `env.throttle.close()` releases it."""
+    and the rate limiter open their own Redis pools with short timeouts; `env.close()` releases them."""
+    from user_auth.ratelimit import RateLimiter
     from user_auth.throttle import Throttle
 
-    return AuthEnv(settings=settings, db=db, throttle=Throttle(redis_url, timeout_s=settings.throttle_timeout_seconds))
+    return AuthEnv(
+        settings=settings,
+        db=db,
+        throttle=Throttle(redis_url, timeout_s=settings.throttle_timeout_seconds),
+        limiter=RateLimiter(redis_url, timeout_s=settings.rate_timeout_seconds),
+        **({"concurrent_jobs": dict(concurrent_jobs)} if concurrent_jobs is not None else {}),
+    )
 
 
 def env_of(container: Any) -> AuthEnv:

@@ -11,19 +11,22 @@ Anything else is 401 UNAUTHORIZED with `WWW-Authenticate: Bearer`.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from platform_core.errors import Forbidden
-from platform_core.http import SessionDep
+from platform_core.errors import AppError, ErrorCode, Forbidden
+from platform_core.http import SessionDep, add_response_headers, recorded_response_headers
 from user_auth import service
 from user_auth.config import env_of
+from user_auth.domain import RATE_CLASS_KEY, RouteClass, route_class
 from user_auth.principal import Principal
 from user_auth.tokens import unauthorized
 
 _SESSION_ID = "user_auth_session_id"
+_AUTHENTICATED = "user_auth_authenticated"
 
 # The two ways to authenticate, as OpenAPI security schemes (both are `Authorization: Bearer ...`); every
 # operation that depends on `CurrentPrincipal` lists them as alternatives.
@@ -67,10 +70,20 @@ def current_principal(
 ) -> Principal:
     """The authenticated caller (access token, API key or external token); 401 otherwise. (`access_token`
     and `api_key` document the schemes; the header is read once, by `bearer_credential`.)"""
-    env = env_of(request.app.state.container)
-    principal, session_id = service.authenticate(session, env, bearer_credential(request), client=client_info(request))
+    principal, session_id = _authenticate(request, session)
     setattr(request.state, _SESSION_ID, session_id)
     return principal
+
+
+def _authenticate(request: Request, session: Any) -> tuple[Principal, uuid.UUID | None]:
+    """Authenticate once per request (the rate-limit guard and `CurrentPrincipal` share the result)."""
+    cached = getattr(request.state, _AUTHENTICATED, None)
+    if cached is not None:
+        return cached
+    env = env_of(request.app.state.container)
+    result = service.authenticate(session, env, bearer_credential(request), client=client_info(request))
+    setattr(request.state, _AUTHENTICATED, result)
+    return result
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -92,3 +105,77 @@ def current_session_id(request: Request, principal: CurrentPrincipal) -> uuid.UU
 
 
 CurrentSessionId = Annotated[uuid.UUID | None, Depends(current_session_id)]
+
+
+# ------------------------------------------------------------------ rate limits and quota hints
+
+
+def _needs_principal(dependant: Any) -> bool:
+    return any(dep.call is current_principal or _needs_principal(dep) for dep in dependant.dependencies)
+
+
+def _principal_identity(request: Request, principal: Principal) -> str:
+    """A user's sessions share one identity; each API key is its own (`hk_<key id>_<secret>`)."""
+    if principal.via == "api_key":
+        return "key:" + bearer_credential(request).split("_")[1]
+    return f"user:{principal.user_id}"
+
+
+def rate_limit_guard(request: Request, session: SessionDep) -> Iterator[None]:
+    """Rate-limit the request (the composition app installs this on every `/api` route, right after the
+    schema edge): routes
+    with a caller count against the caller's plan and route class, per principal; routes without one, and
+    requests whose credential is refused, count per client address. Over a limit: 429 RATE_LIMITED with
+    `Retry-After` and `details.limit`. Every answer carries `X-RateLimit-*` of the window closest to
+    exhaustion; an answer that accepted counted work also carries the `X-Quota-*` hint headers."""
+    env = env_of(request.app.state.container)
+    route = request.scope.get("route")
+    refused: AppError | None = None
+    principal: Principal | None = None
+    if route is not None and _needs_principal(route.dependant):
+        try:
+            principal, _ = _authenticate(request, session)
+        except AppError as exc:
+            if exc.code != ErrorCode.UNAUTHORIZED:
+                raise
+            refused = exc
+    try:
+        if principal is not None:
+            declared = (getattr(route, "openapi_extra", None) or {}).get(RATE_CLASS_KEY)
+            cls = route_class(request.method, route.path, declared)
+            identity = _principal_identity(request, principal)
+            decision = service.rate_limit(env, cls, plan=principal.plan, identity=identity)
+        else:
+            address = client_info(request).address or "unknown"
+            decision = service.rate_limit(env, RouteClass.ANONYMOUS, plan=None, identity=f"addr:{address}")
+    except AppError as exc:
+        add_response_headers(request, exc.headers)  # counted: the answer is this refusal
+        raise
+    if decision is not None:
+        add_response_headers(request, decision.headers())
+    if refused is not None:
+        raise refused
+    yield
+    hints = service.quota_hints(session)
+    if hints:
+        closest = max(hints, key=lambda h: h.used / h.limit if h.limit else float("inf"))
+        add_response_headers(request, closest.headers(), success_only=True)
+
+
+RateLimitGuard = Depends(rate_limit_guard, scope="function")
+
+
+def rate_limit_unguarded(request: Request) -> AppError | None:
+    """For an answer made before the guard ran (a malformed body, an unknown path or method): count the
+    request against its client address and record the headers; the refusal when that limit is exhausted."""
+    if "X-RateLimit-Limit" in recorded_response_headers(request):
+        return None
+    env = env_of(request.app.state.container)
+    address = client_info(request).address or "unknown"
+    try:
+        decision = service.rate_limit(env, RouteClass.ANONYMOUS, plan=None, identity=f"addr:{address}")
+    except AppError as exc:
+        return exc
+    if decision is not None:
+        add_response_headers(request, decision.headers())
+    return None

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
@@ -152,3 +153,77 @@ def parse_api_key(value: str) -> str | None:
 
 def looks_like_api_key(value: str) -> bool:
     return value.startswith(API_KEY_PREFIX)
+
+
+# ------------------------------------------------------------------ plans, quotas, rate limits, disclaimer
+
+DISCLAIMER_VERSION = "2026-12"
+DISCLAIMER_ZH = "研究用途，不构成投资建议。回测结果不代表未来收益。"
+DISCLAIMER_EN = "Research use only, not investment advice. Backtest results do not predict future returns."
+DISCLAIMER = f"{DISCLAIMER_ZH} / {DISCLAIMER_EN}"
+DISCLAIMER_ROUTE = "POST /api/me/disclaimer"
+
+
+class Quota(StrEnum):
+    """What a plan allows per calendar month (UTC), counted when the work is accepted; `concurrent_jobs`
+    is a ceiling, not a monthly count (job_orchestration enforces its own per-owner concurrency)."""
+
+    RUNS = "runs"
+    SWEEP_EVALUATIONS = "sweep_evaluations"
+    ARTIFACT_BYTES = "artifact_bytes"
+    SHARE_LINKS = "share_links"
+    CONCURRENT_JOBS = "concurrent_jobs"
+
+
+COUNTED_QUOTAS = (Quota.RUNS, Quota.SWEEP_EVALUATIONS, Quota.ARTIFACT_BYTES, Quota.SHARE_LINKS)
+
+
+class RouteClass(StrEnum):
+    """How a route is rate-limited: reads, writes, run/sweep submissions, downloads (per principal), or
+    anonymous (per client address)."""
+
+    READ = "read"
+    WRITE = "write"
+    SUBMIT = "submit"
+    DOWNLOAD = "download"
+    ANONYMOUS = "anonymous"
+
+
+RATE_CLASS_KEY = "x-rate-limit-class"
+_DOWNLOAD_PATH = re.compile(r"/artifacts(/|$)|/export$|/report$|/download$")
+_SUBMIT_PATH = re.compile(r"/runs$|:rerun$|/sweeps?$|/sweeps/[^/]+/(runs|evaluations)$|:submit$")
+
+
+def route_class(method: str, path: str, declared: str | None = None) -> RouteClass:
+    """The class of an authenticated route: the one it declares (`openapi_extra={"x-rate-limit-class": ...}`),
+    else GET/HEAD on an artifact/export/report/download path = download, other GET/HEAD = read, POST on a
+    runs/rerun/sweeps path = submit, any other method = write."""
+    if declared:
+        return RouteClass(declared)
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return RouteClass.DOWNLOAD if _DOWNLOAD_PATH.search(path) else RouteClass.READ
+    if method == "POST" and _SUBMIT_PATH.search(path):
+        return RouteClass.SUBMIT
+    return RouteClass.WRITE
+
+
+def month_period(now: datetime) -> tuple[date, datetime]:
+    """The usage period containing `now` (UTC): its first day and the instant it resets (next month)."""
+    start = date(now.year, now.month, 1)
+    nxt = date(now.year + (now.month == 12), now.month % 12 + 1, 1)
+    return start, datetime(nxt.year, nxt.month, nxt.day, tzinfo=UTC)
+
+
+def parse_hard_quotas(spec: str) -> set[tuple[str, str]]:
+    """`"free:runs,free:share_links"` or `"free:*"` → {(plan, quota)} ("*" = every quota of the plan)."""
+    pairs: set[tuple[str, str]] = set()
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        plan, _, quota = item.partition(":")
+        quotas = [q.value for q in COUNTED_QUOTAS] if quota.strip() in ("", "*") else [quota.strip()]
+        for name in quotas:
+            if name not in {q.value for q in COUNTED_QUOTAS}:
+                raise ValueError(f"unknown quota {name!r} in HUICE_AUTH_HARD_QUOTAS")
+            pairs.add((plan.strip().lower(), name))
+    return pairs

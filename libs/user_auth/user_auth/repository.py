@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    case,
     false,
     func,
     insert,
@@ -22,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from platform_core.db import declarative_base
@@ -350,3 +354,127 @@ def active_user_count(session: Session, since: datetime) -> int:
 def active_admin_emails(session: Session) -> list[str]:
     stmt = select(User.email).where(User.role == "admin", User.status == "active").order_by(User.email)
     return list(session.execute(stmt).scalars())
+
+
+# ------------------------------------------------------------------ usage, plan interest, disclaimer
+
+
+class Usage(Base):
+    """What an account used of one quota in one period (the first day of the month, UTC)."""
+
+    __tablename__ = "usage"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    quota: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[date] = mapped_column(Date, primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    exhausted_at: Mapped[datetime | None] = mapped_column(_TS)
+    updated_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class PlanInterest(Base):
+    """A user clicked "subscribe" on a plan (counted once per user and plan)."""
+
+    __tablename__ = "plan_interest"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class DisclaimerAcceptance(Base):
+    """When an account accepted (a version of) the research-use disclaimer."""
+
+    __tablename__ = "disclaimer_acceptances"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    accepted_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+def add_usage(
+    session: Session,
+    user_id: uuid.UUID,
+    quota: str,
+    period: date,
+    amount: int,
+    *,
+    limit: int,
+    hard: bool,
+    now: datetime,
+) -> int | None:
+    """Add `amount` to the period's count in one atomic upsert (concurrent callers serialise on the row, so
+    nothing is lost) and stamp `exhausted_at` the first time the count reaches `limit`. The new count, or
+    None when `hard` and the addition would pass `limit` (nothing is written then)."""
+    table = Usage.__table__
+    if hard and amount > limit:
+        return None
+    stmt = pg_insert(table).values(
+        user_id=user_id,
+        quota=quota,
+        period=period,
+        used=amount,
+        exhausted_at=now if amount >= limit else None,
+        updated_at=now,
+    )
+    total = table.c.used + stmt.excluded.used
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.user_id, table.c.quota, table.c.period],
+        set_={
+            "used": total,
+            "updated_at": now,
+            "exhausted_at": func.coalesce(
+                table.c.exhausted_at, case((total >= limit, literal(now, type_=_TS)), else_=None)
+            ),
+        },
+        where=(total <= limit) if hard else None,
+    ).returning(table.c.used)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def usage_of(session: Session, user_id: uuid.UUID, period: date) -> dict[str, Usage]:
+    rows = session.scalars(select(Usage).where(Usage.user_id == user_id, Usage.period == period)).all()
+    return {row.quota: row for row in rows}
+
+
+def usage_counts(session: Session, period: date) -> tuple[int, dict[str, int]]:
+    """Accounts with any usage in the period, and per quota the accounts that ran out of it."""
+    accounts = session.execute(
+        select(func.count(func.distinct(Usage.user_id))).where(Usage.period == period)
+    ).scalar_one()
+    rows = session.execute(
+        select(Usage.quota, func.count())
+        .where(Usage.period == period, Usage.exhausted_at.is_not(None))
+        .group_by(Usage.quota)
+    ).all()
+    return accounts, {quota: count for quota, count in rows}
+
+
+def add_plan_interest(session: Session, user_id: uuid.UUID, plan: str) -> bool:
+    """Record the interest once; True if this call recorded it."""
+    stmt = pg_insert(PlanInterest.__table__).values(user_id=user_id, plan=plan, created_at=utcnow())
+    result = session.execute(stmt.on_conflict_do_nothing().returning(PlanInterest.__table__.c.plan))
+    return result.scalar_one_or_none() is not None
+
+
+def plan_interest_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(PlanInterest.plan, func.count()).group_by(PlanInterest.plan)).all()
+    return {plan: count for plan, count in rows}
+
+
+def accept_disclaimer(session: Session, user_id: uuid.UUID, version: str) -> datetime:
+    """Store the acceptance (the first one stays); its timestamp."""
+    table = DisclaimerAcceptance.__table__
+    session.execute(
+        pg_insert(table).values(user_id=user_id, version=version, accepted_at=utcnow()).on_conflict_do_nothing()
+    )
+    return session.execute(
+        select(table.c.accepted_at).where(table.c.user_id == user_id, table.c.version == version)
+    ).scalar_one()
+
+
+def disclaimer_accepted_at(session: Session, user_id: uuid.UUID, version: str) -> datetime | None:
+    table = DisclaimerAcceptance.__table__
+    return session.execute(
+        select(table.c.accepted_at).where(table.c.user_id == user_id, table.c.version == version)
+    ).scalar_one_or_none()

@@ -146,3 +146,98 @@ class UserCounts(BaseModel):
     active_1d: int
     active_7d: int
     active_30d: int
+
+
+# ------------------------------------------------------------------ plans, usage, disclaimer
+
+
+class Disclaimer(BaseModel):
+    """The research-use statement (中文 / English) and its version."""
+
+    version: str
+    zh: str
+    en: str
+    text: str = Field(description="Both languages in one line, as shown with run results.")
+
+
+class PlanRead(BaseModel):
+    """One plan of the catalogue: monthly quotas, per-minute rate limits by route class, features."""
+
+    name: Plan
+    title: str
+    price: str = Field(description="Placeholder: no payment is taken yet.")
+    quotas: dict[str, int] = Field(
+        description="runs, sweep_evaluations, artifact_bytes, share_links per month; concurrent_jobs at once."
+    )
+    hard_quotas: list[str] = Field(description="Quotas that refuse past the limit on this plan; the others only hint.")
+    rate_limits: dict[str, str] = Field(description="Route class → limit (`limits` syntax).")
+    features: list[str]
+
+
+class PlanCatalogue(BaseModel):
+    plans: list[PlanRead]
+    anonymous_rate_limit: str
+    period: str = Field("month", description="Quotas reset on the first day of each month (UTC).")
+    disclaimer: Disclaimer
+
+
+class QuotaUsage(BaseModel):
+    """One quota in the current period."""
+
+    quota: str
+    used: int
+    limit: int
+    remaining: int
+    hard: bool
+    exhausted: bool = Field(description="`used` has reached `limit` (the account ran out this period).")
+    exhausted_at: datetime | None
+    resets_at: datetime
+
+
+class UsageRead(BaseModel):
+    """The caller's usage per quota for the current period."""
+
+    user_id: uuid.UUID
+    plan: Plan
+    period_start: str
+    resets_at: datetime
+    quotas: list[QuotaUsage]
+    disclaimer_accepted_at: datetime | None
+
+
+class QuotaStatus(BaseModel):
+    """What `record_usage` returns: the quota after counting, and whether it is past its limit (the hint)."""
+
+    quota: str
+    used: int
+    limit: int
+    hard: bool
+    exceeded: bool = Field(description="Past the limit: a soft quota lets the work through and hints.")
+    resets_at: datetime
+
+    def headers(self) -> dict[str, str]:
+        """The `X-Quota-*` hint headers of a response that accepted work."""
+        return {
+            "X-Quota-Name": self.quota,
+            "X-Quota-Used": str(self.used),
+            "X-Quota-Limit": str(self.limit),
+            "X-Quota-Reset": str(int(self.resets_at.timestamp())),
+            "X-Quota-Exceeded": "true" if self.exceeded else "false",
+        }
+
+
+class PlanInterestCreate(BaseModel):
+    plan: Plan
+
+
+class PlanInterestRead(BaseModel):
+    plan: Plan
+    recorded: bool = Field(description="False when this user had already shown interest in this plan.")
+    interested_users: int = Field(description="Users who showed interest in this plan so far.")
+
+
+class DisclaimerAcceptance(BaseModel):
+    version: str
+    accepted: bool
+    accepted_at: datetime | None
+    disclaimer: Disclaimer

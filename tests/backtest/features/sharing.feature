@@ -22,6 +22,7 @@ Feature: A run's interactive report, and read-only share links
     And the link's page opens without login as the run's report
     And the link's data opens without login with the metrics, curves and trades but no positions
     And the user's shares list the link as active with 2 visits and without its token
+    And the user's usage counts 1 share link this month
 
   Scenario: A revoked, an expired and an unknown link answer the same 404
     When the user shares the run for "1d" with trades and without positions

@@ -90,7 +90,7 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     refs = _write_artifacts(env, plan.owner_id, run_id, result, logs_frame(log))
     metrics, manifest = clean_json(result.metrics), _manifest(bt, result)
     with job.transaction() as session:
-        _record_result(session, plan.owner_id, run_id, metrics=metrics, manifest=manifest, artifacts=refs)
+        _record_result(session, env, plan.owner_id, run_id, metrics=metrics, manifest=manifest, artifacts=refs)
     return RunOutcome(run_id=run_id, total_return=metrics.get("total_return"), sharpe=metrics.get("sharpe"))
 
 
@@ -105,6 +105,7 @@ def _load_plan(session: Session, owner_id: uuid.UUID, run_id: uuid.UUID) -> _Pla
 
 def _record_result(
     session: Session,
+    env: BacktestEnv,
     owner_id: uuid.UUID,
     run_id: uuid.UUID,
     *,
@@ -112,12 +113,19 @@ def _record_result(
     manifest: dict[str, Any],
     artifacts: dict[str, dict[str, Any]],
 ) -> None:
-    """Save the metrics summary, manifest and artifact references of a run (under the job's lease)."""
+    """Save the metrics summary, manifest and artifact references of a run (under the job's lease); the
+    first time, count the artifacts' bytes against the owner's monthly `artifact_bytes` quota (a hint
+    only: the work is done, so even a hard quota does not refuse it here)."""
     row = repo.get_run(session, owner_id, run_id, for_update=True)
     if row is None:
         raise NotFound("run not found", details={"run_id": str(run_id)})
+    first = row.completed_at is None
     row.metrics, row.manifest, row.artifacts, row.completed_at = metrics, manifest, artifacts, utcnow()
     session.flush()
+    if first:
+        owner = accounts.principal_for_user(session, owner_id, via="job")
+        stored = sum(int(ref.get("bytes", 0)) for ref in artifacts.values())
+        accounts.record_usage(session, env.auth, owner, "artifact_bytes", stored, enforce=False)
 
 
 def _data_line(bt: BacktestRead, bars: pl.DataFrame) -> str:

@@ -244,6 +244,9 @@ def submit_optimization(
     plan = _plan(session, env, principal, backtest, body)
     if body.dry_run:
         return RunIds(run_ids=[], preview=plan.preview)
+    # Counted when accepted, in this transaction: every planned evaluation (after the disclaimer; a hard
+    # quota refuses here, before anything is queued).
+    accounts.record_usage(session, env.auth, principal, "sweep_evaluations", plan.preview.evaluations)
     now = utcnow()
     row = repo.add(
         session,

@@ -22,6 +22,7 @@ from platform_core.errors import InvalidInput
 from platform_core.ids import new_id, utcnow
 from platform_core.pagination import Page, PageParams
 from strategy_management import service as strategies
+from user_auth import service as accounts
 from user_auth.principal import Principal
 
 
@@ -59,6 +60,7 @@ def _run_read(row: repo.RunRow, job: JobRead) -> RunRead:
         finished_at=job.finished_at,
         queue_wait_s=job.queue_wait_s,
         stats=row.metrics,
+        disclaimer=accounts.disclaimer().text,
         artifacts=_artifact_refs(row),
         manifest=row.manifest,
         error=RunError(**job.error.model_dump()) if job.error and job.status != "succeeded" else None,
@@ -80,6 +82,9 @@ def _new_run(
     budget_s: int,
     rerun_of: uuid.UUID | None = None,
 ) -> uuid.UUID:
+    # Counted when accepted, in this transaction (a refused or rolled-back submission counts nothing); the
+    # disclaimer must have been accepted, and a hard quota refuses here, before anything is queued.
+    accounts.record_usage(session, env.auth, principal, "runs", 1)
     run_id = new_id()
     job = gateways.submit_job(session, env, principal, run_id, priority=queue, budget_s=budget_s)
     repo.add(

@@ -53,6 +53,7 @@ def create_share(
     unfinished run), valid for `expires_in`; the answer carries the token, once."""
     lifetime = parse_expires_in(body.expires_in, env.settings.share_max_days)
     row = succeeded_run(session, principal, run_id)
+    accounts.record_usage(session, env.auth, principal, "share_links", 1)  # the plan's monthly share links
     token, now = new_share_token(), utcnow()
     share = repo.add(
         session,

@@ -16,7 +16,7 @@ from user_auth.domain import API_KEY_PREFIX, AuditAction, UserStatus, normalize_
 from user_auth.mail import queue_mail
 from user_auth.principal import Plan, Principal, Role
 from user_auth.schemas import AuditEntryRead, MailRead, UserAdminUpdate, UserCounts, UserRead
-from user_auth.service._common import LOCAL, ClientInfo, audit, require_admin, user_read
+from user_auth.service._common import LOCAL, ClientInfo, audit, principal_of, require_admin, user_read
 from user_auth.service.accounts import create_account
 
 
@@ -122,6 +122,15 @@ def _lock_out(session: Session, principal: Principal, user: repo.User, client: C
             client=client,
             details={"key": f"{API_KEY_PREFIX}{key_id}", "reason": "user_disabled"},
         )
+
+
+def find_account(session: Session, email: str, *, via: str = "cli") -> Principal | None:
+    """The principal of the active account with this email, or None (operator tooling such as
+    `huice demo seed`; no API exposes this)."""
+    user = repo.get_user_by_email(session, normalize_email(email))
+    if user is None or user.status != UserStatus.ACTIVE:
+        return None
+    return principal_of(user, via)
 
 
 def account_exists(session: Session, email: str) -> bool:
