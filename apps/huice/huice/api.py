@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,9 +40,9 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         if own_container:
             container.close()
 
-    # /docs and /redoc from assets shipped in the package (fastapi-offline): no CDN, works offline and in
-    # mainland China; Swagger's online validator badge is off (it would call validator.swagger.io).
-    app = FastAPIOffline(
+    app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
         title="huice API",
         version=huice.__version__,
@@ -53,6 +53,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         responses=COMMON_ERROR_RESPONSES,
     )
     app.state.container = container
+    _offline_docs(app)
     install_http(app, max_body_bytes=container.settings.max_body_bytes)
     _trust_forwarded_headers(app, container.settings.trusted_proxy_list)
 
@@ -221,6 +222,49 @@ def _document_rate_limits(app: FastAPI) -> None:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` from the assets fastapi-offline ships in its package: no CDN, so they
+    work offline and in mainland China; Swagger's validator badge is off (it would call validator.swagger.io).
+    Plain Starlette routes, like `/openapi.json`: pages for people, outside the API's edge and its schema."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.staticfiles import StaticFiles
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+
+    static = "/static-offline-docs"
+    app.mount(static, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="offline-docs")
+
+    async def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
+            swagger_js_url=f"{root}{static}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{static}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{static}/favicon.png",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+
+    async def oauth2_redirect(request: Request) -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{static}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{static}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    app.add_route("/docs", swagger, include_in_schema=False)
+    app.add_route("/docs/oauth2-redirect", oauth2_redirect, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
 
 
 def _trust_forwarded_headers(app: FastAPI, proxies: list[str]) -> None:
