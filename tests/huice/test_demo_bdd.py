@@ -79,6 +79,13 @@ def three_strategies(seeds: list[dict[str, Any]]) -> None:
     assert report["password"] is None and report["runs_executed"] == 0
 
 
+@then("the demo user has a finished sweep of 10 combinations with its best parameters")
+def finished_sweep(seeds: list[dict[str, Any]]) -> None:
+    sweep = seeds[-1]["sweep"]
+    assert sweep["status"] == "succeeded" and sweep["evaluated"] == 10
+    assert set(sweep["best"]["params"]) == {"fast", "slow"}
+
+
 @then("the demo user can log in with the printed password and see the runs")
 def demo_login(demo_container: Container, seeds: list[dict[str, Any]]) -> None:
     from fastapi.testclient import TestClient
@@ -102,6 +109,7 @@ def same_runs(seeds: list[dict[str, Any]]) -> None:
     first, second = seeds[0], seeds[-1]
     assert second["runs_executed"] == 0 and second["created_user"] is False
     assert second["strategies"] == first["strategies"]
+    assert second["sweep"] == first["sweep"]  # the finished sweep is reused
 
 
 @when("the demo is seeded in production mode without --force", target_fixture="refusal")

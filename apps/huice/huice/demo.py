@@ -43,6 +43,7 @@ class DemoResult:
     created_user: bool = False
     strategies: list[dict[str, Any]] = field(default_factory=list)
     runs_executed: int = 0
+    sweep: dict[str, Any] | None = None
 
 
 def parse_window(start: str | None, end: str | None) -> tuple[date, date]:
@@ -142,7 +143,51 @@ def seed(
                 "total_return": (done.stats or {}).get("total_return"),
             }
         )
+    result.sweep = _sweep(container, principal, uuid.UUID(result.strategies[0]["backtest_id"]), say)
     return result
+
+
+SWEEP_GRID = {"fast": [5, 10, 15, 20, 25], "slow": [30, 60]}  # 10 combinations: enough for DSR and PBO
+
+
+def _sweep(container: Any, principal: Any, backtest_id: uuid.UUID, say: Callable[[str], None]) -> dict[str, Any]:
+    """A finished grid sweep of the first demo backtest (10 combinations), its batches run in this process as
+    the workers would; an earlier seed's finished sweep is reused."""
+    from backtest import service as backtests
+    from backtest.config import env_of as backtest_env
+    from backtest.schemas import RunCreate
+    from job_orchestration import attempt
+    from job_orchestration.config import env_of as jobs_env
+
+    page = PageParams(limit=50, offset=0)
+    with container.db.transaction() as session:
+        found = backtests.list_optimizations(session, principal, page, backtest_id=backtest_id).items
+        sweep = next((o for o in found if o.status == "succeeded"), None)
+        if sweep is None:
+            body = RunCreate.model_validate({"mode": "grid", "gridSpec": SWEEP_GRID})
+            opt_id = backtests.submit_runs(
+                session, backtest_env(container), principal, backtest_id, body
+            ).optimization_id
+    if sweep is None:
+        say("demo sweep: running 10 combinations")
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with container.db.transaction() as session:
+                sweep = backtests.get_optimization(session, backtest_env(container), principal, opt_id)
+            queued = [b for b in sweep.batches if b.status == "queued"]
+            if sweep.status in ("succeeded", "failed", "cancelled", "early_stopped") or not queued:
+                if sweep.status in ("succeeded", "failed", "cancelled", "early_stopped"):
+                    break
+                time.sleep(0.5)
+                continue
+            job_id = queued[0].job_id
+            attempt.execute(jobs_env(container), job_id, worker_name="demo-seed", pid=os.getpid(), kill=lambda: None)
+        if sweep.status != "succeeded":
+            raise InternalError(f"demo sweep {opt_id} ended {sweep.status}")
+    say(f"demo sweep {sweep.optimization_id}: {sweep.status}, {sweep.evaluated} evaluated")
+    best = sweep.best.model_dump(mode="json") if sweep.best else None
+    return {"optimization_id": str(sweep.optimization_id), "status": sweep.status, "evaluated": sweep.evaluated,
+            "best": best}  # fmt: skip
 
 
 def _run_here(container: Any, principal: Any, run_id: uuid.UUID) -> Any:

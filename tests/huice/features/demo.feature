@@ -7,6 +7,7 @@ Feature: A demo account with results ready
     When the operator runs "huice demo seed" on the sample data
     Then the command prints the demo login with its password
     And the demo user has 3 strategies from templates, each with a succeeded run
+    And the demo user has a finished sweep of 10 combinations with its best parameters
     And the demo user can log in with the printed password and see the runs
     When the operator runs "huice demo seed" on the sample data
     Then the command prints the demo login without a password
