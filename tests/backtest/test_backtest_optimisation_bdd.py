@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from backtest.config import env_of
@@ -482,6 +483,28 @@ BAD = {
     },
     "max_evals 0": {"mode": "grid", "gridSpec": {"fast": [5]}, "max_evals": 0},
     "a random sweep without n": {"mode": "random", "space": SPACE},
+    "a walk-forward longer than the window": {
+        "mode": "grid",
+        "gridSpec": {"fast": [5]},
+        "validation": {"walk_forward": {"train": "2y", "test": "6m"}},
+    },
+    "a walk-forward test of no unit": {
+        "mode": "grid",
+        "gridSpec": {"fast": [5]},
+        "validation": {"walk_forward": {"train": "6m", "test": "3"}},
+    },
+    "walk-forward tests that overlap": {
+        "mode": "grid",
+        "gridSpec": {"fast": [5]},
+        "validation": {"walk_forward": {"train": "6m", "test": "3m", "step": "1m"}},
+    },
+    "a split outside the window": {"mode": "grid", "gridSpec": {"fast": [5]}, "validation": {"split": "2025-01-01"}},
+    "a bayes sweep with validation": {
+        "mode": "bayes",
+        "space": SPACE,
+        "n": 4,
+        "validation": {"split": "2024-01-01"},
+    },
 }
 
 
@@ -535,3 +558,96 @@ def _same_id(answers: list[httpx.Response]) -> None:
 @then(parsers.parse("the user has {count:d} optimisation"))
 def _count(client: Any, me: support.User, count: int) -> None:
     assert client.get("/api/optimizations", headers=me.headers).json()["total"] == count
+
+
+# --- walk-forward / split validation -------------------------------------------------------------------
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep with fast "{fast}" and slow "{slow}" validated walk-forward with '
+        'train "{train}", test "{test}" and step "{step}"'
+    ),
+    target_fixture="opt",
+)
+def _grid_walk_forward(
+    client: Any, me: support.User, backtest: dict, fast: str, slow: str, train: str, test: str, step: str
+) -> dict[str, Any]:
+    body = {
+        "mode": "grid",
+        "gridSpec": {"fast": _ints(fast), "slow": _ints(slow)},
+        "validation": {"walk_forward": {"train": train, "test": test, "step": step}},
+    }
+    return {**_submitted(_sweep(client, me, backtest, body)), "grid": body["gridSpec"]}
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep with fast "{fast}" and slow "{slow}" validated with the split "{day}"'
+    ),
+    target_fixture="opt",
+)
+def _grid_split(client: Any, me: support.User, backtest: dict, fast: str, slow: str, day: str) -> dict[str, Any]:
+    body = {"mode": "grid", "gridSpec": {"fast": _ints(fast), "slow": _ints(slow)}, "validation": {"split": day}}
+    return {**_submitted(_sweep(client, me, backtest, body)), "grid": body["gridSpec"]}
+
+
+def _validation(client: Any, me: support.User, opt: dict) -> dict[str, Any]:
+    read = _read(client, me, opt["id"])
+    assert read["status"] == "succeeded" and read["validation"] is not None, read
+    assert "error" not in read["validation"], read["validation"]
+    return read["validation"]
+
+
+def _windowed_backtest(client: Any, me: support.User, start: str, end: str) -> dict[str, Any]:
+    body = support.backtest_body(window={"start": start, "end": end})
+    response = client.post("/api/backtests", json=body, headers=me.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["backtest"]
+
+
+@then("the validation has the folds")
+def _folds(client: Any, me: support.User, opt: dict, datatable: list[list[str]]) -> None:
+    header, *rows = datatable
+    folds = _validation(client, me, opt)["folds"]
+    assert [{k: f[k] for k in header} for f in folds] == [dict(zip(header, r, strict=True)) for r in rows]
+
+
+@then("each fold's best params are the best of the same grid swept on its training window")
+def _fold_train(bt: Container, client: Any, me: support.User, opt: dict) -> None:
+    for fold in _validation(client, me, opt)["folds"]:
+        train = _windowed_backtest(client, me, fold["train_start"], fold["train_end"])
+        alone = _submitted(_sweep(client, me, train, {"mode": "grid", "gridSpec": opt["grid"]}))
+        best = _run_batches(bt, client, me, alone["id"])["best"]
+        assert (fold["best_params"], fold["in_sample"]) == (best["params"], best["metric"]), fold
+
+
+@then("each fold's out-of-sample sharpe is the sharpe of a single run of its best params on its test window")
+def _fold_test(bt: Container, client: Any, me: support.User, opt: dict) -> None:
+    for fold in _validation(client, me, opt)["folds"]:
+        test = _windowed_backtest(client, me, fold["test_start"], fold["test_end"])
+        answer = support.submit(client, me, test, fold["best_params"])
+        assert answer.status_code == 201, answer.text
+        run_id = answer.json()["run_ids"][0]
+        assert _run_job(bt, support.read_run(client, me, run_id)["job_id"]) == "succeeded"
+        stats = support.read_run(client, me, run_id)["stats"]
+        assert fold["out_of_sample"] == stats["sharpe"] and fold["out_of_sample_metrics"]["sharpe"] == stats["sharpe"]
+
+
+@then("the stitched out-of-sample curve compounds the test windows' returns")
+def _stitched(client: Any, me: support.User, opt: dict) -> None:
+    validation = _validation(client, me, opt)
+    curve = validation["out_of_sample"]["equity"]
+    dates = [p["date"] for p in curve]
+    assert dates == sorted(dates) and len(set(dates)) == len(dates)
+    for fold in validation["folds"]:
+        inside = [p for p in curve if fold["test_start"] <= p["date"] <= fold["test_end"]]
+        assert inside, fold
+    growth = 1.0
+    for fold in validation["folds"]:
+        growth *= 1.0 + fold["out_of_sample_metrics"]["total_return"]
+    assert curve[-1]["equity"] / 1_000_000.0 == pytest.approx(growth, rel=1e-5)
+    assert validation["out_of_sample"]["metrics"]["total_return"] == pytest.approx(
+        growth - 1.0, rel=1e-5
+    )  # float32 daily returns
+    assert dates[0] >= validation["folds"][0]["test_start"]
