@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import time
 import uuid
@@ -651,3 +652,24 @@ def _stitched(client: Any, me: support.User, opt: dict) -> None:
         growth - 1.0, rel=1e-5
     )  # float32 daily returns
     assert dates[0] >= validation["folds"][0]["test_start"]
+
+
+@then(
+    parsers.parse(
+        '"huice backtest optimization show" prints the {count:d} folds and the stitched out-of-sample metrics'
+    )
+)
+def _cli_show(bt: Container, me: support.User, opt: dict, count: int) -> None:
+    from typer.testing import CliRunner
+
+    from huice.cli import app
+
+    env = {**support.worker_env(bt), "HUICE_API_KEY": support.api_key_for(bt, me), "COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["backtest", "optimization", "show", opt["id"]], env=env)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert "out-of-sample validation (walk-forward" in result.stdout
+    for fold in range(count):
+        assert f"{opt['read']['validation']['folds'][fold]['test_start']}.." in result.stdout
+    assert "stitched out-of-sample: sharpe" in result.stdout
+    shown = CliRunner().invoke(app, ["backtest", "optimization", "show", opt["id"], "--json"], env=env)
+    assert len(json.loads(shown.stdout)["validation"]["folds"]) == count

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from backtest import sweep
-from backtest.cli_optimize import parse_duration_ms, parse_early_stop, parse_space
+from backtest.cli_optimize import parse_duration_ms, parse_early_stop, parse_space, parse_validation
 from backtest.schemas import Distribution, Range
 from platform_core.errors import InvalidInput
 
@@ -163,3 +163,20 @@ def test_stitch_compounds_the_test_windows_in_order() -> None:
     curve = sweep.stitch([np.array([0.1, -0.5]), np.array([1.0])], 100.0)
     assert curve.tolist() == pytest.approx([110.0, 55.0, 110.0])
     assert sweep.stitch([], 100.0).size == 0
+
+
+def test_cli_validation_options_make_the_validation_block() -> None:
+    assert parse_validation("2y:6m:6m", None) == {"walk_forward": {"train": "2y", "test": "6m", "step": "6m"}}
+    assert parse_validation("2y:6m", None) == {"walk_forward": {"train": "2y", "test": "6m", "step": None}}
+    assert parse_validation(None, "2024-01-01") == {"split": "2024-01-01"}
+    assert parse_validation(None, None) is None
+    for args, field in (
+        ((None, None), None),
+        (("2y", None), "validation.walk_forward"),
+        (("2y:6m", "2024-01-01"), "validation"),
+    ):
+        if field is None:
+            continue
+        with pytest.raises(InvalidInput) as caught:
+            parse_validation(*args)
+        assert caught.value.details["field"] == field

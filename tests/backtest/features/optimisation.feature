@@ -104,6 +104,7 @@ Feature: Optimisation — parameter sweeps of a backtest on the service
     And each fold's best params are the best of the same grid swept on its training window
     And each fold's out-of-sample sharpe is the sharpe of a single run of its best params on its test window
     And the stitched out-of-sample curve compounds the test windows' returns
+    And "huice backtest optimization show" prints the 3 folds and the stitched out-of-sample metrics
 
   Scenario: A split date validates the in-sample best on the rest of the window
     When the user submits a grid sweep with fast "5,10,20" and slow "30,60" validated with the split "2024-01-01"
