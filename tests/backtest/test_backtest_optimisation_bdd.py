@@ -530,6 +530,7 @@ def _tenancy(client: Any, other: support.User, opt: dict) -> None:
         client.get(base + "/heatmap", params={"x": "fast", "y": "slow"}, headers=other.headers),
         client.post(base + ":cancel", headers=other.headers),
         client.post(base + "/results/0:promote", headers=other.headers),
+        client.get(base + "/events", headers=other.headers),
     ]
     for response in answers:
         support.envelope(response, 404, "NOT_FOUND")
@@ -673,3 +674,60 @@ def _cli_show(bt: Container, me: support.User, opt: dict, count: int) -> None:
     assert "stitched out-of-sample: sharpe" in result.stdout
     shown = CliRunner().invoke(app, ["backtest", "optimization", "show", opt["id"], "--json"], env=env)
     assert len(json.loads(shown.stdout)["validation"]["folds"]) == count
+
+
+# --- progress events -----------------------------------------------------------------------------------
+
+
+def _run_rest_slowly(bt: Container, me: support.User, opt_id: str) -> None:
+    """The remaining batches, one every 0.8 s (longer than the stream's poll), through the service."""
+    from backtest import service
+
+    while True:
+        time.sleep(0.8)
+        with bt.db.transaction() as session:
+            read = service.get_optimization(session, env_of(bt), me.principal, uuid.UUID(opt_id))
+        queued = [b for b in read.batches if b.status == "queued"]
+        if not queued or read.status in TERMINAL:
+            return
+        _run_job(bt, str(queued[0].job_id))
+
+
+@when("the user follows the sweep's events while the other batches run", target_fixture="events")
+def _follow_events(bt: Container, client: Any, me: support.User, opt: dict) -> list[tuple[str, dict]]:
+    import threading
+
+    runner = threading.Thread(target=_run_rest_slowly, args=(bt, me, opt["id"]), daemon=True)
+    events: list[tuple[str, dict]] = []
+    with client.stream("GET", f"/api/optimizations/{opt['id']}/events", headers=me.headers) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        runner.start()
+        kind = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line.removeprefix("data: "))))
+    runner.join(timeout=30)
+    return events
+
+
+@then(parsers.parse("the events start with a snapshot of {evaluated:d} of {total:d} evaluations"))
+def _first_event(events: list[tuple[str, dict]], evaluated: int, total: int) -> None:
+    kind, data = events[0]
+    assert (kind, data["evaluated"], data["total"], data["status"]) == ("snapshot", evaluated, total, "running")
+
+
+@then(
+    parsers.parse(
+        'the evaluated counts in the events rise to {evaluated:d} and the last event is "{status}" with the best so far'
+    )
+)
+def _last_event(client: Any, me: support.User, opt: dict, events: list, evaluated: int, status: str) -> None:
+    counts = [data["evaluated"] for _, data in events]
+    assert counts == sorted(counts) and counts[-1] == evaluated, events
+    assert {kind for kind, _ in events} <= {"snapshot", "progress", "status", status}
+    assert any(kind == "progress" for kind, _ in events[1:]), events
+    kind, data = events[-1]
+    assert (kind, data["status"]) == (status, status)
+    assert data["best"] == _read(client, me, opt["id"])["best"]

@@ -174,3 +174,16 @@ def test_cli_validation_options_make_the_validation_block() -> None:
         with pytest.raises(InvalidInput) as caught:
             parse_validation(*args)
         assert caught.value.details["field"] == field
+
+
+def test_sweep_events_follow_changes_and_end_on_a_terminal_status() -> None:
+    start = {"status": "queued", "evaluated": 0, "failed": 0, "best": None}
+    assert sweep.sweep_events(None, start) == ["snapshot"]
+    assert sweep.sweep_events(start, dict(start)) == []
+    running = {**start, "status": "running"}
+    assert sweep.sweep_events(start, running) == ["status"]
+    more = {**running, "evaluated": 2, "best": {"index": 1}}
+    assert sweep.sweep_events(running, more) == ["progress"]
+    done = {**more, "evaluated": 6, "status": "succeeded"}
+    assert sweep.sweep_events(more, done) == ["progress", "succeeded"]
+    assert sweep.sweep_events(None, done) == ["succeeded"]

@@ -299,3 +299,22 @@ def stitch(returns: list[np.ndarray], initial_cash: float) -> np.ndarray:
     `initial_cash` (each window's return re-invests the equity the previous one ended with)."""
     joined = np.concatenate([np.asarray(r, dtype=np.float64) for r in returns]) if returns else np.zeros(0)
     return initial_cash * np.cumprod(1.0 + joined)
+
+
+# --- progress events -------------------------------------------------------------------------------------
+
+EVENT_FIELDS = ("status", "evaluated", "total", "failed", "progress", "best", "eta_ms", "reason")
+
+
+def sweep_events(previous: dict[str, Any] | None, now: dict[str, Any]) -> list[str]:
+    """The SSE event types a new snapshot of a sweep calls for, after `previous` (None: the stream's start):
+    `snapshot` first; then `progress` when evaluated, failed or the best changed, `status` when the status
+    changed; a terminal status is its own event (`succeeded` …), the stream's last."""
+    if previous is None:
+        return [now["status"]] if now["status"] in TERMINAL else ["snapshot"]
+    types = []
+    if any(previous.get(k) != now.get(k) for k in ("evaluated", "failed", "best")):
+        types.append("progress")
+    if previous.get("status") != now["status"]:
+        types.append(now["status"] if now["status"] in TERMINAL else "status")
+    return types

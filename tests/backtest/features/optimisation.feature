@@ -55,6 +55,13 @@ Feature: Optimisation — parameter sweeps of a backtest on the service
     And the sweep ended "cancelled" with 2 of 6 evaluations
     And the queued batch's job is cancelled and running it does nothing
 
+  Scenario: The events of a sweep follow its batches to the end
+    When the user submits a grid sweep with fast "5,10,20" and slow "30,60" in batches of 2, one at a time
+    And the first batch runs
+    And the user follows the sweep's events while the other batches run
+    Then the events start with a snapshot of 2 of 6 evaluations
+    And the evaluated counts in the events rise to 6 and the last event is "succeeded" with the best so far
+
   Scenario: A result row is promoted to a full single run
     When the user submits a grid sweep with fast "5,10,20" and slow "30,60"
     And the sweep's batches run
