@@ -223,6 +223,7 @@ def _bayes(client: Any, me: support.User, backtest: dict, n: int, seed: int, siz
 # --- running -------------------------------------------------------------------------------------------
 
 
+@then("the sweep's batches run", target_fixture="opt")
 @when("the sweep's batches run", target_fixture="opt")
 def _run_all(bt: Container, client: Any, me: support.User, opt: dict) -> dict[str, Any]:
     for item in [opt, *opt.get("others", [])]:
@@ -731,3 +732,27 @@ def _last_event(client: Any, me: support.User, opt: dict, events: list, evaluate
     kind, data = events[-1]
     assert (kind, data["status"]) == (status, status)
     assert data["best"] == _read(client, me, opt["id"])["best"]
+
+
+# --- a batch job ending without finishing --------------------------------------------------------------
+
+
+@when("the first batch's job is cancelled on the job runtime")
+def _cancel_batch_job(bt: Container, client: Any, me: support.User, opt: dict) -> None:
+    from backtest import repository as repo
+
+    with bt.db.transaction() as session:
+        [task] = repo.tasks_of(session, uuid.UUID(opt["id"]))
+        job_id = task.job_id
+    response = client.post(f"/api/jobs/{job_id}/cancel", headers=me.headers)
+    assert response.status_code == 200 and response.json()["status"] == "cancelled", response.text
+
+
+@then("in the database, before anyone reads the sweep, the first batch is cancelled and the second is queued")
+def _moved_on(bt: Container, opt: dict) -> None:
+    from backtest import repository as repo
+
+    with bt.db.transaction() as session:
+        tasks = repo.tasks_of(session, uuid.UUID(opt["id"]))
+        seen = [(t.batch_index, t.status, t.job_id is not None, len(t.points)) for t in tasks]
+    assert seen == [(0, "cancelled", True, 2), (1, "queued", True, 2)], seen

@@ -90,7 +90,7 @@ def wire_backtest(container: Container) -> None:
     `backtest.run` and `backtest.optimize` job kinds registered with job_orchestration (which never imports
     backtest)."""
     from backtest.config import build_env
-    from backtest.jobs import KIND, OPTIMIZE_KIND, handler, optimize_handler
+    from backtest.jobs import KIND, OPTIMIZE_KIND, batch_ended, handler, optimize_handler
     from job_orchestration.config import env_of as jobs_env_of
     from market_data.config import env_of as market_env_of
 
@@ -117,6 +117,7 @@ def wire_backtest(container: Container) -> None:
         queue="default",
         max_attempts=env.settings.max_attempts,
         budget_s=env.settings.default_budget_s,
+        on_ended=batch_ended(env),
     )
 
 

@@ -62,6 +62,13 @@ Feature: Optimisation — parameter sweeps of a backtest on the service
     Then the events start with a snapshot of 2 of 6 evaluations
     And the evaluated counts in the events rise to 6 and the last event is "succeeded" with the best so far
 
+  Scenario: A batch job that ends without finishing moves the sweep on without anyone reading it
+    When the user submits a grid sweep with fast "5,10,20" and slow "30,60" in batches of 2, one at a time
+    And the first batch's job is cancelled on the job runtime
+    Then in the database, before anyone reads the sweep, the first batch is cancelled and the second is queued
+    And the sweep's batches run
+    And the sweep ended "succeeded" with 4 of 6 evaluations
+
   Scenario: A result row is promoted to a full single run
     When the user submits a grid sweep with fast "5,10,20" and slow "30,60"
     And the sweep's batches run

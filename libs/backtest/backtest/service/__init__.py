@@ -14,6 +14,7 @@ from backtest.service.artifacts import Download, artifact
 from backtest.service.attempt import RunAttempt, run_backtest
 from backtest.service.backtests import create_backtest, get_backtest, list_backtests
 from backtest.service.optimizations import (
+    batch_ended,
     cancel_optimization,
     get_optimization,
     list_optimizations,
@@ -50,6 +51,7 @@ __all__ = [
     "PageQuery",
     "RunAttempt",
     "artifact",
+    "batch_ended",
     "cancel_optimization",
     "cancel_run",
     "compare_csv",

@@ -589,6 +589,23 @@ def _reconcile(session: Session, env: BacktestEnv, principal: Principal, row: re
     _advance(session, env, principal, locked)
 
 
+def batch_ended(session: Session, env: BacktestEnv, owner_id: uuid.UUID, task_id: uuid.UUID, status: str) -> None:
+    """A batch's job ended without finishing the task (failed for good, or cancelled on the job runtime): mark
+    the batch so and let the sweep go on or end, in the transaction that ended the job."""
+    task = repo.get_task(session, task_id)
+    if task is None or task.status not in sweep.ACTIVE_TASKS:
+        return
+    principal = accounts.principal_for_user(session, owner_id, via="job")
+    row = repo.get_optimization(session, owner_id, task.optimization_id, for_update=True)
+    if row is None or row.status in sweep.TERMINAL:
+        return
+    session.refresh(task)
+    if task.status not in sweep.ACTIVE_TASKS:
+        return
+    task.status, task.finished_at = ("cancelled" if status == "cancelled" else "failed"), utcnow()
+    _advance(session, env, principal, row)
+
+
 # --- reads ---------------------------------------------------------------------------------------------
 
 
