@@ -12,8 +12,8 @@ from job_orchestration import service
 from job_orchestration.attempt import Attempt, Lease, beat, conclude, database_unavailable, execute, start
 from job_orchestration.domain import JobCancelled, JobStatus, LeaseLost
 from platform_core.ids import utcnow
-from user_auth.principal import Principal
 from tests.job_orchestration.factories import event_types, read, submit
+from user_auth.principal import Principal
 
 
 def _start(env, job_id):
