@@ -581,7 +581,10 @@ def _grid_walk_forward(
         "gridSpec": {"fast": _ints(fast), "slow": _ints(slow)},
         "validation": {"walk_forward": {"train": train, "test": test, "step": step}},
     }
-    return {**_submitted(_sweep(client, me, backtest, body)), "grid": body["gridSpec"]}
+    submitted = _submitted(_sweep(client, me, backtest, body))
+    planned = _read(client, me, submitted["id"])["spec"]["validation"]["folds"]
+    assert submitted["answer"]["preview"]["folds"] == planned and planned  # shown before anything runs
+    return {**submitted, "grid": body["gridSpec"]}
 
 
 @when(

@@ -256,6 +256,9 @@ class SweepPreview(BaseModel):
     batch_size: int
     estimated_ms: int = Field(description="Rough wall time on the workers, from the engine's measured speed.")
     check_params: str = Field(description="`checked` (templates) or `in_batches` (user code runs only confined).")
+    folds: list[dict[str, str]] | None = Field(
+        None, description="With `validation`: the train and test windows of every fold (inclusive dates)."
+    )
 
 
 class RunIds(BaseModel):

@@ -235,6 +235,8 @@ def _plan(
         "objective": {"metric": metric, "mode": direction},
         "validation": _validation_plan(body, backtest),
     }
+    if spec["validation"] is not None:
+        preview.folds = spec["validation"]["folds"]
     return _Plan(accepted, preview, metric, direction, template is not None, fixed, clean_json(spec))
 
 
