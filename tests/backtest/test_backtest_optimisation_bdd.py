@@ -605,8 +605,10 @@ def _validation(client: Any, me: support.User, opt: dict) -> dict[str, Any]:
     return read["validation"]
 
 
-def _windowed_backtest(client: Any, me: support.User, start: str, end: str) -> dict[str, Any]:
-    body = support.backtest_body(window={"start": start, "end": end})
+def _windowed_backtest(client: Any, me: support.User, start: str, end: str, of: dict | None = None) -> dict[str, Any]:
+    """A backtest like the sample one (of the strategy version of `of`, when given) on another window."""
+    ref = {"version_id": of["strategy"]["version_id"], "params": of["params"]} if of else None
+    body = support.backtest_body(window={"start": start, "end": end}, **({"strategyRef": ref} if ref else {}))
     response = client.post("/api/backtests", json=body, headers=me.headers)
     assert response.status_code == 201, response.text
     return response.json()["backtest"]
@@ -628,16 +630,20 @@ def _fold_train(bt: Container, client: Any, me: support.User, opt: dict) -> None
         assert (fold["best_params"], fold["in_sample"]) == (best["params"], best["metric"]), fold
 
 
-@then("each fold's out-of-sample sharpe is the sharpe of a single run of its best params on its test window")
-def _fold_test(bt: Container, client: Any, me: support.User, opt: dict) -> None:
+@then(
+    parsers.parse(
+        "each fold's out-of-sample {metric} is the {metric2} of a single run of its best params on its test window"
+    )
+)
+def _fold_test(bt: Container, client: Any, me: support.User, backtest: dict, opt: dict, metric: str) -> None:
     for fold in _validation(client, me, opt)["folds"]:
-        test = _windowed_backtest(client, me, fold["test_start"], fold["test_end"])
+        test = _windowed_backtest(client, me, fold["test_start"], fold["test_end"], of=backtest)
         answer = support.submit(client, me, test, fold["best_params"])
         assert answer.status_code == 201, answer.text
         run_id = answer.json()["run_ids"][0]
         assert _run_job(bt, support.read_run(client, me, run_id)["job_id"]) == "succeeded"
         stats = support.read_run(client, me, run_id)["stats"]
-        assert fold["out_of_sample"] == stats["sharpe"] and fold["out_of_sample_metrics"]["sharpe"] == stats["sharpe"]
+        assert fold["out_of_sample"] == stats[metric] and fold["out_of_sample_metrics"][metric] == stats[metric]
 
 
 @then("the stitched out-of-sample curve compounds the test windows' returns")
@@ -759,3 +765,23 @@ def _moved_on(bt: Container, opt: dict) -> None:
         tasks = repo.tasks_of(session, uuid.UUID(opt["id"]))
         seen = [(t.batch_index, t.status, t.job_id is not None, len(t.points)) for t in tasks]
     assert seen == [(0, "cancelled", True, 2), (1, "queued", True, 2)], seen
+
+
+@when(
+    parsers.parse('the user sweeps days "{days}" ranking by exposure validated with the split "{day}"'),
+    target_fixture="opt",
+)
+def _stub_split(client: Any, me: support.User, backtest: dict, days: str, day: str) -> dict[str, Any]:
+    body = {
+        "mode": "grid",
+        "gridSpec": {"days": _ints(days)},
+        "objective": {"metric": "exposure", "mode": "max"},
+        "validation": {"split": day},
+    }
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+@then(parsers.parse("the fold's best params have days {days:d}"))
+def _fold_best_days(client: Any, me: support.User, opt: dict, days: int) -> None:
+    [fold] = _validation(client, me, opt)["folds"]
+    assert fold["best_params"]["days"] == days and fold["in_sample"] > 0

@@ -129,6 +129,16 @@ Feature: Optimisation — parameter sweeps of a backtest on the service
     And each fold's best params are the best of the same grid swept on its training window
     And each fold's out-of-sample sharpe is the sharpe of a single run of its best params on its test window
 
+  Scenario: Validation of a user strategy runs through the confined runner
+    Given a stub strategy whose exposure grows with its parameter days
+    When the user sweeps days "10,40" ranking by exposure validated with the split "2024-01-01"
+    And the sweep's batches run
+    Then the validation has the folds
+      | train_start | train_end  | test_start | test_end   |
+      | 2023-03-01  | 2023-12-31 | 2024-01-01 | 2024-06-28 |
+    And the fold's best params have days 40
+    And each fold's out-of-sample exposure is the exposure of a single run of its best params on its test window
+
   Scenario Outline: Bad sweep input is refused before anything is queued
     When the user submits a sweep with <problem>
     Then the answer is 422 INVALID_INPUT naming "<field>"
