@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import time
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from backtest.config import env_of
@@ -221,6 +223,7 @@ def _bayes(client: Any, me: support.User, backtest: dict, n: int, seed: int, siz
 # --- running -------------------------------------------------------------------------------------------
 
 
+@then("the sweep's batches run", target_fixture="opt")
 @when("the sweep's batches run", target_fixture="opt")
 def _run_all(bt: Container, client: Any, me: support.User, opt: dict) -> dict[str, Any]:
     for item in [opt, *opt.get("others", [])]:
@@ -482,6 +485,28 @@ BAD = {
     },
     "max_evals 0": {"mode": "grid", "gridSpec": {"fast": [5]}, "max_evals": 0},
     "a random sweep without n": {"mode": "random", "space": SPACE},
+    "a walk-forward longer than the window": {
+        "mode": "grid",
+        "gridSpec": {"fast": [5]},
+        "validation": {"walk_forward": {"train": "2y", "test": "6m"}},
+    },
+    "a walk-forward test of no unit": {
+        "mode": "grid",
+        "gridSpec": {"fast": [5]},
+        "validation": {"walk_forward": {"train": "6m", "test": "3"}},
+    },
+    "walk-forward tests that overlap": {
+        "mode": "grid",
+        "gridSpec": {"fast": [5]},
+        "validation": {"walk_forward": {"train": "6m", "test": "3m", "step": "1m"}},
+    },
+    "a split outside the window": {"mode": "grid", "gridSpec": {"fast": [5]}, "validation": {"split": "2025-01-01"}},
+    "a bayes sweep with validation": {
+        "mode": "bayes",
+        "space": SPACE,
+        "n": 4,
+        "validation": {"split": "2024-01-01"},
+    },
 }
 
 
@@ -506,6 +531,7 @@ def _tenancy(client: Any, other: support.User, opt: dict) -> None:
         client.get(base + "/heatmap", params={"x": "fast", "y": "slow"}, headers=other.headers),
         client.post(base + ":cancel", headers=other.headers),
         client.post(base + "/results/0:promote", headers=other.headers),
+        client.get(base + "/events", headers=other.headers),
     ]
     for response in answers:
         support.envelope(response, 404, "NOT_FOUND")
@@ -535,3 +561,227 @@ def _same_id(answers: list[httpx.Response]) -> None:
 @then(parsers.parse("the user has {count:d} optimisation"))
 def _count(client: Any, me: support.User, count: int) -> None:
     assert client.get("/api/optimizations", headers=me.headers).json()["total"] == count
+
+
+# --- walk-forward / split validation -------------------------------------------------------------------
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep with fast "{fast}" and slow "{slow}" validated walk-forward with '
+        'train "{train}", test "{test}" and step "{step}"'
+    ),
+    target_fixture="opt",
+)
+def _grid_walk_forward(
+    client: Any, me: support.User, backtest: dict, fast: str, slow: str, train: str, test: str, step: str
+) -> dict[str, Any]:
+    body = {
+        "mode": "grid",
+        "gridSpec": {"fast": _ints(fast), "slow": _ints(slow)},
+        "validation": {"walk_forward": {"train": train, "test": test, "step": step}},
+    }
+    submitted = _submitted(_sweep(client, me, backtest, body))
+    planned = _read(client, me, submitted["id"])["spec"]["validation"]["folds"]
+    assert submitted["answer"]["preview"]["folds"] == planned and planned  # shown before anything runs
+    return {**submitted, "grid": body["gridSpec"]}
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep with fast "{fast}" and slow "{slow}" validated with the split "{day}"'
+    ),
+    target_fixture="opt",
+)
+def _grid_split(client: Any, me: support.User, backtest: dict, fast: str, slow: str, day: str) -> dict[str, Any]:
+    body = {"mode": "grid", "gridSpec": {"fast": _ints(fast), "slow": _ints(slow)}, "validation": {"split": day}}
+    return {**_submitted(_sweep(client, me, backtest, body)), "grid": body["gridSpec"]}
+
+
+def _validation(client: Any, me: support.User, opt: dict) -> dict[str, Any]:
+    read = _read(client, me, opt["id"])
+    assert read["status"] == "succeeded" and read["validation"] is not None, read
+    assert "error" not in read["validation"], read["validation"]
+    return read["validation"]
+
+
+def _windowed_backtest(client: Any, me: support.User, start: str, end: str, of: dict | None = None) -> dict[str, Any]:
+    """A backtest like the sample one (of the strategy version of `of`, when given) on another window."""
+    ref = {"version_id": of["strategy"]["version_id"], "params": of["params"]} if of else None
+    body = support.backtest_body(window={"start": start, "end": end}, **({"strategyRef": ref} if ref else {}))
+    response = client.post("/api/backtests", json=body, headers=me.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["backtest"]
+
+
+@then("the validation has the folds")
+def _folds(client: Any, me: support.User, opt: dict, datatable: list[list[str]]) -> None:
+    header, *rows = datatable
+    folds = _validation(client, me, opt)["folds"]
+    assert [{k: f[k] for k in header} for f in folds] == [dict(zip(header, r, strict=True)) for r in rows]
+
+
+@then("each fold's best params are the best of the same grid swept on its training window")
+def _fold_train(bt: Container, client: Any, me: support.User, opt: dict) -> None:
+    for fold in _validation(client, me, opt)["folds"]:
+        train = _windowed_backtest(client, me, fold["train_start"], fold["train_end"])
+        alone = _submitted(_sweep(client, me, train, {"mode": "grid", "gridSpec": opt["grid"]}))
+        best = _run_batches(bt, client, me, alone["id"])["best"]
+        assert (fold["best_params"], fold["in_sample"]) == (best["params"], best["metric"]), fold
+
+
+@then(
+    parsers.parse(
+        "each fold's out-of-sample {metric} is the {metric2} of a single run of its best params on its test window"
+    )
+)
+def _fold_test(bt: Container, client: Any, me: support.User, backtest: dict, opt: dict, metric: str) -> None:
+    for fold in _validation(client, me, opt)["folds"]:
+        test = _windowed_backtest(client, me, fold["test_start"], fold["test_end"], of=backtest)
+        answer = support.submit(client, me, test, fold["best_params"])
+        assert answer.status_code == 201, answer.text
+        run_id = answer.json()["run_ids"][0]
+        assert _run_job(bt, support.read_run(client, me, run_id)["job_id"]) == "succeeded"
+        stats = support.read_run(client, me, run_id)["stats"]
+        assert fold["out_of_sample"] == stats[metric] and fold["out_of_sample_metrics"][metric] == stats[metric]
+
+
+@then("the stitched out-of-sample curve compounds the test windows' returns")
+def _stitched(client: Any, me: support.User, opt: dict) -> None:
+    validation = _validation(client, me, opt)
+    curve = validation["out_of_sample"]["equity"]
+    dates = [p["date"] for p in curve]
+    assert dates == sorted(dates) and len(set(dates)) == len(dates)
+    for fold in validation["folds"]:
+        inside = [p for p in curve if fold["test_start"] <= p["date"] <= fold["test_end"]]
+        assert inside, fold
+    growth = 1.0
+    for fold in validation["folds"]:
+        growth *= 1.0 + fold["out_of_sample_metrics"]["total_return"]
+    assert curve[-1]["equity"] / 1_000_000.0 == pytest.approx(growth, rel=1e-5)
+    assert validation["out_of_sample"]["metrics"]["total_return"] == pytest.approx(
+        growth - 1.0, rel=1e-5
+    )  # float32 daily returns
+    assert dates[0] >= validation["folds"][0]["test_start"]
+
+
+@then(
+    parsers.parse(
+        '"huice backtest optimization show" prints the {count:d} folds and the stitched out-of-sample metrics'
+    )
+)
+def _cli_show(bt: Container, me: support.User, opt: dict, count: int) -> None:
+    from typer.testing import CliRunner
+
+    from huice.cli import app
+
+    env = {**support.worker_env(bt), "HUICE_API_KEY": support.api_key_for(bt, me), "COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["backtest", "optimization", "show", opt["id"]], env=env)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert "out-of-sample validation (walk-forward" in result.stdout
+    for fold in range(count):
+        assert f"{opt['read']['validation']['folds'][fold]['test_start']}.." in result.stdout
+    assert "stitched out-of-sample: sharpe" in result.stdout
+    shown = CliRunner().invoke(app, ["backtest", "optimization", "show", opt["id"], "--json"], env=env)
+    assert len(json.loads(shown.stdout)["validation"]["folds"]) == count
+
+
+# --- progress events -----------------------------------------------------------------------------------
+
+
+def _run_rest_slowly(bt: Container, me: support.User, opt_id: str) -> None:
+    """The remaining batches, one every 0.8 s (longer than the stream's poll), through the service."""
+    from backtest import service
+
+    while True:
+        time.sleep(0.8)
+        with bt.db.transaction() as session:
+            read = service.get_optimization(session, env_of(bt), me.principal, uuid.UUID(opt_id))
+        queued = [b for b in read.batches if b.status == "queued"]
+        if not queued or read.status in TERMINAL:
+            return
+        _run_job(bt, str(queued[0].job_id))
+
+
+@when("the user follows the sweep's events while the other batches run", target_fixture="events")
+def _follow_events(bt: Container, client: Any, me: support.User, opt: dict) -> list[tuple[str, dict]]:
+    import threading
+
+    runner = threading.Thread(target=_run_rest_slowly, args=(bt, me, opt["id"]), daemon=True)
+    events: list[tuple[str, dict]] = []
+    with client.stream("GET", f"/api/optimizations/{opt['id']}/events", headers=me.headers) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        runner.start()
+        kind = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line.removeprefix("data: "))))
+    runner.join(timeout=30)
+    return events
+
+
+@then(parsers.parse("the events start with a snapshot of {evaluated:d} of {total:d} evaluations"))
+def _first_event(events: list[tuple[str, dict]], evaluated: int, total: int) -> None:
+    kind, data = events[0]
+    assert (kind, data["evaluated"], data["total"], data["status"]) == ("snapshot", evaluated, total, "running")
+
+
+@then(
+    parsers.parse(
+        'the evaluated counts in the events rise to {evaluated:d} and the last event is "{status}" with the best so far'
+    )
+)
+def _last_event(client: Any, me: support.User, opt: dict, events: list, evaluated: int, status: str) -> None:
+    counts = [data["evaluated"] for _, data in events]
+    assert counts == sorted(counts) and counts[-1] == evaluated, events
+    assert {kind for kind, _ in events} <= {"snapshot", "progress", "status", status}
+    assert any(kind == "progress" for kind, _ in events[1:]), events
+    kind, data = events[-1]
+    assert (kind, data["status"]) == (status, status)
+    assert data["best"] == _read(client, me, opt["id"])["best"]
+
+
+# --- a batch job ending without finishing --------------------------------------------------------------
+
+
+@when("the first batch's job is cancelled on the job runtime")
+def _cancel_batch_job(bt: Container, client: Any, me: support.User, opt: dict) -> None:
+    from backtest import repository as repo
+
+    with bt.db.transaction() as session:
+        [task] = repo.tasks_of(session, uuid.UUID(opt["id"]))
+        job_id = task.job_id
+    response = client.post(f"/api/jobs/{job_id}/cancel", headers=me.headers)
+    assert response.status_code == 200 and response.json()["status"] == "cancelled", response.text
+
+
+@then("in the database, before anyone reads the sweep, the first batch is cancelled and the second is queued")
+def _moved_on(bt: Container, opt: dict) -> None:
+    from backtest import repository as repo
+
+    with bt.db.transaction() as session:
+        tasks = repo.tasks_of(session, uuid.UUID(opt["id"]))
+        seen = [(t.batch_index, t.status, t.job_id is not None, len(t.points)) for t in tasks]
+    assert seen == [(0, "cancelled", True, 2), (1, "queued", True, 2)], seen
+
+
+@when(
+    parsers.parse('the user sweeps days "{days}" ranking by exposure validated with the split "{day}"'),
+    target_fixture="opt",
+)
+def _stub_split(client: Any, me: support.User, backtest: dict, days: str, day: str) -> dict[str, Any]:
+    body = {
+        "mode": "grid",
+        "gridSpec": {"days": _ints(days)},
+        "objective": {"metric": "exposure", "mode": "max"},
+        "validation": {"split": day},
+    }
+    return _submitted(_sweep(client, me, backtest, body))
+
+
+@then(parsers.parse("the fold's best params have days {days:d}"))
+def _fold_best_days(client: Any, me: support.User, opt: dict, days: int) -> None:
+    [fold] = _validation(client, me, opt)["folds"]
+    assert fold["best_params"]["days"] == days and fold["in_sample"] > 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import numpy as np
 import pytest
 
 from backtest import sweep
-from backtest.cli_optimize import parse_duration_ms, parse_early_stop, parse_space
+from backtest.cli_optimize import parse_duration_ms, parse_early_stop, parse_space, parse_validation
 from backtest.schemas import Distribution, Range
 from platform_core.errors import InvalidInput
 
@@ -99,3 +102,88 @@ def test_the_cli_grammar_of_budgets_early_stops_and_spaces() -> None:
     for bad in (lambda: parse_duration_ms("soon"), lambda: parse_early_stop("sharpe:up:5")):
         with pytest.raises(InvalidInput):
             bad()
+
+
+# --- walk-forward window arithmetic -------------------------------------------------------------------
+
+
+def test_durations_parse_and_bad_ones_name_the_field() -> None:
+    assert sweep.parse_duration("6m", "f") == (6, "m")
+    assert sweep.parse_duration("2Y", "f") == (2, "y")
+    for bad in ("6", "m", "0m", "6q", "-1d", "1.5y"):
+        with pytest.raises(InvalidInput) as caught:
+            sweep.parse_duration(bad, "validation.walk_forward.test")
+        assert caught.value.details["field"] == "validation.walk_forward.test"
+
+
+def test_shift_clamps_month_ends_and_counts_years_and_weeks() -> None:
+    assert sweep.shift(date(2023, 8, 31), 6, "m") == date(2024, 2, 29)
+    assert sweep.shift(date(2023, 3, 1), 2, "y") == date(2025, 3, 1)
+    assert sweep.shift(date(2023, 12, 1), 3, "m") == date(2024, 3, 1)
+    assert sweep.shift(date(2023, 3, 1), 2, "w") == date(2023, 3, 15)
+    assert sweep.shift(date(2023, 3, 1), 10, "d") == date(2023, 3, 11)
+
+
+def test_walk_forward_folds_roll_by_step_and_keep_only_whole_test_windows() -> None:
+    folds = sweep.walk_forward_folds(date(2023, 3, 1), date(2024, 6, 28), "6m", "3m", "3m")
+    assert [f.as_json() for f in folds] == [
+        {"train_start": "2023-03-01", "train_end": "2023-08-31", "test_start": "2023-09-01", "test_end": "2023-11-30"},
+        {"train_start": "2023-06-01", "train_end": "2023-11-30", "test_start": "2023-12-01", "test_end": "2024-02-29"},
+        {"train_start": "2023-09-01", "train_end": "2024-02-29", "test_start": "2024-03-01", "test_end": "2024-05-31"},
+    ]
+    # a test window ending exactly on the window's last day is kept; step defaults to test
+    [only] = sweep.walk_forward_folds(date(2023, 1, 1), date(2023, 12, 31), "6m", "6m", None)
+    assert (only.test_start, only.test_end) == (date(2023, 7, 1), date(2023, 12, 31))
+
+
+def test_walk_forward_refuses_windows_that_do_not_fit_and_overlapping_tests() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        sweep.walk_forward_folds(date(2023, 3, 1), date(2024, 6, 28), "2y", "6m", "6m")
+    assert caught.value.details["field"] == "validation.walk_forward.train"
+    with pytest.raises(InvalidInput) as caught:
+        sweep.walk_forward_folds(date(2023, 3, 1), date(2024, 6, 28), "6m", "3m", "1m")
+    assert caught.value.details["field"] == "validation.walk_forward.step"
+
+
+def test_split_fold_and_its_bounds() -> None:
+    fold = sweep.split_fold(date(2023, 3, 1), date(2024, 6, 28), date(2024, 1, 1))
+    assert fold.as_json() == {
+        "train_start": "2023-03-01",
+        "train_end": "2023-12-31",
+        "test_start": "2024-01-01",
+        "test_end": "2024-06-28",
+    }
+    for bad in (date(2023, 3, 1), date(2024, 6, 29), date(2020, 1, 1)):
+        with pytest.raises(InvalidInput) as caught:
+            sweep.split_fold(date(2023, 3, 1), date(2024, 6, 28), bad)
+        assert caught.value.details["field"] == "validation.split"
+
+
+def test_stitch_compounds_the_test_windows_in_order() -> None:
+    curve = sweep.stitch([np.array([0.1, -0.5]), np.array([1.0])], 100.0)
+    assert curve.tolist() == pytest.approx([110.0, 55.0, 110.0])
+    assert sweep.stitch([], 100.0).size == 0
+
+
+def test_cli_validation_options_make_the_validation_block() -> None:
+    assert parse_validation("2y:6m:6m", None) == {"walk_forward": {"train": "2y", "test": "6m", "step": "6m"}}
+    assert parse_validation("2y:6m", None) == {"walk_forward": {"train": "2y", "test": "6m", "step": None}}
+    assert parse_validation(None, "2024-01-01") == {"split": "2024-01-01"}
+    assert parse_validation(None, None) is None
+    for args, field in ((("2y", None), "validation.walk_forward"), (("2y:6m", "2024-01-01"), "validation")):
+        with pytest.raises(InvalidInput) as caught:
+            parse_validation(*args)
+        assert caught.value.details["field"] == field
+
+
+def test_sweep_events_follow_changes_and_end_on_a_terminal_status() -> None:
+    start = {"status": "queued", "evaluated": 0, "failed": 0, "best": None}
+    assert sweep.sweep_events(None, start) == ["snapshot"]
+    assert sweep.sweep_events(start, dict(start)) == []
+    running = {**start, "status": "running"}
+    assert sweep.sweep_events(start, running) == ["status"]
+    more = {**running, "evaluated": 2, "best": {"index": 1}}
+    assert sweep.sweep_events(running, more) == ["progress"]
+    done = {**more, "evaluated": 6, "status": "succeeded"}
+    assert sweep.sweep_events(more, done) == ["progress", "succeeded"]
+    assert sweep.sweep_events(None, done) == ["succeeded"]

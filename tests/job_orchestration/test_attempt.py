@@ -13,6 +13,7 @@ from job_orchestration.attempt import Attempt, Lease, beat, conclude, database_u
 from job_orchestration.domain import JobCancelled, JobStatus, LeaseLost
 from platform_core.ids import utcnow
 from tests.job_orchestration.factories import event_types, read, submit
+from user_auth.principal import Principal
 
 
 def _start(env, job_id):
@@ -189,3 +190,30 @@ def test_only_connection_failures_count_as_the_database_being_unavailable() -> N
     assert not database_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not database_unavailable(ProgrammingError("SELECT", {}, Exception("syntax error")))
     assert not database_unavailable(ValueError("no"))
+
+
+def test_on_ended_hook_runs_when_a_job_ends_without_success_and_cannot_undo_its_end(committed_db, committed_env):
+    calls: list[tuple[uuid.UUID, dict, str]] = []
+
+    def hook(session, job_id, owner_id, payload, status):
+        calls.append((job_id, payload, status))
+        if payload.get("explode"):
+            raise RuntimeError("the hook broke")
+
+    def broken(ctx):
+        raise RuntimeError("the handler broke")
+
+    committed_env.registry.register("diag.hooked_fail", broken, max_attempts=1, on_ended=hook)
+    committed_env.registry.register("diag.hooked_ok", lambda ctx: {"ok": True}, on_ended=hook)
+    owner = uuid.uuid4()
+    failed = submit(committed_env, owner, "diag.hooked_fail", {"n": 1})
+    assert _execute(committed_env, failed.id) == JobStatus.FAILED
+    assert read(committed_db, failed.id).status == JobStatus.FAILED  # failed for good: one attempt allowed
+    ok = submit(committed_env, owner, "diag.hooked_ok", {"n": 2})
+    assert _execute(committed_env, ok.id) == JobStatus.SUCCEEDED
+    exploding = submit(committed_env, owner, "diag.hooked_fail", {"explode": True})
+    caller = Principal(user_id=owner, email="hook@example.com", role="user", plan="free", via="test")
+    with committed_db.transaction() as session:
+        service.cancel(session, committed_env, caller, exploding.id)
+    assert read(committed_db, exploding.id).status == JobStatus.CANCELLED  # the hook's error is only logged
+    assert calls == [(failed.id, {"n": 1}, "failed"), (exploding.id, {"explode": True}, "cancelled")]

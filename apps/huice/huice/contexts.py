@@ -98,7 +98,7 @@ def wire_backtest(container: Container) -> None:
     `backtest.run` and `backtest.optimize` job kinds registered with job_orchestration (which never imports
     backtest); user_auth's env for counting runs against the plan's monthly quota."""
     from backtest.config import build_env
-    from backtest.jobs import KIND, OPTIMIZE_KIND, handler, optimize_handler
+    from backtest.jobs import KIND, OPTIMIZE_KIND, batch_ended, handler, optimize_handler
     from job_orchestration.config import env_of as jobs_env_of
     from market_data.config import env_of as market_env_of
     from user_auth.config import env_of as auth_env_of
@@ -127,6 +127,7 @@ def wire_backtest(container: Container) -> None:
         queue="default",
         max_attempts=env.settings.max_attempts,
         budget_s=env.settings.default_budget_s,
+        on_ended=batch_ended(env),
     )
 
 

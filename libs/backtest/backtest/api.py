@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from backtest import service
+from backtest import service, sweep
 from backtest.config import BacktestEnv, env_of
 from backtest.schemas import (
     ArtifactFormat,
@@ -552,6 +552,58 @@ def get_optimization(
     """A sweep: status, evaluated / total, budget used, best so far, the stop reason, ETA, its batches
     (with their time breakdown) and the overfitting diagnostics (deflated Sharpe ratio, PBO)."""
     return service.get_optimization(session, env, principal, optimization_id)
+
+
+SWEEP_POLL_SECONDS = 0.5
+
+
+@router.get(
+    OPT + "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 404)},
+)
+async def optimization_events(
+    optimization_id: uuid.UUID, request: Request, principal: CurrentPrincipal
+) -> StreamingResponse:
+    """Server-sent events of a sweep: `snapshot` (the state on connecting), `progress` (evaluated, failed or
+    the best so far changed), `status` (queued → running), and the terminal `succeeded | failed | cancelled |
+    early_stopped`, after which the stream ends. Each event's data is the sweep's state (status, evaluated,
+    total, failed, progress, best, eta_ms, reason); the state is read from PostgreSQL every half second, so a
+    reconnect simply starts from a new snapshot."""
+    import asyncio
+    import json
+
+    from starlette.concurrency import run_in_threadpool
+
+    container = request.app.state.container
+
+    def snapshot() -> dict:
+        with container.db.transaction() as session:
+            read = service.get_optimization(session, env_of(container), principal, optimization_id)
+        return read.model_dump(mode="json", include=set(sweep.EVENT_FIELDS))
+
+    first = await run_in_threadpool(snapshot)  # NOT_FOUND → the usual envelope, before streaming
+
+    async def stream():
+        previous, now, seq, idle = None, first, 0, 0.0
+        while True:
+            for kind in sweep.sweep_events(previous, now):
+                seq += 1
+                yield f"id: {seq}\nevent: {kind}\ndata: {json.dumps(now)}\n\n"
+                if kind in sweep.TERMINAL:
+                    return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(SWEEP_POLL_SECONDS)
+            idle = idle + SWEEP_POLL_SECONDS if previous == now else 0.0
+            if idle >= 15.0:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+            previous, now = now, await run_in_threadpool(snapshot)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 @router.get(

@@ -46,6 +46,22 @@ def parse_early_stop(text: str) -> dict[str, Any]:
     return {"metric": parts[0], "mode": parts[1], "patience": int(parts[2])}
 
 
+def parse_validation(walk_forward: str | None, split: str | None) -> dict[str, Any] | None:
+    """`--walk-forward train:test[:step]` (e.g. `2y:6m:6m`) or `--split 2024-01-01` as the `validation` block."""
+    if walk_forward and split:
+        raise InvalidInput("give --walk-forward or --split, not both", field="validation")
+    if split:
+        return {"split": split}
+    if not walk_forward:
+        return None
+    parts = walk_forward.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InvalidInput(
+            f"--walk-forward {walk_forward!r} must be train:test[:step], e.g. 2y:6m:6m", field="validation.walk_forward"
+        )
+    return {"walk_forward": {"train": parts[0], "test": parts[1], "step": parts[2] if len(parts) == 3 else None}}
+
+
 def parse_space(items: list[str]) -> dict[str, dict[str, Any]]:
     """`k=int:5:50[:step]`, `k=uniform:0.1:0.9`, `k=log_uniform:0.001:0.1` or `k=choices:a,b,c`."""
     from platform_core.cli import parse_value
@@ -135,6 +151,40 @@ def _top_table(ctx: typer.Context, opt: OptimizationRead, top: int) -> None:
             f"probability of backtest overfitting {diag['pbo']['pbo']:.2f} (CSCV, {diag['pbo']['splits']} splits)"
         )
 
+    if opt.validation:
+        _validation_table(console, opt)
+
+
+def _validation_table(console: Console, opt: OptimizationRead) -> None:
+    """Per fold the windows, best params, in-sample and out-of-sample metric; then the stitched curve's metrics."""
+    v = opt.validation or {}
+    if "error" in v:
+        console.print(f"validation failed: {v['error'].get('message')}")
+        return
+    kind = f"walk-forward {v['walk_forward']}" if "walk_forward" in v else f"split {v.get('split')}"
+    table = Table(title=f"out-of-sample validation ({kind}) by {opt.metric}")
+    for column in ("fold", "train", "test", "best params", "in-sample", "out-of-sample"):
+        table.add_column(column, justify="right")
+    for f in v.get("folds", []):
+        params = ", ".join(f"{k}={val}" for k, val in (f.get("best_params") or {}).items())
+        table.add_row(
+            str(f["fold"]),
+            f"{f['train_start']}..{f['train_end']}",
+            f"{f['test_start']}..{f['test_end']}",
+            params or "—",
+            _number(f.get("in_sample")),
+            _number(f.get("out_of_sample")),
+        )
+    console.print(table)
+    oos = (v.get("out_of_sample") or {}).get("metrics") or {}
+    ins = v.get("in_sample") or {}
+    console.print(
+        f"stitched out-of-sample: sharpe {_number(oos.get('sharpe'))}, "
+        f"total return {_number(oos.get('total_return'))}, "
+        f"max drawdown {_number(oos.get('max_drawdown'))}; in-sample: mean fold {opt.metric} "
+        f"{_number(ins.get('mean_fold_metric'))}, full-window best {_number(ins.get('full_window_best'))}"
+    )
+
 
 def _number(value: Any) -> str:
     if value is None:
@@ -162,6 +212,12 @@ def optimize(
     concurrency: Annotated[int, typer.Option(help="Batches running at once.")] = 2,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Combinations per batch job.")] = None,
     priority: Annotated[str | None, typer.Option(help="high | default | low, or 1-9.")] = None,
+    walk_forward: Annotated[
+        str | None, typer.Option("--walk-forward", help="Validate out of sample: train:test[:step], e.g. 2y:6m:6m.")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Validate out of sample from this date (in-sample before it).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the preview only; queue nothing.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Follow with a live bar, then print the Top-N.")] = False,
     top: Annotated[int, typer.Option(help="Rows of the Top-N table.", min=1, max=200)] = 10,
@@ -194,6 +250,7 @@ def optimize(
             "batch_size": batch_size,
             "priority": level,
             "dry_run": dry_run,
+            "validation": parse_validation(walk_forward, split),
         },
     )
     ids = _call_env(

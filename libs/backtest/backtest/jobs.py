@@ -33,3 +33,13 @@ def optimize_handler(env: BacktestEnv) -> Callable[[Any], dict[str, Any]]:
         return service.run_batch(env, ctx, uuid.UUID(str(ctx.payload["task_id"])))
 
     return run
+
+
+def batch_ended(env: BacktestEnv) -> Callable[..., None]:
+    """The `backtest.optimize` kind's `on_ended` hook: a batch job that failed for good or was cancelled on
+    the job runtime moves its sweep on (next batches, or the end) at once, without anyone reading it."""
+
+    def ended(session: Any, job_id: uuid.UUID, owner_id: uuid.UUID, payload: dict[str, Any], status: str) -> None:
+        service.batch_ended(session, env, owner_id, uuid.UUID(str(payload["task_id"])), status)
+
+    return ended

@@ -183,6 +183,27 @@ class EarlyStop(BaseModel):
     patience: int = Field(ge=1, le=MAX_COMBINATIONS)
 
 
+class WalkForward(BaseModel):
+    """Rolling folds: search on `train`, evaluate the best on the following `test`, move on by `step`
+    (default `test`). Durations are a count and d, w, m or y: `6m`, `2y`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: str = Field(max_length=8, examples=["2y"])
+    test: str = Field(max_length=8, examples=["6m"])
+    step: str | None = Field(None, max_length=8, examples=["6m"])
+
+
+class Validation(BaseModel):
+    """Out-of-sample validation of a sweep: `walk_forward` folds, or one `split` date (in-sample before it,
+    out-of-sample from it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    walk_forward: WalkForward | None = None
+    split: date | None = None
+
+
 class RunCreate(BaseModel):
     """Submit a run: `mode` `single` runs one parameter set (merged over the backtest's defaults); `grid`,
     `random` and `bayes` start an optimisation (a parameter sweep evaluated in batches on the workers)."""
@@ -211,6 +232,9 @@ class RunCreate(BaseModel):
     concurrency_limit: int = Field(2, ge=1, le=MAX_CONCURRENCY, description="Batches running at once.")
     batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE, description="Combinations per batch job.")
     dry_run: bool = Field(False, description="Sweeps: answer the preview only; nothing is queued.")
+    validation: Validation | None = Field(
+        None, description="Grid / random sweeps: walk-forward folds or a split date, evaluated out of sample."
+    )
 
 
 class RejectedCombination(BaseModel):
@@ -232,6 +256,9 @@ class SweepPreview(BaseModel):
     batch_size: int
     estimated_ms: int = Field(description="Rough wall time on the workers, from the engine's measured speed.")
     check_params: str = Field(description="`checked` (templates) or `in_batches` (user code runs only confined).")
+    folds: list[dict[str, str]] | None = Field(
+        None, description="With `validation`: the train and test windows of every fold (inclusive dates)."
+    )
 
 
 class RunIds(BaseModel):
@@ -650,6 +677,11 @@ class OptimizationRead(BaseModel):
     spec: dict[str, Any]
     diagnostics: dict[str, Any] | None = Field(
         description="Deflated Sharpe ratio of the best combination and PBO (CSCV), for sweeps of ≥ 10."
+    )
+    validation: dict[str, Any] | None = Field(
+        None,
+        description="Out-of-sample validation (when asked): per fold the train and test windows, best params, "
+        "in-sample and out-of-sample metric; the stitched out-of-sample equity curve and its metrics.",
     )
     batches: list[BatchRead]
     created_at: datetime

@@ -4,9 +4,11 @@ filters. No database, HTTP, CLI or queue."""
 
 from __future__ import annotations
 
+import calendar
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -207,3 +209,112 @@ def passes(values: dict[str, Any], filters: list[tuple[str, str, float]]) -> boo
         if not isinstance(got, int | float) or isinstance(got, bool) or not FILTER_OPS[op](float(got), value):
             return False
     return True
+
+
+# --- walk-forward / out-of-sample validation -------------------------------------------------------------
+
+DURATION_UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years"}
+
+
+def parse_duration(text: str, field: str) -> tuple[int, str]:
+    """`6m`, `2y`, `3w`, `10d` as (count, unit letter); anything else is INVALID_INPUT naming `field`."""
+    value = str(text).strip().lower()
+    count, unit = value[:-1], value[-1:]
+    if unit not in DURATION_UNITS or not count.isdigit() or int(count) < 1:
+        raise InvalidInput(
+            f"{text!r} is not a duration: use a count and d, w, m or y (e.g. 6m, 2y)",
+            field=field,
+            details={"units": DURATION_UNITS},
+        )
+    return int(count), unit
+
+
+def shift(day: date, count: int, unit: str) -> date:
+    """`day` moved forward by a duration; months and years keep the day of month, clamped to the month's end."""
+    if unit == "d":
+        return day + timedelta(days=count)
+    if unit == "w":
+        return day + timedelta(weeks=count)
+    months = count * (12 if unit == "y" else 1)
+    year, month = divmod(day.month - 1 + months, 12)
+    year, month = day.year + year, month + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train window and the test window that follows it (both inclusive dates)."""
+
+    train_start: date
+    train_end: date
+    test_start: date
+    test_end: date
+
+    def as_json(self) -> dict[str, str]:
+        return {k: getattr(self, k).isoformat() for k in ("train_start", "train_end", "test_start", "test_end")}
+
+
+def walk_forward_folds(start: date, end: date, train: str, test: str, step: str | None) -> list[Fold]:
+    """Rolling folds over the backtest window [start, end]: fold k trains on [start + k·step, + train) and tests
+    on the following `test`; only folds whose test window ends inside the window are kept. `step` defaults to
+    `test` and must not be shorter (the test windows are stitched, so they may not overlap)."""
+    field = "validation.walk_forward"
+    tr = parse_duration(train, f"{field}.train")
+    te = parse_duration(test, f"{field}.test")
+    st = parse_duration(step or test, f"{field}.step")
+    probe = date(2000, 1, 1)
+    if shift(probe, *st) < shift(probe, *te):
+        raise InvalidInput("step must be at least test, so the test windows do not overlap", field=f"{field}.step")
+    folds: list[Fold] = []
+    k = 0
+    while True:
+        train_start = shift(start, st[0] * k, st[1])
+        test_start = shift(train_start, *tr)
+        test_stop = shift(test_start, *te)  # exclusive
+        if test_stop > end + timedelta(days=1):
+            break
+        folds.append(Fold(train_start, test_start - timedelta(days=1), test_start, test_stop - timedelta(days=1)))
+        k += 1
+    if not folds:
+        raise InvalidInput(
+            f"train {train} + test {test} do not fit in the backtest window {start} to {end}",
+            field=f"{field}.train",
+            details={"window": {"start": start.isoformat(), "end": end.isoformat()}},
+        )
+    return folds
+
+
+def split_fold(start: date, end: date, split: date) -> Fold:
+    """In-sample [start, split), out-of-sample [split, end]; both sides need at least one day."""
+    if not start < split <= end:
+        raise InvalidInput(
+            f"split {split} must be after the window's start {start} and not after its end {end}",
+            field="validation.split",
+        )
+    return Fold(start, split - timedelta(days=1), split, end)
+
+
+def stitch(returns: list[np.ndarray], initial_cash: float) -> np.ndarray:
+    """The out-of-sample equity curve: the test windows' daily returns one after another, compounded from
+    `initial_cash` (each window's return re-invests the equity the previous one ended with)."""
+    joined = np.concatenate([np.asarray(r, dtype=np.float64) for r in returns]) if returns else np.zeros(0)
+    return initial_cash * np.cumprod(1.0 + joined)
+
+
+# --- progress events -------------------------------------------------------------------------------------
+
+EVENT_FIELDS = ("status", "evaluated", "total", "failed", "progress", "best", "eta_ms", "reason")
+
+
+def sweep_events(previous: dict[str, Any] | None, now: dict[str, Any]) -> list[str]:
+    """The SSE event types a new snapshot of a sweep calls for, after `previous` (None: the stream's start):
+    `snapshot` first; then `progress` when evaluated, failed or the best changed, `status` when the status
+    changed; a terminal status is its own event (`succeeded` …), the stream's last."""
+    if previous is None:
+        return [now["status"]] if now["status"] in TERMINAL else ["snapshot"]
+    types = []
+    if any(previous.get(k) != now.get(k) for k in ("evaluated", "failed", "best")):
+        types.append("progress")
+    if previous.get("status") != now["status"]:
+        types.append(now["status"] if now["status"] in TERMINAL else "status")
+    return types

@@ -45,6 +45,10 @@ class JobContext(Protocol):
 
 
 Handler = Callable[[JobContext], "dict[str, Any] | None"]
+# Called in the transaction that ends a job of the kind without success (failed for good, or cancelled),
+# inside a savepoint: (session, job_id, owner_id, payload, status). Lets the kind's owner react (e.g. a
+# sweep moves on when one of its batch jobs failed) without anyone reading it.
+EndedHook = Callable[["Session", "uuid.UUID", "uuid.UUID", "dict[str, Any]", str], None]
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class JobKind:
     queue: Priority
     max_attempts: int
     budget_s: int | None  # None: the runtime's `default_budget_s`
+    on_ended: EndedHook | None = None
 
 
 class JobRegistry:
@@ -70,14 +75,16 @@ class JobRegistry:
         queue: str = "default",
         max_attempts: int = 3,
         budget_s: int | None = None,
+        on_ended: EndedHook | None = None,
     ) -> JobKind:
         """Register a job kind (`context.action`); re-registering a name replaces it. Without `budget_s`
-        its jobs get the runtime's default wall budget (`HUICE_JOBS_DEFAULT_BUDGET_S`)."""
+        its jobs get the runtime's default wall budget (`HUICE_JOBS_DEFAULT_BUDGET_S`). `on_ended` is called when
+        one of its jobs ends failed or cancelled (see `EndedHook`)."""
         if not _KIND.match(kind):
             raise ValueError(f"job kind must look like 'context.action', got {kind!r}")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        spec = JobKind(kind, handler, Priority(queue), max_attempts, budget_s or None)
+        spec = JobKind(kind, handler, Priority(queue), max_attempts, budget_s or None, on_ended)
         self._kinds[kind] = spec
         return spec
 

@@ -196,6 +196,20 @@ def finish(
     )
     emit(session, env, row, event_type, now, message or (error or {}).get("message", ""), **data)
     admit(session, env, row.owner_id, now, exclude=frozenset({row.id}))
+    if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        _ended_hook(session, env, row, status)
+
+
+def _ended_hook(session: Session, env: JobsEnv, row: JobRow, status: JobStatus) -> None:
+    """The kind's `on_ended`, in a savepoint: its failure is logged and never undoes the job's end."""
+    kind = env.registry.get(row.kind)
+    if kind is None or kind.on_ended is None:
+        return
+    try:
+        with session.begin_nested():
+            kind.on_ended(session, row.id, row.owner_id, dict(row.payload or {}), str(status))
+    except Exception:  # the hook is the owner's code: the job's end stands whatever it does
+        log.exception("on_ended hook of %s failed for job %s", row.kind, row.id)
 
 
 def retry_later(

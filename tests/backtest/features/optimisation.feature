@@ -55,6 +55,20 @@ Feature: Optimisation — parameter sweeps of a backtest on the service
     And the sweep ended "cancelled" with 2 of 6 evaluations
     And the queued batch's job is cancelled and running it does nothing
 
+  Scenario: The events of a sweep follow its batches to the end
+    When the user submits a grid sweep with fast "5,10,20" and slow "30,60" in batches of 2, one at a time
+    And the first batch runs
+    And the user follows the sweep's events while the other batches run
+    Then the events start with a snapshot of 2 of 6 evaluations
+    And the evaluated counts in the events rise to 6 and the last event is "succeeded" with the best so far
+
+  Scenario: A batch job that ends without finishing moves the sweep on without anyone reading it
+    When the user submits a grid sweep with fast "5,10,20" and slow "30,60" in batches of 2, one at a time
+    And the first batch's job is cancelled on the job runtime
+    Then in the database, before anyone reads the sweep, the first batch is cancelled and the second is queued
+    And the sweep's batches run
+    And the sweep ended "succeeded" with 4 of 6 evaluations
+
   Scenario: A result row is promoted to a full single run
     When the user submits a grid sweep with fast "5,10,20" and slow "30,60"
     And the sweep's batches run
@@ -93,6 +107,38 @@ Feature: Optimisation — parameter sweeps of a backtest on the service
     And the sweep's batches run
     Then the diagnostics report a deflated Sharpe ratio and a PBO between 0 and 1 over 90 evaluations
 
+  Scenario: Walk-forward validation searches each training window and tests its best on the next
+    When the user submits a grid sweep with fast "5,10,20" and slow "30,60" validated walk-forward with train "6m", test "3m" and step "3m"
+    And the sweep's batches run
+    Then the validation has the folds
+      | train_start | train_end  | test_start | test_end   |
+      | 2023-03-01  | 2023-08-31 | 2023-09-01 | 2023-11-30 |
+      | 2023-06-01  | 2023-11-30 | 2023-12-01 | 2024-02-29 |
+      | 2023-09-01  | 2024-02-29 | 2024-03-01 | 2024-05-31 |
+    And each fold's best params are the best of the same grid swept on its training window
+    And each fold's out-of-sample sharpe is the sharpe of a single run of its best params on its test window
+    And the stitched out-of-sample curve compounds the test windows' returns
+    And "huice backtest optimization show" prints the 3 folds and the stitched out-of-sample metrics
+
+  Scenario: A split date validates the in-sample best on the rest of the window
+    When the user submits a grid sweep with fast "5,10,20" and slow "30,60" validated with the split "2024-01-01"
+    And the sweep's batches run
+    Then the validation has the folds
+      | train_start | train_end  | test_start | test_end   |
+      | 2023-03-01  | 2023-12-31 | 2024-01-01 | 2024-06-28 |
+    And each fold's best params are the best of the same grid swept on its training window
+    And each fold's out-of-sample sharpe is the sharpe of a single run of its best params on its test window
+
+  Scenario: Validation of a user strategy runs through the confined runner
+    Given a stub strategy whose exposure grows with its parameter days
+    When the user sweeps days "10,40" ranking by exposure validated with the split "2024-01-01"
+    And the sweep's batches run
+    Then the validation has the folds
+      | train_start | train_end  | test_start | test_end   |
+      | 2023-03-01  | 2023-12-31 | 2024-01-01 | 2024-06-28 |
+    And the fold's best params have days 40
+    And each fold's out-of-sample exposure is the exposure of a single run of its best params on its test window
+
   Scenario Outline: Bad sweep input is refused before anything is queued
     When the user submits a sweep with <problem>
     Then the answer is 422 INVALID_INPUT naming "<field>"
@@ -107,6 +153,11 @@ Feature: Optimisation — parameter sweeps of a backtest on the service
       | an early stop on no metric        | early_stop.metric |
       | max_evals 0                       | max_evals         |
       | a random sweep without n          | n                 |
+      | a walk-forward longer than the window | validation.walk_forward.train |
+      | a walk-forward test of no unit    | validation.walk_forward.test |
+      | walk-forward tests that overlap   | validation.walk_forward.step |
+      | a split outside the window        | validation.split  |
+      | a bayes sweep with validation     | validation        |
 
   Scenario: Another user's optimisation is not found on every route
     Given another signed-in user

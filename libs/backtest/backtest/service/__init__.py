@@ -21,6 +21,7 @@ from backtest.service.operations import (
     run_time_histogram,
 )
 from backtest.service.optimizations import (
+    batch_ended,
     cancel_optimization,
     get_optimization,
     list_optimizations,
@@ -58,6 +59,7 @@ __all__ = [
     "RunAttempt",
     "artifact",
     "backtest_counts",
+    "batch_ended",
     "cancel_optimization",
     "cancel_run",
     "compare_csv",

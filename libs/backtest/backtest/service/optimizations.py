@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -232,8 +233,34 @@ def _plan(
         "seed": body.seed,
         "points": accepted if body.mode != "bayes" else [],
         "objective": {"metric": metric, "mode": direction},
+        "validation": _validation_plan(body, backtest),
     }
+    if spec["validation"] is not None:
+        preview.folds = spec["validation"]["folds"]
     return _Plan(accepted, preview, metric, direction, template is not None, fixed, clean_json(spec))
+
+
+def _validation_plan(body: RunCreate, backtest: repo.BacktestRow) -> dict[str, Any] | None:
+    """The folds of the asked validation, checked against the backtest's window (INVALID_INPUT naming the field)."""
+    v = body.validation
+    if v is None:
+        return None
+    if (v.walk_forward is None) == (v.split is None):
+        raise InvalidInput("validation needs exactly one of walk_forward or split", field="validation")
+    if body.mode == "bayes":
+        raise InvalidInput(
+            "validation re-runs the search on every training window and needs its points up front: "
+            "use mode grid or random",
+            field="validation",
+        )
+    if v.walk_forward is not None:
+        wf = v.walk_forward
+        folds = sweep.walk_forward_folds(backtest.start_date, backtest.end_date, wf.train, wf.test, wf.step)
+        request: dict[str, Any] = {"walk_forward": {"train": wf.train, "test": wf.test, "step": wf.step or wf.test}}
+    else:
+        folds = [sweep.split_fold(backtest.start_date, backtest.end_date, v.split)]
+        request = {"split": v.split.isoformat()}
+    return {**request, "folds": [f.as_json() for f in folds]}
 
 
 def submit_optimization(
@@ -420,6 +447,95 @@ def _end(
                 with contextlib.suppress(Conflict):  # the batch job ended meanwhile
                     jobs.cancel(session, env.jobs, principal, task.job_id)
     row.diagnostics = _diagnostics(env, row, tasks)
+    if status in ("succeeded", "early_stopped") and row.spec.get("validation"):
+        try:
+            outcome = _validate(session, env, principal, row)
+        except (AppError, StrategyError, ContractError, ValueError) as exc:
+            outcome = {**row.spec["validation"], "error": _error(exc)}
+        row.diagnostics = {**(row.diagnostics or {}), "validation": outcome}
+
+
+def _validate(session: Session, env: BacktestEnv, principal: Principal, row: repo.OptimizationRow) -> dict[str, Any]:
+    """Walk-forward / split validation, computed once when the sweep ends: for every fold the same points are
+    evaluated on the training window's bars (one vectorised grid, or the confined batch path for user code),
+    the best by the sweep's metric is run on the test window (its own account, from the initial cash), and
+    the test windows' daily returns are stitched into one out-of-sample curve."""
+    from quant import metrics as mx
+
+    plan = row.spec["validation"]
+    bt = backtest_read(owned_backtest(session, principal, row.backtest_id))
+    source = strategies.get_version(session, principal, bt.strategy.version_id).source
+    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+    points = list(row.spec["points"])
+
+    def evaluate(points: list[dict], start: str, end: str):
+        inputs = gateways.load_inputs(
+            session,
+            env,
+            symbols=bt.context.universe,
+            freq=bt.context.frequency,
+            start=date.fromisoformat(start),
+            end=date.fromisoformat(end),
+            adjust=bt.context.adjust,
+            snapshot_id=bt.context.datasource_version,
+            benchmark=bt.context.benchmark,
+        )
+        batch = _Batch(uuid.uuid4(), row.id, -1, 0, points, bt, source, row.metric)
+        rows, returns, dates, _ = _evaluate(env, batch, inputs)
+        return rows, returns, dates
+
+    folds, stitched, stitched_dates = [], [], []
+    for k, window in enumerate(plan["folds"]):
+        fold: dict[str, Any] = {"fold": k, **window}
+        rows, _, _ = evaluate(points, window["train_start"], window["train_end"])
+        best = sweep.best_of(
+            [(i, (m or {}).get(row.metric), "succeeded" if m else "failed") for i, m, _, _ in rows], row.direction
+        )
+        if best is None:
+            folds.append({**fold, "best_params": None, "note": "no combination succeeded on the training window"})
+            continue
+        params = points[best[0]]
+        [(_, metrics, _, error)], returns, dates = evaluate([params], window["test_start"], window["test_end"])
+        fold.update(
+            best_index=best[0],
+            best_params=params,
+            in_sample=best[1],
+            out_of_sample=(metrics or {}).get(row.metric),
+            out_of_sample_metrics=metrics,
+            error=error,
+        )
+        folds.append(fold)
+        if returns is not None:
+            stitched.append(returns[:, 0])
+            stitched_dates.extend(str(d)[:10] for d in dates)
+    curve = sweep.stitch(stitched, config.initial_cash)
+    oos: dict[str, Any] | None = None
+    if curve.size:
+        joined = np.concatenate(stitched)[:, None]
+        values = mx.returns_metrics(joined, config.periods_per_year, config.risk_free_rate)
+        oos = {k: float(values[k][0]) for k in ("total_return", "annual_return", "volatility", "sharpe",
+                                                 "sortino", "max_drawdown", "calmar")}  # fmt: skip
+    return clean_json(
+        {
+            **{k: v for k, v in plan.items() if k != "folds"},
+            "metric": row.metric,
+            "folds": folds,
+            "in_sample": {
+                "mean_fold_metric": _mean([f.get("in_sample") for f in folds]),
+                "full_window_best": row.best_metric,
+            },
+            "out_of_sample": {
+                "metrics": oos,
+                "mean_fold_metric": _mean([f.get("out_of_sample") for f in folds]),
+                "equity": [{"date": d, "equity": float(e)} for d, e in zip(stitched_dates, curve, strict=True)],
+            },
+        }
+    )
+
+
+def _mean(values: list[Any]) -> float | None:
+    kept = [float(v) for v in values if isinstance(v, int | float)]
+    return sum(kept) / len(kept) if kept else None
 
 
 def _diagnostics(env: BacktestEnv, row: repo.OptimizationRow, tasks: list[repo.OptimizationTaskRow]) -> dict | None:
@@ -478,6 +594,23 @@ def _reconcile(session: Session, env: BacktestEnv, principal: Principal, row: re
     _advance(session, env, principal, locked)
 
 
+def batch_ended(session: Session, env: BacktestEnv, owner_id: uuid.UUID, task_id: uuid.UUID, status: str) -> None:
+    """A batch's job ended without finishing the task (failed for good, or cancelled on the job runtime): mark
+    the batch so and let the sweep go on or end, in the transaction that ended the job."""
+    task = repo.get_task(session, task_id)
+    if task is None or task.status not in sweep.ACTIVE_TASKS:
+        return
+    principal = accounts.principal_for_user(session, owner_id, via="job")
+    row = repo.get_optimization(session, owner_id, task.optimization_id, for_update=True)
+    if row is None or row.status in sweep.TERMINAL:
+        return
+    session.refresh(task)
+    if task.status not in sweep.ACTIVE_TASKS:
+        return
+    task.status, task.finished_at = ("cancelled" if status == "cancelled" else "failed"), utcnow()
+    _advance(session, env, principal, row)
+
+
 # --- reads ---------------------------------------------------------------------------------------------
 
 
@@ -518,7 +651,8 @@ def _read(session: Session, row: repo.OptimizationRow) -> OptimizationRead:
         batch_size=row.batch_size,
         early_stop=row.early_stop_policy,
         spec={k: v for k, v in row.spec.items() if k != "points"},
-        diagnostics=row.diagnostics,
+        diagnostics={k: v for k, v in (row.diagnostics or {}).items() if k != "validation"} or None,
+        validation=(row.diagnostics or {}).get("validation"),
         batches=[
             BatchRead(
                 batch_index=t.batch_index,
