@@ -673,3 +673,17 @@ class Heatmap(BaseModel):
     x_values: list[Any]
     y_values: list[Any]
     z: list[list[float | None]]
+
+
+class SweepReportData(BaseModel):
+    """Everything a sweep's report shows: the sweep as `GET /api/optimizations/{id}` answers it (status,
+    budget, stop reason, diagnostics), the heatmap as `/heatmap` answers it and the first page of
+    `/results` (the Top-N) — the same service calls, nothing computed twice."""
+
+    optimization: OptimizationRead
+    strategy_name: str
+    version_number: int
+    parameters: list[str] = Field(description="The swept parameters first, then the fixed ones.")
+    heatmap: Heatmap | None = Field(description="None when the sweep has fewer than two parameters.")
+    top: list[OptimizationResult]
+    result_total: int

@@ -43,6 +43,7 @@ from backtest.service.results import (
 )
 from backtest.service.runs import cancel_run, get_run, list_runs, rerun, run_job_id, submit_runs
 from backtest.service.shares import create_share, list_shares, revoke_share, shared_report, shared_view
+from backtest.service.sweep_reports import sweep_report, sweep_report_data
 
 __all__ = [
     "COMPARE_METRICS",
@@ -88,4 +89,6 @@ __all__ = [
     "shared_view",
     "submit_optimization",
     "submit_runs",
+    "sweep_report",
+    "sweep_report_data",
 ]
