@@ -43,7 +43,7 @@
       yAxis: { type: "category", data: h.y_values.map(String), name: h.y, nameLocation: "middle", nameGap: 50,
                splitArea: { show: true } },
       visualMap: {
-        min: lo, max: hi, calculable: true, orient: "vertical", right: 10, top: "middle",
+        min: lo, max: hi, precision: 2, calculable: true, orient: "vertical", right: 10, top: "middle",
         text: ["高", "低"], inRange: { color: ["#2f8f46", "#f7f7f7", "#c23531"] }
       },
       series: [{
