@@ -12,6 +12,7 @@ import os
 import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -650,3 +651,77 @@ def _cli_report_file(client: Any, me: support.User, opt: dict, written: dict, x:
     assert "参数优化报告" in page
     served = client.get(f"/api/optimizations/{opt['id']}/heatmap", params={"x": x, "y": y}, headers=me.headers)
     assert _report_data(page)["heatmap"] == served.json()
+
+
+# --- sharing a sweep -----------------------------------------------------------------------------------
+
+
+def _share_sweep(client: Any, user: support.User, opt_id: str, body: dict) -> httpx.Response:
+    return client.post(f"/api/optimizations/{opt_id}/shares", json=body, headers=user.headers)
+
+
+def _shares_of(client: Any, user: support.User) -> list[dict[str, Any]]:
+    answer = client.get("/api/shares", headers=user.headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["items"]
+
+
+@when(parsers.parse('the user shares the sweep for "{expires}"'), target_fixture="shared")
+def _share_the_sweep(client: Any, me: support.User, opt: dict, expires: str) -> httpx.Response:
+    return _share_sweep(client, me, opt["id"], {"expires_in": expires})
+
+
+@then("the answer is 201 with a sweep link, its token and an expiry 1 day ahead")
+def _sweep_shared(shared: httpx.Response, opt: dict) -> None:
+    assert shared.status_code == 201, shared.text
+    body = shared.json()
+    assert body["token"].startswith("hs_") and body["url"].endswith(f"/s/{body['token']}")
+    assert (body["optimization_id"], body["run_id"], body["status"], body["visits"]) == (opt["id"], None, "active", 0)
+    ahead = datetime.fromisoformat(body["expires_at"]) - datetime.now(UTC)
+    assert timedelta(days=1) - timedelta(minutes=1) < ahead <= timedelta(days=1)
+
+
+@then("the sweep link's page opens without login as the sweep's report, and its data answer is 404")
+def _sweep_link_opens(client: Any, me: support.User, opt: dict, shared: httpx.Response) -> None:
+    token = shared.json()["token"]
+    page = client.get(f"/s/{token}")
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+    assert "connect-src 'none'" in page.headers["content-security-policy"]
+    assert "参数优化报告" in page.text and opt["id"] in page.text
+    served = client.get(
+        f"/api/optimizations/{opt['id']}/heatmap", params={"x": "fast", "y": "slow"}, headers=me.headers
+    )
+    assert _report_data(page.text)["heatmap"] == served.json()
+    assert "def generate" not in page.text and str(me.id) not in page.text
+    support.envelope(client.get(f"/api/shared/{token}"), 404, "NOT_FOUND")
+
+
+@then("the user's shares list the sweep link as active with 1 visit and without its token")
+def _sweep_link_listed(client: Any, me: support.User, shared: httpx.Response) -> None:
+    items = _shares_of(client, me)
+    [item] = [i for i in items if i["id"] == shared.json()["id"]]
+    assert (item["status"], item["visits"], item["optimization_id"]) == ("active", 1, shared.json()["optimization_id"])
+    assert "token" not in item and shared.json()["token"] not in json.dumps(items)
+
+
+@then(parsers.parse('once the user revokes the sweep link its page answers 404 NOT_FOUND "{message}"'))
+def _sweep_link_revoked(client: Any, me: support.User, shared: httpx.Response, message: str) -> None:
+    assert client.delete(f"/api/shares/{shared.json()['id']}", headers=me.headers).status_code == 200
+    error = support.envelope(client.get(f"/s/{shared.json()['token']}"), 404, "NOT_FOUND")
+    assert error["message"] == message
+
+
+@then(parsers.parse('sharing the sweep without an expiry or for "{too_long}" is 422 INVALID_INPUT naming "{field}"'))
+def _sweep_share_expiry(client: Any, me: support.User, opt: dict, too_long: str, field: str) -> None:
+    for body in ({}, {"expires_in": too_long}):
+        error = support.envelope(_share_sweep(client, me, opt["id"], body), 422, "INVALID_INPUT")
+        assert error["details"]["field"] == field, error
+    assert _shares_of(client, me) == []
+
+
+@then("the other user sharing the sweep answers 404 NOT_FOUND and the user has no link")
+def _sweep_share_other(client: Any, me: support.User, other: support.User, opt: dict) -> None:
+    support.envelope(_share_sweep(client, other, opt["id"], {"expires_in": "1d"}), 404, "NOT_FOUND")
+    assert _shares_of(client, me) == [] and _shares_of(client, other) == []

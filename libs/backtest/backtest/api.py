@@ -625,6 +625,21 @@ def optimization_report(
     return Response(content=content, media_type=media_type, headers=headers)
 
 
+@router.post(
+    OPT + "/shares",
+    response_model=ShareCreated,
+    status_code=201,
+    tags=["shares"],
+    responses=error_responses(401, 404, 422),
+)
+def create_sweep_share(
+    optimization_id: uuid.UUID, body: ShareCreate, session: SessionDep, env: EnvDep, principal: CurrentPrincipal
+) -> ShareCreated:
+    """Share the report of one of your sweeps read-only, by the rules of a run's link (`expires_in`
+    required): the link's page `/s/<token>` opens the sweep's report without login."""
+    return service.create_sweep_share(session, env, principal, optimization_id, body)
+
+
 @router.post(OPT + ":cancel", status_code=204, response_class=Response, responses=error_responses(401, 404, 409))
 def cancel_optimization(
     optimization_id: uuid.UUID, session: SessionDep, env: EnvDep, principal: CurrentPrincipal

@@ -319,7 +319,8 @@ class ShareRead(BaseModel):
     """A share link as its owner sees it (the token itself is shown only once, when created)."""
 
     id: uuid.UUID
-    run_id: uuid.UUID
+    run_id: uuid.UUID | None = Field(description="The shared run (null for a sweep's link).")
+    optimization_id: uuid.UUID | None = Field(None, description="The shared sweep (null for a run's link).")
     include: ShareInclude
     status: Literal["active", "expired", "revoked"]
     expires_at: datetime

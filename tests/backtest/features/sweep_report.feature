@@ -37,3 +37,19 @@ Feature: A sweep's interactive report
     And the sweep's batches run
     And the user writes the sweep's report with the CLI to "sweep.html" with x "slow" and y "fast"
     Then the file is the sweep's report with the heatmap of sharpe with x "slow" and y "fast"
+
+  Scenario: Share a sweep and open its report without login
+    When the user submits a grid sweep with fast "5,10,20" and slow "30,60"
+    And the sweep's batches run
+    And the user shares the sweep for "1d"
+    Then the answer is 201 with a sweep link, its token and an expiry 1 day ahead
+    And the sweep link's page opens without login as the sweep's report, and its data answer is 404
+    And the user's shares list the sweep link as active with 1 visit and without its token
+    And once the user revokes the sweep link its page answers 404 NOT_FOUND "shared link not found"
+
+  Scenario: A sweep link needs a valid expiry and another owner's sweep cannot be shared
+    Given another signed-in user
+    When the user submits a grid sweep with fast "5,10,20" and slow "30,60"
+    And the sweep's batches run
+    Then sharing the sweep without an expiry or for "31d" is 422 INVALID_INPUT naming "expires_in"
+    And the other user sharing the sweep answers 404 NOT_FOUND and the user has no link
