@@ -14,6 +14,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from pytest_bdd import given, parsers, scenarios, then, when
@@ -725,3 +726,23 @@ def _sweep_share_expiry(client: Any, me: support.User, opt: dict, too_long: str,
 def _sweep_share_other(client: Any, me: support.User, other: support.User, opt: dict) -> None:
     support.envelope(_share_sweep(client, other, opt["id"], {"expires_in": "1d"}), 404, "NOT_FOUND")
     assert _shares_of(client, me) == [] and _shares_of(client, other) == []
+
+
+@then(
+    parsers.parse(
+        'the link the CLI prints for "optimization share ID --expires {expires}" '
+        "opens the sweep's report without login"
+    )
+)
+def _cli_share(client: Any, cli_env: dict[str, Any], opt: dict, expires: str) -> None:
+    from typer.testing import CliRunner
+
+    from huice.cli import app
+
+    args = ["backtest", "optimization", "share", opt["id"], "--expires", expires]
+    result = CliRunner().invoke(app, args, env=cli_env["env"])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    [url] = re.findall(r"opens without login\): (\S+)", result.stdout)
+    page = client.get(urlsplit(url).path)
+    assert page.status_code == 200, page.text
+    assert "参数优化报告" in page.text and opt["id"] in page.text

@@ -31,12 +31,13 @@ Feature: A sweep's interactive report
     And the sweep's batches run
     Then the other user's request for the sweep's report is 404 NOT_FOUND
 
-  Scenario: The CLI writes the sweep's report to a file
+  Scenario: The CLI writes the sweep's report to a file and shares it
     Given a signed-in user of the CLI
     When the user submits a grid sweep with fast "5,10,20" and slow "30,60"
     And the sweep's batches run
     And the user writes the sweep's report with the CLI to "sweep.html" with x "slow" and y "fast"
     Then the file is the sweep's report with the heatmap of sharpe with x "slow" and y "fast"
+    And the link the CLI prints for "optimization share ID --expires 1d" opens the sweep's report without login
 
   Scenario: Share a sweep and open its report without login
     When the user submits a grid sweep with fast "5,10,20" and slow "30,60"
