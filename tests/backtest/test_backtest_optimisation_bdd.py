@@ -5,12 +5,16 @@ a worker would make, without the worker — so the order of batches is the test'
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
+import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -785,3 +789,209 @@ def _stub_split(client: Any, me: support.User, backtest: dict, days: str, day: s
 def _fold_best_days(client: Any, me: support.User, opt: dict, days: int) -> None:
     [fold] = _validation(client, me, opt)["folds"]
     assert fold["best_params"]["days"] == days and fold["in_sample"] > 0
+
+
+# --- the sweep's report (sweep_report.feature) ---------------------------------------------------------
+
+scenarios("backtest/features/sweep_report.feature")
+REPORT_DATA = re.compile(r'<script type="application/json" id="report-data">(.*?)</script>', re.S)
+URL_ATTRIBUTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+def _report(client: Any, user: support.User, opt_id: str, **params: Any) -> httpx.Response:
+    return client.get(f"/api/optimizations/{opt_id}/report", params=params, headers=user.headers)
+
+
+def _report_data(page: str) -> dict[str, Any]:
+    [found] = REPORT_DATA.findall(page)
+    return json.loads(found)
+
+
+@when("the user downloads the sweep's report", target_fixture="answer")
+def _download_report(client: Any, me: support.User, opt: dict) -> httpx.Response:
+    return _report(client, me, opt["id"])
+
+
+@when(
+    parsers.parse('the user downloads the sweep\'s report with x "{x}", y "{y}" and metric "{metric}"'),
+    target_fixture="answer",
+)
+def _download_report_of(client: Any, me: support.User, opt: dict, x: str, y: str, metric: str) -> httpx.Response:
+    return _report(client, me, opt["id"], x=x, y=y, metric=metric)
+
+
+@then("the sweep report is 200 text/html with the disclaimer and loads nothing from any URL")
+def _report_page(answer: httpx.Response) -> None:
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "connect-src 'none'" in answer.headers["content-security-policy"]
+    page = answer.text
+    assert "参数优化报告" in page and "研究用途，不构成投资建议" in page
+    assert not URL_ATTRIBUTE.search(page), URL_ATTRIBUTE.search(page)
+    assert "@import" not in page and "url(http" not in page
+    [policy] = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)
+    assert "default-src 'none'" in html.unescape(policy) and "connect-src 'none'" in html.unescape(policy)
+
+
+@then(parsers.parse('the report\'s heatmap is the sweep\'s heatmap of {metric} with x "{x}" and y "{y}"'))
+def _report_heatmap(client: Any, me: support.User, opt: dict, answer: httpx.Response, metric: str, x: str, y: str):
+    assert answer.status_code == 200, answer.text
+    served = client.get(
+        f"/api/optimizations/{opt['id']}/heatmap", params={"x": x, "y": y, "metric": metric}, headers=me.headers
+    )
+    assert served.status_code == 200, served.text
+    assert _report_data(answer.text)["heatmap"] == served.json()
+    assert any(v is not None for row in served.json()["z"] for v in row)
+
+
+@then("the report's Top-N table lists the first results in the order of the results")
+def _report_top(client: Any, me: support.User, opt: dict, answer: httpx.Response) -> None:
+    items = _results(client, me, opt["id"], limit=20)["items"]
+    body = answer.text.split('<section id="top">')[1].split("</section>")[0]
+    shown = [int(i) for i in re.findall(r"<tr><td>(\d+)</td>", body)]
+    assert shown == [r["index"] for r in items] and len(shown) == _read(client, me, opt["id"])["evaluated"]
+    assert f"{items[0]['metrics']['sharpe']:,.2f}" in body
+
+
+@then("the report shows the sweep's status, deflated Sharpe ratio and PBO")
+def _report_diagnostics(client: Any, me: support.User, opt: dict, answer: httpx.Response) -> None:
+    read = _read(client, me, opt["id"])
+    diagnostics = read["diagnostics"]
+    assert diagnostics["evaluations"] == read["evaluated"] == 11
+    page = answer.text
+    assert f"已完成（{read['status']}）" in page
+    assert f'<td id="dsr">{diagnostics["deflated_sharpe"]["dsr"]:,.4f}</td>' in page
+    assert f'<td id="pbo">{diagnostics["pbo"]["pbo"] * 100:.1f}%</td>' in page
+
+
+@then(parsers.parse('the sweep\'s report with x "{x}" is 422 INVALID_INPUT naming "{field}"'))
+def _report_bad_axis(client: Any, me: support.User, opt: dict, x: str, field: str) -> None:
+    error = support.envelope(_report(client, me, opt["id"], x=x), 422, "INVALID_INPUT")
+    assert error["details"]["field"] == field
+
+
+@then("the other user's request for the sweep's report is 404 NOT_FOUND")
+def _report_other(client: Any, other: support.User, me: support.User, opt: dict) -> None:
+    assert _report(client, me, opt["id"]).status_code == 200
+    error = support.envelope(_report(client, other, opt["id"]), 404, "NOT_FOUND")
+    assert error["details"] == {"optimization_id": opt["id"]}
+
+
+@when(
+    parsers.parse('the user writes the sweep\'s report with the CLI to "{name}" with x "{x}" and y "{y}"'),
+    target_fixture="written",
+)
+def _cli_report(cli_env: dict[str, Any], opt: dict, name: str, x: str, y: str) -> dict[str, Any]:
+    from typer.testing import CliRunner
+
+    from huice.cli import app
+
+    path = os.path.join(cli_env["names"]["dir"], name)
+    args = ["backtest", "optimization", "report", opt["id"], "--out", path, "--x", x, "--y", y, "--json"]
+    result = CliRunner().invoke(app, args, env=cli_env["env"])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return {"path": path, "x": x, "y": y, "answer": json.loads(result.stdout)}
+
+
+@then(parsers.parse('the file is the sweep\'s report with the heatmap of sharpe with x "{x}" and y "{y}"'))
+def _cli_report_file(client: Any, me: support.User, opt: dict, written: dict, x: str, y: str) -> None:
+    with open(written["path"], encoding="utf-8") as f:
+        page = f.read()
+    assert written["answer"]["bytes"] == len(page.encode("utf-8")) and written["answer"]["type"] == "sweep_report"
+    assert "参数优化报告" in page
+    served = client.get(f"/api/optimizations/{opt['id']}/heatmap", params={"x": x, "y": y}, headers=me.headers)
+    assert _report_data(page)["heatmap"] == served.json()
+
+
+# --- sharing a sweep -----------------------------------------------------------------------------------
+
+
+def _share_sweep(client: Any, user: support.User, opt_id: str, body: dict) -> httpx.Response:
+    return client.post(f"/api/optimizations/{opt_id}/shares", json=body, headers=user.headers)
+
+
+def _shares_of(client: Any, user: support.User) -> list[dict[str, Any]]:
+    answer = client.get("/api/shares", headers=user.headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["items"]
+
+
+@when(parsers.parse('the user shares the sweep for "{expires}"'), target_fixture="shared")
+def _share_the_sweep(client: Any, me: support.User, opt: dict, expires: str) -> httpx.Response:
+    return _share_sweep(client, me, opt["id"], {"expires_in": expires})
+
+
+@then("the answer is 201 with a sweep link, its token and an expiry 1 day ahead")
+def _sweep_shared(shared: httpx.Response, opt: dict) -> None:
+    assert shared.status_code == 201, shared.text
+    body = shared.json()
+    assert body["token"].startswith("hs_") and body["url"].endswith(f"/s/{body['token']}")
+    assert (body["optimization_id"], body["run_id"], body["status"], body["visits"]) == (opt["id"], None, "active", 0)
+    ahead = datetime.fromisoformat(body["expires_at"]) - datetime.now(UTC)
+    assert timedelta(days=1) - timedelta(minutes=1) < ahead <= timedelta(days=1)
+
+
+@then("the sweep link's page opens without login as the sweep's report, and its data answer is 404")
+def _sweep_link_opens(client: Any, me: support.User, opt: dict, shared: httpx.Response) -> None:
+    token = shared.json()["token"]
+    page = client.get(f"/s/{token}")
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+    assert "connect-src 'none'" in page.headers["content-security-policy"]
+    assert "参数优化报告" in page.text and opt["id"] in page.text
+    served = client.get(
+        f"/api/optimizations/{opt['id']}/heatmap", params={"x": "fast", "y": "slow"}, headers=me.headers
+    )
+    assert _report_data(page.text)["heatmap"] == served.json()
+    assert "def generate" not in page.text and str(me.id) not in page.text
+    support.envelope(client.get(f"/api/shared/{token}"), 404, "NOT_FOUND")
+
+
+@then("the user's shares list the sweep link as active with 1 visit and without its token")
+def _sweep_link_listed(client: Any, me: support.User, shared: httpx.Response) -> None:
+    items = _shares_of(client, me)
+    [item] = [i for i in items if i["id"] == shared.json()["id"]]
+    assert (item["status"], item["visits"], item["optimization_id"]) == ("active", 1, shared.json()["optimization_id"])
+    assert "token" not in item and shared.json()["token"] not in json.dumps(items)
+
+
+@then(parsers.parse('once the user revokes the sweep link its page answers 404 NOT_FOUND "{message}"'))
+def _sweep_link_revoked(client: Any, me: support.User, shared: httpx.Response, message: str) -> None:
+    assert client.delete(f"/api/shares/{shared.json()['id']}", headers=me.headers).status_code == 200
+    error = support.envelope(client.get(f"/s/{shared.json()['token']}"), 404, "NOT_FOUND")
+    assert error["message"] == message
+
+
+@then(parsers.parse('sharing the sweep without an expiry or for "{too_long}" is 422 INVALID_INPUT naming "{field}"'))
+def _sweep_share_expiry(client: Any, me: support.User, opt: dict, too_long: str, field: str) -> None:
+    for body in ({}, {"expires_in": too_long}):
+        error = support.envelope(_share_sweep(client, me, opt["id"], body), 422, "INVALID_INPUT")
+        assert error["details"]["field"] == field, error
+    assert _shares_of(client, me) == []
+
+
+@then("the other user sharing the sweep answers 404 NOT_FOUND and the user has no link")
+def _sweep_share_other(client: Any, me: support.User, other: support.User, opt: dict) -> None:
+    support.envelope(_share_sweep(client, other, opt["id"], {"expires_in": "1d"}), 404, "NOT_FOUND")
+    assert _shares_of(client, me) == [] and _shares_of(client, other) == []
+
+
+@then(
+    parsers.parse(
+        'the link the CLI prints for "optimization share ID --expires {expires}" '
+        "opens the sweep's report without login"
+    )
+)
+def _cli_share(client: Any, cli_env: dict[str, Any], opt: dict, expires: str) -> None:
+    from typer.testing import CliRunner
+
+    from huice.cli import app
+
+    args = ["backtest", "optimization", "share", opt["id"], "--expires", expires]
+    result = CliRunner().invoke(app, args, env=cli_env["env"])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    [url] = re.findall(r"opens without login\): (\S+)", result.stdout)
+    page = client.get(urlsplit(url).path)
+    assert page.status_code == 200, page.text
+    assert "参数优化报告" in page.text and opt["id"] in page.text

@@ -4,7 +4,8 @@ local HTTP server on 127.0.0.1 and as file:// — and a share link served by the
 127.0.0.1, without login. Each page must load with no console error and no request leaving 127.0.0.1 (only
 data:/blob: URLs besides), draw the equity chart (non-blank canvas), change its visible range on a zoom
 (wheel and a dataZoom action, read back from the chart instance), show Chinese text, and leave a
-screenshot (in `HUICE_TEST_ARTIFACTS_DIR`, else the test's tmp dir).
+screenshot (in `HUICE_TEST_ARTIFACTS_DIR`, else the test's tmp dir). A sweep's report likewise: no console
+error, nothing leaving 127.0.0.1, the parameter heatmap drawn with one cell per evaluated pair.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 
 from huice.bootstrap import Container
 from tests.backtest import support
+from tests.backtest.test_backtest_optimisation_bdd import _run_batches, _submitted, _sweep
 from tests.backtest.test_sharing_bdd import share, succeed_in_process
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -242,3 +244,55 @@ def test_a_share_link_opens_without_login_in_chromium(
         assert visit.page.goto(document).status == 404
     finally:
         visit.close()
+
+
+@pytest.fixture
+def finished_sweep(bt: Container, client: Any) -> dict[str, Any]:
+    me = support.new_user(bt)
+    answer = client.post("/api/backtests", json=support.backtest_body(), headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    backtest = answer.json()["backtest"]
+    body = {"mode": "grid", "gridSpec": {"fast": [5, 10, 20, 40], "slow": [30, 60, 90]}}
+    opt = _submitted(_sweep(client, me, backtest, body))
+    read = _run_batches(bt, client, me, opt["id"])
+    assert read["status"] == "succeeded" and read["evaluated"] == 11, read
+    return {"me": me, "id": opt["id"], "read": read}
+
+
+HEATMAP_PIXELS = EQUITY_PIXELS.replace("#chart-equity", "#chart-heatmap")
+
+
+def test_the_sweep_report_works_offline_in_chromium(
+    browser: Any, client: Any, finished_sweep: dict, static_server: str, tmp_path: Path, shots: Path
+) -> None:
+    me, opt_id = finished_sweep["me"], finished_sweep["id"]
+    answer = client.get(f"/api/optimizations/{opt_id}/report", headers=me.headers)
+    assert answer.status_code == 200, answer.text
+    heat = client.get(
+        f"/api/optimizations/{opt_id}/heatmap", params={"x": "fast", "y": "slow"}, headers=me.headers
+    ).json()
+    evaluated = sum(v is not None for row in heat["z"] for v in row)
+    assert evaluated == 11  # fast 40 / slow 30 is rejected by the strategy: one empty cell
+    (tmp_path / "site" / "sweep.html").write_bytes(answer.content)
+    for document, shot in (
+        (f"{static_server}/sweep.html", shots / "sweep-report-http.png"),
+        ((tmp_path / "site" / "sweep.html").as_uri(), shots / "sweep-report-file.png"),
+    ):
+        visit = Visit(browser)
+        try:
+            visit.open(document)
+            page = visit.page
+            assert "参数优化报告" in page.inner_text("h1")
+            text = page.inner_text("body")
+            assert "研究用途，不构成投资建议" in text and "参数热力图" in text and "过拟合诊断" in text
+            assert "收缩夏普比率" in text and "回测过拟合概率" in text
+            pixels = page.evaluate(HEATMAP_PIXELS)
+            assert pixels["painted"] > pixels["total"] * 0.05, pixels
+            cells = page.evaluate("() => window.huiceReport.charts['chart-heatmap'].getOption().series[0].data.length")
+            assert cells == evaluated
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 20_000
+            assert visit.errors == [], visit.errors
+            _only_local(visit.requests, document)
+        finally:
+            visit.close()

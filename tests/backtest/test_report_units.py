@@ -16,8 +16,29 @@ import polars as pl
 import pytest
 
 from backtest.domain import new_share_token, parse_expires_in, share_status, share_token_hash
-from backtest.report import ECHARTS_VERSION, content_security_policy, headline, heat_color, monthly_grid, render_report
-from backtest.schemas import DrawdownPeriod, PeriodReturn, ReportData, ReportManifest, ReportRun, Window
+from backtest.report import (
+    ECHARTS_VERSION,
+    content_security_policy,
+    headline,
+    heat_color,
+    monthly_grid,
+    render_report,
+    render_sweep_report,
+)
+from backtest.schemas import (
+    BestSoFar,
+    BudgetUsed,
+    DrawdownPeriod,
+    Heatmap,
+    OptimizationRead,
+    OptimizationResult,
+    PeriodReturn,
+    ReportData,
+    ReportManifest,
+    ReportRun,
+    SweepReportData,
+    Window,
+)
 from backtest.service.reports import _distribution, _fees, _orders_by_reason
 from backtest.throttle import ShareThrottle
 from platform_core.errors import InvalidInput, ServiceUnavailable
@@ -161,3 +182,48 @@ def test_the_share_throttle_fails_closed_when_redis_is_unreachable() -> None:
         assert caught.value.headers == {"Retry-After": "5"}
     finally:
         throttle.close()
+
+
+def _sweep_data(name: str, error: str) -> SweepReportData:
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    opt = OptimizationRead(
+        optimization_id=uuid.uuid4(), backtest_id=uuid.uuid4(), mode="grid", status="early_stopped", total=3,
+        evaluated=2, failed=1, progress=66.67, metric="sharpe", direction="max",
+        best=BestSoFar(index=0, params={"fast": 5, "slow": 20}, metric=1.25),
+        budget=BudgetUsed(evaluations=2, max_evals=None, wall_ms=1500, budget_ms=600000),
+        reason="stopped at evaluation #2: no improvement", eta_ms=None, concurrency_limit=2, batch_size=1,
+        early_stop={"patience": 1},
+        spec={"grid_spec": {"fast": [5, 10], "slow": [20]}, "params": {"fast": 5, "slow": 20}},
+        diagnostics={"evaluations": 12, "periods": 300, "pbo": {"pbo": 0.25, "splits": 70, "blocks": 8},
+                     "deflated_sharpe": {"index": 0, "sharpe_annualised": 1.3, "expected_max_sharpe_annualised": 0.8,
+                                         "dsr": 0.93, "trials": 12}},
+        batches=[], created_at=now, started_at=now, finished_at=now,
+    )  # fmt: skip
+    heat = Heatmap(x="fast", y="slow", metric="sharpe", aggregation="best (max) over the other parameters",
+                   x_values=[5, 10], y_values=[20], z=[[1.25, None]])  # fmt: skip
+    top = [
+        OptimizationResult(index=0, params={"fast": 5, "slow": 20}, status="succeeded",
+                           metrics={"sharpe": 1.25, "total_return": 0.1}, error=None),
+        OptimizationResult(index=1, params={"fast": 10, "slow": 20}, status="failed", metrics=None,
+                           error={"message": error}),
+    ]  # fmt: skip
+    return SweepReportData(optimization=opt, strategy_name=name, version_number=2, parameters=["fast", "slow"],
+                           heatmap=heat, top=top, result_total=2)  # fmt: skip
+
+
+def test_the_sweep_report_escapes_text_and_its_scripts_are_the_ones_the_policy_allows() -> None:
+    hostile = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
+    page = render_sweep_report(_sweep_data(hostile, hostile))
+    assert "<img src=x" not in page and "&lt;/script&gt;&lt;script&gt;" in page
+    [policy] = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert len(scripts) == 2
+    for script in scripts:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in html.unescape(policy)
+    assert content_security_policy() == html.unescape(policy) + "; frame-ancestors 'none'"
+    [data] = re.findall(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+    assert json.loads(data)["heatmap"]["z"] == [[1.25, None]]
+    assert "提前停止（early_stopped）" in page and "stopped at evaluation #2" in page and "patience=1" in page
+    assert '<td id="dsr">0.9300</td>' in page and '<td id="pbo">25.0%</td>' in page
+    assert "耗时 1.5 秒 · 时间预算 10.0 分钟" in page

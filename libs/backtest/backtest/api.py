@@ -651,6 +651,50 @@ def optimization_heatmap(
     return service.optimization_heatmap(session, principal, optimization_id, x=x, y=y, metric=metric)
 
 
+@router.get(
+    OPT + "/report",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}, **error_responses(401, 404, 422)},
+)
+def optimization_report(
+    optimization_id: uuid.UUID,
+    session: SessionDep,
+    env: EnvDep,
+    principal: CurrentPrincipal,
+    x: Annotated[str | None, Query(max_length=100, description="Heatmap x parameter (default: the first).")] = None,
+    y: Annotated[str | None, Query(max_length=100, description="Heatmap y parameter (default: the second).")] = None,
+    metric: Annotated[str | None, Query(max_length=40, description="Heatmap metric (default: the objective).")] = None,
+) -> Response:
+    """The sweep's self-contained HTML report (charts inlined, opens offline, no request leaves it): the
+    parameter heatmap of `x` × `y`, the Top-N table, status, budget, stop reason and the diagnostics
+    (deflated Sharpe ratio, PBO) — the data of this sweep's `/heatmap`, `/results` and read."""
+    from backtest.report import content_security_policy
+
+    filename, media_type, content = service.sweep_report(
+        session, env, principal, optimization_id, x=x, y=y, metric=metric
+    )
+    headers = {
+        "Content-Disposition": f'inline; filename="{filename}"',
+        "Content-Security-Policy": content_security_policy(),
+    }
+    return Response(content=content, media_type=media_type, headers=headers)
+
+
+@router.post(
+    OPT + "/shares",
+    response_model=ShareCreated,
+    status_code=201,
+    tags=["shares"],
+    responses=error_responses(401, 404, 422),
+)
+def create_sweep_share(
+    optimization_id: uuid.UUID, body: ShareCreate, session: SessionDep, env: EnvDep, principal: CurrentPrincipal
+) -> ShareCreated:
+    """Share the report of one of your sweeps read-only, by the rules of a run's link (`expires_in`
+    required): the link's page `/s/<token>` opens the sweep's report without login."""
+    return service.create_sweep_share(session, env, principal, optimization_id, body)
+
+
 @router.post(OPT + ":cancel", status_code=204, response_class=Response, responses=error_responses(401, 404, 409))
 def cancel_optimization(
     optimization_id: uuid.UUID, session: SessionDep, env: EnvDep, principal: CurrentPrincipal

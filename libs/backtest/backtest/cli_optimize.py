@@ -1,4 +1,4 @@
-"""`huice backtest optimize` and `huice backtest optimization show|results|heatmap|cancel|promote`: sweeps
+"""`huice backtest optimize` and `huice backtest optimization show|results|heatmap|report|share|cancel|promote`: sweeps
 from the terminal over the same service calls as the API, acting as the logged-in user. `--wait` draws a
 live bar (evaluated / total, best so far, ETA), then the Top-N table with the overfitting diagnostics."""
 
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 TERMINAL = {"succeeded", "failed", "cancelled", "early_stopped"}
 SHOW_COLUMNS = ("sharpe", "total_return", "annual_return", "max_drawdown", "trade_count")
-optimization = AppTyper(help="Optimisations (parameter sweeps): show, results, heatmap, cancel, promote.")
+optimization = AppTyper(
+    help="Optimisations (parameter sweeps): show, results, heatmap, report, share, cancel, promote."
+)
 
 
 def parse_duration_ms(text: str) -> int:
@@ -348,6 +350,47 @@ def heatmap(
     for value, row in zip(heat.y_values, heat.z, strict=True):
         table.add_row(str(value), *(_number(c) for c in row))
     Console().print(table)
+
+
+@optimization.command("report")
+def report(
+    ctx: typer.Context,
+    optimization_id: Annotated[str, typer.Argument(help="The optimisation.")],
+    out: Annotated[Path, typer.Option(help="Write the HTML report to this file.")] = Path("sweep.html"),
+    x: Annotated[str | None, typer.Option(help="Heatmap x parameter (default: the first).")] = None,
+    y: Annotated[str | None, typer.Option(help="Heatmap y parameter (default: the second).")] = None,
+    metric: Annotated[str | None, typer.Option(help="Heatmap metric (default: the objective).")] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Open it in the default browser.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the sweep's HTML report (heatmap, Top-N, diagnostics; one self-contained file, opens offline)."""
+    oid = _uuid(optimization_id, "optimization_id")
+    _, _, content = _call_env(ctx, _service().sweep_report, oid, x=x, y=y, metric=metric)
+    out.write_bytes(content)
+    emit({"path": out, "bytes": len(content), "format": "html", "type": "sweep_report"}, as_json)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(out.resolve().as_uri())
+
+
+@optimization.command("share")
+def share(
+    ctx: typer.Context,
+    optimization_id: Annotated[str, typer.Argument(help="The optimisation.")],
+    expires: Annotated[str, typer.Option(help="Lifetime of the link: 30m, 12h, 7d (required).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A read-only link to the sweep's report (opens without login; the token is shown only now)."""
+    from backtest.schemas import ShareCreate
+
+    body = parse_model(ShareCreate, {"expires_in": expires})
+    created = _call_env(ctx, _service().create_sweep_share, _uuid(optimization_id, "optimization_id"), body)
+    if as_json:
+        print_json(created)
+        return
+    emit(created, False, columns=["id", "optimization_id", "status", "expires_at"])
+    sys.stdout.write(f"link (shown only once; opens without login): {created.url}\n")
 
 
 @optimization.command("cancel")

@@ -294,7 +294,17 @@ def artifacts(
     emit({"path": out, "bytes": len(download.content), "format": fmt, "type": kind}, as_json)
 
 
-SHARE_COLUMNS = ["id", "run_id", "status", "expires_at", "visits", "last_visit_at", "include", "created_at"]
+SHARE_COLUMNS = [
+    "id",
+    "run_id",
+    "optimization_id",
+    "status",
+    "expires_at",
+    "visits",
+    "last_visit_at",
+    "include",
+    "created_at",
+]
 
 
 def report(

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -106,14 +107,17 @@ class IdempotencyRow(Base):
 
 
 class ShareRow(Base):
-    """A read-only share link of a run: only the SHA-256 of its token is kept; it expires, can be revoked,
-    and counts its visits."""
+    """A read-only share link of a run or of a sweep (exactly one of the two): only the SHA-256 of its token
+    is kept; it expires, can be revoked, and counts its visits."""
 
     __tablename__ = "shares"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     owner_id: Mapped[uuid.UUID] = mapped_column()
-    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.runs.id", ondelete="CASCADE"))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey(f"{SCHEMA}.runs.id", ondelete="CASCADE"))
+    optimization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey(f"{SCHEMA}.optimizations.id", ondelete="CASCADE")
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     include: Mapped[dict[str, Any]] = mapped_column(JSONB)
     expires_at: Mapped[datetime] = mapped_column(TS)
@@ -125,6 +129,8 @@ class ShareRow(Base):
     __table_args__ = (
         Index("ix_shares_owner_created", "owner_id", text("created_at DESC")),
         Index("ix_shares_run", "run_id"),
+        Index("ix_shares_optimization", "optimization_id"),
+        CheckConstraint("(run_id IS NULL) <> (optimization_id IS NULL)", name="one_subject"),
     )
 
 

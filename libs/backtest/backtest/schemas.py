@@ -349,7 +349,8 @@ class ShareRead(BaseModel):
     """A share link as its owner sees it (the token itself is shown only once, when created)."""
 
     id: uuid.UUID
-    run_id: uuid.UUID
+    run_id: uuid.UUID | None = Field(description="The shared run (null for a sweep's link).")
+    optimization_id: uuid.UUID | None = Field(None, description="The shared sweep (null for a run's link).")
     include: ShareInclude
     status: Literal["active", "expired", "revoked"]
     expires_at: datetime
@@ -717,3 +718,17 @@ class BacktestCounts(BaseModel):
     runs: int
     optimisations_running: int = Field(0, description="Parameter sweeps queued or running now.")
     share_link_visits: int = Field(0, description="Visits of every share link so far (分享链接访问量).")
+
+
+class SweepReportData(BaseModel):
+    """Everything a sweep's report shows: the sweep as `GET /api/optimizations/{id}` answers it (status,
+    budget, stop reason, diagnostics), the heatmap as `/heatmap` answers it and the first page of
+    `/results` (the Top-N) — the same service calls, nothing computed twice."""
+
+    optimization: OptimizationRead
+    strategy_name: str
+    version_number: int
+    parameters: list[str] = Field(description="The swept parameters first, then the fixed ones.")
+    heatmap: Heatmap | None = Field(description="None when the sweep has fewer than two parameters.")
+    top: list[OptimizationResult]
+    result_total: int

@@ -1,11 +1,13 @@
-"""The self-contained HTML report of a run: a Jinja2 template (autoescaped; the data goes in as JSON through
-`|tojson`), the vendored Apache ECharts (`static/echarts.min.js`, pinned, licence beside it) and the
+"""The self-contained HTML reports of a run and of a sweep: a Jinja2 template (autoescaped; the data goes
+in as JSON through `|tojson`), the vendored Apache ECharts (`static/echarts.min.js`, pinned, licence beside it) and the
 report's own script and style, all inlined — the file makes no request to any host. A Content-Security-Policy
 in the page itself (and in the share page's headers) allows only those two inline scripts (by hash), inline
 styles and data:/blob: images, and no connections at all.
 
 `render_report(data)` is pure: a `ReportData` in, the HTML text out. The service (`service.reports`)
-builds the data from the same result functions as the API's curves and tables.
+builds the data from the same result functions as the API's curves and tables. `render_sweep_report(data)`
+likewise renders a `SweepReportData` (`service.sweep_reports`: the sweep, its heatmap and Top-N) with the
+sweep's script (`static/sweep.js`); both pages share one policy, which allows the three scripts by hash.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
-from backtest.schemas import ReportData
+from backtest.schemas import ReportData, SweepReportData
 
 ECHARTS_VERSION = "6.1.0"  # npm `echarts`, dist/echarts.min.js; Apache-2.0 (static/ECHARTS-LICENSE, -NOTICE)
 REPORT_VERSION = "1"  # bump when the template or its data change: cached reports are keyed by it
@@ -61,10 +63,10 @@ def _sha256(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _assets() -> dict[str, Any]:
-    echarts_js, report_js = _static("echarts.min.js"), _static("report.js")
+    echarts_js, report_js, sweep_js = _static("echarts.min.js"), _static("report.js"), _static("sweep.js")
     csp = (
         "default-src 'none'; "
-        f"script-src {_sha256(echarts_js)} {_sha256(report_js)}; "
+        f"script-src {_sha256(echarts_js)} {_sha256(report_js)} {_sha256(sweep_js)}; "
         "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; connect-src 'none'; "
         "base-uri 'none'; form-action 'none'"
     )
@@ -72,6 +74,7 @@ def _assets() -> dict[str, Any]:
         # our own packaged files, never user data: inlined verbatim (their hashes are in the policy)
         "echarts_js": Markup(echarts_js),  # noqa: S704
         "report_js": Markup(report_js),  # noqa: S704
+        "sweep_js": Markup(sweep_js),  # noqa: S704
         "css": Markup(_static("report.css")),  # noqa: S704
         "csp": csp,
     }
@@ -177,6 +180,76 @@ def render_report(data: ReportData) -> str:
             chart_data=chart_data,
             echarts_version=ECHARTS_VERSION,
             engine_label=data.manifest.engine_version or "",
+            **assets,
+        )
+    )
+
+
+STATUS = {"queued": "排队中", "running": "运行中", "succeeded": "已完成", "failed": "失败", "cancelled": "已取消",
+          "early_stopped": "提前停止"}  # fmt: skip
+SWEEP_COLUMNS = (
+    ("sharpe", "夏普", "ratio"),
+    ("total_return", "总收益", "pct"),
+    ("annual_return", "年化", "pct"),
+    ("max_drawdown", "最大回撤", "pct"),
+    ("volatility", "波动", "pct"),
+    ("calmar", "卡玛", "ratio"),
+    ("trade_count", "回合", "int"),
+)
+
+
+def _metric_text(value: Any, kind: str) -> str:
+    return pct(value) if kind == "pct" else num(value, 0 if kind == "int" else 2)
+
+
+def _duration(ms: Any) -> str:
+    if not _finite(ms):
+        return "—"
+    seconds = ms / 1000
+    return f"{seconds:.1f} 秒" if seconds < 120 else f"{seconds / 60:.1f} 分钟"
+
+
+def render_sweep_report(data: SweepReportData) -> str:
+    """The report of one sweep as one HTML document (UTF-8 text)."""
+    assets = {k: v for k, v in _assets().items() if k != "report_js"}
+    opt = data.optimization
+    columns = [c for c in SWEEP_COLUMNS if c[0] == opt.metric] + [c for c in SWEEP_COLUMNS if c[0] != opt.metric]
+    swept = [p for p in data.parameters if p in (opt.spec.get("grid_spec") or {}) or p in (opt.spec.get("space") or {})]
+    rows = [
+        {
+            "index": r.index,
+            "params": [r.params.get(p) for p in swept],
+            "status": r.status,
+            "cells": [
+                {"text": _metric_text((r.metrics or {}).get(key), kind), "tone": tone((r.metrics or {}).get(key))
+                 if kind == "pct" else ""}
+                for key, _, kind in columns
+            ],
+            "error": (r.error or {}).get("message"),
+        }
+        for r in data.top
+    ]  # fmt: skip
+    heat = data.heatmap.model_dump(mode="json") if data.heatmap else None
+    return (
+        _environment()
+        .get_template("sweep.html.j2")
+        .render(
+            opt=opt,
+            strategy_name=data.strategy_name,
+            version_number=data.version_number,
+            status_label=STATUS.get(opt.status, opt.status),
+            wall=_duration(opt.budget.wall_ms),
+            budget=_duration(opt.budget.budget_ms) if opt.budget.budget_ms else "不限",
+            swept=swept,
+            fixed={k: v for k, v in (opt.spec.get("params") or {}).items() if k not in swept},
+            columns=columns,
+            rows=rows,
+            result_total=data.result_total,
+            heatmap=heat,
+            diagnostics=opt.diagnostics or {},
+            chart_data={"heatmap": heat},
+            echarts_version=ECHARTS_VERSION,
+            engine_label="",
             **assets,
         )
     )

@@ -50,7 +50,15 @@ from backtest.service.results import (
     run_study,
 )
 from backtest.service.runs import cancel_run, get_run, list_runs, rerun, run_job_id, submit_runs
-from backtest.service.shares import create_share, list_shares, revoke_share, shared_report, shared_view
+from backtest.service.shares import (
+    create_share,
+    create_sweep_share,
+    list_shares,
+    revoke_share,
+    shared_report,
+    shared_view,
+)
+from backtest.service.sweep_reports import sweep_report, sweep_report_data
 
 __all__ = [
     "COMPARE_METRICS",
@@ -66,6 +74,7 @@ __all__ = [
     "compare_runs",
     "create_backtest",
     "create_share",
+    "create_sweep_share",
     "diff_runs",
     "drawdown_periods",
     "get_backtest",
@@ -102,4 +111,6 @@ __all__ = [
     "shared_view",
     "submit_optimization",
     "submit_runs",
+    "sweep_report",
+    "sweep_report_data",
 ]
