@@ -50,8 +50,9 @@ format: install
 test: lint
 	$(RUN) pytest $(PYTEST_ARGS)
 
-# The fast tier (everything but the e2e processes) on another interpreter, in its own venv:
-# make test-python PY=python3.12 (CI runs it for every other 3.11-3.13 it finds).
+# The suite without its e2e processes on another interpreter, in its own venv:
+# make test-python PY=python3.12 [PYTEST_ARGS="tests/quant ..."] (CI runs the pure and platform tiers on a second
+# Python 3.12/3.13 when the machine has one).
 test-python: bootstrap
 	UV_PROJECT_ENVIRONMENT=.venv-$(notdir $(PY)) $(UV) sync --frozen --all-packages --compile-bytecode --python $(PY)
 	.venv-$(notdir $(PY))/bin/pytest -m "not e2e" -q $(PYTEST_ARGS)
