@@ -56,7 +56,12 @@ class Cli:
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
         try:
-            return self.runner.invoke(app, [*args, "--json"], env=env)
+            if "--" in args:  # positional values after "--" (a mailed token may start with "-")
+                cut = args.index("--")
+                args = [*args[:cut], "--json", *args[cut:]]
+            else:
+                args = [*args, "--json"]
+            return self.runner.invoke(app, args, env=env)
         finally:
             root.handlers[:] = handlers
             root.setLevel(level)
@@ -115,7 +120,7 @@ def _mailed_token(cli: Cli, actor: str) -> str:
 
 @when(parsers.parse('"{actor}" verifies with the token from "auth mailbox"'), target_fixture="result")
 def verifies(cli: Cli, actor: str) -> Any:
-    return cli.run(actor, ["auth", "verify", _mailed_token(cli, actor)])
+    return cli.run(actor, ["auth", "verify", "--", _mailed_token(cli, actor)])  # a token may start with "-"
 
 
 @when(
@@ -123,7 +128,7 @@ def verifies(cli: Cli, actor: str) -> Any:
     target_fixture="result",
 )
 def resets(cli: Cli, actor: str, password: str) -> Any:
-    return cli.run(actor, ["auth", "reset-password", _mailed_token(cli, actor), "--password", password])
+    return cli.run(actor, ["auth", "reset-password", "--password", password, "--", _mailed_token(cli, actor)])
 
 
 @then("the command succeeds")

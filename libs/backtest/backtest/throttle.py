@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
-import time
 
 from limits import parse
-from limits.errors import StorageError
-from limits.storage import RedisStorage
-from limits.strategies import FixedWindowRateLimiter
-from redis import Redis, RedisError
 
-from platform_core.errors import RateLimited, ServiceUnavailable
+from platform_core import throttle as windows
+from platform_core.errors import RateLimited
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "huice:backtest:limits"
-UNAVAILABLE_RETRY_AFTER_S = 5
+UNAVAILABLE = "shared links are temporarily unavailable; try again shortly"
 
 
 def _key(value: str) -> str:
@@ -35,36 +30,23 @@ class ShareThrottle:
     Redis cannot be reached. It owns its connection pool (short timeouts): `close()` releases it."""
 
     def __init__(self, redis_url: str, *, timeout_s: float = 2.0) -> None:
-        self._redis = Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-        self._storage = RedisStorage(
-            redis_url, connection_pool=self._redis.connection_pool, key_prefix=KEY_PREFIX, wrap_exceptions=True
-        )
-        self._limiter = FixedWindowRateLimiter(self._storage)
+        self._windows = windows.RedisWindows(redis_url, key_prefix=KEY_PREFIX, timeout_s=timeout_s)
+        self._limiter = self._windows.limiter
 
     def close(self) -> None:
-        self._redis.close()
-        self._redis.connection_pool.disconnect()
+        self._windows.close()
 
     def check(self, action: str, limits: list[tuple[str, str | None]]) -> None:
         """Count one view against each `(limit, identity)` (None = not applicable); refuse if one is full."""
-        try:
+        with windows.fail_closed(log, "share throttle", UNAVAILABLE):
             for spec, identity in limits:
                 if identity is None:
                     continue
                 item = parse(spec)
                 if not self._limiter.hit(item, action, _key(identity)):
-                    stats = self._limiter.get_window_stats(item, action, _key(identity))
-                    retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                    retry_after, _, _ = self._windows.retry_after(item, action, _key(identity))
                     raise RateLimited(
                         "too many views of shared links; try again later",
                         details={"retry_after": retry_after},
                         headers={"Retry-After": str(retry_after), "X-RateLimit-Limit": str(item.amount)},
                     )
-        except (StorageError, RedisError) as exc:
-            cause = exc.storage_error if isinstance(exc, StorageError) else exc
-            log.warning("share throttle store unreachable; refusing the view", extra={"error": type(cause).__name__})
-            raise ServiceUnavailable(
-                "shared links are temporarily unavailable; try again shortly",
-                details={"retry_after": UNAVAILABLE_RETRY_AFTER_S},
-                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
-            ) from None

@@ -15,22 +15,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
-import time
-from collections.abc import Iterator
 
 from limits import RateLimitItem, parse
-from limits.errors import StorageError
-from limits.storage import RedisStorage
-from limits.strategies import FixedWindowRateLimiter
-from redis import Redis, RedisError
 
+from platform_core import throttle as windows
 from platform_core.errors import RateLimited, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "huice:auth:limits"
-UNAVAILABLE_RETRY_AFTER_S = 5
+UNAVAILABLE_RETRY_AFTER_S = windows.UNAVAILABLE_RETRY_AFTER_S
 UNAVAILABLE = "sign-in protection is temporarily unavailable; try again shortly"
 
 
@@ -40,11 +34,7 @@ def _key(value: str) -> str:
 
 
 def unavailable() -> ServiceUnavailable:
-    return ServiceUnavailable(
-        UNAVAILABLE,
-        details={"retry_after": UNAVAILABLE_RETRY_AFTER_S},
-        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)},
-    )
+    return windows.unavailable(UNAVAILABLE)
 
 
 class Throttle:
@@ -52,15 +42,11 @@ class Throttle:
     when Redis is unreachable. It owns its connection pool (short timeouts): `close()` releases it."""
 
     def __init__(self, redis_url: str, *, timeout_s: float = 2.0) -> None:
-        self._redis = Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-        self._storage = RedisStorage(
-            redis_url, connection_pool=self._redis.connection_pool, key_prefix=KEY_PREFIX, wrap_exceptions=True
-        )
-        self._limiter = FixedWindowRateLimiter(self._storage)
+        self._windows = windows.RedisWindows(redis_url, key_prefix=KEY_PREFIX, timeout_s=timeout_s)
+        self._redis, self._limiter = self._windows.redis, self._windows.limiter
 
     def close(self) -> None:
-        self._redis.close()
-        self._redis.connection_pool.disconnect()
+        self._windows.close()
 
     def check(self, action: str, limits: list[tuple[str, str | None]]) -> None:
         """Count one attempt of `action` against each `(limit, identity)`; refuse if any is exhausted."""
@@ -103,26 +89,19 @@ class Throttle:
         return f"{KEY_PREFIX}:known:{kind}:{_key(identity)}"
 
     def _refusal(self, item: RateLimitItem, action: str, key: str) -> RateLimited:
-        stats = self._limiter.get_window_stats(item, action, key)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        retry_after, remaining, reset = self._windows.retry_after(item, action, key)
         return RateLimited(
             "too many attempts; try again later",
             details={"retry_after": retry_after},
             headers={
                 "Retry-After": str(retry_after),
                 "X-RateLimit-Limit": str(item.amount),
-                "X-RateLimit-Remaining": str(stats.remaining),
-                "X-RateLimit-Reset": str(math.ceil(stats.reset_time)),
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(reset),
             },
         )
 
 
-@contextlib.contextmanager
-def _store_errors() -> Iterator[None]:
-    """Translate an unreachable or failing Redis into 503 SERVICE_UNAVAILABLE (logged without identities)."""
-    try:
-        yield
-    except (StorageError, RedisError) as exc:
-        cause = exc.storage_error if isinstance(exc, StorageError) else exc
-        log.warning("throttle store unreachable; refusing the attempt", extra={"error": type(cause).__name__})
-        raise unavailable() from None
+def _store_errors() -> contextlib.AbstractContextManager[None]:
+    """An unreachable or failing Redis → 503 SERVICE_UNAVAILABLE (logged without identities)."""
+    return windows.fail_closed(log, "throttle", UNAVAILABLE)
