@@ -4,6 +4,8 @@ on or set limits low explicitly, on their container's settings. `tests/conftest.
 environment (an exported variable wins); helpers that start commands with a clean environment add them.
 """
 
+import os
+
 SUITE_ENV = {
     "HUICE_REQUIRE_DISCLAIMER": "false",
     **{
@@ -13,3 +15,10 @@ SUITE_ENV = {
     },
     "HUICE_AUTH_RATE_ANONYMOUS": "1000000/minute",
 }
+
+
+def apply_to_environment() -> None:
+    """Put the suite's settings into this process's environment (a value already exported wins): for the
+    benchmarks, which build their own containers and servers."""
+    for key, value in SUITE_ENV.items():
+        os.environ.setdefault(key, value)

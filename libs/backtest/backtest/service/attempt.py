@@ -65,17 +65,7 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     bt, log = plan.backtest, []
     job.progress(5, f"loading {bt.context.frequency} bars")
     with job.transaction() as session:
-        inputs = gateways.load_inputs(
-            session,
-            env,
-            symbols=bt.context.universe,
-            freq=bt.context.frequency,
-            start=bt.context.window.start,
-            end=bt.context.window.end,
-            adjust=bt.context.adjust,
-            snapshot_id=bt.context.datasource_version,
-            benchmark=bt.context.benchmark,
-        )
+        inputs = gateways.context_inputs(session, env, bt.context)
     log.append(("data", "info", _data_line(bt, inputs.bars)))
     if inputs.bars.is_empty():
         raise InvalidInput("no bars in the pinned snapshot for this universe and window", field="context")

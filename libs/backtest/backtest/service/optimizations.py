@@ -469,16 +469,8 @@ def _validate(session: Session, env: BacktestEnv, principal: Principal, row: rep
     points = list(row.spec["points"])
 
     def evaluate(points: list[dict], start: str, end: str):
-        inputs = gateways.load_inputs(
-            session,
-            env,
-            symbols=bt.context.universe,
-            freq=bt.context.frequency,
-            start=date.fromisoformat(start),
-            end=date.fromisoformat(end),
-            adjust=bt.context.adjust,
-            snapshot_id=bt.context.datasource_version,
-            benchmark=bt.context.benchmark,
+        inputs = gateways.context_inputs(
+            session, env, bt.context, start=date.fromisoformat(start), end=date.fromisoformat(end)
         )
         batch = _Batch(uuid.uuid4(), row.id, -1, 0, points, bt, source, row.metric)
         rows, returns, dates, _ = _evaluate(env, batch, inputs)
@@ -867,17 +859,7 @@ def run_batch(env: BacktestEnv, job: Any, task_id: uuid.UUID) -> dict[str, Any]:
     bt = batch.backtest
     job.progress(5, f"batch {batch.batch_index}: loading bars")
     with job.transaction() as session:
-        inputs = gateways.load_inputs(
-            session,
-            env,
-            symbols=bt.context.universe,
-            freq=bt.context.frequency,
-            start=bt.context.window.start,
-            end=bt.context.window.end,
-            adjust=bt.context.adjust,
-            snapshot_id=bt.context.datasource_version,
-            benchmark=bt.context.benchmark,
-        )
+        inputs = gateways.context_inputs(session, env, bt.context)
     t_data = time.perf_counter()
     job.progress(20, f"batch {batch.batch_index}: {len(batch.points)} combinations")
     rows, returns, dates, t_targets = _evaluate(env, batch, inputs)
