@@ -12,6 +12,7 @@ Prints markdown table rows; targets: ≤ 100 ms, ≤ 50 ms, ≤ 200 ms."""
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -128,6 +129,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from tests.suite_settings import apply_to_environment
 
     apply_to_environment()  # the disclaimer gate off, rate limits far above this traffic
