@@ -8,7 +8,7 @@ import pytest
 
 from platform_core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from platform_core.pagination import PageParams
-from strategy_management import service
+from strategy_management import domain, service
 from strategy_management.schemas import (
     FromTemplate,
     ImportRequest,
@@ -244,6 +244,4 @@ def test_create_rejects_missing_generate(session, user, strategy_env) -> None:
         service.create_strategy(
             session, strategy_env, user, StrategyCreate(name="x", source="import math\nPARAMS = []\n")
         )
-    assert exc.value.details["violations"] == [
-        {"line": 1, "column": 1, "message": "the strategy must define a function generate(bars, params)"}
-    ]
+    assert exc.value.details["violations"] == [{"line": 1, "column": 1, "message": domain.MISSING_MODEL}]

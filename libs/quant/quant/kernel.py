@@ -31,9 +31,10 @@ REASONS = (
     "LOT_ROUNDED_TO_ZERO",
     "VOLUME_CAP",
     "INSUFFICIENT_CASH",
+    "LIMIT_PRICE_NOT_REACHED",  # an event-driven limit order whose bar never traded through its price
 )
 R = {name: i for i, name in enumerate(REASONS)}
-RETRY = np.array([False, True, True, True, True, False, True, False])
+RETRY = np.array([False, True, True, True, True, False, True, False, False])
 EPS = 1e-9
 ORDER_FIELDS = (
     "lane",

@@ -47,6 +47,8 @@ class Market:
     dense: bool = False  # rows are (symbol, ts)-ordered with the same timestamps for every symbol
     _prev_mark: np.ndarray | None = None
     _volume: np.ndarray | None = None
+    up_limit: np.ndarray | None = None  # the day's limit prices (raw), when the rules apply limits
+    down_limit: np.ndarray | None = None
 
     @property
     def prev_mark(self) -> np.ndarray:
@@ -275,6 +277,7 @@ def _apply_limits(m: Market, bars: pl.DataFrame, panel, inst: pl.DataFrame, conf
         }
         up = np.where(data_ok, up_data, up_rule)
         down = np.where(np.isfinite(down_data), down_data, down_rule)
+    m.up_limit, m.down_limit = up, down
     price = panel("raw_open") if config.fill == "next_open" else raw_close
     with np.errstate(invalid="ignore"):
         if config.limit_policy == "touch":

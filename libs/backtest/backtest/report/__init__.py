@@ -50,6 +50,7 @@ REASONS = {
     "LOT_SIZE": "不足一手",
     "VOLUME_CAP": "成交量上限",
     "NO_POSITION": "无持仓",
+    "LIMIT_PRICE_NOT_REACHED": "限价未成交",
 }
 
 

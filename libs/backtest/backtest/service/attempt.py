@@ -70,7 +70,10 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     if inputs.bars.is_empty():
         raise InvalidInput("no bars in the pinned snapshot for this universe and window", field="context")
     job.progress(20, f"running strategy on {inputs.bars.height} bars")
-    targets, output = gateways.run_targets(env, plan.source, inputs.bars, plan.params, env.settings.strategy_timeout_s)
+    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+    targets, output = gateways.run_targets(
+        env, plan.source, inputs.bars, plan.params, env.settings.strategy_timeout_s, config, inputs.instruments
+    )
     log.append(("strategy", "info", _strategy_line(bt, plan.params, targets)))
     log += [("user", "info", line) for line in output]  # the strategy's own print/log lines
     job.progress(60, "simulating")

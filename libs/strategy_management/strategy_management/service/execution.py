@@ -121,10 +121,16 @@ def run_targets(
     param_sets: list[dict],
     *,
     timeout_s: float | None = None,
+    engine_config: dict | None = None,
+    instruments: pl.DataFrame | None = None,
 ) -> list[pl.DataFrame]:
     """Published: targets (`ts, symbol, weight|shares`) of `version_source` for each parameter set, computed
-    in the confined runner. Raises `StrategyRuntimeError` (INVALID_INPUT, details `{"kind", "traceback"}`)."""
-    return run_targets_logged(env, version_source, bars, param_sets, timeout_s=timeout_s)[0]
+    in the confined runner. Raises `StrategyRuntimeError` (INVALID_INPUT, details `{"kind", "traceback"}`).
+    For an event-driven strategy, its order stream per set (`quant.event.ORDER_STREAM_COLUMNS`), stepped
+    inside the runner with `engine_config` (an `EngineConfig` dict) and `instruments`."""
+    return run_targets_logged(
+        env, version_source, bars, param_sets, timeout_s=timeout_s, engine_config=engine_config, instruments=instruments
+    )[0]
 
 
 def run_targets_logged(
@@ -134,6 +140,8 @@ def run_targets_logged(
     param_sets: list[dict],
     *,
     timeout_s: float | None = None,
+    engine_config: dict | None = None,
+    instruments: pl.DataFrame | None = None,
 ) -> tuple[list[pl.DataFrame], list[str]]:
     """Published: `run_targets` and the lines the user's code printed or logged (`quant.sdk.log`), bounded
     and with secrets masked; on an error they are in the error's `details.output`."""
@@ -145,7 +153,15 @@ def run_targets_logged(
         lines = [f"line {v['line']}: {v['message']}" for v in exc.details.get("violations", [])]
         raise StrategyRuntimeError(exc.message, kind="forbidden", traceback=lines or [exc.message]) from None
     runner = env.runner.with_timeout(timeout_s)
-    outcome = execute("targets", version_source, runner, bars=bars, param_sets=param_sets)
+    outcome = execute(
+        "targets",
+        version_source,
+        runner,
+        bars=bars,
+        param_sets=param_sets,
+        engine_config=engine_config,
+        instruments=instruments,
+    )
     return outcome.frames, outcome.output
 
 
@@ -200,7 +216,7 @@ def validate_strategy(
     bars = domain.sample_bars()
     outcome = _dry_run(env, principal, read.source, resolved)
     [targets], output = outcome.frames, outcome.output
-    column = targets.columns[2]
+    column = targets.columns[2]  # weight | shares, or an event-driven strategy's order `amount`
     nonzero = targets.filter(targets[column].fill_null(0.0) != 0.0).height
     return ValidationReport(
         ok=True,
