@@ -212,7 +212,15 @@ def test_validate_dry_runs_on_sample_bars(session, user, strategy_env) -> None:
 
 def test_templates_are_browsable_and_copied_into_a_new_strategy(session, user, strategy_env) -> None:
     names = [t.name for t in service.list_templates()]
-    assert names == ["ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation"]
+    assert names == [
+        "ma_cross",
+        "rsi_reversion",
+        "bollinger_breakout",
+        "macd",
+        "momentum_rotation",
+        "ma_cross_event",
+        "ma_cross_port",
+    ]
     tpl = service.template_source("ma_cross")
     assert tpl.title == "Dual moving-average cross" and [p.name for p in tpl.params] == ["fast", "slow"]
     created = service.create_from_template(session, strategy_env, user, FromTemplate(template="ma_cross", tags=["tpl"]))
