@@ -148,6 +148,7 @@ def run_strategy(
     if spec.event is None:
         raise StrategyError("not an event-driven strategy (it defines no handle_bar)")
     values = validate_strategy_params(spec, params)
+    event_sdk.reset_globals()
     run = EventRun(m, config, bars, instruments)
     run.context = Context(run, values)
     driver = _Driver(run, spec, spec.event, _session_offsets(m))

@@ -76,6 +76,9 @@ class EventRun(RunView):
         self._instrument_rows: list[dict] | None = None
         self._row_panels: tuple | None = None
         self._columns: Columns | None = None
+        self._smas: dict[tuple, np.ndarray] = {}
+        self._latest: tuple[int, list[int]] | None = None
+        self._now: tuple[int, list[int]] | None = None
         self._fields: dict[str, np.ndarray] = {}
         self._scheduled: list[_Scheduled] = []
         self.context: Context | None = None

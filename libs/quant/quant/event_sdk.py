@@ -7,6 +7,7 @@ Every function is also a method of `context` (`context.order_target_percent(...)
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 _ACTIVE: list[Any] = []  # the run in progress (a stack: a run never nests, but a failed one must not leak)
@@ -90,19 +91,14 @@ def run_monthly(func: Any, monthday: int, time: str = "open") -> None:
     _run().schedule("monthly", func, monthday, time)
 
 
-class _Globals:
-    """JoinQuant's `g`: a per-run namespace for the strategy's own state (reset at every run)."""
+class _Globals(SimpleNamespace):
+    """JoinQuant's `g`: the strategy's own state, emptied at the start of every run (`reset_globals`); one
+    run at a time uses it (runs in a process are sequential), as on JoinQuant."""
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return getattr(_run().context.g, name)
-        except AttributeError:
-            raise AttributeError(f"g has no attribute {name!r}") from None
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(_run().context.g, name, value)
+def reset_globals() -> None:
+    """Empty `g` for a new run."""
+    g.__dict__.clear()
 
 
 g = _Globals()

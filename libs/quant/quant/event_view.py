@@ -5,8 +5,8 @@ account as of the latest bar seen and the bars up to it — never a later one.""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -94,16 +94,24 @@ class Position:
     avg_price = property(lambda self: self.avg_cost)
 
 
-class Positions(dict):
-    """Held positions by symbol; a symbol not held reads as an empty position (as JoinQuant's)."""
+class Positions(Mapping):
+    """Held positions by symbol (iteration, `len`, `in`); a symbol of the universe not held reads as an
+    empty position (as JoinQuant's); positions are built on access, as of the current bar."""
 
-    def __init__(self, run: RunView, items: dict):
-        super().__init__(items)
+    def __init__(self, run: RunView):
         self._run = run
 
-    def __missing__(self, security: str) -> Position:
-        self._run.symbol_index(security, "positions")
-        return Position(security, 0.0, 0.0, 0.0, self._run.mark_of(security))
+    def __getitem__(self, security: str) -> Position:
+        return self._run.position(security)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._run.held())
+
+    def __len__(self) -> int:
+        return len(self._run.held())
+
+    def __contains__(self, security: object) -> bool:
+        return security in self._run.held()
 
 
 class Portfolio:
@@ -169,10 +177,12 @@ class BarData:
         return bar
 
     def __contains__(self, security: object) -> bool:
-        return isinstance(security, str) and self._run.bar_of(security, self._t) is not None
+        k = self._run.index.get(security) if isinstance(security, str) else None
+        return k is not None and self._run.now_rows(self._t)[k] >= 0
 
     def keys(self) -> list[str]:
-        return [s for s in self._run.symbols if s in self]
+        symbols = self._run.symbols
+        return [symbols[k] for k, row in enumerate(self._run.now_rows(self._t)) if row >= 0]
 
     def __iter__(self):
         return iter(self.keys())
@@ -197,30 +207,23 @@ class Instrument:
 
 class Context:
     """`context`: `portfolio`, `current_dt`, `params`, `universe`, `orders` (orders updated by the last
-    execution: what happened since the previous decision), `g` (the strategy's state) and the
-    order / history / scheduling functions as methods. Any other attribute may be set freely."""
+    execution: what happened since the previous decision), `g` (the strategy's state), `history(symbol,
+    count, field, end_dt=None)`, `sma(symbol, window, field="close")` (the SMA up to the current bar),
+    `instrument(symbol)` and the order / scheduling functions as methods. Any other attribute may be set
+    freely."""
 
     def __init__(self, run: RunView, params: dict):
         self._run = run
         self.params = dict(params)
         self.portfolio = Portfolio(run)
-        self.g = SimpleNamespace()
+        self.g = event_sdk.g  # JoinQuant's global `g` (emptied for every run)
+        self.sma, self.history, self.instrument = run.sma, run.history, run.instrument  # no extra call layer
         self.orders: list[Order] = []
         self.universe = list(run.symbols)
 
     @property
     def current_dt(self) -> Any:
         return self._run.current_dt()
-
-    def history(self, security: str, count: int, field: str = "close", end_dt: Any = None) -> np.ndarray:
-        return self._run.history(security, count, field, end_dt)
-
-    def sma(self, security: str, window: int, field: str = "close") -> float:
-        """The simple moving average of the last `window` bars up to the current one (NaN before)."""
-        return self._run.sma(security, window, field)
-
-    def instrument(self, security: str) -> Instrument:
-        return self._run.instrument(security)
 
     def get_open_orders(self) -> dict:
         return self._run.open_orders()
@@ -267,8 +270,10 @@ class RunView:
         return self.m.ts[self.t].astype("datetime64[us]").item() if self.T else None
 
     def mark_of(self, security: str) -> float:
-        k = self.index[security]
-        return float(self.m.mark[self.seen, k]) if self.seen >= 0 and math.isfinite(self.m.mark[self.seen, k]) else 0.0
+        if self.seen < 0:
+            return 0.0
+        mark = float(self.m.mark[self.seen, self.index[security]])
+        return mark if math.isfinite(mark) else 0.0
 
     def positions_value(self) -> float:
         if self.seen < 0:
@@ -276,14 +281,22 @@ class RunView:
         return float(np.nansum(self.pos_np * self.m.mark[self.seen]))
 
     def positions(self) -> Positions:
-        items = {}
-        sess = self.session[self.t] if self.T else -1
-        for k, q in enumerate(self.pos):
-            if q > 1e-9:
-                locked = self.bought[k] if (self.r.t1 and self.bought_sess[k] == sess) else 0.0
-                s = self.symbols[k]
-                items[s] = Position(s, q, max(q - locked, 0.0), self.cost_basis[k] / q, self.mark_of(s))
-        return Positions(self, items)
+        return Positions(self)
+
+    def held(self) -> list[str]:
+        """The symbols held now."""
+        return [self.symbols[k] for k, q in enumerate(self.pos) if q > 1e-9]
+
+    def position(self, security: str) -> Position:
+        """`security`'s position now (empty when not held); T+1 locks what this session bought."""
+        k = self.index.get(security) if isinstance(security, str) else None
+        if k is None:
+            self.symbol_index(security, "positions")
+        q = self.pos[k]
+        if q <= 1e-9:
+            return Position(security, 0.0, 0.0, 0.0, self.mark_of(security))
+        locked = self.bought[k] if (self.r.t1 and self.bought_sess[k] == self.session[self.t]) else 0.0
+        return Position(security, q, max(q - locked, 0.0), self.cost_basis[k] / q, self.mark_of(security))
 
     def _rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(first row of each symbol, rows of each symbol up to each bar (T, N), has a bar (T, N))."""
@@ -335,25 +348,60 @@ class RunView:
         return {f: self.history(security, count, f) for f in names}
 
     def sma(self, security: str, window: Any, field: str = "close") -> float:
-        what = f"sma({security!r}, {window!r})"
+        values = self._smas.get((field, window))
+        if values is None:
+            values = self._sma_values(security, window, field)
+        k = self.index.get(security) if isinstance(security, str) else None
+        if k is None:
+            self.symbol_index(security, f"sma({security!r}, {window!r})")
+        row = self.latest_rows()[k]
+        return float(values[row]) if row >= 0 else math.nan
+
+    def latest_rows(self) -> list[int]:
+        """Per symbol, the bar row of its latest bar seen (-1: none yet); computed once per bar."""
+        cached = self._latest
+        if cached is not None and cached[0] == self.seen:
+            return cached[1]
+        rows = [-1] * self.N
+        if self.seen >= 0:
+            starts, counts, _ = self._rows()
+            c = counts[self.seen]
+            rows = np.where(c > 0, starts + c - 1, -1).tolist()
+        self._latest = (self.seen, rows)
+        return rows
+
+    def now_rows(self, t: int) -> list[int]:
+        """Per symbol, the bar row of its bar at `t` (-1: no bar then, or `t` not seen yet)."""
+        if t > self.seen:
+            return [-1] * self.N
+        cached = self._now
+        if cached is not None and cached[0] == t:
+            return cached[1]
+        starts, counts, has = self._rows()
+        rows = np.where(has[t], starts + counts[t] - 1, -1).tolist()
+        self._now = (t, rows)
+        return rows
+
+    def _sma_values(self, security: str, window: Any, field: str) -> np.ndarray:
+        """The per-symbol SMA of every bar row (`sdk.Columns`, as vectorised strategies get it); a row's
+        value depends on that row and the rows before it only."""
         if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+            what = f"sma({security!r}, {window!r})"
             raise EventError(f"bar {self.ts_text(self.t)}: {what}: the window must be a positive integer")
-        a, c = self._visible(security, what)
-        if c == 0:
-            return math.nan
         if self._columns is None:
             self._columns = Columns(self.bars)
         self._field(field)
-        return float(self._columns.rolling_mean(int(window), field)[a + c - 1])
+        values = self._columns.rolling_mean(int(window), field)
+        self._smas[(field, window)] = values
+        return values
 
     def bar_of(self, security: str, t: int) -> Bar | None:
         k = self.index.get(security)
         if k is None:
             return None
-        starts, counts, has = self._rows()
-        if t > self.seen or not has[t, k]:
+        row = self.now_rows(t)[k]
+        if row < 0:
             return None
-        row = int(starts[k] + counts[t, k] - 1)
         f = self._field
         susp = bool(self.m.suspended[t, k])
         return Bar(
