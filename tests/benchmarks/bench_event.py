@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import cProfile
 import io
+import json
 import os
 import pstats
 import statistics
@@ -98,10 +99,8 @@ def median_of(runs: int) -> None:
         subprocess.run([sys.executable, __file__, "--json"], check=True, capture_output=True, text=True).stdout
         for _ in range(runs)
     ]
-    parsed = [eval(o) for o in outputs]  # noqa: S307 - our own repr output
-    merged = {
-        name: {cell: statistics.median(p[name][cell] for p in parsed) for cell in row} for name, row in parsed[0].items()
-    }
+    parsed = [json.loads(o) for o in outputs]
+    merged = {name: {c: statistics.median(p[name][c] for p in parsed) for c in row} for name, row in parsed[0].items()}
     print(table(merged))
     print(f"median of {runs}; load {load:.2f} → {os.getloadavg()[0]:.2f}")
 
@@ -112,7 +111,7 @@ def main() -> None:
         return
     results = measure()
     if "--json" in sys.argv:
-        print(repr(results))
+        print(json.dumps(results))
         return
     print(table(results))
     print(f"load {os.getloadavg()[0]:.2f}; targets: E1 confined + replay ≤ 300 ms, E2 ≤ 3000 ms")
