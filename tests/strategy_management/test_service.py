@@ -253,3 +253,34 @@ def test_create_rejects_missing_generate(session, user, strategy_env) -> None:
             session, strategy_env, user, StrategyCreate(name="x", source="import math\nPARAMS = []\n")
         )
     assert exc.value.details["violations"] == [{"line": 1, "column": 1, "message": domain.MISSING_MODEL}]
+
+
+EVENT_SOURCE = """from quant.sdk import order_target_percent, param
+
+PARAMS = [param("weight", float, default=0.5, min=0.0, max=1.0)]
+
+
+def initialize(context):
+    context.done = False
+
+
+def handle_bar(context, bar):
+    if not context.done:
+        order_target_percent("600000.SH", context.params["weight"])
+        context.done = True
+"""
+
+
+def test_create_rejects_a_source_with_both_models(session, user, strategy_env) -> None:
+    source = EVENT_SOURCE + "\n\ndef generate(bars, params):\n    return bars\n"
+    with pytest.raises(InvalidInput) as exc:
+        service.create_strategy(session, strategy_env, user, StrategyCreate(name="x", source=source))
+    assert exc.value.details["violations"] == [{"line": 16, "column": 1, "message": domain.BOTH_MODELS}]
+
+
+def test_an_event_driven_strategy_is_described_and_validated_in_the_runner(session, user, strategy_env) -> None:
+    created = service.create_strategy(session, strategy_env, user, StrategyCreate(name="jq", source=EVENT_SOURCE))
+    report = service.validate_strategy(session, strategy_env, user, created.id, params={"weight": 0.25})
+    assert report.ok is True and report.params == {"weight": 0.25}
+    assert (report.target_column, report.target_rows, report.nonzero_targets) == ("amount", 1, 1)
+    assert report.first_ts == report.last_ts  # its one order executes on the sample's second bar
