@@ -26,6 +26,7 @@ the fills, cash and metrics are always computed by the engine itself."""
 from __future__ import annotations
 
 import gc
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ from quant.strategy import EventHooks, StrategyError, StrategySpec, user_error, 
 __all__ = ["BarData", "Context", "EventError", "EventRun", "HookError", "Order", "Position", "replay", "run_strategy"]
 
 ORDER_STREAM_COLUMNS = ("ts", "symbol", "amount", "order", "limit_price")
-ORDER_KINDS = ("shares", "value", "target_shares", "target_value", "target_percent", "cancel")
+ORDER_KINDS = ("value", "target_shares", "target_value", "target_percent", "cancel")  # in a stream
 
 
 # --- driving a strategy ------------------------------------------------------------------------------
@@ -216,9 +217,19 @@ def replay(m: Market, config: EngineConfig, bars: pl.DataFrame, stream: pl.DataF
             if kinds[i] == "cancel":
                 run.cancel_slot(k)
             else:
-                run.place(kinds[i], k, float(amounts[i]), limits[i])
+                run.place(kinds[i], k, _stream_amount(kinds[i], amounts[i], limits[i], i), limits[i])
         run.step(t)
     return run
+
+
+def _stream_amount(kind: str, amount: Any, limit: Any, i: int) -> float:
+    """A stream row's amount, checked as `EventRun.order` checks a strategy's (the stream comes from the
+    confined child: it is not trusted to be well formed)."""
+    value = math.nan if amount is None else float(amount)
+    bad = not math.isfinite(value) or (kind != "value" and value < 0) or (kind == "target_percent" and value > 1 + 1e-9)
+    if bad or (limit is not None and not (math.isfinite(limit) and limit > 0)):
+        raise StrategyError(f"the order stream has an invalid amount or limit price at row {i}")
+    return value
 
 
 def spec_user_error(exc: HookError, spec: StrategySpec) -> StrategyError:

@@ -370,13 +370,14 @@ class EventRun(RunView):
                 raise EventError(
                     f"bar {self.ts_text(self.t)}: {what}: selling more than the {held:g} shares held (no short selling)"
                 )
-            kind, value = "target_shares", held + value
+            return self.place("target_shares", k, held + value, limit, shown=("shares", value))
         return self.place(kind, k, value, limit)
 
-    def place(self, kind: str, k: int, value: float, limit: float | None) -> Order:
+    def place(self, kind: str, k: int, value: float, limit: float | None, shown: tuple | None = None) -> Order:
         """Queue an order for the next step and record it in the stream."""
         self._ids += 1
-        order = Order(self._ids, self.symbols[k], kind, value, limit, self.current_dt())
+        shown_kind, shown_amount = shown or (kind, value)  # what the strategy asked for
+        order = Order(self._ids, self.symbols[k], shown_kind, shown_amount, limit, self.current_dt())
         self.all_orders[order.id] = order
         self._drop_pending(k, "replaced")
         self.pending.append(_Open(order, k, kind, value, limit))
