@@ -93,6 +93,8 @@ class _Driver:
                 self.call("on_order", self.hooks.on_order, ctx, order)
 
     def scheduled(self, s: int, when: str) -> None:
+        if not self.run._scheduled:
+            return
         w, wn, mo, mon = self.offsets
         for job in self.run._scheduled:
             if job.time != when:

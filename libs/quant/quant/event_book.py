@@ -79,6 +79,8 @@ class EventRun(RunView):
         self._smas: dict[tuple, np.ndarray] = {}
         self._latest: tuple[int, list[int]] | None = None
         self._now: tuple[int, list[int]] | None = None
+        self._starts: list[int] | None = None
+        self._dts: list | None = None
         self._fields: dict[str, np.ndarray] = {}
         self._scheduled: list[_Scheduled] = []
         self.context: Context | None = None

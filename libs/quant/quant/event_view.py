@@ -267,7 +267,9 @@ class RunView:
         return text.removesuffix(" 00:00:00")
 
     def current_dt(self) -> Any:
-        return self.m.ts[self.t].astype("datetime64[us]").item() if self.T else None
+        if self._dts is None:
+            self._dts = self.m.ts.astype("datetime64[us]").tolist()
+        return self._dts[self.t] if self.T else None
 
     def mark_of(self, security: str) -> float:
         if self.seen < 0:
@@ -362,8 +364,11 @@ class RunView:
         cached = self._latest
         if cached is not None and cached[0] == self.seen:
             return cached[1]
-        rows = [-1] * self.N
-        if self.seen >= 0:
+        if self.seen < 0:
+            rows = [-1] * self.N
+        elif self.m.dense:  # every symbol has every bar: rows are the symbol's first row + the bar
+            rows = self._dense_rows(self.seen)
+        else:
             starts, counts, _ = self._rows()
             c = counts[self.seen]
             rows = np.where(c > 0, starts + c - 1, -1).tolist()
@@ -377,10 +382,18 @@ class RunView:
         cached = self._now
         if cached is not None and cached[0] == t:
             return cached[1]
-        starts, counts, has = self._rows()
-        rows = np.where(has[t], starts + counts[t] - 1, -1).tolist()
+        if self.m.dense:
+            rows = self._dense_rows(t)
+        else:
+            starts, counts, has = self._rows()
+            rows = np.where(has[t], starts + counts[t] - 1, -1).tolist()
         self._now = (t, rows)
         return rows
+
+    def _dense_rows(self, t: int) -> list[int]:
+        if self._starts is None:
+            self._starts = (np.arange(self.N) * self.T).tolist()
+        return [a + t for a in self._starts]
 
     def _sma_values(self, security: str, window: Any, field: str) -> np.ndarray:
         """The per-symbol SMA of every bar row (`sdk.Columns`, as vectorised strategies get it); a row's
