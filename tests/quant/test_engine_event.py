@@ -170,3 +170,19 @@ def test_a_forged_order_stream_is_refused() -> None:
     nan = bad.with_columns(pl.lit("600000.SH").alias("symbol"), pl.lit(float("nan")).alias("amount"))
     with pytest.raises(StrategyError, match="amount"):
         replay(m, EngineConfig(), BARS, nan)
+
+
+def test_the_benchmark_symbol_is_not_in_the_strategys_universe() -> None:
+    """`benchmark_symbol` names a symbol of the bars: it is the benchmark, not a tradable symbol, both when the
+    strategy runs and when its order stream is replayed."""
+    from quant import simulate
+    from quant.event import order_streams
+    from quant.templates import load_template
+
+    config = EngineConfig(benchmark_symbol="000001.SZ")
+    [stream] = order_streams(load_template("ma_cross_port"), BARS, [{"fast": 3, "slow": 8}], config)
+    assert stream.height > 0 and stream["symbol"].unique().to_list() == ["600000.SH"]
+    replayed = simulate(BARS, stream, config, params={})
+    direct = run_backtest("ma_cross_port", BARS, {"fast": 3, "slow": 8}, config)
+    assert replayed.orders.equals(direct.orders) and replayed.equity.equals(direct.equity)
+    assert direct.equity["benchmark_equity"].is_not_nan().all()

@@ -138,8 +138,11 @@ class _Driver:
 
 
 def _prepare(bars: pl.DataFrame, config: EngineConfig | None, instruments) -> tuple[pl.DataFrame, EngineConfig, Market]:
+    """The bars the strategy trades (the benchmark symbol taken out, as `simulate` does) and their market."""
+    from quant.engine import split_benchmark
+
     config = config or EngineConfig()
-    bars = normalize_bars(bars)
+    bars, _ = split_benchmark(normalize_bars(bars), None, config)
     return bars, config, prepare_market(bars, config, instruments)
 
 

@@ -367,7 +367,7 @@ class EventRun(RunView):
         if kind == "target_percent" and value > 1 + 1e-9:
             raise EventError(f"bar {self.ts_text(self.t)}: {what}: a target percent is a fraction of 0..1")
         if kind == "shares":
-            held = self._planned(k)
+            held = self.pos[k]  # what a relative order adds to (a pending order of k is replaced)
             if held + value < -1e-9:
                 raise EventError(
                     f"bar {self.ts_text(self.t)}: {what}: selling more than the {held:g} shares held (no short selling)"
@@ -385,10 +385,6 @@ class EventRun(RunView):
         self.pending.append(_Open(order, k, kind, value, limit))
         self.stream.append((self.next_step, k, value, kind, limit))
         return order
-
-    def _planned(self, k: int) -> float:
-        """Shares held — what a relative order adds to."""
-        return self.pos[k]
 
     def _drop_pending(self, k: int, status: str) -> None:
         """Take symbol k's orders placed since the last step out of the queue (a later one replaces them)."""
