@@ -186,3 +186,16 @@ def test_the_benchmark_symbol_is_not_in_the_strategys_universe() -> None:
     direct = run_backtest("ma_cross_port", BARS, {"fast": 3, "slow": 8}, config)
     assert replayed.orders.equals(direct.orders) and replayed.equity.equals(direct.equity)
     assert direct.equity["benchmark_equity"].is_not_nan().all()
+
+
+def test_joinquant_log_levels_write_the_run_log() -> None:
+    source = """
+from quant.sdk import log
+
+def handle_data(context, data):
+    if context.current_dt.day == 5:
+        log.info("info", 1)
+        log.warn("warn")
+"""
+    _, lines = _run(source, BARS.filter(pl.col("date") < pl.date(2015, 1, 7)))
+    assert lines == ["info 1", "warn"]

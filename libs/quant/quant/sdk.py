@@ -91,6 +91,11 @@ def log(*values: Any, sep: str = " ") -> None:
     sys.stdout.write(sep.join(str(v) for v in values) + "\n")
 
 
+for _level in ("debug", "info", "warn", "warning", "error"):  # JoinQuant's `log.info(...)` etc. port as they are
+    setattr(log, _level, log)
+del _level
+
+
 def param(
     name: str,
     type: type,
