@@ -59,6 +59,20 @@ class Rules(BaseModel):
     slippage_bps: float | None = Field(None, ge=0, le=1000)
     limit_policy: Literal["locked", "touch"] | None = None
     volume_cap: float | None = Field(None, gt=0, le=1)
+    stop_loss: float | None = Field(
+        None, gt=0, lt=1, description="Exit a position when a bar's low falls this fraction below its entry price."
+    )
+    take_profit: float | None = Field(
+        None, gt=0, le=10, description="Exit a position when a bar's high rises this fraction above its entry price."
+    )
+    trailing_stop: float | None = Field(
+        None, gt=0, lt=1, description="Exit when a bar's low falls this fraction below the highest high since entry."
+    )
+    audit_lookahead: Literal["off", "warn", "strict"] = Field(
+        "off",
+        description="Recompute the targets on prefixes of the window before the run: `warn` logs a LOOKAHEAD "
+        "warning where they differ, `strict` fails the run.",
+    )
 
 
 class BacktestContext(BaseModel):

@@ -74,7 +74,7 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     log.append(("strategy", "info", _strategy_line(bt, plan.params, targets)))
     log += [("user", "info", line) for line in output]  # the strategy's own print/log lines
     job.progress(60, "simulating")
-    result = _simulate(bt, inputs, targets, plan.params)
+    result = _simulate(bt, inputs, targets, plan.params, plan.source)
     log += _engine_lines(bt, result)
     job.progress(85, "writing artifacts")
     refs = _write_artifacts(env, plan.owner_id, run_id, result, logs_frame(log))
@@ -137,9 +137,9 @@ def _strategy_line(bt: BacktestRead, params: dict[str, Any], targets: pl.DataFra
 
 
 def _simulate(
-    bt: BacktestRead, inputs: gateways.MarketInputs, targets: pl.DataFrame, params: dict[str, Any]
+    bt: BacktestRead, inputs: gateways.MarketInputs, targets: pl.DataFrame, params: dict[str, Any], source: str
 ) -> BacktestResult:
-    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash, source)
     try:
         return simulate(inputs.bars, targets, config, inputs.instruments, inputs.benchmark, params=params)
     except ContractError as exc:

@@ -87,7 +87,7 @@ def _check(session: Session, env: BacktestEnv, principal: Principal, body: Backt
     pin = gateways.check_market(session, ctx)
     rules = ctx.rules.model_dump(mode="json")
     try:
-        engine_config(rules, ctx.initial_cash)
+        engine_config(rules, ctx.initial_cash, (version or template).source)
     except ValidationError as exc:
         raise invalid_input_from(exc, prefix="context.rules", message="invalid rules") from None
     return _Checked(version=version, template=template, params=params, pin=pin, rules=rules)
