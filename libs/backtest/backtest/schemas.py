@@ -19,24 +19,33 @@ MAX_BUDGET_MS = 86_400_000
 
 
 class StrategyRef(BaseModel):
-    """Which strategy to run: an exact version, a strategy (its latest version), or a built-in template
-    (copied into a new strategy of yours). `params` become the backtest's default parameters."""
+    """Which strategy to run: an exact version, a strategy (its latest version), a built-in template
+    (copied into a new strategy of yours), or `code` — short strategy source submitted inline, saved as a
+    new strategy of yours (the same static checks and dry run as saving one) and pinned. `params` become
+    the backtest's default parameters."""
 
     model_config = ConfigDict(extra="forbid")
 
     version_id: uuid.UUID | None = None
     strategy_id: uuid.UUID | None = None
     template: str | None = Field(None, max_length=100, description="Built-in template name, e.g. `ma_cross`.")
+    code: str | None = Field(
+        None,
+        description="Strategy source (也可用 strategyRef.code 直接提交简短策略代码): saved as version 1 of a new "
+        "strategy named `name`, checked like any saved strategy.",
+    )
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = Field(
-        None, description="Name of the strategy created from `template` (default: template + a short id)."
+        None,
+        description="Name of the strategy created from `template` or `code` (default: the template, or "
+        "`inline`, + a short id).",
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Default parameter values of the backtest.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StrategyRef:
-        given = [k for k in ("version_id", "strategy_id", "template") if getattr(self, k) is not None]
+        given = [k for k in ("version_id", "strategy_id", "template", "code") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of version_id, strategy_id or template")
+            raise ValueError("give exactly one of version_id, strategy_id, template or code")
         return self
 
 
