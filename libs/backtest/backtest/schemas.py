@@ -95,7 +95,13 @@ class BacktestContext(BaseModel):
     datasource_version: str | None = Field(
         None, max_length=100, description="Data snapshot id to pin (default: the newest snapshot)."
     )
-    adjust: Literal["none", "qfq", "hfq"] = "qfq"
+    adjust: Literal["none", "qfq", "hfq", "qfq_pit"] = Field(
+        "qfq",
+        description="Price adjustment the strategy sees: `qfq` (forward, anchored at the window's end: the "
+        "default, Tushare's and most platforms' convention, but its levels carry later factors), `qfq_pit` "
+        "(anchored at the window's start: each bar's level is point-in-time), `hfq` or `none`. Fills use "
+        "raw prices under the a-share preset either way.",
+    )
     initial_cash: float = Field(1_000_000.0, gt=0, le=1e12)
     benchmark: Symbol | None = Field(None, description="Benchmark index code, e.g. `000300.SH`.")
     rules: Rules = Field(default_factory=Rules)

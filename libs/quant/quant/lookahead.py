@@ -60,19 +60,48 @@ def prefix_ends(bars: pl.DataFrame, fractions=PREFIXES) -> list:
 
 
 def audit(
-    compute: Callable[[pl.DataFrame], pl.DataFrame], bars: pl.DataFrame, targets: pl.DataFrame, fractions=PREFIXES
+    compute: Callable[[pl.DataFrame], pl.DataFrame],
+    bars: pl.DataFrame,
+    targets: pl.DataFrame,
+    fractions=PREFIXES,
+    *,
+    adjust: str | None = None,
 ):
     """(finding or None, the prefix ends checked): `compute` on each prefix of `bars`, compared with
-    `targets` (the whole window's) on the prefix's sessions; the earliest difference over all prefixes."""
+    `targets` (the whole window's) on the prefix's sessions; the earliest difference over all prefixes.
+    With `adjust="qfq"` each prefix is re-anchored at its own end (what a window ending there would have
+    shown), so a strategy reading price levels that carry later adjustment factors is caught too — a
+    research check, not the run's: rescaled prices can also flip exact floating-point ties of an honest,
+    scale-invariant strategy (runs avoid the leak with the `qfq_pit` adjustment instead)."""
     ends = prefix_ends(bars, fractions)
     found: list[Finding] = []
     for end in ends:
-        part = compute(bars.filter(pl.col("date") <= end))
+        part = bars.filter(pl.col("date") <= end)
+        part = compute(reanchor(part, bars) if adjust == "qfq" else part)
         finding = first_difference(targets, part, bars, end)
         if finding is not None:
             found.append(finding)
     best = min(found, key=lambda f: (f.session, f.symbol)) if found else None
     return best, [str(e) for e in ends]
+
+
+ADJUSTED = ("open", "high", "low", "close", "pre_close")
+
+
+def reanchor(part: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
+    """Forward-adjusted (qfq) bars `part` (a prefix of `bars`, anchored at the last row of each symbol in
+    `bars`) re-anchored at their own last row per symbol: the prices a window ending at `part`'s end would
+    have shown (adjusted × F(bars' end) / F(part's end))."""
+    if "adj_factor" not in bars.columns or part.is_empty():
+        return part
+    anchors = bars.group_by("symbol").agg(pl.col("adj_factor").last().alias("_anchor"))
+    present = [c for c in ADJUSTED if c in part.columns]
+    scale = pl.col("_anchor") / pl.col("adj_factor").last().over("symbol")
+    return (
+        part.join(anchors, on="symbol", how="left", maintain_order="left")
+        .with_columns((pl.col(c) * scale).alias(c) for c in present)
+        .drop("_anchor")
+    )
 
 
 def first_difference(full: pl.DataFrame, prefix: pl.DataFrame, bars: pl.DataFrame, end) -> Finding | None:

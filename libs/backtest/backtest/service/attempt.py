@@ -92,8 +92,9 @@ def _audit_lookahead(
 ) -> dict[str, Any] | None:
     """The look-ahead audit the backtest's rules ask for (`audit_lookahead`): the targets recomputed on
     prefixes of the window (`quant.lookahead`, the same confined call as the run's) must equal the whole
-    window's up to each prefix's end. A difference is a LOOKAHEAD warning in the log and the manifest, or,
-    with `strict`, fails the run (INVALID_INPUT naming the first session and symbol)."""
+    window's up to each prefix's end (forward-adjusted levels are the `qfq_pit` adjustment's business). A
+    difference is a LOOKAHEAD warning in the log and the manifest, or, with `strict`, fails the run
+    (INVALID_INPUT naming the first session and symbol)."""
     mode = plan.backtest.context.rules.audit_lookahead
     if mode == "off":
         return None
