@@ -31,11 +31,13 @@ import math
 
 import numpy as np
 
+from quant.strategy import StrategyError
+
 CODES = ("STOP_LOSS", "TRAILING_STOP", "TAKE_PROFIT")  # also the priority on one bar
 BOUNDS = {"stop_loss": (0.0, 1.0), "take_profit": (0.0, 10.0), "trailing_stop": (0.0, 1.0)}
 
 
-class ExitsError(ValueError):
+class ExitsError(StrategyError):
     """A strategy's `EXITS` declaration is not a valid `exits(...)` of literal numbers."""
 
 
@@ -73,17 +75,21 @@ def declared_exits(source: str) -> dict[str, float]:
 
 
 def _literal_exits(value: ast.expr, line: int) -> dict[str, float]:
+    if isinstance(value, ast.Call) and _callee(value.func) == "exits" and not value.args:
+        items = [(kw.arg, kw.value) for kw in value.keywords]
+    elif isinstance(value, ast.Dict) and all(isinstance(k, ast.Constant) for k in value.keys):
+        items = [(k.value, v) for k, v in zip(value.keys, value.values, strict=True)]
+    else:
+        raise ExitsError(f"line {line}: EXITS must be exits(stop_loss=..., take_profit=..., trailing_stop=...)")
+    given = {}
+    for name, node in items:
+        try:
+            given[name] = ast.literal_eval(node)
+        except ValueError:
+            raise ExitsError(f"line {line}: EXITS takes literal numbers ({name} is not one)") from None
     try:
-        if isinstance(value, ast.Call) and _callee(value.func) == "exits" and not value.args:
-            given = {kw.arg: ast.literal_eval(kw.value) for kw in value.keywords}
-        elif isinstance(value, ast.Dict):
-            given = ast.literal_eval(value)
-        else:
-            raise ExitsError("EXITS must be exits(stop_loss=..., take_profit=..., trailing_stop=...)")
-        if None in given:
-            raise ExitsError("EXITS takes keyword arguments only")
         return check_exits(given)
-    except (ValueError, TypeError, SyntaxError) as exc:
+    except ExitsError as exc:
         raise ExitsError(f"line {line}: {exc}") from None
 
 
