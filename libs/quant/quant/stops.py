@@ -150,11 +150,9 @@ class StopBook:
     def on_fill(self, lane: int, k: int, t: int, q: float, price: float, after: float, buy: bool) -> None:
         """A fill of `q` shares at `price` on bar `t` left `after` shares: update the entry and (re)schedule
         the slot's exit, unless an exit is already in progress."""
-        due = self.due[lane]
         if after <= 1e-9:
             self.code[lane, k] = 0
-            if due.pop(k, None) is not None:
-                self._renext(lane)
+            self._set_due(lane, k, None)
             return
         if self.code[lane, k]:
             return
@@ -166,12 +164,19 @@ class StopBook:
                 self.entry[lane, k], self.opened[lane, k] = value, t + self.lag
             else:
                 self.entry[lane, k] = (old * float(self.entry[lane, k]) + q * value) / after
-        hit = self._first_exit(s, t + self.lag, int(self.opened[lane, k]), float(self.entry[lane, k]))
-        if hit is None:
-            due.pop(k, None)
-        else:
+        self._set_due(lane, k, self._first_exit(s, t + self.lag, int(self.opened[lane, k]), float(self.entry[lane, k])))
+
+    def _set_due(self, lane: int, k: int, hit: tuple[int, int] | None) -> None:
+        """Schedule (or drop) the slot's exit, keeping the lane's earliest bar without a scan when possible."""
+        due = self.due[lane]
+        old = due.pop(k, None)
+        if hit is not None:
             due[k] = hit
-        self._renext(lane)
+            if hit[0] < self.next[lane]:
+                self.next[lane] = hit[0]
+                return
+        if old is not None and old[0] == self.next[lane]:
+            self._renext(lane)
 
     def _first_exit(self, s: int, start: int, opened: int, entry: float) -> tuple[int, int] | None:
         """(execution bar, reason) of the first trigger on bars ≥ `start`, or None."""
