@@ -68,9 +68,12 @@ def budget_seconds(budget_ms: int | None, default_s: int) -> int:
 RUN_RULES = ("audit_lookahead",)  # rules of the run itself, not of the simulator
 
 
-def engine_config(rules: dict[str, Any], initial_cash: float, source: str | None = None) -> EngineConfig:
+def engine_config(
+    rules: dict[str, Any], initial_cash: float, source: str | None = None, *, field: str = "strategy"
+) -> EngineConfig:
     """The engine configuration of a backtest: its rules preset with the given overrides, plus the exit
-    rules the strategy `source` declares (`EXITS = exits(...)`) where the rules set none."""
+    rules the strategy `source` declares (`EXITS = exits(...)`) where the rules set none (a bad declaration:
+    INVALID_INPUT naming `field`)."""
     given = {k: v for k, v in rules.items() if v is not None and k not in RUN_RULES}
     config = EngineConfig(initial_cash=initial_cash, **given)
     if source is None:
@@ -78,7 +81,7 @@ def engine_config(rules: dict[str, Any], initial_cash: float, source: str | None
     try:
         return with_declared(config, source)
     except ExitsError as exc:
-        raise InvalidInput(f"the strategy's exit rules are invalid: {exc}", field="EXITS") from None
+        raise InvalidInput(f"the strategy's exit rules are invalid: {exc}", field=field) from None
 
 
 def canonical(value: Any) -> str:

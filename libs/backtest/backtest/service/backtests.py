@@ -93,7 +93,8 @@ def _check(session: Session, env: BacktestEnv, principal: Principal, body: Backt
     pin = gateways.check_market(session, ctx)
     rules = ctx.rules.model_dump(mode="json")
     try:
-        engine_config(rules, ctx.initial_cash, ref.code if ref.code is not None else (version or template).source)
+        source = ref.code if ref.code is not None else (version or template).source
+        engine_config(rules, ctx.initial_cash, source, field="strategyRef.code" if ref.code else "strategyRef")
     except ValidationError as exc:
         raise invalid_input_from(exc, prefix="context.rules", message="invalid rules") from None
     return _Checked(version=version, template=template, params=params, pin=pin, rules=rules, code=ref.code)
