@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import polars as pl
+import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from backtest.config import env_of
@@ -213,3 +214,32 @@ def _same_as_saving(client: Any, me: support.User, answer: httpx.Response, field
 def _nothing(client: Any, me: support.User) -> None:
     assert client.get("/api/backtests", headers=me.headers).json()["total"] == 0
     assert client.get("/api/strategies", headers=me.headers).json()["total"] == 0
+
+
+@when(parsers.parse('the user sweeps it over weight "{weights}" and its batches run'), target_fixture="sweep")
+def _sweep(bt: Container, client: Any, me: support.User, answer: httpx.Response, weights: str) -> dict:
+    assert answer.status_code == 201, answer.text
+    backtest = answer.json()["backtest"]
+    body = {"mode": "grid", "gridSpec": {"weight": [float(w) for w in weights.split(",")]}}
+    submitted = client.post(f"/api/backtests/{backtest['id']}/runs", json=body, headers=me.headers)
+    assert submitted.status_code == 201, submitted.text
+    opt_id = submitted.json()["optimization_id"]
+    while True:
+        opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
+        queued = [b for b in opt["batches"] if b["status"] == "queued"]
+        if not queued or opt["status"] in support.TERMINAL:
+            break
+        attempt.execute(env_of(bt).jobs, uuid.UUID(queued[0]["job_id"]), worker_name="in-process", pid=os.getpid(),
+                        kill=lambda: None)  # fmt: skip
+    assert opt["status"] == "succeeded", opt
+    rows = client.get(f"/api/optimizations/{opt_id}/results", params={"limit": 10}, headers=me.headers).json()
+    return {"backtest": backtest, "rows": rows["items"]}
+
+
+@then("each result row's total return equals a single run with its weight, whose orders show STOP_LOSS exits")
+def _rows_equal_runs(bt: Container, client: Any, me: support.User, answer: httpx.Response, sweep: dict) -> None:
+    assert len(sweep["rows"]) == 2
+    for row in sweep["rows"]:
+        run = _run_weight(bt, client, me, answer, row["params"]["weight"])
+        assert row["metrics"]["total_return"] == pytest.approx(run["stats"]["total_return"], rel=1e-12, abs=1e-15)
+        _orders_reason(client, me, run, "STOP_LOSS")

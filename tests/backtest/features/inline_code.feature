@@ -41,3 +41,8 @@ Feature: Inline strategy code, exit rules and the look-ahead audit of a backtest
     When the user creates a backtest of the template "ma_cross" with the rules {"audit_lookahead": "strict"}
     And the backtest's run with fast 5 and slow 20 succeeds
     Then the run's manifest reports the look-ahead audit passed on 3 prefixes
+
+  Scenario: The inline stop-loss strategy runs in a sweep whose rows equal its single runs
+    When the user creates a backtest with inline code holding every symbol with a 3% stop-loss
+    And the user sweeps it over weight "0.2,0.3" and its batches run
+    Then each result row's total return equals a single run with its weight, whose orders show STOP_LOSS exits
