@@ -17,7 +17,8 @@ rules can. They are fractions of the entry price (`EngineConfig.stop_loss` / `ta
   the shares are sellable (T+1), not on a limit-down locked bar, not while suspended; a blocked exit is
   retried on each following bar like any blocked order;
 - a filled exit carries the reason STOP_LOSS, TAKE_PROFIT or TRAILING_STOP; the symbol then stays flat
-  until the strategy's target for it changes (a change on the exit bar itself is overridden by the exit).
+  until the strategy's target for it changes (a change on the exit bar itself is overridden by the exit; a
+  change while the exit is still blocked cancels it, and the rules are judged again from the next bar).
 
 Raw-price fills are compared in back-adjusted terms (`Market.stop_scale`), so an ex-rights gap is not a
 fall through the stop. `StopBook` is the one implementation every kernel calls (`kernel.Simulator` and
@@ -124,10 +125,13 @@ class StopBook:
 
     def fire(self, lane: int, t: int, changed) -> list[int]:
         """Slots of `lane` whose exit executes at bar `t` (now in progress, their target forced to 0);
-        first, exits in progress of the `changed` slots are dropped (the strategy decided anew)."""
+        first, exits in progress of the `changed` slots are dropped (the strategy decided anew) and their
+        rules re-armed from the next bar."""
         code = self.code[lane]
         for k in changed:
-            code[k] = 0
+            if code[k]:
+                code[k] = 0
+                self._rearm(lane, k, t)
         if self.next[lane] > t:
             return []
         due = self.due[lane]
@@ -141,7 +145,9 @@ class StopBook:
         """`fire` for a step of `Simulator` (lanes `a` at bars `t`, target changes `ch` (len(a), K)):
         (row in `a`, slot) of every exit executing now."""
         if self.code.any():
-            self.code[a] = np.where(ch, 0, self.code[a])
+            for i, k in zip(*np.nonzero(ch & (self.code[a] > 0)), strict=True):
+                self.code[a[i], k] = 0
+                self._rearm(int(a[i]), int(k), int(t[i]))
         out = []
         for i in np.flatnonzero(self.next[a] <= t).tolist():
             out += [(i, k) for k in self.fire(int(a[i]), int(t[i]), ())]
@@ -165,6 +171,11 @@ class StopBook:
             else:
                 self.entry[lane, k] = (old * float(self.entry[lane, k]) + q * value) / after
         self._set_due(lane, k, self._first_exit(s, t + self.lag, int(self.opened[lane, k]), float(self.entry[lane, k])))
+
+    def _rearm(self, lane: int, k: int, t: int) -> None:
+        """Schedule the slot's exit again, judging the bars after `t` (the position is still held)."""
+        s = int(self.sym[lane, k])
+        self._set_due(lane, k, self._first_exit(s, t + 1, int(self.opened[lane, k]), float(self.entry[lane, k])))
 
     def _set_due(self, lane: int, k: int, hit: tuple[int, int] | None) -> None:
         """Schedule (or drop) the slot's exit, keeping the lane's earliest bar without a scan when possible."""

@@ -103,3 +103,24 @@ Feature: Exit rules of vectorised strategies
       | 2024-03-04 | buy  | filled |           |
       | 2024-03-05 | sell | filled | STOP_LOSS |
       | 2024-03-08 | buy  | filled |           |
+
+  Scenario: A target change while a stop exit is blocked cancels it, and the stop is judged again
+    Given the stock "000001.SZ" with bars:
+      | ts         | open  | high  | low   | close |
+      | 2024-03-01 | 10.00 | 10.00 | 10.00 | 10.00 |
+      | 2024-03-04 | 10.00 | 10.10 | 9.90  | 10.00 |
+      | 2024-03-05 | 9.50  | 9.60  | 9.10  | 9.20  |
+      | 2024-03-06 | 8.28  | 8.28  | 8.28  | 8.28  |
+      | 2024-03-07 | 8.00  | 8.30  | 7.90  | 8.10  |
+      | 2024-03-08 | 8.10  | 8.20  | 8.00  | 8.10  |
+    And target shares:
+      | ts         | shares |
+      | 2024-03-01 | 1000   |
+      | 2024-03-06 | 500    |
+    When the a-share backtest runs with 100000 CNY and exit rule stop_loss 0.08
+    Then the orders are:
+      | ts         | side | status   | reason            |
+      | 2024-03-04 | buy  | filled   |                   |
+      | 2024-03-06 | sell | rejected | LIMIT_DOWN_LOCKED |
+      | 2024-03-07 | sell | filled   |                   |
+      | 2024-03-08 | sell | filled   | STOP_LOSS         |
