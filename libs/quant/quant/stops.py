@@ -35,6 +35,7 @@ import numpy as np
 from quant.strategy import StrategyError
 
 CODES = ("STOP_LOSS", "TRAILING_STOP", "TAKE_PROFIT")  # also the priority on one bar
+CHUNK = 64  # bars scanned first after a fill
 BOUNDS = {"stop_loss": (0.0, 1.0), "take_profit": (0.0, 10.0), "trailing_stop": (0.0, 1.0)}
 
 
@@ -110,7 +111,9 @@ class StopBook:
 
     def __init__(self, m, config, sym_idx: np.ndarray, first_code: int):
         self.sl, self.tp, self.tr = config.stop_loss, config.take_profit, config.trailing_stop
-        self.low, self.high, self.scale = m.stop_low, m.stop_high, m.stop_scale
+        # (N, T) copies: a symbol's bars are contiguous for the scans
+        self.low, self.high = np.ascontiguousarray(m.stop_low.T), np.ascontiguousarray(m.stop_high.T)
+        self.scale = m.stop_scale
         self.sym = sym_idx
         self.T = m.shape[0]
         L, K = sym_idx.shape
@@ -190,26 +193,41 @@ class StopBook:
             self._renext(lane)
 
     def _first_exit(self, s: int, start: int, opened: int, entry: float) -> tuple[int, int] | None:
-        """(execution bar, reason) of the first trigger on bars ≥ `start`, or None."""
+        """(execution bar, reason) of the first trigger on bars ≥ `start`, or None: scanned over the next
+        `CHUNK` bars first (most exits come early), then over the rest."""
         if start >= self.T:
             return None
-        low, high = self.low[start:, s], self.high[start:, s]
+        peak = entry
+        if self.tr is not None:
+            before = self.high[s, opened:start]
+            if before.size and np.isfinite(before).any():
+                peak = max(entry, float(np.nanmax(before)))
+        lo = start
+        while lo < self.T:
+            hi = min(lo + CHUNK, self.T) if lo == start else self.T
+            hit, peak = self._scan(s, lo, hi, entry, peak)
+            if hit is not None:
+                i, which = hit
+                bar = lo + i + self.exec_lag
+                return (bar, self.first_code + which) if bar < self.T else None
+            lo = hi
+        return None
+
+    def _scan(self, s: int, lo: int, hi: int, entry: float, peak0: float):
+        """The first (bar offset, rule) triggering on bars [lo, hi), and the peak after them."""
+        low, high = self.low[s, lo:hi], self.high[s, lo:hi]
         hits = []
         if self.sl is not None:
             hits.append((_first(low <= entry * (1 - self.sl)), 0))
+        peak_after = peak0
         if self.tr is not None:
-            before = self.high[opened:start, s]
-            peak0 = max(entry, float(np.nanmax(before))) if before.size and np.isfinite(before).any() else entry
-            peak = np.fmax.accumulate(np.concatenate(([peak0], high[:-1])))
-            hits.append((_first(low <= peak * (1 - self.tr)), 1))
+            peak = np.fmax.accumulate(np.concatenate(([peak0], high)))
+            hits.append((_first(low <= peak[:-1] * (1 - self.tr)), 1))
+            peak_after = float(peak[-1])
         if self.tp is not None:
             hits.append((_first(high >= entry * (1 + self.tp)), 2))
         hits = [h for h in hits if h[0] is not None]
-        if not hits:
-            return None
-        i, which = min(hits)
-        bar = start + i + self.exec_lag
-        return (bar, self.first_code + which) if bar < self.T else None
+        return (min(hits) if hits else None), peak_after
 
     def _renext(self, lane: int) -> None:
         due = self.due[lane]
