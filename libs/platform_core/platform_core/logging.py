@@ -2,7 +2,7 @@
 
 `configure_logging()` is called once by the composition app (never at import). `request_id_var` carries
 the current request or job id; every record gets it. Values under secret-looking keys, bearer tokens and
-URL passwords are masked before a line is written.
+URL passwords are masked before a line is written, in the message, the extra fields and the traceback.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ class RedactingFilter(logging.Filter):
                 record.msg = str(record.msg)
             record.args = None
         record.msg = redact_text(str(record.msg))
+        if record.exc_info and not record.exc_text:  # the formatter prints exc_text as it is
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
         for name, value in list(record.__dict__.items()):
             if name not in _STANDARD_ATTRS and name != "request_id":
                 setattr(record, name, redact(value, name))
