@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from platform_core.settings import HuiceSettings
@@ -92,6 +92,19 @@ class MonitoringSettings(HuiceSettings):
         validation_alias=AliasChoices("HUICE_SENTRY_ENVIRONMENT", "sentry_environment"),
         description="Sentry `environment` of the events; unset = HUICE_ENV.",
     )
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _a_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from sentry_sdk.utils import BadDsn, Dsn
+
+        try:
+            Dsn(value.get_secret_value().strip())
+        except BadDsn as exc:
+            raise ValueError(f"HUICE_SENTRY_DSN is not a Sentry DSN ({exc})") from None
+        return SecretStr(value.get_secret_value().strip())
 
 
 @dataclass
