@@ -61,15 +61,24 @@ class RedactingFilter(logging.Filter):
                 record.msg = str(record.msg)
             record.args = None
         record.msg = redact_text(str(record.msg))
-        if record.exc_info and not record.exc_text:  # the formatter prints exc_text as it is
-            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
         for name, value in list(record.__dict__.items()):
             if name not in _STANDARD_ATTRS and name != "request_id":
                 setattr(record, name, redact(value, name))
         return True
 
 
+class _RedactingJsonFormatter(JsonFormatter):
+    """JSON lines whose traceback (`exc_info`) is redacted like the message; the record keeps its
+    exception, for error tracking."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact_text(super().formatException(ei))
+
+
 class _ConsoleFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return redact_text(super().formatException(ei))
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         rid = getattr(record, "request_id", None)
@@ -82,7 +91,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: Any = None
     handler.addFilter(RedactingFilter())
     if fmt == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _RedactingJsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                 rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
                 timestamp=False,
