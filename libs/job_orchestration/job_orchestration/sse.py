@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from job_orchestration import repository as repo
 from job_orchestration import transitions
 from job_orchestration.config import JobsEnv, env_of
-from job_orchestration.domain import TERMINAL_EVENTS
+from job_orchestration.domain import TERMINAL_EVENTS, EventType
 from job_orchestration.schemas import JobEvent
 from job_orchestration.service import events as service_events
 from platform_core.errors import InvalidInput
@@ -121,8 +121,8 @@ async def _wait(pubsub: Any) -> bool:
 
 class JobChanges:
     """A subscription to the events of every job (the channels `runs.*`): `changed(timeout)` says whether
-    any job changed state or progressed within `timeout` seconds. Without Redis (or while it is away) it
-    waits the timeout and says False, so a caller falls back to its periodic refresh."""
+    a job changed state (any event but `progress`) within `timeout` seconds. Without Redis (or while it is
+    away) it waits the timeout and says False, so a caller falls back to its periodic refresh."""
 
     def __init__(self, pubsub: Any) -> None:
         self._pubsub = pubsub
@@ -130,15 +130,20 @@ class JobChanges:
     async def changed(self, timeout: float) -> bool:
         import asyncio
 
-        if self._pubsub is None:
-            await asyncio.sleep(timeout)
-            return False
-        try:
-            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
-        except RedisError:
-            await asyncio.sleep(timeout)
-            return False
-        return message is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (left := deadline - loop.time()) > 0:
+            if self._pubsub is None:
+                await asyncio.sleep(left)
+                return False
+            try:
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+            except RedisError:
+                await asyncio.sleep(left)
+                return False
+            if message is not None and _is_state_change(message.get("data")):
+                return True
+        return False
 
     async def settle(self, quiet_s: float) -> None:
         """Swallow the events of the next `quiet_s` seconds (a burst of changes becomes one refresh)."""
@@ -150,15 +155,26 @@ class JobChanges:
             await self.changed(left)
 
 
+def _is_state_change(data: Any) -> bool:
+    import json
+
+    try:
+        return json.loads(data).get("type") != EventType.PROGRESS
+    except (TypeError, ValueError, AttributeError):
+        return True  # not an event we know: refresh rather than miss a change
+
+
 @contextlib.asynccontextmanager
 async def job_changes(env: JobsEnv) -> AsyncIterator[JobChanges]:
     """Follow every job's events (published after each transition's commit) for as long as the block runs;
-    for pages that show figures over all jobs (monitoring's summary stream)."""
+    for pages that show figures over all jobs (monitoring's summary stream). Progress events do not count
+    as a change: they move no figure of a summary."""
     client = AsyncRedis.from_url(env.redis_url)
     pubsub = client.pubsub()
     try:
         try:
             await pubsub.psubscribe(transitions.channel("*"))
+            await pubsub.get_message(timeout=2.0)  # the confirmation: subscribed before the block starts
         except RedisError:
             pubsub = None
         yield JobChanges(pubsub)

@@ -73,7 +73,7 @@ async def stream(
     request: Request, env: EnvDep, principal: AdminPrincipal, window: WindowQuery = DEFAULT_WINDOW
 ) -> StreamingResponse:
     """Server-sent events: `event: summary`, `data` = the same JSON as `GET /summary`, at once, then as soon
-    as a job changes state or progresses (debounced by HUICE_MONITOR_STREAM_DEBOUNCE_S) and at the latest
+    as a job changes state (not on progress; debounced by HUICE_MONITOR_STREAM_DEBOUNCE_S) and at the latest
     every HUICE_MONITOR_STREAM_INTERVAL_S (admins)."""
     window_seconds(window)  # INVALID_INPUT before streaming
     return StreamingResponse(
