@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import huice
-from huice.bootstrap import Container, build_container
+from huice.bootstrap import Container, build_container, start_error_tracking
 from huice.contexts import CONTEXTS
 from huice.health import readiness
 from platform_core.http import COMMON_ERROR_RESPONSES, install_http
@@ -282,4 +282,6 @@ def app_factory() -> FastAPI:
 
     settings = CoreSettings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(build_container(settings), own_container=True)
+    container = build_container(settings)
+    start_error_tracking(container, "api")
+    return create_app(container, own_container=True)
