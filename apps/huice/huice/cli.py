@@ -126,11 +126,17 @@ def worker_process(
 
 @app.command()
 def doctor(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Connectivity, migration state, worker heartbeats, configuration sanity and the sandbox's layers."""
+    """A checklist (✓ / ⚠ / ✗ with the figure): PostgreSQL latency, Redis, migrations at head, live workers of
+    the configured ones, the sandbox's layers on this kernel, the secret, the data provider (a probe call with
+    a token), each maintenance schedule's next/last run, the data's freshness. Exit 1 when not ready."""
     from huice.health import doctor as report
+    from huice.health import render_checklist
 
     result = report(container(ctx))
-    emit(result, as_json)
+    if as_json:
+        emit(result, as_json)
+    else:
+        print(render_checklist(result))
     if not result["ready"]:
         raise typer.Exit(1)
 
