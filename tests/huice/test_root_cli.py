@@ -67,7 +67,11 @@ def test_db_current_and_doctor_report_state(settings: CoreSettings, migrated: st
 
 
 def test_refused_production_config_is_an_envelope_with_exit_2() -> None:
-    out = _run(["version"], {"HUICE_ENV": "production"})
+    human = _run(["version"], {"HUICE_ENV": "production"})
+    assert human.returncode == 2
+    assert human.stderr.startswith("error: configuration refused: HUICE_SECRET_KEY must be set")
+    assert human.stderr.endswith("(`huice config` lists every variable) (INVALID_INPUT)\n")
+    out = _run(["version", "--json"], {"HUICE_ENV": "production"})
     assert out.returncode == 2
     envelope = json.loads(out.stderr.strip().splitlines()[-1])
     assert envelope["error"]["code"] == "INVALID_INPUT"

@@ -4,7 +4,6 @@ errors print the envelope on stderr and exit non-zero."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -16,7 +15,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backtest.domain import SUMMARY_METRICS
-from platform_core.cli import AppTyper, JsonOpt, container, emit, format_value, parse_model, parse_params, print_json
+from platform_core.cli import (
+    AppTyper,
+    JsonOpt,
+    container,
+    emit,
+    fail,
+    format_value,
+    parse_model,
+    parse_params,
+    print_json,
+)
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 
 if TYPE_CHECKING:
@@ -106,15 +115,14 @@ def _metrics_table(run: RunRead) -> None:
 
 
 def _finish(run: RunRead, as_json: bool) -> None:
-    """Print the run (JSON) or its metrics; a failed or cancelled run exits non-zero with its envelope."""
+    """Print the run (JSON) or its metrics; a failed or cancelled run exits non-zero with its error (the
+    envelope with `--json`)."""
     if as_json:
         print_json(run)
     elif run.status == "succeeded":
         _metrics_table(run)
     if run.status == "failed" and run.error is not None:
-        error = AppError(run.error.message, details=run.error.details, code=ErrorCode(run.error.code))
-        sys.stderr.write(json.dumps(error.envelope(), ensure_ascii=False, default=str) + "\n")
-        raise typer.Exit(error.exit_code)
+        fail(AppError(run.error.message, details=run.error.details, code=ErrorCode(run.error.code)), as_json=as_json)
     if run.status != "succeeded":
         sys.stderr.write(f"run {run.run_id} ended {run.status}\n")
         raise typer.Exit(1)
