@@ -287,13 +287,16 @@ def _submitted(ctx: typer.Context, ids: Any, wait: bool, as_json: bool) -> None:
 def artifacts(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run.")],
-    kind: Annotated[str, typer.Argument(metavar="TYPE", help="equity | trades | orders | positions | fills | logs")],
-    fmt: Annotated[str, typer.Option("--format", help="csv | json | parquet")] = "csv",
+    kind: Annotated[
+        str, typer.Argument(metavar="TYPE", help="equity | trades | orders | positions | fills | logs | metrics")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="csv | json | parquet | xlsx (typed cells, for Excel)")] = "csv",
+    headers: Annotated[str, typer.Option("--headers", help="csv/xlsx column names: en or zh (日期, 代码, …)")] = "en",
     out: Annotated[Path | None, typer.Option(help="Write to this file (default: stdout).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Download an artifact of a succeeded run in any format."""
-    download = _call_env(ctx, _service().artifact, _uuid(run_id, "run_id"), kind, fmt)
+    """Download an artifact of a succeeded run in any format (xlsx and `--headers zh` for Excel users)."""
+    download = _call_env(ctx, _service().artifact, _uuid(run_id, "run_id"), kind, fmt, headers=headers)
     if out is None:
         sys.stdout.buffer.write(download.content)
         sys.stdout.flush()

@@ -173,8 +173,9 @@ HINTS: dict[ErrorCode, str] = {
 
 def human_error(error: AppError) -> str:
     """The error as one line a person reads: `error: <message> (<CODE>, field: <f>) — hint: <hint>`. The hint
-    is the details' did-you-mean suggestions, `hint`, retry delay or retry advice when there are any, else the
-    code's generic hint (left out when the message already names a command or a suggestion)."""
+    is the details' did-you-mean suggestions, `hint`, retry delay, retry advice or allowed values when there
+    are any, else the code's generic hint (left out when the message already names a command or a
+    suggestion)."""
     details = error.details or {}
     field = details.get("field")
     named = field and error.message.startswith((f"{field}:", f"{field} "))
@@ -198,6 +199,8 @@ def _hint(error: AppError, details: dict[str, Any]) -> str | None:
         return f"retry in {details['retry_after']} s"
     if details.get("retry_advice"):
         return str(details["retry_advice"])
+    if isinstance(details.get("allowed"), list) and details["allowed"]:
+        return "one of " + ", ".join(map(str, details["allowed"]))
     if "did you mean" in error.message or "`huice " in error.message:  # the message says what to do
         return None
     return HINTS.get(error.code)
