@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from backtest.schemas import RunRead
 
 RUN_COLUMNS = ["run_id", "backtest_id", "status", "progress", "params", "queue_wait_s", "attempts", "created_at"]
-BACKTEST_COLUMNS = ["id", "strategy", "context", "created_at"]
+# a list shows the run's id whole and what tells runs apart; `status` shows every field
+RUN_LIST_COLUMNS = ["run_id", "status", "params", "created_at"]
+BACKTEST_COLUMNS = ["id", "strategy", "symbols", "window", "params"]
 TERMINAL = {"succeeded", "failed", "cancelled", "early_stopped"}
 
 ParamOpt = Annotated[list[str], typer.Option("--param", help="Parameter k=v (repeatable; JSON values allowed).")]
@@ -132,7 +134,10 @@ def _show_run(ctx: typer.Context, run_id: uuid.UUID, wait: bool, as_json: bool) 
     if wait:
         _finish(_follow(ctx, run_id, quiet=as_json), as_json)
     else:
-        emit(_run_read(ctx, run_id), as_json, columns=RUN_COLUMNS)
+        run = _run_read(ctx, run_id)
+        emit(run, as_json, columns=RUN_COLUMNS)
+        if not as_json and run.status == "succeeded" and run.stats:
+            _metrics_table(run)
 
 
 def create(
@@ -240,17 +245,35 @@ def list_(
     if runs or backtest or status or sort:
         bid = _uuid(backtest, "backtest") if backtest else None
         page_of_runs = _call(ctx, _service().list_runs, page, backtest_id=bid, status=status, sort=sort)
-        columns = RUN_COLUMNS
+        columns = RUN_LIST_COLUMNS
         if sort and sort.lstrip("+-").startswith("stats."):
             metric = sort.lstrip("+-").removeprefix("stats.")
-            columns = [*RUN_COLUMNS[:3], metric, *RUN_COLUMNS[3:4]]
+            columns = [*RUN_LIST_COLUMNS[:2], metric, *RUN_LIST_COLUMNS[2:3]]
             if not as_json:
                 rows = [{**r.model_dump(mode="json"), metric: (r.stats or {}).get(metric)} for r in page_of_runs.items]
                 emit(rows, False, columns=columns, title=f"{page_of_runs.total} total")
                 return
         emit(page_of_runs, as_json, columns=columns)
     else:
-        emit(_call(ctx, _service().list_backtests, page), as_json, columns=BACKTEST_COLUMNS)
+        backtests = _call(ctx, _service().list_backtests, page)
+        if as_json:
+            emit(backtests, True)
+            return
+        rows = [_backtest_row(b) for b in backtests.items]
+        emit(rows, False, columns=BACKTEST_COLUMNS, title=f"{backtests.total} total")
+
+
+def _backtest_row(b: Any) -> dict[str, Any]:
+    """One backtest as a table row a person reads: the full id, the strategy's name and version, the universe
+    (its first code and how many more), the window and the parameters as `k=v` (newest first: no date)."""
+    universe = b.context.universe
+    return {
+        "id": str(b.id),
+        "strategy": f"{b.strategy.strategy_name} v{b.strategy.version_number}",
+        "symbols": " ".join(universe) if len(universe) <= 2 else f"{universe[0]} +{len(universe) - 1}",
+        "window": f"{b.context.window.start}→{b.context.window.end}",
+        "params": format_value(b.params) if b.params else "—",
+    }
 
 
 def cancel(

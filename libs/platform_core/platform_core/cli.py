@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -26,6 +27,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from platform_core.errors import AppError, ErrorCode
 
@@ -90,7 +92,12 @@ def format_value(value: Any, name: str | None = None) -> str:
         return f"{value:,.2f} CNY"
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.6g}"
+    if isinstance(value, str) and (stamp := _ISO_UTC.match(value)):
+        return f"{stamp.group(1)} {stamp.group(2)}"  # a UTC timestamp to the second, without ISO's T and Z
     return str(value)
+
+
+_ISO_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|\+00:00)$")
 
 
 def _cell(value: Any, name: str | None = None) -> str:
@@ -129,9 +136,15 @@ def emit(
     if isinstance(data, list):
         rows = [flatten(r) if isinstance(r, dict) else {"value": r} for r in data]
         cols = list(columns or (dict.fromkeys(k for r in rows for k in r) if rows else ["value"]))
-        table = Table(*cols, title=title)
-        for row in rows:
-            table.add_row(*(_cell(row.get(c), c) for c in cols))
+        cells = [[_cell(_nested(row, c), c) for c in cols] for row in rows]
+        table = Table(title=title)
+        for i, name in enumerate(cols):
+            # ids are never cut: the next command needs them whole; other cells wrap (long words fold) to the width
+            widest = max([len(r[i]) for r in cells] + [len(name)]) if _is_id(name) else None
+            header = Text(name, no_wrap=True, overflow="ellipsis")
+            table.add_column(header, no_wrap=widest is not None, min_width=widest, overflow="fold")
+        for row_cells in cells:
+            table.add_row(*row_cells)
         console.print(table)
     elif isinstance(data, dict):
         table = Table("field", "value", title=title, show_header=False)
@@ -141,6 +154,21 @@ def emit(
         console.print(table)
     else:
         console.print(_cell(data))
+
+
+def _nested(row: dict[str, Any], column: str) -> Any:
+    """A row's value for `column`; a column naming a nested object (`params`) gets its flattened parts as one
+    `k=v, …` cell."""
+    if column in row:
+        return row[column]
+    prefix = column + "."
+    parts = {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+    return parts or None
+
+
+def _is_id(name: str) -> bool:
+    leaf = name.rsplit(".", 1)[-1]
+    return leaf == "id" or leaf.endswith("_id")
 
 
 def fail(error: AppError, *, as_json: bool | None = None) -> NoReturn:
