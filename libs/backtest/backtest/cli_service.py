@@ -271,7 +271,7 @@ def _backtest_row(b: Any) -> dict[str, Any]:
         "id": str(b.id),
         "strategy": f"{b.strategy.strategy_name} v{b.strategy.version_number}",
         "symbols": " ".join(universe) if len(universe) <= 2 else f"{universe[0]} +{len(universe) - 1}",
-        "window": f"{b.context.window.start}→{b.context.window.end}",
+        "window": f"{b.context.window.start} → {b.context.window.end}",
         "params": format_value(b.params) if b.params else "—",
     }
 

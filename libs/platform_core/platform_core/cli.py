@@ -98,6 +98,7 @@ def format_value(value: Any, name: str | None = None) -> str:
 
 
 _ISO_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|\+00:00)$")
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
 def _cell(value: Any, name: str | None = None) -> str:
@@ -139,8 +140,10 @@ def emit(
         cells = [[_cell(_nested(row, c), c) for c in cols] for row in rows]
         table = Table(title=title)
         for i, name in enumerate(cols):
-            # ids are never cut: the next command needs them whole; other cells wrap (long words fold) to the width
-            widest = max([len(r[i]) for r in cells] + [len(name)]) if _is_id(name) else None
+            # ids and timestamps are never cut or wrapped (the next command needs an id whole); other cells wrap
+            # (long words fold) to the width
+            whole = _is_id(name) or (cells and all(_STAMP.match(r[i]) for r in cells))
+            widest = max([len(r[i]) for r in cells] + [len(name)]) if whole else None
             header = Text(name, no_wrap=True, overflow="ellipsis")
             table.add_column(header, no_wrap=widest is not None, min_width=widest, overflow="fold")
         for row_cells in cells:
