@@ -232,6 +232,8 @@ def _hint(error: AppError, details: dict[str, Any]) -> str | None:
         return str(details["retry_advice"])
     if isinstance(details.get("allowed"), list) and details["allowed"]:
         return "one of " + ", ".join(map(str, details["allowed"]))
+    if error.code == ErrorCode.INVALID_INPUT and details.get("field") in ("strategy", "source"):
+        return "the error is in your strategy's code"
     if "did you mean" in error.message or "`huice " in error.message:  # the message says what to do
         return None
     return HINTS.get(error.code)
