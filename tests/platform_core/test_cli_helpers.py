@@ -87,6 +87,8 @@ def test_an_error_reads_as_one_line_with_a_hint() -> None:
     assert human_error(upstream) == "error: Tushare daily failed (UPSTREAM_ERROR) — hint: retry later"
     said = Unauthorized("not logged in: run `huice auth login` or set HUICE_API_KEY")
     assert human_error(said) == "error: not logged in: run `huice auth login` or set HUICE_API_KEY (UNAUTHORIZED)"
+    multi = AppError("configuration refused:\n  HUICE_X is wrong", code=ErrorCode.INVALID_INPUT)
+    assert human_error(multi).startswith("error: configuration refused:   HUICE_X is wrong (INVALID_INPUT)")
     theirs = InvalidInput("the strategy failed: NameError (line 7 of the strategy: x)", field="strategy")
     assert human_error(theirs).endswith("(INVALID_INPUT, field: strategy) — hint: the error is in your strategy's code")
     internal = AppError("internal error; see the logs", code=ErrorCode.INTERNAL_ERROR)

@@ -192,7 +192,7 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_INPUT: "see the command's --help",
     ErrorCode.NOT_FOUND: "check the id (list commands show full ids)",
     ErrorCode.UNAUTHORIZED: "run huice auth login or set HUICE_API_KEY",
-    ErrorCode.FORBIDDEN: "this needs another role or plan (huice auth me shows yours)",
+    ErrorCode.FORBIDDEN: "this needs another role or plan (huice auth whoami shows yours)",
     ErrorCode.RATE_LIMITED: "wait a moment and retry (huice auth usage shows this month's use)",
     ErrorCode.CONFLICT: "the object changed or already exists; read it again, then retry",
     ErrorCode.PAYLOAD_TOO_LARGE: "send less at once",
@@ -209,11 +209,12 @@ def human_error(error: AppError) -> str:
     suggestion)."""
     details = error.details or {}
     field = details.get("field")
-    named = field and error.message.startswith((f"{field}:", f"{field} "))
+    message = " ".join(error.message.splitlines())  # one line, whatever the message holds
+    named = field and message.startswith((f"{field}:", f"{field} "))
     code = str(error.code) + (f", field: {field}" if field and not named else "")
     errors = details.get("errors")
     more = f" (+{len(errors) - 1} more)" if isinstance(errors, list) and len(errors) > 1 else ""
-    line = f"error: {error.message}{more} ({code})"
+    line = f"error: {message}{more} ({code})"
     hint = _hint(error, details)
     return f"{line} — hint: {hint}" if hint else line
 
