@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 from typer.testing import CliRunner
 
 from backtest.cli import app
@@ -18,6 +19,11 @@ def test_local_json_and_artifacts(tmp_path) -> None:
     assert payload["manifest"]["params"] == {"fast": 5, "slow": 30}
     assert {"final_equity", "trade_count"} <= set(payload["metrics"])
     assert (tmp_path / "fills.parquet").exists() and (tmp_path / "manifest.json").exists()
+    # the CSVs as people read them: whole share counts, no 15:00 on next-open fills of daily bars
+    fills = (tmp_path / "fills.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert fills[0].split(",")[:5] == ["date", "symbol", "side", "qty", "price"]
+    assert all(line.split(",")[3].isdigit() for line in fills[1:])
+    assert pl.read_parquet(tmp_path / "fills.parquet").columns[0] == "ts"  # the frame itself is unchanged
 
 
 def test_local_grid_from_csv(tmp_path) -> None:

@@ -16,6 +16,7 @@ import polars as pl
 
 from platform_core.errors import InvalidInput
 from quant import EngineConfig
+from quant.results import for_export
 
 # `metrics` is not stored as a file: it is the run's scalar metrics as a (metric, value) table.
 ARTIFACT_TYPES = ("equity", "trades", "orders", "positions", "fills", "logs", "metrics", "report")
@@ -114,9 +115,6 @@ def _money_to_fen(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(money).round(2)) if money else frame
 
 
-# Share counts: integers in every export when they are whole (the `integer` share mode; `fractional` keeps
-# its fractions).
-SHARE_COLUMNS = frozenset({"quantity", "shares", "qty", "target_qty", "requested_qty", "filled_qty"})
 FRACTION_COLUMNS = frozenset({"return", "returns", "drawdown", "weight"})
 PRICE_COLUMNS = frozenset({"price", "entry_price", "exit_price", "close"})
 # The one mapping of export headers (and metric names) to Chinese, for `headers=zh`.
@@ -153,22 +151,9 @@ def metrics_frame(metrics: dict[str, Any] | None) -> pl.DataFrame:
 
 def presentable(frame: pl.DataFrame, *, daily_open_fills: bool = False) -> pl.DataFrame:
     """A stored table as people download it (the stored Parquet, hashed in the manifest, stays as is): CNY
-    to the fen, whole share counts as integers, and — on a daily run filled at the next open — no `ts` on
-    orders and fills: the engine labels a daily bar 15:00 (its close), which is not when an open fill happens;
-    the fill's session is `date` and its price that session's open."""
-    frame = _money_to_fen(frame)
-    whole = [
-        c
-        for c in frame.columns
-        if c in SHARE_COLUMNS
-        and frame.schema[c].is_float()
-        and bool(frame.select((pl.col(c).drop_nulls() % 1 == 0).all()).item())
-    ]
-    if whole:
-        frame = frame.with_columns(pl.col(whole).cast(pl.Int64))
-    if daily_open_fills and {"ts", "date", "side"} <= set(frame.columns):
-        frame = frame.drop("ts")
-    return frame
+    to the fen, then the engine's export rules (`quant.results.for_export`): whole share counts as integers
+    and, on a daily run filled at the next open, no 15:00 `ts` on orders and fills."""
+    return for_export(_money_to_fen(frame), open_fills_on_daily_bars=daily_open_fills)
 
 
 def convert(parquet: bytes | pl.DataFrame, fmt: str, *, headers: str = "en", daily_open_fills: bool = False) -> bytes:
