@@ -121,7 +121,7 @@ def test_doctor_reports_the_data_provider_and_the_schedules(container, session) 
     service.ensure_schedules(session, env_of(container))
     session.flush()
     report = doctor(container)
-    assert report["data_provider"] == {"tushare_token": env_of(container).market.settings.tushare_token is not None}
+    assert report["data_provider"]["tushare_token"] is (env_of(container).market.settings.tushare_token is not None)
     assert {s["name"] for s in report["schedules"]} == {"alerts", "retention", "tushare_refresh"}
 
 

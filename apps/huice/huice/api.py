@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -22,9 +22,13 @@ from platform_core.http import COMMON_ERROR_RESPONSES, install_http
 
 
 class Readiness(BaseModel):
-    """Each check (`ok`, `latency_ms` and what it found) and the verdict."""
+    """Each check (`ok`, `latency_ms` and what it found) and the verdict over the checks named in `gates`."""
 
-    ready: bool
+    ready: bool = Field(description="Every check named in `gates` passed.")
+    gates: list[str] = Field(
+        description="The checks that decide `ready` (postgres, redis, migrations, workers); `data_provider` and "
+        "`scheduler` are reported beside them and never gate."
+    )
     checks: dict[str, dict[str, Any]]
 
 
@@ -64,7 +68,10 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
     @app.get("/ready", tags=["platform"], summary="Readiness", response_model=Readiness, responses={503: _READINESS})
     async def ready() -> JSONResponse:
-        """PostgreSQL, Redis, migrations at head and at least one live worker; 503 with each check otherwise."""
+        """PostgreSQL, Redis, migrations at head and at least one live worker decide readiness (503 with each
+        check otherwise); the data provider (Tushare token present, and reachable by a probe call — reused for a
+        minute — when one is set) and the maintenance scheduler (no schedule overdue) are reported and never
+        gate."""
         report = await run_in_threadpool(readiness, container)
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 

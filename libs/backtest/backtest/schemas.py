@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Frequency = Literal["1d", "5min", "15min"]
-ArtifactType = Literal["equity", "trades", "orders", "positions", "fills", "logs", "report"]
-ArtifactFormat = Literal["csv", "json", "parquet", "html"]
+ArtifactType = Literal["equity", "trades", "orders", "positions", "fills", "logs", "metrics", "report"]
+ArtifactFormat = Literal["csv", "json", "parquet", "xlsx", "html"]
+HeaderLanguage = Literal["en", "zh"]
 PriorityName = Literal["high", "default", "low"]
 Symbol = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
 

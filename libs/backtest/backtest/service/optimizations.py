@@ -33,7 +33,7 @@ from backtest import gateways, sweep
 from backtest import repository as repo
 from backtest.artifacts import artifact_key
 from backtest.config import BacktestEnv
-from backtest.domain import clean_json, engine_config, parquet_bytes, queue_of
+from backtest.domain import clean_json, engine_config, parquet_bytes, queue_of, xlsx_bytes
 from backtest.schemas import (
     MAX_COMBINATIONS,
     BatchRead,
@@ -751,9 +751,10 @@ def results_csv(
     order: str | None = None,
     filters: list[str] | None = None,
     status: str | None = None,
+    fmt: str = "csv",
 ) -> bytes:
-    """Every result (sorted and filtered alike) as UTF-8 CSV with a header: index, params…, status,
-    metrics…, error."""
+    """Every result (sorted and filtered alike) as UTF-8 CSV with a BOM and a header — index, params…,
+    status, metrics…, error — or, with `fmt="xlsx"`, the same table as one typed Excel sheet."""
     rows = [
         _result(r)
         for r in _ordered(session, principal, optimization_id, sort=sort, order=order, filters=filters, status=status)
@@ -771,6 +772,8 @@ def results_csv(
         for r in rows
     ]
     frame = pl.DataFrame(records, infer_schema_length=None) if records else pl.DataFrame({"index": []})
+    if fmt == "xlsx":
+        return xlsx_bytes(frame, sheet="results")
     return b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8")
 
 
