@@ -200,3 +200,8 @@ def handle_data(context, data):
 """
     _, lines = _run(source, BARS.filter(pl.col("date") < pl.date(2015, 1, 7)))
     assert lines == ["info 1", "warn"]
+
+
+def test_engine_exit_rules_are_refused_for_an_event_driven_strategy() -> None:
+    with pytest.raises(StrategyError, match=r"exit rules \['stop_loss'\] apply to vectorised strategies"):
+        run_backtest("ma_cross_event", BARS, {}, EngineConfig(stop_loss=0.08))

@@ -137,11 +137,23 @@ class _Driver:
         run.close_unexecuted()
 
 
+def _checked(config: EngineConfig | None) -> EngineConfig:
+    """The config of an event-driven run: engine-level exit rules (`quant.stops`) are the vectorised model's;
+    an event-driven strategy places its exits itself, so they are refused rather than ignored."""
+    config = config or EngineConfig()
+    if config.exits:
+        raise StrategyError(
+            f"exit rules {sorted(config.exits)} apply to vectorised strategies; an event-driven strategy "
+            "places its own exits in handle_bar (e.g. order_target(symbol, 0) below its stop)"
+        )
+    return config
+
+
 def _prepare(bars: pl.DataFrame, config: EngineConfig | None, instruments) -> tuple[pl.DataFrame, EngineConfig, Market]:
     """The bars the strategy trades (the benchmark symbol taken out, as `simulate` does) and their market."""
     from quant.engine import split_benchmark
 
-    config = config or EngineConfig()
+    config = _checked(config)
     bars, _ = split_benchmark(normalize_bars(bars), None, config)
     return bars, config, prepare_market(bars, config, instruments)
 
@@ -272,7 +284,7 @@ def run_event_backtest(spec: StrategySpec, bars: pl.DataFrame, params, config, i
     """`engine.run_backtest` for an event-driven strategy: run it in this process over the bars."""
     from quant.engine import split_benchmark
 
-    config = config or EngineConfig()
+    config = _checked(config)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     values = validate_strategy_params(spec, params)
     m = prepare_market(bars, config, instruments)
@@ -283,7 +295,7 @@ def simulate_stream(bars: pl.DataFrame, stream: pl.DataFrame, config, instrument
     """`engine.simulate` for an order stream (what the confined runner returns for an event strategy)."""
     from quant.engine import split_benchmark
 
-    config = config or EngineConfig()
+    config = _checked(config)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     m = prepare_market(bars, config, instruments)
     return result_of(replay(m, config, bars, stream), config, benchmark, spec, params)
@@ -335,7 +347,7 @@ def run_event_grid(spec, bars, sets, config, instruments, benchmark, *, full=Fal
     """`grid.run_grid` for an event-driven strategy: one run per (validated) parameter set."""
     from quant.engine import split_benchmark
 
-    config = config or EngineConfig()
+    config = _checked(config)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     m = prepare_market(bars, config, instruments)
     runs = [_user_run(spec, bars, m, config, p, instruments) for p in sets]
@@ -346,7 +358,7 @@ def replay_grid(bars, streams: list[pl.DataFrame], sets, config, instruments, be
     """`grid.run_grid_targets` for order streams (one per parameter set, from the confined runner)."""
     from quant.engine import split_benchmark
 
-    config = config or EngineConfig()
+    config = _checked(config)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     m = prepare_market(bars, config, instruments)
     runs = [replay(m, config, bars, s) for s in streams]
