@@ -87,3 +87,16 @@ def test_an_event_driven_strategy_runs_confined_as_a_backtest_and_a_sweep(bt: Co
     assert set(by_params) == {(3, 10), (3, 20), (5, 10), (5, 20)}
     assert all(r.get("error") is None for r in rows["items"]), rows
     assert by_params[(5, 20)]["metrics"]["total_return"] == confined["stats"]["total_return"]
+
+
+def test_a_pasted_joinquant_style_strategy_runs_from_strategy_ref_code(bt: Container, client: Any, user) -> None:
+    """"Done means" of issue 20: a JoinQuant-style stop-loss strategy pasted as `strategyRef.code` is saved,
+    dry-run and pinned in one call, runs confined, and its exits are in the orders."""
+    code = SOURCE.replace('"""My moving-average cross', '"""Pasted moving-average cross', 1)
+    params = {"fast": 5, "slow": 20, "stop_loss": 0.05}
+    backtest = _backtest(client, user, {"code": code, "name": f"pasted-{uuid.uuid4().hex[:8]}", "params": params})
+    run = _single_run(bt, client, user, backtest, params)
+    orders = _orders(client, user, run)
+    sells = orders.filter(pl.col("side") == "sell")
+    assert sells.height > 0 and run["stats"]["trade_count"] > 0
+    assert run["manifest"]["params"] == params
