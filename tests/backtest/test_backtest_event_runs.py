@@ -90,7 +90,7 @@ def test_an_event_driven_strategy_runs_confined_as_a_backtest_and_a_sweep(bt: Co
 
 
 def test_a_pasted_joinquant_style_strategy_runs_from_strategy_ref_code(bt: Container, client: Any, user) -> None:
-    """"Done means" of issue 20: a JoinQuant-style stop-loss strategy pasted as `strategyRef.code` is saved,
+    """ "Done means" of issue 20: a JoinQuant-style stop-loss strategy pasted as `strategyRef.code` is saved,
     dry-run and pinned in one call, runs confined, and its exits are in the orders."""
     code = SOURCE.replace('"""My moving-average cross', '"""Pasted moving-average cross', 1)
     params = {"fast": 5, "slow": 20, "stop_loss": 0.05}
@@ -99,4 +99,4 @@ def test_a_pasted_joinquant_style_strategy_runs_from_strategy_ref_code(bt: Conta
     orders = _orders(client, user, run)
     sells = orders.filter(pl.col("side") == "sell")
     assert sells.height > 0 and run["stats"]["trade_count"] > 0
-    assert run["manifest"]["params"] == params
+    assert run["manifest"]["params"] == {**params, "take_profit": 0.1, "trailing": 0.05}  # defaults filled in
