@@ -14,8 +14,8 @@ CHILD = textwrap.dedent(
     from huice.worker import WARM_MODULES, prewarm
     prewarm()
     assert all(name in sys.modules for name in WARM_MODULES)
-    from quant.templates import load_template
-    assert load_template.cache_info().currsize == 5
+    from quant.templates import TEMPLATE_NAMES, load_template
+    assert load_template.cache_info().currsize == len(TEMPLATE_NAMES) == 7
     pid = os.fork()
     if pid == 0:
         from quant import EngineConfig, run_backtest

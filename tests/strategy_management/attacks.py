@@ -16,6 +16,7 @@ from pathlib import Path
 
 SECRET = "attack-suite-secret-value-4711"
 TEMPLATES = ("ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation")
+EVENT_TEMPLATES = ("ma_cross_event", "ma_cross_port")
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "libs/quant/quant/templates"
 STRICT = ("open /etc/passwd", "write /tmp")
 
@@ -271,6 +272,7 @@ SIGNAL_ATTACKS = [
 ]
 SIGNALS = tuple(a.name for a in SIGNAL_ATTACKS)
 ATTACKS += SIGNAL_ATTACKS
+EVENT_ATTACKS = [a for a in ATTACKS if a.name not in SIGNALS]  # also run from handle_bar (signals: module level)
 # Signals to itself keep working under the filter (Python's own `os.kill(os.getpid())`, `raise_signal`,
 # `pthread_kill`, sigqueue): the handler counts them and the run reports the count as its error.
 SELF_SIGNALS = (
@@ -290,3 +292,13 @@ def generate(bars, params):
 """
 )
 BY_NAME = {a.name: a for a in ATTACKS}
+
+
+def event_source(source: str) -> str:
+    """The attack run from inside an event-driven strategy's `handle_bar`, with the engine's simulator
+    stepping around it in the sandbox: module-level code becomes the hook's body, a `generate` becomes
+    the hook."""
+    if "def generate(bars, params):" in source:
+        return source.replace("def generate(bars, params):", "def handle_bar(context, bar):")
+    body = "".join(f"    {line}\n" if line else "\n" for line in source.splitlines())
+    return f"def initialize(context):\n    pass\n\n\ndef handle_bar(context, bar):\n{body}"

@@ -25,6 +25,7 @@ from strategy_management import config, domain
 from strategy_management.confined_runner import MiB, RunnerConfig, StrategyRuntimeError, execute
 from tests.strategy_management.attacks import (
     ATTACKS,
+    EVENT_TEMPLATES,
     SECRET,
     SELF_SIGNALS,
     SIGNALS,
@@ -32,6 +33,7 @@ from tests.strategy_management.attacks import (
     SYSCALL_NUMBERS,
     TEMPLATE_DIR,
     TEMPLATES,
+    event_source,
 )
 from tests.strategy_management.factories import SIMPLE, TEST_LIMITS
 from tests.user_auth.plugin import auth_headers_for, fast_password_hashing, make_user
@@ -95,9 +97,14 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory, sentinel: subprocess.Pope
                 marker=marker, port=port, sentinel=sentinel.pid, target=target, **SYSCALL_NUMBERS
             )
             jobs[key] = (source, mode)
+            if mode != "strict" and attack.name not in SIGNALS:  # the same attack through handle_bar
+                marker = Path("/tmp") / f"huice-attack-{uuid.uuid4().hex}"
+                markers[f"event-{key}"] = marker
+                source = attack.source.format(marker=marker, port=port, sentinel=sentinel.pid, **SYSCALL_NUMBERS)
+                jobs[f"event-{key}"] = (event_source(source), mode)
     for mode in ("kernel", "strict"):
         jobs[f"{mode}:signals to itself"] = (SELF_SIGNALS.format(**SYSCALL_NUMBERS), mode)
-    for name in TEMPLATES:
+    for name in TEMPLATES + EVENT_TEMPLATES:
         jobs[f"template:{name}"] = ((TEMPLATE_DIR / f"{name}.py").read_text(), "full")
     jobs["simple"] = (SIMPLE, "full")
     try:

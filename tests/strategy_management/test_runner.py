@@ -19,6 +19,8 @@ from tests.strategy_management.attacks import (
     ATTACKS,
     BY_NAME,
     EPERM,
+    EVENT_ATTACKS,
+    EVENT_TEMPLATES,
     SECRET,
     SIGNALS,
     STRICT,
@@ -49,6 +51,38 @@ def test_each_attack_is_stopped_with_a_clear_error(outcomes: dict[str, Any], att
     for line in outcome.details["traceback"][:-1]:
         assert line.startswith('File "<strategy>", line ')
     assert "/work" not in _error_text(outcome) and "site-packages" not in _error_text(outcome)
+
+
+@pytest.mark.parametrize("attack", EVENT_ATTACKS, ids=[a.name for a in EVENT_ATTACKS])
+def test_each_attack_through_handle_bar_is_stopped_with_a_clear_error(outcomes: dict[str, Any], attack: Attack) -> None:
+    """The event-driven entry point: the attack runs inside `handle_bar`, while the engine's simulator steps
+    in the same confined process — the same limits and layers stop it, and the message names the hook."""
+    outcome = outcomes[f"event-full:{attack.name}"]
+    assert isinstance(outcome, StrategyRuntimeError), outcome
+    assert outcome.code == "INVALID_INPUT"
+    assert outcome.details["kind"] == attack.kind
+    if attack.kind == "timeout":
+        assert outcome.message in (
+            "the strategy did not finish within 10 s",
+            "the strategy exceeded its CPU time limit (2 s)",
+        )
+    else:
+        assert outcome.message.startswith(attack.message)
+        assert " (in handle_bar at bar 2024-01-02 15:00:00)" in outcome.message
+        assert outcome.details["bar"] == "2024-01-02 15:00:00"
+    assert not outcomes["_markers"][f"event-full:{attack.name}"].exists()
+    assert SECRET not in _error_text(outcome)
+    assert "/work" not in _error_text(outcome) and "site-packages" not in _error_text(outcome)
+
+
+@pytest.mark.parametrize("attack", [a for a in EVENT_ATTACKS if a.kernel_kind], ids=lambda a: a.name)
+def test_kernel_layers_alone_stop_each_attack_through_handle_bar(outcomes: dict[str, Any], attack: Attack) -> None:
+    outcome = outcomes[f"event-kernel:{attack.name}"]
+    assert isinstance(outcome, StrategyRuntimeError), outcome
+    assert outcome.details["kind"] == attack.kernel_kind
+    assert not outcomes["_markers"][f"event-kernel:{attack.name}"].exists()
+    text = _error_text(outcome)
+    assert SECRET not in text and "root:x:0:0" not in text
 
 
 @pytest.mark.parametrize("attack", [a for a in ATTACKS if a.kernel_kind], ids=lambda a: a.name)
@@ -120,6 +154,17 @@ def test_templates_run_through_the_same_runner(outcomes: dict[str, Any], name: s
     assert frame.schema["weight"] == pl.Float64 and frame.height > 0
 
 
+@pytest.mark.parametrize("name", EVENT_TEMPLATES)
+def test_event_templates_step_the_simulator_in_the_runner_and_return_their_orders(
+    outcomes: dict[str, Any], name: str
+) -> None:
+    outcome = outcomes[f"template:{name}"]
+    assert not isinstance(outcome, Exception), outcome
+    [frame] = outcome.frames
+    assert frame.columns == ["ts", "symbol", "amount", "order", "limit_price"]
+    assert frame.height > 0 and set(frame["order"]) <= {"target_shares", "target_percent"}
+
+
 def test_targets_come_back_over_the_pipe(outcomes: dict[str, Any]) -> None:
     [frame] = outcomes["simple"].frames
     bars = domain.sample_bars()
@@ -184,3 +229,27 @@ def test_a_strategys_own_parameter_check_runs_confined_and_names_the_field(runne
     envelope = exc.value.envelope()["error"]
     assert envelope["details"]["field"] == "lo"
     assert "must be below hi" in envelope["message"] and "generate must not run" not in envelope["message"]
+
+
+def test_event_strategy_order_stream_replays_into_the_in_process_result(runner_config) -> None:
+    """The child steps the simulator for the strategy and answers with its order stream; the engine's replay
+    of that stream (no user code) is the in-process run, frame for frame — also as a sweep of two sets."""
+    from quant import EngineConfig, run_backtest, simulate
+    from quant.grid import run_grid, run_grid_targets
+    from quant.templates import get_template
+
+    bars, config = domain.sample_bars(), EngineConfig(preset="a-share", initial_cash=100_000)
+    source = get_template("ma_cross_event").source.replace('"""Moving-average', '"""A user copy: moving-average')
+    exits = {"stop_loss": 0.08, "take_profit": 0.1, "trailing": 0.05}
+    sets = [{"fast": 3, "slow": 10, **exits}, {"fast": 5, "slow": 20, **exits}]
+    outcome = execute(
+        "targets", source, runner_config, bars=bars, param_sets=sets, engine_config=config.model_dump(mode="json")
+    )
+    replayed = simulate(bars, outcome.frames[0], config, params=sets[0])
+    direct = run_backtest("ma_cross_event", bars, sets[0], config)
+    assert direct.orders.height > 0
+    for name in ("orders", "fills", "trades", "positions", "equity"):
+        assert getattr(replayed, name).equals(getattr(direct, name)), name
+    assert replayed.metrics == direct.metrics and replayed.manifest["model"] == "event"
+    sweep = run_grid_targets(bars, outcome.frames, sets, config).summary
+    assert sweep.equals(run_grid("ma_cross_event", bars, sets, config).summary)

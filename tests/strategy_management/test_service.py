@@ -8,7 +8,7 @@ import pytest
 
 from platform_core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from platform_core.pagination import PageParams
-from strategy_management import service
+from strategy_management import domain, service
 from strategy_management.schemas import (
     FromTemplate,
     ImportRequest,
@@ -212,7 +212,15 @@ def test_validate_dry_runs_on_sample_bars(session, user, strategy_env) -> None:
 
 def test_templates_are_browsable_and_copied_into_a_new_strategy(session, user, strategy_env) -> None:
     names = [t.name for t in service.list_templates()]
-    assert names == ["ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation"]
+    assert names == [
+        "ma_cross",
+        "rsi_reversion",
+        "bollinger_breakout",
+        "macd",
+        "momentum_rotation",
+        "ma_cross_event",
+        "ma_cross_port",
+    ]
     tpl = service.template_source("ma_cross")
     assert tpl.title == "Dual moving-average cross" and [p.name for p in tpl.params] == ["fast", "slow"]
     created = service.create_from_template(session, strategy_env, user, FromTemplate(template="ma_cross", tags=["tpl"]))
@@ -244,6 +252,35 @@ def test_create_rejects_missing_generate(session, user, strategy_env) -> None:
         service.create_strategy(
             session, strategy_env, user, StrategyCreate(name="x", source="import math\nPARAMS = []\n")
         )
-    assert exc.value.details["violations"] == [
-        {"line": 1, "column": 1, "message": "the strategy must define a function generate(bars, params)"}
-    ]
+    assert exc.value.details["violations"] == [{"line": 1, "column": 1, "message": domain.MISSING_MODEL}]
+
+
+EVENT_SOURCE = """from quant.sdk import order_target_percent, param
+
+PARAMS = [param("weight", float, default=0.5, min=0.0, max=1.0)]
+
+
+def initialize(context):
+    context.done = False
+
+
+def handle_bar(context, bar):
+    if not context.done:
+        order_target_percent("600000.SH", context.params["weight"])
+        context.done = True
+"""
+
+
+def test_create_rejects_a_source_with_both_models(session, user, strategy_env) -> None:
+    source = EVENT_SOURCE + "\n\ndef generate(bars, params):\n    return bars\n"
+    with pytest.raises(InvalidInput) as exc:
+        service.create_strategy(session, strategy_env, user, StrategyCreate(name="x", source=source))
+    assert exc.value.details["violations"] == [{"line": 16, "column": 1, "message": domain.BOTH_MODELS}]
+
+
+def test_an_event_driven_strategy_is_described_and_validated_in_the_runner(session, user, strategy_env) -> None:
+    created = service.create_strategy(session, strategy_env, user, StrategyCreate(name="jq", source=EVENT_SOURCE))
+    report = service.validate_strategy(session, strategy_env, user, created.id, params={"weight": 0.25})
+    assert report.ok is True and report.params == {"weight": 0.25}
+    assert (report.target_column, report.target_rows, report.nonzero_targets) == ("amount", 1, 1)
+    assert report.first_ts == report.last_ts  # its one order executes on the sample's second bar

@@ -18,6 +18,12 @@ def attack(name: str) -> str:
     return name
 
 
+@given(parsers.parse('the attack "{name}" inside an event-driven strategy\'s handle_bar'), target_fixture="subject")
+def event_attack(name: str) -> str:
+    assert name in BY_NAME
+    return f"event:{name}"
+
+
 @given(parsers.parse('the template "{name}"'), target_fixture="subject")
 def template(name: str) -> str:
     return f"template:{name}"
@@ -25,13 +31,18 @@ def template(name: str) -> str:
 
 @when("it runs in the confined runner", target_fixture="result")
 def run_full(subject: str, outcomes: dict[str, Any]) -> tuple[str, Any]:
-    key = subject if subject.startswith("template:") else f"full:{subject}"
+    key = subject if subject.startswith("template:") else _key("full", subject)
     return key, outcomes[key]
+
+
+def _key(mode: str, subject: str) -> str:
+    """The outcome of `subject` in `mode` ("event:<attack>": the attack run from `handle_bar`)."""
+    return f"event-{mode}:{subject[6:]}" if subject.startswith("event:") else f"{mode}:{subject}"
 
 
 @when("it runs in the confined runner without the Python guards", target_fixture="result")
 def run_kernel(subject: str, outcomes: dict[str, Any]) -> tuple[str, Any]:
-    return f"kernel:{subject}", outcomes[f"kernel:{subject}"]
+    return _key("kernel", subject), outcomes[_key("kernel", subject)]
 
 
 @when("it runs in the confined runner without the Python guards and without Landlock", target_fixture="result")
@@ -74,3 +85,10 @@ def weights(result: tuple[str, Any]) -> None:
     _, outcome = result
     [frame] = outcome.frames
     assert frame.columns == ["ts", "symbol", "weight"] and frame.height > 0
+
+
+@then("it returns its order stream for the sample bars")
+def order_stream(result: tuple[str, Any]) -> None:
+    _, outcome = result
+    [frame] = outcome.frames
+    assert frame.columns == ["ts", "symbol", "amount", "order", "limit_price"] and frame.height > 0

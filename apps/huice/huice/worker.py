@@ -35,6 +35,7 @@ WARM_MODULES = (
     "quant.results",
     "quant.engine",
     "quant.grid",
+    "quant.event",
     "quant.templates",
 )
 

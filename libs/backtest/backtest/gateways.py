@@ -28,6 +28,7 @@ from job_orchestration.schemas import JobRead
 from market_data import service as market
 from platform_core.errors import AppError, ErrorCode, InvalidInput, NotFound, invalid_input_from
 from platform_core.ids import new_id
+from quant.config import EngineConfig
 from quant.strategy import ParamError, StrategyError, compute_targets_grid
 from quant.templates import template_for_source
 from strategy_management import service as strategies
@@ -136,18 +137,33 @@ def dry_run(env: BacktestEnv, principal: Principal, source: str, params: dict[st
 
 
 def run_targets(
-    env: BacktestEnv, source: str, bars: pl.DataFrame, params: dict[str, Any], timeout_s: float
+    env: BacktestEnv,
+    source: str,
+    bars: pl.DataFrame,
+    params: dict[str, Any],
+    timeout_s: float,
+    config: EngineConfig | None = None,
+    instruments: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """Targets of a strategy version's source and the lines it printed or logged. User code runs in the
     confined runner, never in this process; a version whose source is byte for byte a built-in template is
     the engine's own code (which prints nothing), so it runs here (the same call the runner makes, without
-    the ~0.5 s start of a confined interpreter)."""
+    the ~0.5 s start of a confined interpreter). An event-driven strategy steps the simulator with `config`
+    and `instruments` and gives its order stream, which `quant.engine.simulate` replays."""
     template = template_for_source(source)
     if template is None:
-        [targets], output = strategies.run_targets_logged(env.strategies, source, bars, [params], timeout_s=timeout_s)
+        [targets], output = strategies.run_targets_logged(
+            env.strategies,
+            source,
+            bars,
+            [params],
+            timeout_s=timeout_s,
+            engine_config=config.model_dump(mode="json") if config is not None else None,
+            instruments=instruments,
+        )
         return targets, output
     try:
-        [targets] = compute_targets_grid(template, bars, [params])
+        [targets] = compute_targets_grid(template, bars, [params], config, instruments)
     except (ParamError, StrategyError) as exc:  # reported as the runner reports them
         raise strategies.StrategyRuntimeError.of_kind("error", str(exc), field=getattr(exc, "field", None)) from None
     return targets, []

@@ -161,6 +161,10 @@ def simulate(
 ) -> BacktestResult:
     """Simulate one portfolio (one cash account) trading `targets` (ts, symbol, weight|shares) on `bars`."""
     config = config or EngineConfig()
+    from quant.event import is_order_stream, simulate_stream
+
+    if is_order_stream(targets):  # an event-driven strategy's orders: replayed by the engine
+        return simulate_stream(bars, targets, config, instruments, benchmark, strategy, params)
     bars, benchmark = split_benchmark(bars, benchmark, config)
     m = prepare_market(bars, config, instruments)
     decisions, mode = align_targets(m, targets)
@@ -311,6 +315,10 @@ def run_backtest(
     """Compute targets with `strategy` (spec, template name or source) and simulate them."""
     spec = resolve_strategy(strategy)
     config = with_declared(config or EngineConfig(), spec.source)
+    if spec.event is not None:
+        from quant.event import run_event_backtest
+
+        return run_event_backtest(spec, bars, params, config, instruments, benchmark)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     values = validate_strategy_params(spec, params)
     if spec.generate_arrays is None:

@@ -91,8 +91,14 @@ def run_grid(
     check_grid(param_sets)
     spec = resolve_strategy(strategy)
     config = with_declared(config or EngineConfig(), spec.source)
-    bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     sets = [validate_strategy_params(spec, p) for p in param_sets]
+    if spec.event is not None:  # an event-driven strategy: one run per set
+        from quant.event import run_event_grid
+
+        return run_event_grid(
+            spec, bars, sets, config, instruments, benchmark, full=full, returns=returns, keys=_metric_keys(metrics)
+        )
+    bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     m, rows = market_and_rows(spec, bars, sets, config, instruments)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows), "weight"
@@ -119,6 +125,12 @@ def run_grid_targets(
     check_grid(param_sets)
     if len(targets) != len(param_sets):
         raise StrategyError("one target frame per parameter set is needed")
+    from quant.event import is_order_stream, replay_grid
+
+    if any(is_order_stream(f) for f in targets):
+        if not all(is_order_stream(f) for f in targets):
+            raise StrategyError("every parameter set must give an order stream (event-driven) or targets, not both")
+        return replay_grid(bars, targets, param_sets, config, instruments, benchmark, returns=returns)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     m = prepare_market(bars, config, instruments)
     aligned = [align_targets(m, f) for f in targets]
@@ -152,6 +164,8 @@ def run_independent(
     """Run the strategy on each symbol alone (its own account), all symbols in one vectorised pass
     (`metrics` as in `run_grid`)."""
     spec = resolve_strategy(strategy)
+    if spec.event is not None:
+        raise StrategyError("an event-driven strategy runs one account over its universe; run it per symbol instead")
     config = with_declared(config or EngineConfig(), spec.source)
     bars = normalize_bars(bars)
     values = validate_strategy_params(spec, params)

@@ -34,9 +34,10 @@ REASONS = (
     "VOLUME_CAP",
     "INSUFFICIENT_CASH",
     *STOP_CODES,  # a filled exit of `quant.stops`
+    "LIMIT_PRICE_NOT_REACHED",  # an event-driven limit order whose bar never traded through its price
 )
 R = {name: i for i, name in enumerate(REASONS)}
-RETRY = np.array([False, True, True, True, True, False, True, False, False, False, False])
+RETRY = np.array([False, True, True, True, True, False, True, False, False, False, False, False])
 EPS = 1e-9
 ORDER_FIELDS = (
     "lane",

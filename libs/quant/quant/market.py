@@ -50,6 +50,8 @@ class Market:
     stop_scale: np.ndarray | None = None  # fill price × scale = the exit basis (None: the fill basis itself)
     _prev_mark: np.ndarray | None = None
     _volume: np.ndarray | None = None
+    up_limit: np.ndarray | None = None  # the day's limit prices (raw), when the rules apply limits
+    down_limit: np.ndarray | None = None
 
     @property
     def prev_mark(self) -> np.ndarray:
@@ -294,6 +296,7 @@ def _apply_limits(m: Market, bars: pl.DataFrame, panel, inst: pl.DataFrame, conf
         }
         up = np.where(data_ok, up_data, up_rule)
         down = np.where(np.isfinite(down_data), down_data, down_rule)
+    m.up_limit, m.down_limit = up, down
     price = panel("raw_open") if config.fill == "next_open" else raw_close
     with np.errstate(invalid="ignore"):
         if config.limit_policy == "touch":

@@ -11,7 +11,10 @@ per bar row (numpy, rows in the frame's (symbol, ts) order) and `generate_grid_a
 returning (combinations × rows). `cols` is a `Columns` view of the bars; its numpy indicators
 (`rolling_mean`) work per symbol like the expressions. Such a strategy must treat symbols independently
 apart from `cols.share` (1 / the number of symbols sharing one account), so the engine can run every
-symbol as its own account in one call. `generate` can then simply be `frame_targets(bars, weights)`."""
+symbol as its own account in one call. `generate` can then simply be `frame_targets(bars, weights)`.
+
+Event-driven strategies (`initialize(context)` / `handle_bar(context, bar)`, see `quant.event`) import
+their order, history and scheduling functions from here too (`quant.event_sdk`)."""
 
 from __future__ import annotations
 
@@ -22,6 +25,23 @@ import numpy as np
 import polars as pl
 
 from quant.contract import symbol_changes
+from quant.event_sdk import (  # noqa: F401 - the event-driven API, importable from the one SDK module
+    attribute_history,
+    cancel_order,
+    g,
+    get_open_orders,
+    history,
+    order,
+    order_shares,
+    order_target,
+    order_target_percent,
+    order_target_shares,
+    order_target_value,
+    order_value,
+    run_daily,
+    run_monthly,
+    run_weekly,
+)
 
 PARAM_TYPES = {int: "int", float: "float", bool: "bool", str: "str"}
 
@@ -69,6 +89,11 @@ def log(*values: Any, sep: str = " ") -> None:
     import sys
 
     sys.stdout.write(sep.join(str(v) for v in values) + "\n")
+
+
+for _level in ("debug", "info", "warn", "warning", "error"):  # JoinQuant's `log.info(...)` etc. port as they are
+    setattr(log, _level, log)
+del _level
 
 
 def exits(

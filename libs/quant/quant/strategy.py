@@ -4,7 +4,11 @@ A strategy module imports only polars, numpy, math, statistics, datetime and `qu
 old name `backtest.engine.sdk`, which stored sources use),
 defines `PARAMS = [param(...), ...]` and `generate(bars, params) -> DataFrame[ts, symbol, weight|shares]`,
 and optionally `generate_grid(bars, param_sets) -> list[DataFrame]`. Computing targets and simulating
-are separate pure functions so a service can run the first in a confined subprocess."""
+are separate pure functions so a service can run the first in a confined subprocess.
+
+An event-driven strategy (`quant.event`) defines `handle_bar(context, bar)` (and `initialize(context)`, ...)
+instead of `generate`; a module defining both models, or neither, is refused. Its "targets" are its
+order stream (`quant.event.order_streams`), which the engine replays."""
 
 from __future__ import annotations
 
@@ -74,6 +78,40 @@ class StrategySpec:
     generate_arrays: Callable | None = None
     generate_grid_arrays: Callable | None = None
     check_params: Callable[[dict], None] | None = None
+    event: Any = None  # `quant.event.EventHooks` of an event-driven strategy (then `generate` is None)
+
+
+@dataclass(frozen=True)
+class EventHooks:
+    """The entry points of an event-driven strategy module."""
+
+    handle_bar: Any
+    initialize: Any = None
+    before_trading: Any = None
+    after_trading: Any = None
+    on_order: Any = None
+
+
+def hooks_from_namespace(namespace: dict) -> EventHooks | None:
+    """The event hooks a module defines (JoinQuant / RQAlpha names accepted), or None if it defines no
+    `handle_bar`; both `handle_bar` and `handle_data`, or hooks without a bar handler, are refused."""
+    bar = [n for n in ("handle_bar", "handle_data") if callable(namespace.get(n))]
+    init = [n for n in ("initialize", "init") if callable(namespace.get(n))]
+    if len(bar) > 1 or len(init) > 1:
+        raise StrategyError(f"define one of {' / '.join(bar or init)}, not both")
+    if not bar:
+        if init:
+            raise StrategyError(f"an event-driven strategy needs handle_bar(context, bar) next to {init[0]}")
+        return None
+    pick = {
+        name: next((namespace[n] for n in names if callable(namespace.get(n))), None)
+        for name, names in {
+            "before_trading": ("before_trading", "before_trading_start"),
+            "after_trading": ("after_trading", "after_trading_end"),
+            "on_order": ("on_order", "on_order_update"),
+        }.items()
+    }
+    return EventHooks(namespace[bar[0]], namespace[init[0]] if init else None, **pick)
 
 
 def source_hash(source: str) -> str:
@@ -143,8 +181,17 @@ def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module | None, sour
     without `tree` the docstring is the module's `__doc__` (cleaned as `ast.get_docstring` does)."""
     generate = namespace.get("generate")
     params = namespace.get("PARAMS", [])
-    if not callable(generate):
-        raise StrategyError("strategy must define generate(bars, params)")
+    event = hooks_from_namespace(namespace)
+    if event is not None and callable(generate):
+        raise StrategyError(
+            "strategy defines both models: generate(bars, params) (vectorised) and handle_bar(context, bar) "
+            "(event-driven); keep one"
+        )
+    if event is None and not callable(generate):
+        raise StrategyError(
+            "strategy must define generate(bars, params) (vectorised) or initialize(context) and "
+            "handle_bar(context, bar) (event-driven)"
+        )
     if not isinstance(params, list | tuple) or not all(isinstance(p, Param) for p in params):
         raise StrategyError("PARAMS must be a list of param(...) declarations")
     grid = namespace.get("generate_grid")
@@ -156,11 +203,12 @@ def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module | None, sour
         source_hash=source_hash(source),
         doc=(_docstring(namespace) if tree is None else ast.get_docstring(tree) or "").strip(),
         params=tuple(params),
-        generate=generate,
-        generate_grid=grid if callable(grid) else None,
-        generate_arrays=arrays if callable(arrays) else None,
-        generate_grid_arrays=grid_arrays if callable(grid_arrays) else None,
+        generate=generate if event is None else None,
+        generate_grid=grid if callable(grid) and event is None else None,
+        generate_arrays=arrays if callable(arrays) and event is None else None,
+        generate_grid_arrays=grid_arrays if callable(grid_arrays) and event is None else None,
         check_params=check if callable(check) else None,
+        event=event,
     )
 
 
@@ -249,13 +297,27 @@ def check_targets(frame: Any) -> pl.DataFrame:
 
 def compute_targets(spec: StrategySpec, bars: pl.DataFrame, params: dict | None) -> pl.DataFrame:
     """Validate `params` and run the strategy's `generate` over `bars` (a contract frame)."""
+    if spec.event is not None:
+        return compute_targets_grid(spec, bars, [params or {}])[0]
     values = validate_strategy_params(spec, params)
     return check_targets(spec.generate(bars, values))
 
 
-def compute_targets_grid(spec: StrategySpec, bars: pl.DataFrame, param_sets: list[dict]) -> list[pl.DataFrame]:
-    """Targets for many parameter sets; uses `generate_grid` when the strategy defines it."""
+def compute_targets_grid(
+    spec: StrategySpec, bars: pl.DataFrame, param_sets: list[dict], config: Any = None, instruments: Any = None
+) -> list[pl.DataFrame]:
+    """Targets for many parameter sets; uses `generate_grid` when the strategy defines it. For an
+    event-driven strategy: its order stream per set, simulated with `config` (an `EngineConfig` or its
+    dict; default preset when None) and `instruments`."""
     sets = [validate_strategy_params(spec, p) for p in param_sets]
+    if spec.event is not None:
+        from quant.config import EngineConfig
+        from quant.contract import normalize_bars
+        from quant.event import order_streams
+
+        if isinstance(config, dict):
+            config = EngineConfig(**config)
+        return order_streams(spec, normalize_bars(bars), sets, config, instruments)
     if spec.generate_grid is None:
         return [check_targets(spec.generate(bars, p)) for p in sets]
     frames = spec.generate_grid(bars, sets)

@@ -38,6 +38,7 @@ from typing import Any
 import polars as pl
 
 from platform_core.errors import AppError, ErrorCode, InternalError, InvalidInput, ServiceUnavailable
+from quant.event import ORDER_STREAM_COLUMNS
 from strategy_management.sandbox import protocol
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,13 @@ def execute(
     *,
     bars: pl.DataFrame | None = None,
     param_sets: list[dict] | None = None,
+    engine_config: dict | None = None,
+    instruments: pl.DataFrame | None = None,
 ) -> Outcome:
-    """Run `op` (`describe` or `targets`) on `source` in a fresh confined child process."""
+    """Run `op` (`describe` or `targets`) on `source` in a fresh confined child process. An event-driven
+    strategy steps the engine's simulator inside the child with `engine_config` (the run's
+    `EngineConfig` as a dict; the default preset when None) and `instruments`, and its "targets" are
+    its order streams (`quant.event.ORDER_STREAM_COLUMNS`), which the caller replays."""
     header = {
         "op": op,
         "source": source,
@@ -164,9 +170,13 @@ def execute(
         },
         "python_guards": config.python_guards,
         "landlock": config.landlock,
-        "frames": 1 if bars is not None else 0,
+        "engine_config": engine_config,
     }
-    payload = protocol.encode(header, [_frame_bytes(bars)] if bars is not None else [])
+    frames = [_frame_bytes(bars)] if bars is not None else []
+    if bars is not None and instruments is not None:
+        frames.append(_frame_bytes(instruments))
+    header["frames"] = len(frames)
+    payload = protocol.encode(header, frames)
     return _interpret(_run_child(payload, config), config)
 
 
@@ -330,6 +340,7 @@ def _user_error(header: dict[str, Any]) -> StrategyRuntimeError:
         line=header.get("line"),
         column=header.get("column"),
         field=header.get("field"),
+        bar=header.get("bar"),
         output=_user_output(header),
     )
 
@@ -339,6 +350,8 @@ def _read_targets(data: bytes) -> pl.DataFrame:
         frame = pl.read_ipc_stream(io.BytesIO(data))
     except Exception:
         raise StrategyRuntimeError("the strategy process returned an unreadable frame", kind="error") from None
+    if tuple(frame.columns) == ORDER_STREAM_COLUMNS:  # an event-driven strategy's orders
+        return frame.cast({"amount": pl.Float64, "limit_price": pl.Float64, "order": pl.Utf8})
     kinds = [c for c in ("weight", "shares") if c in frame.columns]
     if set(frame.columns) != {"ts", "symbol", *kinds} or len(kinds) != 1:
         raise StrategyRuntimeError("targets need columns ts, symbol and one of weight/shares", kind="error")

@@ -155,13 +155,29 @@ class _Checker(ast.NodeVisitor):
 
 
 def check_source(tree: ast.Module) -> list[Violation]:
-    """Every allow-list violation, in source order, plus a missing `generate` function."""
+    """Every allow-list violation, in source order, plus a missing model: a strategy defines either
+    `generate(bars, params)` (vectorised) or `handle_bar(context, bar)` / JoinQuant's `handle_data`
+    (event-driven), not both."""
     checker = _Checker()
     checker.visit(tree)
-    defines = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    if "generate" not in defines:
-        checker.found.append(Violation(1, 1, "the strategy must define a function generate(bars, params)"))
+    defines = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    event = [defines[n] for n in EVENT_ENTRY_POINTS if n in defines]
+    if "generate" not in defines and not event:
+        checker.found.append(Violation(1, 1, MISSING_MODEL))
+    elif "generate" in defines and event:
+        line = max(defines["generate"].lineno, event[0].lineno)
+        checker.found.append(Violation(line, 1, BOTH_MODELS))
     return sorted(checker.found, key=lambda v: (v.line, v.column))
+
+
+EVENT_ENTRY_POINTS = ("handle_bar", "handle_data")
+MISSING_MODEL = (
+    "the strategy must define a function generate(bars, params) (vectorised) or handle_bar(context, bar) (event-driven)"
+)
+BOTH_MODELS = (
+    "the strategy defines both generate(bars, params) (vectorised) and handle_bar(context, bar) "
+    "(event-driven); keep one model"
+)
 
 
 def param_lines(tree: ast.Module) -> dict[str, int]:

@@ -41,7 +41,8 @@ class StrategyCreate(BaseModel):
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     source: str = Field(
         description="Python source: imports polars/numpy/math/statistics/datetime and "
-        "backtest.engine.sdk only; defines PARAMS and generate(bars, params)."
+        "backtest.engine.sdk only; defines PARAMS and generate(bars, params) (vectorised) or "
+        "initialize(context) and handle_bar(context, bar) (event-driven)."
     )
     message: Message = ""
 

@@ -79,3 +79,54 @@ Feature: The confined runner stops every attack
       | template          |
       | ma_cross          |
       | momentum_rotation |
+
+  Scenario Outline: An attack through handle_bar is stopped with a clear error
+    Given the attack "<attack>" inside an event-driven strategy's handle_bar
+    When it runs in the confined runner
+    Then it is stopped as "<kind>"
+    And no file was written, no connection was made and no secret leaked
+    And a process outside the sandbox, started before the attack, is still alive
+
+    Examples:
+      | attack                        | kind      |
+      | import os                     | forbidden |
+      | open /etc/passwd              | forbidden |
+      | __import__ socket             | forbidden |
+      | subclasses walk               | forbidden |
+      | generator frame               | forbidden |
+      | getattr frame walk            | forbidden |
+      | switch the audit hook off     | forbidden |
+      | infinite loop                 | timeout   |
+      | allocate 10 GB                | memory    |
+      | fork bomb                     | forbidden |
+      | write /tmp                    | forbidden |
+      | read environment              | error     |
+      | read the worker's environment | forbidden |
+      | kill the worker               | forbidden |
+      | kill another process          | forbidden |
+
+  Scenario Outline: The kernel layers alone stop an attack through handle_bar
+    Given the attack "<attack>" inside an event-driven strategy's handle_bar
+    When it runs in the confined runner without the Python guards
+    Then it is stopped as "forbidden"
+    And no file was written, no connection was made and no secret leaked
+
+    Examples:
+      | attack                        |
+      | open /etc/passwd              |
+      | __import__ socket             |
+      | generator frame               |
+      | fork bomb                     |
+      | write /tmp                    |
+      | kill the worker               |
+      | kill another process          |
+
+  Scenario Outline: Event-driven templates step the simulator inside the runner
+    Given the template "<template>"
+    When it runs in the confined runner
+    Then it returns its order stream for the sample bars
+
+    Examples:
+      | template       |
+      | ma_cross_event |
+      | ma_cross_port  |

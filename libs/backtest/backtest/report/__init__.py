@@ -53,6 +53,7 @@ REASONS = {
     "STOP_LOSS": "止损",
     "TAKE_PROFIT": "止盈",
     "TRAILING_STOP": "移动止损",
+    "LIMIT_PRICE_NOT_REACHED": "限价未成交",
 }
 
 

@@ -965,7 +965,7 @@ def _evaluate(env: BacktestEnv, batch: _Batch, inputs: gateways.MarketInputs):
             return run_grid(template, inputs.bars, sets, config, inputs.instruments, inputs.benchmark, returns=True)
 
     else:
-        ok, targets = _user_targets(env, batch.source, inputs.bars, indexed, failed)
+        ok, targets = _user_targets(env, batch.source, inputs, indexed, failed, config)
         t_targets = time.perf_counter()
 
         def simulate(sets: list[dict]) -> Any:
@@ -992,13 +992,18 @@ def _evaluate(env: BacktestEnv, batch: _Batch, inputs: gateways.MarketInputs):
     return rows, returns, dates, t_targets
 
 
-def _user_targets(env: BacktestEnv, source: str, bars: pl.DataFrame, indexed: list, failed: dict) -> tuple[list, list]:
-    """Targets of every set in one confined call; when the strategy raises, each set again on its own, so
-    only the sets that fail are failed rows (with the user's message)."""
+def _user_targets(
+    env: BacktestEnv, source: str, inputs: gateways.MarketInputs, indexed: list, failed: dict, config: Any
+) -> tuple[list, list]:
+    """Targets of every set in one confined call (an event-driven strategy's order streams, stepped with
+    the batch's engine config); when the strategy raises, each set again on its own, so only the sets
+    that fail are failed rows (with the user's message)."""
     timeout = env.settings.strategy_timeout_s
     sets = [p for _, p in indexed]
+    bars = inputs.bars
+    extra = {"engine_config": config.model_dump(mode="json"), "instruments": inputs.instruments}
     try:
-        return indexed, strategies.run_targets(env.strategies, source, bars, sets, timeout_s=timeout)
+        return indexed, strategies.run_targets(env.strategies, source, bars, sets, timeout_s=timeout, **extra)
     except strategies.StrategyRuntimeError as exc:
         if len(indexed) == 1:
             failed[indexed[0][0]] = _error(exc)
@@ -1006,7 +1011,7 @@ def _user_targets(env: BacktestEnv, source: str, bars: pl.DataFrame, indexed: li
     ok, targets = [], []
     for index, params in indexed:
         try:
-            [frame] = strategies.run_targets(env.strategies, source, bars, [params], timeout_s=timeout)
+            [frame] = strategies.run_targets(env.strategies, source, bars, [params], timeout_s=timeout, **extra)
         except strategies.StrategyRuntimeError as exc:
             failed[index] = _error(exc)
         else:

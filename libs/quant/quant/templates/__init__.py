@@ -9,7 +9,15 @@ from pathlib import Path
 from quant.strategy import StrategySpec, load_engine_strategy, schema_to_json, source_hash
 
 TEMPLATE_DIR = Path(__file__).parent
-TEMPLATE_NAMES = ("ma_cross", "rsi_reversion", "bollinger_breakout", "macd", "momentum_rotation")
+TEMPLATE_NAMES = (
+    "ma_cross",
+    "rsi_reversion",
+    "bollinger_breakout",
+    "macd",
+    "momentum_rotation",
+    "ma_cross_event",
+    "ma_cross_port",
+)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,12 @@ def classify(exc: BaseException) -> str:
 
 
 def error_result(exc: BaseException, source: str, clean: _Sanitizer) -> dict[str, Any]:
+    hook = _hook_error(exc)
+    if hook is not None:  # an event-driven hook raised: the user's own exception, and where in the run
+        result = error_result(hook.original, source, clean)
+        result["message"] = f"{result['message']} (in {hook.hook} at bar {hook.bar})"
+        result["bar"] = hook.bar
+        return result
     lines = source.splitlines()
     line, column = _user_position(exc)
     result: dict[str, Any] = {
@@ -148,6 +154,12 @@ def error_result(exc: BaseException, source: str, clean: _Sanitizer) -> dict[str
         result["field"] = field
         result["message"] = clean(str(exc))
     return result
+
+
+def _hook_error(exc: BaseException) -> Any:
+    """`exc` when it is a `quant.event.HookError` (imported only if an event run loaded it)."""
+    event = sys.modules.get("quant.event")
+    return exc if event is not None and isinstance(exc, event.HookError) else None
 
 
 def load_user_module(source: str, strategy: Any, python_guards: bool) -> Any:
@@ -168,13 +180,19 @@ def run_op(request: dict[str, Any], frames: list[bytes], modules: dict[str, Any]
     if request["op"] == "describe":
         schema = strategy.schema_to_json(spec.params)
         strategy.validate_params(spec.params, {})
+        model = "event" if spec.event is not None else "vectorised"
         return {
             "ok": True,
-            "result": {"params": schema, "doc": spec.doc, "grid": spec.generate_grid is not None},
+            "result": {"params": schema, "doc": spec.doc, "grid": spec.generate_grid is not None, "model": model},
             "frames": 0,
         }, []
     bars = pl.read_ipc_stream(io.BytesIO(frames[0]))
-    outputs = strategy.compute_targets_grid(spec, bars, list(request.get("param_sets") or [{}]))
+    instruments = pl.read_ipc_stream(io.BytesIO(frames[1])) if len(frames) > 1 else None
+    # an event-driven strategy steps the engine's simulator here, inside the confined process, and
+    # answers with its order stream (which the caller replays); a vectorised one answers with targets
+    outputs = strategy.compute_targets_grid(
+        spec, bars, list(request.get("param_sets") or [{}]), request.get("engine_config"), instruments
+    )
     limits = request["limits"]
     rows = sum(f.height for f in outputs)
     sink = _CappedSink(int(limits.get("max_output_bytes") or 0))

@@ -2,8 +2,9 @@
 
 Each message is a 4-byte big-endian length + UTF-8 JSON header, followed by the frames the header announces,
 each an 8-byte length + an Arrow IPC stream. Parent → child: `{"op", "source", "param_sets", "limits",
-"python_guards", "landlock"}` + the bars frame. Child → parent: `{"ok": true, "result": {...}, "frames": n}`
-+ n target frames, or `{"ok": false, "kind", "message", "traceback", "field"?, "line"?, "column"?}`.
+"python_guards", "landlock", "engine_config"?}` + the bars frame (+ the instruments frame). Child → parent:
+`{"ok": true, "result": {...}, "frames": n}` + n target frames (an event-driven strategy's: order streams),
+or `{"ok": false, "kind", "message", "traceback", "field"?, "line"?, "column"?, "bar"?}`.
 """
 
 from __future__ import annotations

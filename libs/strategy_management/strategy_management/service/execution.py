@@ -27,7 +27,13 @@ from platform_core.errors import InvalidInput, PayloadTooLarge
 from quant import lookahead
 from strategy_management import domain
 from strategy_management.config import StrategyEnv
-from strategy_management.confined_runner import Outcome, RunnerConfig, StrategyRuntimeError, execute
+from strategy_management.confined_runner import (
+    ORDER_STREAM_COLUMNS,
+    Outcome,
+    RunnerConfig,
+    StrategyRuntimeError,
+    execute,
+)
 from strategy_management.schemas import LookaheadAudit, ParamSchema, ValidationReport
 from strategy_management.service.reading import get_strategy_version, get_version
 from user_auth.principal import Principal
@@ -122,10 +128,16 @@ def run_targets(
     param_sets: list[dict],
     *,
     timeout_s: float | None = None,
+    engine_config: dict | None = None,
+    instruments: pl.DataFrame | None = None,
 ) -> list[pl.DataFrame]:
     """Published: targets (`ts, symbol, weight|shares`) of `version_source` for each parameter set, computed
-    in the confined runner. Raises `StrategyRuntimeError` (INVALID_INPUT, details `{"kind", "traceback"}`)."""
-    return run_targets_logged(env, version_source, bars, param_sets, timeout_s=timeout_s)[0]
+    in the confined runner. Raises `StrategyRuntimeError` (INVALID_INPUT, details `{"kind", "traceback"}`).
+    For an event-driven strategy, its order stream per set (`quant.event.ORDER_STREAM_COLUMNS`), stepped
+    inside the runner with `engine_config` (an `EngineConfig` dict) and `instruments`."""
+    return run_targets_logged(
+        env, version_source, bars, param_sets, timeout_s=timeout_s, engine_config=engine_config, instruments=instruments
+    )[0]
 
 
 def run_targets_logged(
@@ -135,6 +147,8 @@ def run_targets_logged(
     param_sets: list[dict],
     *,
     timeout_s: float | None = None,
+    engine_config: dict | None = None,
+    instruments: pl.DataFrame | None = None,
 ) -> tuple[list[pl.DataFrame], list[str]]:
     """Published: `run_targets` and the lines the user's code printed or logged (`quant.sdk.log`), bounded
     and with secrets masked; on an error they are in the error's `details.output`."""
@@ -146,7 +160,15 @@ def run_targets_logged(
         lines = [f"line {v['line']}: {v['message']}" for v in exc.details.get("violations", [])]
         raise StrategyRuntimeError(exc.message, kind="forbidden", traceback=lines or [exc.message]) from None
     runner = env.runner.with_timeout(timeout_s)
-    outcome = execute("targets", version_source, runner, bars=bars, param_sets=param_sets)
+    outcome = execute(
+        "targets",
+        version_source,
+        runner,
+        bars=bars,
+        param_sets=param_sets,
+        engine_config=engine_config,
+        instruments=instruments,
+    )
     return outcome.frames, outcome.output
 
 
@@ -202,7 +224,7 @@ def validate_strategy(
     outcome = _dry_run(env, principal, read.source, resolved)
     [targets], output = outcome.frames, outcome.output
     audit = _audit_lookahead(env, principal, read.source, resolved, bars, targets)
-    column = targets.columns[2]
+    column = targets.columns[2]  # weight | shares, or an event-driven strategy's order `amount`
     nonzero = targets.filter(targets[column].fill_null(0.0) != 0.0).height
     return ValidationReport(
         ok=True,
@@ -225,7 +247,12 @@ def _audit_lookahead(
     env: StrategyEnv, principal: Principal, source: str, params: dict, bars: pl.DataFrame, targets: pl.DataFrame
 ) -> LookaheadAudit:
     """The dry run's targets against those computed on prefixes of the sample bars (`quant.lookahead`),
-    each in the confined runner like the dry run."""
+    each in the confined runner like the dry run. An event-driven strategy's order stream is not audited:
+    it only ever sees the bars up to the current one (the engine refuses later reads)."""
+    if tuple(targets.columns) == ORDER_STREAM_COLUMNS:
+        return LookaheadAudit(
+            status="passed", prefix_ends=[], message="event-driven: reads only the bars up to the current one"
+        )
     runner = env.runner.with_timeout(env.settings.strategy_validate_seconds)
 
     def compute(part: pl.DataFrame) -> pl.DataFrame:
