@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -132,11 +132,13 @@ class MarketPin:
     benchmark: str | None
     snapshot_id: str
     source: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_market(session: Session, context: BacktestContext) -> MarketPin:
     """Validate the context against the data: known codes, a window with sessions, a snapshot holding bars
-    of the frequency for every code. INVALID_INPUT naming the field otherwise."""
+    of the frequency for every code. INVALID_INPUT naming the field otherwise; a benchmark without daily bars
+    over the window in the snapshot is a warning (the runs have no benchmark curve), never a silent drop."""
     start, end = context.window.start, context.window.end
     if end < start:
         raise InvalidInput(
@@ -157,12 +159,20 @@ def check_market(session: Session, context: BacktestContext) -> MarketPin:
         )
     snapshot = _snapshot(session, context.datasource_version)
     _require_coverage(session, snapshot.id, context.frequency, symbols, start, end)
-    return MarketPin(symbols=symbols, benchmark=benchmark, snapshot_id=snapshot.id, source=snapshot.source)
+    warnings = []
+    if benchmark is not None and not _covered(session, snapshot.id, "1d", [benchmark], start, end):
+        warnings.append(
+            f"benchmark {benchmark} has no daily bars between {start} and {end} in snapshot {snapshot.id}: "
+            "the runs will have no benchmark curve (sync it, or pin a snapshot that holds it)"
+        )
+    return MarketPin(
+        symbols=symbols, benchmark=benchmark, snapshot_id=snapshot.id, source=snapshot.source, warnings=warnings
+    )
 
 
 def _snapshot(session: Session, snapshot_id: str | None) -> Any:
     try:
-        return market.get_snapshot(session, snapshot_id) if snapshot_id else market.latest_snapshot(session)
+        return market.get_snapshot(session, snapshot_id) if snapshot_id else market.default_snapshot(session)
     except NotFound as exc:
         raise InvalidInput(exc.message, field="context.datasource_version", details=exc.details) from None
 
@@ -170,16 +180,7 @@ def _snapshot(session: Session, snapshot_id: str | None) -> Any:
 def _require_coverage(
     session: Session, snapshot_id: str, freq: str, symbols: list[str], start: date, end: date
 ) -> None:
-    parts = market.coverage(session, snapshot_id=snapshot_id, freq=freq)
-    covered = {
-        p.symbol
-        for p in parts
-        if p.rows
-        and p.first_date is not None
-        and p.last_date is not None
-        and p.first_date <= end
-        and p.last_date >= start
-    }
+    covered = _covered(session, snapshot_id, freq, symbols, start, end)
     missing = [s for s in symbols if s not in covered]
     if missing:
         raise InvalidInput(
@@ -187,6 +188,21 @@ def _require_coverage(
             field="context.frequency" if len(missing) == len(symbols) else "context.universe",
             details={"frequency": freq, "missing": missing, "snapshot_id": snapshot_id},
         )
+
+
+def _covered(session: Session, snapshot_id: str, freq: str, symbols: list[str], start: date, end: date) -> set[str]:
+    """Those of `symbols` with bars of `freq` between `start` and `end` in the snapshot."""
+    parts = market.coverage(session, snapshot_id=snapshot_id, freq=freq)
+    return {
+        p.symbol
+        for p in parts
+        if p.symbol in symbols
+        and p.rows
+        and p.first_date is not None
+        and p.last_date is not None
+        and p.first_date <= end
+        and p.last_date >= start
+    }
 
 
 @dataclass

@@ -70,7 +70,9 @@ class BacktestContext(BaseModel):
     frequency: Frequency = "1d"
     window: Window
     datasource_version: str | None = Field(
-        None, max_length=100, description="Data snapshot id to pin (default: the newest snapshot)."
+        None,
+        max_length=100,
+        description="Data snapshot id to pin (default: the default snapshot, `GET /api/market/snapshots/default`).",
     )
     adjust: Literal["none", "qfq", "hfq"] = "qfq"
     initial_cash: float = Field(1_000_000.0, gt=0, le=1e12)
@@ -122,6 +124,11 @@ class BacktestRead(BaseModel):
 class BacktestCreated(BaseModel):
     backtest_id: uuid.UUID
     backtest: BacktestRead
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the data could not give, e.g. a benchmark index without bars in the pinned snapshot "
+        "(the runs then have no benchmark curve).",
+    )
 
 
 MAX_COMBINATIONS = 100_000

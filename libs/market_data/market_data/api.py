@@ -17,6 +17,8 @@ from market_data.schemas import (
     CheckReport,
     CheckRequest,
     CoverageRead,
+    DefaultSnapshotRead,
+    DefaultSnapshotSet,
     InstrumentDetail,
     InstrumentRead,
     SnapshotDetail,
@@ -83,7 +85,7 @@ def get_bars(
     end: date,
     freq: Annotated[str, Query(description="`1d`, `5min` or `15min`.")] = "1d",
     adjust: Annotated[str, Query(description="`none`, `qfq` (anchored at `end`) or `hfq`.")] = "qfq",
-    snapshot_id: Annotated[str | None, Query(description="Pin a data snapshot (default: the newest).")] = None,
+    snapshot_id: Annotated[str | None, Query(description="Pin a data snapshot (default: the default one).")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv` returns text/csv.")] = "json",
 ) -> BarsRead | PlainTextResponse:
     """Bars in the bar-frame contract (spec/BarFrameContract.md); unknown or malformed codes are named in
@@ -103,14 +105,32 @@ def get_coverage(
     symbol: str | None = None,
     snapshot_id: str | None = None,
 ) -> list[CoverageRead]:
-    """Per frequency and symbol: the dates a snapshot (default: the newest) holds."""
+    """Per frequency and symbol: the dates a snapshot (default: the default snapshot) holds."""
     return service.coverage(session, snapshot_id=snapshot_id, freq=freq, symbol=symbol)
 
 
 @router.get("/snapshots", summary="List snapshots")
 def list_snapshots(principal: CurrentPrincipal, session: SessionDep, page: PageDep) -> Page[SnapshotRead]:
-    """Data snapshots, newest first; each is immutable and can be pinned by a backtest."""
+    """Data snapshots, newest first; each is immutable and can be pinned by a backtest. The one new backtests
+    use by default has `is_default` (see `GET /api/market/snapshots/default` for the rule)."""
     return service.list_snapshots(session, page=page)
+
+
+@router.get("/snapshots/default", summary="The default snapshot", responses=error_responses(404))
+def get_default_snapshot(principal: CurrentPrincipal, session: SessionDep) -> DefaultSnapshotRead:
+    """The snapshot unpinned reads and new backtests use, how it became the default, and the rule that moves
+    it: a published snapshot becomes the default only when it covers everything the current default covers;
+    otherwise an administrator names it (`PUT`). A partial sync never changes it."""
+    return service.default_snapshot_detail(session)
+
+
+@router.put("/snapshots/default", summary="Name the default snapshot (admin)", responses=error_responses(403, 404))
+def put_default_snapshot(
+    body: DefaultSnapshotSet, principal: AdminPrincipal, session: SessionDep
+) -> DefaultSnapshotRead:
+    """Make `snapshot_id` the snapshot new backtests and unpinned reads use from now (runs already pinned
+    keep theirs)."""
+    return service.set_default_snapshot(session, body.snapshot_id, set_by=str(principal.user_id))
 
 
 @router.get("/snapshots/{snapshot_id}", summary="Snapshot detail", responses=error_responses(404))

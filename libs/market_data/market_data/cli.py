@@ -28,7 +28,7 @@ SymbolsOpt = Annotated[str | None, typer.Option("--symbols", help="Comma-separat
 StartOpt = Annotated[str, typer.Option("--start", help="First date, YYYY-MM-DD.")]
 EndOpt = Annotated[str, typer.Option("--end", help="Last date, YYYY-MM-DD.")]
 FreqOpt = Annotated[str, typer.Option("--freq", help="1d, 5min or 15min.")]
-SnapshotOpt = Annotated[str | None, typer.Option("--snapshot", help="Snapshot id (default: the newest).")]
+SnapshotOpt = Annotated[str | None, typer.Option("--snapshot", help="Snapshot id (default: the default snapshot).")]
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -148,10 +148,44 @@ def snapshots(
     offset: Annotated[int, typer.Option(min=0)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Data snapshots, newest first."""
+    """Data snapshots, newest first; `default` marks the one new backtests use (see `huice data default`)."""
     with container(ctx).db.transaction() as session:
         page = service.list_snapshots(session, page=PageParams(limit=limit, offset=offset))
-    emit(page, as_json, columns=["id", "source", "created_at", "files", "rows", "content_hash"])
+    if as_json:
+        emit(page, True)
+        return
+    rows = [{"default": "default" if s.is_default else "", **s.model_dump()} for s in page.items]
+    emit(rows, False, columns=["default", "id", "source", "created_at", "files", "rows", "content_hash"])
+
+
+@app.command("default")
+def default(
+    ctx: typer.Context,
+    snapshot_id: Annotated[str | None, typer.Argument(help="Make this snapshot the default.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The default snapshot (what new backtests and unpinned reads use) and its rule; with SNAPSHOT_ID,
+    make that one the default. A published snapshot becomes the default by itself only when it covers
+    everything the current default covers, so a partial sync never changes it."""
+    with container(ctx).db.transaction() as session:
+        if snapshot_id is None:
+            current = service.default_snapshot_detail(session)
+        else:
+            current = service.set_default_snapshot(session, snapshot_id, set_by="cli")
+    if as_json:
+        emit(current, True)
+        return
+    emit(
+        {
+            "snapshot": current.snapshot.id,
+            "source": current.snapshot.source,
+            "created_at": current.snapshot.created_at,
+            "set_at": current.set_at,
+            "reason": current.reason,
+        },
+        False,
+    )
+    typer.echo(current.rule)
 
 
 @app.command("snapshot")

@@ -1,8 +1,9 @@
 """Tables of the `market_data` schema and every query on them (private to the context).
 
 - `instruments`, `st_periods`, `calendar_days`: the reference data (sample or Tushare).
-- `snapshots` + `snapshot_files`: immutable manifests of the Parquet partitions a read sees; the newest
-  snapshot is "the store", and its files are the coverage.
+- `snapshots` + `snapshot_files`: immutable manifests of the Parquet partitions a read sees.
+- `snapshot_defaults`: the history of the default snapshot (what unpinned reads and new backtests use); the
+  newest row is the current default.
 """
 
 from __future__ import annotations
@@ -91,6 +92,16 @@ class SnapshotFile(Base):
     last_date: Mapped[date | None] = mapped_column(Date)
     covered_start: Mapped[date] = mapped_column(Date)
     covered_end: Mapped[date] = mapped_column(Date)
+
+
+class SnapshotDefault(Base):
+    __tablename__ = "snapshot_defaults"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(String(40), ForeignKey("snapshots.id", ondelete="CASCADE"), index=True)
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(16))  # published | explicit | migrated
+    set_by: Mapped[str | None] = mapped_column(String(64))
 
 
 # --- instruments ---------------------------------------------------------------------------------------
@@ -236,3 +247,24 @@ def snapshot_files(
     if symbols is not None:
         stmt = stmt.where(SnapshotFile.symbol.in_(list(symbols)))
     return list(session.scalars(stmt.order_by(SnapshotFile.freq, SnapshotFile.symbol)))
+
+
+def current_default(session: Session) -> Snapshot | None:
+    """The default snapshot: the one named by the newest `snapshot_defaults` row."""
+    stmt = (
+        select(Snapshot)
+        .join(SnapshotDefault, SnapshotDefault.snapshot_id == Snapshot.id)
+        .order_by(SnapshotDefault.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def set_default(session: Session, snapshot_id: str, *, at: datetime, reason: str, set_by: str | None) -> None:
+    session.add(SnapshotDefault(snapshot_id=snapshot_id, set_at=at, reason=reason, set_by=set_by))
+    session.flush()
+
+
+def default_record(session: Session) -> SnapshotDefault | None:
+    """The newest `snapshot_defaults` row (how the current default became the default)."""
+    return session.scalars(select(SnapshotDefault).order_by(SnapshotDefault.id.desc()).limit(1)).first()

@@ -60,10 +60,30 @@ class SnapshotRead(BaseModel):
     files: int
     rows: int
     coverage: dict[str, Any] = Field(description="Per frequency: symbols, first and last date.")
+    is_default: bool = Field(
+        False, description="The default snapshot: what unpinned reads and new backtests use (see `default_rule`)."
+    )
 
 
 class SnapshotDetail(SnapshotRead):
     partitions: list[CoverageRead]
+
+
+class DefaultSnapshotRead(BaseModel):
+    """The default snapshot, how it became the default, and the rule that moves it."""
+
+    snapshot: SnapshotRead
+    set_at: datetime
+    reason: Literal["published", "explicit", "migrated"] = Field(
+        description="`published`: it covered the previous default when it was recorded; `explicit`: an "
+        "administrator named it; `migrated`: the newest snapshot when the rule was introduced."
+    )
+    set_by: str | None = Field(None, description="Who named it (explicit only).")
+    rule: str
+
+
+class DefaultSnapshotSet(BaseModel):
+    snapshot_id: str = Field(max_length=40, description="The snapshot new backtests and unpinned reads use from now.")
 
 
 class BarsQuery(BaseModel):

@@ -58,3 +58,31 @@ Feature: Market data
     When an administrator runs the integrity check
     Then the status is 200
     And the report is clean
+
+  Scenario: A partial sync does not change the default snapshot
+    Given Tushare answers from the stand-in server
+    When "600010.SH,688010.SH" are synced from Tushare from "2025-01-01" to "2025-03-31"
+    Then a "tushare" snapshot was recorded that is not the default
+    And the snapshot list marks the sample snapshot as the default
+    And unpinned bars of "000010.SZ" come from the sample snapshot
+
+  Scenario: A load that covers the default becomes the default
+    When the sample slice is loaded again with one more symbol
+    Then the new sample snapshot is the default, published by the rule
+
+  Scenario: An administrator names the default snapshot
+    Given Tushare answers from the stand-in server
+    And "600010.SH" is synced from Tushare from "2025-01-01" to "2025-03-31"
+    When a signed-in user asks to make the synced snapshot the default
+    Then the status is 403
+    When an administrator makes the synced snapshot the default
+    Then the status is 200
+    And the default snapshot is the synced one, named explicitly with the rule
+    And unpinned bars of "600010.SH" come from a "tushare" snapshot
+
+  Scenario: A benchmark missing from the default snapshot is a warning on the backtest
+    Given Tushare answers from the stand-in server
+    And "600010.SH" is synced from Tushare from "2025-01-01" to "2025-03-31"
+    And an administrator has made the synced snapshot the default
+    When a backtest of "600010.SH" against "000300.SH" is checked from "2025-01-02" to "2025-03-31"
+    Then it is accepted with the warning that "000300.SH" has no daily bars in the synced snapshot

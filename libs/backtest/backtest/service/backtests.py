@@ -138,7 +138,7 @@ def _create_backtest(
         ),
     )
     read = backtest_read(row)
-    return BacktestCreated(backtest_id=read.id, backtest=read)
+    return BacktestCreated(backtest_id=read.id, backtest=read, warnings=pin.warnings)
 
 
 def get_backtest(session: Session, principal: Principal, backtest_id: uuid.UUID) -> BacktestRead:

@@ -8,13 +8,16 @@ after it. Market data is not owned by a user: no function takes a principal (the
   instrument frame of the contract), `search_instruments`, `instrument_detail`.
 - bars (`bars`): `get_bars` (the bar frame of `spec/BarFrameContract.md`), `get_benchmark`, and the
   faces' renderings `bars_view` (JSON) and `bars_csv`.
-- snapshots (`snapshots`): `latest_snapshot`, `get_snapshot`, `list_snapshots`, `coverage`.
+- snapshots (`snapshots`): `default_snapshot` (what unpinned reads and new backtests use, by
+  `snapshots.DEFAULT_RULE`), `default_snapshot_detail`, `set_default_snapshot`, `latest_snapshot` (the
+  newest), `get_snapshot`, `list_snapshots`, `coverage`.
 - writes, each ending in a new snapshot: `load_sample` (`sample_loading`, the offline synthetic data),
   `make_client` and `sync` (`tushare_sync`, incremental fetches from Tushare Pro).
 - integrity (`integrity`): `check`.
 
 Published for other contexts: `get_bars`, `get_benchmark`, `get_instruments`, `trading_sessions`,
-`validate_symbols`, `latest_snapshot`, `get_snapshot`, `coverage`, `data_freshness` (monitoring).
+`validate_symbols`, `default_snapshot`, `latest_snapshot`, `get_snapshot`, `coverage`, `data_freshness`
+(monitoring).
 The building blocks the use cases share
 (`snapshots.publish` / `Partition` / `resolve_snapshot`, `bars.read_bars`, `tushare_sync.missing_ranges`)
 stay in their modules: they are not part of the surface.
@@ -31,7 +34,16 @@ from market_data.service.reference import (
     validate_symbols,
 )
 from market_data.service.sample_loading import load_sample
-from market_data.service.snapshots import coverage, data_freshness, get_snapshot, latest_snapshot, list_snapshots
+from market_data.service.snapshots import (
+    coverage,
+    data_freshness,
+    default_snapshot,
+    default_snapshot_detail,
+    get_snapshot,
+    latest_snapshot,
+    list_snapshots,
+    set_default_snapshot,
+)
 from market_data.service.tushare_sync import make_client, sync
 
 __all__ = [
@@ -41,6 +53,8 @@ __all__ = [
     "check",
     "coverage",
     "data_freshness",
+    "default_snapshot",
+    "default_snapshot_detail",
     "get_bars",
     "get_benchmark",
     "get_instruments",
@@ -51,6 +65,7 @@ __all__ = [
     "load_sample",
     "make_client",
     "search_instruments",
+    "set_default_snapshot",
     "sync",
     "trading_sessions",
     "validate_symbols",

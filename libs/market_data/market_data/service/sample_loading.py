@@ -13,7 +13,7 @@ from market_data.calendars import require_within, xshg_sessions
 from market_data.config import MarketDataEnv
 from market_data.domain import Source, parse_symbol
 from market_data.schemas import LoadSampleResult
-from market_data.service._common import clean_symbols, snapshot_read
+from market_data.service._common import clean_symbols, default_id, snapshot_read
 from market_data.service.snapshots import Partition, publish
 from platform_core.errors import InvalidInput
 
@@ -32,7 +32,7 @@ def load_sample(
     `if_empty`: do nothing when a sample snapshot already exists (what `make run` uses)."""
     existing = repo.latest_snapshot(session, source=Source.SAMPLE.value)
     if if_empty and existing is not None:
-        snap = snapshot_read(existing)
+        snap = snapshot_read(existing, default_id(session))
         return LoadSampleResult(
             snapshot=snap, skipped=True, symbols=snap.coverage.get("1d", {}).get("symbols", 0), rows=snap.rows
         )

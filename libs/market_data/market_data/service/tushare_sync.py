@@ -27,7 +27,7 @@ from market_data.config import MarketDataEnv
 from market_data.domain import Freq, Source, StPeriod, board_of, exchange_of, parse_symbol
 from market_data.rate_budget import RedisRateBudget
 from market_data.schemas import SyncResult
-from market_data.service._common import clean_symbols, parse_freq, snapshot_read
+from market_data.service._common import clean_symbols, default_id, parse_freq, snapshot_read
 from market_data.service.reference import validate_symbols
 from market_data.service.snapshots import Partition, publish
 from market_data.tushare import (
@@ -128,7 +128,7 @@ def sync(
         if progress is not None and market is None:
             progress(symbol, done, len(todo))
     if not written and base is not None:
-        snap = snapshot_read(base)
+        snap = snapshot_read(base, default_id(session))
         return SyncResult(
             snapshot=snap, created=False, symbols=len(wanted), fetched_rows=0, calls=client.calls - calls_before,
             plan="by_date" if by_date else "by_symbol", waited_s=round(client.waited_s, 3),
