@@ -137,3 +137,26 @@ def test_sync_via_the_standin_shows_the_result(container, tushare, monkeypatch) 
         ).stdout
     )
     assert again["created"] is False and again["calls"] == 0 and again["fetched_rows"] == 0
+
+
+def test_snapshots_mark_the_default_and_default_names_one(container) -> None:
+    first = json.loads(
+        run(container, "load-sample", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-03-31",
+            "--json").stdout
+    )["snapshot"]  # fmt: skip
+    narrower = json.loads(
+        run(container, "load-sample", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31",
+            "--json").stdout
+    )["snapshot"]  # fmt: skip
+    assert first["is_default"] is True and narrower["is_default"] is False
+    table = run(container, "snapshots")
+    assert table.exit_code == 0, table.output
+    marked = [line for line in table.stdout.splitlines() if "default" in line and "snap_" in line]
+    assert len(marked) == 1 and first["id"][:10] in marked[0]
+    shown = json.loads(run(container, "default", "--json").stdout)
+    assert shown["snapshot"]["id"] == first["id"] and shown["reason"] == "published"
+    named = json.loads(run(container, "default", narrower["id"], "--json").stdout)
+    assert named["snapshot"]["id"] == narrower["id"] and named["reason"] == "explicit" and named["set_by"] == "cli"
+    readable = run(container, "default")
+    assert readable.exit_code == 0 and "explicit" in readable.stdout and "partial sync" in readable.stdout
+    assert run(container, "default", "snap_missing").exit_code == 3
