@@ -99,11 +99,12 @@ def test_sync_without_a_token_says_how_to_set_one(container, monkeypatch) -> Non
 
     env = env_of(container)
     monkeypatch.setattr(env, "settings", env.settings.model_copy(update={"tushare_token": None}))
-    out = run(container, "sync", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31")
-    assert out.exit_code == 2
-    assert json.loads(out.stderr)["error"]["message"] == (
-        "no Tushare token configured: set TUSHARE_TOKEN (or HUICE_TUSHARE_TOKEN)"
-    )
+    for local in ([], ["--local"]):  # refused before anything is queued, or run
+        out = run(container, "sync", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31", *local)
+        assert out.exit_code == 2
+        assert json.loads(out.stderr)["error"]["message"] == (
+            "no Tushare token configured: set TUSHARE_TOKEN (or HUICE_TUSHARE_TOKEN)"
+        )
 
 
 def test_sync_via_the_standin_shows_the_result(container, tushare, monkeypatch) -> None:
@@ -118,8 +119,9 @@ def test_sync_via_the_standin_shows_the_result(container, tushare, monkeypatch) 
         env.settings.model_copy(update={"tushare_token": SecretStr("test-token"), "tushare_url": tushare.url}),
     )
     out = run(
-        container, "sync", "--symbols", "600010.SH,000300.SH", "--start", "2025-01-01", "--end", "2025-01-31", "--json"
-    )
+        container, "sync", "--symbols", "600010.SH,000300.SH", "--start", "2025-01-01", "--end", "2025-01-31",
+        "--local", "--json",
+    )  # fmt: skip
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout)
     assert result["created"] is True and result["symbols"] == 2 and result["snapshot"]["source"] == "tushare"
@@ -133,6 +135,7 @@ def test_sync_via_the_standin_shows_the_result(container, tushare, monkeypatch) 
             "2025-01-01",
             "--end",
             "2025-01-31",
+            "--local",
             "--json",
         ).stdout
     )
@@ -160,3 +163,21 @@ def test_snapshots_mark_the_default_and_default_names_one(container) -> None:
     readable = run(container, "default")
     assert readable.exit_code == 0 and "explicit" in readable.stdout and "partial sync" in readable.stdout
     assert run(container, "default", "snap_missing").exit_code == 3
+
+
+def test_sync_submits_a_job_and_detach_returns_it(container, tushare, monkeypatch) -> None:
+    from job_orchestration import service as jobs
+    from market_data.config import env_of
+    from tests.market_data.conftest import standin_settings
+    from user_auth.principal import Plan, Principal, Role
+
+    with standin_settings(env_of(container), tushare):
+        out = run(container, "sync", "--all", "--start", "2025-03-03", "--end", "2025-03-07", "--detach", "--json")
+    assert out.exit_code == 0, out.output
+    job = json.loads(out.stdout)
+    assert job["status"] == "queued" and tushare.requests == []  # nothing fetched: a worker will
+    admin = Principal(user_id=job["job_id"], email="a@huice.local", role=Role.ADMIN, plan=Plan.PRO, via="cli")
+    with container.db.transaction() as session:
+        stored = jobs.get(session, admin, job["job_id"])
+    assert stored.kind == "market_data.sync" and stored.payload["all"] is True and stored.priority == "low"
+    assert str(stored.owner_id) == "00000000-0000-0000-0000-0000000000da"  # the operator on the server host

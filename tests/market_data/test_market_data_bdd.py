@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-import polars as pl
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from market_data import sample
-from market_data.domain import Freq
 from tests.market_data.conftest import standin_settings
 
 scenarios("market_data/features/market_data.feature")
@@ -62,34 +60,6 @@ def _standin(market, tushare):
         yield server
 
 
-@given("Tushare is over its daily quota")
-def _over_quota(standin_settings):
-    standin_settings.set_faults(daily_quota=10)
-
-
-@when(parsers.parse('an administrator syncs "{symbols}" from "{start}" to "{end}"'), target_fixture="response")
-def _admin_sync(api, admin_headers, symbols, start, end):
-    body = {"symbols": symbols.split(","), "start": start, "end": end}
-    return api.post("/api/market/sync", json=body, headers=admin_headers)
-
-
-@when(parsers.parse('an administrator syncs every listed stock from "{start}" to "{end}"'), target_fixture="response")
-def _admin_sync_all(api, admin_headers, start, end):
-    return api.post("/api/market/sync", json={"all": True, "start": start, "end": end}, headers=admin_headers)
-
-
-@then(parsers.parse("the stand-in answered {count:d} bar calls, each by trade date"))
-def _by_date_calls(standin_settings, count):
-    calls = standin_settings.bar_requests()
-    assert len(calls) == count
-    assert all(c["params"].get("trade_date") and not c["params"].get("ts_code") for c in calls)
-
-
-@then(parsers.parse('the sync plan is "{plan}"'))
-def _plan(response, plan):
-    assert response.json()["plan"] == plan
-
-
 @when("an administrator runs the integrity check", target_fixture="response")
 def _admin_check(api, admin_headers):
     return api.post("/api/market/check", json={}, headers=admin_headers)
@@ -112,11 +82,6 @@ def _names(response, first, second):
     assert error["details"] == {"field": "symbols", "malformed": [second], "unknown": [first]}
 
 
-@then("the error carries retry advice")
-def _advice(response):
-    assert response.json()["error"]["details"]["retry_advice"] == "the quota resets later; retry then"
-
-
 @then(parsers.parse('the bars come from a "{source}" snapshot'))
 def _source(response, source):
     assert response.json()["source"] == source
@@ -126,34 +91,6 @@ def _source(response, source):
 def _every_symbol(response):
     requested = set(response.request.url.params["symbols"].split(","))
     assert {r["symbol"] for r in response.json()["rows"]} == requested
-
-
-@then(parsers.parse('a new "{source}" snapshot was recorded'))
-def _new_snapshot(response, source, sample_load):
-    body = response.json()
-    assert body["created"] is True and body["snapshot"]["source"] == source
-    assert body["snapshot"]["id"] != sample_load.snapshot.id
-
-
-@then("the synced bars equal the sample bars")
-def _equal_bars(response, session, market):
-    from market_data import service
-
-    snapshot = response.json()["snapshot"]["id"]
-    symbols = ["600010.SH", "688010.SH"]
-    start, end = date(2025, 1, 1), date(2025, 3, 31)
-    synced = service.get_bars(
-        session, market, symbols=symbols, freq="1d", start=start, end=end, adjust="none", snapshot_id=snapshot
-    )
-    expected = sample.generate(symbols, start, end).bars[Freq.DAILY]
-    assert synced.select(expected.columns).equals(expected.sort("symbol", "ts"))
-    assert synced.filter(pl.col("symbol") == "688010.SH").height > 0
-
-
-@then("no new snapshot was recorded and nothing was fetched")
-def _nothing_new(response):
-    body = response.json()
-    assert body["created"] is False and body["fetched_rows"] == 0 and body["calls"] == 0
 
 
 @then("the report is clean")

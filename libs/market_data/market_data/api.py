@@ -3,6 +3,7 @@ for administrators. Each route is one service call."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated, Literal
 
@@ -23,8 +24,8 @@ from market_data.schemas import (
     InstrumentRead,
     SnapshotDetail,
     SnapshotRead,
+    SyncJobRead,
     SyncRequest,
-    SyncResult,
 )
 from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
@@ -139,22 +140,21 @@ def get_snapshot(snapshot_id: str, principal: CurrentPrincipal, session: Session
     return service.get_snapshot(session, snapshot_id)
 
 
-@router.post("/sync", summary="Sync from Tushare (admin)", responses=error_responses(403, 502))
-def sync(body: SyncRequest, principal: AdminPrincipal, session: SessionDep, env: EnvDep) -> SyncResult:
-    """Fetch what is missing from Tushare Pro, store it and record a snapshot. Runs in the request: for long
-    syncs use `huice data sync` on the server."""
-    with service.make_client(env) as client:
-        return service.sync(
-            session,
-            env,
-            client=client,
-            symbols=body.symbols,
-            all_symbols=body.all,
-            freq=body.freq,
-            start=body.start,
-            end=body.end,
-            mode=body.mode,
-        )
+@router.post("/sync", summary="Sync from Tushare as a job (admin)", status_code=202, responses=error_responses(403))
+def sync(body: SyncRequest, principal: AdminPrincipal, session: SessionDep, env: EnvDep) -> SyncJobRead:
+    """Queue a `market_data.sync` job that fetches what is missing from Tushare Pro, stores it and records a
+    snapshot (the default one only by the default-snapshot rule). Answers at once with the job: follow it on
+    `GET /api/jobs/{job_id}/events` (SSE: partitions done/total, calls, rows, the current quota wait and the
+    ETA as the progress message's JSON) or `GET /api/market/sync/{job_id}`; cancel or retry it with
+    `/api/jobs/{job_id}:cancel|:retry` — a retry or a new sync resumes from the partitions already staged.
+    INVALID_INPUT (dates, symbols, frequency, no token) before anything is queued."""
+    return service.submit_sync(session, env, principal, body)
+
+
+@router.get("/sync/{job_id}", summary="A sync job (admin)", responses=error_responses(403, 404))
+def get_sync(job_id: uuid.UUID, principal: AdminPrincipal, session: SessionDep, env: EnvDep) -> SyncJobRead:
+    """A sync job: status, the latest progress report and, once finished, the result or the error."""
+    return service.sync_job(session, env, job_id)
 
 
 @router.post("/check", summary="Integrity check (admin)", responses=error_responses(403, 404))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -136,6 +137,37 @@ class SyncResult(BaseModel):
         "by_symbol", description="How daily stock bars were fetched: by session (whole market) or by symbol."
     )
     waited_s: float = Field(0.0, description="Seconds spent waiting for the shared Tushare rate budget.")
+
+
+class SyncProgress(BaseModel):
+    """Where a sync is (the progress message of a `market_data.sync` job is this object as JSON).
+
+    A partition is one (endpoint, session) of a by-date sync or one symbol of a by-symbol sync."""
+
+    stage: str = Field(description="The partition last done (`2025-03-05 daily`) or what is waited for.")
+    partitions_done: int
+    partitions_total: int
+    calls: int = Field(description="Tushare calls made so far (retries included).")
+    rows: int = Field(description="Rows received from Tushare so far.")
+    wait_s: float = Field(0.0, description="The quota wait in progress now (the shared rate budget), seconds.")
+    waited_s: float = Field(0.0, description="Seconds waited for the rate budget so far.")
+    elapsed_s: float
+    eta_s: float | None = Field(None, description="Estimated seconds left (after the first partition).")
+
+
+class SyncJobRead(BaseModel):
+    """A sync running as a job of the job runtime (`market_data.sync`): follow it with
+    `GET /api/jobs/{job_id}/events` (SSE), cancel or retry it with `/api/jobs/{job_id}:cancel|:retry` (a retry
+    or a new sync resumes from the partitions already staged)."""
+
+    job_id: uuid.UUID
+    status: str = Field(description="queued, running, succeeded, failed or cancelled (the job runtime's statuses).")
+    progress: float = Field(description="0–100.")
+    sync: SyncProgress | None = Field(None, description="The latest progress report, once the job has one.")
+    result: SyncResult | None = Field(None, description="The sync's result, once it succeeded.")
+    error: dict[str, Any] | None = Field(None, description="The error envelope's body, once it failed.")
+    attempts: int = 0
+    cancel_requested: bool = False
 
 
 class CheckIssue(BaseModel):

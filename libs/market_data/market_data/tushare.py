@@ -130,6 +130,7 @@ class TushareClient:
         self.rate_per_minute = rate_per_minute
         self.sleep = sleep
         self.calls = 0
+        self.rows = 0  # rows received, every endpoint
         self._buckets: dict[str, TokenBucket] = {}
         self.budget = budget  # a RateBudget shared across processes; None = this process's token buckets
         self.waited_s = 0.0
@@ -159,6 +160,7 @@ class TushareClient:
                 api_name, page_params, fields if fields is not None else FIELDS.get(api_name, "")
             )
             items.extend(page)
+            self.rows += len(page)
             if len(page) < size:
                 break
             offset += size

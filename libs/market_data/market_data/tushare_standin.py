@@ -230,7 +230,8 @@ class StandinServer:
             self.requests = []
 
     def set_faults(self, **faults: Any) -> None:
-        """`http_500=n`, `quota=n`, `daily_quota=n`, `malformed=n`, `slow=n` (+ `slow_seconds`), `caps={api: rows}`."""
+        """`http_500=n`, `quota=n`, `daily_quota=n`, `malformed=n`, `slow=n` (+ `slow_seconds`), `caps={api: rows}`;
+        `daily_quota_after=n`: n more bar calls are answered, then every call gets the daily-quota message."""
         with self._lock:
             self.faults.update(faults)
 
@@ -242,6 +243,17 @@ class StandinServer:
             if self.faults.get(name, 0) > 0:
                 self.faults[name] -= 1
                 return True
+            return False
+
+    def _quota_used_up(self, api_name: str) -> bool:
+        with self._lock:
+            left = self.faults.get("daily_quota_after")
+            if left is None:
+                return False
+            if left <= 0:
+                return True
+            if api_name not in ("trade_cal", "stock_basic", "namechange"):
+                self.faults["daily_quota_after"] = left - 1
             return False
 
     def handle(self, raw: bytes) -> tuple[int, bytes]:
@@ -264,7 +276,7 @@ class StandinServer:
             return 200, _reply(40101, TOKEN_MSG, None)
         if self._take("quota"):
             return 200, _reply(40203, MINUTE_QUOTA_MSG, None)
-        if self._take("daily_quota"):
+        if self._take("daily_quota") or self._quota_used_up(api_name):
             return 200, _reply(40203, DAILY_QUOTA_MSG, None)
         return 200, self._answer(api_name, params, request.get("fields") or "")
 

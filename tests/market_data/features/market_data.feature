@@ -30,30 +30,6 @@ Feature: Market data
     When a signed-in user asks to sync "600010.SH" from "2025-01-01" to "2025-01-31"
     Then the status is 403
 
-  Scenario: A sync fetches, stores and serves the same shapes, and a re-run fetches nothing
-    Given Tushare answers from the stand-in server
-    When an administrator syncs "600010.SH,688010.SH" from "2025-01-01" to "2025-03-31"
-    Then the status is 200
-    And a new "tushare" snapshot was recorded
-    And the synced bars equal the sample bars
-    When an administrator syncs "600010.SH,688010.SH" from "2025-01-01" to "2025-03-31"
-    Then no new snapshot was recorded and nothing was fetched
-
-  Scenario: A whole-market sync makes four calls per session
-    Given Tushare answers from the stand-in server
-    When an administrator syncs every listed stock from "2025-03-03" to "2025-03-07"
-    Then the status is 200
-    And the stand-in answered 20 bar calls, each by trade date
-    And the sync plan is "by_date"
-
-  Scenario: Tushare over quota is an upstream error with retry advice
-    Given Tushare answers from the stand-in server
-    And Tushare is over its daily quota
-    When an administrator syncs "600010.SH" from "2025-01-01" to "2025-03-31"
-    Then the status is 502
-    And the error code is "UPSTREAM_ERROR"
-    And the error carries retry advice
-
   Scenario: The integrity check passes on the sample
     When an administrator runs the integrity check
     Then the status is 200

@@ -13,6 +13,8 @@ after it. Market data is not owned by a user: no function takes a principal (the
   newest), `get_snapshot`, `list_snapshots`, `coverage`.
 - writes, each ending in a new snapshot: `load_sample` (`sample_loading`, the offline synthetic data),
   `make_client` and `sync` (`tushare_sync`, incremental fetches from Tushare Pro).
+- syncs as jobs (`sync_jobs`): `submit_sync`, `sync_job`, `cancel_sync` (through the `SyncJobs` port of the
+  env) and `run_sync` (what the `market_data.sync` job and `huice data sync --local` execute, with progress).
 - integrity (`integrity`): `check`.
 
 Published for other contexts: `get_bars`, `get_benchmark`, `get_instruments`, `trading_sessions`,
@@ -44,12 +46,15 @@ from market_data.service.snapshots import (
     list_snapshots,
     set_default_snapshot,
 )
+from market_data.service.sync_jobs import SYNC_KIND, cancel_sync, run_sync, submit_sync, sync_job
 from market_data.service.tushare_sync import make_client, sync
 
 __all__ = [
+    "SYNC_KIND",
     "bars_csv",
     "bars_view",
     "calendar",
+    "cancel_sync",
     "check",
     "coverage",
     "data_freshness",
@@ -64,9 +69,12 @@ __all__ = [
     "list_snapshots",
     "load_sample",
     "make_client",
+    "run_sync",
     "search_instruments",
     "set_default_snapshot",
+    "submit_sync",
     "sync",
+    "sync_job",
     "trading_sessions",
     "validate_symbols",
 ]

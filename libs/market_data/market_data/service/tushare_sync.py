@@ -91,7 +91,8 @@ def sync(
 ) -> SyncResult:
     """Fetch from Tushare only what the newest `tushare` snapshot lacks for [start, end], normalise, store,
     and record a new snapshot (none when nothing was missing). `mode`: the plan for daily stock bars (see the
-    module docstring); `progress(label, done, total)` counts symbols, or sessions on the by-date plan."""
+    module docstring); `progress(label, done, total)` counts partitions: symbols, or (session, endpoint) pairs
+    on the by-date plan (4 per session)."""
     if mode not in ("auto", "by_date", "by_symbol"):
         raise InvalidInput(
             f"unknown sync mode {mode!r}", field="mode", details={"valid": ["auto", "by_date", "by_symbol"]}
@@ -291,7 +292,8 @@ def _fetch_by_date(
     of fetched; a `daily` answer without rows (a session not yet published upstream) is not staged."""
     root = env.store.root / STAGING
     frames: dict[str, list[pl.DataFrame]] = {e: [] for e in BY_DATE_ENDPOINTS}
-    for done, day in enumerate(days, start=1):
+    total, done = len(days) * len(BY_DATE_ENDPOINTS), 0
+    for day in days:
         for endpoint in BY_DATE_ENDPOINTS:
             path = root / ymd(day) / f"{endpoint}.parquet"
             if path.exists():
@@ -304,8 +306,9 @@ def _fetch_by_date(
                     atomic_write_bytes(path, buffer.getvalue())
             if frame.width:
                 frames[endpoint].append(frame.with_columns(pl.all().cast(pl.Utf8)))
-        if progress is not None:
-            progress(day.isoformat(), done, len(days))
+            done += 1
+            if progress is not None:
+                progress(f"{day.isoformat()} {endpoint}", done, total)
     market: dict[str, dict[str, pl.DataFrame]] = {}
     for endpoint, parts in frames.items():
         whole = (
