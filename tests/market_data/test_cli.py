@@ -181,3 +181,22 @@ def test_sync_submits_a_job_and_detach_returns_it(container, tushare, monkeypatc
         stored = jobs.get(session, admin, job["job_id"])
     assert stored.kind == "market_data.sync" and stored.payload["all"] is True and stored.priority == "low"
     assert str(stored.owner_id) == "00000000-0000-0000-0000-0000000000da"  # the operator on the server host
+
+
+def test_members_universe_and_fundamentals(container) -> None:
+    run(container, "load-sample", "--symbols", "600010.SH,600110.SH,688010.SH", "--start", "2020-11-02",
+        "--end", "2021-02-26")  # fmt: skip
+    members = json.loads(run(container, "members", "000300.SH", "--on", "2021-01-05", "--json").stdout)
+    assert members["weight_date"] == "2021-01-04" and "688010.SH" in [m["symbol"] for m in members["members"]]
+    table = run(container, "members", "000016.SH", "--on", "2020-12-31")
+    assert table.exit_code == 0 and "600040.SH" in table.stdout and "2020-12-01" in table.stdout
+    assert run(container, "members", "000300.SH", "--on", "2014-12-31").exit_code == 3  # before any weights
+    universe = json.loads(run(container, "universe", "--on", "2021-01-05", "--json").stdout)
+    assert universe["symbols"] == ["600010.SH", "600110.SH", "688010.SH"]
+    rows = json.loads(
+        run(container, "fundamentals", "--symbols", "688010.SH", "--start", "2021-01-04", "--end", "2021-01-08",
+            "--json").stdout
+    )["rows"]  # fmt: skip
+    assert [r["date"] for r in rows] == ["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07", "2021-01-08"]
+    bad = run(container, "fundamentals", "--symbols", "999999.SH", "--start", "2021-01-04", "--end", "2021-01-08")
+    assert bad.exit_code == 2 and json.loads(bad.stderr)["error"]["details"]["unknown"] == ["999999.SH"]

@@ -206,3 +206,117 @@ def _warned(pin, synced, benchmark):
         f"benchmark {benchmark} has no daily bars between 2025-01-02 and 2025-03-31 in snapshot "
         f"{synced.snapshot.id}: the runs will have no benchmark curve (sync it, or pin a snapshot that holds it)"
     ]
+
+
+# --- point in time: members, universe, fundamentals ----------------------------------------------------
+
+
+@when(parsers.parse('a signed-in user asks for the members of "{index}" on "{on}"'), target_fixture="response")
+def _members(api, user_headers, index, on):
+    return api.get(f"/api/market/indices/{index}/members", params={"on": on}, headers=user_headers)
+
+
+@then(parsers.parse('the members come from the weights of "{day}" and leave out "{first}" and "{second}"'))
+def _members_without(response, day, first, second):
+    body = response.json()
+    assert response.status_code == 200 and body["weight_date"] == day
+    symbols = [m["symbol"] for m in body["members"]]
+    assert first not in symbols and second not in symbols
+    assert symbols == ["000010.SZ", "000020.SZ", "000030.SZ", "300010.SZ", "600010.SH", "600020.SH",
+                       "600040.SH", "600050.SH"]  # fmt: skip
+    assert {m["weight"] for m in body["members"]} == {12.5}
+
+
+@then(parsers.parse('the members come from the weights of "{day}" and include "{symbol}"'))
+def _members_with(response, day, symbol):
+    body = response.json()
+    assert body["weight_date"] == day and symbol in [m["symbol"] for m in body["members"]]
+    assert len(body["members"]) == 9
+
+
+@when(parsers.parse('a signed-in user asks for the universe on "{on}"'), target_fixture="response")
+def _universe(api, user_headers, on):
+    return api.get("/api/market/universe", params={"on": on}, headers=user_headers)
+
+
+@then(parsers.parse('it includes "{symbol}" and not "{later}" listed later'))
+def _universe_includes(response, symbol, later):
+    symbols = response.json()["symbols"]
+    assert symbol in symbols and later not in symbols and "000300.SH" not in symbols
+
+
+@then(parsers.parse('it leaves out "{symbol}"'))
+def _universe_leaves_out(response, symbol):
+    symbols = response.json()["symbols"]
+    assert symbol not in symbols and "600010.SH" in symbols
+
+
+@when(
+    parsers.parse('a signed-in user asks for the fundamentals of "{symbol}" from "{start}" to "{end}"'),
+    target_fixture="response",
+)
+def _fundamentals(api, user_headers, symbol, start, end):
+    return api.get(
+        "/api/market/fundamentals", params={"symbols": symbol, "start": start, "end": end}, headers=user_headers
+    )
+
+
+@then("there is one row per traded session with PE, PB, PS, dividend yield, market values and turnover")
+def _one_row_per_session(response, api, user_headers):
+    body = response.json()
+    bars = _bars(api, "600010.SH", body["start"], body["end"], user_headers).json()["rows"]
+    traded = [b["date"] for b in bars if not b["suspended"]]
+    assert [r["date"] for r in body["rows"]] == traded and len(traded) == 7
+    columns = ["pe", "pb", "ps", "dv_ratio", "total_mv", "circ_mv", "turnover_rate"]
+    assert body["columns"] == ["symbol", "date", *columns]
+    assert all(r[c] is not None and r[c] > 0 for r in body["rows"] for c in columns)
+
+
+@then("the float value is 80 percent of the total value on every row")
+def _float_share(response):
+    assert all(abs(r["circ_mv"] - 0.8 * r["total_mv"]) < 0.01 for r in response.json()["rows"])
+
+
+@when(
+    parsers.parse('the datasets "{datasets}" are synced from Tushare from "{start}" to "{end}"'),
+    target_fixture="synced",
+)
+def _datasets_synced(session, market, standin_settings, datasets, start, end):
+    from market_data import service
+
+    standin_settings.requests.clear()
+    with service.make_client(market) as client:
+        return service.sync(
+            session, market, client=client, symbols=None, start=date.fromisoformat(start),
+            end=date.fromisoformat(end), datasets=tuple(datasets.split(",")),
+        )  # fmt: skip
+
+
+@then(
+    parsers.parse(
+        'the stand-in answered {basic:d} "daily_basic" calls by trade date and {weights:d} "index_weight" calls'
+    )
+)
+def _dataset_calls(standin_settings, synced, basic, weights):
+    calls = standin_settings.bar_requests()
+    by_api = {api: [c for c in calls if c["api_name"] == api] for api in ("daily_basic", "index_weight")}
+    assert len(by_api["daily_basic"]) == basic and len(by_api["index_weight"]) == weights
+    assert all(c["params"].get("trade_date") for c in by_api["daily_basic"])
+    assert {c["params"]["index_code"] for c in by_api["index_weight"]} == {
+        "000300.SH", "000905.SH", "000906.SH", "000852.SH", "000016.SH"
+    }  # fmt: skip
+    assert len(calls) == basic + weights  # no bars asked for
+    assert synced.weight_rows > 0 and (synced.basic_rows > 0) == (basic > 0)
+
+
+@then(parsers.parse('the fundamentals of "{symbol}" on "{day}" are the stand-in\'s'))
+def _fundamentals_synced(session, symbol, day):
+    from market_data import service
+    from market_data.tushare_standin import select_rows
+
+    on = date.fromisoformat(day)
+    stored = service.fundamentals(session, [symbol], on, on)
+    upstream = select_rows("daily_basic", {"ts_code": symbol, "trade_date": on.strftime("%Y%m%d")})
+    assert stored.height == 1 and upstream.height == 1
+    for column in ("pe", "pb", "ps", "dv_ratio", "total_mv", "circ_mv", "turnover_rate"):
+        assert stored[column][0] == pytest.approx(upstream[column][0])

@@ -20,12 +20,15 @@ from market_data.schemas import (
     CoverageRead,
     DefaultSnapshotRead,
     DefaultSnapshotSet,
+    FundamentalsRead,
+    IndexMembersRead,
     InstrumentDetail,
     InstrumentRead,
     SnapshotDetail,
     SnapshotRead,
     SyncJobRead,
     SyncRequest,
+    UniverseRead,
 )
 from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
@@ -96,6 +99,41 @@ def get_bars(
         text = service.bars_csv(session, env, _symbols(symbols), **args, bom=True)
         return PlainTextResponse(text, media_type="text/csv")
     return service.bars_view(session, env, _symbols(symbols), **args)
+
+
+@router.get(
+    "/indices/{index_code}/members", summary="Index constituents as of a session", responses=error_responses(404)
+)
+def get_index_members(
+    index_code: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    on: Annotated[date, Query(description="The session (point in time).")],
+) -> IndexMembersRead:
+    """The constituents of an index (`000300.SH`, `000905.SH`, `000906.SH`, `000852.SH`, `000016.SH`, ...) as
+    of `on`: those of the newest `index_weight` date on or before it, with their weights."""
+    return service.index_members(session, index_code, on)
+
+
+@router.get("/universe", summary="Stocks listed on a session")
+def get_universe(
+    principal: CurrentPrincipal, session: SessionDep, on: Annotated[date, Query(description="The session.")]
+) -> UniverseRead:
+    """Every stock listed on `on` (delisted stocks are included on the sessions they traded)."""
+    return service.listed_universe(session, on)
+
+
+@router.get("/fundamentals", summary="Fundamentals (daily_basic)")
+def get_fundamentals(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    symbols: Annotated[str, Query(description="Comma-separated codes.")],
+    start: date,
+    end: date,
+) -> FundamentalsRead:
+    """PE, PB, PS, dividend yield, total and float market value, turnover per stock and session (each known
+    after that session's close)."""
+    return service.fundamentals_view(session, _symbols(symbols), start, end)
 
 
 @router.get("/coverage", summary="Coverage", responses=error_responses(404))

@@ -130,6 +130,55 @@ def bars(
         )
 
 
+@app.command("members")
+def members(
+    ctx: typer.Context,
+    index_code: Annotated[str, typer.Argument(help="The index, e.g. 000300.SH.")],
+    on: Annotated[str, typer.Option("--on", help="The session, YYYY-MM-DD (point in time).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The constituents of an index as of a session (the newest weight date on or before it)."""
+    with container(ctx).db.transaction() as session:
+        found = service.index_members(session, index_code, _date(on, "--on"))
+    if as_json:
+        emit(found, True)
+        return
+    emit(
+        found.members,
+        False,
+        columns=["symbol", "weight"],
+        title=f"{found.index_code} on {found.on} ({found.weight_date})",
+    )
+
+
+@app.command("universe")
+def universe(
+    ctx: typer.Context,
+    on: Annotated[str, typer.Option("--on", help="The session, YYYY-MM-DD.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Every stock listed on a session (delisted stocks while they traded)."""
+    with container(ctx).db.transaction() as session:
+        found = service.listed_universe(session, _date(on, "--on"))
+    emit(found if as_json else [{"symbol": s} for s in found.symbols], as_json, columns=["symbol"])
+
+
+@app.command("fundamentals")
+def fundamentals(
+    ctx: typer.Context,
+    symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated codes.")],
+    start: StartOpt,
+    end: EndOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """PE, PB, PS, dividend yield, market value and turnover per stock and session (daily_basic)."""
+    with container(ctx).db.transaction() as session:
+        found = service.fundamentals_view(
+            session, _symbols(symbols) or [], _date(start, "--start"), _date(end, "--end")
+        )
+    emit(found if as_json else found.rows, as_json, columns=None if as_json else found.columns)
+
+
 @app.command("coverage")
 def coverage(
     ctx: typer.Context,
@@ -244,6 +293,10 @@ def sync(
     mode: Annotated[
         str, typer.Option(help="Daily stock bars: auto (fewer calls), by_date (whole market per session), by_symbol.")
     ] = "auto",
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="bars (default), daily_basic, index_weight; repeat for several."),
+    ] = None,
     local: Annotated[bool, typer.Option("--local", help="Run in this process, not as a job on the workers.")] = False,
     detach: Annotated[bool, typer.Option("--detach", help="Submit the job and return (follow: huice jobs).")] = False,
     as_json: JsonOpt = False,
@@ -261,6 +314,7 @@ def sync(
             "start": _date(start, "--start"),
             "end": _date(end, "--end"),
             "mode": mode,
+            "datasets": dataset or ["bars"],
         },
     )
     c = container(ctx)
@@ -289,14 +343,16 @@ def _emit_result(result: SyncResult, as_json: bool) -> None:
         result
         if as_json
         else {
-            "snapshot": result.snapshot.id,
-            "default": result.snapshot.is_default,
+            "snapshot": result.snapshot.id if result.snapshot else None,
+            "default": result.snapshot.is_default if result.snapshot else None,
             "created": result.created,
             "symbols": result.symbols,
             "fetched_rows": result.fetched_rows,
             "calls": result.calls,
             "plan": result.plan,
             "waited_s": result.waited_s,
+            "basic_rows": result.basic_rows,
+            "weight_rows": result.weight_rows,
         },
         as_json,
     )

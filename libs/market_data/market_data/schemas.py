@@ -87,6 +87,39 @@ class DefaultSnapshotSet(BaseModel):
     snapshot_id: str = Field(max_length=40, description="The snapshot new backtests and unpinned reads use from now.")
 
 
+class IndexMember(BaseModel):
+    symbol: str
+    weight: float | None = Field(description="Weight in the index (%), as of the weight date.")
+
+
+class IndexMembersRead(BaseModel):
+    """The constituents of an index as of a session: those of the newest weight date on or before it (point in
+    time — a stock that joins later is not among them)."""
+
+    index_code: str
+    on: date
+    weight_date: date = Field(description="The `index_weight` date the members come from.")
+    members: list[IndexMember]
+
+
+class UniverseRead(BaseModel):
+    """The stocks listed on a session: listed on or before it and not delisted by then (a stock delisted
+    later is included while it traded)."""
+
+    on: date
+    symbols: list[str]
+
+
+class FundamentalsRead(BaseModel):
+    """`daily_basic` per stock and session: PE, PB, PS, dividend yield (%), total and float market value
+    (10,000 CNY), turnover (% of float) — each row known after that session's close."""
+
+    start: date
+    end: date
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
 class BarsQuery(BaseModel):
     symbols: list[str]
     freq: str = "1d"
@@ -118,6 +151,12 @@ class LoadSampleResult(BaseModel):
 
 class SyncRequest(BaseModel):
     symbols: list[str] | None = Field(None, description="Codes to sync; omit with `all: true` for every listed one.")
+    datasets: list[Literal["bars", "daily_basic", "index_weight"]] = Field(
+        default_factory=lambda: ["bars"],
+        min_length=1,
+        description="`bars` (daily/minute bars of the symbols), `daily_basic` (fundamentals of the whole market "
+        "by session), `index_weight` (constituents of CSI 300/500/800/1000 and SSE 50).",
+    )
     all: bool = False
     freq: str = "1d"
     start: date
@@ -128,7 +167,7 @@ class SyncRequest(BaseModel):
 
 
 class SyncResult(BaseModel):
-    snapshot: SnapshotRead
+    snapshot: SnapshotRead | None = Field(description="The bars' snapshot (None when no bars were ever synced).")
     created: bool = Field(description="False when nothing was missing (the previous snapshot still holds).")
     symbols: int
     fetched_rows: int
@@ -137,6 +176,8 @@ class SyncResult(BaseModel):
         "by_symbol", description="How daily stock bars were fetched: by session (whole market) or by symbol."
     )
     waited_s: float = Field(0.0, description="Seconds spent waiting for the shared Tushare rate budget.")
+    basic_rows: int = Field(0, description="daily_basic rows stored.")
+    weight_rows: int = Field(0, description="index_weight rows stored.")
 
 
 class SyncProgress(BaseModel):

@@ -62,3 +62,28 @@ Feature: Market data
     And an administrator has made the synced snapshot the default
     When a backtest of "600010.SH" against "000300.SH" is checked from "2025-01-02" to "2025-03-31"
     Then it is accepted with the warning that "000300.SH" has no daily bars in the synced snapshot
+
+  Scenario: Index members are point in time
+    When a signed-in user asks for the members of "000300.SH" on "2020-12-31"
+    Then the members come from the weights of "2020-12-01" and leave out "688010.SH" and "600110.SH"
+    When a signed-in user asks for the members of "000300.SH" on "2021-01-05"
+    Then the members come from the weights of "2021-01-04" and include "688010.SH"
+
+  Scenario: The listed universe of a session includes a stock while it traded
+    When a signed-in user asks for the universe on "2021-06-30"
+    Then it includes "600110.SH" and not "830010.BJ" listed later
+    When a signed-in user asks for the universe on "2021-07-01"
+    Then it leaves out "600110.SH"
+
+  Scenario: Fundamentals come with every traded session
+    When a signed-in user asks for the fundamentals of "600010.SH" from "2025-01-02" to "2025-01-10"
+    Then there is one row per traded session with PE, PB, PS, dividend yield, market values and turnover
+    And the float value is 80 percent of the total value on every row
+
+  Scenario: Fundamentals and index weights sync by date from Tushare
+    Given Tushare answers from the stand-in server
+    When the datasets "daily_basic,index_weight" are synced from Tushare from "2025-03-03" to "2025-03-07"
+    Then the stand-in answered 5 "daily_basic" calls by trade date and 5 "index_weight" calls
+    And the fundamentals of "000050.SZ" on "2025-03-05" are the stand-in's
+    When the datasets "daily_basic,index_weight" are synced from Tushare from "2025-03-03" to "2025-03-07"
+    Then the stand-in answered 0 "daily_basic" calls by trade date and 5 "index_weight" calls

@@ -16,10 +16,12 @@ after it. Market data is not owned by a user: no function takes a principal (the
 - syncs as jobs (`sync_jobs`): `submit_sync`, `sync_job`, `cancel_sync` (through the `SyncJobs` port of the
   env) and `run_sync` (what the `market_data.sync` job and `huice data sync --local` execute, with progress).
 - integrity (`integrity`): `check`.
+- point in time (`universe`): `index_members` (constituents as of a session), `listed_universe`,
+  `fundamentals` (daily_basic as a frame) and its view `fundamentals_view`.
 
 Published for other contexts: `get_bars`, `get_benchmark`, `get_instruments`, `trading_sessions`,
 `validate_symbols`, `default_snapshot`, `latest_snapshot`, `get_snapshot`, `coverage`, `data_freshness`
-(monitoring).
+(monitoring), `index_members`, `listed_universe`, `fundamentals`.
 The building blocks the use cases share
 (`snapshots.publish` / `Partition` / `resolve_snapshot`, `bars.read_bars`, `tushare_sync.missing_ranges`)
 stay in their modules: they are not part of the surface.
@@ -48,6 +50,7 @@ from market_data.service.snapshots import (
 )
 from market_data.service.sync_jobs import SYNC_KIND, cancel_sync, run_sync, submit_sync, sync_job
 from market_data.service.tushare_sync import make_client, sync
+from market_data.service.universe import fundamentals, fundamentals_view, index_members, listed_universe
 
 __all__ = [
     "SYNC_KIND",
@@ -60,13 +63,17 @@ __all__ = [
     "data_freshness",
     "default_snapshot",
     "default_snapshot_detail",
+    "fundamentals",
+    "fundamentals_view",
     "get_bars",
     "get_benchmark",
     "get_instruments",
     "get_snapshot",
+    "index_members",
     "instrument_detail",
     "latest_snapshot",
     "list_snapshots",
+    "listed_universe",
     "load_sample",
     "make_client",
     "run_sync",

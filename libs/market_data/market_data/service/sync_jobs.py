@@ -51,7 +51,7 @@ def check_request(env: MarketDataEnv, body: SyncRequest) -> None:
         raise InvalidInput(
             f"start {body.start} is after end {body.end}", details={"start": str(body.start), "end": str(body.end)}
         )
-    if not body.symbols and not body.all:
+    if "bars" in body.datasets and not body.symbols and not body.all:
         raise InvalidInput("name --symbols or pass --all", field="symbols")
     parse_freq(body.freq)
     if env.settings.tushare_token is None:
@@ -78,6 +78,7 @@ def run_sync(
             start=body.start,
             end=body.end,
             mode=body.mode,
+            datasets=tuple(body.datasets),
             progress=tracker.advance,
         )
 
