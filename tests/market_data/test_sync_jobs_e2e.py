@@ -67,3 +67,54 @@ def test_the_cli_follows_a_sync_job_that_a_worker_runs(test_servers, data_dir, m
         c.redis.close()
         c.db.dispose()
         drop_database(test_servers.database_url, name)
+
+
+def test_the_daily_refresh_job_reports_progress_without_blocking_on_its_own_lease(
+    test_servers, data_dir, migrated, tushare
+) -> None:
+    """`monitoring.tushare_refresh` syncs through market_data with progress reports: each report updates the
+    job's row, which a lease-locking transaction around the whole sync would hold (it would wait forever)."""
+    import threading
+    import uuid
+
+    from huice import migrate
+    from job_orchestration import attempt
+    from job_orchestration import service as jobs
+    from job_orchestration.config import env_of as jobs_env_of
+    from monitoring.service.schedules import SCHEDULER_OWNER
+    from monitoring.service.summary import TUSHARE_REFRESH_KIND
+    from user_auth.principal import Plan, Principal, Role
+
+    url, name = create_database(test_servers.database_url, prefix="huice_mkref")
+    migrate.upgrade(url)
+    c = support.build_container(url, test_servers.redis_url, data_dir / "market-refresh")
+    try:
+        with c.db.transaction() as session:
+            service.load_sample(session, env_of(c), symbols=SLICE)
+        days = 10  # the last 10 calendar days: about 7 sessions, 4 calls each
+        with standin_settings(env_of(c), tushare), c.db.transaction() as session:
+            job = jobs.submit(
+                session, jobs_env_of(c), SCHEDULER_OWNER, kind=TUSHARE_REFRESH_KIND, payload={"days": days},
+                plan="admin",
+            )  # fmt: skip
+        outcome: list[object] = []
+        with standin_settings(env_of(c), tushare):
+            runner = threading.Thread(
+                target=lambda: outcome.append(
+                    attempt.execute(jobs_env_of(c), job.id, worker_name="t", pid=os.getpid(), kill=lambda: None)
+                ),
+                daemon=True,
+            )
+            runner.start()
+            runner.join(timeout=120)
+        assert not runner.is_alive(), "the refresh job is blocked"
+        admin = Principal(user_id=uuid.uuid4(), email="a@huice.local", role=Role.ADMIN, plan=Plan.PRO, via="t")
+        with c.db.transaction() as session:
+            done = jobs.get(session, admin, job.id)
+        assert str(done.status) in ("succeeded", "failed") and done.progress > 0, done
+    finally:
+        for closer in c.extras.pop("_closers", []):
+            closer()
+        c.redis.close()
+        c.db.dispose()
+        drop_database(test_servers.database_url, name)
