@@ -16,6 +16,7 @@ import polars as pl
 
 from platform_core.errors import InvalidInput
 from quant import EngineConfig
+from quant.stops import ExitsError, with_declared
 
 ARTIFACT_TYPES = ("equity", "trades", "orders", "positions", "fills", "logs", "report")
 FORMAT_MEDIA = {
@@ -64,10 +65,23 @@ def budget_seconds(budget_ms: int | None, default_s: int) -> int:
     return default_s if budget_ms is None else max(1, math.ceil(budget_ms / 1000))
 
 
-def engine_config(rules: dict[str, Any], initial_cash: float) -> EngineConfig:
-    """The engine configuration of a backtest: its rules preset with the given overrides."""
-    given = {k: v for k, v in rules.items() if v is not None}
-    return EngineConfig(initial_cash=initial_cash, **given)
+RUN_RULES = ("audit_lookahead",)  # rules of the run itself, not of the simulator
+
+
+def engine_config(
+    rules: dict[str, Any], initial_cash: float, source: str | None = None, *, field: str = "strategy"
+) -> EngineConfig:
+    """The engine configuration of a backtest: its rules preset with the given overrides, plus the exit
+    rules the strategy `source` declares (`EXITS = exits(...)`) where the rules set none (a bad declaration:
+    INVALID_INPUT naming `field`)."""
+    given = {k: v for k, v in rules.items() if v is not None and k not in RUN_RULES}
+    config = EngineConfig(initial_cash=initial_cash, **given)
+    if source is None:
+        return config
+    try:
+        return with_declared(config, source)
+    except ExitsError as exc:
+        raise InvalidInput(f"the strategy's exit rules are invalid: {exc}", field=field) from None
 
 
 def canonical(value: Any) -> str:

@@ -465,7 +465,7 @@ def _validate(session: Session, env: BacktestEnv, principal: Principal, row: rep
     plan = row.spec["validation"]
     bt = backtest_read(owned_backtest(session, principal, row.backtest_id))
     source = strategies.get_version(session, principal, bt.strategy.version_id).source
-    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash, source)
     points = list(row.spec["points"])
 
     def evaluate(points: list[dict], start: str, end: str):
@@ -944,7 +944,7 @@ def _evaluate(env: BacktestEnv, batch: _Batch, inputs: gateways.MarketInputs):
     """(rows, returns, dates, time after targets): rows are (index, metrics | None, params, error | None) in
     combination order; returns the (sessions × succeeded) daily returns."""
     bt = batch.backtest
-    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash, batch.source)
     indexed = list(enumerate(batch.points, start=batch.first_index))
     failed: dict[int, dict] = {}
     template = template_for_source(batch.source)
