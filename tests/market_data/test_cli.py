@@ -200,3 +200,23 @@ def test_members_universe_and_fundamentals(container) -> None:
     assert [r["date"] for r in rows] == ["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07", "2021-01-08"]
     bad = run(container, "fundamentals", "--symbols", "999999.SH", "--start", "2021-01-04", "--end", "2021-01-08")
     assert bad.exit_code == 2 and json.loads(bad.stderr)["error"]["details"]["unknown"] == ["999999.SH"]
+
+
+def test_following_without_a_worker_says_so_and_ctrl_c_cancels_the_job(container, tushare, monkeypatch) -> None:
+    import market_data.cli as cli
+    from market_data import service
+    from market_data.config import env_of
+    from tests.market_data.conftest import standin_settings
+
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.time, "sleep", ctrl_c)
+    with standin_settings(env_of(container), tushare):
+        out = run(container, "sync", "--symbols", "600010.SH", "--start", "2025-03-03", "--end", "2025-03-07")
+    assert out.exit_code == 130, out.output
+    assert "no worker is alive" in out.stderr and "cancel requested for sync job" in out.stderr
+    job_id = out.stderr.split("cancel requested for sync job ")[1].split(";")[0]
+    with container.db.transaction() as session:
+        job = service.sync_job(session, env_of(container), job_id)
+    assert job.status == "cancelled" and tushare.requests == []

@@ -46,6 +46,12 @@ class JobRuntimeSyncJobs:
         _of_kind(jobs.get(session, _OPERATOR, job_id))
         return sync_read(jobs.cancel(session, self.env, _OPERATOR, job_id))
 
+    def live_workers(self) -> int:
+        try:
+            return len(jobs.live_workers(self.env))
+        except Exception:  # Redis unreachable: unknown, say none
+            return 0
+
 
 def _of_kind(job: JobRead) -> JobRead:
     if job.kind != SYNC_KIND:

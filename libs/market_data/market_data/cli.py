@@ -330,6 +330,12 @@ def sync(
     if detach:
         emit(job if as_json else {"job_id": job.job_id, "status": job.status}, as_json)
         return
+    if not service.sync_workers(env):
+        typer.echo(
+            f"sync job {job.job_id} is queued but no worker is alive: start `huice serve` or `huice worker` "
+            "(or run with --local); Ctrl-C cancels it",
+            err=True,
+        )
     job = _follow(c, env, job, as_json)
     if job.status == "succeeded" and job.result is not None:
         _emit_result(job.result, as_json)

@@ -57,6 +57,8 @@ class SyncJobs(Protocol):
 
     def cancel(self, session: Session, job_id: uuid.UUID) -> SyncJobRead: ...
 
+    def live_workers(self) -> int: ...
+
 
 @dataclass
 class MarketDataEnv:

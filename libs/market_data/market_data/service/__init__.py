@@ -13,8 +13,9 @@ after it. Market data is not owned by a user: no function takes a principal (the
   newest), `get_snapshot`, `list_snapshots`, `coverage`.
 - writes, each ending in a new snapshot: `load_sample` (`sample_loading`, the offline synthetic data),
   `make_client` and `sync` (`tushare_sync`, incremental fetches from Tushare Pro).
-- syncs as jobs (`sync_jobs`): `submit_sync`, `sync_job`, `cancel_sync` (through the `SyncJobs` port of the
-  env) and `run_sync` (what the `market_data.sync` job and `huice data sync --local` execute, with progress).
+- syncs as jobs (`sync_jobs`): `submit_sync`, `sync_job`, `cancel_sync`, `sync_workers` (through the
+  `SyncJobs` port of the env) and `run_sync` (what the `market_data.sync` job and `huice data sync --local`
+  execute, with progress).
 - integrity (`integrity`): `check`.
 - point in time (`universe`): `index_members` (constituents as of a session), `listed_universe`,
   `fundamentals` (daily_basic as a frame) and its view `fundamentals_view`.
@@ -48,7 +49,7 @@ from market_data.service.snapshots import (
     list_snapshots,
     set_default_snapshot,
 )
-from market_data.service.sync_jobs import SYNC_KIND, cancel_sync, run_sync, submit_sync, sync_job
+from market_data.service.sync_jobs import SYNC_KIND, cancel_sync, run_sync, submit_sync, sync_job, sync_workers
 from market_data.service.tushare_sync import make_client, sync
 from market_data.service.universe import fundamentals, fundamentals_view, index_members, listed_universe
 
@@ -82,6 +83,7 @@ __all__ = [
     "submit_sync",
     "sync",
     "sync_job",
+    "sync_workers",
     "trading_sessions",
     "validate_symbols",
 ]

@@ -45,6 +45,11 @@ def cancel_sync(session: Session, env: MarketDataEnv, job_id: uuid.UUID) -> Sync
     return _port(env).cancel(session, job_id)
 
 
+def sync_workers(env: MarketDataEnv) -> int:
+    """How many workers are alive to run a submitted sync (0: it waits in the queue)."""
+    return _port(env).live_workers()
+
+
 def check_request(env: MarketDataEnv, body: SyncRequest) -> None:
     """What can be refused before a sync is queued."""
     if body.start > body.end:
