@@ -6,7 +6,8 @@
   float. No row on a suspended day (as Tushare).
 - `index_weights(start, end)`: `index_weight` rows for the five indices of `INDEX_CODES` on the first session
   of every month, equal weights, from the membership periods of `INDEX_MEMBERS` — with changes to test point
-  in time: 688010.SH joins CSI 300 in 2020-12 (first weight date 2021-01-04), 000030.SZ moves from CSI 300 to
+  in time: 688010.SH joins CSI 300 in 2020-12 (first weight date 2021-01-04), 000010.SZ in 2023-12 (first
+  weight date 2024-01-02), 000030.SZ moves from CSI 300 to
   CSI 500 in 2022-06, 600110.SH leaves CSI 300 and SSE 50 before it is delisted (2021-07-01). CSI 800 is
   CSI 300 ∪ CSI 500.
 """
@@ -42,7 +43,7 @@ INDEX_MEMBERS: dict[str, list[tuple[str, date, date | None]]] = {
     "000300.SH": [
         *_SSE50,
         ("600050.SH", _S, None),
-        ("000010.SZ", _S, None),
+        ("000010.SZ", date(2023, 12, 11), None),
         ("000020.SZ", _S, None),
         ("000030.SZ", _S, date(2022, 6, 13)),
         ("300010.SZ", _S, None),

@@ -22,7 +22,7 @@ after it. Market data is not owned by a user: no function takes a principal (the
 
 Published for other contexts: `get_bars`, `get_benchmark`, `get_instruments`, `trading_sessions`,
 `validate_symbols`, `default_snapshot`, `latest_snapshot`, `get_snapshot`, `coverage`, `data_freshness`
-(monitoring), `index_members`, `listed_universe`, `fundamentals`.
+(monitoring), `index_members`, `listed_universe`, `fundamentals`, `universe_membership`.
 The building blocks the use cases share
 (`snapshots.publish` / `Partition` / `resolve_snapshot`, `bars.read_bars`, `tushare_sync.missing_ranges`)
 stay in their modules: they are not part of the surface.
@@ -51,7 +51,13 @@ from market_data.service.snapshots import (
 )
 from market_data.service.sync_jobs import SYNC_KIND, cancel_sync, run_sync, submit_sync, sync_job, sync_workers
 from market_data.service.tushare_sync import make_client, sync
-from market_data.service.universe import fundamentals, fundamentals_view, index_members, listed_universe
+from market_data.service.universe import (
+    fundamentals,
+    fundamentals_view,
+    index_members,
+    listed_universe,
+    universe_membership,
+)
 
 __all__ = [
     "SYNC_KIND",
@@ -85,5 +91,6 @@ __all__ = [
     "sync_job",
     "sync_workers",
     "trading_sessions",
+    "universe_membership",
     "validate_symbols",
 ]

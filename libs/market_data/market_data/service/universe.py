@@ -67,3 +67,81 @@ def fundamentals_view(session: Session, symbols: list[str], start: date, end: da
     """`fundamentals` as rows (the API's JSON and `huice data fundamentals --json`)."""
     frame = fundamentals(session, symbols, start, end)
     return FundamentalsRead(start=start, end=end, columns=frame.columns, rows=frame.to_dicts())
+
+
+def universe_membership(
+    session: Session,
+    *,
+    index: str | None,
+    start: date,
+    end: date,
+    boards: list[str] | None = None,
+    exclude_st: bool = False,
+    min_listed_sessions: int = 0,
+) -> pl.DataFrame:
+    """Published: (date, symbol) of every stock in the universe on every session of [start, end], point in
+    time — the members of `index` as of each session (None: every listed stock), restricted to `boards`,
+    without stocks under risk warning (ST/*ST) on that session with `exclude_st`, and only once listed for
+    at least `min_listed_sessions` sessions. NOT_FOUND when the index has no constituents in the window."""
+    from market_data.service.reference import trading_sessions
+
+    sessions = trading_sessions(session, start, end)
+    rows: list[tuple[date, str]] = []
+    if index is not None:
+        code = index.strip().upper()
+        if repo.index_weight_date(session, code, end) is None:
+            index_members(session, code, end)  # the NOT_FOUND naming what to sync
+        weight_dates: dict[date, list[str]] = {}
+        for day in sessions:
+            weight_date = repo.index_weight_date(session, code, day)
+            if weight_date is None:
+                continue
+            if weight_date not in weight_dates:
+                weight_dates[weight_date] = [r.con_code for r in repo.index_constituents(session, code, weight_date)]
+            rows += [(day, s) for s in weight_dates[weight_date]]
+    else:
+        for day in sessions:
+            rows += [(day, i.symbol) for i in repo.listed_on(session, day)]
+    frame = pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.Utf8}, orient="row")
+    return _filtered(session, frame, sessions, boards, exclude_st, min_listed_sessions)
+
+
+def _filtered(
+    session: Session,
+    frame: pl.DataFrame,
+    sessions: list[date],
+    boards: list[str] | None,
+    exclude_st: bool,
+    min_listed_sessions: int,
+) -> pl.DataFrame:
+    symbols = frame["symbol"].unique().to_list()
+    instruments = repo.instruments_by_symbol(session, symbols)  # a member without a reference row stays in
+    if boards:
+        frame = frame.filter(pl.col("symbol").is_in([s for s, i in instruments.items() if i.board in boards]))
+    if exclude_st:
+        for p in repo.st_periods(session, symbols):
+            under = pl.col("date") >= p.start_date
+            if p.end_date is not None:
+                under &= pl.col("date") <= p.end_date
+            frame = frame.filter(~((pl.col("symbol") == p.symbol) & under))
+    if min_listed_sessions > 0 and frame.height:
+        first = {s: i.list_date for s, i in instruments.items() if i.list_date is not None}
+        frame = frame.filter(_listed_long_enough(session, frame, first, sessions[-1], min_listed_sessions))
+    return frame.sort("date", "symbol")
+
+
+def _listed_long_enough(
+    session: Session, frame: pl.DataFrame, first: dict[str, date], end: date, needed: int
+) -> pl.Series:
+    """Whether each row's stock had traded `needed` sessions since its listing by the row's date (by the
+    stored calendar; a stock without a list date never qualifies)."""
+    days = repo.open_days(session, min(first.values(), default=end), end)
+    position = {d: i for i, d in enumerate(days)}
+    listed_at = {s: next((i for i, d in enumerate(days) if d >= listed), len(days)) for s, listed in first.items()}
+    return pl.Series(
+        [
+            symbol in listed_at and position.get(day, -1) - listed_at[symbol] >= needed
+            for day, symbol in frame.select("date", "symbol").iter_rows()
+        ],
+        dtype=pl.Boolean,
+    )
