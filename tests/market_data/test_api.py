@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 
 from market_data.config import MarketDataEnv
 from market_data.tushare_standin import StandinServer
@@ -117,12 +118,13 @@ def test_sync_and_check_are_for_admins(
     report = api.post("/api/market/check", json={"symbols": ["600010.SH"]}, headers=admin).json()
     assert report["ok"] is True and report["symbols"] == 1 and report["issues"] == []
     with standin_settings(market, tushare):
-        synced = api.post("/api/market/sync", json=body, headers=admin)
-        assert synced.status_code == 200, synced.text
-        assert synced.json()["snapshot"]["source"] == "tushare" and synced.json()["created"] is True
-        tushare.set_faults(daily_quota=5)
-        failed = api.post("/api/market/sync", json={**body, "end": "2025-03-31"}, headers=admin)
-        assert failed.status_code == 502
-        assert failed.json()["error"]["code"] == "UPSTREAM_ERROR"
-        assert failed.json()["error"]["details"]["retry_advice"] == "the quota resets later; retry then"
-        assert "test-token" not in failed.text
+        queued = api.post("/api/market/sync", json=body, headers=admin)
+        assert queued.status_code == 202, queued.text
+        job = queued.json()
+        assert job["status"] == "queued" and job["result"] is None and "test-token" not in queued.text
+        assert api.get(f"/api/market/sync/{job['job_id']}", headers=admin).json()["job_id"] == job["job_id"]
+        assert api.get(f"/api/market/sync/{job['job_id']}", headers=user).status_code == 403
+        unknown = api.get(f"/api/market/sync/{uuid.uuid4()}", headers=admin)
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "NOT_FOUND"
+        bad = api.post("/api/market/sync", json={**body, "start": "2025-02-01"}, headers=admin)
+        assert bad.status_code == 422 and bad.json()["error"]["message"] == "start 2025-02-01 is after end 2025-01-31"

@@ -107,11 +107,23 @@ def test_sync_without_a_token_says_how_to_set_one(container, monkeypatch) -> Non
 
     env = env_of(container)
     monkeypatch.setattr(env, "settings", env.settings.model_copy(update={"tushare_token": None}))
-    out = run(container, "sync", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31", "--json")
-    assert out.exit_code == 2
-    assert json.loads(out.stderr)["error"]["message"] == (
-        "no Tushare token configured: set TUSHARE_TOKEN (or HUICE_TUSHARE_TOKEN)"
-    )
+    for local in ([], ["--local"]):  # refused before anything is queued, or run
+        out = run(
+            container,
+            "sync",
+            "--symbols",
+            "600010.SH",
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-01-31",
+            *local,
+            "--json",
+        )
+        assert out.exit_code == 2
+        assert json.loads(out.stderr)["error"]["message"] == (
+            "no Tushare token configured: set TUSHARE_TOKEN (or HUICE_TUSHARE_TOKEN)"
+        )
 
 
 def test_sync_via_the_standin_shows_the_result(container, tushare, monkeypatch) -> None:
@@ -126,8 +138,9 @@ def test_sync_via_the_standin_shows_the_result(container, tushare, monkeypatch) 
         env.settings.model_copy(update={"tushare_token": SecretStr("test-token"), "tushare_url": tushare.url}),
     )
     out = run(
-        container, "sync", "--symbols", "600010.SH,000300.SH", "--start", "2025-01-01", "--end", "2025-01-31", "--json"
-    )
+        container, "sync", "--symbols", "600010.SH,000300.SH", "--start", "2025-01-01", "--end", "2025-01-31",
+        "--local", "--json",
+    )  # fmt: skip
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout)
     assert result["created"] is True and result["symbols"] == 2 and result["snapshot"]["source"] == "tushare"
@@ -141,7 +154,88 @@ def test_sync_via_the_standin_shows_the_result(container, tushare, monkeypatch) 
             "2025-01-01",
             "--end",
             "2025-01-31",
+            "--local",
             "--json",
         ).stdout
     )
     assert again["created"] is False and again["calls"] == 0 and again["fetched_rows"] == 0
+
+
+def test_snapshots_mark_the_default_and_default_names_one(container) -> None:
+    first = json.loads(
+        run(container, "load-sample", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-03-31",
+            "--json").stdout
+    )["snapshot"]  # fmt: skip
+    narrower = json.loads(
+        run(container, "load-sample", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31",
+            "--json").stdout
+    )["snapshot"]  # fmt: skip
+    assert first["is_default"] is True and narrower["is_default"] is False
+    table = run(container, "snapshots")
+    assert table.exit_code == 0, table.output
+    marked = [line for line in table.stdout.splitlines() if "default" in line and "snap_" in line]
+    assert len(marked) == 1 and first["id"][:10] in marked[0]
+    shown = json.loads(run(container, "default", "--json").stdout)
+    assert shown["snapshot"]["id"] == first["id"] and shown["reason"] == "published"
+    named = json.loads(run(container, "default", narrower["id"], "--json").stdout)
+    assert named["snapshot"]["id"] == narrower["id"] and named["reason"] == "explicit" and named["set_by"] == "cli"
+    readable = run(container, "default")
+    assert readable.exit_code == 0 and "explicit" in readable.stdout and "partial sync" in readable.stdout
+    assert run(container, "default", "snap_missing").exit_code == 3
+
+
+def test_sync_submits_a_job_and_detach_returns_it(container, tushare, monkeypatch) -> None:
+    from job_orchestration import service as jobs
+    from market_data.config import env_of
+    from tests.market_data.conftest import standin_settings
+    from user_auth.principal import Plan, Principal, Role
+
+    with standin_settings(env_of(container), tushare):
+        out = run(container, "sync", "--all", "--start", "2025-03-03", "--end", "2025-03-07", "--detach", "--json")
+    assert out.exit_code == 0, out.output
+    job = json.loads(out.stdout)
+    assert job["status"] == "queued" and tushare.requests == []  # nothing fetched: a worker will
+    admin = Principal(user_id=job["job_id"], email="a@huice.local", role=Role.ADMIN, plan=Plan.PRO, via="cli")
+    with container.db.transaction() as session:
+        stored = jobs.get(session, admin, job["job_id"])
+    assert stored.kind == "market_data.sync" and stored.payload["all"] is True and stored.priority == "low"
+    assert str(stored.owner_id) == "00000000-0000-0000-0000-0000000000da"  # the operator on the server host
+
+
+def test_members_universe_and_fundamentals(container) -> None:
+    run(container, "load-sample", "--symbols", "600010.SH,600110.SH,688010.SH", "--start", "2020-11-02",
+        "--end", "2021-02-26")  # fmt: skip
+    members = json.loads(run(container, "members", "000300.SH", "--on", "2021-01-05", "--json").stdout)
+    assert members["weight_date"] == "2021-01-04" and "688010.SH" in [m["symbol"] for m in members["members"]]
+    table = run(container, "members", "000016.SH", "--on", "2020-12-31")
+    assert table.exit_code == 0 and "600040.SH" in table.stdout and "2020-12-01" in table.stdout
+    assert run(container, "members", "000300.SH", "--on", "2014-12-31").exit_code == 3  # before any weights
+    universe = json.loads(run(container, "universe", "--on", "2021-01-05", "--json").stdout)
+    assert universe["symbols"] == ["600010.SH", "600110.SH", "688010.SH"]
+    rows = json.loads(
+        run(container, "fundamentals", "--symbols", "688010.SH", "--start", "2021-01-04", "--end", "2021-01-08",
+            "--json").stdout
+    )["rows"]  # fmt: skip
+    assert [r["date"] for r in rows] == ["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07", "2021-01-08"]
+    bad = run(container, "fundamentals", "--symbols", "999999.SH", "--start", "2021-01-04", "--end", "2021-01-08")
+    assert bad.exit_code == 2 and json.loads(bad.stderr)["error"]["details"]["unknown"] == ["999999.SH"]
+
+
+def test_following_without_a_worker_says_so_and_ctrl_c_cancels_the_job(container, tushare, monkeypatch) -> None:
+    import market_data.cli as cli
+    from market_data import service
+    from market_data.config import env_of
+    from tests.market_data.conftest import standin_settings
+
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.time, "sleep", ctrl_c)
+    with standin_settings(env_of(container), tushare):
+        out = run(container, "sync", "--symbols", "600010.SH", "--start", "2025-03-03", "--end", "2025-03-07")
+    assert out.exit_code == 130, out.output
+    assert "no worker is alive" in out.stderr and "cancel requested for sync job" in out.stderr
+    job_id = out.stderr.split("cancel requested for sync job ")[1].split(";")[0]
+    with container.db.transaction() as session:
+        job = service.sync_job(session, env_of(container), job_id)
+    assert job.status == "cancelled" and tushare.requests == []

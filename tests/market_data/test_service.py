@@ -51,7 +51,11 @@ def test_a_pinned_snapshot_reads_the_same_after_later_loads(session: Session, ma
     assert later.snapshot.id != loaded.snapshot.id
     assert service.latest_snapshot(session).id == later.snapshot.id
     assert service.get_bars(session, market, snapshot_id=loaded.snapshot.id, **kwargs).equals(before)
-    assert service.get_bars(session, market, **kwargs)["date"].max() == date(2024, 6, 28)
+    narrowed = service.get_bars(session, market, snapshot_id=later.snapshot.id, **kwargs)
+    assert narrowed["date"].max() == date(2024, 6, 28)
+    # the later load covers less than the default (600010.SH to June only): the default stays, and so do reads
+    assert later.snapshot.is_default is False and service.default_snapshot(session).id == loaded.snapshot.id
+    assert service.get_bars(session, market, **kwargs).equals(before)
 
 
 def test_minute_bars_are_right_labelled(session: Session, market: MarketDataEnv, loaded) -> None:

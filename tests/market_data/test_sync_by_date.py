@@ -69,7 +69,7 @@ def test_the_by_date_plan_stores_what_the_by_symbol_plan_stores(session, market,
 
 def test_an_interrupted_sync_resumes_with_only_the_missing_partitions(session, market, tushare) -> None:
     def ctrl_c_after_two(label: str, done: int, total: int) -> None:
-        if done == 2:
+        if done == 2 * 4:  # partitions: 4 endpoints per session
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -79,12 +79,14 @@ def test_an_interrupted_sync_resumes_with_only_the_missing_partitions(session, m
     tushare.reset()
     seen: list[str] = []
     result = _sync(
-        session, market, tushare, symbols=None, all_symbols=True, progress=lambda lbl, d, t: seen.append(lbl)
+        session, market, tushare, symbols=None, all_symbols=True, progress=lambda lbl, d, t: seen.append((lbl, d, t))
     )
     calls = _bar_calls(tushare)
     assert len(calls) == 4 * (SESSIONS - 2)  # the two staged sessions are not fetched again
     assert {day for _, day, _ in calls} == {"20250305", "20250306", "20250307"}
-    assert seen == ["2025-03-03", "2025-03-04", "2025-03-05", "2025-03-06", "2025-03-07"]
+    days = ["2025-03-03", "2025-03-04", "2025-03-05", "2025-03-06", "2025-03-07"]
+    endpoints = ["daily", "adj_factor", "stk_limit", "suspend_d"]
+    assert seen == [(f"{d} {e}", i, 20) for i, (d, e) in enumerate(((d, e) for d in days for e in endpoints), 1)]
     assert result.created
     assert not (market.store.root / "staging" / "by-date" / "20250303").exists()  # published: unstaged
     stored = service.get_bars(
@@ -98,7 +100,7 @@ def test_a_partial_by_date_sync_records_no_snapshot(session, market, tushare) ->
     before = service.list_snapshots(session, page=PageParams()).total
 
     def fail_on_third(label: str, done: int, total: int) -> None:
-        if done == 3:
+        if done == 3 * 4:
             raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError):

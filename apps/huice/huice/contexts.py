@@ -62,11 +62,30 @@ def wire_user_auth(container: Container) -> None:
 
 def wire_job_orchestration(container: Container) -> None:
     """job_orchestration: its settings (HUICE_JOBS_*), the job-kind registry (with the diagnostic kinds),
-    the database and Redis it runs on."""
+    the database and Redis it runs on; then market_data's sync on it (wired before the runtime existed)."""
     from job_orchestration.config import JobSettings, build_env
 
     container.extras["job_orchestration"] = build_env(
         JobSettings(), container.db, container.redis, container.servers.redis_url
+    )
+    wire_market_data_jobs(container)
+
+
+def wire_market_data_jobs(container: Container) -> None:
+    """The `market_data.sync` job kind and the port market_data submits it through (`SyncJobs`)."""
+    from huice.market_sync import JobRuntimeSyncJobs
+    from job_orchestration.config import env_of as jobs_env_of
+    from market_data.config import env_of as market_env_of
+    from market_data.jobs import SYNC_BUDGET_S, SYNC_KIND, SYNC_MAX_ATTEMPTS, handler
+
+    jobs_env, market_env = jobs_env_of(container), market_env_of(container)
+    market_env.jobs = JobRuntimeSyncJobs(jobs_env)
+    jobs_env.registry.register(
+        SYNC_KIND,
+        handler(market_env, container.db),
+        queue="low",
+        max_attempts=SYNC_MAX_ATTEMPTS,
+        budget_s=SYNC_BUDGET_S,
     )
 
 

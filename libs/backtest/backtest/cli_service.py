@@ -193,6 +193,8 @@ def create(
     )
     created = _call_env(ctx, _service().create_backtest, body, idempotency_key=idempotency_key)
     emit(created if as_json else created.backtest, as_json, columns=BACKTEST_COLUMNS)
+    for warning in [] if as_json else created.warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def run(

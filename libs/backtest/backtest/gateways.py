@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from backtest.config import BacktestEnv
 from backtest.domain import canonical
-from backtest.schemas import BacktestContext, StrategyRef
+from backtest.schemas import MAX_UNIVERSE, BacktestContext, StrategyRef, UniverseSelection
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
 from market_data import service as market
@@ -178,11 +178,13 @@ class MarketPin:
     benchmark: str | None
     snapshot_id: str
     source: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_market(session: Session, context: BacktestContext) -> MarketPin:
     """Validate the context against the data: known codes, a window with sessions, a snapshot holding bars
-    of the frequency for every code. INVALID_INPUT naming the field otherwise."""
+    of the frequency for every code. INVALID_INPUT naming the field otherwise; a benchmark without daily bars
+    over the window in the snapshot is a warning (the runs have no benchmark curve), never a silent drop."""
     start, end = context.window.start, context.window.end
     if end < start:
         raise InvalidInput(
@@ -190,7 +192,9 @@ def check_market(session: Session, context: BacktestContext) -> MarketPin:
             field="context.window",
             details={"start": start.isoformat(), "end": end.isoformat()},
         )
-    symbols = _field(lambda: market.validate_symbols(session, list(context.universe)), "context.universe")
+    selection = context.universe if isinstance(context.universe, UniverseSelection) else None
+    if selection is None:
+        symbols = _field(lambda: market.validate_symbols(session, list(context.universe)), "context.universe")
     benchmark = None
     if context.benchmark:
         [benchmark] = _field(lambda: market.validate_symbols(session, [context.benchmark]), "context.benchmark")
@@ -202,13 +206,79 @@ def check_market(session: Session, context: BacktestContext) -> MarketPin:
             details={"start": start.isoformat(), "end": end.isoformat()},
         )
     snapshot = _snapshot(session, context.datasource_version)
+    warnings = []
+    if selection is not None:
+        symbols, dropped = _selected(session, snapshot.id, context.frequency, selection, start, end)
+        if dropped:
+            warnings.append(
+                f"{len(dropped)} stocks of the selection have no {context.frequency} bars in snapshot "
+                f"{snapshot.id} and are left out: {', '.join(dropped[:20])}{' …' if len(dropped) > 20 else ''}"
+            )
     _require_coverage(session, snapshot.id, context.frequency, symbols, start, end)
-    return MarketPin(symbols=symbols, benchmark=benchmark, snapshot_id=snapshot.id, source=snapshot.source)
+    if benchmark is not None and not _covered(session, snapshot.id, "1d", [benchmark], start, end):
+        warnings.append(
+            f"benchmark {benchmark} has no daily bars between {start} and {end} in snapshot {snapshot.id}: "
+            "the runs will have no benchmark curve (sync it, or pin a snapshot that holds it)"
+        )
+    return MarketPin(
+        symbols=symbols, benchmark=benchmark, snapshot_id=snapshot.id, source=snapshot.source, warnings=warnings
+    )
+
+
+def membership(session: Session, selection: UniverseSelection, start: date, end: date) -> pl.DataFrame:
+    """(date, symbol) of the selection on every session of [start, end], point in time (market_data)."""
+    return _field(
+        lambda: market.universe_membership(
+            session,
+            index=selection.index,
+            start=start,
+            end=end,
+            boards=selection.boards,
+            exclude_st=selection.exclude_st,
+            min_listed_sessions=selection.min_listed_sessions,
+        ),
+        "context.universe",
+    )
+
+
+def _selected(
+    session: Session, snapshot_id: str, freq: str, selection: UniverseSelection, start: date, end: date
+) -> tuple[list[str], list[str]]:
+    """The selection's codes with bars in the snapshot (at most MAX_UNIVERSE), and those without."""
+    members = sorted(membership(session, selection, start, end)["symbol"].unique().to_list())
+    covered = _covered(session, snapshot_id, freq, members, start, end)
+    kept = [s for s in members if s in covered]
+    if not kept:
+        raise InvalidInput(
+            f"the selection holds no stock with {freq} bars between {start} and {end} in snapshot {snapshot_id}",
+            field="context.universe",
+            details={"members": len(members), "snapshot_id": snapshot_id},
+        )
+    if len(kept) > MAX_UNIVERSE:
+        raise InvalidInput(
+            f"the selection holds {len(kept)} stocks; at most {MAX_UNIVERSE} per backtest",
+            field="context.universe",
+            details={"stocks": len(kept), "limit": MAX_UNIVERSE},
+        )
+    return kept, [s for s in members if s not in covered]
+
+
+def mask_to_membership(targets: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+    """The targets with every (session, symbol) outside the selection's membership set to 0 (weight or
+    shares): a stock is held only on the sessions it belongs to."""
+    inside = members.select("date", "symbol", pl.lit(True).alias("_member"))
+    keyed = targets.with_columns(pl.col("ts").dt.date().alias("date")).join(inside, on=["date", "symbol"], how="left")
+    zeroed = [
+        pl.when(pl.col("_member")).then(pl.col(c)).otherwise(pl.lit(0, dtype=targets.schema[c])).alias(c)
+        for c in ("weight", "shares")
+        if c in targets.columns
+    ]
+    return keyed.with_columns(zeroed).select(targets.columns)
 
 
 def _snapshot(session: Session, snapshot_id: str | None) -> Any:
     try:
-        return market.get_snapshot(session, snapshot_id) if snapshot_id else market.latest_snapshot(session)
+        return market.get_snapshot(session, snapshot_id) if snapshot_id else market.default_snapshot(session)
     except NotFound as exc:
         raise InvalidInput(exc.message, field="context.datasource_version", details=exc.details) from None
 
@@ -216,16 +286,7 @@ def _snapshot(session: Session, snapshot_id: str | None) -> Any:
 def _require_coverage(
     session: Session, snapshot_id: str, freq: str, symbols: list[str], start: date, end: date
 ) -> None:
-    parts = market.coverage(session, snapshot_id=snapshot_id, freq=freq)
-    covered = {
-        p.symbol
-        for p in parts
-        if p.rows
-        and p.first_date is not None
-        and p.last_date is not None
-        and p.first_date <= end
-        and p.last_date >= start
-    }
+    covered = _covered(session, snapshot_id, freq, symbols, start, end)
     missing = [s for s in symbols if s not in covered]
     if missing:
         raise InvalidInput(
@@ -233,6 +294,21 @@ def _require_coverage(
             field="context.frequency" if len(missing) == len(symbols) else "context.universe",
             details={"frequency": freq, "missing": missing, "snapshot_id": snapshot_id},
         )
+
+
+def _covered(session: Session, snapshot_id: str, freq: str, symbols: list[str], start: date, end: date) -> set[str]:
+    """Those of `symbols` with bars of `freq` between `start` and `end` in the snapshot."""
+    parts = market.coverage(session, snapshot_id=snapshot_id, freq=freq)
+    return {
+        p.symbol
+        for p in parts
+        if p.symbol in symbols
+        and p.rows
+        and p.first_date is not None
+        and p.last_date is not None
+        and p.first_date <= end
+        and p.last_date >= start
+    }
 
 
 @dataclass

@@ -53,6 +53,7 @@ class BacktestRow(Base):
     version_number: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(80))
     universe: Mapped[list[str]] = mapped_column(JSONB)
+    universe_selection: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # a point-in-time selection
     frequency: Mapped[str] = mapped_column(String(10))
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)

@@ -85,16 +85,42 @@ class Rules(BaseModel):
     )
 
 
+class UniverseSelection(BaseModel):
+    """A universe chosen on every session, point in time: the members of `index` as of that session
+    (`{"index": "000300.SH"}`) or every stock listed that day (`{"all": true}`, delisted stocks while they
+    traded), optionally only some `boards`, without ST stocks, or only stocks listed for `min_listed_sessions`
+    sessions. A stock is held only on sessions it belongs to (its targets are 0 on the others)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: Symbol | None = Field(None, description="An index code with constituents, e.g. `000300.SH`.")
+    all: bool = Field(False, description="Every listed stock.")
+    boards: list[Literal["main", "chinext", "star", "bse"]] | None = None
+    exclude_st: bool = Field(False, description="Leave out stocks under risk warning (ST, *ST) on each session.")
+    min_listed_sessions: int = Field(0, ge=0, le=5000, description="Sessions traded since listing, at least.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> UniverseSelection:
+        if (self.index is None) == (not self.all):
+            raise ValueError("name either `index` or `all: true`")
+        return self
+
+
 class BacktestContext(BaseModel):
     """Universe, frequency, window, data snapshot, cash, rules and benchmark."""
 
     model_config = ConfigDict(extra="forbid")
 
-    universe: list[Symbol] = Field(min_length=1, max_length=MAX_UNIVERSE)
+    universe: Annotated[list[Symbol], Field(min_length=1, max_length=MAX_UNIVERSE)] | UniverseSelection = Field(
+        description=f'Up to {MAX_UNIVERSE} codes, or a point-in-time selection (`{{"index": "000300.SH"}}`, '
+        '`{"all": true}`, with filters) resolved against the pinned snapshot\'s data.'
+    )
     frequency: Frequency = "1d"
     window: Window
     datasource_version: str | None = Field(
-        None, max_length=100, description="Data snapshot id to pin (default: the newest snapshot)."
+        None,
+        max_length=100,
+        description="Data snapshot id to pin (default: the default snapshot, `GET /api/market/snapshots/default`).",
     )
     adjust: Literal["none", "qfq", "hfq", "qfq_pit"] = Field(
         "qfq",
@@ -127,7 +153,8 @@ class StrategyPin(BaseModel):
 
 
 class ContextRead(BaseModel):
-    universe: list[str]
+    universe: list[str] = Field(description="The codes (of a selection: every code it holds in the window).")
+    selection: UniverseSelection | None = Field(None, description="The point-in-time selection, if any.")
     frequency: Frequency
     window: Window
     datasource: str = Field(description="Source of the pinned snapshot: `sample` or `tushare`.")
@@ -152,6 +179,11 @@ class BacktestRead(BaseModel):
 class BacktestCreated(BaseModel):
     backtest_id: uuid.UUID
     backtest: BacktestRead
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the data could not give, e.g. a benchmark index without bars in the pinned snapshot "
+        "(the runs then have no benchmark curve).",
+    )
 
 
 MAX_COMBINATIONS = 100_000

@@ -6,10 +6,12 @@ ST periods, immutable data snapshots (PostgreSQL schema `market_data`), integrit
 deterministic synthetic sample dataset (`sample`, labelled `source: sample`).
 
 Publishes: the use cases in `service` (for other contexts `get_bars`, `get_benchmark`, `get_instruments`,
-`trading_sessions`, `validate_symbols`, `latest_snapshot`, `get_snapshot`, `coverage` — bars as the polars
-frame of `spec/BarFrameContract.md`), the schemas in `schemas`, and in `config` the `MarketDataEnv` the
-env-taking services need (`build_env`, `env_of`); the `/api/market` router (`api`) and the `huice data`
-CLI (`cli`) for the composition app.
+`trading_sessions`, `validate_symbols`, `default_snapshot`, `latest_snapshot`, `get_snapshot`, `coverage`,
+`index_members`, `listed_universe`, `fundamentals` — bars as the polars frame of
+`spec/BarFrameContract.md`), the schemas in `schemas`, and in `config` the `MarketDataEnv` the env-taking
+services need (`build_env`, `env_of`) with the `SyncJobs` port the app fills; the `/api/market` router
+(`api`), the `huice data` CLI (`cli`) and the `market_data.sync` job handler (`jobs`) for the composition
+app. Also owns point-in-time fundamentals (`daily_basic`) and index constituents (`index_weight`).
 
 Depends on platform_core, quant (the bar contract and the board/limit rules) and user_auth (the API's
 principals).

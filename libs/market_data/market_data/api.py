@@ -3,6 +3,7 @@ for administrators. Each route is one service call."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated, Literal
 
@@ -17,12 +18,17 @@ from market_data.schemas import (
     CheckReport,
     CheckRequest,
     CoverageRead,
+    DefaultSnapshotRead,
+    DefaultSnapshotSet,
+    FundamentalsRead,
+    IndexMembersRead,
     InstrumentDetail,
     InstrumentRead,
     SnapshotDetail,
     SnapshotRead,
+    SyncJobRead,
     SyncRequest,
-    SyncResult,
+    UniverseRead,
 )
 from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
@@ -85,7 +91,7 @@ def get_bars(
     adjust: Annotated[
         str, Query(description="`none`, `qfq` (anchored at `end`), `hfq` or `qfq_pit` (anchored at `start`).")
     ] = "qfq",
-    snapshot_id: Annotated[str | None, Query(description="Pin a data snapshot (default: the newest).")] = None,
+    snapshot_id: Annotated[str | None, Query(description="Pin a data snapshot (default: the default one).")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv` returns text/csv.")] = "json",
 ) -> BarsRead | PlainTextResponse:
     """Bars in the bar-frame contract (spec/BarFrameContract.md); unknown or malformed codes are named in
@@ -97,6 +103,41 @@ def get_bars(
     return service.bars_view(session, env, _symbols(symbols), **args)
 
 
+@router.get(
+    "/indices/{index_code}/members", summary="Index constituents as of a session", responses=error_responses(404)
+)
+def get_index_members(
+    index_code: str,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    on: Annotated[date, Query(description="The session (point in time).")],
+) -> IndexMembersRead:
+    """The constituents of an index (`000300.SH`, `000905.SH`, `000906.SH`, `000852.SH`, `000016.SH`, ...) as
+    of `on`: those of the newest `index_weight` date on or before it, with their weights."""
+    return service.index_members(session, index_code, on)
+
+
+@router.get("/universe", summary="Stocks listed on a session")
+def get_universe(
+    principal: CurrentPrincipal, session: SessionDep, on: Annotated[date, Query(description="The session.")]
+) -> UniverseRead:
+    """Every stock listed on `on` (delisted stocks are included on the sessions they traded)."""
+    return service.listed_universe(session, on)
+
+
+@router.get("/fundamentals", summary="Fundamentals (daily_basic)")
+def get_fundamentals(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    symbols: Annotated[str, Query(description="Comma-separated codes.")],
+    start: date,
+    end: date,
+) -> FundamentalsRead:
+    """PE, PB, PS, dividend yield, total and float market value, turnover per stock and session (each known
+    after that session's close)."""
+    return service.fundamentals_view(session, _symbols(symbols), start, end)
+
+
 @router.get("/coverage", summary="Coverage", responses=error_responses(404))
 def get_coverage(
     principal: CurrentPrincipal,
@@ -105,14 +146,32 @@ def get_coverage(
     symbol: str | None = None,
     snapshot_id: str | None = None,
 ) -> list[CoverageRead]:
-    """Per frequency and symbol: the dates a snapshot (default: the newest) holds."""
+    """Per frequency and symbol: the dates a snapshot (default: the default snapshot) holds."""
     return service.coverage(session, snapshot_id=snapshot_id, freq=freq, symbol=symbol)
 
 
 @router.get("/snapshots", summary="List snapshots")
 def list_snapshots(principal: CurrentPrincipal, session: SessionDep, page: PageDep) -> Page[SnapshotRead]:
-    """Data snapshots, newest first; each is immutable and can be pinned by a backtest."""
+    """Data snapshots, newest first; each is immutable and can be pinned by a backtest. The one new backtests
+    use by default has `is_default` (see `GET /api/market/snapshots/default` for the rule)."""
     return service.list_snapshots(session, page=page)
+
+
+@router.get("/snapshots/default", summary="The default snapshot", responses=error_responses(404))
+def get_default_snapshot(principal: CurrentPrincipal, session: SessionDep) -> DefaultSnapshotRead:
+    """The snapshot unpinned reads and new backtests use, how it became the default, and the rule that moves
+    it: a published snapshot becomes the default only when it covers everything the current default covers;
+    otherwise an administrator names it (`PUT`). A partial sync never changes it."""
+    return service.default_snapshot_detail(session)
+
+
+@router.put("/snapshots/default", summary="Name the default snapshot (admin)", responses=error_responses(403, 404))
+def put_default_snapshot(
+    body: DefaultSnapshotSet, principal: AdminPrincipal, session: SessionDep
+) -> DefaultSnapshotRead:
+    """Make `snapshot_id` the snapshot new backtests and unpinned reads use from now (runs already pinned
+    keep theirs)."""
+    return service.set_default_snapshot(session, body.snapshot_id, set_by=str(principal.user_id))
 
 
 @router.get("/snapshots/{snapshot_id}", summary="Snapshot detail", responses=error_responses(404))
@@ -121,22 +180,21 @@ def get_snapshot(snapshot_id: str, principal: CurrentPrincipal, session: Session
     return service.get_snapshot(session, snapshot_id)
 
 
-@router.post("/sync", summary="Sync from Tushare (admin)", responses=error_responses(403, 502))
-def sync(body: SyncRequest, principal: AdminPrincipal, session: SessionDep, env: EnvDep) -> SyncResult:
-    """Fetch what is missing from Tushare Pro, store it and record a snapshot. Runs in the request: for long
-    syncs use `huice data sync` on the server."""
-    with service.make_client(env) as client:
-        return service.sync(
-            session,
-            env,
-            client=client,
-            symbols=body.symbols,
-            all_symbols=body.all,
-            freq=body.freq,
-            start=body.start,
-            end=body.end,
-            mode=body.mode,
-        )
+@router.post("/sync", summary="Sync from Tushare as a job (admin)", status_code=202, responses=error_responses(403))
+def sync(body: SyncRequest, principal: AdminPrincipal, session: SessionDep, env: EnvDep) -> SyncJobRead:
+    """Queue a `market_data.sync` job that fetches what is missing from Tushare Pro, stores it and records a
+    snapshot (the default one only by the default-snapshot rule). Answers at once with the job: follow it on
+    `GET /api/jobs/{job_id}/events` (SSE: partitions done/total, calls, rows, the current quota wait and the
+    ETA as the progress message's JSON) or `GET /api/market/sync/{job_id}`; cancel or retry it with
+    `/api/jobs/{job_id}:cancel|:retry` — a retry or a new sync resumes from the partitions already staged.
+    INVALID_INPUT (dates, symbols, frequency, no token) before anything is queued."""
+    return service.submit_sync(session, env, principal, body)
+
+
+@router.get("/sync/{job_id}", summary="A sync job (admin)", responses=error_responses(403, 404))
+def get_sync(job_id: uuid.UUID, principal: AdminPrincipal, session: SessionDep, env: EnvDep) -> SyncJobRead:
+    """A sync job: status, the latest progress report and, once finished, the result or the error."""
+    return service.sync_job(session, env, job_id)
 
 
 @router.post("/check", summary="Integrity check (admin)", responses=error_responses(403, 404))

@@ -8,18 +8,21 @@ owned by any user. The HTTP API, by contrast, needs a signed-in caller and an ad
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from market_data import service
 from market_data.config import env_of
-from platform_core.cli import AppTyper, JsonOpt, container, emit, print_json
-from platform_core.errors import InvalidInput
+from market_data.schemas import SyncJobRead, SyncProgress, SyncRequest, SyncResult
+from platform_core.cli import AppTyper, JsonOpt, container, emit, fail, parse_model, print_json
+from platform_core.errors import AppError, ErrorCode, InvalidInput
 from platform_core.pagination import PageParams
 
 app = AppTyper(help="Market data: instruments, calendar, bars, coverage, snapshots; load-sample, sync, check.")
@@ -28,7 +31,7 @@ SymbolsOpt = Annotated[str | None, typer.Option("--symbols", help="Comma-separat
 StartOpt = Annotated[str, typer.Option("--start", help="First date, YYYY-MM-DD.")]
 EndOpt = Annotated[str, typer.Option("--end", help="Last date, YYYY-MM-DD.")]
 FreqOpt = Annotated[str, typer.Option("--freq", help="1d, 5min or 15min.")]
-SnapshotOpt = Annotated[str | None, typer.Option("--snapshot", help="Snapshot id (default: the newest).")]
+SnapshotOpt = Annotated[str | None, typer.Option("--snapshot", help="Snapshot id (default: the default snapshot).")]
 
 
 def _date(value: str | None, option: str) -> date | None:
@@ -127,6 +130,55 @@ def bars(
         )
 
 
+@app.command("members")
+def members(
+    ctx: typer.Context,
+    index_code: Annotated[str, typer.Argument(help="The index, e.g. 000300.SH.")],
+    on: Annotated[str, typer.Option("--on", help="The session, YYYY-MM-DD (point in time).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The constituents of an index as of a session (the newest weight date on or before it)."""
+    with container(ctx).db.transaction() as session:
+        found = service.index_members(session, index_code, _date(on, "--on"))
+    if as_json:
+        emit(found, True)
+        return
+    emit(
+        found.members,
+        False,
+        columns=["symbol", "weight"],
+        title=f"{found.index_code} on {found.on} ({found.weight_date})",
+    )
+
+
+@app.command("universe")
+def universe(
+    ctx: typer.Context,
+    on: Annotated[str, typer.Option("--on", help="The session, YYYY-MM-DD.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Every stock listed on a session (delisted stocks while they traded)."""
+    with container(ctx).db.transaction() as session:
+        found = service.listed_universe(session, _date(on, "--on"))
+    emit(found if as_json else [{"symbol": s} for s in found.symbols], as_json, columns=["symbol"])
+
+
+@app.command("fundamentals")
+def fundamentals(
+    ctx: typer.Context,
+    symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated codes.")],
+    start: StartOpt,
+    end: EndOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """PE, PB, PS, dividend yield, market value and turnover per stock and session (daily_basic)."""
+    with container(ctx).db.transaction() as session:
+        found = service.fundamentals_view(
+            session, _symbols(symbols) or [], _date(start, "--start"), _date(end, "--end")
+        )
+    emit(found if as_json else found.rows, as_json, columns=None if as_json else found.columns)
+
+
 @app.command("coverage")
 def coverage(
     ctx: typer.Context,
@@ -148,10 +200,44 @@ def snapshots(
     offset: Annotated[int, typer.Option(min=0)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Data snapshots, newest first."""
+    """Data snapshots, newest first; `default` marks the one new backtests use (see `huice data default`)."""
     with container(ctx).db.transaction() as session:
         page = service.list_snapshots(session, page=PageParams(limit=limit, offset=offset))
-    emit(page, as_json, columns=["id", "source", "created_at", "files", "rows", "content_hash"])
+    if as_json:
+        emit(page, True)
+        return
+    rows = [{"default": "default" if s.is_default else "", **s.model_dump()} for s in page.items]
+    emit(rows, False, columns=["default", "id", "source", "created_at", "files", "rows", "content_hash"])
+
+
+@app.command("default")
+def default(
+    ctx: typer.Context,
+    snapshot_id: Annotated[str | None, typer.Argument(help="Make this snapshot the default.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The default snapshot (what new backtests and unpinned reads use) and its rule; with SNAPSHOT_ID,
+    make that one the default. A published snapshot becomes the default by itself only when it covers
+    everything the current default covers, so a partial sync never changes it."""
+    with container(ctx).db.transaction() as session:
+        if snapshot_id is None:
+            current = service.default_snapshot_detail(session)
+        else:
+            current = service.set_default_snapshot(session, snapshot_id, set_by="cli")
+    if as_json:
+        emit(current, True)
+        return
+    emit(
+        {
+            "snapshot": current.snapshot.id,
+            "source": current.snapshot.source,
+            "created_at": current.snapshot.created_at,
+            "set_at": current.set_at,
+            "reason": current.reason,
+        },
+        False,
+    )
+    typer.echo(current.rule)
 
 
 @app.command("snapshot")
@@ -207,53 +293,124 @@ def sync(
     mode: Annotated[
         str, typer.Option(help="Daily stock bars: auto (fewer calls), by_date (whole market per session), by_symbol.")
     ] = "auto",
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="bars (default), daily_basic, index_weight; repeat for several."),
+    ] = None,
+    local: Annotated[bool, typer.Option("--local", help="Run in this process, not as a job on the workers.")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Submit the job and return (follow: huice jobs).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch what is missing from Tushare Pro (TUSHARE_TOKEN), store it, record a snapshot. Safe to
-    interrupt and re-run: a re-run fetches only what the newest snapshot lacks, and a whole-market
-    (by-date) sync keeps the sessions it fetched before the interrupt."""
+    """Fetch what is missing from Tushare Pro (TUSHARE_TOKEN), store it, record a snapshot — as a
+    `market_data.sync` job on the workers, followed with a progress bar (partitions done/total, calls, rows,
+    the current quota wait, ETA); `--local` runs it here instead. Ctrl-C cancels the job; the partitions it
+    staged are kept, and the same sync run again (or `huice jobs retry <id>`) fetches only the rest."""
+    body = parse_model(
+        SyncRequest,
+        {
+            "symbols": _symbols(symbols),
+            "all": all_symbols,
+            "freq": freq,
+            "start": _date(start, "--start"),
+            "end": _date(end, "--end"),
+            "mode": mode,
+            "datasets": dataset or ["bars"],
+        },
+    )
     c = container(ctx)
     env = env_of(c)
-    with c.db.transaction() as session, service.make_client(env) as client, _progress(as_json) as bar:
-        task = bar.add_task("sync", total=None) if bar else None
-
-        def advance(symbol: str, done: int, total: int) -> None:
-            if bar is not None:
-                bar.update(task, total=total, completed=done, description=symbol)
-
-        def waiting(api_name: str, seconds: float) -> None:  # the shared Tushare budget is used up for now
-            if bar is not None:
-                bar.update(task, description=f"waiting {seconds:.1f}s for the {api_name} rate budget")
-
-        if client.budget is not None:
-            client.budget.on_wait = waiting
-
-        result = service.sync(
-            session,
-            env,
-            client=client,
-            symbols=_symbols(symbols),
-            all_symbols=all_symbols,
-            freq=freq,
-            start=_date(start, "--start"),
-            end=_date(end, "--end"),
-            progress=advance,
-            mode=mode,
+    if local:
+        with c.db.transaction() as session, _progress(as_json) as bar:
+            report = _reporter(bar, bar.add_task("sync", total=None) if bar else None)
+            result = service.run_sync(session, env, body, report=report)
+        _emit_result(result, as_json)
+        return
+    with c.db.transaction() as session:
+        job = service.submit_sync(session, env, None, body)
+    if detach:
+        emit(job if as_json else {"job_id": job.job_id, "status": job.status}, as_json)
+        return
+    if not service.sync_workers(env):
+        typer.echo(
+            f"sync job {job.job_id} is queued but no worker is alive: start `huice serve` or `huice worker` "
+            "(or run with --local); Ctrl-C cancels it",
+            err=True,
         )
+    job = _follow(c, env, job, as_json)
+    if job.status == "succeeded" and job.result is not None:
+        _emit_result(job.result, as_json)
+        return
+    error = job.error or {"code": "INTERNAL_ERROR", "message": f"sync job {job.status}", "details": {}}
+    fail(AppError(error["message"], details=error.get("details") or {}, code=ErrorCode(error["code"])))
+
+
+def _emit_result(result: SyncResult, as_json: bool) -> None:
     emit(
         result
         if as_json
         else {
-            "snapshot": result.snapshot.id,
+            "snapshot": result.snapshot.id if result.snapshot else None,
+            "default": result.snapshot.is_default if result.snapshot else None,
             "created": result.created,
             "symbols": result.symbols,
             "fetched_rows": result.fetched_rows,
             "calls": result.calls,
             "plan": result.plan,
             "waited_s": result.waited_s,
+            "basic_rows": result.basic_rows,
+            "weight_rows": result.weight_rows,
         },
         as_json,
     )
+
+
+def _reporter(bar: Progress | None, task: TaskID | None) -> Callable[[SyncProgress], None]:
+    def report(progress: SyncProgress) -> None:
+        if bar is not None and task is not None:
+            bar.update(
+                task,
+                total=progress.partitions_total or None,
+                completed=progress.partitions_done,
+                description=_describe(progress),
+            )
+
+    return report
+
+
+def _describe(p: SyncProgress) -> str:
+    wait = f", waiting {p.wait_s:.1f}s for quota" if p.wait_s else ""
+    eta = f", ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
+    return f"{p.stage}: {p.calls} calls, {p.rows} rows{wait}{eta}"
+
+
+def _follow(c: Any, env: Any, job: SyncJobRead, as_json: bool) -> SyncJobRead:
+    """Poll the job until it ends, drawing its progress; Ctrl-C asks it to cancel."""
+    with _progress(as_json) as bar:
+        task = bar.add_task(f"job {job.job_id} queued", total=None) if bar else None
+        report = _reporter(bar, task)
+        try:
+            while job.status not in FINISHED:
+                time.sleep(POLL_S)
+                with c.db.transaction() as session:
+                    job = service.sync_job(session, env, job.job_id)
+                if job.sync is not None:
+                    report(job.sync)
+                elif bar is not None and task is not None:
+                    bar.update(task, description=f"job {job.job_id} {job.status}")
+        except KeyboardInterrupt:
+            with c.db.transaction() as session:
+                job = service.cancel_sync(session, env, job.job_id)
+            typer.echo(
+                f"cancel requested for sync job {job.job_id}; what it staged is kept: run the same sync again "
+                f"(or huice jobs retry {job.job_id}) to fetch only the rest",
+                err=True,
+            )
+            raise typer.Exit(130) from None
+    return job
+
+
+FINISHED = frozenset({"succeeded", "failed", "cancelled", "early_stopped"})
+POLL_S = 0.5
 
 
 class _NoProgress:

@@ -2,7 +2,8 @@
 
 `MarketDataSettings` reads the Tushare knobs (`HUICE_TUSHARE_*`, the token also as `TUSHARE_TOKEN`).
 `MarketDataEnv` = settings + the Parquet bar store under `<data_dir>/market` + the Redis URL of the shared
-Tushare rate budget; `wire_market_data` in the
+Tushare rate budget + the port to the job runtime a sync runs on (`SyncJobs`, provided by the composition
+app: market_data never imports job_orchestration); `wire_market_data` in the
 composition app builds it once at start-up and keeps it in `container.extras["market_data"]`; faces reach
 it with `env_of(container)` and hand it to the services that read the store or the settings. Nothing is
 read at import time.
@@ -10,15 +11,22 @@ read at import time.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import AliasChoices, Field, SecretStr
 
 from market_data.store import BarStore
 from platform_core.errors import InternalError
 from platform_core.settings import HuiceSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from market_data.schemas import SyncJobRead
+    from user_auth.principal import Principal
 
 
 class MarketDataSettings(HuiceSettings):
@@ -39,13 +47,28 @@ class MarketDataSettings(HuiceSettings):
     tushare_quota_wait: float = Field(60.0, ge=0, description="Seconds to wait after a per-minute quota reply.")
 
 
+class SyncJobs(Protocol):
+    """The job runtime as a sync sees it (`market_data.sync` jobs). `principal` None = the operator on the
+    server host (the CLI, which runs without a login); reads are not restricted to an owner."""
+
+    def submit(self, session: Session, principal: Principal | None, payload: dict[str, Any]) -> SyncJobRead: ...
+
+    def get(self, session: Session, job_id: uuid.UUID) -> SyncJobRead: ...
+
+    def cancel(self, session: Session, job_id: uuid.UUID) -> SyncJobRead: ...
+
+    def live_workers(self) -> int: ...
+
+
 @dataclass
 class MarketDataEnv:
-    """What market data's services need beyond the session: the settings (Tushare knobs), the bar store."""
+    """What market data's services need beyond the session: the settings (Tushare knobs), the bar store,
+    the shared rate budget's Redis and the job runtime a sync is submitted to."""
 
     settings: MarketDataSettings
     store: BarStore
     redis_url: str | None = None  # the Tushare rate budget shared across processes; None = per process
+    jobs: SyncJobs | None = None  # set by the composition app once the job runtime is wired
 
 
 def build_env(

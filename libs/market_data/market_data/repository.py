@@ -1,8 +1,11 @@
 """Tables of the `market_data` schema and every query on them (private to the context).
 
 - `instruments`, `st_periods`, `calendar_days`: the reference data (sample or Tushare).
-- `snapshots` + `snapshot_files`: immutable manifests of the Parquet partitions a read sees; the newest
-  snapshot is "the store", and its files are the coverage.
+- `snapshots` + `snapshot_files`: immutable manifests of the Parquet partitions a read sees.
+- `daily_basic`, `index_weights`: fundamentals per stock and session, and index constituents per weight
+  date (Tushare `daily_basic` / `index_weight`, or the sample), read point in time.
+- `snapshot_defaults`: the history of the default snapshot (what unpinned reads and new backtests use); the
+  newest row is the current default.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -23,6 +27,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -91,6 +96,42 @@ class SnapshotFile(Base):
     last_date: Mapped[date | None] = mapped_column(Date)
     covered_start: Mapped[date] = mapped_column(Date)
     covered_end: Mapped[date] = mapped_column(Date)
+
+
+class SnapshotDefault(Base):
+    __tablename__ = "snapshot_defaults"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(String(40), ForeignKey("snapshots.id", ondelete="CASCADE"), index=True)
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(16))  # published | explicit | migrated
+    set_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class DailyBasic(Base):
+    __tablename__ = "daily_basic"
+
+    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
+    trade_date: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    close: Mapped[float | None] = mapped_column(Float)
+    pe: Mapped[float | None] = mapped_column(Float)
+    pb: Mapped[float | None] = mapped_column(Float)
+    ps: Mapped[float | None] = mapped_column(Float)
+    dv_ratio: Mapped[float | None] = mapped_column(Float)
+    total_mv: Mapped[float | None] = mapped_column(Float)
+    circ_mv: Mapped[float | None] = mapped_column(Float)
+    turnover_rate: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))
+
+
+class IndexWeight(Base):
+    __tablename__ = "index_weights"
+
+    index_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    trade_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    con_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    weight: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))
 
 
 # --- instruments ---------------------------------------------------------------------------------------
@@ -236,3 +277,101 @@ def snapshot_files(
     if symbols is not None:
         stmt = stmt.where(SnapshotFile.symbol.in_(list(symbols)))
     return list(session.scalars(stmt.order_by(SnapshotFile.freq, SnapshotFile.symbol)))
+
+
+def current_default(session: Session) -> Snapshot | None:
+    """The default snapshot: the one named by the newest `snapshot_defaults` row."""
+    stmt = (
+        select(Snapshot)
+        .join(SnapshotDefault, SnapshotDefault.snapshot_id == Snapshot.id)
+        .order_by(SnapshotDefault.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def set_default(session: Session, snapshot_id: str, *, at: datetime, reason: str, set_by: str | None) -> None:
+    session.add(SnapshotDefault(snapshot_id=snapshot_id, set_at=at, reason=reason, set_by=set_by))
+    session.flush()
+
+
+def default_record(session: Session) -> SnapshotDefault | None:
+    """The newest `snapshot_defaults` row (how the current default became the default)."""
+    return session.scalars(select(SnapshotDefault).order_by(SnapshotDefault.id.desc()).limit(1)).first()
+
+
+# --- fundamentals and index constituents --------------------------------------------------------------
+
+BASIC_COLUMNS = ("close", "pe", "pb", "ps", "dv_ratio", "total_mv", "circ_mv", "turnover_rate")
+
+
+def _copy_in(session: Session, table: str, columns: tuple[str, ...], rows: list[dict[str, Any]], conflict: str) -> None:
+    """`rows` into `market_data.<table>`: COPY into a temporary table, then one INSERT … ON CONFLICT `conflict`
+    (~10^5 rows a second, where a multi-row INSERT spends its time compiling parameters)."""
+    staging = f"_{table}_in"
+    session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE market_data.{table}) ON COMMIT DELETE ROWS"))
+    session.execute(text(f"TRUNCATE {staging}"))
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(row.get(c) for c in columns))
+    names = ", ".join(columns)
+    session.execute(text(f"INSERT INTO market_data.{table} ({names}) SELECT {names} FROM {staging} {conflict}"))
+
+
+def upsert_daily_basic(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert or update daily_basic rows."""
+    if rows:
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*BASIC_COLUMNS, "source"))
+        columns = ("symbol", "trade_date", *BASIC_COLUMNS, "source")
+        _copy_in(session, "daily_basic", columns, rows, f"ON CONFLICT (symbol, trade_date) DO UPDATE SET {updates}")
+
+
+def daily_basic(session: Session, symbols: list[str], start: date, end: date) -> list[DailyBasic]:
+    stmt = select(DailyBasic).where(DailyBasic.symbol.in_(symbols), DailyBasic.trade_date.between(start, end))
+    return list(session.scalars(stmt.order_by(DailyBasic.symbol, DailyBasic.trade_date)))
+
+
+def basic_dates(session: Session, start: date, end: date, *, source: str) -> set[date]:
+    """The sessions in [start, end] that hold daily_basic rows of `source`."""
+    stmt = (
+        select(DailyBasic.trade_date)
+        .where(DailyBasic.trade_date.between(start, end), DailyBasic.source == source)
+        .distinct()
+    )
+    return set(session.scalars(stmt))
+
+
+def replace_index_weights(
+    session: Session, index_code: str, start: date, end: date, rows: list[dict[str, Any]]
+) -> None:
+    """The weights of `index_code` for weight dates in [start, end] become `rows`."""
+    session.execute(
+        delete(IndexWeight).where(IndexWeight.index_code == index_code, IndexWeight.trade_date.between(start, end))
+    )
+    if rows:
+        columns = ("index_code", "trade_date", "con_code", "weight", "source")
+        _copy_in(session, "index_weights", columns, rows, "ON CONFLICT DO NOTHING")
+
+
+def index_weight_date(session: Session, index_code: str, on: date) -> date | None:
+    """The newest weight date of `index_code` on or before `on`."""
+    stmt = select(func.max(IndexWeight.trade_date)).where(
+        IndexWeight.index_code == index_code, IndexWeight.trade_date <= on
+    )
+    return session.scalar(stmt)
+
+
+def index_constituents(session: Session, index_code: str, weight_date: date) -> list[IndexWeight]:
+    stmt = select(IndexWeight).where(IndexWeight.index_code == index_code, IndexWeight.trade_date == weight_date)
+    return list(session.scalars(stmt.order_by(IndexWeight.con_code)))
+
+
+def listed_on(session: Session, on: date) -> list[Instrument]:
+    """Stocks listed on `on`: list date on or before it, not delisted by then."""
+    stmt = select(Instrument).where(
+        Instrument.kind == "stock",
+        Instrument.list_date <= on,
+        or_(Instrument.delist_date.is_(None), Instrument.delist_date > on),
+    )
+    return list(session.scalars(stmt.order_by(Instrument.symbol)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -60,10 +61,63 @@ class SnapshotRead(BaseModel):
     files: int
     rows: int
     coverage: dict[str, Any] = Field(description="Per frequency: symbols, first and last date.")
+    is_default: bool = Field(
+        False, description="The default snapshot: what unpinned reads and new backtests use (see `default_rule`)."
+    )
 
 
 class SnapshotDetail(SnapshotRead):
     partitions: list[CoverageRead]
+
+
+class DefaultSnapshotRead(BaseModel):
+    """The default snapshot, how it became the default, and the rule that moves it."""
+
+    snapshot: SnapshotRead
+    set_at: datetime
+    reason: Literal["published", "explicit", "migrated"] = Field(
+        description="`published`: it covered the previous default when it was recorded; `explicit`: an "
+        "administrator named it; `migrated`: the newest snapshot when the rule was introduced."
+    )
+    set_by: str | None = Field(None, description="Who named it (explicit only).")
+    rule: str
+
+
+class DefaultSnapshotSet(BaseModel):
+    snapshot_id: str = Field(max_length=40, description="The snapshot new backtests and unpinned reads use from now.")
+
+
+class IndexMember(BaseModel):
+    symbol: str
+    weight: float | None = Field(description="Weight in the index (%), as of the weight date.")
+
+
+class IndexMembersRead(BaseModel):
+    """The constituents of an index as of a session: those of the newest weight date on or before it (point in
+    time — a stock that joins later is not among them)."""
+
+    index_code: str
+    on: date
+    weight_date: date = Field(description="The `index_weight` date the members come from.")
+    members: list[IndexMember]
+
+
+class UniverseRead(BaseModel):
+    """The stocks listed on a session: listed on or before it and not delisted by then (a stock delisted
+    later is included while it traded)."""
+
+    on: date
+    symbols: list[str]
+
+
+class FundamentalsRead(BaseModel):
+    """`daily_basic` per stock and session: PE, PB, PS, dividend yield (%), total and float market value
+    (10,000 CNY), turnover (% of float) — each row known after that session's close."""
+
+    start: date
+    end: date
+    columns: list[str]
+    rows: list[dict[str, Any]]
 
 
 class BarsQuery(BaseModel):
@@ -97,6 +151,12 @@ class LoadSampleResult(BaseModel):
 
 class SyncRequest(BaseModel):
     symbols: list[str] | None = Field(None, description="Codes to sync; omit with `all: true` for every listed one.")
+    datasets: list[Literal["bars", "daily_basic", "index_weight"]] = Field(
+        default_factory=lambda: ["bars"],
+        min_length=1,
+        description="`bars` (daily/minute bars of the symbols), `daily_basic` (fundamentals of the whole market "
+        "by session), `index_weight` (constituents of CSI 300/500/800/1000 and SSE 50).",
+    )
     all: bool = False
     freq: str = "1d"
     start: date
@@ -107,7 +167,7 @@ class SyncRequest(BaseModel):
 
 
 class SyncResult(BaseModel):
-    snapshot: SnapshotRead
+    snapshot: SnapshotRead | None = Field(description="The bars' snapshot (None when no bars were ever synced).")
     created: bool = Field(description="False when nothing was missing (the previous snapshot still holds).")
     symbols: int
     fetched_rows: int
@@ -116,6 +176,39 @@ class SyncResult(BaseModel):
         "by_symbol", description="How daily stock bars were fetched: by session (whole market) or by symbol."
     )
     waited_s: float = Field(0.0, description="Seconds spent waiting for the shared Tushare rate budget.")
+    basic_rows: int = Field(0, description="daily_basic rows stored.")
+    weight_rows: int = Field(0, description="index_weight rows stored.")
+
+
+class SyncProgress(BaseModel):
+    """Where a sync is (the progress message of a `market_data.sync` job is this object as JSON).
+
+    A partition is one (endpoint, session) of a by-date sync or one symbol of a by-symbol sync."""
+
+    stage: str = Field(description="The partition last done (`2025-03-05 daily`) or what is waited for.")
+    partitions_done: int
+    partitions_total: int
+    calls: int = Field(description="Tushare calls made so far (retries included).")
+    rows: int = Field(description="Rows received from Tushare so far.")
+    wait_s: float = Field(0.0, description="The quota wait in progress now (the shared rate budget), seconds.")
+    waited_s: float = Field(0.0, description="Seconds waited for the rate budget so far.")
+    elapsed_s: float
+    eta_s: float | None = Field(None, description="Estimated seconds left (after the first partition).")
+
+
+class SyncJobRead(BaseModel):
+    """A sync running as a job of the job runtime (`market_data.sync`): follow it with
+    `GET /api/jobs/{job_id}/events` (SSE), cancel or retry it with `/api/jobs/{job_id}:cancel|:retry` (a retry
+    or a new sync resumes from the partitions already staged)."""
+
+    job_id: uuid.UUID
+    status: str = Field(description="queued, running, succeeded, failed or cancelled (the job runtime's statuses).")
+    progress: float = Field(description="0–100.")
+    sync: SyncProgress | None = Field(None, description="The latest progress report, once the job has one.")
+    result: SyncResult | None = Field(None, description="The sync's result, once it succeeded.")
+    error: dict[str, Any] | None = Field(None, description="The error envelope's body, once it failed.")
+    attempts: int = 0
+    cancel_requested: bool = False
 
 
 class CheckIssue(BaseModel):

@@ -46,6 +46,8 @@ PAGE_SIZES = {
     "trade_cal": 6000,
     "namechange": 5000,
     "suspend_d": 5000,
+    "daily_basic": 6000,
+    "index_weight": 6000,
 }
 FIELDS = {
     "stock_basic": "ts_code,symbol,name,market,exchange,list_status,list_date,delist_date",
@@ -57,6 +59,8 @@ FIELDS = {
     "stk_limit": "ts_code,trade_date,up_limit,down_limit",
     "suspend_d": "ts_code,trade_date,suspend_timing,suspend_type",
     "stk_mins": "ts_code,trade_time,open,close,high,low,vol,amount",
+    "daily_basic": "ts_code,trade_date,close,pe,pb,ps,dv_ratio,total_mv,circ_mv,turnover_rate",
+    "index_weight": "index_code,con_code,trade_date,weight",
 }
 _MINUTE_QUOTA = re.compile(r"每分钟最多访问|per minute", re.IGNORECASE)
 _LONG_QUOTA = re.compile(r"每(小时|天)最多访问|per (hour|day)", re.IGNORECASE)
@@ -130,6 +134,7 @@ class TushareClient:
         self.rate_per_minute = rate_per_minute
         self.sleep = sleep
         self.calls = 0
+        self.rows = 0  # rows received, every endpoint
         self._buckets: dict[str, TokenBucket] = {}
         self.budget = budget  # a RateBudget shared across processes; None = this process's token buckets
         self.waited_s = 0.0
@@ -159,6 +164,7 @@ class TushareClient:
                 api_name, page_params, fields if fields is not None else FIELDS.get(api_name, "")
             )
             items.extend(page)
+            self.rows += len(page)
             if len(page) < size:
                 break
             offset += size

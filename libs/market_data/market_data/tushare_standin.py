@@ -4,7 +4,9 @@ For tests and demos (never in production paths): `python -m market_data.tushare_
 `HUICE_TUSHARE_URL=http://127.0.0.1:7070 TUSHARE_TOKEN=demo huice data sync ...`. It speaks the protocol
 (POST JSON `api_name/token/params/fields` → `code/msg/data.fields/data.items`), honours `limit`/`offset`,
 caps rows per call like the real service, and has switchable faults: HTTP 500s, per-minute and daily quota
-messages, malformed JSON, slow replies, smaller row caps. Daily `vol` is in lots and `amount` in thousand CNY,
+messages, malformed JSON, slow replies, smaller row caps. It answers `daily_basic` (by `trade_date` or
+`ts_code`) and `index_weight` (by `index_code` with `trade_date` or a date range) from
+`market_data.sample_reference`. Daily `vol` is in lots and `amount` in thousand CNY,
 as Tushare delivers them; `daily` has no row on suspended days (`suspend_d` has them).
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from market_data import sample
+from market_data import sample, sample_reference
 from market_data.calendars import xshg_sessions
 from market_data.domain import Freq
 from market_data.tushare import PAGE_SIZES
@@ -59,6 +61,14 @@ def tables() -> dict[str, pl.DataFrame]:
     return {
         "daily": traded.select(bar_cols),
         "index_daily": daily.filter(pl.col("symbol") == sample.BENCHMARK).select(bar_cols),
+        "daily_basic": sample_reference.daily_basic(daily).select(
+            pl.col("symbol").alias("ts_code"),
+            _ymd("date").alias("trade_date"),
+            *("close", "pe", "pb", "ps", "dv_ratio", "total_mv", "circ_mv", "turnover_rate"),
+        ),
+        "index_weight": sample_reference.index_weights(sample.SAMPLE_START, sample.SAMPLE_END).select(
+            "index_code", "con_code", _ymd("trade_date").alias("trade_date"), "weight"
+        ),
         "adj_factor": stocks.select(pl.col("symbol").alias("ts_code"), _ymd("date").alias("trade_date"), "adj_factor"),
         "stk_limit": stocks.filter(pl.col("up_limit").is_not_null()).select(
             _ymd("date").alias("trade_date"), pl.col("symbol").alias("ts_code"), "pre_close", "up_limit", "down_limit"
@@ -161,6 +171,8 @@ def select_rows(api_name: str, params: dict[str, Any]) -> pl.DataFrame:
         raise KeyError(api_name)
     if params.get("ts_code"):
         table = table.filter(pl.col("ts_code").is_in(str(params["ts_code"]).split(",")))
+    if api_name == "index_weight":
+        table = table.filter(pl.col("index_code") == params.get("index_code"))
     if api_name == "stock_basic":
         return table.filter(pl.col("list_status") == params.get("list_status", "L"))
     column = "trade_time" if api_name == "stk_mins" else ("start_date" if api_name == "namechange" else "trade_date")
@@ -170,7 +182,8 @@ def select_rows(api_name: str, params: dict[str, Any]) -> pl.DataFrame:
         table = table.filter(pl.col(column) >= params["start_date"])
     if params.get("end_date"):
         table = table.filter(pl.col(column) <= params["end_date"])
-    return table.sort(column, "ts_code", descending=[True, False])  # Tushare answers newest first
+    code = "con_code" if api_name == "index_weight" else "ts_code"
+    return table.sort(column, code, descending=[True, False])  # Tushare answers newest first
 
 
 class StandinServer:
@@ -230,7 +243,8 @@ class StandinServer:
             self.requests = []
 
     def set_faults(self, **faults: Any) -> None:
-        """`http_500=n`, `quota=n`, `daily_quota=n`, `malformed=n`, `slow=n` (+ `slow_seconds`), `caps={api: rows}`."""
+        """`http_500=n`, `quota=n`, `daily_quota=n`, `malformed=n`, `slow=n` (+ `slow_seconds`), `caps={api: rows}`;
+        `daily_quota_after=n`: n more bar calls are answered, then every call gets the daily-quota message."""
         with self._lock:
             self.faults.update(faults)
 
@@ -242,6 +256,17 @@ class StandinServer:
             if self.faults.get(name, 0) > 0:
                 self.faults[name] -= 1
                 return True
+            return False
+
+    def _quota_used_up(self, api_name: str) -> bool:
+        with self._lock:
+            left = self.faults.get("daily_quota_after")
+            if left is None:
+                return False
+            if left <= 0:
+                return True
+            if api_name not in ("trade_cal", "stock_basic", "namechange"):
+                self.faults["daily_quota_after"] = left - 1
             return False
 
     def handle(self, raw: bytes) -> tuple[int, bytes]:
@@ -264,7 +289,7 @@ class StandinServer:
             return 200, _reply(40101, TOKEN_MSG, None)
         if self._take("quota"):
             return 200, _reply(40203, MINUTE_QUOTA_MSG, None)
-        if self._take("daily_quota"):
+        if self._take("daily_quota") or self._quota_used_up(api_name):
             return 200, _reply(40203, DAILY_QUOTA_MSG, None)
         return 200, self._answer(api_name, params, request.get("fields") or "")
 

@@ -47,8 +47,12 @@ def handlers(env: MonitoringEnv) -> dict[str, tuple[Handler, int]]:
         def progress(stage: str, done: int, total: int) -> None:
             ctx.progress(100.0 * done / total if total else 0.0, stage)
 
-        with ctx.transaction() as session:
-            return service.tushare_refresh(session, env, days=days, progress=progress)
+        # not ctx.transaction(): it locks the job's row for the whole sync, and every progress report updates
+        # that row (it would wait forever); the lease is proven before the commit instead
+        with env.db.transaction() as session:
+            result = service.tushare_refresh(session, env, days=days, progress=progress)
+            ctx.heartbeat()
+        return result
 
     return {EVALUATE_KIND: (evaluate, 120), RETENTION_KIND: (retention, 900), TUSHARE_REFRESH_KIND: (refresh, 7200)}
 

@@ -166,6 +166,24 @@ def macd(fast: int = 12, slow: int = 26, signal: int = 9, column: str = "close")
     return _over(line), _over(line.ewm_mean(span=signal, adjust=False))
 
 
+def cross_rank(column: str, *, descending: bool = False) -> pl.Expr:
+    """Cross-sectional rank of `column` among the symbols of each bar time (`ts`): 1 = the smallest (the
+    largest with `descending`); ties take the order of the rows (`ordinal`), null and NaN values get no
+    rank (null)."""
+    value = pl.col(column).fill_nan(None)
+    return pl.when(value.is_not_null()).then(value.rank("ordinal", descending=descending).over("ts"))
+
+
+def top_n(column: str, n: int, *, descending: bool = False) -> pl.Expr:
+    """Equal weights (1 / n) on the `n` symbols first by `cross_rank(column)` at each bar time, 0 for the
+    rest (and for symbols without a value): "the 10 cheapest by PB" is `top_n("pb", 10)`, "the top 50 by
+    60-bar return" `top_n("mom", 50, descending=True)`."""
+    if n < 1:
+        raise ParamError("n", "must be at least 1")
+    rank = cross_rank(column, descending=descending)
+    return pl.when(rank <= n).then(pl.lit(1.0 / n)).otherwise(pl.lit(0.0))
+
+
 def targets(bars: pl.DataFrame, weight: pl.Expr) -> pl.DataFrame:
     """Build a target frame (ts, symbol, weight) from a boolean/float expression over `bars`."""
     return bars.select("ts", "symbol", weight.cast(pl.Float64).fill_null(0.0).fill_nan(0.0).alias("weight"))

@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy.orm import Session
 
 from backtest import repository as repo
-from backtest.schemas import BacktestRead, ContextRead, Rules, StrategyPin, Window
+from backtest.schemas import BacktestRead, ContextRead, Rules, StrategyPin, UniverseSelection, Window
 from platform_core.errors import NotFound
 from user_auth.principal import Principal
 
@@ -41,6 +41,7 @@ def backtest_read(row: repo.BacktestRow) -> BacktestRead:
         ),
         context=ContextRead(
             universe=list(row.universe),
+            selection=UniverseSelection(**row.universe_selection) if row.universe_selection else None,
             frequency=row.frequency,
             window=Window(start=row.start_date, end=row.end_date),
             datasource=row.data_source,

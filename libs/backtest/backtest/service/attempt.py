@@ -67,6 +67,8 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     job.progress(5, f"loading {bt.context.frequency} bars")
     with job.transaction() as session:
         inputs = gateways.context_inputs(session, env, bt.context)
+        c = bt.context
+        members = gateways.membership(session, c.selection, c.window.start, c.window.end) if c.selection else None
     log.append(("data", "info", _data_line(bt, inputs.bars)))
     if inputs.bars.is_empty():
         raise InvalidInput("no bars in the pinned snapshot for this universe and window", field="context")
@@ -78,6 +80,8 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     log.append(("strategy", "info", _strategy_line(bt, plan.params, targets)))
     log += [("user", "info", line) for line in output]  # the strategy's own print/log lines
     audit = _audit_lookahead(env, job, plan, inputs.bars, targets, log)
+    if members is not None:  # a point-in-time selection: nothing held on a session it does not belong to
+        targets = gateways.mask_to_membership(targets, members)
     job.progress(60, "simulating")
     result = _simulate(bt, inputs, targets, plan.params, plan.source)
     if audit is not None:

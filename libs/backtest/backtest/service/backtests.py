@@ -14,7 +14,7 @@ from backtest import repository as repo
 from backtest.config import BacktestEnv
 from backtest.domain import engine_config
 from backtest.idempotency import idempotent
-from backtest.schemas import BacktestCreate, BacktestCreated, BacktestRead
+from backtest.schemas import BacktestCreate, BacktestCreated, BacktestRead, UniverseSelection
 from backtest.service._common import backtest_read, owned_backtest
 from platform_core.db import release
 from platform_core.errors import invalid_input_from
@@ -135,6 +135,7 @@ def _create_backtest(
             version_number=version.number,
             content_hash=version.content_hash,
             universe=pin.symbols,
+            universe_selection=ctx.universe.model_dump() if isinstance(ctx.universe, UniverseSelection) else None,
             frequency=ctx.frequency,
             start_date=ctx.window.start,
             end_date=ctx.window.end,
@@ -150,7 +151,7 @@ def _create_backtest(
         ),
     )
     read = backtest_read(row)
-    return BacktestCreated(backtest_id=read.id, backtest=read)
+    return BacktestCreated(backtest_id=read.id, backtest=read, warnings=pin.warnings)
 
 
 def get_backtest(session: Session, principal: Principal, backtest_id: uuid.UUID) -> BacktestRead:

@@ -268,6 +268,12 @@ def submit_optimization(
 ) -> RunIds:
     """Validate a sweep and queue its first batches (or, with `dry_run`, answer the preview only)."""
     backtest = owned_backtest(session, principal, backtest_id)
+    if backtest.universe_selection:
+        raise InvalidInput(
+            "sweeps of a backtest on a point-in-time selection (index / all) are not supported yet; "
+            "sweep one on an explicit list of codes",
+            field="context.universe",
+        )
     plan = _plan(session, env, principal, backtest, body)
     if body.dry_run:
         return RunIds(run_ids=[], preview=plan.preview)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from sqlalchemy.orm import Session
+
 from market_data import repository as repo
 from market_data.domain import Adjust, Freq
 from market_data.schemas import CoverageRead, SnapshotRead
@@ -45,8 +47,16 @@ def clean_symbols(symbols: Iterable[str]) -> list[str]:
     return cleaned
 
 
-def snapshot_read(row: repo.Snapshot) -> SnapshotRead:
-    return SnapshotRead.model_validate(row, from_attributes=True)
+def default_id(session: Session) -> str | None:
+    """The id of the default snapshot (None before any data is loaded)."""
+    row = repo.current_default(session)
+    return row.id if row is not None else None
+
+
+def snapshot_read(row: repo.Snapshot, default: str | None) -> SnapshotRead:
+    """The snapshot as read by callers; `default` = the current default's id (marks `is_default`)."""
+    read = SnapshotRead.model_validate(row, from_attributes=True)
+    return read.model_copy(update={"is_default": row.id == default})
 
 
 def coverage_read(row: repo.SnapshotFile) -> CoverageRead:

@@ -118,12 +118,12 @@ def search_instruments(
 
 
 def instrument_detail(session: Session, symbol: str) -> InstrumentDetail:
-    """One instrument with its ST periods and what the newest snapshot holds for it; NOT_FOUND if unknown."""
+    """One instrument with its ST periods and what the default snapshot holds for it; NOT_FOUND if unknown."""
     code = symbol.strip().upper()
     row = repo.instruments_by_symbol(session, [code]).get(code)
     if row is None:
         raise NotFound(f"instrument {code} not found", details={"symbol": code})
-    snapshot = repo.latest_snapshot(session)
+    snapshot = repo.current_default(session)
     files = repo.snapshot_files(session, snapshot.id, symbols=[code]) if snapshot else []
     return InstrumentDetail(
         **_instrument_read(row).model_dump(),

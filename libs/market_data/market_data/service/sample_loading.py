@@ -1,19 +1,21 @@
 """Loading the offline sample: the synthetic dataset (`market_data.sample`) stored and published as a
-`sample` snapshot, with its instruments, ST periods and the XSHG calendar."""
+`sample` snapshot, with its instruments, ST periods, the XSHG calendar, and its fundamentals and index
+constituents (`market_data.sample_reference`)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+import polars as pl
 from sqlalchemy.orm import Session
 
 from market_data import repository as repo
-from market_data import sample
+from market_data import sample, sample_reference
 from market_data.calendars import require_within, xshg_sessions
 from market_data.config import MarketDataEnv
-from market_data.domain import Source, parse_symbol
+from market_data.domain import Freq, Source, parse_symbol
 from market_data.schemas import LoadSampleResult
-from market_data.service._common import clean_symbols, snapshot_read
+from market_data.service._common import clean_symbols, default_id, snapshot_read
 from market_data.service.snapshots import Partition, publish
 from platform_core.errors import InvalidInput
 
@@ -32,7 +34,7 @@ def load_sample(
     `if_empty`: do nothing when a sample snapshot already exists (what `make run` uses)."""
     existing = repo.latest_snapshot(session, source=Source.SAMPLE.value)
     if if_empty and existing is not None:
-        snap = snapshot_read(existing)
+        snap = snapshot_read(existing, default_id(session))
         return LoadSampleResult(
             snapshot=snap, skipped=True, symbols=snap.coverage.get("1d", {}).get("symbols", 0), rows=snap.rows
         )
@@ -41,6 +43,7 @@ def load_sample(
     wanted = _sample_symbols(symbols)
     data = sample.generate(wanted, start, end)
     _store_sample_reference(session, data)
+    _store_sample_fundamentals(session, data, start, end)
     written = []
     for freq, frame in data.bars.items():
         for (symbol,), rows in frame.partition_by("symbol", as_dict=True, maintain_order=True).items():
@@ -95,6 +98,16 @@ def _store_sample_reference(session: Session, data: sample.SampleData) -> None:
         ],
     )
     _store_xshg_calendar(session, sample.SAMPLE_START, date(2026, 12, 31))
+
+
+def _store_sample_fundamentals(session: Session, data: sample.SampleData, start: date, end: date) -> None:
+    """daily_basic of the loaded stocks and the constituents of the sample indices over [start, end]."""
+    basics = sample_reference.daily_basic(data.bars[Freq.DAILY]).rename({"date": "trade_date"})
+    repo.upsert_daily_basic(session, [{**r, "source": Source.SAMPLE.value} for r in basics.to_dicts()])
+    weights = sample_reference.index_weights(start, end)
+    for code in sample_reference.INDEX_CODES:
+        rows = weights.filter(pl.col("index_code") == code).with_columns(pl.lit(Source.SAMPLE.value).alias("source"))
+        repo.replace_index_weights(session, code, start, end, rows.to_dicts())
 
 
 def _store_xshg_calendar(session: Session, start: date, end: date) -> None:

@@ -1,9 +1,10 @@
-"""Data snapshots: reading them (newest, by id, listed, coverage) and publishing a new one after a write.
+"""Data snapshots: reading them (default, newest, by id, listed, coverage), publishing a new one after a
+write, and the default-snapshot rule.
 
 A snapshot is an immutable manifest (PostgreSQL) of content-addressed Parquet files (the store). A load or
 sync writes new files for what changed, then publishes a new snapshot holding the previous snapshot's other
-files: earlier snapshots stay readable, and an interrupted run leaves only unreferenced files behind (the
-previous snapshot is still the newest). Nothing new → no new snapshot.
+files: earlier snapshots stay readable, and an interrupted run leaves only unreferenced files behind.
+Nothing new → no new snapshot. Whether a new snapshot is also the one new backtests use is `DEFAULT_RULE`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from sqlalchemy.orm import Session
 from market_data import repository as repo
 from market_data.config import MarketDataEnv
 from market_data.domain import Source
-from market_data.schemas import CoverageRead, DataFreshness, SnapshotDetail, SnapshotRead
-from market_data.service._common import NO_DATA_HINT, coverage_read, parse_freq, snapshot_read
+from market_data.schemas import CoverageRead, DataFreshness, DefaultSnapshotRead, SnapshotDetail, SnapshotRead
+from market_data.service._common import NO_DATA_HINT, coverage_read, default_id, parse_freq, snapshot_read
 from market_data.store import StoredFile
 from platform_core.errors import InvalidInput, NotFound
 from platform_core.ids import new_id, utcnow
@@ -28,46 +29,92 @@ from platform_core.pagination import Page, PageParams
 
 log = logging.getLogger("huice.market_data")
 
+DEFAULT_RULE = (
+    "Unpinned reads and new backtests use the default snapshot. A snapshot is published only when every "
+    "partition of its load or sync is in (complete); it becomes the default only if there is no default yet "
+    "or it covers everything the current default covers (every frequency and symbol, over at least the same "
+    "dates), or when an administrator names it (`huice data default <snapshot>`, "
+    "PUT /api/market/snapshots/default). A partial sync therefore never changes what new backtests use."
+)
+
 # --- reading -------------------------------------------------------------------------------------------
 
 
 def resolve_snapshot(session: Session, snapshot_id: str | None) -> repo.Snapshot:
-    """The snapshot row of `snapshot_id`, or the newest one when None; NOT_FOUND otherwise."""
+    """The snapshot row of `snapshot_id`, or the default one when None; NOT_FOUND otherwise."""
     if snapshot_id is not None:
         row = repo.get_snapshot(session, snapshot_id)
         if row is None:
             raise NotFound(f"snapshot {snapshot_id} not found", details={"snapshot_id": snapshot_id})
         return row
-    row = repo.latest_snapshot(session)
+    row = repo.current_default(session)
     if row is None:
         raise NotFound(NO_DATA_HINT)
     return row
 
 
+def default_snapshot(session: Session) -> SnapshotRead:
+    """The default snapshot (what an unpinned read and a new backtest use, see `DEFAULT_RULE`); NOT_FOUND
+    when nothing is loaded."""
+    row = resolve_snapshot(session, None)
+    return snapshot_read(row, row.id)
+
+
+def default_snapshot_detail(session: Session) -> DefaultSnapshotRead:
+    """The default snapshot with how it became the default and the rule; NOT_FOUND when nothing is loaded."""
+    record = repo.default_record(session)
+    if record is None:
+        raise NotFound(NO_DATA_HINT)
+    row = resolve_snapshot(session, record.snapshot_id)
+    return DefaultSnapshotRead(
+        snapshot=snapshot_read(row, row.id),
+        set_at=record.set_at,
+        reason=record.reason,
+        set_by=record.set_by,
+        rule=DEFAULT_RULE,
+    )
+
+
+def set_default_snapshot(session: Session, snapshot_id: str, *, set_by: str | None = None) -> DefaultSnapshotRead:
+    """Name the default snapshot explicitly (administrators; the faces check the role). NOT_FOUND for an
+    unknown id; naming the current default again changes nothing."""
+    row = resolve_snapshot(session, snapshot_id.strip())
+    if default_id(session) != row.id:
+        repo.set_default(session, row.id, at=utcnow(), reason="explicit", set_by=set_by)
+        log.info("market data default snapshot %s (explicit)", row.id)
+    return default_snapshot_detail(session)
+
+
 def latest_snapshot(session: Session) -> SnapshotRead:
-    """The newest data snapshot (what an unpinned read sees); NOT_FOUND when nothing is loaded."""
-    return snapshot_read(resolve_snapshot(session, None))
+    """The newest data snapshot of any source (not necessarily the default); NOT_FOUND when nothing is
+    loaded."""
+    row = repo.latest_snapshot(session)
+    if row is None:
+        raise NotFound(NO_DATA_HINT)
+    return snapshot_read(row, default_id(session))
 
 
 def get_snapshot(session: Session, snapshot_id: str) -> SnapshotDetail:
     """One snapshot with every partition it holds; NOT_FOUND for an unknown id."""
     row = resolve_snapshot(session, snapshot_id)
     files = repo.snapshot_files(session, row.id)
-    return SnapshotDetail(**snapshot_read(row).model_dump(), partitions=[coverage_read(f) for f in files])
+    read = snapshot_read(row, default_id(session))
+    return SnapshotDetail(**read.model_dump(), partitions=[coverage_read(f) for f in files])
 
 
 def list_snapshots(session: Session, *, page: PageParams) -> Page[SnapshotRead]:
-    """Data snapshots, newest first."""
+    """Data snapshots, newest first; the default one has `is_default`."""
     items, total = repo.list_snapshots(session, limit=page.limit, offset=page.offset)
+    default = default_id(session)
     return Page[SnapshotRead](
-        items=[snapshot_read(s) for s in items], total=total, limit=page.limit, offset=page.offset
+        items=[snapshot_read(s, default) for s in items], total=total, limit=page.limit, offset=page.offset
     )
 
 
 def coverage(
     session: Session, *, snapshot_id: str | None = None, freq: str | None = None, symbol: str | None = None
 ) -> list[CoverageRead]:
-    """Partitions of a snapshot (default: the newest): per frequency and symbol, the dates held."""
+    """Partitions of a snapshot (default: the default snapshot): per frequency and symbol, the dates held."""
     row = resolve_snapshot(session, snapshot_id)
     freq_value = parse_freq(freq).value if freq else None
     symbols = [symbol.strip().upper()] if symbol else None
@@ -123,7 +170,7 @@ def publish(session: Session, source: Source, written: list[Partition]) -> tuple
         }
     digest = _manifest_hash(manifest)
     if base is not None and base.content_hash == digest:
-        return snapshot_read(base), False
+        return snapshot_read(base, default_id(session)), False
     snapshot_id = f"snap_{new_id().hex}"
     files = [{**entry, "snapshot_id": snapshot_id} for _, entry in sorted(manifest.items())]
     row = repo.add_snapshot(
@@ -140,7 +187,29 @@ def publish(session: Session, source: Source, written: list[Partition]) -> tuple
         files,
     )
     log.info("market data snapshot %s (%s): %d files", snapshot_id, source.value, len(files))
-    return snapshot_read(row), True
+    _promote_if_covering(session, row, manifest)
+    return snapshot_read(row, default_id(session)), True
+
+
+def _promote_if_covering(session: Session, row: repo.Snapshot, manifest: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """`DEFAULT_RULE` for a newly published snapshot: the default when there is none yet or when it covers
+    every partition of the current default over at least the same dates."""
+    current = repo.current_default(session)
+    if current is not None:
+        held = repo.snapshot_files(session, current.id)
+        uncovered = [f for f in held if not covers(manifest.get((f.freq, f.symbol)), f)]
+        if uncovered:
+            log.info(
+                "market data snapshot %s is not the default: it lacks %d partitions of %s (e.g. %s/%s)",
+                row.id, len(uncovered), current.id, uncovered[0].freq, uncovered[0].symbol,
+            )  # fmt: skip
+            return
+    repo.set_default(session, row.id, at=row.created_at, reason="published", set_by=None)
+
+
+def covers(entry: dict[str, Any] | None, old: repo.SnapshotFile) -> bool:
+    """Whether a manifest entry holds the partition `old` over at least its covered dates."""
+    return entry is not None and entry["covered_start"] <= old.covered_start and entry["covered_end"] >= old.covered_end
 
 
 def _manifest_hash(manifest: dict[tuple[str, str], dict[str, Any]]) -> str:
@@ -188,7 +257,7 @@ def data_freshness(session: Session, env: MarketDataEnv, today: date | None = No
     elif last is not None:
         behind = 0
     return DataFreshness(
-        newest_snapshot=snapshot_read(newest) if newest is not None else None,
+        newest_snapshot=snapshot_read(newest, default_id(session)) if newest is not None else None,
         newest_tushare_snapshot_at=tushare.created_at if tushare is not None else None,
         last_daily_date=last,
         sessions_behind=behind,

@@ -12,12 +12,10 @@ sync are removed. Indices (`index_daily`) and minute bars (`stk_mins`) are alway
 
 from __future__ import annotations
 
-import io
 import shutil
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -28,8 +26,9 @@ from market_data.config import MarketDataEnv
 from market_data.domain import Freq, Source, StPeriod, board_of, exchange_of, parse_symbol
 from market_data.rate_budget import RedisRateBudget
 from market_data.schemas import ProviderStatus, SyncResult
-from market_data.service._common import clean_symbols, parse_freq, snapshot_read
+from market_data.service._common import clean_symbols, default_id, parse_freq, snapshot_read
 from market_data.service.reference import validate_symbols
+from market_data.service.reference_sync import STAGING, staged_query, sync_datasets
 from market_data.service.snapshots import Partition, publish
 from market_data.tushare import (
     TushareClient,
@@ -41,12 +40,11 @@ from market_data.tushare import (
     ymd,
 )
 from platform_core.errors import AppError, InvalidInput
-from platform_core.files import atomic_write_bytes
 
 Progress = Callable[[str, int, int], None]
 SyncMode = Literal["auto", "by_date", "by_symbol"]
 BY_DATE_ENDPOINTS = ("daily", "adj_factor", "stk_limit", "suspend_d")
-STAGING = Path("staging") / "by-date"  # below the bar store's root: <yyyymmdd>/<endpoint>.parquet
+DATASETS = ("bars", "daily_basic", "index_weight")
 BOARD_FROM_MARKET = {"主板": "main", "创业板": "chinext", "科创板": "star", "北交所": "bse", "CDR": "main"}
 
 
@@ -112,10 +110,14 @@ def sync(
     end: date,
     progress: Progress | None = None,
     mode: SyncMode = "auto",
+    datasets: tuple[str, ...] = ("bars",),
 ) -> SyncResult:
     """Fetch from Tushare only what the newest `tushare` snapshot lacks for [start, end], normalise, store,
     and record a new snapshot (none when nothing was missing). `mode`: the plan for daily stock bars (see the
-    module docstring); `progress(label, done, total)` counts symbols, or sessions on the by-date plan."""
+    module docstring); `progress(label, done, total)` counts partitions: symbols, or (session, endpoint) pairs
+    on the by-date plan (4 per session). `datasets`: any of `bars`, `daily_basic` (the whole market per
+    session, sessions without rows only) and `index_weight` (the sample's five indices over the window), see
+    `reference_sync`."""
     if mode not in ("auto", "by_date", "by_symbol"):
         raise InvalidInput(
             f"unknown sync mode {mode!r}", field="mode", details={"valid": ["auto", "by_date", "by_symbol"]}
@@ -123,12 +125,23 @@ def sync(
     freq_value = parse_freq(freq)
     if start > end:
         raise InvalidInput(f"start {start} is after end {end}", details={"start": str(start), "end": str(end)})
-    if not symbols and not all_symbols:
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown or not datasets:
+        raise InvalidInput(f"unknown datasets {unknown}", field="datasets", details={"valid": list(DATASETS)})
+    if "bars" in datasets and not symbols and not all_symbols:
         raise InvalidInput("name --symbols or pass --all", field="symbols")
     calls_before = client.calls
     _ensure_calendar(session, client, start, end)
-    wanted = _ensure_instruments(session, client, symbols, all_symbols)
+    wanted = _ensure_instruments(session, client, symbols, all_symbols or "bars" not in datasets)
+    extra = sync_datasets(session, env, client, datasets, start, end, progress)
     base = repo.latest_snapshot(session, source=Source.TUSHARE.value)
+    if "bars" not in datasets:
+        snap = base or repo.current_default(session)
+        return SyncResult(
+            snapshot=snapshot_read(snap, default_id(session)) if snap else None, created=False, symbols=0,
+            fetched_rows=0, calls=client.calls - calls_before, plan="by_date", waited_s=round(client.waited_s, 3),
+            **extra,
+        )  # fmt: skip
     existing = {f.symbol: f for f in repo.snapshot_files(session, base.id, freq=freq_value.value)} if base else {}
     instruments = repo.instruments_by_symbol(session, wanted)
     st = _st_by_symbol(session, wanted)
@@ -152,10 +165,10 @@ def sync(
         if progress is not None and market is None:
             progress(symbol, done, len(todo))
     if not written and base is not None:
-        snap = snapshot_read(base)
+        snap = snapshot_read(base, default_id(session))
         return SyncResult(
             snapshot=snap, created=False, symbols=len(wanted), fetched_rows=0, calls=client.calls - calls_before,
-            plan="by_date" if by_date else "by_symbol", waited_s=round(client.waited_s, 3),
+            plan="by_date" if by_date else "by_symbol", waited_s=round(client.waited_s, 3), **extra,
         )  # fmt: skip
     snapshot, created = publish(session, Source.TUSHARE, written)
     if market is not None:
@@ -163,7 +176,7 @@ def sync(
     return SyncResult(
         snapshot=snapshot, created=created, symbols=len(wanted), fetched_rows=fetched,
         calls=client.calls - calls_before, plan="by_date" if by_date else "by_symbol",
-        waited_s=round(client.waited_s, 3),
+        waited_s=round(client.waited_s, 3), **extra,
     )  # fmt: skip
 
 
@@ -315,21 +328,15 @@ def _fetch_by_date(
     of fetched; a `daily` answer without rows (a session not yet published upstream) is not staged."""
     root = env.store.root / STAGING
     frames: dict[str, list[pl.DataFrame]] = {e: [] for e in BY_DATE_ENDPOINTS}
-    for done, day in enumerate(days, start=1):
+    total, done = len(days) * len(BY_DATE_ENDPOINTS), 0
+    for day in days:
         for endpoint in BY_DATE_ENDPOINTS:
-            path = root / ymd(day) / f"{endpoint}.parquet"
-            if path.exists():
-                frame = pl.read_parquet(path)
-            else:
-                frame = client.query(endpoint, {"trade_date": ymd(day)})
-                if frame.height or endpoint != "daily":
-                    buffer = io.BytesIO()
-                    frame.write_parquet(buffer)
-                    atomic_write_bytes(path, buffer.getvalue())
+            frame = staged_query(root, client, endpoint, day, keep_empty=endpoint != "daily")
             if frame.width:
                 frames[endpoint].append(frame.with_columns(pl.all().cast(pl.Utf8)))
-        if progress is not None:
-            progress(day.isoformat(), done, len(days))
+            done += 1
+            if progress is not None:
+                progress(f"{day.isoformat()} {endpoint}", done, total)
     market: dict[str, dict[str, pl.DataFrame]] = {}
     for endpoint, parts in frames.items():
         whole = (

@@ -1,0 +1,147 @@
+"""Point-in-time reference: index constituents as of a session, the listed universe of a session, and the
+fundamentals (`daily_basic`) of stocks per session — what a backtest universe and a selection read.
+
+Members of an index on a session are those of the newest `index_weight` date on or before it; the listed
+universe of a session holds every stock listed by then and not yet delisted (delisted stocks are included
+while they traded); fundamentals of a session are that session's `daily_basic` row, published after its
+close — a strategy deciding at a close sees that close's values and never a later one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from market_data import repository as repo
+from market_data.schemas import FundamentalsRead, IndexMember, IndexMembersRead, UniverseRead
+from market_data.service._common import clean_symbols
+from market_data.service.reference import validate_symbols
+from platform_core.errors import InvalidInput, NotFound
+
+FUNDAMENTAL_COLUMNS = ("pe", "pb", "ps", "dv_ratio", "total_mv", "circ_mv", "turnover_rate")
+FUNDAMENTALS_SCHEMA = {"symbol": pl.Utf8, "date": pl.Date, **dict.fromkeys(FUNDAMENTAL_COLUMNS, pl.Float64)}
+
+
+def index_members(session: Session, index_code: str, on: date) -> IndexMembersRead:
+    """The constituents of `index_code` (e.g. `000300.SH`) as of session `on`; NOT_FOUND when no weights
+    are stored on or before it (sync `index_weight`, or load the sample)."""
+    code = index_code.strip().upper()
+    weight_date = repo.index_weight_date(session, code, on)
+    if weight_date is None:
+        raise NotFound(
+            f"no constituents of {code} on or before {on}: sync index_weight (huice data sync --dataset "
+            "index_weight) or load the sample",
+            details={"index_code": code, "on": on.isoformat()},
+        )
+    rows = repo.index_constituents(session, code, weight_date)
+    return IndexMembersRead(
+        index_code=code,
+        on=on,
+        weight_date=weight_date,
+        members=[IndexMember(symbol=r.con_code, weight=r.weight) for r in rows],
+    )
+
+
+def listed_universe(session: Session, on: date) -> UniverseRead:
+    """Every stock listed on session `on` (listed by then, not delisted by then)."""
+    return UniverseRead(on=on, symbols=[i.symbol for i in repo.listed_on(session, on)])
+
+
+def fundamentals(session: Session, symbols: list[str], start: date, end: date) -> pl.DataFrame:
+    """Published: the `daily_basic` rows of `symbols` for the sessions in [start, end] as a frame (symbol,
+    date, pe, pb, ps, dv_ratio, total_mv, circ_mv, turnover_rate), sorted by symbol and date; a session
+    without a row (suspended, not synced) has none. INVALID_INPUT naming unknown codes."""
+    if start > end:
+        raise InvalidInput(f"start {start} is after end {end}", details={"start": str(start), "end": str(end)})
+    codes = validate_symbols(session, clean_symbols(symbols))
+    rows = repo.daily_basic(session, codes, start, end)
+    data = {name: [getattr(r, name) for r in rows] for name in FUNDAMENTAL_COLUMNS}
+    return pl.DataFrame(
+        {"symbol": [r.symbol for r in rows], "date": [r.trade_date for r in rows], **data}, schema=FUNDAMENTALS_SCHEMA
+    )
+
+
+def fundamentals_view(session: Session, symbols: list[str], start: date, end: date) -> FundamentalsRead:
+    """`fundamentals` as rows (the API's JSON and `huice data fundamentals --json`)."""
+    frame = fundamentals(session, symbols, start, end)
+    return FundamentalsRead(start=start, end=end, columns=frame.columns, rows=frame.to_dicts())
+
+
+def universe_membership(
+    session: Session,
+    *,
+    index: str | None,
+    start: date,
+    end: date,
+    boards: list[str] | None = None,
+    exclude_st: bool = False,
+    min_listed_sessions: int = 0,
+) -> pl.DataFrame:
+    """Published: (date, symbol) of every stock in the universe on every session of [start, end], point in
+    time — the members of `index` as of each session (None: every listed stock), restricted to `boards`,
+    without stocks under risk warning (ST/*ST) on that session with `exclude_st`, and only once listed for
+    at least `min_listed_sessions` sessions. NOT_FOUND when the index has no constituents in the window."""
+    from market_data.service.reference import trading_sessions
+
+    sessions = trading_sessions(session, start, end)
+    rows: list[tuple[date, str]] = []
+    if index is not None:
+        code = index.strip().upper()
+        if repo.index_weight_date(session, code, end) is None:
+            index_members(session, code, end)  # the NOT_FOUND naming what to sync
+        weight_dates: dict[date, list[str]] = {}
+        for day in sessions:
+            weight_date = repo.index_weight_date(session, code, day)
+            if weight_date is None:
+                continue
+            if weight_date not in weight_dates:
+                weight_dates[weight_date] = [r.con_code for r in repo.index_constituents(session, code, weight_date)]
+            rows += [(day, s) for s in weight_dates[weight_date]]
+    else:
+        for day in sessions:
+            rows += [(day, i.symbol) for i in repo.listed_on(session, day)]
+    frame = pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.Utf8}, orient="row")
+    return _filtered(session, frame, sessions, boards, exclude_st, min_listed_sessions)
+
+
+def _filtered(
+    session: Session,
+    frame: pl.DataFrame,
+    sessions: list[date],
+    boards: list[str] | None,
+    exclude_st: bool,
+    min_listed_sessions: int,
+) -> pl.DataFrame:
+    symbols = frame["symbol"].unique().to_list()
+    instruments = repo.instruments_by_symbol(session, symbols)  # a member without a reference row stays in
+    if boards:
+        frame = frame.filter(pl.col("symbol").is_in([s for s, i in instruments.items() if i.board in boards]))
+    if exclude_st:
+        for p in repo.st_periods(session, symbols):
+            under = pl.col("date") >= p.start_date
+            if p.end_date is not None:
+                under &= pl.col("date") <= p.end_date
+            frame = frame.filter(~((pl.col("symbol") == p.symbol) & under))
+    if min_listed_sessions > 0 and frame.height:
+        first = {s: i.list_date for s, i in instruments.items() if i.list_date is not None}
+        frame = frame.filter(_listed_long_enough(session, frame, first, sessions[-1], min_listed_sessions))
+    return frame.sort("date", "symbol")
+
+
+def _listed_long_enough(
+    session: Session, frame: pl.DataFrame, first: dict[str, date], end: date, needed: int
+) -> pl.Series:
+    """Whether each row's stock had traded `needed` sessions since its listing by the row's date (by the
+    stored calendar; a stock without a list date never qualifies)."""
+    days = repo.open_days(session, min(first.values(), default=end), end)
+    position = {d: i for i, d in enumerate(days)}
+    listed_at = {s: next((i for i, d in enumerate(days) if d >= listed), len(days)) for s, listed in first.items()}
+    return pl.Series(
+        [
+            symbol in listed_at and position.get(day, -1) - listed_at[symbol] >= needed
+            for day, symbol in frame.select("date", "symbol").iter_rows()
+        ],
+        dtype=pl.Boolean,
+    )
