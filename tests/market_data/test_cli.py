@@ -11,7 +11,8 @@ from platform_core.cli import LazyContainer
 
 
 def run(container, *args: str):
-    result = CliRunner().invoke(app, list(args), obj=LazyContainer(lambda: container))
+    # a 100-column terminal, the width the human tables are made for
+    result = CliRunner().invoke(app, list(args), obj=LazyContainer(lambda: container), env={"COLUMNS": "100"})
     return result
 
 
@@ -217,7 +218,9 @@ def test_members_universe_and_fundamentals(container) -> None:
             "--json").stdout
     )["rows"]  # fmt: skip
     assert [r["date"] for r in rows] == ["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07", "2021-01-08"]
-    bad = run(container, "fundamentals", "--symbols", "999999.SH", "--start", "2021-01-04", "--end", "2021-01-08")
+    bad = run(
+        container, "fundamentals", "--symbols", "999999.SH", "--start", "2021-01-04", "--end", "2021-01-08", "--json"
+    )
     assert bad.exit_code == 2 and json.loads(bad.stderr)["error"]["details"]["unknown"] == ["999999.SH"]
 
 

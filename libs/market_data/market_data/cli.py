@@ -206,8 +206,9 @@ def snapshots(
     if as_json:
         emit(page, True)
         return
+    # what fits a 100-column terminal; `--json` (and `data snapshot ID`) add the files, hash and coverage
     rows = [{"default": "default" if s.is_default else "", **s.model_dump()} for s in page.items]
-    emit(rows, False, columns=["default", "id", "source", "created_at", "files", "rows", "content_hash"])
+    emit(rows, False, columns=["default", "id", "source", "created_at", "rows"])
 
 
 @app.command("default")
