@@ -22,14 +22,22 @@ Returns = Literal["json", "bytes", "none", "stream"]
 
 class HuiceError(Exception):
     """An error answered by the server (or the transport): the envelope's code, message and details, and
-    the HTTP status (0 when no answer arrived)."""
+    the HTTP status (0 when no answer arrived) and the route that answered (when known)."""
 
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None, status: int = 0) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        status: int = 0,
+        route: Route | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.details = details or {}
         self.status = status
+        self.route = route
 
 
 class _Envelope(BaseModel):
@@ -60,6 +68,7 @@ class Route:
     query: tuple[str, ...] = ()
     body: str | None = None
     returns: Returns = "json"
+    renew: bool = True  # a 401 renews the access token and retries (not for the sign-in routes themselves)
 
     @property
     def key(self) -> str:
@@ -80,11 +89,16 @@ _ROUTES: dict[str, Route] = {}
 
 
 def endpoint(
-    spec: str, *, query: tuple[str, ...] = (), body: str | None = None, returns: Returns = "json"
+    spec: str,
+    *,
+    query: tuple[str, ...] = (),
+    body: str | None = None,
+    returns: Returns = "json",
+    renew: bool = True,
 ) -> Callable[[Callable[..., Call | None]], Callable[..., Any]]:
     """Declare a `Client` method's route; the method builds the `Call`, the decorator sends it."""
     method, path = spec.split(" ", 1)
-    route = Route(method, path, tuple(query), body, returns)
+    route = Route(method, path, tuple(query), body, returns, renew)
 
     def decorate(fn: Callable[..., Call | None]) -> Callable[..., Any]:
         @functools.wraps(fn)

@@ -24,8 +24,9 @@ class Client:
     """A client of one huice server.
 
     `api_key` (`hk_...`) or `token` (an access token from `login`) authenticates; with `refresh_token` an
-    expired access token is renewed once per request and `on_tokens(pair)` is told (to store it).
-    `transport` is any httpx transport (the CLI passes an in-process ASGI one); `error` maps a
+    expired access token is renewed once per request and `on_tokens(pair)` is told (to store it; `None`
+    when the renewal was refused). `transport` is any httpx transport, or `http` a ready httpx client (the
+    CLI passes one over the in-process ASGI app); `error` maps a
     `HuiceError` to the exception to raise (default: the `HuiceError` itself).
     """
 
@@ -36,8 +37,9 @@ class Client:
         token: str | None = None,
         *,
         refresh_token: str | None = None,
-        on_tokens: Callable[[TokenPair], None] | None = None,
+        on_tokens: Callable[[TokenPair | None], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
         timeout: float = 60.0,
         error: ErrorFactory | None = None,
     ) -> None:
@@ -47,7 +49,7 @@ class Client:
         self.refresh_token = refresh_token
         self.on_tokens = on_tokens
         self._error = error or (lambda e: e)
-        self._http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
+        self._http = http or httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -82,13 +84,15 @@ class Client:
 
     def _send(self, route: Route, call: Call) -> Any:
         response = self._request(route, call, stream=route.returns == "stream")
-        if response.status_code == 401 and self._renew():
+        if response.status_code == 401 and route.renew and self._renew():
             response.close()
             response = self._request(route, call, stream=route.returns == "stream")
         if response.status_code >= 400:
             if route.returns == "stream":
                 response.read()
-            raise self._error(error_from(response))
+            error = error_from(response)
+            error.route = route
+            raise self._error(error)
         if route.returns == "stream":
             return self._stream(response)
         if route.returns == "bytes":
@@ -110,8 +114,13 @@ class Client:
         if self.api_key or not self.refresh_token:
             return False
         refresh, self.refresh_token = self.refresh_token, None
-        pair = self.refresh(refresh)
-        return pair is not None
+        try:
+            self.refresh(refresh)
+        except Exception:
+            if self.on_tokens is not None:
+                self.on_tokens(None)
+            return False
+        return True
 
     # --- platform ----------------------------------------------------------------------------------
 
@@ -127,7 +136,7 @@ class Client:
 
     # --- auth ----------------------------------------------------------------------------------------
 
-    @endpoint("POST /api/auth/register", body="Credentials")
+    @endpoint("POST /api/auth/register", body="Credentials", renew=False)
     def register(self, email: str, password: str) -> Call:
         """Create an account (email verification and sign-in follow)."""
         return Call(json={"email": email, "password": password})
@@ -136,7 +145,7 @@ class Client:
         """Sign in; the client then uses the access token (and renews it with the refresh token)."""
         return self._adopt(TokenPair.model_validate(self._login(email, password)))
 
-    @endpoint("POST /api/auth/login", body="Credentials")
+    @endpoint("POST /api/auth/login", body="Credentials", renew=False)
     def _login(self, email: str, password: str) -> Call:
         return Call(json={"email": email, "password": password})
 
@@ -147,7 +156,7 @@ class Client:
             raise self._error(HuiceError("UNAUTHORIZED", "no refresh token: log in first", status=401))
         return self._adopt(TokenPair.model_validate(self._refresh(token)))
 
-    @endpoint("POST /api/auth/refresh", body="RefreshRequest")
+    @endpoint("POST /api/auth/refresh", body="RefreshRequest", renew=False)
     def _refresh(self, refresh_token: str) -> Call:
         return Call(json={"refresh_token": refresh_token})
 
@@ -173,7 +182,7 @@ class Client:
         """The signed-in user's account."""
         return Call()
 
-    @endpoint("POST /api/auth/verify-email", body="VerifyEmailRequest")
+    @endpoint("POST /api/auth/verify-email", body="VerifyEmailRequest", renew=False)
     def verify_email(self, token: str) -> Call:
         return Call(json={"token": token})
 
@@ -181,11 +190,11 @@ class Client:
     def request_verification(self) -> Call:
         return Call()
 
-    @endpoint("POST /api/auth/password-reset/request", body="ResetRequest")
+    @endpoint("POST /api/auth/password-reset/request", body="ResetRequest", renew=False)
     def request_password_reset(self, email: str) -> Call:
         return Call(json={"email": email})
 
-    @endpoint("POST /api/auth/password-reset", body="ResetPassword")
+    @endpoint("POST /api/auth/password-reset", body="ResetPassword", renew=False)
     def reset_password(self, token: str, new_password: str) -> Call:
         return Call(json={"token": token, "new_password": new_password})
 
@@ -202,7 +211,7 @@ class Client:
     def api_keys(self, limit: int = 50, offset: int = 0) -> Call:
         return Call(params={"limit": limit, "offset": offset})
 
-    @endpoint("DELETE /api/auth/keys/{key}", returns="none")
+    @endpoint("DELETE /api/auth/keys/{key}")
     def revoke_api_key(self, key: str) -> Call:
         """Revoke an API key by id or prefix."""
         return Call(path={"key": key})
