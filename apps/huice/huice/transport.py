@@ -80,6 +80,7 @@ class CliClient(Client):
         stored = None if api_key else store.load()
         self.store = store
         self.renewal_failed = False
+        self.streams_events = False
         super().__init__(
             base_url,
             api_key=api_key,
@@ -131,7 +132,9 @@ def http_client(api_url: str) -> CliClient:
     """The client of a deployed server: HUICE_API_KEY, else the session stored for this URL."""
     api_key = os.environ.get("HUICE_API_KEY") or None
     url = api_url.rstrip("/")
-    return CliClient(url, SessionStore(remote_session_path(url), url), api_key)
+    api = CliClient(url, SessionStore(remote_session_path(url), url), api_key)
+    api.streams_events = True  # `--wait` follows the run's server-sent events
+    return api
 
 
 def in_process_client(container: Any) -> CliClient:

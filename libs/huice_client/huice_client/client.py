@@ -459,13 +459,20 @@ class Client:
         return Call(path={"backtest_id": backtest_id, "run_id": run_id})
 
     @endpoint("POST /api/backtests/{backtest_id}/runs/{run_id}:cancel")
-    def cancel_run(self, backtest_id: str, run_id: str) -> Call:
+    def cancel_backtest_run(self, backtest_id: str, run_id: str) -> Call:
         return Call(path={"backtest_id": backtest_id, "run_id": run_id})
 
     @endpoint("POST /api/backtests/{backtest_id}/runs/{run_id}:rerun")
-    def rerun(self, backtest_id: str, run_id: str) -> Call:
-        """The same version, parameters and data snapshot again."""
-        return Call(path={"backtest_id": backtest_id, "run_id": run_id})
+    def rerun_backtest_run(self, backtest_id: str, run_id: str, idempotency_key: str | None = None) -> Call:
+        return Call(path={"backtest_id": backtest_id, "run_id": run_id}, headers=_idempotency(idempotency_key))
+
+    def cancel_run(self, run_id: str) -> None:
+        """Cancel a run (repeating is harmless; a finished run is a CONFLICT)."""
+        self.cancel_backtest_run(self.run(run_id)["backtest_id"], run_id)
+
+    def rerun(self, run_id: str, idempotency_key: str | None = None) -> Json:
+        """Run again with the same version, parameters and data snapshot: `{"run_ids": [...]}`."""
+        return self.rerun_backtest_run(self.run(run_id)["backtest_id"], run_id, idempotency_key)
 
     @endpoint("GET /api/runs", query=("status", "strategy_id", "template", "sort", "from", "to", "limit", "offset"))
     def runs(
@@ -523,30 +530,76 @@ class Client:
         return self.artifact(run_id, "report", "html")
 
     @endpoint("GET /api/runs/{run_id}/trades", query=("sort", "symbol", "from", "to", "limit", "offset"))
-    def run_trades(self, run_id: str, symbol: str | None = None, limit: int = 50, offset: int = 0) -> Call:
-        return Call(path={"run_id": run_id}, params={"symbol": symbol, "limit": limit, "offset": offset})
+    def run_trades(
+        self,
+        run_id: str,
+        sort: str | None = None,
+        symbol: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Call:
+        """A page of the run's round trips (`since`/`until` select by exit date; sort on any column)."""
+        return _page(run_id, sort, symbol, since, until, limit, offset)
 
     @endpoint(
         "GET /api/runs/{run_id}/orders",
         query=("sort", "symbol", "from", "to", "side", "status", "reason", "limit", "offset"),
     )
     def run_orders(
-        self, run_id: str, status: str | None = None, reason: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        run_id: str,
+        sort: str | None = None,
+        symbol: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        side: str | None = None,
+        status: str | None = None,
+        reason: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> Call:
-        params = {"status": status, "reason": reason, "limit": limit, "offset": offset}
-        return Call(path={"run_id": run_id}, params=params)
+        """A page of the run's orders, including the ones not filled (with the reason)."""
+        call = _page(run_id, sort, symbol, since, until, limit, offset)
+        call.params.update(side=side, status=status, reason=reason)
+        return call
 
     @endpoint("GET /api/runs/{run_id}/fills", query=("sort", "symbol", "from", "to", "side", "limit", "offset"))
-    def run_fills(self, run_id: str, symbol: str | None = None, limit: int = 50, offset: int = 0) -> Call:
-        return Call(path={"run_id": run_id}, params={"symbol": symbol, "limit": limit, "offset": offset})
+    def run_fills(
+        self,
+        run_id: str,
+        sort: str | None = None,
+        symbol: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        side: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Call:
+        call = _page(run_id, sort, symbol, since, until, limit, offset)
+        call.params.update(side=side)
+        return call
 
     @endpoint("GET /api/runs/{run_id}/positions", query=("sort", "symbol", "from", "to", "limit", "offset"))
-    def run_positions(self, run_id: str, symbol: str | None = None, limit: int = 50, offset: int = 0) -> Call:
-        return Call(path={"run_id": run_id}, params={"symbol": symbol, "limit": limit, "offset": offset})
+    def run_positions(
+        self,
+        run_id: str,
+        sort: str | None = None,
+        symbol: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Call:
+        return _page(run_id, sort, symbol, since, until, limit, offset)
 
     @endpoint("GET /api/runs/{run_id}/curves", query=("from", "to", "points"))
-    def run_curves(self, run_id: str, points: int | None = None) -> Call:
-        return Call(path={"run_id": run_id}, params={"points": points})
+    def run_curves(
+        self, run_id: str, since: str | None = None, until: str | None = None, points: int | None = None
+    ) -> Call:
+        """Equity, cash, market value, drawdown and benchmark on the same timestamps, downsampled."""
+        return Call(path={"run_id": run_id}, params={"from": since, "to": until, "points": points})
 
     @endpoint("GET /api/runs/{run_id}/drawdowns", query=("top",))
     def run_drawdowns(self, run_id: str, top: int | None = None) -> Call:
@@ -576,8 +629,9 @@ class Client:
     # --- share links -----------------------------------------------------------------------------------------
 
     @endpoint("POST /api/runs/{run_id}/shares", body="ShareCreate")
-    def share_run(self, run_id: str, expires_in: str | None = None, include: Sequence[str] | None = None) -> Call:
-        body = clean({"expires_in": expires_in, "include": list(include) if include is not None else None})
+    def share_run(self, run_id: str, expires_in: str, include: Mapping[str, bool] | None = None) -> Call:
+        """A read-only link (`expires_in` like 7d; `include` e.g. {"trades": True, "positions": False})."""
+        body = clean({"expires_in": expires_in, "include": dict(include) if include is not None else None})
         return Call(path={"run_id": run_id}, json=body)
 
     @endpoint("POST /api/optimizations/{optimization_id}/shares", body="ShareCreate")
@@ -588,7 +642,7 @@ class Client:
     def shares(self, limit: int = 50, offset: int = 0) -> Call:
         return Call(params={"limit": limit, "offset": offset})
 
-    @endpoint("DELETE /api/shares/{share_id}", returns="none")
+    @endpoint("DELETE /api/shares/{share_id}")
     def revoke_share(self, share_id: str) -> Call:
         return Call(path={"share_id": share_id})
 
@@ -678,6 +732,13 @@ class Client:
     @endpoint("GET /api/monitor/schedules")
     def monitor_schedules(self) -> Call:
         return Call()
+
+
+def _page(
+    run_id: str, sort: str | None, symbol: str | None, since: str | None, until: str | None, limit: int, offset: int
+) -> Call:
+    params = {"sort": sort, "symbol": symbol, "from": since, "to": until, "limit": limit, "offset": offset}
+    return Call(path={"run_id": run_id}, params=params)
 
 
 def _idempotency(key: str | None) -> dict[str, str]:
