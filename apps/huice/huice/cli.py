@@ -86,7 +86,7 @@ def _root(ctx: typer.Context, api: ApiOpt = None) -> None:
     long_running = ctx.invoked_subcommand in {"serve", "worker", "worker-process"}
     level = settings.log_level if long_running else "WARNING"
     configure_logging(level, "console" if sys.stderr.isatty() else settings.log_format)
-    lazy = CliRoot(build, client_factory(api))
+    lazy = CliRoot(build, client_factory(api), remote=bool(api))
     ctx.obj = lazy
     ctx.call_on_close(lazy.close)
 

@@ -268,7 +268,7 @@ class Client:
         start: str,
         end: str,
         freq: str = "1d",
-        adjust: str = "none",
+        adjust: str = "qfq",
         snapshot_id: str | None = None,
         format: str = "json",
     ) -> Call:

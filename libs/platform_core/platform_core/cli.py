@@ -262,10 +262,24 @@ class CliRoot(LazyContainer):
     the lazily built API client (for every user-facing command). `client_factory(root)` decides the
     transport: the composed app in-process, or HTTP(S) to `HUICE_API_URL` / `huice --api URL`."""
 
-    def __init__(self, factory: Callable[[], Any], client_factory: Callable[[CliRoot], Any]) -> None:
+    def __init__(
+        self, factory: Callable[[], Any], client_factory: Callable[[CliRoot], Any], *, remote: bool = False
+    ) -> None:
         super().__init__(factory)
         self._client_factory = client_factory
         self._client: Any = None
+        self.remote = remote
+
+    def get(self) -> Any:
+        """The composition root — refused over HTTP: an operator command opens the database of the host it
+        runs on, which with `--api` is not the server's (and would silently start an empty embedded one)."""
+        if self.remote:
+            raise AppError(
+                "this command runs on the server host only (it opens the database); "
+                "run it there without HUICE_API_URL / --api",
+                code=ErrorCode.INVALID_INPUT,
+            )
+        return super().get()
 
     def client(self) -> Any:
         if self._client is None:
@@ -295,6 +309,12 @@ def client(ctx: typer.Context) -> Any:
         built = make(container(ctx))
         root.obj._cli_client = built
     return built
+
+
+def is_remote(ctx: typer.Context) -> bool:
+    """True when this invocation talks to a server over HTTP (`HUICE_API_URL` / `--api`)."""
+    root = ctx.find_root()
+    return isinstance(root.obj, CliRoot) and root.obj.remote
 
 
 def app_error(code: str, message: str, details: dict[str, Any] | None = None) -> AppError:
