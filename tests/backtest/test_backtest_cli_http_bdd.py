@@ -35,3 +35,18 @@ def _server(bt: Container) -> Iterator[str]:
 @pytest.fixture
 def cli_api_url(_server: str) -> str:
     return _server
+
+
+def test_every_cli_scenario_also_runs_over_http() -> None:
+    """Each scenario of the two CLI features is bound here too (so none runs in-process only)."""
+    root = Path(__file__).resolve().parents[1]
+    titles = [
+        line.split(":", 1)[1].strip()
+        for name in ("cli.feature", "cli_errors.feature")
+        for line in (root / "backtest" / "features" / name).read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("Scenario")
+    ]
+    bound = [
+        name for name in globals() if name.startswith("test_") and name != "test_every_cli_scenario_also_runs_over_http"
+    ]
+    assert len(bound) == len(titles) >= 2

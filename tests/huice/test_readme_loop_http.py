@@ -91,6 +91,7 @@ def test_the_readme_loop_works_from_another_directory_through_the_api(
             ids.update(_created(reader, line))
         frames = _frames(reader, ids)
         reader.close()
+        notebook = _run_python_client_example(url)
 
     assert not (laptop / "var").exists()  # the laptop opened no database and no data dir
     assert [p.name for p in (laptop / "config" / "sessions").iterdir()] == [_session_name(url)]
@@ -106,6 +107,18 @@ def test_the_readme_loop_works_from_another_directory_through_the_api(
     assert metrics["run_id"].to_list() == [ids["run-id"], ids["rerun-id"]]
     assert metrics["sharpe"][0] == metrics["sharpe"][1]  # the rerun reproduces the run
     assert sweep.height > 0 and {"fast", "slow", "sharpe"} <= set(sweep.columns)
+    assert notebook["trades"].height > 0 and notebook["results"].height == 6
+    assert notebook["e"].code == "NOT_FOUND" and notebook["e"].status == 404
+
+
+def _run_python_client_example(url: str) -> dict:
+    """The README's "Python client" example, as written, against the server (after the loop's login)."""
+    text = README.read_text(encoding="utf-8").split("## Python client", 1)[1]
+    code = text.split("```python", 1)[1].split("```", 1)[0].replace("http://127.0.0.1:8000", url)
+    code = code.replace("except HuiceError as e:", "except HuiceError as caught:\n    e = caught")
+    scope: dict = {}
+    exec(compile(code, "README.md (Python client)", "exec"), scope)  # noqa: S102 - our own README's example
+    return scope
 
 
 def _frames(api: Client, ids: dict[str, str]) -> tuple:
