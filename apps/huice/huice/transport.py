@@ -27,6 +27,8 @@ from huice_client import Client, HuiceError, TokenPair
 from platform_core.cli import CliRoot, app_error
 
 LOCAL_URL = "http://huice.local"
+# the CLI's messages of `user_auth.cli_session` (not imported: it loads the service layer, and this module is
+# loaded by every command, `huice backtest local` included)
 NOT_LOGGED_IN = "not logged in: run `huice auth login` or set HUICE_API_KEY"
 EXPIRED = "session expired or revoked: run `huice auth login`"
 
@@ -165,7 +167,3 @@ def client_factory(api_url: str | None) -> Callable[[CliRoot], CliClient]:
     if api_url:
         return lambda _root: http_client(api_url)
     return lambda root: in_process_client(root.get())
-
-
-def is_remote(client: Any) -> bool:
-    return getattr(client, "base_url", LOCAL_URL) != LOCAL_URL
