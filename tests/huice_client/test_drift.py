@@ -13,10 +13,6 @@ from huice_client import Client, routes
 
 # Operator / admin / machine-facing operations a user's client does not call (one set, with the reason).
 EXCLUDED: dict[str, str] = {
-    "GET /api/admin/users": "admin: user administration",
-    "GET /api/admin/users/{user_id}": "admin: user administration",
-    "PATCH /api/admin/users/{user_id}": "admin: user administration",
-    "GET /api/admin/audit": "admin: the audit log",
     "POST /api/market/sync": "operator: data ingestion (`huice data sync` stays local)",
     "POST /api/market/check": "operator: data integrity checks",
     "POST /api/jobs/reap": "operator: the reaper",

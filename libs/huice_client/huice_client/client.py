@@ -216,6 +216,49 @@ class Client:
         """Revoke an API key by id or prefix."""
         return Call(path={"key": key})
 
+    # --- administration (admins) ----------------------------------------------------------------------
+
+    @endpoint("GET /api/admin/users", query=("q", "role", "plan", "status", "limit", "offset"))
+    def admin_users(
+        self,
+        q: str | None = None,
+        role: str | None = None,
+        plan: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Call:
+        """Search users by email fragment, role, plan and status (admins)."""
+        return Call(params={"q": q, "role": role, "plan": plan, "status": status, "limit": limit, "offset": offset})
+
+    @endpoint("GET /api/admin/users/{user_id}")
+    def admin_user(self, user_id: str) -> Call:
+        return Call(path={"user_id": user_id})
+
+    @endpoint("PATCH /api/admin/users/{user_id}", body="UserAdminUpdate")
+    def admin_update_user(self, user_id: str, body: Mapping[str, Any]) -> Call:
+        """Change a user's role, plan or status (admins)."""
+        return Call(path={"user_id": user_id}, json=dict(body))
+
+    @endpoint(
+        "GET /api/admin/audit",
+        query=("action", "actor_id", "target_id", "outcome", "since", "until", "limit", "offset"),
+    )
+    def audit(
+        self,
+        action: str | None = None,
+        actor_id: str | None = None,
+        target_id: str | None = None,
+        outcome: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Call:
+        """The audit log, newest first (admins)."""
+        params = {"action": action, "actor_id": actor_id, "target_id": target_id, "outcome": outcome}
+        return Call(params={**params, "since": since, "until": until, "limit": limit, "offset": offset})
+
     @endpoint("GET /api/plans")
     def plans(self) -> Call:
         return Call()

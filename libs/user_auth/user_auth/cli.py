@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from platform_core.cli import AppTyper, JsonOpt, client, container, emit
-from platform_core.errors import AppError, ErrorCode, Unauthorized
+from platform_core.errors import AppError, ErrorCode, NotFound, Unauthorized
 from platform_core.pagination import PageParams
 from user_auth import service
 from user_auth.cli_session import (
@@ -276,26 +276,27 @@ def admin_users(
     as_json: JsonOpt = False,
 ) -> None:
     """Search users."""
-    c, _, principal = _act(ctx)
-    with c.db.transaction() as session:
-        page = service.list_users(
-            session,
-            principal,
-            query=q,
-            role=role,
-            plan=plan,
-            status=status,
-            page=PageParams(limit=limit, offset=offset),
-        )
+    values = [v.value if v is not None else None for v in (role, plan, status)]
+    page = client(ctx).admin_users(q, *values, limit=limit, offset=offset)
     emit(page, as_json, columns=["id", "email", "role", "plan", "status", "email_verified", "created_at"])
 
 
+def _find_user(api: Any, ref: str) -> dict[str, Any]:
+    """One user by id or email (admins)."""
+    try:
+        return api.admin_user(str(uuid.UUID(ref)))
+    except ValueError:
+        email = ref.strip().lower()
+    found = [u for u in api.admin_users(q=email, limit=200)["items"] if u["email"] == email]
+    if not found:
+        raise NotFound("no such user", details={"user": ref[:320]})
+    return found[0]
+
+
 def _update(ctx: typer.Context, user: str, change: UserAdminUpdate, as_json: bool) -> None:
-    c, env, principal = _act(ctx)
-    with c.db.transaction() as session:
-        target = service.find_user(session, principal, user)
-        result = service.update_user(session, env, principal, target.id, change)
-    emit(result, as_json)
+    api = client(ctx)
+    target = _find_user(api, user)
+    emit(api.admin_update_user(target["id"], change.model_dump(mode="json", exclude_unset=True)), as_json)
 
 
 UserArg = Annotated[str, typer.Argument(help="User id or email.")]
@@ -339,19 +340,9 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log, newest first (admins)."""
-    c, _, principal = _act(ctx)
-    with c.db.transaction() as session:
-        page = service.query_audit(
-            session,
-            principal,
-            action=action,
-            actor_id=actor,
-            target_id=target,
-            outcome=outcome,
-            since=since,
-            until=until,
-            page=PageParams(limit=limit, offset=offset),
-        )
+    ids = [str(v) if v is not None else None for v in (actor, target)]
+    times = [v.isoformat() if v is not None else None for v in (since, until)]
+    page = client(ctx).audit(action, *ids, outcome, *times, limit=limit, offset=offset)
     emit(page, as_json, columns=["at", "action", "outcome", "actor_id", "target_id", "client_address", "details"])
 
 
