@@ -25,7 +25,7 @@ def test_each_server_url_has_its_own_session_file(tmp_path: Path) -> None:
 
 
 def test_a_stored_login_is_private_to_its_owner_and_round_trips() -> None:
-    store = SessionStore(remote_session_path("http://127.0.0.1:8000"), "http://127.0.0.1:8000")
+    store = SessionStore(remote_session_path("http://127.0.0.1:8000"))
     assert store.load() is None
     pair = TokenPair(
         access_token="a", refresh_token="r", expires_at="2026-01-01T00:00:00Z", user={"id": "u1", "email": "me@x.cn"}
@@ -38,6 +38,5 @@ def test_a_stored_login_is_private_to_its_owner_and_round_trips() -> None:
         "access_token": "a",
         "refresh_token": "r",
         "expires_at": "2026-01-01T00:00:00Z",
-        "api_url": "http://127.0.0.1:8000",
     }
     assert store.clear() is True and store.clear() is False and store.load() is None

@@ -34,11 +34,10 @@ EXPIRED = "session expired or revoked: run `huice auth login`"
 
 
 class SessionStore:
-    """One stored login (token pair, mode 0600) in one file."""
+    """One stored login (token pair, mode 0600) in one file — the same format for every server."""
 
-    def __init__(self, path: Path, api_url: str | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.api_url = api_url
 
     def load(self) -> dict[str, Any] | None:
         try:
@@ -57,7 +56,6 @@ class SessionStore:
             "access_token": pair.access_token,
             "refresh_token": pair.refresh_token,
             "expires_at": pair.expires_at,
-            **({"api_url": self.api_url} if self.api_url else {}),
         }
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -122,19 +120,20 @@ def config_dir() -> Path:
     return Path(user_config_dir("huice"))
 
 
-def remote_session_path(api_url: str) -> Path:
-    """The session file of one server URL (readable name, hashed to stay unique)."""
+def remote_session_path(api_url: str, base: Path | None = None) -> Path:
+    """The session file of one server URL (readable name, hashed to stay unique) in `base` (default: the
+    config dir)."""
     normal = api_url.rstrip("/").lower()
     label = re.sub(r"[^a-z0-9.]+", "_", normal.split("://", 1)[-1]).strip("_")[:60]
     digest = hashlib.sha256(normal.encode()).hexdigest()[:10]
-    return config_dir() / "sessions" / f"{label}-{digest}.json"
+    return (base or config_dir()) / "sessions" / f"{label}-{digest}.json"
 
 
 def http_client(api_url: str) -> CliClient:
     """The client of a deployed server: HUICE_API_KEY, else the session stored for this URL."""
     api_key = os.environ.get("HUICE_API_KEY") or None
     url = api_url.rstrip("/")
-    api = CliClient(url, SessionStore(remote_session_path(url), url), api_key)
+    api = CliClient(url, SessionStore(remote_session_path(url)), api_key)
     api.streams_events = True  # `--wait` follows the run's server-sent events
     return api
 
