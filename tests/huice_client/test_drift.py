@@ -18,7 +18,6 @@ EXCLUDED: dict[str, str] = {
     "POST /api/jobs/reap": "operator: the reaper",
     "POST /api/jobs/diag": "operator: diagnostic jobs",
     "GET /api/monitor/stream": "admin dashboard stream (the summary is in the client)",
-    "POST /api/monitor/alerts/evaluate": "operator: alert evaluation",
     "GET /metrics": "Prometheus scrape endpoint",
     "GET /s/{token}": "the public share page (HTML for browsers; `shared(token)` reads its data)",
 }

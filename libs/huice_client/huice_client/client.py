@@ -772,6 +772,11 @@ class Client:
     def monitor_alerts(self, limit: int = 50, offset: int = 0) -> Call:
         return Call(params={"limit": limit, "offset": offset})
 
+    @endpoint("POST /api/monitor/alerts/evaluate")
+    def evaluate_alerts(self) -> Call:
+        """Evaluate the alert rules now (admins)."""
+        return Call()
+
     @endpoint("GET /api/monitor/schedules")
     def monitor_schedules(self) -> Call:
         return Call()
