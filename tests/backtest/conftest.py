@@ -7,7 +7,6 @@ CLI errors) in this process without workers, `test_backtest_runs_bdd.py` (runs o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 
 from huice.bootstrap import Container, Servers
 from tests.backtest import support
+from tests.cli_errors import cli_error
 from tests.databases import create_database, drop_database
 
 
@@ -131,11 +131,18 @@ def _cli(cli_env: dict[str, Any], command: str) -> Any:
 )
 def _cli_error(result: Any, code: int, error: str) -> None:
     assert result.exit_code == code, (result.stdout, result.stderr)
-    assert json.loads(result.stderr.strip().splitlines()[-1])["error"]["code"] == error
+    assert cli_error(result.stderr)["code"] == error  # the envelope with --json, the readable line without
 
 
 @then(parsers.parse('the command exits {code:d} with the error code "{error}" naming "{field}"'))
 def _cli_error_field(result: Any, code: int, error: str, field: str) -> None:
     assert result.exit_code == code, (result.stdout, result.stderr)
-    envelope = json.loads(result.stderr.strip().splitlines()[-1])["error"]
-    assert (envelope["code"], envelope["details"]["field"]) == (error, field)
+    found = cli_error(result.stderr)
+    assert (found["code"], found["field"]) == (error, field)
+
+
+@then(parsers.parse('the command exits {code:d} with one line on stderr ending "{end}"'))
+def _cli_error_line(result: Any, code: int, end: str) -> None:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert result.stderr.rstrip("\n").endswith(end), result.stderr

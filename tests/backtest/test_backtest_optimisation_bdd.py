@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import openpyxl
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
@@ -437,9 +438,15 @@ def _filtered(client: Any, me: support.User, opt: dict, expr: str) -> None:
 def _csv(client: Any, me: support.User, opt: dict, header: str, rows: int) -> None:
     response = client.get(f"/api/optimizations/{opt['id']}/results", params={"format": "csv"}, headers=me.headers)
     assert response.status_code == 200 and response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.content.startswith(b"\xef\xbb\xbf")  # the BOM: Excel in a Chinese locale reads UTF-8
     text = response.content.decode("utf-8-sig")
     assert text.splitlines()[0].startswith(header)
     assert len(list(csv.DictReader(io.StringIO(text)))) == rows
+    sheet = client.get(f"/api/optimizations/{opt['id']}/results", params={"format": "xlsx"}, headers=me.headers)
+    assert sheet.status_code == 200 and sheet.headers["content-disposition"].endswith('-results.xlsx"')
+    cells = list(openpyxl.load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+    assert ",".join(map(str, cells[0])).startswith(header) and len(cells) == rows + 1
+    assert all(type(row[0]) is int for row in cells[1:])  # the index, typed
 
 
 def _points(client: Any, me: support.User, opt_id: str) -> list[tuple[int, dict]]:

@@ -83,7 +83,7 @@ def _stats_manifest(run: dict, backtest: dict) -> None:
     assert manifest["data"]["snapshot_id"] == backtest["context"]["datasource_version"]
     assert manifest["data"]["universe"] == support.SYMBOLS
     assert manifest["params"] == {"fast": 5, "slow": 20}
-    assert (manifest["engine_version"], manifest["preset"]) == ("0.2.1", "a-share")
+    assert (manifest["engine_version"], manifest["preset"]) == ("0.3.0", "a-share")
 
 
 @then("the run lists the artifacts equity, trades, orders, positions, fills and logs")

@@ -120,7 +120,7 @@ def test_a_run_in_process_records_its_stats_manifest_and_artifacts(
         f"snapshot {snapshot} (sample): 969 1d bars of 3 symbols, 2023-03-01..2024-06-28, adjust qfq, "
         "benchmark 000300.SH",
         'in-process v1 (sha256:c6d7a976973e) params {"fast":5,"slow":20}: 969 target rows',
-        "engine 0.2.1, rulebook cn-a-share/2026.07.06-r2, preset a-share, fill next_open",
+        "engine 0.3.0, rulebook cn-a-share/2026.07.06-r2, preset a-share, fill next_open",
         'check limit_prices: {"from_data":969,"from_rules":0,"mismatches":0}',
         "56 orders, 56 fills, 27 round trips",
         "6 orders partial: INSUFFICIENT_CASH",

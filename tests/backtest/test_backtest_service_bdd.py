@@ -94,6 +94,15 @@ def _bad_body(problem: str, bt: Container, me: support.User) -> dict[str, Any]:
         return support.backtest_body(frequency="5min")
     if problem == "default params out of bounds":
         return support.backtest_body(strategyRef={"template": "ma_cross", "params": {"fast": 1, "slow": 20}})
+    if problem == "inline code declaring a stop-loss of 150%":
+        code = "import polars as pl\nPARAMS = []\nEXITS = exits(stop_loss=1.5)\n"
+        return support.backtest_body(strategyRef={"code": code})
+    if problem == "a stop-loss of 1.5 in the rules":
+        return support.backtest_body(rules={"stop_loss": 1.5})
+    if problem == "both a template and inline code":
+        return support.backtest_body(strategyRef={"template": "ma_cross", "code": "PARAMS = []"})
+    if problem == "an unknown look-ahead audit":
+        return support.backtest_body(rules={"audit_lookahead": "sometimes"})
     if problem == "a strategy version that fails validation":
         return support.backtest_body(strategyRef={"version_id": _broken_version(bt, me)})
     raise AssertionError(problem)

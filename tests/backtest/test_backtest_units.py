@@ -185,3 +185,43 @@ def test_a_verbatim_template_runs_in_process_exactly_as_the_confined_runner(bt: 
     edited = source + "\n# my own copy\n"
     assert gateways.run_targets(env_of(bt), edited, bars, params, 30)[0].equals(confined)
     assert calls == [edited]
+
+
+def test_exports_write_whole_share_counts_as_integers_and_keep_fractions() -> None:
+    frame = pl.DataFrame({"symbol": ["a", "b"], "qty": [51300.0, 200.0], "target_qty": [51320.8, 199.5]})
+    shown = domain.presentable(frame)
+    assert shown.schema["qty"] == pl.Int64 and shown.schema["target_qty"] == pl.Float64
+    assert domain.convert(domain.parquet_bytes(frame), "csv") == (
+        b"\xef\xbb\xbfsymbol,qty,target_qty\na,51300,51320.8\nb,200,199.5\n"
+    )
+
+
+def test_daily_next_open_fills_lose_the_15_00_label_in_exports_only() -> None:
+    fills = pl.DataFrame(
+        {
+            "ts": [datetime(2024, 1, 2, 15, 0)],
+            "date": [date(2024, 1, 2)],
+            "symbol": ["600010.SH"],
+            "side": ["buy"],
+            "qty": [100.0],
+        }
+    )
+    parquet = domain.parquet_bytes(fills)
+    assert json.loads(domain.convert(parquet, "json", daily_open_fills=True)) == [
+        {"date": "2024-01-02", "symbol": "600010.SH", "side": "buy", "qty": 100}
+    ]
+    assert "ts" in json.loads(domain.convert(parquet, "json"))[0]  # intraday or close fills keep their bar's label
+    assert domain.convert(parquet, "parquet", daily_open_fills=True) == parquet  # the stored, hashed bytes
+
+
+def test_chinese_headers_come_from_one_mapping_and_metrics_rows_too() -> None:
+    import openpyxl
+
+    trades = pl.DataFrame({"date": [date(2024, 1, 2)], "symbol": ["600010.SH"], "commission": [5.0]})
+    assert domain.convert(domain.parquet_bytes(trades), "csv", headers="zh").decode("utf-8-sig").splitlines()[0] == (
+        "日期,代码,佣金"
+    )
+    metrics = domain.metrics_frame({"sharpe": 1.2, "total_return": 0.1, "yearly_returns": {"2024": {}}, "x": True})
+    assert metrics.to_dicts() == [{"metric": "total_return", "figure": 0.1}, {"metric": "sharpe", "figure": 1.2}]
+    sheet = openpyxl.load_workbook(io.BytesIO(domain.convert(metrics, "xlsx", headers="zh"))).active
+    assert list(sheet.iter_rows(values_only=True)) == [("指标", "数值"), ("总收益率", 0.1), ("夏普比率", 1.2)]

@@ -49,12 +49,29 @@ def test_db_current_and_doctor_report_state(settings: CoreSettings, migrated: st
     landlock = sandbox["landlock"]
     assert landlock["signal_scoping"] is (landlock["abi"] >= 6)
     assert sandbox["signals_stopped_by"] == ["seccomp", *(["landlock"] if landlock["signal_scoping"] else [])]
-    table = _run(["doctor"], env).stdout
-    assert "signals_stopped_by" in table and "landlock" in table
+    assert report["gates"] == ["postgres", "redis", "migrations", "workers"]
+    assert [line["check"] for line in report["checklist"]][:5] == [
+        "postgres",
+        "redis",
+        "migrations",
+        "workers",
+        "sandbox",
+    ]
+    human = _run(["doctor"], env)
+    assert human.returncode == 1 and human.stderr == ""
+    lines = human.stdout.splitlines()
+    assert lines[0].startswith("✓ postgres ") and lines[0].endswith(" ms")
+    assert lines[3].startswith("✗ workers ") and "0 of 2 configured alive" in lines[3]
+    assert "signals stopped by seccomp" in human.stdout and "{" not in human.stdout
+    assert lines[-1] == "huice is not ready (workers failed)"
 
 
 def test_refused_production_config_is_an_envelope_with_exit_2() -> None:
-    out = _run(["version"], {"HUICE_ENV": "production"})
+    human = _run(["version"], {"HUICE_ENV": "production"})
+    assert human.returncode == 2
+    assert human.stderr.startswith("error: configuration refused: HUICE_SECRET_KEY must be set")
+    assert human.stderr.endswith("(`huice config` lists every variable) (INVALID_INPUT)\n")
+    out = _run(["version", "--json"], {"HUICE_ENV": "production"})
     assert out.returncode == 2
     envelope = json.loads(out.stderr.strip().splitlines()[-1])
     assert envelope["error"]["code"] == "INVALID_INPUT"

@@ -21,7 +21,9 @@ from tests.job_orchestration.conftest import FAST
 from user_auth.principal import Principal
 
 
-def cluster_env(database_url: str, redis_url: str, data_dir: Path, jobs: dict | None = None) -> dict[str, str]:
+def cluster_env(
+    database_url: str, redis_url: str, data_dir: Path, jobs: dict | None = None, extra: dict | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUICE_")}
     env.update(
         {
@@ -35,6 +37,7 @@ def cluster_env(database_url: str, redis_url: str, data_dir: Path, jobs: dict | 
     )
     for key, value in {**FAST, **(jobs or {})}.items():
         env[f"HUICE_JOBS_{key.upper()}"] = json.dumps(value)
+    env.update(extra or {})
     return env
 
 
@@ -66,15 +69,20 @@ class Cluster:
 
 @contextmanager
 def run_cluster(
-    database_url: str, redis_url: str, data_dir: Path, processes: int, jobs: dict | None = None
+    database_url: str,
+    redis_url: str,
+    data_dir: Path,
+    processes: int,
+    jobs: dict | None = None,
+    extra_env: dict | None = None,
 ) -> Iterator[Cluster]:
-    """`jobs`: job settings on top of the fast test timings (`FAST`)."""
+    """`jobs`: job settings on top of the fast test timings (`FAST`); `extra_env`: more variables."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "worker.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "huice", "worker", "--processes", str(processes)],
-            env=cluster_env(database_url, redis_url, data_dir, jobs),
+            env=cluster_env(database_url, redis_url, data_dir, jobs, extra_env),
             stdout=sink,
             stderr=sink,
             start_new_session=True,

@@ -78,7 +78,8 @@ def test_read_commands(container, tmp_path) -> None:
 
 def test_errors_are_envelopes_with_exit_codes(container) -> None:
     run(container, "load-sample", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31")
-    bad = run(container, "bars", "--symbols", "999999.SH,600000.XX", "--start", "2025-01-01", "--end", "2025-01-31")
+    args = ["bars", "--symbols", "999999.SH,600000.XX", "--start", "2025-01-01", "--end", "2025-01-31"]
+    bad = run(container, *args, "--json")
     assert bad.exit_code == 2
     assert json.loads(bad.stderr) == {
         "error": {
@@ -87,7 +88,14 @@ def test_errors_are_envelopes_with_exit_codes(container) -> None:
             "details": {"field": "symbols", "malformed": ["600000.XX"], "unknown": ["999999.SH"]},
         }
     }
-    date_error = run(container, "calendar", "--start", "2025-13-01", "--end", "2025-12-31")
+    human = run(container, *args)  # without --json: one readable line, the same exit code
+    assert human.exit_code == 2 and human.stderr == (
+        "error: unknown or malformed symbols: 600000.XX, 999999.SH (INVALID_INPUT, field: symbols)"
+        " — hint: see the command's --help\n"
+    )
+    bare = run(container, "bars", "--symbols", "600010", "--start", "2025-01-01", "--end", "2025-01-31")
+    assert bare.exit_code == 2 and "did you mean 600010 → 600010.SH?" in bare.stderr
+    date_error = run(container, "calendar", "--start", "2025-13-01", "--end", "2025-12-31", "--json")
     assert date_error.exit_code == 2
     assert json.loads(date_error.stderr)["error"]["message"] == "--start expects a date YYYY-MM-DD, got '2025-13-01'"
     missing = run(container, "snapshot", "snap_missing", "--json")
@@ -99,7 +107,7 @@ def test_sync_without_a_token_says_how_to_set_one(container, monkeypatch) -> Non
 
     env = env_of(container)
     monkeypatch.setattr(env, "settings", env.settings.model_copy(update={"tushare_token": None}))
-    out = run(container, "sync", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31")
+    out = run(container, "sync", "--symbols", "600010.SH", "--start", "2025-01-01", "--end", "2025-01-31", "--json")
     assert out.exit_code == 2
     assert json.loads(out.stderr)["error"]["message"] == (
         "no Tushare token configured: set TUSHARE_TOKEN (or HUICE_TUSHARE_TOKEN)"

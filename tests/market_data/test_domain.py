@@ -78,6 +78,27 @@ def test_adjustment_anchors_qfq_at_the_end_date() -> None:
     assert none["close"].to_list() == none["raw_close"].to_list() == [10.0, 5.0, 2.0]
 
 
+def test_point_in_time_adjustment_does_not_move_earlier_prices_when_a_later_event_comes() -> None:
+    """A 2:1 split on 2024-01-04 (raw 10 → 5, factor 1 → 2): with the window ending before it, qfq and
+    qfq_pit agree; with the window ending after it, qfq halves every earlier price (a later factor leaks into
+    them) while qfq_pit keeps them as they were known, with the same returns."""
+    stored = _stored(
+        [
+            {"date": date(2024, 1, 2), "open": 10.0, "high": 10.0, "low": 10.0, "close": 10.0, "adj_factor": 1.0},
+            {"date": date(2024, 1, 3), "open": 11.0, "high": 11.0, "low": 11.0, "close": 11.0, "adj_factor": 1.0},
+            {"date": date(2024, 1, 4), "open": 5.5, "high": 5.5, "low": 5.5, "close": 5.5, "adj_factor": 2.0},
+            {"date": date(2024, 1, 5), "open": 6.0, "high": 6.0, "low": 6.0, "close": 6.0, "adj_factor": 2.0},
+        ]
+    )
+    before, after = date(2024, 1, 3), date(2024, 1, 5)
+    assert adjust_bars(stored, "qfq", before)["close"].to_list() == [10.0, 11.0]
+    assert adjust_bars(stored, "qfq_pit", before)["close"].to_list() == [10.0, 11.0]
+    assert adjust_bars(stored, "qfq", after)["close"].to_list() == [5.0, 5.5, 5.5, 6.0]
+    pit = adjust_bars(stored, "qfq_pit", after)
+    assert pit["close"].to_list() == [10.0, 11.0, 11.0, 12.0]
+    assert pit["raw_close"].to_list() == [10.0, 11.0, 5.5, 6.0]
+
+
 def test_check_finds_ohlc_and_non_session_rows() -> None:
     stored = _stored(
         [

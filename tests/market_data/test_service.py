@@ -119,7 +119,7 @@ def test_a_bare_or_one_digit_off_code_gets_a_suggestion(session: Session, market
     ("kwargs", "message"),
     [
         ({"freq": "1h"}, "unsupported frequency '1h'; use one of ['1d', '5min', '15min']"),
-        ({"adjust": "pre"}, "unsupported adjustment 'pre'; use one of ['none', 'qfq', 'hfq']"),
+        ({"adjust": "pre"}, "unsupported adjustment 'pre'; use one of ['none', 'qfq', 'hfq', 'qfq_pit']"),
         ({"start": date(2024, 2, 1), "end": date(2024, 1, 1)}, "start 2024-02-01 is after end 2024-01-01"),
         (
             {"start": date(2026, 6, 1), "end": date(2027, 1, 4)},

@@ -157,7 +157,7 @@ def anonymous_calls(world: World, api, method: str, path: str) -> None:
 
 @when(parsers.parse('they run "huice monitor summary"'))
 def user_runs_cli(world: World, container, monkeypatch) -> None:
-    world.cli = cli_runner(container, world.user, monkeypatch)("monitor", "summary")
+    world.cli = cli_runner(container, world.user, monkeypatch)("monitor", "summary", "--json")  # the envelope
 
 
 @then("the CLI exits with the FORBIDDEN envelope")

@@ -121,5 +121,72 @@ def test_doctor_reports_the_data_provider_and_the_schedules(container, session) 
     service.ensure_schedules(session, env_of(container))
     session.flush()
     report = doctor(container)
-    assert report["data_provider"] == {"tushare_token": env_of(container).market.settings.tushare_token is not None}
+    assert report["data_provider"]["tushare_token"] is (env_of(container).market.settings.tushare_token is not None)
     assert {s["name"] for s in report["schedules"]} == {"alerts", "retention", "tushare_refresh"}
+
+
+# --- error tracking ---------------------------------------------------------------------------------------
+
+
+def test_an_event_loses_bodies_cookies_variables_and_argv_and_is_redacted() -> None:
+    from monitoring.errortracking import scrub_event
+
+    event = {
+        "request": {
+            "url": "http://127.0.0.1/s/hs_abcdefghijklmnopqrstuvwxyz",
+            "query_string": "token=abc123&page=2",
+            "headers": {
+                "Authorization": "Bearer abc.def",
+                "Cookie": "s=1",
+                "X-API-Key": "hk_live_xyz",
+                "Accept": "*/*",
+            },
+            "data": {"source": "def strategy(): ..."},
+            "cookies": {"s": "1"},
+            "env": {"REMOTE_ADDR": "10.0.0.1"},
+        },
+        "exception": {
+            "values": [
+                {
+                    "type": "RuntimeError",
+                    "value": "connect to postgresql://u:hunter2@db/x failed, password=hunter2",
+                    "stacktrace": {"frames": [{"function": "f", "vars": {"source": "def s(): ..."}}]},
+                }
+            ]
+        },
+        "extra": {"sys.argv": ["huice", "--password", "hunter2"], "duration_ms": 3},
+        "breadcrumbs": {"values": [{"message": "login with Bearer abc.def", "data": {"api_key": "k"}}]},
+    }
+    scrubbed = scrub_event(event)
+    request = scrubbed["request"]
+    assert set(request) == {"url", "query_string", "headers"}
+    assert request["url"] == "http://127.0.0.1/s/hs_[REDACTED]"
+    assert request["query_string"] == "token=[REDACTED]"  # the text rule masks up to the next separator
+    assert request["headers"] == {
+        "Authorization": "[REDACTED]",
+        "Cookie": "[REDACTED]",
+        "X-API-Key": "[REDACTED]",
+        "Accept": "*/*",
+    }
+    value = scrubbed["exception"]["values"][0]
+    assert value["value"] == "connect to postgresql://u:[REDACTED]@db/x failed, password=[REDACTED]"
+    assert value["stacktrace"]["frames"] == [{"function": "f"}]
+    assert scrubbed["extra"] == {"duration_ms": 3}
+    assert scrubbed["breadcrumbs"]["values"] == [
+        {"message": "login with Bearer [REDACTED]", "data": {"api_key": "[REDACTED]"}}
+    ]
+    assert "hunter2" not in repr(scrubbed) and "abc.def" not in repr(scrubbed)
+
+
+def test_without_a_dsn_nothing_starts_and_a_bad_dsn_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from monitoring.config import MonitoringSettings
+    from monitoring.errortracking import init_error_tracking
+
+    assert (
+        init_error_tracking(MonitoringSettings(_env_file=None), environment="test", release="0", process="api") is False
+    )
+    assert MonitoringSettings(sentry_dsn="", _env_file=None).sentry_dsn is None
+    with pytest.raises(ValidationError, match="HUICE_SENTRY_DSN is not a Sentry DSN"):
+        MonitoringSettings(sentry_dsn="not-a-dsn", _env_file=None)

@@ -44,3 +44,16 @@ def test_share_link_tokens_are_masked_in_paths_and_text() -> None:
     assert redact_text(f"GET /s/{token} 200") == f"GET /s/hs_{REDACTED} 200"
     assert redact_text(f"GET /api/shared/{token}?x=1") == f"GET /api/shared/hs_{REDACTED}?x=1"
     assert redact_text("this_hs_word and hs_short stay") == "this_hs_word and hs_short stay"
+
+
+def test_tracebacks_are_redacted_in_json_and_console_lines() -> None:
+    for fmt in ("json", "console"):
+        stream = io.StringIO()
+        configure_logging("INFO", fmt, stream)
+        try:
+            raise RuntimeError("cannot reach postgresql://u:pw123@db/x with password=hunter2")
+        except RuntimeError:
+            logging.getLogger("huice.test").exception("failed")
+        out = stream.getvalue()
+        assert "RuntimeError" in out and "Traceback" in out, out
+        assert "pw123" not in out and "hunter2" not in out, out

@@ -47,6 +47,46 @@ def a_worker(worker_proc) -> None:
     assert worker_proc.poll() is None
 
 
+@pytest.fixture
+def refused_token(container):
+    """The market env pointed at a Tushare stand-in that knows another token (restored afterwards)."""
+    from pydantic import SecretStr
+
+    from market_data.config import env_of
+    from market_data.tushare_standin import StandinServer
+
+    market = env_of(container)
+    original = market.settings
+    with StandinServer(token="the-right-token") as server:
+        market.settings = original.model_copy(
+            update={"tushare_token": SecretStr("a-wrong-token"), "tushare_url": server.url}
+        )
+        try:
+            yield server
+        finally:
+            market.settings = original
+
+
+@given("a Tushare token the provider refuses")
+def a_refused_token(refused_token) -> None:
+    assert refused_token.token == "the-right-token"
+
+
+@then(parsers.parse('the readiness check "{name}" lists the schedules'))
+def lists_schedules(response, name: str) -> None:
+    check = response.json()["checks"][name]
+    assert isinstance(check["schedules"], list), check
+    assert all({"name", "enabled", "next_run_at", "last_run_at", "overdue"} <= set(s) for s in check["schedules"])
+
+
+@then(parsers.parse('readiness is gated by "{names}"'))
+def gated_by(response, names: str) -> None:
+    assert response.json()["gates"] == [n.strip() for n in names.split(",")]
+    provider = response.json()["checks"]["data_provider"]
+    assert provider["token_configured"] is True and provider["reachable"] is False
+    assert "a-wrong-token" not in response.text
+
+
 @when(parsers.parse('I GET "{path}"'), target_fixture="response")
 def get(api, path: str):
     return api.get(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 from typer.testing import CliRunner
 
 from backtest.cli import app
@@ -18,6 +19,11 @@ def test_local_json_and_artifacts(tmp_path) -> None:
     assert payload["manifest"]["params"] == {"fast": 5, "slow": 30}
     assert {"final_equity", "trade_count"} <= set(payload["metrics"])
     assert (tmp_path / "fills.parquet").exists() and (tmp_path / "manifest.json").exists()
+    # the CSVs as people read them: whole share counts, no 15:00 on next-open fills of daily bars
+    fills = (tmp_path / "fills.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert fills[0].split(",")[:5] == ["date", "symbol", "side", "qty", "price"]
+    assert all(line.split(",")[3].isdigit() for line in fills[1:])
+    assert pl.read_parquet(tmp_path / "fills.parquet").columns[0] == "ts"  # the frame itself is unchanged
 
 
 def test_local_grid_from_csv(tmp_path) -> None:
@@ -32,11 +38,18 @@ def test_local_grid_from_csv(tmp_path) -> None:
 
 
 def test_invalid_param_prints_the_error_envelope() -> None:
-    res = runner.invoke(app, ["local", "ma_cross", "--sample", "--param", "fast=500"])
+    res = runner.invoke(app, ["local", "ma_cross", "--sample", "--param", "fast=500", "--json"])
     assert res.exit_code == 2
     assert json.loads(res.stderr) == {
         "error": {"code": "INVALID_INPUT", "message": "fast: must be <= 200", "details": {"field": "fast"}}
     }
+    human = runner.invoke(app, ["local", "ma_cross", "--sample", "--param", "fast=500"])
+    assert human.exit_code == 2
+    assert human.stderr == "error: fast: must be <= 200 (INVALID_INPUT) — hint: see the command's --help\n"
+    typo = runner.invoke(app, ["local", "ma_cross", "--sample", "--param", "fsat=5"])
+    assert (
+        typo.exit_code == 2 and typo.stderr == "error: fsat: unknown parameter; did you mean 'fast'? (INVALID_INPUT)\n"
+    )
 
 
 def test_local_grid_table_ranks_combinations_by_sharpe() -> None:
@@ -83,7 +96,7 @@ def test_a_strategy_file_declares_its_own_constraints(tmp_path) -> None:
         {"a": 4, "b": 3},
         {"a": 4, "b": 5},
     ]
-    single = runner.invoke(app, ["local", str(path), "--sample", "--param", "a=4", "--param", "b=5"])
+    single = runner.invoke(app, ["local", str(path), "--sample", "--param", "a=4", "--param", "b=5", "--json"])
     assert single.exit_code == 2
     assert json.loads(single.stderr)["error"]["details"] == {"field": "b"}
 
@@ -101,7 +114,7 @@ def generate(bars, params):
 def test_a_bug_in_the_users_strategy_is_their_error_with_their_line(tmp_path) -> None:
     path = tmp_path / "broken.py"
     path.write_text(BROKEN, encoding="utf-8")
-    res = runner.invoke(app, ["local", str(path), "--sample"])
+    res = runner.invoke(app, ["local", str(path), "--sample", "--json"])
     assert res.exit_code == 2, res.output  # the user's input, not an internal error (exit 1)
     error = json.loads(res.stderr)["error"]
     assert error["code"] == "INVALID_INPUT"

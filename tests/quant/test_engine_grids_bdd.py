@@ -15,7 +15,10 @@ scenarios("quant/features/local_grids.feature")
 
 @when(parsers.parse('the quant runs "{command}"'), target_fixture="result")
 def run_command(command: str):
-    return CliRunner().invoke(app, shlex.split(command.removeprefix("backtest ")), env={"COLUMNS": "200"})
+    argv = shlex.split(command.removeprefix("backtest "))
+    result = CliRunner().invoke(app, argv, env={"COLUMNS": "200"})
+    result.argv = argv
+    return result
 
 
 @then(parsers.parse('the summary holds the fast/slow combinations "{pairs}"'))
@@ -48,6 +51,9 @@ def note(result, note: str) -> None:
 @then(parsers.parse('the command exits {code:d} with INVALID_INPUT "{message}" naming "{field}"'))
 def refused(result, code: int, message: str, field: str) -> None:
     assert result.exit_code == code
-    assert json.loads(result.stderr) == {
+    [line] = result.stderr.splitlines()  # without --json: one readable line naming the field
+    assert line.startswith(f"error: {message} (INVALID_INPUT") and field in line
+    again = CliRunner().invoke(app, [*result.argv, "--json"])
+    assert json.loads(again.stderr) == {
         "error": {"code": "INVALID_INPUT", "message": message, "details": {"field": field}}
     }

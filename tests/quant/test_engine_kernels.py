@@ -63,6 +63,12 @@ def _rough_bars(rng, seed: int, symbols: int, sessions: int, intraday: bool) -> 
     )
 
 
+def _random_exits(rng) -> dict:
+    exits = {"stop_loss": 0.02, "take_profit": 0.05, "trailing_stop": 0.03}
+    picked = {k: v * float(rng.uniform(0.5, 3)) for k, v in exits.items() if rng.random() < 0.7}
+    return picked or {"stop_loss": 0.03}
+
+
 def test_single_account_kernel_equals_simulator() -> None:
     rng = np.random.default_rng(11)
     seen = set()
@@ -77,6 +83,7 @@ def test_single_account_kernel_equals_simulator() -> None:
             shares=["integer", "fractional"][(it // 2) % 2],
             commission_rate=None if it % 5 else 0.0003,
             limit_policy=["touch", "locked"][(it // 3) % 2],
+            **(_random_exits(rng) if it % 4 == 1 else {}),
         )
         m = prepare_market(bars, config)
         N = len(m.symbols)
@@ -179,3 +186,48 @@ def test_numpy_result_frames_equal_polars_assembly() -> None:
         assert orders.equals(ref_orders)
         assert fills.equals(ref_fills)
         assert trades.equals(round_trips(ref_fills, sessions))
+
+
+def test_exit_rules_agree_between_lanes_and_single_accounts() -> None:
+    """With exit rules (`quant.stops`), `Simulator` over many lanes gives each lane exactly what the
+    scalar kernel gives that lane alone, and every exit reason occurs."""
+    rng = np.random.default_rng(5)
+    seen = set()
+    for it in range(24):
+        bars = _rough_bars(rng, 100 + it, int(rng.integers(1, 4)), int(rng.integers(10, 90)), intraday=it % 2 == 0)
+        config = EngineConfig(
+            preset=["a-share", "plain"][it % 2],
+            fill=["next_open", "next_close", "same_close"][it % 3],
+            shares=["integer", "fractional"][(it // 2) % 2],
+            initial_cash=float(10 ** rng.uniform(4, 7)),
+            **_random_exits(rng),
+        )
+        m = prepare_market(bars, config)
+        N, L = len(m.symbols), 3
+        decisions = (rng.random((m.shape[0], L, N)) > 0.6) * (1.0 / N)
+        decisions = np.where(rng.random(decisions.shape) < 0.3, decisions, np.nan)
+        targets, change = execution_targets(decisions, "weight", config.fill)
+        sym_idx = np.tile(np.arange(N), (L, 1))
+        whole = Simulator(m, config, sym_idx, "weight").run(targets, change)
+        for lane in range(L):
+            one = run_single_lane(
+                m, config, sym_idx[lane : lane + 1], "weight", targets[:, lane : lane + 1], change[:, lane : lane + 1]
+            )
+            _same(_lane_of(whole, lane), one, m, sym_idx[lane : lane + 1], config.initial_cash)
+        seen |= {REASONS[r] for r in whole.orders["reason"].tolist()}
+    assert {"STOP_LOSS", "TAKE_PROFIT", "TRAILING_STOP"} <= seen
+
+
+def _lane_of(out, lane: int):
+    """One lane of a multi-lane `KernelOut`, renumbered as lane 0."""
+    from quant.kernel import KernelOut
+
+    keep = out.orders["lane"] == lane
+    orders = {k: v[keep] for k, v in out.orders.items()}
+    orders["lane"] = orders["lane"] * 0
+    st, pc = out.state_lane == lane, out.pos_lane == lane
+    T, _, K = out.shape
+    return KernelOut(
+        orders, out.state_lane[st] * 0, out.state_t[st], out.state_cash[st], out.pos_lane[pc] * 0, out.pos_k[pc],
+        out.pos_t[pc], out.pos_value[pc], out.ca_paid[lane : lane + 1], (T, 1, K),
+    )  # fmt: skip

@@ -9,7 +9,9 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from quant import BacktestResult, EngineConfig, simulate
 from tests.quant.engine_test_helpers import bars_from_table, parse_ts, table_rows
 
-scenarios("quant/features/a_share_rules.feature", "quant/features/dated_rules.feature")
+scenarios(
+    "quant/features/a_share_rules.feature", "quant/features/dated_rules.feature", "quant/features/exit_rules.feature"
+)
 
 
 @given(parsers.re(r'the (?P<st>ST )?stock "(?P<symbol>[^"]+)" with bars:'), target_fixture="bars")
@@ -113,3 +115,19 @@ def then_trips(result: BacktestResult, datatable) -> None:
         assert str(trip["entry_date"]) == want["entry"] and str(trip["exit_date"]) == want["exit"]
         assert trip["dividends"] == pytest.approx(float(want["dividends"]), abs=1e-6)
         assert trip["pnl"] == pytest.approx(float(want["pnl"]), abs=1e-6)
+
+
+@when(
+    parsers.parse("the a-share backtest runs with {cash:g} CNY and exit rule {rule} {value:g}"),
+    target_fixture="result",
+)
+def when_run_exit(bars, targets, cash: float, rule: str, value: float) -> BacktestResult:
+    config = EngineConfig(preset="a-share", initial_cash=cash, **{rule: value})
+    return simulate(pl.concat(bars), targets, config)
+
+
+@then("the orders are:")
+def then_orders(result: BacktestResult, datatable) -> None:
+    expected = [(r["ts"], r["side"], r["status"], r["reason"] or None) for r in table_rows(datatable)]
+    got = [(_stamp(r["ts"]), r["side"], r["status"], r["reason"]) for r in result.orders.to_dicts()]
+    assert got == expected

@@ -59,5 +59,9 @@ def test_validate_runtime_refusal_and_unknown_strategy(cli, tmp_path: Path) -> N
     assert result.exit_code == 2
     error = json.loads(result.stderr.strip())["error"]
     assert error["code"] == "INVALID_INPUT" and error["details"]["kind"] == "timeout"
-    missing = cli("show", "00000000-0000-0000-0000-000000000000")
+    missing = cli("show", "00000000-0000-0000-0000-000000000000", "--json")
     assert missing.exit_code == 3 and json.loads(missing.stderr.strip())["error"]["code"] == "NOT_FOUND"
+    human = cli("show", "00000000-0000-0000-0000-000000000000")  # without --json: one readable line
+    assert human.exit_code == 3
+    assert human.stderr.startswith("error: ") and human.stderr.count("\n") == 1 and "{" not in human.stderr
+    assert "(NOT_FOUND) — hint: check the id (list commands show full ids)" in human.stderr

@@ -161,3 +161,49 @@ def details_position(response: Any, line: int, column: int) -> None:
 def violations(response: Any, first: str, second: str) -> None:
     found = [f"{v['line']}:{v['message']}" for v in response.json()["error"]["details"]["violations"]]
     assert found == [first, second]
+
+
+READS_NEXT_BAR = '''"""Holds a symbol only while a next bar exists: it reads the future."""
+import polars as pl
+
+PARAMS = []
+
+
+def generate(bars, params):
+    known = pl.col("close").shift(-1).over("symbol").is_not_null()
+    return bars.select("ts", "symbol", pl.when(known).then(0.5).otherwise(0.0).alias("weight"))
+'''
+
+
+@when("they create a strategy that reads the next bar", target_fixture="response")
+def create_peeking(api: Any, caller: dict[str, Any]) -> Any:
+    response = api.post("/api/strategies", json={"name": "peek", "source": READS_NEXT_BAR}, headers=caller["headers"])
+    assert response.status_code == 201, response.text
+    caller["id"] = response.json()["id"]
+    return response
+
+
+def _validated(api: Any, caller: dict[str, Any]) -> dict[str, Any]:
+    report = api.post(f"/api/strategies/{caller['id']}/validate", headers=caller["headers"])
+    assert report.status_code == 200, report.text
+    return report.json()
+
+
+@then(
+    parsers.parse('validating it reports LOOKAHEAD on the last session of the sample\'s first quarter for "{symbol}"')
+)
+def validates_lookahead(api: Any, caller: dict[str, Any], symbol: str) -> None:
+    from strategy_management import domain
+
+    days = domain.sample_bars()["date"].unique().sort().to_list()
+    report = _validated(api, caller)
+    audit = report["lookahead"]
+    assert report["ok"] is True  # a warning: the dry run itself worked
+    assert (audit["status"], audit["session"], audit["symbol"]) == ("LOOKAHEAD", str(days[len(days) // 4 - 1]), symbol)
+    assert audit["message"].startswith("LOOKAHEAD: the targets change when later bars are added")
+
+
+@then(parsers.parse("validating it reports the look-ahead audit passed on {count:d} prefixes"))
+def validates_honest(api: Any, caller: dict[str, Any], count: int) -> None:
+    audit = _validated(api, caller)["lookahead"]
+    assert audit["status"] == "passed" and len(audit["prefix_ends"]) == count and audit["session"] is None

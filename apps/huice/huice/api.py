@@ -9,22 +9,26 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import huice
-from huice.bootstrap import Container, build_container
+from huice.bootstrap import Container, build_container, start_error_tracking
 from huice.contexts import CONTEXTS
 from huice.health import readiness
 from platform_core.http import COMMON_ERROR_RESPONSES, install_http
 
 
 class Readiness(BaseModel):
-    """Each check (`ok`, `latency_ms` and what it found) and the verdict."""
+    """Each check (`ok`, `latency_ms` and what it found) and the verdict over the checks named in `gates`."""
 
-    ready: bool
+    ready: bool = Field(description="Every check named in `gates` passed.")
+    gates: list[str] = Field(
+        description="The checks that decide `ready` (postgres, redis, migrations, workers); `data_provider` and "
+        "`scheduler` are reported beside them and never gate."
+    )
     checks: dict[str, dict[str, Any]]
 
 
@@ -64,7 +68,10 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
     @app.get("/ready", tags=["platform"], summary="Readiness", response_model=Readiness, responses={503: _READINESS})
     async def ready() -> JSONResponse:
-        """PostgreSQL, Redis, migrations at head and at least one live worker; 503 with each check otherwise."""
+        """PostgreSQL, Redis, migrations at head and at least one live worker decide readiness (503 with each
+        check otherwise); the data provider (Tushare token present, and reachable by a probe call — reused for a
+        minute — when one is set) and the maintenance scheduler (no schedule overdue) are reported and never
+        gate."""
         report = await run_in_threadpool(readiness, container)
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
@@ -282,4 +289,6 @@ def app_factory() -> FastAPI:
 
     settings = CoreSettings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(build_container(settings), own_container=True)
+    container = build_container(settings)
+    start_error_tracking(container, "api")
+    return create_app(container, own_container=True)

@@ -95,3 +95,15 @@ def build_container(settings: CoreSettings | None = None, *, servers: Servers | 
 
     configure_contexts(container)
     return container
+
+
+def start_error_tracking(container: Container, process: str) -> bool:
+    """Sentry in this process when HUICE_SENTRY_DSN is set (monitoring's settings and redaction): the API
+    (`app_factory`), each worker before it forks work-horses, and the maintenance loop of `serve`/`worker`."""
+    import huice
+    from monitoring.config import env_of
+    from monitoring.errortracking import init_error_tracking
+
+    return init_error_tracking(
+        env_of(container).settings, environment=container.settings.env, release=huice.__version__, process=process
+    )

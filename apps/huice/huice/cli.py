@@ -51,10 +51,15 @@ app.add_typer(demo_app, name="demo")
 
 
 def _settings() -> CoreSettings:
+    from pydantic import ValidationError
+
     try:
         return CoreSettings()
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise InvalidInput(f"configuration refused: {reasons} (`huice config` lists every variable)") from None
     except ValueError as exc:
-        raise InvalidInput(f"configuration refused: {exc}") from None
+        raise InvalidInput(f"configuration refused: {exc} (`huice config` lists every variable)") from None
 
 
 ApiOpt = Annotated[
@@ -82,7 +87,7 @@ def _root(ctx: typer.Context, api: ApiOpt = None) -> None:
     try:
         settings = _settings()
     except InvalidInput as exc:
-        fail(exc)
+        fail(exc)  # before any command parsed its --json: fail() looks at the arguments
     long_running = ctx.invoked_subcommand in {"serve", "worker", "worker-process"}
     level = settings.log_level if long_running else "WARNING"
     configure_logging(level, "console" if sys.stderr.isatty() else settings.log_format)
@@ -137,11 +142,17 @@ def worker_process(
 
 @app.command()
 def doctor(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Connectivity, migration state, worker heartbeats, configuration sanity and the sandbox's layers."""
+    """A checklist (✓ / ⚠ / ✗ with the figure): PostgreSQL latency, Redis, migrations at head, live workers of
+    the configured ones, the sandbox's layers on this kernel, the secret, the data provider (a probe call with
+    a token), each maintenance schedule's next/last run, the data's freshness. Exit 1 when not ready."""
     from huice.health import doctor as report
+    from huice.health import render_checklist
 
     result = report(container(ctx))
-    emit(result, as_json)
+    if as_json:
+        emit(result, as_json)
+    else:
+        print(render_checklist(result))
     if not result["ready"]:
         raise typer.Exit(1)
 
@@ -234,7 +245,7 @@ def demo_seed(
             progress=say,
         )
     except AppError as exc:
-        fail(exc)
+        fail(exc, as_json=as_json)
     if as_json:
         emit(result.__dict__, True)
         return

@@ -108,7 +108,7 @@ class _JobMaintenance:
     container they run on."""
 
     def __init__(self, settings: CoreSettings, servers: Servers) -> None:
-        from huice.bootstrap import build_container
+        from huice.bootstrap import build_container, start_error_tracking
         from job_orchestration.config import env_of
         from job_orchestration.maintenance import MaintenanceLoop
 
@@ -117,6 +117,7 @@ class _JobMaintenance:
         from monitoring.jobs import ScheduleLoop
 
         self.container = build_container(settings, servers=Servers(servers.database_url, servers.redis_url))
+        start_error_tracking(self.container, "maintenance")
         self.loop = MaintenanceLoop(env_of(self.container)).start()
         # monitoring's persisted schedules (alerts, retention, Tushare refresh) are submitted as jobs here
         self.schedules = ScheduleLoop(monitoring_env_of(self.container)).start()

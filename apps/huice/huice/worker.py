@@ -15,7 +15,7 @@ import socket
 
 from rq.serializers import JSONSerializer
 
-from huice.bootstrap import build_container
+from huice.bootstrap import build_container, start_error_tracking
 from job_orchestration.rq_worker import ResilientWorker, priority_queues
 from platform_core.logging import configure_logging
 from platform_core.runtime import set_runtime
@@ -60,6 +60,7 @@ def run_worker_process(burst: bool = False) -> None:
     settings = CoreSettings()
     configure_logging(settings.log_level, settings.log_format)
     container = build_container(settings)
+    start_error_tracking(container, "worker")  # before the first fork: every work-horse inherits the client
     set_runtime(container)  # the one process-level hand-off: read only by the RQ entry job_orchestration.jobs.run
     prewarm()
     name = f"huice-{socket.gethostname()}-{os.getpid()}"

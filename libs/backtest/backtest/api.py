@@ -23,6 +23,7 @@ from backtest.schemas import (
     CurvesRead,
     DrawdownPeriod,
     FillRow,
+    HeaderLanguage,
     Heatmap,
     OptimizationRead,
     OptimizationResult,
@@ -46,6 +47,7 @@ from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
 from user_auth.deps import CurrentPrincipal
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 router = APIRouter(tags=["backtests"])
 root_router = APIRouter(tags=["shares"])  # served outside /api: the public share pages
 
@@ -231,7 +233,13 @@ def get_any_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrinci
     response_class=Response,
     responses={
         200: {
-            "content": {"text/csv": {}, "application/json": {}, "application/vnd.apache.parquet": {}, "text/html": {}}
+            "content": {
+                "text/csv": {},
+                "application/json": {},
+                "application/vnd.apache.parquet": {},
+                XLSX: {},
+                "text/html": {},
+            }
         },
         **error_responses(401, 404, 422),
     },
@@ -244,13 +252,21 @@ def download_artifact(
     principal: CurrentPrincipal,
     format: Annotated[
         ArtifactFormat | None,
-        Query(description="tables: csv (UTF-8, header; the default), json or parquet; the report: html"),
+        Query(
+            description="tables: csv (UTF-8 with BOM, header; the default), json, parquet (the stored file) or "
+            "xlsx (typed cells: dates, integers, numbers); the report: html"
+        ),
     ] = None,
+    headers: Annotated[
+        HeaderLanguage, Query(description="csv/xlsx column names: en (the field names) or zh (日期, 代码, 方向 …)")
+    ] = "en",
 ) -> Response:
     """Download an artifact of a succeeded run: `equity`, `trades` (round trips), `orders` (including the
-    ones not filled, with the reason), `positions`, `fills`, `logs`, or `report` — the run's self-contained
-    interactive HTML report (charts inlined, opens offline; generated on first request for older runs)."""
-    download = service.artifact(session, env, principal, run_id, type, format)
+    ones not filled, with the reason), `positions`, `fills`, `logs`, `metrics` (the scalar metrics as a
+    table), or `report` — the run's self-contained interactive HTML report (charts inlined, opens offline;
+    generated on first request for older runs). Share counts are integers; a daily run filled at the next
+    open has no time of day on its orders and fills (the session `date` and its open price)."""
+    download = service.artifact(session, env, principal, run_id, type, format, headers=headers)
     return Response(
         content=download.content,
         media_type=download.media_type,
@@ -609,7 +625,7 @@ async def optimization_events(
 @router.get(
     OPT + "/results",
     response_model=Page[OptimizationResult],
-    responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 404, 422)},
+    responses={200: {"content": {"text/csv": {}, XLSX: {}}}, **error_responses(401, 404, 422)},
 )
 def optimization_results(
     optimization_id: uuid.UUID,
@@ -622,17 +638,19 @@ def optimization_results(
     order: Annotated[str | None, Query(pattern="^(asc|desc)$", description="asc | desc (default: best first).")] = None,
     filter: Annotated[list[str] | None, Query(description="`metric:gt|ge|lt|le|eq:value`, repeatable.")] = None,
     status: Annotated[str | None, Query(pattern="^(succeeded|failed)$")] = None,
-    format: Annotated[str, Query(pattern="^(json|csv)$", description="json (paged) or csv (every row).")] = "json",
+    format: Annotated[
+        str, Query(pattern="^(json|csv|xlsx)$", description="json (paged), csv or xlsx (every row).")
+    ] = "json",
 ) -> Page[OptimizationResult] | Response:
     """One row per evaluated combination: params, every summary metric, status and error; sorted, filtered,
-    paged (Top-N: `limit=N`), or all of them as CSV."""
+    paged (Top-N: `limit=N`), or all of them as CSV (UTF-8 with BOM) or an Excel sheet."""
     query = {"sort": sort, "order": order, "filters": filter, "status": status}
-    if format == "csv":
-        content = service.results_csv(session, principal, optimization_id, **query)
+    if format in ("csv", "xlsx"):
+        content = service.results_csv(session, principal, optimization_id, **query, fmt=format)
         return Response(
             content=content,
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{optimization_id}-results.csv"'},
+            media_type="text/csv; charset=utf-8" if format == "csv" else XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{optimization_id}-results.{format}"'},
         )
     return service.optimization_results(session, principal, optimization_id, page, **query)
 

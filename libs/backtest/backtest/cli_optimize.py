@@ -314,15 +314,15 @@ def results(
     status: Annotated[str | None, typer.Option(help="succeeded | failed")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
     offset: Annotated[int, typer.Option(min=0)] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="table | csv")] = "table",
-    out: Annotated[Path | None, typer.Option(help="Write the CSV to this file.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | xlsx")] = "table",
+    out: Annotated[Path | None, typer.Option(help="Write the CSV or xlsx to this file.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """One row per evaluated combination, sorted and filtered (all of them with --format csv)."""
+    """One row per evaluated combination, sorted and filtered (all of them with --format csv or xlsx)."""
     oid = _uuid(optimization_id, "optimization_id")
     query = {"sort": sort, "order": order, "filter": filter or None, "status": status}
-    if fmt == "csv":
-        content = client(ctx).optimization_results(str(oid), format="csv", **query)
+    if fmt in ("csv", "xlsx"):
+        content = client(ctx).optimization_results(str(oid), format=fmt, **query)
         if out is None:
             sys.stdout.buffer.write(content)
             sys.stdout.flush()

@@ -5,7 +5,6 @@ errors print the envelope on stderr and exit non-zero."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -18,14 +17,26 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backtest.domain import SUMMARY_METRICS
-from platform_core.cli import AppTyper, JsonOpt, client, emit, format_value, parse_model, parse_params, print_json
+from platform_core.cli import (
+    AppTyper,
+    JsonOpt,
+    client,
+    emit,
+    fail,
+    format_value,
+    parse_model,
+    parse_params,
+    print_json,
+)
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 
 if TYPE_CHECKING:
     from backtest.schemas import RunRead
 
 RUN_COLUMNS = ["run_id", "backtest_id", "status", "progress", "params", "queue_wait_s", "attempts", "created_at"]
-BACKTEST_COLUMNS = ["id", "strategy", "context", "created_at"]
+# a list shows the run's id whole and what tells runs apart; `status` shows every field
+RUN_LIST_COLUMNS = ["run_id", "status", "params", "created_at"]
+BACKTEST_COLUMNS = ["id", "strategy", "symbols", "window", "params"]
 TERMINAL = {"succeeded", "failed", "cancelled", "early_stopped"}
 
 ParamOpt = Annotated[list[str], typer.Option("--param", help="Parameter k=v (repeatable; JSON values allowed).")]
@@ -87,15 +98,14 @@ def _metrics_table(run: RunRead) -> None:
 
 
 def _finish(run: RunRead, as_json: bool) -> None:
-    """Print the run (JSON) or its metrics; a failed or cancelled run exits non-zero with its envelope."""
+    """Print the run (JSON) or its metrics; a failed or cancelled run exits non-zero with its error (the
+    envelope with `--json`)."""
     if as_json:
         print_json(run)
     elif run.status == "succeeded":
         _metrics_table(run)
     if run.status == "failed" and run.error is not None:
-        error = AppError(run.error.message, details=run.error.details, code=ErrorCode(run.error.code))
-        sys.stderr.write(json.dumps(error.envelope(), ensure_ascii=False, default=str) + "\n")
-        raise typer.Exit(error.exit_code)
+        fail(AppError(run.error.message, details=run.error.details, code=ErrorCode(run.error.code)), as_json=as_json)
     if run.status != "succeeded":
         sys.stderr.write(f"run {run.run_id} ended {run.status}\n")
         raise typer.Exit(1)
@@ -105,7 +115,10 @@ def _show_run(ctx: typer.Context, run_id: uuid.UUID, wait: bool, as_json: bool) 
     if wait:
         _finish(_follow(ctx, run_id, quiet=as_json), as_json)
     else:
-        emit(_run_read(ctx, run_id), as_json, columns=RUN_COLUMNS)
+        run = _run_read(ctx, run_id)
+        emit(run, as_json, columns=RUN_COLUMNS)
+        if not as_json and run.status == "succeeded" and run.stats:
+            _metrics_table(run)
 
 
 def create(
@@ -213,17 +226,36 @@ def list_(
             page_of_runs = api.backtest_runs(bid, status=status, sort=sort, limit=limit, offset=offset)
         else:
             page_of_runs = api.runs(status=status, sort=sort, limit=limit, offset=offset)
-        columns = RUN_COLUMNS
+        columns = RUN_LIST_COLUMNS
         if sort and sort.lstrip("+-").startswith("stats."):
             metric = sort.lstrip("+-").removeprefix("stats.")
-            columns = [*RUN_COLUMNS[:3], metric, *RUN_COLUMNS[3:4]]
+            columns = [*RUN_LIST_COLUMNS[:2], metric, *RUN_LIST_COLUMNS[2:3]]
             if not as_json:
                 rows = [{**r, metric: (r.get("stats") or {}).get(metric)} for r in page_of_runs["items"]]
                 emit(rows, False, columns=columns, title=f"{page_of_runs['total']} total")
                 return
         emit(page_of_runs, as_json, columns=columns)
     else:
-        emit(api.backtests(limit, offset), as_json, columns=BACKTEST_COLUMNS)
+        backtests = api.backtests(limit, offset)
+        if as_json:
+            emit(backtests, True)
+            return
+        rows = [_backtest_row(b) for b in backtests["items"]]
+        emit(rows, False, columns=BACKTEST_COLUMNS, title=f"{backtests['total']} total")
+
+
+def _backtest_row(b: dict[str, Any]) -> dict[str, Any]:
+    """One backtest as a table row a person reads: the full id, the strategy's name and version, the universe
+    (its first code and how many more), the window and the parameters as `k=v` (newest first: no date)."""
+    context, strategy = b["context"], b["strategy"]
+    universe = context["universe"]
+    return {
+        "id": str(b["id"]),
+        "strategy": f"{strategy['strategy_name']} v{strategy['version_number']}",
+        "symbols": " ".join(universe) if len(universe) <= 2 else f"{universe[0]} +{len(universe) - 1}",
+        "window": f"{context['window']['start']} → {context['window']['end']}",
+        "params": format_value(b["params"]) if b.get("params") else "—",
+    }
 
 
 def cancel(
@@ -260,13 +292,16 @@ def _submitted(ctx: typer.Context, ids: Any, wait: bool, as_json: bool) -> None:
 def artifacts(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run.")],
-    kind: Annotated[str, typer.Argument(metavar="TYPE", help="equity | trades | orders | positions | fills | logs")],
-    fmt: Annotated[str, typer.Option("--format", help="csv | json | parquet")] = "csv",
+    kind: Annotated[
+        str, typer.Argument(metavar="TYPE", help="equity | trades | orders | positions | fills | logs | metrics")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="csv | json | parquet | xlsx (typed cells, for Excel)")] = "csv",
+    headers: Annotated[str, typer.Option("--headers", help="csv/xlsx column names: en or zh (日期, 代码, …)")] = "en",
     out: Annotated[Path | None, typer.Option(help="Write to this file (default: stdout).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Download an artifact of a succeeded run in any format."""
-    content = client(ctx).artifact(str(_uuid(run_id, "run_id")), kind, fmt)
+    """Download an artifact of a succeeded run in any format (xlsx and `--headers zh` for Excel users)."""
+    content = client(ctx).artifact(str(_uuid(run_id, "run_id")), kind, fmt, headers=headers)
     if out is None:
         sys.stdout.buffer.write(content)
         sys.stdout.flush()

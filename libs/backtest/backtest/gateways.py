@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 import polars as pl
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from backtest.config import BacktestEnv
@@ -25,12 +26,12 @@ from backtest.schemas import BacktestContext, StrategyRef
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
 from market_data import service as market
-from platform_core.errors import AppError, ErrorCode, InvalidInput, NotFound
+from platform_core.errors import AppError, ErrorCode, InvalidInput, NotFound, invalid_input_from
 from platform_core.ids import new_id
 from quant.strategy import ParamError, StrategyError, compute_targets_grid
 from quant.templates import template_for_source
 from strategy_management import service as strategies
-from strategy_management.schemas import FromTemplate, TemplateRead, VersionRead
+from strategy_management.schemas import FromTemplate, ParamSchema, StrategyCreate, TemplateRead, VersionRead
 from user_auth.principal import Principal
 
 JOB_KIND = "backtest.run"
@@ -78,6 +79,35 @@ def copy_template(
             session, env.strategies, principal, FromTemplate(template=ref.template, name=name), described=described
         ),
         "strategyRef.template",
+    )
+    return strategies.get_version(session, principal, created.latest_version.id)
+
+
+def describe_code(env: BacktestEnv, principal: Principal, code: str) -> dict[str, Any]:
+    """Inline `strategyRef.code` checked statically and described in the confined runner (no session) —
+    the errors of saving a strategy, naming `strategyRef.code`."""
+    return _field(lambda: strategies.prepare_source(env.strategies, principal, code), "strategyRef.code")
+
+
+def code_params(described: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
+    """`params` checked against the parameter schema the inline code declares."""
+    schema = [ParamSchema.model_validate(p) for p in described.get("params", [])]
+    return strategies.resolve_params(schema, params)
+
+
+def create_inline(
+    session: Session, env: BacktestEnv, principal: Principal, ref: StrategyRef, described: dict[str, Any]
+) -> VersionRead:
+    """Inline code saved as a new strategy of the caller's (as `describe_code` described it); its version 1."""
+    try:
+        body = StrategyCreate(
+            name=ref.name or f"inline-{new_id().hex[-8:]}", source=ref.code, message="inline code of a backtest"
+        )
+    except ValidationError as exc:
+        raise invalid_input_from(exc, prefix="strategyRef", message="invalid inline strategy") from None
+    created = _field(
+        lambda: strategies.create_strategy(session, env.strategies, principal, body, described=described),
+        "strategyRef.code",
     )
     return strategies.get_version(session, principal, created.latest_version.id)
 

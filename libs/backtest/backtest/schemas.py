@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Frequency = Literal["1d", "5min", "15min"]
-ArtifactType = Literal["equity", "trades", "orders", "positions", "fills", "logs", "report"]
-ArtifactFormat = Literal["csv", "json", "parquet", "html"]
+ArtifactType = Literal["equity", "trades", "orders", "positions", "fills", "logs", "metrics", "report"]
+ArtifactFormat = Literal["csv", "json", "parquet", "xlsx", "html"]
+HeaderLanguage = Literal["en", "zh"]
 PriorityName = Literal["high", "default", "low"]
 Symbol = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
 
@@ -19,24 +20,33 @@ MAX_BUDGET_MS = 86_400_000
 
 
 class StrategyRef(BaseModel):
-    """Which strategy to run: an exact version, a strategy (its latest version), or a built-in template
-    (copied into a new strategy of yours). `params` become the backtest's default parameters."""
+    """Which strategy to run: an exact version, a strategy (its latest version), a built-in template
+    (copied into a new strategy of yours), or `code` — short strategy source submitted inline, saved as a
+    new strategy of yours (the same static checks and dry run as saving one) and pinned. `params` become
+    the backtest's default parameters."""
 
     model_config = ConfigDict(extra="forbid")
 
     version_id: uuid.UUID | None = None
     strategy_id: uuid.UUID | None = None
     template: str | None = Field(None, max_length=100, description="Built-in template name, e.g. `ma_cross`.")
+    code: str | None = Field(
+        None,
+        description="Strategy source (也可用 strategyRef.code 直接提交简短策略代码): saved as version 1 of a new "
+        "strategy named `name`, checked like any saved strategy.",
+    )
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = Field(
-        None, description="Name of the strategy created from `template` (default: template + a short id)."
+        None,
+        description="Name of the strategy created from `template` or `code` (default: the template, or "
+        "`inline`, + a short id).",
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Default parameter values of the backtest.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StrategyRef:
-        given = [k for k in ("version_id", "strategy_id", "template") if getattr(self, k) is not None]
+        given = [k for k in ("version_id", "strategy_id", "template", "code") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of version_id, strategy_id or template")
+            raise ValueError("give exactly one of version_id, strategy_id, template or code")
         return self
 
 
@@ -59,6 +69,20 @@ class Rules(BaseModel):
     slippage_bps: float | None = Field(None, ge=0, le=1000)
     limit_policy: Literal["locked", "touch"] | None = None
     volume_cap: float | None = Field(None, gt=0, le=1)
+    stop_loss: float | None = Field(
+        None, gt=0, lt=1, description="Exit a position when a bar's low falls this fraction below its entry price."
+    )
+    take_profit: float | None = Field(
+        None, gt=0, le=10, description="Exit a position when a bar's high rises this fraction above its entry price."
+    )
+    trailing_stop: float | None = Field(
+        None, gt=0, lt=1, description="Exit when a bar's low falls this fraction below the highest high since entry."
+    )
+    audit_lookahead: Literal["off", "warn", "strict"] = Field(
+        "off",
+        description="Recompute the targets on prefixes of the window before the run: `warn` logs a LOOKAHEAD "
+        "warning where they differ, `strict` fails the run.",
+    )
 
 
 class BacktestContext(BaseModel):
@@ -72,7 +96,13 @@ class BacktestContext(BaseModel):
     datasource_version: str | None = Field(
         None, max_length=100, description="Data snapshot id to pin (default: the newest snapshot)."
     )
-    adjust: Literal["none", "qfq", "hfq"] = "qfq"
+    adjust: Literal["none", "qfq", "hfq", "qfq_pit"] = Field(
+        "qfq",
+        description="Price adjustment the strategy sees: `qfq` (forward, anchored at the window's end: the "
+        "default, Tushare's and most platforms' convention, but its levels carry later factors), `qfq_pit` "
+        "(anchored at the window's start: each bar's level is point-in-time), `hfq` or `none`. Fills use "
+        "raw prices under the a-share preset either way.",
+    )
     initial_cash: float = Field(1_000_000.0, gt=0, le=1e12)
     benchmark: Symbol | None = Field(None, description="Benchmark index code, e.g. `000300.SH`.")
     rules: Rules = Field(default_factory=Rules)

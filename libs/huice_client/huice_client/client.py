@@ -536,10 +536,11 @@ class Client:
     def run(self, run_id: str) -> Call:
         return Call(path={"run_id": run_id})
 
-    @endpoint("GET /api/runs/{run_id}/artifacts/{type}", query=("format",), returns="bytes")
-    def artifact(self, run_id: str, type: str, format: str | None = None) -> Call:
-        """An artifact's bytes: equity, trades, orders, positions, fills, logs (csv/json/parquet) or report (html)."""
-        return Call(path={"run_id": run_id, "type": type}, params={"format": format})
+    @endpoint("GET /api/runs/{run_id}/artifacts/{type}", query=("format", "headers"), returns="bytes")
+    def artifact(self, run_id: str, type: str, format: str | None = None, headers: str | None = None) -> Call:
+        """An artifact's bytes: equity, trades, orders, positions, fills, logs, metrics (csv/json/parquet/xlsx;
+        `headers="zh"` for Chinese column names) or report (html)."""
+        return Call(path={"run_id": run_id, "type": type}, params={"format": format, "headers": headers})
 
     @endpoint("GET /api/runs/{run_id}/events", returns="stream")
     def run_events(self, run_id: str, last_event_id: int | None = None) -> Call:

@@ -39,7 +39,7 @@ from job_orchestration.domain import (
 )
 from job_orchestration.repository import JobRow
 from platform_core.db import Database
-from platform_core.errors import ErrorCode
+from platform_core.errors import AppError, ErrorCode
 from platform_core.ids import new_token, utcnow
 
 log = logging.getLogger("job_orchestration.attempt")
@@ -341,11 +341,16 @@ def _run_handler(handler: Callable[[Any], Any], attempt: Attempt) -> tuple[JobSt
         return JobStatus.FAILED, {"error": budget_error(attempt.lease.budget_s)}
     except Exception as exc:
         deterministic = is_deterministic(exc)
-        log.warning(
+        # an exception that is not one of the product's errors is a bug or an outage: ERROR with its
+        # traceback (redacted by the log filter), which error tracking (Sentry, when configured) reports
+        unexpected = not deterministic and not isinstance(exc, AppError)
+        log.log(
+            logging.ERROR if unexpected else logging.WARNING,
             "job %s: attempt %s failed (%s): %s",
             attempt.job_id,
             attempt.attempt,
             "deterministic" if deterministic else "transient",
             type(exc).__name__,
+            exc_info=exc if unexpected else None,
         )
         return JobStatus.FAILED, {"error": error_of(exc), "deterministic": deterministic}

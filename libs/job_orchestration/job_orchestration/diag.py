@@ -1,8 +1,9 @@
 """Built-in diagnostic job kinds for operators and tests: `diag.sleep`, `diag.fail`, `diag.progress`.
 
 - `diag.sleep` {seconds, cooperative=true}: sleeps; cooperative sleeps in steps with progress points.
-- `diag.fail` {mode="transient"|"user", fail_attempts=99}: raises a transient error (retried) or a user
-  error (not retried) on attempts up to `fail_attempts`, then succeeds.
+- `diag.fail` {mode="transient"|"user", fail_attempts=99, message}: raises a transient error (retried; an
+  unexpected exception, with `message` as its text when given) or a user error (not retried) on attempts up
+  to `fail_attempts`, then succeeds.
 - `diag.progress` {steps, delay}: reports `steps` progress points `delay` seconds apart.
 """
 
@@ -46,7 +47,10 @@ def fail(ctx: JobContext) -> dict[str, Any]:
     if ctx.attempt <= fail_attempts:
         if mode == "user":
             raise DeterministicJobError("diagnostic user error", details={"attempt": ctx.attempt})
-        raise DiagnosticFailure(f"diagnostic transient failure on attempt {ctx.attempt}")
+        message = ctx.payload.get("message")
+        raise DiagnosticFailure(
+            str(message)[:500] if message else f"diagnostic transient failure on attempt {ctx.attempt}"
+        )
     return {"attempt": ctx.attempt}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import traceback
 from enum import StrEnum
 from typing import Any
@@ -124,12 +123,3 @@ def worker_lost_error(attempts: int) -> dict[str, Any]:
         "message": f"worker lost (no heartbeat) after {attempts} attempt(s)",
         "details": {"reason": "worker_lost", "attempts": attempts},
     }
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile of `values` (None when empty)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(pct / 100 * len(ordered))))
-    return ordered[rank - 1]

@@ -75,6 +75,8 @@ class JobRow(Base):
         Index("ix_jobs_kind_submitted", "kind", "submitted_at"),
         Index("ix_jobs_started_at", "started_at"),
         Index("ix_jobs_finished_at", "finished_at"),
+        # queue depth per queue (job_orchestration_0003): only the queued jobs
+        Index("ix_jobs_queued_queue", "queue", "enqueued_at", postgresql_where=text("status = 'queued'")),
     )
 
 
@@ -92,6 +94,18 @@ class JobEventRow(Base):
     created_at: Mapped[datetime] = mapped_column(TS)
 
     __table_args__ = (Index("ix_job_events_job_id_id", "job_id", "id"),)
+
+
+class JobStatusTallyRow(Base):
+    """Signed deltas of the jobs per (kind, status), written by triggers on `jobs` (job_orchestration_0003):
+    their sums are the counts by status without a scan of every job. Folded by `compact_status_tally`."""
+
+    __tablename__ = "job_status_tally"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    delta: Mapped[int] = mapped_column(BigInteger)
 
 
 ACTIVE = or_(
@@ -256,8 +270,26 @@ def events_after(session: Session, job_id: uuid.UUID, after_id: int | None, limi
 
 
 def status_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
-    return {status: count for status, count in rows}
+    """Jobs by status (every kind), from the tally."""
+    counts: dict[str, int] = {}
+    for (_, status), n in kind_status_counts(session).items():
+        counts[status] = counts.get(status, 0) + n
+    return counts
+
+
+def compact_status_tally(session: Session) -> int:
+    """Fold the tally's deltas into one row per (kind, status); returns how many rows were folded. Safe
+    beside concurrent transitions (their uncommitted deltas are not seen, so not folded) and beside another
+    fold (which skips the rows this one deletes)."""
+    folded = session.execute(
+        text(
+            "WITH moved AS (DELETE FROM job_orchestration.job_status_tally RETURNING kind, status, delta), "
+            "kept AS (INSERT INTO job_orchestration.job_status_tally (kind, status, delta) "
+            "SELECT kind, status, sum(delta) FROM moved GROUP BY kind, status HAVING sum(delta) <> 0 RETURNING 1) "
+            "SELECT (SELECT count(*) FROM moved)"
+        )
+    ).scalar_one()
+    return int(folded)
 
 
 def queued_counts(session: Session) -> dict[str, dict[str, int]]:
@@ -273,10 +305,22 @@ def queued_counts(session: Session) -> dict[str, dict[str, int]]:
     return result
 
 
-def queue_waits(session: Session, since: datetime) -> list[float]:
-    """Seconds from submission to first start of the jobs started since `since`."""
-    stmt = select(func.extract("epoch", JobRow.started_at - JobRow.submitted_at)).where(JobRow.started_at >= since)
-    return [float(v) for v in session.execute(stmt).scalars().all()]
+def queue_wait_figures(session: Session, since: datetime) -> dict[str, float | None]:
+    """Seconds from submission to first start of the jobs started since `since` (every kind): mean and the
+    nearest-rank p50/p95 in SQL (as `kind_window_figures`), over the window's rows of `ix_jobs_started_at`."""
+    wait = func.extract("epoch", JobRow.started_at - JobRow.submitted_at)
+    mean, p50, p95 = session.execute(
+        select(
+            func.avg(wait),
+            func.percentile_disc(0.5).within_group(wait),
+            func.percentile_disc(0.95).within_group(wait),
+        ).where(JobRow.started_at >= since)
+    ).one()
+    return {"mean": _float(mean), "p50": _float(p50), "p95": _float(p95)}
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
 
 
 def finished_counts(session: Session, since: datetime) -> dict[str, int]:
@@ -290,10 +334,13 @@ def finished_counts(session: Session, since: datetime) -> dict[str, int]:
 
 
 def kind_status_counts(session: Session, kind: str | None = None) -> dict[tuple[str, str], int]:
-    """Jobs by (kind, status), of one kind or of every kind."""
-    stmt = select(JobRow.kind, JobRow.status, func.count()).group_by(JobRow.kind, JobRow.status)
+    """Jobs by (kind, status), of one kind or of every kind: the sums of the tally the triggers keep
+    (`JobStatusTallyRow`), exact in any transaction, without a scan of the jobs."""
+    t = JobStatusTallyRow
+    total = func.sum(t.delta)
+    stmt = select(t.kind, t.status, total).group_by(t.kind, t.status).having(total != 0)
     if kind is not None:
-        stmt = stmt.where(JobRow.kind == kind)
+        stmt = stmt.where(t.kind == kind)
     return {(k, s): int(n) for k, s, n in session.execute(stmt).all()}
 
 

@@ -1,4 +1,5 @@
-"""Server-sent events of one job, resumable with `Last-Event-ID`, reusable by other contexts' routers.
+"""Server-sent events of one job, resumable with `Last-Event-ID`, reusable by other contexts' routers; and
+`job_changes`, a wake-up on any job's event for streams of figures over every job.
 
 The stream first replays the persisted events after the given id, then follows the Redis channel
 `runs.{job_id}`. A message on the channel is only a wake-up: the events themselves are read back from
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from job_orchestration import repository as repo
 from job_orchestration import transitions
 from job_orchestration.config import JobsEnv, env_of
-from job_orchestration.domain import TERMINAL_EVENTS
+from job_orchestration.domain import TERMINAL_EVENTS, EventType
 from job_orchestration.schemas import JobEvent
 from job_orchestration.service import events as service_events
 from platform_core.errors import InvalidInput
@@ -116,3 +117,70 @@ async def _wait(pubsub: Any) -> bool:
         await asyncio.sleep(POLL_SECONDS)
         return False
     return message is not None
+
+
+class JobChanges:
+    """A subscription to the events of every job (the channels `runs.*`): `changed(timeout)` says whether
+    a job changed state (any event but `progress`) within `timeout` seconds. Without Redis (or while it is
+    away) it waits the timeout and says False, so a caller falls back to its periodic refresh."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    async def changed(self, timeout: float) -> bool:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (left := deadline - loop.time()) > 0:
+            if self._pubsub is None:
+                await asyncio.sleep(left)
+                return False
+            try:
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+            except RedisError:
+                await asyncio.sleep(left)
+                return False
+            if message is not None and _is_state_change(message.get("data")):
+                return True
+        return False
+
+    async def settle(self, quiet_s: float) -> None:
+        """Swallow the events of the next `quiet_s` seconds (a burst of changes becomes one refresh)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + quiet_s
+        while (left := deadline - loop.time()) > 0:
+            await self.changed(left)
+
+
+def _is_state_change(data: Any) -> bool:
+    import json
+
+    try:
+        return json.loads(data).get("type") != EventType.PROGRESS
+    except (TypeError, ValueError, AttributeError):
+        return True  # not an event we know: refresh rather than miss a change
+
+
+@contextlib.asynccontextmanager
+async def job_changes(env: JobsEnv) -> AsyncIterator[JobChanges]:
+    """Follow every job's events (published after each transition's commit) for as long as the block runs;
+    for pages that show figures over all jobs (monitoring's summary stream). Progress events do not count
+    as a change: they move no figure of a summary."""
+    client = AsyncRedis.from_url(env.redis_url)
+    pubsub = client.pubsub()
+    try:
+        try:
+            await pubsub.psubscribe(transitions.channel("*"))
+            await pubsub.get_message(timeout=2.0)  # the confirmation: subscribed before the block starts
+        except RedisError:
+            pubsub = None
+        yield JobChanges(pubsub)
+    finally:
+        if pubsub is not None:
+            with contextlib.suppress(RedisError):
+                await pubsub.aclose()
+        with contextlib.suppress(RedisError):
+            await client.aclose()

@@ -82,7 +82,9 @@ def get_bars(
     start: date,
     end: date,
     freq: Annotated[str, Query(description="`1d`, `5min` or `15min`.")] = "1d",
-    adjust: Annotated[str, Query(description="`none`, `qfq` (anchored at `end`) or `hfq`.")] = "qfq",
+    adjust: Annotated[
+        str, Query(description="`none`, `qfq` (anchored at `end`), `hfq` or `qfq_pit` (anchored at `start`).")
+    ] = "qfq",
     snapshot_id: Annotated[str | None, Query(description="Pin a data snapshot (default: the newest).")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv` returns text/csv.")] = "json",
 ) -> BarsRead | PlainTextResponse:

@@ -30,6 +30,7 @@ class Adjust(StrEnum):
     NONE = "none"
     QFQ = "qfq"
     HFQ = "hfq"
+    QFQ_PIT = "qfq_pit"  # forward-adjusted to the window's first session: no later factor reaches a bar
 
 
 class Board(StrEnum):
@@ -120,7 +121,10 @@ def st_flags(dates: pl.Series, periods: list[StPeriod]) -> pl.Series:
 
 def adjust_bars(stored: pl.DataFrame, adjust: Adjust | str, end: date) -> pl.DataFrame:
     """A contract frame from stored raw rows: `none` raw, `hfq` P×F, `qfq` P×F/F(anchor) where the anchor is
-    each symbol's factor on its last session on or before `end` (as Tushare's `pro_bar` anchors).
+    each symbol's factor on its last session on or before `end` (as Tushare's `pro_bar` anchors), `qfq_pit`
+    P×F/F(first) anchored at each symbol's first row of the frame (the window's start): a bar's price uses
+    only the factors up to its own date, so an adjustment after a decision date never changes the prices it
+    saw; returns and ratios equal qfq's, levels are those of the window's first session.
 
     `stored` must be ordered by symbol then ts (the store reads partitions in symbol order, each sorted by ts),
     so no sort is needed here — the hot path of `get_bars`."""
@@ -132,11 +136,12 @@ def adjust_bars(stored: pl.DataFrame, adjust: Adjust | str, end: date) -> pl.Dat
         pl.col("close").alias("raw_close"),
     )
     if adjust is not Adjust.NONE and not frame.is_empty():
-        scale = (
-            pl.col("adj_factor")
-            if adjust is Adjust.HFQ
-            else pl.col("adj_factor") / pl.col("adj_factor").last().over("symbol")
-        )
+        if adjust is Adjust.HFQ:
+            scale = pl.col("adj_factor")
+        elif adjust is Adjust.QFQ_PIT:
+            scale = pl.col("adj_factor") / pl.col("adj_factor").first().over("symbol")
+        else:
+            scale = pl.col("adj_factor") / pl.col("adj_factor").last().over("symbol")
         frame = frame.with_columns((pl.col(c) * scale).alias(c) for c in (*PRICE_COLUMNS, "pre_close"))
     return frame.select(pl.col(name).cast(dtype) for name, dtype in BAR_SCHEMA.items())
 

@@ -141,6 +141,18 @@ class CheckReport(BaseModel):
     issues: list[CheckIssue]
 
 
+class ProviderStatus(BaseModel):
+    """The data provider as an operator checks it (`/ready`, `huice doctor`): whether a Tushare token is set
+    and, when it is, whether one cheap call (`trade_cal` of one day) answered."""
+
+    provider: str = "tushare"
+    url: str = Field(description="Base URL of the Tushare Pro HTTP API (never the token).")
+    token_configured: bool
+    reachable: bool | None = Field(description="The probe call answered; None without a token (nothing to call).")
+    latency_ms: float | None = None
+    error: str | None = Field(None, description="Why the probe failed (the token is never quoted).")
+
+
 class DataFreshness(BaseModel):
     """How current the market data is (monitoring): the newest snapshot, the last daily bar it holds and how
     many trading sessions have closed since."""

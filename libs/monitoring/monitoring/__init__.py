@@ -13,7 +13,8 @@ Publishes the use cases in `service` (summary, build_summary, render_metrics, ch
 evaluate_alerts, evaluate_now, list_alerts, run_due, ensure_schedules, schedules, schedule_states,
 run_retention, tushare_refresh), the schemas in `schemas`, and in `config` the `MonitoringEnv` they run
 with (`build_env`, `env_of`). For the composition app only: `telemetry.HttpMetrics` (fed by its request
-middleware), `api.metrics_router` and `api.stream_socket`, `jobs.handlers` and `jobs.ScheduleLoop`.
+middleware), `api.metrics_router` and `api.stream_socket`, `jobs.handlers` and `jobs.ScheduleLoop`, and
+`errortracking.init_error_tracking` (optional Sentry with the platform's redaction, HUICE_SENTRY_DSN).
 
 Depends on platform_core, user_auth, market_data, strategy_management, job_orchestration and backtest
 (their services and schemas only): it sits on the floor above backtest. Nothing imports monitoring but

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketState
 
+from job_orchestration.sse import job_changes
 from monitoring import service
 from monitoring.config import MonitoringEnv, env_of
 from monitoring.domain import DEFAULT_WINDOW, WINDOWS, window_seconds
@@ -33,6 +35,7 @@ WindowQuery = Annotated[
 ]
 
 router = APIRouter(prefix="/monitor", tags=["monitoring"])
+_DISCONNECT_CHECK_S = 0.5  # how often a waiting stream looks whether its client left
 
 
 @router.get("/summary", response_model=Summary, responses=error_responses(401, 403, 422))
@@ -69,11 +72,12 @@ def schedules(session: SessionDep, env: EnvDep, principal: AdminPrincipal) -> li
 async def stream(
     request: Request, env: EnvDep, principal: AdminPrincipal, window: WindowQuery = DEFAULT_WINDOW
 ) -> StreamingResponse:
-    """Server-sent events: `event: summary`, `data` = the same JSON as `GET /summary`, at once and then
+    """Server-sent events: `event: summary`, `data` = the same JSON as `GET /summary`, at once, then as soon
+    as a job changes state (not on progress; debounced by HUICE_MONITOR_STREAM_DEBOUNCE_S) and at the latest
     every HUICE_MONITOR_STREAM_INTERVAL_S (admins)."""
     window_seconds(window)  # INVALID_INPUT before streaming
     return StreamingResponse(
-        _summaries(request, env, window),
+        _events(request, env, window),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -84,24 +88,37 @@ def _read(env: MonitoringEnv, window: str) -> Summary:
         return service.build_summary(session, env, window=window)
 
 
-async def _summaries(request: Request, env: MonitoringEnv, window: str) -> AsyncIterator[str]:
+async def _summaries(env: MonitoringEnv, window: str, gone: Callable[[], Awaitable[bool]]) -> AsyncIterator[Summary]:
+    """The summary at once, then again whenever a job changes (its events, published after each commit,
+    debounced by HUICE_MONITOR_STREAM_DEBOUNCE_S) and at the latest every HUICE_MONITOR_STREAM_INTERVAL_S;
+    each one built by the same call as `GET /summary`. Ends when `gone()` says the client left."""
+    settings = env.settings
+    loop = asyncio.get_running_loop()
+    async with job_changes(env.jobs) as changes:
+        while True:
+            yield await run_in_threadpool(_read, env, window)
+            due = loop.time() + settings.stream_interval_s
+            while (left := due - loop.time()) > 0:
+                if await gone():
+                    return
+                if await changes.changed(min(left, _DISCONNECT_CHECK_S)):
+                    await changes.settle(settings.stream_debounce_s)
+                    break
+
+
+async def _events(request: Request, env: MonitoringEnv, window: str) -> AsyncIterator[str]:
     seq = 0
-    while True:
-        current = await run_in_threadpool(_read, env, window)
+    async for current in _summaries(env, window, request.is_disconnected):
         seq += 1
         yield f"id: {seq}\nevent: summary\ndata: {json.dumps(current.model_dump(mode='json'))}\n\n"
-        for _ in range(max(1, int(env.settings.stream_interval_s * 10))):
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(0.1)
 
 
 async def stream_socket(websocket: WebSocket) -> None:
     """WebSocket twin of the SSE stream at the same path (`/api/monitor/stream?window=`): the same summary
-    JSON at once and every interval (admins). Authenticate with `Authorization: Bearer <token or API key>`;
-    the socket is closed with 4401 without a valid credential, 4403 for a user who is not an admin, 4422 for
-    an unknown window. A plain Starlette endpoint (the app mounts it with `SOCKET_PATH`): the HTTP schema
-    edge and the request dependencies do not apply to a socket."""
+    JSON at once, on every job change and every interval (admins). Authenticate with `Authorization: Bearer
+    <token or API key>`; the socket is closed with 4401 without a valid credential, 4403 for a user who is
+    not an admin, 4422 for an unknown window. A plain Starlette endpoint (the app mounts it with
+    `SOCKET_PATH`): the HTTP schema edge and the request dependencies do not apply to a socket."""
     window = websocket.query_params.get("window", DEFAULT_WINDOW)
     from platform_core.errors import AppError
     from user_auth import service as users
@@ -127,11 +144,13 @@ async def stream_socket(websocket: WebSocket) -> None:
         await websocket.close(code=codes.get(str(exc.code), 4400), reason=exc.message[:120])
         return
     await websocket.accept()
+
+    async def gone() -> bool:
+        return websocket.client_state != WebSocketState.CONNECTED
+
     try:
-        while True:
-            current = await run_in_threadpool(_read, env, window)
+        async for current in _summaries(env, window, gone):
             await websocket.send_json(current.model_dump(mode="json"))
-            await asyncio.sleep(env.settings.stream_interval_s)
     except WebSocketDisconnect:
         return
 

@@ -2,7 +2,7 @@
 bundle (`MonitoringEnv`) its services run with.
 
 `MonitoringSettings`: the metrics token, the alert thresholds, the maintenance schedules, the stream
-interval. `MonitoringEnv` = settings + the database and data directory + the
+interval, the error tracking (HUICE_SENTRY_DSN). `MonitoringEnv` = settings + the database and data directory + the
 envs of the contexts it reads (their services take them) + this process's HTTP request metrics; the
 composition app builds it once (`build_env`) and keeps it in `container.extras["monitoring"]`; faces
 reach it with `env_of(container)`. Nothing is read at import time.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from platform_core.settings import HuiceSettings
@@ -70,7 +70,41 @@ class MonitoringSettings(HuiceSettings):
         description="Daily Tushare refresh time (Asia/Shanghai, after the close); only with a Tushare token.",
     )
     tushare_refresh_days: int = Field(10, ge=1, le=366, description="Calendar days the daily refresh fetches back.")
-    stream_interval_s: float = Field(5.0, gt=0, description="Seconds between summaries on `/api/monitor/stream`.")
+    stream_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest gap between summaries on `/api/monitor/stream` (a job's state change pushes one at once).",
+    )
+    stream_debounce_s: float = Field(
+        0.25,
+        ge=0,
+        le=10,
+        description="After a job's state change, how long the stream waits for more before it pushes a summary.",
+    )
+    sentry_dsn: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("HUICE_SENTRY_DSN", "sentry_dsn"),
+        description="Sentry DSN: unexpected errors of the API and worker processes are reported there, redacted "
+        "(no tokens, passwords, headers, bodies or strategy source); unset = no error tracking.",
+    )
+    sentry_environment: str | None = Field(
+        None,
+        validation_alias=AliasChoices("HUICE_SENTRY_ENVIRONMENT", "sentry_environment"),
+        description="Sentry `environment` of the events; unset = HUICE_ENV.",
+    )
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _a_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from sentry_sdk.utils import BadDsn, Dsn
+
+        try:
+            Dsn(value.get_secret_value().strip())
+        except BadDsn as exc:
+            raise ValueError(f"HUICE_SENTRY_DSN is not a Sentry DSN ({exc})") from None
+        return SecretStr(value.get_secret_value().strip())
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """CLI helpers shared by every context's Typer sub-app.
 
-- `AppTyper`: a `typer.Typer` whose commands render any `AppError` as the error envelope on stderr and exit
-  with the code of its kind (2 invalid input, 3 not found, 4 auth, 5 conflict, 6 rate limited,
-  7 upstream, 1 internal); unexpected exceptions become INTERNAL_ERROR without internals.
+- `AppTyper`: a `typer.Typer` whose commands report any `AppError` on stderr — the error envelope with
+  `--json`, one readable line with a hint otherwise — and exit with the code of its kind (2 invalid input,
+  3 not found, 4 auth, 5 conflict, 6 rate limited, 7 upstream, 1 internal); unexpected exceptions become
+  INTERNAL_ERROR without internals.
 - `JsonOpt` and `emit()`: every command takes `--json` and prints the same schema the API returns.
 - `container(ctx)`: the composition root (settings, db, redis, ...) built lazily once per invocation.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -25,8 +27,9 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from platform_core.errors import AppError, ErrorCode, error_envelope
+from platform_core.errors import AppError, ErrorCode
 
 log = logging.getLogger("huice.cli")
 
@@ -89,7 +92,13 @@ def format_value(value: Any, name: str | None = None) -> str:
         return f"{value:,.2f} CNY"
     if isinstance(value, float):
         return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.6g}"
+    if isinstance(value, str) and (stamp := _ISO_UTC.match(value)):
+        return f"{stamp.group(1)} {stamp.group(2)}"  # a UTC timestamp to the second, without ISO's T and Z
     return str(value)
+
+
+_ISO_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|\+00:00)$")
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
 def _cell(value: Any, name: str | None = None) -> str:
@@ -128,9 +137,17 @@ def emit(
     if isinstance(data, list):
         rows = [flatten(r) if isinstance(r, dict) else {"value": r} for r in data]
         cols = list(columns or (dict.fromkeys(k for r in rows for k in r) if rows else ["value"]))
-        table = Table(*cols, title=title)
-        for row in rows:
-            table.add_row(*(_cell(row.get(c), c) for c in cols))
+        cells = [[_cell(_nested(row, c), c) for c in cols] for row in rows]
+        table = Table(title=title)
+        for i, name in enumerate(cols):
+            # ids and timestamps are never cut or wrapped (the next command needs an id whole); other cells wrap
+            # (long words fold) to the width
+            whole = _is_id(name) or (cells and all(_STAMP.match(r[i]) for r in cells))
+            widest = max([len(r[i]) for r in cells] + [len(name)]) if whole else None
+            header = Text(name, no_wrap=True, overflow="ellipsis")
+            table.add_column(header, no_wrap=widest is not None, min_width=widest, overflow="fold")
+        for row_cells in cells:
+            table.add_row(*row_cells)
         console.print(table)
     elif isinstance(data, dict):
         table = Table("field", "value", title=title, show_header=False)
@@ -142,29 +159,102 @@ def emit(
         console.print(_cell(data))
 
 
-def fail(error: AppError) -> NoReturn:
-    """Print the envelope on stderr and exit with the error's code."""
-    sys.stderr.write(json.dumps(to_jsonable(error.envelope()), ensure_ascii=False) + "\n")
+def _nested(row: dict[str, Any], column: str) -> Any:
+    """A row's value for `column`; a column naming a nested object (`params`) gets its flattened parts as one
+    `k=v, …` cell."""
+    if column in row:
+        return row[column]
+    prefix = column + "."
+    parts = {k[len(prefix) :]: v for k, v in row.items() if k.startswith(prefix)}
+    return parts or None
+
+
+def _is_id(name: str) -> bool:
+    leaf = name.rsplit(".", 1)[-1]
+    return leaf == "id" or leaf.endswith("_id")
+
+
+def fail(error: AppError, *, as_json: bool | None = None) -> NoReturn:
+    """Report `error` on stderr and exit with its code: with `--json` the envelope (one JSON line), otherwise
+    one readable line with a hint (`human_error`). `as_json` is the command's `--json` (`guard` passes it);
+    None = whether `--json` is among the process's arguments (an error before any command parsed)."""
+    if as_json is None:
+        as_json = "--json" in sys.argv[1:]
+    if as_json:
+        sys.stderr.write(json.dumps(to_jsonable(error.envelope()), ensure_ascii=False) + "\n")
+    else:
+        sys.stderr.write(human_error(error) + "\n")
+    sys.stderr.flush()
     raise typer.Exit(error.exit_code)
 
 
+HINTS: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_INPUT: "see the command's --help",
+    ErrorCode.NOT_FOUND: "check the id (list commands show full ids)",
+    ErrorCode.UNAUTHORIZED: "run huice auth login or set HUICE_API_KEY",
+    ErrorCode.FORBIDDEN: "this needs another role or plan (huice auth whoami shows yours)",
+    ErrorCode.RATE_LIMITED: "wait a moment and retry (huice auth usage shows this month's use)",
+    ErrorCode.CONFLICT: "the object changed or already exists; read it again, then retry",
+    ErrorCode.PAYLOAD_TOO_LARGE: "send less at once",
+    ErrorCode.UPSTREAM_ERROR: "the data provider failed; retry later",
+    ErrorCode.SERVICE_UNAVAILABLE: "a server huice needs is unavailable; huice doctor shows which",
+    ErrorCode.INTERNAL_ERROR: "huice doctor checks the set-up; the logs have the details",
+}
+
+
+def human_error(error: AppError) -> str:
+    """The error as one line a person reads: `error: <message> (<CODE>, field: <f>) — hint: <hint>`. The hint
+    is the details' did-you-mean suggestions, `hint`, retry delay, retry advice or allowed values when there
+    are any, else the code's generic hint (left out when the message already names a command or a
+    suggestion)."""
+    details = error.details or {}
+    field = details.get("field")
+    message = " ".join(error.message.splitlines())  # one line, whatever the message holds
+    named = field and message.startswith((f"{field}:", f"{field} "))
+    code = str(error.code) + (f", field: {field}" if field and not named else "")
+    errors = details.get("errors")
+    more = f" (+{len(errors) - 1} more)" if isinstance(errors, list) and len(errors) > 1 else ""
+    line = f"error: {message}{more} ({code})"
+    hint = _hint(error, details)
+    return f"{line} — hint: {hint}" if hint else line
+
+
+def _hint(error: AppError, details: dict[str, Any]) -> str | None:
+    suggestion = details.get("did_you_mean")
+    if suggestion and "did you mean" not in error.message:
+        if isinstance(suggestion, dict):
+            return "did you mean " + ", ".join(f"{k} → {' or '.join(map(str, v))}" for k, v in suggestion.items()) + "?"
+        return f"did you mean {suggestion}?"
+    if details.get("hint"):
+        return str(details["hint"])
+    if details.get("retry_after") is not None:
+        return f"retry in {details['retry_after']} s"
+    if details.get("retry_advice"):
+        return str(details["retry_advice"])
+    if isinstance(details.get("allowed"), list) and details["allowed"]:
+        return "one of " + ", ".join(map(str, details["allowed"]))
+    if error.code == ErrorCode.INVALID_INPUT and details.get("field") in ("strategy", "source"):
+        return "the error is in your strategy's code"
+    if "did you mean" in error.message or "`huice " in error.message:  # the message says what to do
+        return None
+    return HINTS.get(error.code)
+
+
 def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn errors raised by a command into the envelope and an exit code."""
+    """Turn errors raised by a command into the envelope (`--json`) or a readable line, and an exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))  # every command's `--json` parameter (JsonOpt)
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except AppError as exc:
-            fail(exc)
+            fail(exc, as_json=as_json)
         except Exception:
             log.exception("command %s failed", fn.__name__)
-            sys.stderr.write(
-                json.dumps(error_envelope(ErrorCode.INTERNAL_ERROR, "internal error; see the logs")) + "\n"
-            )
-            raise typer.Exit(1) from None
+            fail(AppError("internal error; see the logs", code=ErrorCode.INTERNAL_ERROR), as_json=as_json)
 
     return wrapper
 

@@ -2,7 +2,7 @@
 
 `configure_logging()` is called once by the composition app (never at import). `request_id_var` carries
 the current request or job id; every record gets it. Values under secret-looking keys, bearer tokens and
-URL passwords are masked before a line is written.
+URL passwords are masked before a line is written, in the message, the extra fields and the traceback.
 """
 
 from __future__ import annotations
@@ -67,7 +67,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _RedactingJsonFormatter(JsonFormatter):
+    """JSON lines whose traceback (`exc_info`) is redacted like the message; the record keeps its
+    exception, for error tracking."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact_text(super().formatException(ei))
+
+
 class _ConsoleFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return redact_text(super().formatException(ei))
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         rid = getattr(record, "request_id", None)
@@ -80,7 +91,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: Any = None
     handler.addFilter(RedactingFilter())
     if fmt == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _RedactingJsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                 rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
                 timestamp=False,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Preset = Literal["a-share", "plain"]
 FillMode = Literal["next_open", "next_close", "same_close"]
+EXIT_FIELDS = ("stop_loss", "take_profit", "trailing_stop")
 
 
 class EngineConfig(BaseModel):
@@ -34,6 +35,20 @@ class EngineConfig(BaseModel):
     periods_per_year: int = Field(252, gt=0)
     benchmark_symbol: str | None = None
     price_basis: Literal["raw", "adjusted"] | None = None
+    stop_loss: float | None = Field(
+        None, gt=0, lt=1, description="Exit when a bar's low is this fraction below the entry."
+    )
+    take_profit: float | None = Field(
+        None, gt=0, le=10, description="Exit when a bar's high is this fraction above the entry."
+    )
+    trailing_stop: float | None = Field(
+        None, gt=0, lt=1, description="Exit when a bar's low is this fraction below the highest high since entry."
+    )
+
+    @property
+    def exits(self) -> dict[str, float]:
+        """The engine-level exit rules that are set (`quant.stops`); empty = none."""
+        return {k: v for k in EXIT_FIELDS if (v := getattr(self, k)) is not None}
 
     @property
     def optimistic(self) -> bool:

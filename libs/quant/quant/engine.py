@@ -11,7 +11,7 @@ import polars as pl
 from quant import analysis as an
 from quant import metrics as mx
 from quant import rulebook as rb
-from quant.config import EngineConfig
+from quant.config import EXIT_FIELDS, EngineConfig
 from quant.contract import normalize_bars
 from quant.kernel import KernelOut
 from quant.kernel_plain import run_kernel
@@ -26,6 +26,7 @@ from quant.results import (
     session_ends,
     session_returns,
 )
+from quant.stops import with_declared
 from quant.strategy import (
     StrategyError,
     StrategySpec,
@@ -35,7 +36,7 @@ from quant.strategy import (
     validate_strategy_params,
 )
 
-ENGINE_VERSION = "0.2.1"
+ENGINE_VERSION = "0.3.0"  # 0.3.0: exit rules (`quant.stops`); runs without them are unchanged
 
 
 def resolve_strategy(strategy: StrategySpec | str) -> StrategySpec:
@@ -135,7 +136,7 @@ def manifest(m: Market, config: EngineConfig, spec: StrategySpec | None, params:
         "strategy_name": spec.name if spec else None,
         "strategy_hash": spec.source_hash if spec else None,
         "params": params or {},
-        "config": config.model_dump(mode="json"),
+        "config": config.model_dump(mode="json", exclude={k for k in EXIT_FIELDS if getattr(config, k) is None}),
         "fill": config.fill,
         "optimistic": config.optimistic,
         "price_basis": config.rules().price_basis,
@@ -144,6 +145,7 @@ def manifest(m: Market, config: EngineConfig, spec: StrategySpec | None, params:
         "bars": len(m.ts),
         "period": [str(m.dates[0]), str(m.dates[-1])] if len(m.ts) else None,
         "checks": m.checks,
+        **({"exits": config.exits} if config.exits else {}),
     }
 
 
@@ -307,8 +309,8 @@ def run_backtest(
     benchmark: pl.DataFrame | None = None,
 ) -> BacktestResult:
     """Compute targets with `strategy` (spec, template name or source) and simulate them."""
-    config = config or EngineConfig()
     spec = resolve_strategy(strategy)
+    config = with_declared(config or EngineConfig(), spec.source)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     values = validate_strategy_params(spec, params)
     if spec.generate_arrays is None:

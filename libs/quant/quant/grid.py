@@ -27,6 +27,7 @@ from quant.engine import (
 from quant.kernel_plain import run_kernel
 from quant.market import Market, prepare_market
 from quant.results import LanePanels, session_ends, session_returns
+from quant.stops import with_declared
 from quant.strategy import (
     ParamError,
     StrategyError,
@@ -87,9 +88,9 @@ def run_grid(
     sweep that ranks by it): only those of `SUMMARY_METRICS` in the summary, next to final equity, exposure,
     fill, trade counts and fees — the skipped ones cost nothing (drawdowns need a cumulative product per
     lane); None = all of them."""
-    config = config or EngineConfig()
     check_grid(param_sets)
     spec = resolve_strategy(strategy)
+    config = with_declared(config or EngineConfig(), spec.source)
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     sets = [validate_strategy_params(spec, p) for p in param_sets]
     m, rows = market_and_rows(spec, bars, sets, config, instruments)
@@ -150,8 +151,8 @@ def run_independent(
 ) -> GridResult:
     """Run the strategy on each symbol alone (its own account), all symbols in one vectorised pass
     (`metrics` as in `run_grid`)."""
-    config = config or EngineConfig()
     spec = resolve_strategy(strategy)
+    config = with_declared(config or EngineConfig(), spec.source)
     bars = normalize_bars(bars)
     values = validate_strategy_params(spec, params)
     m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1)

@@ -21,6 +21,8 @@ import numpy as np
 
 from quant.config import EngineConfig
 from quant.market import Market, value_prices
+from quant.stops import CODES as STOP_CODES
+from quant.stops import StopBook
 
 REASONS = (
     "",
@@ -31,9 +33,10 @@ REASONS = (
     "LOT_ROUNDED_TO_ZERO",
     "VOLUME_CAP",
     "INSUFFICIENT_CASH",
+    *STOP_CODES,  # a filled exit of `quant.stops`
 )
 R = {name: i for i, name in enumerate(REASONS)}
-RETRY = np.array([False, True, True, True, True, False, True, False])
+RETRY = np.array([False, True, True, True, True, False, True, False, False, False, False])
 EPS = 1e-9
 ORDER_FIELDS = (
     "lane",
@@ -99,6 +102,7 @@ class Simulator:
         self.records: list[tuple] = []
         self.states: list[tuple] = []
         self.pos_changes: list[tuple] = []
+        self.stops = StopBook(m, config, sym_idx, R["STOP_LOSS"]) if config.exits else None
 
     def run(self, targets: np.ndarray, change: np.ndarray) -> KernelOut:
         """Simulate every lane over all bars and return the raw records."""
@@ -120,6 +124,8 @@ class Simulator:
             self._step(a, t, targets, change[t, a])
             dirty = self.dirty[a].any(1)
             cur[a] = np.where(dirty, t + 1, next_evt[t + 1, a])
+            if self.stops is not None:
+                cur[a] = np.minimum(cur[a], self.stops.next[a])
         return self._output(T, L, K)
 
     def _schedule(self, change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,11 +146,16 @@ class Simulator:
             cash += paid
             self.ca_paid[a] += paid
         act = ch | self.dirty[a]
+        fired = self.stops.fire_lanes(a, t, ch) if self.stops is not None else []
+        for i, j in fired:
+            act[i, j] = True
         li, k = np.nonzero(act)
         lane, tt = a[li], t[li]
         s = self.sym[lane, k]
         changed = ch[li, k]
         tw = np.where(changed, targets[tt, lane, k], self.tw[lane, k])
+        if fired:
+            tw = np.where(self.stops.code[lane, k] > 0, 0.0, tw)  # an exit in progress: flat
         self.tw[lane, k] = tw
         self.dirty[lane, k] = False
         px = m.exec_px[tt, s]
@@ -231,6 +242,9 @@ class Simulator:
                 q = np.where(short, part, q)
         reason[s & (reason == 0) & (req <= EPS)] = R["LOT_ROUNDED_TO_ZERO"]
         q = np.minimum(self._cap(q, sl, reason, s), pos)
+        if self.stops is not None:
+            code = self.stops.code[sl.lane, sl.k]
+            reason = np.where(s & (reason == 0) & (code > 0), code, reason).astype(np.int8)
         price = sl.px * (1 - self.rules.slippage)
         value = np.where(q > 0, q * price, 0.0)
         fees = self._fees(value, q, sl.t, sl.s, sell=True)
@@ -313,6 +327,12 @@ class Simulator:
         if f.any():
             self.pos[sl.lane[f], sl.k[f]] = sl.pos[f]
             self.pos_changes.append((sl.lane[f], sl.k[f], sl.t[f], sl.pos[f]))
+            if self.stops is not None:
+                for j in np.flatnonzero(f).tolist():
+                    self.stops.on_fill(
+                        int(sl.lane[j]), int(sl.k[j]), int(sl.t[j]), float(q[j]), float(price[j]),
+                        float(sl.pos[j]), side == 0,
+                    )  # fmt: skip
 
     def _output(self, T: int, L: int, K: int) -> KernelOut:
         if self.records:

@@ -47,6 +47,8 @@ def plain_lanes_applicable(m, config, sym_idx: np.ndarray, mode: str) -> bool:
     r = config.rules()
     if mode != "weight" or sym_idx.shape[1] != 1 or r.slippage or r.t1 or r.lots:
         return False
+    if config.exits:  # exit rules (`quant.stops`) need the scalar kernel or `Simulator`
+        return False
     if not r.fractional and not ((m.lot_min == 1.0).all() and (m.lot_step == 1.0).all()):
         return False  # whole shares: exactly `lot_round` with lot 1 (no lot rules)
     if r.commission_rate or r.min_commission or r.exchange_fees or config.volume_cap is not None:

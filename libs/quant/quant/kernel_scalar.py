@@ -38,6 +38,7 @@ import numpy as np
 
 from quant.kernel import EPS, ORDER_FIELDS, RETRY, KernelOut, R
 from quant.market import value_prices
+from quant.stops import StopBook
 
 _RETRY = [bool(x) for x in RETRY]
 _SUSP, _UP, _DOWN, _T1 = R["SUSPENDED"], R["LIMIT_UP_LOCKED"], R["LIMIT_DOWN_LOCKED"], R["T1_LOCKED"]
@@ -85,6 +86,7 @@ class _Lane:
         self.comm_rate, self.min_comm, self.exchange_fees = r.commission_rate, r.min_commission, r.exchange_fees
         self.stamp_sell = np.asarray(m.stamp_sell, dtype=np.float64).tolist()
         self.stamp_buy = np.asarray(m.stamp_buy, dtype=np.float64).tolist()
+        self.stops = StopBook(m, config, sym[None, :], R["STOP_LOSS"]) if config.exits else None
 
     def _round(self, q: float, k: int) -> float:
         step = self.lot_step[k]
@@ -101,6 +103,8 @@ class _Lane:
         """True when no order can be blocked, rounded, charged or retried: weights, fractional shares, no
         fees, limits, T+1, volume cap or corporate actions, and a finite price on every bar."""
         if self.mode != "weight" or not self.frac or self.fees_on or self.limits_on or self.r.t1:
+            return False
+        if self.stops is not None:
             return False
         if self.cfg.volume_cap is not None or self.m.ca_cash is not None:
             return False
@@ -128,6 +132,7 @@ class _Lane:
         bought = [0.0] * K
         bought_sess = [-1] * K
         ca_paid = 0.0
+        stops = self.stops
         st_t: list[int] = []
         st_c: list[float] = []
         t = nxt[0]
@@ -137,13 +142,16 @@ class _Lane:
                 cash += paid
                 ca_paid += paid
             lo, hi = bounds[t], bounds[t + 1]
-            if dirty:
+            fired = stops.fire(0, t, c_k[lo:hi]) if stops is not None else ()
+            if dirty or fired:
                 slots = []  # (k, tw, index into gathered arrays or -1)
                 changed = dict(zip(c_k[lo:hi], range(lo, hi), strict=True))
-                for k in sorted(set(changed) | dirty):
+                for k in sorted(set(changed) | dirty | set(fired)):
                     i = changed.get(k, -1)
                     if i >= 0:
                         tw[k] = c_tw[i]
+                    if k in fired:
+                        tw[k] = 0.0  # an exit in progress: flat (`quant.stops`)
                     slots.append((k, tw[k], i))
                 dirty.clear()
             else:
@@ -178,6 +186,8 @@ class _Lane:
             st_t.append(t)
             st_c.append(cash)
             t = t + 1 if dirty else nxt[t + 1]
+            if stops is not None:
+                t = min(t, int(stops.next[0]))
         return self._output(T, K, st_t, st_c, ca_paid)
 
     def run_frictionless(self, targets: np.ndarray, change: np.ndarray) -> KernelOut:
@@ -324,7 +334,7 @@ class _Lane:
         """One step over the active slots (k list, target list, gathered-index list); lo/hi ≥ 0 when the
         slots are exactly the gathered range [lo, hi) (no retried slot). `Simulator._step` for one lane:
         its blocks are marked `# _delta`, `# sells`, `# buys` (see the module docstring's map)."""
-        r, cfg, m = self.r, self.cfg, self.m
+        r, cfg, m, stops = self.r, self.cfg, self.m, self.stops
         ks, tws, idx = slots
         n = len(ks)
         sym = self.sym_list
@@ -381,6 +391,8 @@ class _Lane:
                         pos[k] = cur[j]
                         pos_np[k] = cur[j]
                         self.pc.extend((k, t, cur[j]))
+                        if stops is not None:
+                            stops.on_fill(0, k, t, pj, 0.0, cur[j], False)
                     continue
                 want = -delta[j]
                 if want >= pj - 1e-6:
@@ -409,6 +421,8 @@ class _Lane:
                         reason = _VCAP
                         q = cap
                 q = q if q <= pj or q != q else pj  # np.minimum
+                if stops is not None and reason == 0 and stops.code[0, k]:
+                    reason = int(stops.code[0, k])  # the exit's own reason (`quant.stops`)
                 price = p * price_f
                 value = q * price if q > 0 else 0.0
                 if fees_on:
@@ -426,6 +440,8 @@ class _Lane:
                     pos[k] = cur[j]
                     pos_np[k] = cur[j]
                     self.pc.extend((k, t, cur[j]))
+                    if stops is not None:
+                        stops.on_fill(0, k, t, q, price, cur[j], False)
             cash = cash + tot
         # buys
         buy = [d > EPS for d in delta]
@@ -485,6 +501,8 @@ class _Lane:
                     pos[k] = cur[j]
                     pos_np[k] = cur[j]
                     self.pc.extend((k, t, cur[j]))
+                    if stops is not None:
+                        stops.on_fill(0, k, t, qj, price[j], cur[j], True)
             cash = cash - tot
             cash = cash if cash >= 0.0 or cash != cash else 0.0  # np.maximum
         return cash

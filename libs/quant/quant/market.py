@@ -45,6 +45,9 @@ class Market:
     hash_job: Future
     checks: dict = field(default_factory=dict)
     dense: bool = False  # rows are (symbol, ts)-ordered with the same timestamps for every symbol
+    stop_low: np.ndarray | None = None  # exit rules only (`quant.stops`): bar lows/highs on the exit basis
+    stop_high: np.ndarray | None = None
+    stop_scale: np.ndarray | None = None  # fill price × scale = the exit basis (None: the fill basis itself)
     _prev_mark: np.ndarray | None = None
     _volume: np.ndarray | None = None
 
@@ -124,7 +127,23 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
         _apply_fee_rates(market, inst, config)
     if raw and _factor_varies(bars):
         market.ca_cash = _corporate_action_cash(panel("adj_factor"), mark)
+    if config.exits:
+        _apply_exit_panels(market, panel, raw, raw and _factor_varies(bars))
     return market
+
+
+def _apply_exit_panels(m: Market, panel, raw: bool, scaled: bool) -> None:
+    """Bar lows and highs for the exit rules on the fills' price basis, NaN where a symbol cannot trade.
+    Raw fills whose adjustment factor changes are compared in back-adjusted terms (raw × the
+    forward-filled factor, `stop_scale`), so a split or dividend does not look like a fall through a stop."""
+    low, high = panel("raw_low" if raw else "low"), panel("raw_high" if raw else "high")
+    if scaled:
+        factor = _ffill(panel("adj_factor"))
+        factor = np.where(np.isfinite(factor), factor, 1.0)
+        low, high, m.stop_scale = low * factor, high * factor, factor
+    low[m.suspended] = np.nan
+    high[m.suspended] = np.nan
+    m.stop_low, m.stop_high = low, high
 
 
 def value_prices(m: Market) -> np.ndarray:

@@ -412,15 +412,48 @@ def _segment_sums(values: np.ndarray, start: np.ndarray, length: np.ndarray) -> 
     return total
 
 
+# Share counts in the frames (floats, for the fractional share mode): exports write whole ones as integers.
+SHARE_COLUMNS = frozenset({"quantity", "shares", "qty", "target_qty", "requested_qty", "filled_qty"})
+
+
+def for_export(frame: pl.DataFrame, *, open_fills_on_daily_bars: bool = False) -> pl.DataFrame:
+    """A result frame as people read it in an export (the frames and their Parquet stay as they are): share
+    counts that are all whole as integers, and — for orders and fills of a daily run filled at the next
+    open — no `ts`. The engine labels a daily bar with its close (15:00), which is not when an open fill
+    happened; the fill's session is `date` and its price that session's open."""
+    whole = [
+        c
+        for c in frame.columns
+        if c in SHARE_COLUMNS
+        and frame.schema[c].is_float()
+        and bool(frame.select((pl.col(c).drop_nulls() % 1 == 0).all()).item())
+    ]
+    if whole:
+        frame = frame.with_columns(pl.col(whole).cast(pl.Int64))
+    if open_fills_on_daily_bars and {"ts", "date", "side"} <= set(frame.columns):
+        frame = frame.drop("ts")
+    return frame
+
+
+def open_fills_on_daily_bars(result: BacktestResult) -> bool:
+    """The run filled at the next open on daily bars (one equity row per session)."""
+    equity = result.equity
+    daily = equity.height > 0 and equity["date"].n_unique() == equity.height
+    return result.manifest.get("fill") == "next_open" and daily
+
+
 def write_artifacts(result: BacktestResult, out_dir: str | Path) -> list[Path]:
-    """Write every frame as Parquet and CSV, and metrics + manifest as JSON; returns the paths."""
+    """Write every frame as Parquet (as computed) and CSV (`for_export`: UTF-8 with a BOM), and metrics +
+    manifest as JSON; returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
+    daily_open = open_fills_on_daily_bars(result)
     for name in ("equity", "orders", "fills", "trades", "positions"):
         frame: pl.DataFrame = getattr(result, name)
         frame.write_parquet(out / f"{name}.parquet")
-        frame.write_csv(out / f"{name}.csv", include_bom=True)  # the BOM: spreadsheets read UTF-8
+        shown = for_export(frame, open_fills_on_daily_bars=daily_open)
+        shown.write_csv(out / f"{name}.csv", include_bom=True)  # the BOM: spreadsheets read UTF-8
         paths += [out / f"{name}.parquet", out / f"{name}.csv"]
     for name in ("metrics", "manifest"):
         path = out / f"{name}.json"

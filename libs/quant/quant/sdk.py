@@ -71,6 +71,17 @@ def log(*values: Any, sep: str = " ") -> None:
     sys.stdout.write(sep.join(str(v) for v in values) + "\n")
 
 
+def exits(
+    *, stop_loss: float | None = None, take_profit: float | None = None, trailing_stop: float | None = None
+) -> dict[str, float]:
+    """Engine-level exit rules of the strategy, as fractions of the entry price: declare them at module
+    level, `EXITS = exits(stop_loss=0.08, trailing_stop=0.05)`, with literal numbers (the platform reads
+    them from the source without running it). A backtest's own rules override them. See `quant.stops`."""
+    from quant.stops import check_exits
+
+    return check_exits({"stop_loss": stop_loss, "take_profit": take_profit, "trailing_stop": trailing_stop})
+
+
 def param(
     name: str,
     type: type,

@@ -130,6 +130,17 @@ class ValidateRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class LookaheadAudit(BaseModel):
+    """The look-ahead audit of a dry run: the targets recomputed on prefixes of the sample bars must equal
+    the whole sample's up to each prefix's end; otherwise LOOKAHEAD with the first session and symbol."""
+
+    status: Literal["passed", "LOOKAHEAD"]
+    prefix_ends: list[str]
+    session: str | None = None
+    symbol: str | None = None
+    message: str | None = None
+
+
 class ValidationReport(BaseModel):
     """The dry run's outcome on sample bars: resolved parameters and a summary of the targets."""
 
@@ -146,6 +157,9 @@ class ValidationReport(BaseModel):
     last_ts: datetime | None
     output: list[str] = Field(
         default_factory=list, description="What the strategy printed or logged (bounded, secrets masked)."
+    )
+    lookahead: LookaheadAudit | None = Field(
+        None, description="The look-ahead audit: a warning (LOOKAHEAD) where the strategy reads later bars."
     )
 
 

@@ -22,6 +22,15 @@ Feature: Platform basics
     Then the status is 200
     And the readiness check "workers" passed
 
+  Scenario: The data provider and the scheduler are reported without gating readiness
+    Given a worker process is running
+    And a Tushare token the provider refuses
+    When I GET "/ready"
+    Then the status is 200
+    And the readiness check "data_provider" failed
+    And the readiness check "scheduler" lists the schedules
+    And readiness is gated by "postgres, redis, migrations, workers"
+
   Scenario: Unknown route answers in the error envelope
     When I GET "/api/does-not-exist"
     Then the status is 404

@@ -10,6 +10,13 @@ Feature: Strategies, immutable versions and templates
     And validating the latest version dry-runs on sample bars with params {"fast": 12, "slow": 30}
     And the export file holds the latest source and its content hash
 
+  Scenario: Validation flags a strategy that reads the next bar and passes a template
+    Given a signed-in user
+    When they create a strategy that reads the next bar
+    Then validating it reports LOOKAHEAD on the last session of the sample's first quarter for "000001.SZ"
+    When they create a strategy from the template "ma_cross"
+    Then validating it reports the look-ahead audit passed on 3 prefixes
+
   Scenario: Saving the same source again does not create a version
     Given a signed-in user with a strategy "trend"
     When they save the same source again

@@ -50,6 +50,9 @@ REASONS = {
     "LOT_SIZE": "不足一手",
     "VOLUME_CAP": "成交量上限",
     "NO_POSITION": "无持仓",
+    "STOP_LOSS": "止损",
+    "TAKE_PROFIT": "止盈",
+    "TRAILING_STOP": "移动止损",
 }
 
 

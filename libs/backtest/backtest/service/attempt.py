@@ -28,7 +28,7 @@ from backtest.schemas import BacktestRead, RunOutcome
 from backtest.service._common import backtest_read, owned_backtest, owned_run
 from platform_core.errors import InvalidInput, NotFound
 from platform_core.ids import utcnow
-from quant import ENGINE_VERSION, RULEBOOK_VERSION, BacktestResult, ContractError, simulate
+from quant import ENGINE_VERSION, RULEBOOK_VERSION, BacktestResult, ContractError, lookahead, simulate
 from strategy_management import service as strategies
 from user_auth import service as accounts
 
@@ -73,8 +73,11 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     targets, output = gateways.run_targets(env, plan.source, inputs.bars, plan.params, env.settings.strategy_timeout_s)
     log.append(("strategy", "info", _strategy_line(bt, plan.params, targets)))
     log += [("user", "info", line) for line in output]  # the strategy's own print/log lines
+    audit = _audit_lookahead(env, job, plan, inputs.bars, targets, log)
     job.progress(60, "simulating")
-    result = _simulate(bt, inputs, targets, plan.params)
+    result = _simulate(bt, inputs, targets, plan.params, plan.source)
+    if audit is not None:
+        result.manifest["lookahead"] = audit
     log += _engine_lines(bt, result)
     job.progress(85, "writing artifacts")
     refs = _write_artifacts(env, plan.owner_id, run_id, result, logs_frame(log))
@@ -82,6 +85,31 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     with job.transaction() as session:
         _record_result(session, env, plan.owner_id, run_id, metrics=metrics, manifest=manifest, artifacts=refs)
     return RunOutcome(run_id=run_id, total_return=metrics.get("total_return"), sharpe=metrics.get("sharpe"))
+
+
+def _audit_lookahead(
+    env: BacktestEnv, job: RunAttempt, plan: _Plan, bars: pl.DataFrame, targets: pl.DataFrame, log: list[LogLine]
+) -> dict[str, Any] | None:
+    """The look-ahead audit the backtest's rules ask for (`audit_lookahead`): the targets recomputed on
+    prefixes of the window (`quant.lookahead`, the same confined call as the run's) must equal the whole
+    window's up to each prefix's end (forward-adjusted levels are the `qfq_pit` adjustment's business). A
+    difference is a LOOKAHEAD warning in the log and the manifest, or, with `strict`, fails the run
+    (INVALID_INPUT naming the first session and symbol)."""
+    mode = plan.backtest.context.rules.audit_lookahead
+    if mode == "off":
+        return None
+    job.progress(40, "auditing look-ahead on prefixes of the window")
+    timeout = env.settings.strategy_timeout_s
+    finding, ends = lookahead.audit(
+        lambda part: gateways.run_targets(env, plan.source, part, plan.params, timeout)[0], bars, targets
+    )
+    if finding is None:
+        log.append(("audit", "info", f"look-ahead audit: the targets on the prefixes ending {', '.join(ends)} match"))
+        return {"status": "passed", "prefix_ends": ends}
+    if mode == "strict":
+        raise InvalidInput(finding.message, field="strategy", details=finding.to_json())
+    log.append(("audit", "warning", finding.message))
+    return {"status": "warning", "prefix_ends": ends, **finding.to_json()}
 
 
 def _load_plan(session: Session, owner_id: uuid.UUID, run_id: uuid.UUID) -> _Plan:
@@ -137,9 +165,9 @@ def _strategy_line(bt: BacktestRead, params: dict[str, Any], targets: pl.DataFra
 
 
 def _simulate(
-    bt: BacktestRead, inputs: gateways.MarketInputs, targets: pl.DataFrame, params: dict[str, Any]
+    bt: BacktestRead, inputs: gateways.MarketInputs, targets: pl.DataFrame, params: dict[str, Any], source: str
 ) -> BacktestResult:
-    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash, source)
     try:
         return simulate(inputs.bars, targets, config, inputs.instruments, inputs.benchmark, params=params)
     except ContractError as exc:

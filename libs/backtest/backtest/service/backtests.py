@@ -36,9 +36,12 @@ class _Checked:
     pin: gateways.MarketPin
     rules: dict[str, Any]
     described: dict[str, Any] | None = None
+    code: str | None = None  # inline `strategyRef.code`: params are resolved once it is described
 
     @property
     def source(self) -> str:
+        if self.code is not None:
+            return self.code
         return self.version.source if self.version is not None else self.template.source
 
 
@@ -50,7 +53,8 @@ def create_backtest(
     *,
     idempotency_key: str | None = None,
 ) -> BacktestCreated:
-    """Pin a strategy version (by id, latest of a strategy, or a new copy of a template) and a context
+    """Pin a strategy version (by id, latest of a strategy, a new copy of a template, or inline code saved
+    as a new strategy) and a context
     (universe, frequency, window, the data snapshot, cash, rules, benchmark). Every input is checked
     against the version's parameter schema, the data and a dry run of the strategy; INVALID_INPUT names
     the field. Three phases, so that no database connection is held while strategy code runs: read and
@@ -78,7 +82,9 @@ def _check(session: Session, env: BacktestEnv, principal: Principal, body: Backt
     """The read phase: the version or template, its parameters, the data and the rules (nothing written)."""
     ref, ctx = body.strategy_ref, body.context
     version = template = None
-    if ref.template is not None:
+    if ref.code is not None:
+        params = dict(ref.params)
+    elif ref.template is not None:
         template = gateways.template_of(ref)
         params = gateways.template_params(template, ref.params)
     else:
@@ -87,16 +93,20 @@ def _check(session: Session, env: BacktestEnv, principal: Principal, body: Backt
     pin = gateways.check_market(session, ctx)
     rules = ctx.rules.model_dump(mode="json")
     try:
-        engine_config(rules, ctx.initial_cash)
+        source = ref.code if ref.code is not None else (version or template).source
+        engine_config(rules, ctx.initial_cash, source, field="strategyRef.code" if ref.code else "strategyRef")
     except ValidationError as exc:
         raise invalid_input_from(exc, prefix="context.rules", message="invalid rules") from None
-    return _Checked(version=version, template=template, params=params, pin=pin, rules=rules)
+    return _Checked(version=version, template=template, params=params, pin=pin, rules=rules, code=ref.code)
 
 
 def _run_checks(env: BacktestEnv, principal: Principal, checked: _Checked) -> None:
-    """The run phase (no session): a template's source described, then the dry run."""
+    """The run phase (no session): a template's source or inline code described, then the dry run."""
     if checked.template is not None:
         checked.described = gateways.describe_template(env, principal, checked.template)
+    if checked.code is not None:
+        checked.described = gateways.describe_code(env, principal, checked.code)
+        checked.params = gateways.code_params(checked.described, checked.params)
     gateways.dry_run(env, principal, checked.source, checked.params, field="strategyRef")
 
 
@@ -107,7 +117,9 @@ def _create_backtest(
     if checked is None:  # the key was answered when peeked at and has expired since: check in this transaction
         checked = _check(session, env, principal, body)
         _run_checks(env, principal, checked)
-    if checked.template is not None:
+    if checked.code is not None:
+        version = gateways.create_inline(session, env, principal, ref, checked.described)
+    elif checked.template is not None:
         version = gateways.copy_template(session, env, principal, ref, checked.described)
     else:  # re-read: the strategy may have been deleted while the dry run ran
         version = strategies.get_version(session, principal, checked.version.id)

@@ -33,7 +33,7 @@ from backtest import gateways, sweep
 from backtest import repository as repo
 from backtest.artifacts import artifact_key
 from backtest.config import BacktestEnv
-from backtest.domain import clean_json, engine_config, parquet_bytes, queue_of
+from backtest.domain import clean_json, engine_config, parquet_bytes, queue_of, xlsx_bytes
 from backtest.schemas import (
     MAX_COMBINATIONS,
     BatchRead,
@@ -465,7 +465,7 @@ def _validate(session: Session, env: BacktestEnv, principal: Principal, row: rep
     plan = row.spec["validation"]
     bt = backtest_read(owned_backtest(session, principal, row.backtest_id))
     source = strategies.get_version(session, principal, bt.strategy.version_id).source
-    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash, source)
     points = list(row.spec["points"])
 
     def evaluate(points: list[dict], start: str, end: str):
@@ -751,9 +751,10 @@ def results_csv(
     order: str | None = None,
     filters: list[str] | None = None,
     status: str | None = None,
+    fmt: str = "csv",
 ) -> bytes:
-    """Every result (sorted and filtered alike) as UTF-8 CSV with a header: index, params…, status,
-    metrics…, error."""
+    """Every result (sorted and filtered alike) as UTF-8 CSV with a BOM and a header — index, params…,
+    status, metrics…, error — or, with `fmt="xlsx"`, the same table as one typed Excel sheet."""
     rows = [
         _result(r)
         for r in _ordered(session, principal, optimization_id, sort=sort, order=order, filters=filters, status=status)
@@ -771,6 +772,8 @@ def results_csv(
         for r in rows
     ]
     frame = pl.DataFrame(records, infer_schema_length=None) if records else pl.DataFrame({"index": []})
+    if fmt == "xlsx":
+        return xlsx_bytes(frame, sheet="results")
     return b"\xef\xbb\xbf" + frame.write_csv().encode("utf-8")
 
 
@@ -944,7 +947,7 @@ def _evaluate(env: BacktestEnv, batch: _Batch, inputs: gateways.MarketInputs):
     """(rows, returns, dates, time after targets): rows are (index, metrics | None, params, error | None) in
     combination order; returns the (sessions × succeeded) daily returns."""
     bt = batch.backtest
-    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+    config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash, batch.source)
     indexed = list(enumerate(batch.points, start=batch.first_index))
     failed: dict[int, dict] = {}
     template = template_for_source(batch.source)

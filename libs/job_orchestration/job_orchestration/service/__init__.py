@@ -17,11 +17,12 @@ from job_orchestration.service.monitoring import (
     stats,
 )
 from job_orchestration.service.queries import events, get, get_many, list_jobs
-from job_orchestration.service.reaper import dispatch, reap
+from job_orchestration.service.reaper import compact_counts, dispatch, reap
 from job_orchestration.service.submission import submit
 
 __all__ = [
     "cancel",
+    "compact_counts",
     "dispatch",
     "events",
     "get",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from job_orchestration import repository as repo
 from job_orchestration.config import JobsEnv
-from job_orchestration.domain import QUEUE_NAMES, JobStatus, percentile
+from job_orchestration.domain import QUEUE_NAMES, JobStatus
 from job_orchestration.schemas import (
     JobCount,
     JobError,
@@ -59,7 +59,7 @@ def stats(session: Session, env: JobsEnv, *, window_s: int | None = None) -> Que
         QueueDepth(queue=name, redis=_depth(env, name), **pg.get(name, {"waiting": 0, "enqueued": 0}))
         for name in QUEUE_NAMES
     ]
-    waits = repo.queue_waits(session, since)
+    waits = repo.queue_wait_figures(session, since)
     finished = repo.finished_counts(session, since)
     total = sum(finished.values())
     failed = finished.get(JobStatus.FAILED, 0)
@@ -69,9 +69,9 @@ def stats(session: Session, env: JobsEnv, *, window_s: int | None = None) -> Que
         running=by_status.get(JobStatus.RUNNING, 0),
         workers_alive=_workers_alive(env),
         window_s=window_s,
-        queue_wait_mean_s=_round(sum(waits) / len(waits)) if waits else None,
-        queue_wait_p50_s=_round(percentile(waits, 50)),
-        queue_wait_p95_s=_round(percentile(waits, 95)),
+        queue_wait_mean_s=_round(waits["mean"]),
+        queue_wait_p50_s=_round(waits["p50"]),
+        queue_wait_p95_s=_round(waits["p95"]),
         finished_in_window=total,
         failed_in_window=failed,
         failure_rate=round(failed / total, 4) if total else None,

@@ -10,11 +10,13 @@ after it. Market data is not owned by a user: no function takes a principal (the
   faces' renderings `bars_view` (JSON) and `bars_csv`.
 - snapshots (`snapshots`): `latest_snapshot`, `get_snapshot`, `list_snapshots`, `coverage`.
 - writes, each ending in a new snapshot: `load_sample` (`sample_loading`, the offline synthetic data),
-  `make_client` and `sync` (`tushare_sync`, incremental fetches from Tushare Pro).
+  `make_client` and `sync` (`tushare_sync`, incremental fetches from Tushare Pro); `provider_status` (one
+  probe call).
 - integrity (`integrity`): `check`.
 
 Published for other contexts: `get_bars`, `get_benchmark`, `get_instruments`, `trading_sessions`,
-`validate_symbols`, `latest_snapshot`, `get_snapshot`, `coverage`, `data_freshness` (monitoring).
+`validate_symbols`, `latest_snapshot`, `get_snapshot`, `coverage`, `data_freshness` (monitoring),
+`provider_status` (the app's `/ready` and `huice doctor`).
 The building blocks the use cases share
 (`snapshots.publish` / `Partition` / `resolve_snapshot`, `bars.read_bars`, `tushare_sync.missing_ranges`)
 stay in their modules: they are not part of the surface.
@@ -32,7 +34,7 @@ from market_data.service.reference import (
 )
 from market_data.service.sample_loading import load_sample
 from market_data.service.snapshots import coverage, data_freshness, get_snapshot, latest_snapshot, list_snapshots
-from market_data.service.tushare_sync import make_client, sync
+from market_data.service.tushare_sync import make_client, provider_status, sync
 
 __all__ = [
     "bars_csv",
@@ -50,6 +52,7 @@ __all__ = [
     "list_snapshots",
     "load_sample",
     "make_client",
+    "provider_status",
     "search_instruments",
     "sync",
     "trading_sessions",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from market_data import repository as repo
 from market_data.config import MarketDataEnv
 from market_data.domain import Freq, Source, StPeriod, board_of, exchange_of, parse_symbol
 from market_data.rate_budget import RedisRateBudget
-from market_data.schemas import SyncResult
+from market_data.schemas import ProviderStatus, SyncResult
 from market_data.service._common import clean_symbols, parse_freq, snapshot_read
 from market_data.service.reference import validate_symbols
 from market_data.service.snapshots import Partition, publish
@@ -39,7 +40,7 @@ from market_data.tushare import (
     st_periods_from_names,
     ymd,
 )
-from platform_core.errors import InvalidInput
+from platform_core.errors import AppError, InvalidInput
 from platform_core.files import atomic_write_bytes
 
 Progress = Callable[[str, int, int], None]
@@ -47,6 +48,29 @@ SyncMode = Literal["auto", "by_date", "by_symbol"]
 BY_DATE_ENDPOINTS = ("daily", "adj_factor", "stk_limit", "suspend_d")
 STAGING = Path("staging") / "by-date"  # below the bar store's root: <yyyymmdd>/<endpoint>.parquet
 BOARD_FROM_MARKET = {"主板": "main", "创业板": "chinext", "科创板": "star", "北交所": "bse", "CDR": "main"}
+
+
+def provider_status(env: MarketDataEnv, *, timeout: float = 3.0, today: date | None = None) -> ProviderStatus:
+    """Published: the provider's state for `/ready` and `huice doctor` — the token's presence and, with a token,
+    one `trade_cal` call of a single day through the provider's client (no retries, `timeout` seconds, outside
+    the shared rate budget so a probe never waits for a sync's turn)."""
+    s = env.settings
+    status = ProviderStatus(url=s.tushare_url, token_configured=s.tushare_token is not None, reachable=None)
+    if s.tushare_token is None:
+        return status
+    day = ymd(today or date.today())
+    started = time.perf_counter()
+    try:
+        with make_client(env, timeout=timeout, max_retries=0, budget=None) as client:
+            client.query("trade_cal", {"exchange": "SSE", "start_date": day, "end_date": day})
+    except AppError as exc:
+        status.reachable, status.error = False, exc.message
+    except Exception as exc:  # a probe reports, never raises
+        status.reachable, status.error = False, type(exc).__name__
+    else:
+        status.reachable = True
+    status.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    return status
 
 
 def make_client(env: MarketDataEnv, **overrides: Any) -> TushareClient:

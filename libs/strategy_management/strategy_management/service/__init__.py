@@ -8,7 +8,8 @@ session and take it first.
 
 Published to other contexts (backtest calls these): `get_version`, `latest_version`, `validate_params`,
 `resolve_params`, `validate_strategy`, `prepare_source`, `dry_run`, `run_targets`, `run_targets_logged`,
-`add_reference`, `create_from_template`, `template_source`, the errors `StrategyRuntimeError` (the user's,
+`add_reference`, `create_from_template`, `create_strategy` (a backtest's inline `strategyRef.code`),
+`template_source`, the errors `StrategyRuntimeError` (the user's,
 never retried) and `SandboxKilled` (a signal from outside, retryable), and `sandbox_report` (the confinement
 layers of this kernel, for `huice doctor`). `prepare_source` and `dry_run` run code on a user's request
 without a session (call them between the read and the write phase, with the session `release`d); they take

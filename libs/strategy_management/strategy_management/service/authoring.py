@@ -102,8 +102,11 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-def create_strategy(session: Session, env: StrategyEnv, principal: Principal, body: StrategyCreate) -> StrategyRead:
-    """A new strategy and its version 1 (checked statically and described in the confined runner)."""
+def create_strategy(
+    session: Session, env: StrategyEnv, principal: Principal, body: StrategyCreate, *, described: dict | None = None
+) -> StrategyRead:
+    """A new strategy and its version 1 (checked statically and described in the confined runner;
+    `described`: what `prepare_source` returned for `body.source` when the caller ran it already)."""
     return new_strategy(
         session,
         env,
@@ -114,6 +117,7 @@ def create_strategy(session: Session, env: StrategyEnv, principal: Principal, bo
         source=body.source,
         message=body.message or "created",
         origin={"origin": "created"},
+        described=described,
     )
 
 

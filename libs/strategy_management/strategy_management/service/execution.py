@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from platform_core.db import release
 from platform_core.errors import InvalidInput, PayloadTooLarge
+from quant import lookahead
 from strategy_management import domain
 from strategy_management.config import StrategyEnv
 from strategy_management.confined_runner import Outcome, RunnerConfig, StrategyRuntimeError, execute
-from strategy_management.schemas import ParamSchema, ValidationReport
+from strategy_management.schemas import LookaheadAudit, ParamSchema, ValidationReport
 from strategy_management.service.reading import get_strategy_version, get_version
 from user_auth.principal import Principal
 
@@ -200,6 +201,7 @@ def validate_strategy(
     bars = domain.sample_bars()
     outcome = _dry_run(env, principal, read.source, resolved)
     [targets], output = outcome.frames, outcome.output
+    audit = _audit_lookahead(env, principal, read.source, resolved, bars, targets)
     column = targets.columns[2]
     nonzero = targets.filter(targets[column].fill_null(0.0) != 0.0).height
     return ValidationReport(
@@ -215,4 +217,23 @@ def validate_strategy(
         first_ts=targets["ts"].min() if targets.height else None,
         last_ts=targets["ts"].max() if targets.height else None,
         output=output,
+        lookahead=audit,
+    )
+
+
+def _audit_lookahead(
+    env: StrategyEnv, principal: Principal, source: str, params: dict, bars: pl.DataFrame, targets: pl.DataFrame
+) -> LookaheadAudit:
+    """The dry run's targets against those computed on prefixes of the sample bars (`quant.lookahead`),
+    each in the confined runner like the dry run."""
+    runner = env.runner.with_timeout(env.settings.strategy_validate_seconds)
+
+    def compute(part: pl.DataFrame) -> pl.DataFrame:
+        return _admitted(env, principal, "targets", source, runner, bars=part, param_sets=[params]).frames[0]
+
+    finding, ends = lookahead.audit(compute, bars, targets)
+    if finding is None:
+        return LookaheadAudit(status="passed", prefix_ends=ends)
+    return LookaheadAudit(
+        status="LOOKAHEAD", prefix_ends=ends, session=finding.session, symbol=finding.symbol, message=finding.message
     )
