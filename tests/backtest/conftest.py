@@ -101,10 +101,20 @@ def _submit_run(client: Any, me: support.User, backtest: dict, fast: int, slow: 
 # --- shared steps: the CLI -----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def cli_api_url() -> str | None:
+    """The server the CLI scenarios talk to: None runs the CLI in-process (the modules `*_http_bdd.py`
+    bind the same features to a real `huice serve` over HTTP)."""
+    return None
+
+
 @given("a signed-in user of the CLI", target_fixture="cli_env")
-def _cli_env(bt: Container, user: support.User, tmp_path: Path) -> dict[str, Any]:
+def _cli_env(bt: Container, user: support.User, tmp_path: Path, cli_api_url: str | None) -> dict[str, Any]:
     env = support.worker_env(bt)
     env["HUICE_API_KEY"] = support.api_key_for(bt, user)
+    env["HUICE_CONFIG_DIR"] = str(tmp_path / "config")
+    if cli_api_url is not None:
+        env["HUICE_API_URL"] = cli_api_url
     return {"env": env, "names": {"dir": str(tmp_path)}}
 
 

@@ -11,14 +11,27 @@ from typer.testing import CliRunner
 
 from huice.cli import app
 from job_orchestration import service
+from tests.api_server import api_server
 from tests.user_auth.factories import create_user
 from user_auth.config import env_of
 from user_auth.service import create_api_key
 
 
 @pytest.fixture
-def run(test_servers, migrated, tmp_path):
+def api_url(request, test_servers, migrated, tmp_path_factory):
+    """None: the CLI in-process; with the parameter "http", a real `huice serve` the CLI calls via --api."""
+    if getattr(request, "param", "in-process") != "http":
+        yield None
+        return
+    data_dir = tmp_path_factory.mktemp("jobs-http")
+    with api_server(test_servers.database_url, test_servers.redis_url, data_dir, workers=0) as url:
+        yield url
+
+
+@pytest.fixture
+def run(test_servers, migrated, tmp_path, api_url):
     runner = CliRunner()
+    remote = ["--api", api_url] if api_url else []
 
     def invoke(api_key: str, *args: str) -> Any:
         env = {
@@ -32,7 +45,7 @@ def run(test_servers, migrated, tmp_path):
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
         try:
-            return runner.invoke(app, ["jobs", *args, "--json"], env=env)
+            return runner.invoke(app, [*remote, "jobs", *args, "--json"], env=env)
         finally:
             root.handlers[:] = handlers
             root.setLevel(level)
@@ -47,6 +60,7 @@ def _user_with_key(container: Any, role: str = "user") -> tuple[Any, str]:
     return principal, key
 
 
+@pytest.mark.parametrize("api_url", ["in-process", pytest.param("http", marks=pytest.mark.e2e)], indirect=True)
 def test_cli_lists_shows_cancels_retries_and_follows_own_jobs(committed_container, committed_env, run):
     owner, key = _user_with_key(committed_container)
     with committed_container.db.transaction() as session:

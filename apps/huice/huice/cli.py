@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 
 import huice
 from huice.contexts import CONTEXTS
-from platform_core.cli import AppTyper, JsonOpt, LazyContainer, container, emit, fail
+from platform_core.cli import AppTyper, CliRoot, JsonOpt, container, emit, fail
 from platform_core.errors import AppError, InvalidInput
 from platform_core.logging import configure_logging
 from platform_core.settings import CoreSettings
@@ -62,11 +62,22 @@ def _settings() -> CoreSettings:
         raise InvalidInput(f"configuration refused: {exc} (`huice config` lists every variable)") from None
 
 
+ApiOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api",
+        envvar="HUICE_API_URL",
+        help="A huice server (https://host): user commands call its REST API; default: in-process.",
+    ),
+]
+
+
 @app.callback()
-def _root(ctx: typer.Context) -> None:
-    """Configure logging and a lazily built composition root for the command."""
+def _root(ctx: typer.Context, api: ApiOpt = None) -> None:
+    """Configure logging, a lazily built composition root and the API client of the command."""
     if ctx.resilient_parsing:
         return
+    from huice.transport import client_factory
 
     def build():
         from huice.bootstrap import build_container
@@ -80,7 +91,7 @@ def _root(ctx: typer.Context) -> None:
     long_running = ctx.invoked_subcommand in {"serve", "worker", "worker-process"}
     level = settings.log_level if long_running else "WARNING"
     configure_logging(level, "console" if sys.stderr.isatty() else settings.log_format)
-    lazy = LazyContainer(build)
+    lazy = CliRoot(build, client_factory(api), remote=bool(api))
     ctx.obj = lazy
     ctx.call_on_close(lazy.close)
 

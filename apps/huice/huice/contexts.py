@@ -213,6 +213,9 @@ def configure_contexts(container: Container) -> None:
     for spec in CONTEXTS:
         if spec.wire is not None:
             spec.wire(container)
+    from huice.transport import in_process_client
+
+    container.extras["cli_client"] = in_process_client
 
 
 def all_metadata() -> list[MetaData]:

@@ -1,11 +1,12 @@
 """`huice backtest optimize` and `huice backtest optimization show|results|heatmap|report|share|cancel|promote`: sweeps
-from the terminal over the same service calls as the API, acting as the logged-in user. `--wait` draws a
+from the terminal through the API client (in-process or HTTP), acting as the logged-in user. `--wait` draws a
 live bar (evaluated / total, best so far, ETA), then the Top-N table with the overfitting diagnostics."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,8 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from backtest.cli_service import KeyOpt, ParamOpt, _call, _call_env, _service, _submitted, _uuid
-from platform_core.cli import AppTyper, JsonOpt, emit, parse_model, parse_params, print_json
+from backtest.cli_service import KeyOpt, ParamOpt, _submitted, _uuid
+from platform_core.cli import AppTyper, JsonOpt, client, emit, parse_model, parse_params, print_json
 from platform_core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -88,7 +89,22 @@ def parse_space(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _read(ctx: typer.Context, opt_id: Any) -> OptimizationRead:
-    return _call_env(ctx, _service().get_optimization, opt_id)
+    from backtest.schemas import OptimizationRead
+
+    return OptimizationRead.model_validate(client(ctx).optimization(str(opt_id)))
+
+
+def _updates(ctx: typer.Context, opt_id: Any) -> Iterator[OptimizationRead]:
+    """The sweep after each change: over HTTP its server-sent progress snapshots pace the reads; in-process
+    it is polled."""
+    api = client(ctx)
+    if getattr(api, "streams_events", False):
+        yield _read(ctx, opt_id)
+        for _event in api.optimization_events(str(opt_id)):
+            yield _read(ctx, opt_id)
+    while True:
+        yield _read(ctx, opt_id)
+        time.sleep(0.3)
 
 
 def _best_text(opt: OptimizationRead) -> str:
@@ -100,9 +116,7 @@ def _best_text(opt: OptimizationRead) -> str:
 
 def _follow(ctx: typer.Context, opt_id: Any, quiet: bool) -> OptimizationRead:
     if quiet:
-        while (opt := _read(ctx, opt_id)).status not in TERMINAL:
-            time.sleep(0.3)
-        return opt
+        return next(opt for opt in _updates(ctx, opt_id) if opt.status in TERMINAL)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -113,19 +127,23 @@ def _follow(ctx: typer.Context, opt_id: Any, quiet: bool) -> OptimizationRead:
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         opt = _read(ctx, opt_id)
         task = bar.add_task(f"sweep {str(opt_id)[:8]}", total=max(1, opt.total), message="queued")
-        while True:
-            opt = _read(ctx, opt_id)
+        for opt in _updates(ctx, opt_id):
             eta = f"ETA {opt.eta_ms / 1000:.1f}s" if opt.eta_ms else ""
             bar.update(task, completed=opt.evaluated, message=f"{opt.status} {_best_text(opt)} {eta}".strip())
             if opt.status in TERMINAL:
                 return opt
-            time.sleep(0.3)
+    raise AssertionError("unreachable: the updates end only with the sweep")
+
+
+def _results(ctx: typer.Context, opt_id: Any, **query: Any) -> Any:
+    from backtest.schemas import OptimizationResult
+    from platform_core.pagination import Page
+
+    return Page[OptimizationResult].model_validate(client(ctx).optimization_results(str(opt_id), **query))
 
 
 def _top_table(ctx: typer.Context, opt: OptimizationRead, top: int) -> None:
-    from platform_core.pagination import PageParams
-
-    page = _call(ctx, _service().optimization_results, opt.optimization_id, PageParams(limit=top, offset=0))
+    page = _results(ctx, opt.optimization_id, limit=top, offset=0)
     names = sorted({k for r in page.items for k in r.params})
     metrics = [opt.metric, *[m for m in SHOW_COLUMNS if m != opt.metric]]
     table = Table(title=f"top {len(page.items)} of {opt.evaluated} by {opt.metric} ({opt.status}: {opt.reason})")
@@ -255,13 +273,12 @@ def optimize(
             "validation": parse_validation(walk_forward, split),
         },
     )
-    ids = _call_env(
-        ctx, _service().submit_runs, _uuid(backtest_id, "backtest_id"), body, idempotency_key=idempotency_key
-    )
+    bid = str(_uuid(backtest_id, "backtest_id"))
+    ids = client(ctx).optimize(bid, body.model_dump(mode="json", by_alias=True, exclude_unset=True), idempotency_key)
     if dry_run or not wait:
-        emit(ids.preview if (dry_run and not as_json) else ids, as_json)
+        emit(ids["preview"] if (dry_run and not as_json) else ids, as_json)
         return
-    _show(ctx, ids.optimization_id, True, as_json, top)
+    _show(ctx, ids["optimization_id"], True, as_json, top)
 
 
 def _show(ctx: typer.Context, opt_id: Any, wait: bool, as_json: bool, top: int) -> None:
@@ -302,12 +319,10 @@ def results(
     as_json: JsonOpt = False,
 ) -> None:
     """One row per evaluated combination, sorted and filtered (all of them with --format csv or xlsx)."""
-    from platform_core.pagination import PageParams
-
     oid = _uuid(optimization_id, "optimization_id")
-    query = {"sort": sort, "order": order, "filters": filter or None, "status": status}
+    query = {"sort": sort, "order": order, "filter": filter or None, "status": status}
     if fmt in ("csv", "xlsx"):
-        content = _call(ctx, _service().results_csv, oid, **query, fmt=fmt)
+        content = client(ctx).optimization_results(str(oid), format=fmt, **query)
         if out is None:
             sys.stdout.buffer.write(content)
             sys.stdout.flush()
@@ -315,7 +330,7 @@ def results(
             out.write_bytes(content)
             emit({"path": out, "bytes": len(content)}, as_json)
         return
-    page = _call(ctx, _service().optimization_results, oid, PageParams(limit=limit, offset=offset), **query)
+    page = _results(ctx, oid, limit=limit, offset=offset, **query)
     if as_json:
         print_json(page)
         return
@@ -337,9 +352,10 @@ def heatmap(
     as_json: JsonOpt = False,
 ) -> None:
     """The parameter-performance matrix (other parameters aggregated by the best)."""
-    heat = _call(
-        ctx, _service().optimization_heatmap, _uuid(optimization_id, "optimization_id"), x=x, y=y, metric=metric
-    )
+    from backtest.schemas import Heatmap
+
+    answer = client(ctx).optimization_heatmap(str(_uuid(optimization_id, "optimization_id")), x, y, metric)
+    heat = Heatmap.model_validate(answer)
     if as_json:
         print_json(heat)
         return
@@ -365,7 +381,7 @@ def report(
 ) -> None:
     """Write the sweep's HTML report (heatmap, Top-N, diagnostics; one self-contained file, opens offline)."""
     oid = _uuid(optimization_id, "optimization_id")
-    _, _, content = _call_env(ctx, _service().sweep_report, oid, x=x, y=y, metric=metric)
+    content = client(ctx).optimization_report(str(oid), x, y, metric)
     out.write_bytes(content)
     emit({"path": out, "bytes": len(content), "format": "html", "type": "sweep_report"}, as_json)
     if open_:
@@ -385,12 +401,12 @@ def share(
     from backtest.schemas import ShareCreate
 
     body = parse_model(ShareCreate, {"expires_in": expires})
-    created = _call_env(ctx, _service().create_sweep_share, _uuid(optimization_id, "optimization_id"), body)
+    created = client(ctx).share_optimization(str(_uuid(optimization_id, "optimization_id")), body.expires_in)
     if as_json:
         print_json(created)
         return
     emit(created, False, columns=["id", "optimization_id", "status", "expires_at"])
-    sys.stdout.write(f"link (shown only once; opens without login): {created.url}\n")
+    sys.stdout.write(f"link (shown only once; opens without login): {created['url']}\n")
 
 
 @optimization.command("cancel")
@@ -401,7 +417,7 @@ def cancel(
 ) -> None:
     """Stop every remaining evaluation (repeating is harmless)."""
     oid = _uuid(optimization_id, "optimization_id")
-    _call_env(ctx, _service().cancel_optimization, oid)
+    client(ctx).cancel_optimization(str(oid))
     emit({"optimization_id": oid, "status": "cancelled"}, as_json)
 
 
@@ -414,7 +430,7 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """A full single run (every artifact) of one result's params."""
-    ids = _call_env(ctx, _service().promote, _uuid(optimization_id, "optimization_id"), index)
+    ids = client(ctx).promote(str(_uuid(optimization_id, "optimization_id")), index)
     _submitted(ctx, ids, wait, as_json)
 
 

@@ -1,5 +1,6 @@
 """The service commands of `huice backtest`: the whole loop from the terminal, over the same service calls as
-the API, acting as the logged-in user (`huice auth login` or `HUICE_API_KEY`). Every command has `--json`;
+the API through the API client (`platform_core.cli.client`: in-process, or HTTP(S) with `HUICE_API_URL`),
+acting as the logged-in user (`huice auth login` or `HUICE_API_KEY`). Every command has `--json`;
 errors print the envelope on stderr and exit non-zero."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +20,7 @@ from backtest.domain import SUMMARY_METRICS
 from platform_core.cli import (
     AppTyper,
     JsonOpt,
-    container,
+    client,
     emit,
     fail,
     format_value,
@@ -29,8 +31,6 @@ from platform_core.cli import (
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     from backtest.schemas import RunRead
 
 RUN_COLUMNS = ["run_id", "backtest_id", "status", "progress", "params", "queue_wait_s", "attempts", "created_at"]
@@ -44,20 +44,6 @@ KeyOpt = Annotated[str | None, typer.Option("--idempotency-key", help="Repeat-sa
 WaitOpt = Annotated[bool, typer.Option("--wait", help="Follow progress until the run ends, then show metrics.")]
 
 
-def _service() -> ModuleType:
-    """The backtest service, imported on first use: `huice backtest local` (the engine alone) never needs
-    the database layer, and importing it would triple the command's start-up time."""
-    from backtest import service
-
-    return service
-
-
-def _principal(ctx: typer.Context) -> Any:
-    from user_auth.cli_session import cli_principal
-
-    return cli_principal(ctx)
-
-
 def _uuid(value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -65,33 +51,29 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         raise InvalidInput(f"{field} must be a UUID, got {value!r}", field=field) from None
 
 
-def _call(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """One service call as the CLI user, in one unit of work."""
-    principal = _principal(ctx)
-    with container(ctx).db.transaction() as session:
-        return fn(session, principal, *args, **kwargs)
-
-
-def _call_env(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """One service call that needs the context's env, as the CLI user, in one unit of work."""
-    from backtest.config import env_of
-
-    principal = _principal(ctx)
-    c = container(ctx)
-    with c.db.transaction() as session:
-        return fn(session, env_of(c), principal, *args, **kwargs)
-
-
 def _run_read(ctx: typer.Context, run_id: uuid.UUID) -> RunRead:
-    return _call(ctx, _service().get_run, run_id)
+    from backtest.schemas import RunRead
+
+    return RunRead.model_validate(client(ctx).run(str(run_id)))
+
+
+def _updates(ctx: typer.Context, run_id: uuid.UUID) -> Iterator[RunRead]:
+    """The run after each change: over HTTP each server-sent event of the run triggers a read (the stream
+    ends with the run's terminal event); in-process the run is polled."""
+    api = client(ctx)
+    if getattr(api, "streams_events", False):
+        yield _run_read(ctx, run_id)
+        for _event in api.run_events(str(run_id)):
+            yield _run_read(ctx, run_id)
+    while True:
+        yield _run_read(ctx, run_id)
+        time.sleep(0.3)
 
 
 def _follow(ctx: typer.Context, run_id: uuid.UUID, quiet: bool) -> RunRead:
-    """Poll the run until it ends, drawing a live progress bar unless `quiet`."""
+    """Follow the run until it ends, drawing a live progress bar unless `quiet`."""
     if quiet:
-        while (run := _run_read(ctx, run_id)).status not in TERMINAL:
-            time.sleep(0.3)
-        return run
+        return next(run for run in _updates(ctx, run_id) if run.status in TERMINAL)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -101,12 +83,11 @@ def _follow(ctx: typer.Context, run_id: uuid.UUID, quiet: bool) -> RunRead:
     )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(f"run {str(run_id)[:8]}", total=100, message="queued")
-        while True:
-            run = _run_read(ctx, run_id)
+        for run in _updates(ctx, run_id):
             bar.update(task, completed=run.progress, message=f"{run.status} {run.progress_message}".strip())
             if run.status in TERMINAL:
                 return run
-            time.sleep(0.3)
+    raise AssertionError("unreachable: the updates end only with the run")
 
 
 def _metrics_table(run: RunRead) -> None:
@@ -191,9 +172,9 @@ def create(
             "notes": notes,
         },
     )
-    created = _call_env(ctx, _service().create_backtest, body, idempotency_key=idempotency_key)
-    emit(created if as_json else created.backtest, as_json, columns=BACKTEST_COLUMNS)
-    for warning in [] if as_json else created.warnings:
+    created = client(ctx).create_backtest(body.model_dump(mode="json", by_alias=True), idempotency_key)
+    emit(created if as_json else created["backtest"], as_json, columns=BACKTEST_COLUMNS)
+    for warning in [] if as_json else created.get("warnings") or []:
         typer.echo(f"warning: {warning}", err=True)
 
 
@@ -214,9 +195,8 @@ def run(
     body = parse_model(
         RunCreate, {"mode": "single", "params": parse_params(param), "budget_ms": budget_ms, "priority": level}
     )
-    ids = _call_env(
-        ctx, _service().submit_runs, _uuid(backtest_id, "backtest_id"), body, idempotency_key=idempotency_key
-    )
+    bid = str(_uuid(backtest_id, "backtest_id"))
+    ids = client(ctx).submit_run(bid, body.model_dump(mode="json", by_alias=True, exclude_unset=True), idempotency_key)
     _submitted(ctx, ids, wait, as_json)
 
 
@@ -241,40 +221,42 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """Your backtests (or runs: newest first, or by --sort -stats.sharpe), with --status to filter runs."""
-    from platform_core.pagination import PageParams
-
-    page = PageParams(limit=limit, offset=offset)
+    api = client(ctx)
     if runs or backtest or status or sort:
-        bid = _uuid(backtest, "backtest") if backtest else None
-        page_of_runs = _call(ctx, _service().list_runs, page, backtest_id=bid, status=status, sort=sort)
+        if backtest:
+            bid = str(_uuid(backtest, "backtest"))
+            page_of_runs = api.backtest_runs(bid, status=status, sort=sort, limit=limit, offset=offset)
+        else:
+            page_of_runs = api.runs(status=status, sort=sort, limit=limit, offset=offset)
         columns = RUN_LIST_COLUMNS
         if sort and sort.lstrip("+-").startswith("stats."):
             metric = sort.lstrip("+-").removeprefix("stats.")
             columns = [*RUN_LIST_COLUMNS[:2], metric, *RUN_LIST_COLUMNS[2:3]]
             if not as_json:
-                rows = [{**r.model_dump(mode="json"), metric: (r.stats or {}).get(metric)} for r in page_of_runs.items]
-                emit(rows, False, columns=columns, title=f"{page_of_runs.total} total")
+                rows = [{**r, metric: (r.get("stats") or {}).get(metric)} for r in page_of_runs["items"]]
+                emit(rows, False, columns=columns, title=f"{page_of_runs['total']} total")
                 return
         emit(page_of_runs, as_json, columns=columns)
     else:
-        backtests = _call(ctx, _service().list_backtests, page)
+        backtests = api.backtests(limit, offset)
         if as_json:
             emit(backtests, True)
             return
-        rows = [_backtest_row(b) for b in backtests.items]
-        emit(rows, False, columns=BACKTEST_COLUMNS, title=f"{backtests.total} total")
+        rows = [_backtest_row(b) for b in backtests["items"]]
+        emit(rows, False, columns=BACKTEST_COLUMNS, title=f"{backtests['total']} total")
 
 
-def _backtest_row(b: Any) -> dict[str, Any]:
+def _backtest_row(b: dict[str, Any]) -> dict[str, Any]:
     """One backtest as a table row a person reads: the full id, the strategy's name and version, the universe
     (its first code and how many more), the window and the parameters as `k=v` (newest first: no date)."""
-    universe = b.context.universe
+    context, strategy = b["context"], b["strategy"]
+    universe = context["universe"]
     return {
-        "id": str(b.id),
-        "strategy": f"{b.strategy.strategy_name} v{b.strategy.version_number}",
+        "id": str(b["id"]),
+        "strategy": f"{strategy['strategy_name']} v{strategy['version_number']}",
         "symbols": " ".join(universe) if len(universe) <= 2 else f"{universe[0]} +{len(universe) - 1}",
-        "window": f"{b.context.window.start} → {b.context.window.end}",
-        "params": format_value(b.params) if b.params else "—",
+        "window": f"{context['window']['start']} → {context['window']['end']}",
+        "params": format_value(b["params"]) if b.get("params") else "—",
     }
 
 
@@ -285,7 +267,7 @@ def cancel(
 ) -> None:
     """Cancel a run (repeating is harmless; a finished run is a conflict)."""
     rid = _uuid(run_id, "run_id")
-    _call_env(ctx, _service().cancel_run, rid)
+    client(ctx).cancel_run(str(rid))
     emit({"run_id": rid, "cancel": "requested"}, as_json)
 
 
@@ -297,14 +279,14 @@ def rerun(
     as_json: JsonOpt = False,
 ) -> None:
     """Run again with the same version, params and data snapshot (identical results)."""
-    ids = _call_env(ctx, _service().rerun, _uuid(run_id, "run_id"), idempotency_key=idempotency_key)
+    ids = client(ctx).rerun(str(_uuid(run_id, "run_id")), idempotency_key)
     _submitted(ctx, ids, wait, as_json)
 
 
 def _submitted(ctx: typer.Context, ids: Any, wait: bool, as_json: bool) -> None:
     """The new run's ids, or with --wait its progress and then its metrics."""
     if wait:
-        _show_run(ctx, ids.run_ids[0], True, as_json)
+        _show_run(ctx, uuid.UUID(str(ids["run_ids"][0])), True, as_json)
     else:
         emit(ids, as_json)
 
@@ -321,13 +303,13 @@ def artifacts(
     as_json: JsonOpt = False,
 ) -> None:
     """Download an artifact of a succeeded run in any format (xlsx and `--headers zh` for Excel users)."""
-    download = _call_env(ctx, _service().artifact, _uuid(run_id, "run_id"), kind, fmt, headers=headers)
+    content = client(ctx).artifact(str(_uuid(run_id, "run_id")), kind, fmt, headers=headers)
     if out is None:
-        sys.stdout.buffer.write(download.content)
+        sys.stdout.buffer.write(content)
         sys.stdout.flush()
         return
-    out.write_bytes(download.content)
-    emit({"path": out, "bytes": len(download.content), "format": fmt, "type": kind}, as_json)
+    out.write_bytes(content)
+    emit({"path": out, "bytes": len(content), "format": fmt, "type": kind}, as_json)
 
 
 SHARE_COLUMNS = [
@@ -351,9 +333,9 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the run's interactive HTML report (one self-contained file: opens offline, no request leaves it)."""
-    download = _call_env(ctx, _service().artifact, _uuid(run_id, "run_id"), "report", "html")
-    out.write_bytes(download.content)
-    emit({"path": out, "bytes": len(download.content), "format": "html", "type": "report"}, as_json)
+    content = client(ctx).report(str(_uuid(run_id, "run_id")))
+    out.write_bytes(content)
+    emit({"path": out, "bytes": len(content), "format": "html", "type": "report"}, as_json)
     if open_:
         import webbrowser
 
@@ -372,12 +354,12 @@ def share(
     from backtest.schemas import ShareCreate
 
     body = parse_model(ShareCreate, {"expires_in": expires, "include": {"trades": trades, "positions": positions}})
-    created = _call_env(ctx, _service().create_share, _uuid(run_id, "run_id"), body)
+    created = client(ctx).share_run(str(_uuid(run_id, "run_id")), body.expires_in, body.include.model_dump())
     if as_json:
         print_json(created)
         return
     emit(created, False, columns=["id", "run_id", "status", "expires_at", "include"])
-    sys.stdout.write(f"link (shown only once; opens without login): {created.url}\n")
+    sys.stdout.write(f"link (shown only once; opens without login): {created['url']}\n")
 
 
 def shares(
@@ -387,9 +369,7 @@ def shares(
     as_json: JsonOpt = False,
 ) -> None:
     """Your share links: status, expiry and visits."""
-    from platform_core.pagination import PageParams
-
-    emit(_call(ctx, _service().list_shares, PageParams(limit=limit, offset=offset)), as_json, columns=SHARE_COLUMNS)
+    emit(client(ctx).shares(limit, offset), as_json, columns=SHARE_COLUMNS)
 
 
 def unshare(
@@ -398,7 +378,7 @@ def unshare(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a share link: it answers 404 from now on."""
-    emit(_call(ctx, _service().revoke_share, _uuid(share_id, "share_id")), as_json, columns=SHARE_COLUMNS)
+    emit(client(ctx).revoke_share(str(_uuid(share_id, "share_id"))), as_json, columns=SHARE_COLUMNS)
 
 
 # --- studying results ---------------------------------------------------------------------------------------
@@ -416,13 +396,14 @@ FILL_COLUMNS = ["date", "symbol", "side", "qty", "price", "value", "commission",
 POSITION_COLUMNS = ["date", "symbol", "shares", "close", "market_value", "avg_cost", "unrealised_pnl", "weight"]
 
 
-def _date(value: str | None, field: str) -> Any:
+def _day(value: str | None, field: str) -> str | None:
+    """A `--from`/`--to` date, checked here (YYYY-MM-DD) so the error names the option."""
     from datetime import date
 
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(value).isoformat()
     except ValueError:
         raise InvalidInput(f"{field} must be a date YYYY-MM-DD, got {value!r}", field=field) from None
 
@@ -442,20 +423,22 @@ def _page_command(kind: str, columns: list[str]) -> Any:
         offset: OffsetOpt = 0,
         as_json: JsonOpt = False,
     ) -> None:
-        service = _service()
-        query = service.PageQuery(
+        extra = {"side": side, "status": status, "reason": reason}
+        allowed = {"trades": (), "positions": (), "fills": ("side",), "orders": ("side", "status", "reason")}[kind]
+        given = sorted(k for k, v in extra.items() if v is not None and k not in allowed)
+        if given:
+            raise InvalidInput(f"--{given[0]} does not apply to {kind}", field=given[0])
+        page = getattr(client(ctx), f"run_{kind}")(
+            str(_uuid(run_id, "run_id")),
             sort=sort,
             symbol=symbol,
-            start=_date(start, "from"),
-            end=_date(end, "to"),
-            side=side,
-            status=status,
-            reason=reason,
+            since=_day(start, "from"),
+            until=_day(end, "to"),
             limit=limit,
             offset=offset,
+            **{k: extra[k] for k in allowed},
         )
-        page = _call_env(ctx, getattr(service, f"page_{kind}"), _uuid(run_id, "run_id"), query)
-        shown = f"{len(page.items)} of {page.total} {kind} (offset {page.offset})"
+        shown = f"{len(page['items'])} of {page['total']} {kind} (offset {page['offset']})"
         emit(page, as_json, columns=columns, title=shown)
 
     command.__doc__ = f"A page of a run's {kind}: filter, sort on any column (--sort -pnl), --json for all fields."
@@ -471,19 +454,18 @@ def curves(
     as_json: JsonOpt = False,
 ) -> None:
     """Chart-ready curves (equity, cash, market value, drawdown, benchmark), downsampled by MinMaxLTTB."""
-    read = _call_env(
-        ctx, _service().run_curves, _uuid(run_id, "run_id"), start=_date(start, "from"), end=_date(end, "to"),
-        points=points,
-    )  # fmt: skip
+    read = client(ctx).run_curves(
+        str(_uuid(run_id, "run_id")), since=_day(start, "from"), until=_day(end, "to"), points=points
+    )
     if as_json:
         print_json(read)
         return
-    summary = {k: getattr(read, k) for k in ("run_id", "start", "end", "rows", "points", "method", "initial_cash")}
+    summary = {k: read[k] for k in ("run_id", "start", "end", "rows", "points", "method", "initial_cash")}
     summary.update(
-        final_equity=read.equity[-1],
-        lowest_equity=min(read.equity),
-        deepest_drawdown=min(read.drawdown),
-        final_benchmark=read.benchmark[-1] if read.benchmark else None,
+        final_equity=read["equity"][-1],
+        lowest_equity=min(read["equity"]),
+        deepest_drawdown=min(read["drawdown"]),
+        final_benchmark=read["benchmark"][-1] if read["benchmark"] else None,
     )
     emit(summary, False, title="curves")
 
@@ -495,7 +477,7 @@ def drawdowns(
     as_json: JsonOpt = False,
 ) -> None:
     """The deepest drawdown periods: peak, trough, recovery, depth, length in sessions."""
-    periods = _call_env(ctx, _service().drawdown_periods, _uuid(run_id, "run_id"), top=top)
+    periods = client(ctx).run_drawdowns(str(_uuid(run_id, "run_id")), top=top)
     emit(periods, as_json, columns=["peak", "trough", "recovery", "depth", "sessions"], title="drawdown periods")
 
 
@@ -506,11 +488,11 @@ def returns(
     as_json: JsonOpt = False,
 ) -> None:
     """Monthly (or yearly) returns of the strategy, the benchmark and the excess."""
-    tables = _call_env(ctx, _service().return_tables, _uuid(run_id, "run_id"))
+    tables = client(ctx).run_returns(str(_uuid(run_id, "run_id")))
     if as_json:
         print_json(tables)
         return
-    rows = tables.yearly if yearly else tables.monthly
+    rows = tables["yearly"] if yearly else tables["monthly"]
     emit(rows, False, columns=["period", "strategy", "benchmark", "excess"], title="yearly" if yearly else "monthly")
 
 
@@ -521,14 +503,12 @@ def rolling(
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling Sharpe, volatility and beta over a window of sessions (the last 20 sessions as a table)."""
-    read = _call_env(ctx, _service().rolling, _uuid(run_id, "run_id"), window=window)
+    read = client(ctx).run_rolling(str(_uuid(run_id, "run_id")), window=window)
     if as_json:
         print_json(read)
         return
-    rows = [
-        {"date": d, "sharpe": s, "volatility": v, "beta": b}
-        for d, s, v, b in list(zip(read.date, read.sharpe, read.volatility, read.beta, strict=True))[-20:]
-    ]
+    series = zip(read["date"], read["sharpe"], read["volatility"], read["beta"], strict=True)
+    rows = [{"date": d, "sharpe": s, "volatility": v, "beta": b} for d, s, v, b in list(series)[-20:]]
     emit(rows, False, columns=["date", "sharpe", "volatility", "beta"], title=f"rolling {window} sessions")
 
 
@@ -539,13 +519,14 @@ def study(
     as_json: JsonOpt = False,
 ) -> None:
     """Trade and day statistics, drawdown periods and yearly returns of a run."""
-    read = _call_env(ctx, _service().run_study, _uuid(run_id, "run_id"), top=top)
+    read = client(ctx).run_study(str(_uuid(run_id, "run_id")), top=top)
     if as_json:
         print_json(read)
         return
-    emit(read.statistics, False, title="statistics")
-    emit(read.drawdown_periods, False, columns=["peak", "trough", "recovery", "depth", "sessions"], title="drawdowns")
-    emit(read.yearly, False, columns=["period", "strategy", "benchmark", "excess"], title="yearly returns")
+    emit(read["statistics"], False, title="statistics")
+    periods = read["drawdown_periods"]
+    emit(periods, False, columns=["peak", "trough", "recovery", "depth", "sessions"], title="drawdowns")
+    emit(read["yearly"], False, columns=["period", "strategy", "benchmark", "excess"], title="yearly returns")
 
 
 def compare(
@@ -556,22 +537,24 @@ def compare(
 ) -> None:
     """Compare runs on one calendar: metrics side by side, intersection window, correlations."""
     ids = [_uuid(r, "run_ids") for r in run_ids]
-    comparison = _call_env(ctx, _service().compare_runs, ids)
+    api = client(ctx)
+    comparison = api.compare([str(i) for i in ids])
     if csv is not None:
-        csv.write_bytes(_service().compare_csv(comparison))
+        csv.write_bytes(api.compare([str(i) for i in ids], format="csv"))
     if as_json:
         print_json(comparison)
         return
     short = [str(i)[:8] for i in ids]
     metrics = [
         {"metric": name, **{s: values.get(str(i)) for s, i in zip(short, ids, strict=True)}}
-        for name, values in comparison.metrics.items()
+        for name, values in comparison["metrics"].items()
     ]
-    window = comparison.window
-    title = f"window {window.start}..{window.end}" if window else "the runs share no session"
+    window = comparison["window"]
+    title = f"window {window['start']}..{window['end']}" if window else "the runs share no session"
     emit(metrics, False, columns=["metric", *short], title=title)
     corr = [
-        {"run": s, **dict(zip(short, row, strict=True))} for s, row in zip(short, comparison.correlation, strict=True)
+        {"run": s, **dict(zip(short, row, strict=True))}
+        for s, row in zip(short, comparison["correlation"], strict=True)
     ]
     emit(corr, False, columns=["run", *short], title="correlation of daily returns")
 
@@ -583,19 +566,19 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """Why two runs differ: manifest, strategy source, first differing session, metric deltas."""
-    read = _call_env(ctx, _service().diff_runs, _uuid(a, "a"), _uuid(b, "b"))
+    read = client(ctx).diff_runs(str(_uuid(a, "a")), str(_uuid(b, "b")))
     if as_json:
         print_json(read)
         return
     console = Console()
-    console.print(f"[bold]{read.status}[/bold]  first differing session: {read.first_difference or '—'}")
-    if read.manifest:
-        emit(read.manifest, False, columns=["path", "a", "b"], title="manifest differences")
-    changed = [{"metric": k, **v.model_dump()} for k, v in read.metrics.items() if v.a != v.b]
+    console.print(f"[bold]{read['status']}[/bold]  first differing session: {read['first_difference'] or '—'}")
+    if read["manifest"]:
+        emit(read["manifest"], False, columns=["path", "a", "b"], title="manifest differences")
+    changed = [{"metric": k, **v} for k, v in read["metrics"].items() if v["a"] != v["b"]]
     if changed:
         emit(changed, False, columns=["metric", "a", "b", "delta"], title="metric deltas (b - a)")
-    if read.source_diff:
-        console.print(read.source_diff, markup=False, highlight=False)
+    if read["source_diff"]:
+        console.print(read["source_diff"], markup=False, highlight=False)
 
 
 def register(app: AppTyper) -> None:

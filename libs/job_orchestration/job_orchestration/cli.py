@@ -1,4 +1,5 @@
-"""`huice jobs`: list, show, cancel, retry and follow your jobs; stats, reap and diagnostics for admins."""
+"""`huice jobs`: list, show, cancel, retry and follow your jobs (through the API client: in-process or the
+server of `HUICE_API_URL`); stats, reap and diagnostics for admins (operator commands, local)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import typer
 from job_orchestration import service
 from job_orchestration.config import env_of
 from job_orchestration.domain import JobStatus, Priority
-from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_params
+from platform_core.cli import AppTyper, JsonOpt, client, container, emit, parse_params
 from platform_core.errors import Forbidden, InvalidInput
-from platform_core.pagination import PageParams
 from user_auth.cli_session import cli_principal
 from user_auth.principal import Principal
 
@@ -39,40 +39,26 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Your jobs, newest first (admins: every job)."""
-    principal = cli_principal(ctx)
-    with container(ctx).db.transaction() as session:
-        page = service.list_jobs(
-            session, principal, status=status, kind=kind, page=PageParams(limit=limit, offset=offset)
-        )
+    page = client(ctx).jobs(status.value if status else None, kind, limit, offset)
     emit(page, as_json, columns=COLUMNS)
 
 
 @app.command("show")
 def show(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
     """One job: status, progress, attempts, timestamps, error and result."""
-    principal = cli_principal(ctx)
-    with container(ctx).db.transaction() as session:
-        emit(service.get(session, principal, job_id), as_json)
+    emit(client(ctx).job(str(job_id)), as_json)
 
 
 @app.command("cancel")
 def cancel(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
     """Cancel a job (queued: at once; running: at its next progress point). Exit 5 if already finished."""
-    principal = cli_principal(ctx)
-    c = container(ctx)
-    with c.db.transaction() as session:
-        job = service.cancel(session, env_of(c), principal, job_id)
-    emit(job, as_json)
+    emit(client(ctx).cancel_job(str(job_id)), as_json)
 
 
 @app.command("retry")
 def retry(ctx: typer.Context, job_id: JobId, as_json: JsonOpt = False) -> None:
     """Run a failed or cancelled job again from the start."""
-    principal = cli_principal(ctx)
-    c = container(ctx)
-    with c.db.transaction() as session:
-        job = service.retry(session, env_of(c), principal, job_id)
-    emit(job, as_json)
+    emit(client(ctx).retry_job(str(job_id)), as_json)
 
 
 @app.command("events")
@@ -83,9 +69,7 @@ def events(
     as_json: JsonOpt = False,
 ) -> None:
     """The job's events in order (state changes and progress)."""
-    principal = cli_principal(ctx)
-    with container(ctx).db.transaction() as session:
-        items = service.events(session, principal, job_id, after)
+    items = client(ctx).job_event_log(str(job_id), after)
     emit(items, as_json, columns=["id", "type", "status", "progress", "message", "attempt", "at"])
 
 

@@ -1,8 +1,9 @@
 """`huice data ...`: market data from the command line, every command with `--json`.
 
 Read commands (instruments, calendar, bars, coverage, snapshots) and the operator commands (load-sample,
-sync, check) run without a login: they are run on the server host by operators, and market data is not
-owned by any user. The HTTP API, by contrast, needs a signed-in caller and an admin for sync/check.
+sync, check) run without a login on the server host: market data is not owned by any user. With `--api`
+(or HUICE_API_URL) the read commands ask that server's API instead, as the signed-in user (the API needs a
+caller); sync/check/load-sample stay operator commands of the server host.
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from market_data import service
 from market_data.config import env_of
 from market_data.schemas import SyncJobRead, SyncProgress, SyncRequest, SyncResult
-from platform_core.cli import AppTyper, JsonOpt, container, emit, fail, parse_model, print_json
+from platform_core.cli import (
+    AppTyper,
+    JsonOpt,
+    client,
+    container,
+    emit,
+    fail,
+    is_remote,
+    parse_model,
+    print_json,
+    to_jsonable,
+)
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 from platform_core.pagination import PageParams
 
@@ -47,6 +59,58 @@ def _symbols(value: str | None) -> list[str] | None:
     return [s for s in (p.strip() for p in value.split(",")) if s] if value else None
 
 
+class _LocalReader:
+    """The read use cases in-process, without a login — as these commands always ran on the server host —
+    with the method names and JSON answers of `huice_client.Client`, which serves them with `--api`
+    (there a login or API key is needed, as for every route)."""
+
+    def __init__(self, c: Any) -> None:
+        self.c = c
+
+    def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.c.db.transaction() as session:
+            return to_jsonable(fn(session, *args, **kwargs))
+
+    def instruments(self, q: Any, board: Any, exchange: Any, kind: Any, limit: int, offset: int) -> Any:
+        page = PageParams(limit=limit, offset=offset)
+        return self._read(service.search_instruments, page=page, q=q, board=board, exchange=exchange, kind=kind)
+
+    def instrument(self, symbol: str) -> Any:
+        return self._read(service.instrument_detail, symbol)
+
+    def calendar(self, start: str, end: str) -> Any:
+        return self._read(service.calendar, date.fromisoformat(start), date.fromisoformat(end))
+
+    def bars(self, symbols: str, start: str, end: str, freq: str, adjust: str, snapshot_id: Any, format: str) -> Any:
+        env = env_of(self.c)
+        codes = _symbols(symbols) or []
+        args = {"freq": freq, "start": date.fromisoformat(start), "end": date.fromisoformat(end)}
+        args |= {"adjust": adjust, "snapshot_id": snapshot_id}
+        if format == "csv":
+            return self._read(lambda s: service.bars_csv(s, env, codes, **args, bom=False)).encode("utf-8")
+        return self._read(lambda s: service.bars_view(s, env, codes, **args))
+
+    def coverage(self, freq: Any, symbol: Any, snapshot_id: Any) -> Any:
+        return self._read(service.coverage, snapshot_id=snapshot_id, freq=freq, symbol=symbol)
+
+    def snapshots(self, limit: int, offset: int) -> Any:
+        return self._read(service.list_snapshots, page=PageParams(limit=limit, offset=offset))
+
+    def snapshot(self, snapshot_id: str) -> Any:
+        return self._read(service.get_snapshot, snapshot_id)
+
+
+def _reader(ctx: typer.Context) -> Any:
+    """Who answers the read commands: the server's API with `--api`, else the local database."""
+    return client(ctx) if is_remote(ctx) else _LocalReader(container(ctx))
+
+
+def _day(value: str, option: str) -> str:
+    parsed = _date(value, option)
+    assert parsed is not None
+    return parsed.isoformat()
+
+
 @app.command("instruments")
 def instruments(
     ctx: typer.Context,
@@ -59,30 +123,24 @@ def instruments(
     as_json: JsonOpt = False,
 ) -> None:
     """Search instruments by code or name; filter by board, exchange or kind."""
-    with container(ctx).db.transaction() as session:
-        page = service.search_instruments(
-            session, page=PageParams(limit=limit, offset=offset), q=q, board=board, exchange=exchange, kind=kind
-        )
+    page = _reader(ctx).instruments(q, board, exchange, kind, limit, offset)
     emit(page, as_json, columns=["symbol", "name", "exchange", "board", "list_date", "delist_date", "source"])
 
 
 @app.command("instrument")
 def instrument(ctx: typer.Context, symbol: str, as_json: JsonOpt = False) -> None:
     """One instrument with its ST periods and coverage."""
-    with container(ctx).db.transaction() as session:
-        detail = service.instrument_detail(session, symbol)
-    emit(detail, as_json)
+    emit(_reader(ctx).instrument(symbol), as_json)
 
 
 @app.command("calendar")
 def calendar(ctx: typer.Context, start: StartOpt, end: EndOpt, as_json: JsonOpt = False) -> None:
     """Trading sessions between --start and --end."""
-    with container(ctx).db.transaction() as session:
-        result = service.calendar(session, _date(start, "--start"), _date(end, "--end"))
+    result = _reader(ctx).calendar(_day(start, "--start"), _day(end, "--end"))
     emit(
-        result if as_json else [{"session": d} for d in result.sessions],
+        result if as_json else [{"session": d} for d in result["sessions"]],
         as_json,
-        title=f"{len(result.sessions)} sessions ({result.source})",
+        title=f"{len(result['sessions'])} sessions ({result['source']})",
     )
 
 
@@ -100,33 +158,25 @@ def bars(
     as_json: JsonOpt = False,
 ) -> None:
     """Bars in the bar-frame contract (JSON, CSV or a table)."""
-    args = {
-        "freq": freq,
-        "start": _date(start, "--start"),
-        "end": _date(end, "--end"),
-        "adjust": adjust,
-        "snapshot_id": snapshot,
-    }
-    c = container(ctx)
-    env = env_of(c)
-    with c.db.transaction() as session:
-        if csv or output:
-            text = service.bars_csv(session, env, _symbols(symbols) or [], **args, bom=output is not None)
+    window = (_day(start, "--start"), _day(end, "--end"))
+    fmt = "csv" if csv or output else "json"
+    answer = _reader(ctx).bars(symbols, *window, freq=freq, adjust=adjust, snapshot_id=snapshot, format=fmt)
+    if fmt == "csv":
+        text = answer.decode("utf-8-sig")
+        if output:
+            output.write_text("\ufeff" + text, encoding="utf-8")
+            emit({"written": str(output), "rows": max(0, text.count("\n") - 1), "bom": True}, as_json)
         else:
-            view = service.bars_view(session, env, _symbols(symbols) or [], **args)
-    if output:
-        output.write_text(text, encoding="utf-8")
-        emit({"written": str(output), "rows": max(0, text.count("\n") - 1), "bom": True}, as_json)
-    elif csv:
-        sys.stdout.write(text)
+            sys.stdout.write(text)
     elif as_json:
-        print_json(view)
+        print_json(answer)
     else:
         emit(
-            view.rows,
+            answer["rows"],
             False,
             columns=["symbol", "ts", "open", "high", "low", "close", "volume", "suspended"],
-            title=f"{len(view.rows)} bars · snapshot {view.snapshot_id} ({view.source}) · {view.adjust}",
+            title=f"{len(answer['rows'])} bars · snapshot {answer['snapshot_id']} ({answer['source']}) · "
+            f"{answer['adjust']}",
         )
 
 
@@ -188,8 +238,7 @@ def coverage(
     as_json: JsonOpt = False,
 ) -> None:
     """What a snapshot (default: the newest) holds per frequency and symbol."""
-    with container(ctx).db.transaction() as session:
-        rows = service.coverage(session, snapshot_id=snapshot, freq=freq, symbol=symbol)
+    rows = _reader(ctx).coverage(freq, symbol, snapshot)
     emit(rows, as_json, columns=["freq", "symbol", "first_date", "last_date", "rows"])
 
 
@@ -201,13 +250,13 @@ def snapshots(
     as_json: JsonOpt = False,
 ) -> None:
     """Data snapshots, newest first; `default` marks the one new backtests use (see `huice data default`)."""
-    with container(ctx).db.transaction() as session:
-        page = service.list_snapshots(session, page=PageParams(limit=limit, offset=offset))
+    page = _reader(ctx).snapshots(limit, offset)
     if as_json:
         emit(page, True)
         return
     # what fits a 100-column terminal; `--json` (and `data snapshot ID`) add the files, hash and coverage
-    rows = [{"default": "default" if s.is_default else "", **s.model_dump()} for s in page.items]
+    items = to_jsonable(page)["items"]
+    rows = [{"default": "default" if s.get("is_default") else "", **s} for s in items]
     emit(rows, False, columns=["default", "id", "source", "created_at", "rows"])
 
 
@@ -244,9 +293,7 @@ def default(
 @app.command("snapshot")
 def snapshot(ctx: typer.Context, snapshot_id: str, as_json: JsonOpt = False) -> None:
     """One snapshot with its partitions."""
-    with container(ctx).db.transaction() as session:
-        detail = service.get_snapshot(session, snapshot_id)
-    emit(detail, as_json)
+    emit(_reader(ctx).snapshot(snapshot_id), as_json)
 
 
 @app.command("load-sample")

@@ -1,4 +1,5 @@
-"""`huice monitor`: the operations summary, the alerts (and an evaluation now), the schedules (admins)."""
+"""`huice monitor`: the operations summary, the alerts (and an evaluation now), the schedules (admins), through
+the API client (in-process, or the server of `HUICE_API_URL`)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from monitoring import service
-from monitoring.config import env_of
 from monitoring.domain import DEFAULT_WINDOW, WINDOWS
-from monitoring.schemas import Summary
-from platform_core.cli import AppTyper, JsonOpt, container, emit
-from platform_core.pagination import PageParams
-from user_auth.cli_session import cli_principal
+from monitoring.schemas import AlertsRead, Summary
+from platform_core.cli import AppTyper, JsonOpt, client, emit
 
 app = AppTyper(help="Monitoring: the operations summary, alerts and maintenance schedules (admins).")
 
@@ -92,10 +89,7 @@ def _snapshot(s: Summary) -> str:
 @app.command("summary")
 def summary_cmd(ctx: typer.Context, window: Window = DEFAULT_WINDOW, as_json: JsonOpt = False) -> None:
     """The operations summary: users, strategies, backtests and runs, queues, workers, data, alerts (admins)."""
-    principal = cli_principal(ctx)
-    c = container(ctx)
-    with c.db.transaction() as session:
-        result = service.summary(session, env_of(c), principal, window=window)
+    result = Summary.model_validate(client(ctx).monitor_summary(window))
     if as_json:
         emit(result, True)
     else:
@@ -110,12 +104,10 @@ def alerts_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Every alert rule's state and the recent firing/resolved transitions (admins)."""
-    principal = cli_principal(ctx)
-    c = container(ctx)
-    with c.db.transaction() as session:
-        if evaluate:
-            service.evaluate_now(session, env_of(c), principal)
-        result = service.list_alerts(session, principal, page=PageParams(limit=limit))
+    api = client(ctx)
+    if evaluate:
+        api.evaluate_alerts()
+    result = AlertsRead.model_validate(api.monitor_alerts(limit=limit))
     if as_json:
         emit(result, True)
         return
@@ -136,10 +128,7 @@ def alerts_cmd(
 @app.command("schedules")
 def schedules_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The maintenance schedules: kind, period, next and last run, last job (admins)."""
-    principal = cli_principal(ctx)
-    c = container(ctx)
-    with c.db.transaction() as session:
-        rows = service.schedules(session, env_of(c), principal)
+    rows = client(ctx).monitor_schedules()
     emit(
         rows,
         as_json,

@@ -342,3 +342,75 @@ def parse_model(model: type[BaseModel], data: dict[str, Any]) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         raise invalid_input_from(exc) from None
+
+
+# --- the API client a command calls (in-process or over HTTP) ----------------------------------------------
+
+
+class CliRoot(LazyContainer):
+    """The root object of one CLI invocation: the lazily built composition root (for operator commands) and
+    the lazily built API client (for every user-facing command). `client_factory(root)` decides the
+    transport: the composed app in-process, or HTTP(S) to `HUICE_API_URL` / `huice --api URL`."""
+
+    def __init__(
+        self, factory: Callable[[], Any], client_factory: Callable[[CliRoot], Any], *, remote: bool = False
+    ) -> None:
+        super().__init__(factory)
+        self._client_factory = client_factory
+        self._client: Any = None
+        self.remote = remote
+
+    def get(self) -> Any:
+        """The composition root — refused over HTTP: an operator command opens the database of the host it
+        runs on, which with `--api` is not the server's (and would silently start an empty embedded one)."""
+        if self.remote:
+            raise AppError(
+                "this command runs on the server host only (it opens the database); "
+                "run it there without HUICE_API_URL / --api",
+                code=ErrorCode.INVALID_INPUT,
+            )
+        return super().get()
+
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory(self)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        super().close()
+
+
+def client(ctx: typer.Context) -> Any:
+    """The `huice_client.Client` this command calls: one implementation per command, whichever transport.
+
+    Under the root command it is the `CliRoot`'s; a context's sub-app invoked on its own (with a plain
+    `LazyContainer`) gets the in-process client the composition root registered as `extras["cli_client"]`."""
+    root = ctx.find_root()
+    if isinstance(root.obj, CliRoot):
+        return root.obj.client()
+    built = getattr(root.obj, "_cli_client", None)
+    if built is None:
+        make = container(ctx).extras.get("cli_client")
+        if make is None:
+            raise AppError("the composition root registered no API client", code=ErrorCode.INTERNAL_ERROR)
+        built = make(container(ctx))
+        root.obj._cli_client = built
+    return built
+
+
+def is_remote(ctx: typer.Context) -> bool:
+    """True when this invocation talks to a server over HTTP (`HUICE_API_URL` / `--api`)."""
+    root = ctx.find_root()
+    return isinstance(root.obj, CliRoot) and root.obj.remote
+
+
+def app_error(code: str, message: str, details: dict[str, Any] | None = None) -> AppError:
+    """An error answered by the API as the CLI's `AppError` (same envelope, same exit code)."""
+    try:
+        kind = ErrorCode(code)
+    except ValueError:
+        kind = ErrorCode.INTERNAL_ERROR
+    return AppError(message, details=details or {}, code=kind)

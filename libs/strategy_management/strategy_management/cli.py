@@ -1,6 +1,7 @@
 """`huice strategy ...`: the same use cases as `/api/strategies` and `/api/templates`, each with `--json`.
 
-Commands act as the signed-in user (`huice auth login` or `HUICE_API_KEY`). Source files are read here, on
+Commands act as the signed-in user (`huice auth login` or `HUICE_API_KEY`) through the API client
+(`platform_core.cli.client`: in-process, or the server of `HUICE_API_URL`). Source files are read here, on
 the caller's side; they are executed only in the confined runner.
 """
 
@@ -15,11 +16,8 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 
-from platform_core.cli import AppTyper, JsonOpt, container, emit, parse_model, parse_params, print_json, to_jsonable
+from platform_core.cli import AppTyper, JsonOpt, client, emit, parse_model, parse_params, print_json, to_jsonable
 from platform_core.errors import InvalidInput
-from platform_core.pagination import PageParams
-from strategy_management import service
-from strategy_management.config import env_of
 from strategy_management.schemas import (
     FromTemplate,
     ImportRequest,
@@ -27,7 +25,6 @@ from strategy_management.schemas import (
     StrategyUpdate,
     VersionCreate,
 )
-from user_auth.cli_session import cli_principal
 
 app = AppTyper(help="Strategies: immutable versions, templates, validation (dry run), export/import.")
 
@@ -50,19 +47,9 @@ def _model(cls: type[BaseModel], **values: Any) -> Any:
     return parse_model(cls, values)
 
 
-def _call(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    principal = cli_principal(ctx)
-    with container(ctx).db.transaction() as session:
-        return fn(session, principal, *args, **kwargs)
-
-
-def _call_with_env(ctx: typer.Context, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """`fn(session, env, principal, ...)` for the use cases that check, describe or run code."""
-    principal = cli_principal(ctx)
-    c = container(ctx)
-    env = env_of(c)
-    with c.db.transaction() as session:
-        return fn(session, env, principal, *args, **kwargs)
+def _body(model: BaseModel) -> dict[str, Any]:
+    """A validated request model as the JSON the route takes."""
+    return model.model_dump(mode="json")
 
 
 @app.command("list")
@@ -80,22 +67,14 @@ def list_cmd(
     """List your strategies."""
     if sort not in ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"):
         raise InvalidInput(f"unknown sort {sort!r}", field="--sort")
-    page = _call(
-        ctx,
-        service.list_strategies,
-        PageParams(limit=limit, offset=offset),
-        q=q,
-        tag=tag,
-        archived=None if include_all else archived,
-        sort=sort,
-    )
+    page = client(ctx).strategies(q, tag, archived, include_all, sort, limit, offset)
     emit(page, as_json, columns=_LIST_COLUMNS)
 
 
 @app.command("show")
 def show(ctx: typer.Context, strategy_id: IdArg, as_json: JsonOpt = False) -> None:
     """Show a strategy and its latest version summary."""
-    emit(_call(ctx, service.get_strategy, strategy_id), as_json)
+    emit(client(ctx).strategy(str(strategy_id)), as_json)
 
 
 @app.command("create")
@@ -112,7 +91,7 @@ def create(
     body = _model(
         StrategyCreate, name=name, description=description, tags=tag or [], source=_read(file), message=message
     )
-    emit(_call_with_env(ctx, service.create_strategy, body), as_json)
+    emit(client(ctx).create_strategy(_body(body)), as_json)
 
 
 @app.command("from-template")
@@ -126,7 +105,7 @@ def from_template(
 ) -> None:
     """Copy a built-in template into a new strategy of yours."""
     body = _model(FromTemplate, template=template, name=name, description=description, tags=tag or [])
-    emit(_call_with_env(ctx, service.create_from_template, body), as_json)
+    emit(client(ctx).strategy_from_template(_body(body)), as_json)
 
 
 @app.command("update")
@@ -142,25 +121,25 @@ def update(
     """Rename, re-describe or re-tag a strategy."""
     tags = [] if clear_tags else tag
     body = _model(StrategyUpdate, name=name, description=description, tags=tags)
-    emit(_call(ctx, service.update_strategy, strategy_id, body), as_json)
+    emit(client(ctx).update_strategy(str(strategy_id), _body(body)), as_json)
 
 
 @app.command("archive")
 def archive(ctx: typer.Context, strategy_id: IdArg, as_json: JsonOpt = False) -> None:
     """Archive a strategy (hidden from `list`, no new versions)."""
-    emit(_call(ctx, service.set_archived, strategy_id, True), as_json)
+    emit(client(ctx).archive_strategy(str(strategy_id)), as_json)
 
 
 @app.command("restore")
 def restore(ctx: typer.Context, strategy_id: IdArg, as_json: JsonOpt = False) -> None:
     """Restore an archived strategy."""
-    emit(_call(ctx, service.set_archived, strategy_id, False), as_json)
+    emit(client(ctx).restore_strategy(str(strategy_id)), as_json)
 
 
 @app.command("delete")
 def delete(ctx: typer.Context, strategy_id: IdArg, as_json: JsonOpt = False) -> None:
     """Delete a strategy and its versions (refused while a run references it)."""
-    _call(ctx, service.delete_strategy, strategy_id)
+    client(ctx).delete_strategy(str(strategy_id))
     emit({"deleted": str(strategy_id)}, as_json)
 
 
@@ -173,7 +152,7 @@ def versions(
     as_json: JsonOpt = False,
 ) -> None:
     """List the versions of a strategy, newest first."""
-    page = _call(ctx, service.list_versions, strategy_id, PageParams(limit=limit, offset=offset))
+    page = client(ctx).strategy_versions(str(strategy_id), limit, offset)
     emit(page, as_json, columns=["number", "id", "content_hash", "message", "created_at"])
 
 
@@ -186,9 +165,9 @@ def version(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one version (source, parameter schema, metadata, hash)."""
-    read = _call(ctx, service.get_strategy_version, strategy_id, number)
+    read = client(ctx).version(str(strategy_id), number)
     if source and not as_json:
-        sys.stdout.write(read.source)
+        sys.stdout.write(read["source"])
         return
     emit(read, as_json)
 
@@ -203,7 +182,7 @@ def save(
 ) -> None:
     """Save new source as the next immutable version."""
     body = _model(VersionCreate, source=_read(file), message=message)
-    emit(_call_with_env(ctx, service.save_version, strategy_id, body), as_json)
+    emit(client(ctx).save_version(str(strategy_id), body.source, body.message), as_json)
 
 
 @app.command("diff")
@@ -215,13 +194,13 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """Diff two versions (source and parameter schema)."""
-    result = _call(ctx, service.diff_versions, strategy_id, from_number, to_number)
+    result = client(ctx).diff_versions(str(strategy_id), from_number, to_number)
     if as_json:
         print_json(result)
         return
-    sys.stdout.write("\n".join(result.diff) + ("\n" if result.diff else "(same source)\n"))
-    if any(result.params.values()):
-        sys.stdout.write("params: " + json.dumps(result.params, ensure_ascii=False) + "\n")
+    sys.stdout.write("\n".join(result["diff"]) + ("\n" if result["diff"] else "(same source)\n"))
+    if any(result["params"].values()):
+        sys.stdout.write("params: " + json.dumps(result["params"], ensure_ascii=False) + "\n")
 
 
 @app.command("validate")
@@ -234,7 +213,7 @@ def validate(
 ) -> None:
     """Static check, parameter check and a dry run on sample bars in the confined runner."""
     params = parse_params(param or [])
-    emit(_call_with_env(ctx, service.validate_strategy, strategy_id, version=version_number, params=params), as_json)
+    emit(client(ctx).validate_strategy(str(strategy_id), version_number, params), as_json)
 
 
 @app.command("export")
@@ -246,7 +225,7 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a strategy (source + schema + metadata) as a JSON file."""
-    exported = _call(ctx, service.export_strategy, strategy_id, version_number)
+    exported = client(ctx).export_strategy(str(strategy_id), version_number)
     if out is None:
         print_json(exported)
         return
@@ -254,9 +233,9 @@ def export(
     emit(
         {
             "written": str(out),
-            "name": exported.name,
-            "version": exported.version,
-            "content_hash": exported.content_hash,
+            "name": exported["name"],
+            "version": exported["version"],
+            "content_hash": exported["content_hash"],
         },
         as_json,
     )
@@ -275,14 +254,13 @@ def import_cmd(
     except ValueError:
         raise InvalidInput("the file is not JSON", field="file") from None
     body = _model(ImportRequest, file=data, name=name)
-    emit(_call_with_env(ctx, service.import_strategy, body), as_json)
+    emit(client(ctx).import_strategy(data, body.name), as_json)
 
 
 @app.command("templates")
 def templates(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the built-in templates."""
-    cli_principal(ctx)
-    emit(service.list_templates(), as_json, columns=["name", "title"])
+    emit(client(ctx).templates(), as_json, columns=["name", "title"])
 
 
 @app.command("template")
@@ -293,9 +271,8 @@ def template(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one template: doc, parameter schema and source."""
-    cli_principal(ctx)
-    read = service.template_source(name)
+    read = client(ctx).template(name)
     if source and not as_json:
-        sys.stdout.write(read.source)
+        sys.stdout.write(read["source"])
         return
     emit(read, as_json)

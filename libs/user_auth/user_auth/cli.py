@@ -12,18 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from platform_core.cli import AppTyper, JsonOpt, container, emit
-from platform_core.errors import Unauthorized
+from platform_core.cli import AppTyper, JsonOpt, client, container, emit
+from platform_core.errors import AppError, ErrorCode, NotFound, Unauthorized
 from platform_core.pagination import PageParams
 from user_auth import service
 from user_auth.cli_session import (
     NOT_LOGGED_IN,
-    clear_session,
     cli_principal,
-    cli_session_id,
-    load_session,
-    refresh_session,
-    save_session,
     session_path,
 )
 from user_auth.config import AuthEnv, env_of
@@ -63,102 +58,97 @@ def _act(ctx: typer.Context) -> tuple[Any, AuthEnv, Principal]:
 @app.command()
 def register(ctx: typer.Context, email: EmailOpt, password: PasswordOpt = None, as_json: JsonOpt = False) -> None:
     """Create an account; a verification link is mailed (see `huice auth mailbox` without SMTP)."""
-    c, env = _env(ctx)
     secret = _password(password, confirm=True)
-    with c.db.transaction() as session:
-        user = service.register(session, env, email=email, password=secret)
-    emit(user, as_json)
+    emit(client(ctx).register(email, secret), as_json)
 
 
 @app.command()
 def login(ctx: typer.Context, email: EmailOpt, password: PasswordOpt = None, as_json: JsonOpt = False) -> None:
-    """Log in and keep the session in the config dir (file mode 0600) for every `huice` command."""
-    c, env = _env(ctx)
+    """Log in and keep the session in the config dir (file mode 0600) for every `huice` command (one
+    session per server with `--api`)."""
     secret = _password(password)
-    with c.db.transaction() as session:
-        pair = service.login(session, env, email=email, password=secret, via="cli")
-    path = save_session(env.settings, pair)
-    emit({"user": pair.user, "expires_at": pair.expires_at, "session_file": str(path)}, as_json)
+    api = client(ctx)
+    pair = api.login(email, secret)
+    emit({"user": pair.user, "expires_at": pair.expires_at, "session_file": str(api.store.path)}, as_json)
 
 
 @app.command()
 def logout(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """End the stored session (server side too) and forget it."""
-    c, env = _env(ctx)
-    stored = load_session(env.settings)
+    api = client(ctx)
     revoked = False
-    if stored is not None:
+    if api.store.load() is not None:
         try:
-            principal = cli_principal(ctx)
-            stored = load_session(env.settings) or stored
-            with c.db.transaction() as session:
-                service.logout(session, env, principal, refresh_token=stored["refresh_token"])
+            api.logout()
             revoked = True
-        except Unauthorized:
-            revoked = False
-    removed = clear_session(env.settings)
+        except AppError as exc:
+            if exc.code != ErrorCode.UNAUTHORIZED:
+                raise
+    removed = api.store.clear()
     emit({"logged_out": removed, "session_revoked": revoked}, as_json)
 
 
 @app.command()
 def whoami(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The account the CLI acts as (HUICE_API_KEY or the stored session)."""
-    c, _, principal = _act(ctx)
-    with c.db.transaction() as session:
-        user = service.me(session, principal)
-    emit({**user.model_dump(mode="json"), "via": principal.via}, as_json)
+    api = client(ctx)
+    emit({**api.me(), "via": api.via}, as_json)
 
 
 @app.command()
 def plans(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The plan catalogue: monthly quotas, rate limits and features of Free and Pro."""
-    _, env = _env(ctx)
-    catalogue = service.plan_catalogue(env)
+    catalogue = client(ctx).plans()
     if as_json:
         emit(catalogue, True)
         return
     rows = [
-        {"plan": p.name, **{q: v for q, v in p.quotas.items()}, "hard": ",".join(p.hard_quotas) or "-"}
-        for p in catalogue.plans
+        {"plan": p["name"], **dict(p["quotas"].items()), "hard": ",".join(p["hard_quotas"]) or "-"}
+        for p in catalogue["plans"]
     ]
     emit(rows, False, title="plans (monthly quotas)")
-    typer.echo(catalogue.disclaimer.text)
+    typer.echo(catalogue["disclaimer"]["text"])
 
 
 @app.command()
 def usage(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Your usage this month: used / limit / resets-at per quota."""
-    c, env, principal = _act(ctx)
-    with c.db.transaction() as session:
-        report = service.usage(session, env, principal)
+    report = client(ctx).usage()
     if as_json:
         emit(report, True)
         return
     emit(
-        [q.model_dump(mode="json") for q in report.quotas],
+        report["quotas"],
         False,
         columns=["quota", "used", "limit", "remaining", "hard", "exhausted", "resets_at"],
-        title=f"{report.plan} plan, period from {report.period_start}",
+        title=f"{report['plan']} plan, period from {report['period_start']}",
     )
 
 
 @app.command("accept-disclaimer")
 def accept_disclaimer(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Accept the research-use disclaimer (研究用途，不构成投资建议), needed once before the first run."""
-    c, _, principal = _act(ctx)
-    with c.db.transaction() as session:
-        accepted = service.accept_disclaimer(session, principal)
+    accepted = client(ctx).accept_disclaimer()
     if as_json:
         emit(accepted, True)
         return
-    typer.echo(accepted.disclaimer.text)
-    typer.echo(f"accepted at {accepted.accepted_at.isoformat() if accepted.accepted_at else '-'}")
+    typer.echo(accepted["disclaimer"]["text"])
+    typer.echo(f"accepted at {accepted['accepted_at'] or '-'}")
 
 
 @app.command()
 def refresh(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Rotate the stored refresh token now (done automatically when the access token expires)."""
-    pair = refresh_session(ctx)
+    api = client(ctx)
+    if api.refresh_token is None:
+        raise Unauthorized(NOT_LOGGED_IN)
+    try:
+        pair = api.refresh()
+    except AppError as exc:
+        if exc.code != ErrorCode.UNAUTHORIZED:
+            raise
+        api.store.clear()
+        raise Unauthorized("session expired or revoked: run `huice auth login`") from None
     emit({"user": pair.user, "expires_at": pair.expires_at}, as_json)
 
 
@@ -167,28 +157,19 @@ def verify(
     ctx: typer.Context, token: Annotated[str, typer.Argument(help="Token from the mail.")], as_json: JsonOpt = False
 ) -> None:
     """Confirm your email address with the token from the verification mail."""
-    c, env = _env(ctx)
-    with c.db.transaction() as session:
-        service.verify_email(session, env, token=token)
-    emit({"status": "verified", "message": "email address verified"}, as_json)
+    emit(client(ctx).verify_email(token), as_json)
 
 
 @app.command("resend-verification")
 def resend_verification(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Mail a new verification link to the logged-in account."""
-    c, env, principal = _act(ctx)
-    with c.db.transaction() as session:
-        result = service.request_verification(session, env, principal)
-    emit(result, as_json)
+    emit(client(ctx).request_verification(), as_json)
 
 
 @app.command("request-reset")
 def request_reset(ctx: typer.Context, email: EmailOpt, as_json: JsonOpt = False) -> None:
     """Mail a password reset link (same answer whether or not the account exists)."""
-    c, env = _env(ctx)
-    with c.db.transaction() as session:
-        result = service.request_password_reset(session, env, email=email)
-    emit(result, as_json)
+    emit(client(ctx).request_password_reset(email), as_json)
 
 
 @app.command("reset-password")
@@ -199,10 +180,8 @@ def reset_password(
     as_json: JsonOpt = False,
 ) -> None:
     """Choose a new password with the token from the reset mail; every session ends."""
-    c, env = _env(ctx)
     secret = _password(password, "New password", confirm=True)
-    with c.db.transaction() as session:
-        service.reset_password(session, env, token=token, new_password=secret)
+    client(ctx).reset_password(token, secret)
     emit({"status": "reset", "message": "password changed; log in again"}, as_json)
 
 
@@ -214,15 +193,10 @@ def change_password(
     as_json: JsonOpt = False,
 ) -> None:
     """Change your password; every other session ends (this CLI session stays)."""
-    c, env, principal = _act(ctx)
-    keep = cli_session_id(ctx)
     old_secret = _password(current, "Current password")
     new_secret = _password(new, "New password", confirm=True)
-    with c.db.transaction() as session:
-        revoked = service.change_password(
-            session, env, principal, current_password=old_secret, new_password=new_secret, keep_session_id=keep
-        )
-    emit({"status": "changed", "sessions_revoked": revoked}, as_json)
+    answer = client(ctx).change_password(old_secret, new_secret)
+    emit({"status": "changed", **(answer or {})}, as_json)
 
 
 @keys_app.command("create")
@@ -233,18 +207,13 @@ def keys_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key; the key is printed this once (use it as HUICE_API_KEY or a Bearer token)."""
-    c, env, principal = _act(ctx)
-    with c.db.transaction() as session:
-        created = service.create_api_key(session, env, principal, name=name, expires_in_days=expires_in_days)
-    emit(created, as_json)
+    emit(client(ctx).create_api_key(name, expires_in_days), as_json)
 
 
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, limit: LimitOpt = 50, offset: OffsetOpt = 0, as_json: JsonOpt = False) -> None:
     """Your API keys (prefixes only)."""
-    c, _, principal = _act(ctx)
-    with c.db.transaction() as session:
-        page = service.list_api_keys(session, principal, PageParams(limit=limit, offset=offset))
+    page = client(ctx).api_keys(limit, offset)
     emit(page, as_json, columns=["id", "prefix", "name", "active", "created_at", "expires_at", "last_used_at"])
 
 
@@ -253,10 +222,7 @@ def keys_revoke(
     ctx: typer.Context, key: Annotated[str, typer.Argument(help="Key id or prefix hk_...")], as_json: JsonOpt = False
 ) -> None:
     """Revoke one of your API keys."""
-    c, env, principal = _act(ctx)
-    with c.db.transaction() as session:
-        result = service.revoke_api_key(session, env, principal, key=key)
-    emit(result, as_json)
+    emit(client(ctx).revoke_api_key(key), as_json)
 
 
 @app.command()
@@ -310,26 +276,27 @@ def admin_users(
     as_json: JsonOpt = False,
 ) -> None:
     """Search users."""
-    c, _, principal = _act(ctx)
-    with c.db.transaction() as session:
-        page = service.list_users(
-            session,
-            principal,
-            query=q,
-            role=role,
-            plan=plan,
-            status=status,
-            page=PageParams(limit=limit, offset=offset),
-        )
+    values = [v.value if v is not None else None for v in (role, plan, status)]
+    page = client(ctx).admin_users(q, *values, limit=limit, offset=offset)
     emit(page, as_json, columns=["id", "email", "role", "plan", "status", "email_verified", "created_at"])
 
 
+def _find_user(api: Any, ref: str) -> dict[str, Any]:
+    """One user by id or email (admins)."""
+    try:
+        return api.admin_user(str(uuid.UUID(ref)))
+    except ValueError:
+        email = ref.strip().lower()
+    found = [u for u in api.admin_users(q=email, limit=200)["items"] if u["email"] == email]
+    if not found:
+        raise NotFound("no such user", details={"user": ref[:320]})
+    return found[0]
+
+
 def _update(ctx: typer.Context, user: str, change: UserAdminUpdate, as_json: bool) -> None:
-    c, env, principal = _act(ctx)
-    with c.db.transaction() as session:
-        target = service.find_user(session, principal, user)
-        result = service.update_user(session, env, principal, target.id, change)
-    emit(result, as_json)
+    api = client(ctx)
+    target = _find_user(api, user)
+    emit(api.admin_update_user(target["id"], change.model_dump(mode="json", exclude_unset=True)), as_json)
 
 
 UserArg = Annotated[str, typer.Argument(help="User id or email.")]
@@ -373,19 +340,9 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit log, newest first (admins)."""
-    c, _, principal = _act(ctx)
-    with c.db.transaction() as session:
-        page = service.query_audit(
-            session,
-            principal,
-            action=action,
-            actor_id=actor,
-            target_id=target,
-            outcome=outcome,
-            since=since,
-            until=until,
-            page=PageParams(limit=limit, offset=offset),
-        )
+    ids = [str(v) if v is not None else None for v in (actor, target)]
+    times = [v.isoformat() if v is not None else None for v in (since, until)]
+    page = client(ctx).audit(action, *ids, outcome, *times, limit=limit, offset=offset)
     emit(page, as_json, columns=["at", "action", "outcome", "actor_id", "target_id", "client_address", "details"])
 
 

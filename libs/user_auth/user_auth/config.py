@@ -129,6 +129,12 @@ class UserAuthSettings(HuiceSettings):
         validation_alias=AliasChoices("HUICE_API_KEY", "api_key"),
         description="An API key the CLI acts with instead of the stored session.",
     )
+    api_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("HUICE_API_URL", "api_url"),
+        description="A huice server (https://host) the CLI's user commands call over HTTP (`huice --api`); "
+        "unset: in-process. The CLI reads it before any setting is built.",
+    )
 
     def rate_limit(self, plan: str, route_class: str) -> str:
         """The limit spec of a route class for a plan (`anonymous` ignores the plan)."""
