@@ -337,6 +337,41 @@ class Client:
     def snapshot(self, snapshot_id: str) -> Call:
         return Call(path={"snapshot_id": snapshot_id})
 
+    @endpoint("GET /api/market/snapshots/default")
+    def default_snapshot(self) -> Call:
+        """The snapshot unpinned reads and new backtests use, how it became the default, and the rule."""
+        return Call()
+
+    @endpoint("PUT /api/market/snapshots/default", body="DefaultSnapshotSet")
+    def set_default_snapshot(self, snapshot_id: str) -> Call:
+        """Name the default snapshot (admin)."""
+        return Call(json={"snapshot_id": snapshot_id})
+
+    @endpoint("GET /api/market/indices/{index_code}/members", query=("on",))
+    def index_members(self, index_code: str, on: str) -> Call:
+        """An index's constituents as of a session (point in time), with their weights."""
+        return Call(path={"index_code": index_code}, params={"on": on})
+
+    @endpoint("GET /api/market/universe", query=("on",))
+    def universe(self, on: str) -> Call:
+        """Every stock listed on a session (delisted stocks on the sessions they traded)."""
+        return Call(params={"on": on})
+
+    @endpoint("GET /api/market/fundamentals", query=("symbols", "start", "end"))
+    def fundamentals(self, symbols: Sequence[str] | str, start: str, end: str) -> Call:
+        """PE, PB, PS, dividend yield, market value and turnover per stock and session (daily_basic)."""
+        codes = symbols if isinstance(symbols, str) else ",".join(symbols)
+        return Call(params={"symbols": codes, "start": start, "end": end})
+
+    def fundamentals_frame(self, symbols: Sequence[str] | str, start: str, end: str) -> pl.DataFrame:
+        """`fundamentals` as a polars frame, one row per stock and session."""
+        return pl.DataFrame(self.fundamentals(symbols, start, end)["rows"])
+
+    @endpoint("GET /api/market/sync/{job_id}")
+    def sync_job(self, job_id: str) -> Call:
+        """A market-data sync job (admin): status, latest progress, result or error."""
+        return Call(path={"job_id": str(job_id)})
+
     # --- jobs ----------------------------------------------------------------------------------------------
 
     @endpoint("GET /api/jobs", query=("status", "kind", "limit", "offset"))

@@ -99,6 +99,22 @@ class _LocalReader:
     def snapshot(self, snapshot_id: str) -> Any:
         return self._read(service.get_snapshot, snapshot_id)
 
+    def default_snapshot(self) -> Any:
+        return self._read(service.default_snapshot_detail)
+
+    def set_default_snapshot(self, snapshot_id: str) -> Any:
+        return self._read(lambda s: service.set_default_snapshot(s, snapshot_id, set_by="cli"))
+
+    def index_members(self, index_code: str, on: str) -> Any:
+        return self._read(service.index_members, index_code, date.fromisoformat(on))
+
+    def universe(self, on: str) -> Any:
+        return self._read(service.listed_universe, date.fromisoformat(on))
+
+    def fundamentals(self, symbols: str, start: str, end: str) -> Any:
+        codes = _symbols(symbols) or []
+        return self._read(service.fundamentals_view, codes, date.fromisoformat(start), date.fromisoformat(end))
+
 
 def _reader(ctx: typer.Context) -> Any:
     """Who answers the read commands: the server's API with `--api`, else the local database."""
@@ -188,16 +204,15 @@ def members(
     as_json: JsonOpt = False,
 ) -> None:
     """The constituents of an index as of a session (the newest weight date on or before it)."""
-    with container(ctx).db.transaction() as session:
-        found = service.index_members(session, index_code, _date(on, "--on"))
+    found = _reader(ctx).index_members(index_code, _day(on, "--on"))
     if as_json:
         emit(found, True)
         return
     emit(
-        found.members,
+        found["members"],
         False,
         columns=["symbol", "weight"],
-        title=f"{found.index_code} on {found.on} ({found.weight_date})",
+        title=f"{found['index_code']} on {found['on']} ({found['weight_date']})",
     )
 
 
@@ -208,9 +223,8 @@ def universe(
     as_json: JsonOpt = False,
 ) -> None:
     """Every stock listed on a session (delisted stocks while they traded)."""
-    with container(ctx).db.transaction() as session:
-        found = service.listed_universe(session, _date(on, "--on"))
-    emit(found if as_json else [{"symbol": s} for s in found.symbols], as_json, columns=["symbol"])
+    found = _reader(ctx).universe(_day(on, "--on"))
+    emit(found if as_json else [{"symbol": s} for s in found["symbols"]], as_json, columns=["symbol"])
 
 
 @app.command("fundamentals")
@@ -222,11 +236,8 @@ def fundamentals(
     as_json: JsonOpt = False,
 ) -> None:
     """PE, PB, PS, dividend yield, market value and turnover per stock and session (daily_basic)."""
-    with container(ctx).db.transaction() as session:
-        found = service.fundamentals_view(
-            session, _symbols(symbols) or [], _date(start, "--start"), _date(end, "--end")
-        )
-    emit(found if as_json else found.rows, as_json, columns=None if as_json else found.columns)
+    found = _reader(ctx).fundamentals(symbols, _day(start, "--start"), _day(end, "--end"))
+    emit(found if as_json else found["rows"], as_json, columns=None if as_json else found["columns"])
 
 
 @app.command("coverage")
@@ -269,25 +280,22 @@ def default(
     """The default snapshot (what new backtests and unpinned reads use) and its rule; with SNAPSHOT_ID,
     make that one the default. A published snapshot becomes the default by itself only when it covers
     everything the current default covers, so a partial sync never changes it."""
-    with container(ctx).db.transaction() as session:
-        if snapshot_id is None:
-            current = service.default_snapshot_detail(session)
-        else:
-            current = service.set_default_snapshot(session, snapshot_id, set_by="cli")
+    reader = _reader(ctx)
+    current = reader.default_snapshot() if snapshot_id is None else reader.set_default_snapshot(snapshot_id)
     if as_json:
         emit(current, True)
         return
     emit(
         {
-            "snapshot": current.snapshot.id,
-            "source": current.snapshot.source,
-            "created_at": current.snapshot.created_at,
-            "set_at": current.set_at,
-            "reason": current.reason,
+            "snapshot": current["snapshot"]["id"],
+            "source": current["snapshot"]["source"],
+            "created_at": current["snapshot"]["created_at"],
+            "set_at": current["set_at"],
+            "reason": current["reason"],
         },
         False,
     )
-    typer.echo(current.rule)
+    typer.echo(current["rule"])
 
 
 @app.command("snapshot")
