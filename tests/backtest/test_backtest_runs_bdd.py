@@ -228,6 +228,34 @@ def _cli_created(cli_env: dict[str, Any], result: Any) -> None:
     cli_env["names"]["backtest"] = created["backtest_id"]
 
 
+@given(parsers.parse('the file "{name}" holds the source of the template "{template}"'))
+def _source_file(cli_env: dict[str, Any], name: str, template: str) -> None:
+    from quant.templates import get_template
+
+    (Path(cli_env["names"]["dir"]) / name).write_text(get_template(template).source, encoding="utf-8")
+
+
+@then(
+    parsers.parse('the command succeeds and prints a backtest of the new strategy "{name}" on the members of "{index}"')
+)
+def _cli_created_inline(cli_env: dict[str, Any], result: Any, name: str, index: str) -> None:
+    created = json.loads(_ok(result).stdout)
+    backtest = created["backtest"]
+    selection = backtest["context"]["selection"]
+    assert selection["index"] == index and selection["exclude_st"] is True, backtest["context"]
+    assert backtest["context"]["universe"], "the codes the selection holds in the window"
+    assert backtest["params"] == {"fast": 5, "slow": 20}
+    assert backtest["strategy"]["strategy_name"] == name and backtest["strategy"]["version_number"] == 1
+    cli_env["names"]["backtest"] = created["backtest_id"]
+
+
+@then("the command succeeds and prints a succeeded run")
+def _cli_succeeded(result: Any) -> None:
+    run = json.loads(_ok(result).stdout)
+    assert (run["status"], run["progress"]) == ("succeeded", 100.0), run
+    assert run["stats"]["total_return"] is not None
+
+
 @then("the command succeeds showing a progress bar and a metrics table with total_return and sharpe")
 def _cli_waited(cli_env: dict[str, Any], result: Any, bt: Container) -> None:
     _ok(result)

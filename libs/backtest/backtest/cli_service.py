@@ -121,20 +121,65 @@ def _show_run(ctx: typer.Context, run_id: uuid.UUID, wait: bool, as_json: bool) 
             _metrics_table(run)
 
 
+def _read_source(path: str) -> str:
+    """Strategy source from a file (`-`: stdin), read on the caller's side; it runs only in the confined runner."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.__class__.__name__}", field="--code-file") from None
+
+
+def _universe(symbols: str | None, index: str | None, all_market: bool, filters: list[str]) -> Any:
+    """`--symbols` (a list) or a point-in-time selection (`--index` / `--all-market` with `--universe-filter`)."""
+    if sum((symbols is not None, index is not None, all_market)) != 1:
+        raise InvalidInput(
+            "name the universe with exactly one of --symbols, --index or --all-market", field="--symbols"
+        )
+    if symbols is not None:
+        if filters:
+            raise InvalidInput("--universe-filter applies to --index or --all-market", field="--universe-filter")
+        return [s for s in symbols.split(",") if s.strip()]
+    selection = {"index": index} if index is not None else {"all": True}
+    return {**selection, **parse_params(filters, option="--universe-filter")}
+
+
 def create(
     ctx: typer.Context,
-    symbols: Annotated[
-        str, typer.Option("--symbols", help="Universe: comma-separated codes, e.g. 600000.SH,000001.SZ")
-    ],
     start: Annotated[str, typer.Option(help="Window start (YYYY-MM-DD).")],
     end: Annotated[str, typer.Option(help="Window end (YYYY-MM-DD).")],
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Universe: comma-separated codes, e.g. 600000.SH,000001.SZ")
+    ] = None,
+    index: Annotated[
+        str | None, typer.Option("--index", help="Universe: an index's members on each session, e.g. 000300.SH.")
+    ] = None,
+    all_market: Annotated[
+        bool, typer.Option("--all-market", help="Universe: every stock listed on each session.")
+    ] = False,
+    universe_filter: Annotated[
+        list[str],
+        typer.Option(
+            "--universe-filter",
+            help='Filter of --index/--all-market k=v: boards=["star"], exclude_st=true, min_listed_sessions=60 '
+            "(repeatable).",
+        ),
+    ] = [],  # noqa: B006
     template: Annotated[str | None, typer.Option(help="Built-in template (copied into a new strategy).")] = None,
     strategy_id: Annotated[str | None, typer.Option(help="A strategy of yours (its latest version).")] = None,
     version_id: Annotated[str | None, typer.Option(help="An exact strategy version.")] = None,
+    code_file: Annotated[
+        str | None,
+        typer.Option(
+            "--code-file", help="Strategy source submitted inline (`-` for stdin): saved as a new strategy and pinned."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the strategy made from --template/--code-file.")] = None,
     param: ParamOpt = [],  # noqa: B006
     freq: Annotated[str, typer.Option(help="1d | 5min | 15min")] = "1d",
     snapshot: Annotated[str | None, typer.Option(help="Data snapshot id to pin (default: newest).")] = None,
-    adjust: Annotated[str, typer.Option(help="none | qfq | hfq")] = "qfq",
+    adjust: Annotated[str, typer.Option(help="none | qfq | qfq_pit | hfq")] = "qfq",
     cash: Annotated[float, typer.Option(help="Initial cash (CNY).")] = 1_000_000.0,
     benchmark: Annotated[str | None, typer.Option(help="Benchmark index, e.g. 000300.SH.")] = None,
     preset: Annotated[str, typer.Option(help="a-share | plain")] = "a-share",
@@ -143,8 +188,8 @@ def create(
         list[str],
         typer.Option(
             "--rule",
-            help="Rule override k=v: commission_rate, min_commission, "
-            "slippage_bps, limit_policy, volume_cap (repeatable).",
+            help="Rule override k=v: commission_rate, min_commission, slippage_bps, limit_policy, volume_cap, "
+            "stop_loss, take_profit, trailing_stop, audit_lookahead (repeatable).",
         ),
     ] = [],  # noqa: B006
     notes: Annotated[str, typer.Option(help="Free text.")] = "",
@@ -154,13 +199,15 @@ def create(
     """Create a backtest: a strategy (template, strategy or version) on a universe and window."""
     from backtest.schemas import BacktestCreate
 
-    ref = {"template": template, "strategy_id": strategy_id, "version_id": version_id, "params": parse_params(param)}
+    code = None if code_file is None else _read_source(code_file)
+    ref = {"template": template, "strategy_id": strategy_id, "version_id": version_id, "code": code, "name": name}
+    ref["params"] = parse_params(param)
     body = parse_model(
         BacktestCreate,
         {
             "strategy_ref": {k: v for k, v in ref.items() if v is not None},
             "context": {
-                "universe": [s for s in symbols.split(",") if s.strip()],
+                "universe": _universe(symbols, index, all_market, universe_filter),
                 "frequency": freq,
                 "window": {"start": start, "end": end},
                 "datasource_version": snapshot,

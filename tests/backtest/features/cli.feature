@@ -22,3 +22,10 @@ Feature: The whole backtest loop from the terminal
     Then the command succeeds and prints a run with the same stats
     When the user runs "backtest cancel {run} --json"
     Then the command exits 5 with the error code "CONFLICT"
+
+  Scenario: A one-off strategy from a source file on an index's members, point in time
+    Given the file "mine.py" holds the source of the template "ma_cross"
+    When the user runs "backtest create --code-file {dir}/mine.py --name mine --param fast=5 --param slow=20 --index 000300.SH --universe-filter exclude_st=true --start 2023-03-01 --end 2024-06-28 --json"
+    Then the command succeeds and prints a backtest of the new strategy "mine" on the members of "000300.SH"
+    When the user runs "backtest run {backtest} --wait --json"
+    Then the command succeeds and prints a succeeded run

@@ -12,6 +12,10 @@ Feature: Errors from the terminal
     Then the command exits 2 with the error code "INVALID_INPUT" naming "context.universe"
     When the user runs "backtest status 00000000-0000-7000-8000-000000000000 --json"
     Then the command exits 3 with the error code "NOT_FOUND"
+    When the user runs "backtest create --template ma_cross --symbols 600010.SH --index 000300.SH --start 2023-03-01 --end 2024-06-28 --json"
+    Then the command exits 2 with the error code "INVALID_INPUT" naming "--symbols"
+    When the user runs "backtest create --code-file {dir}/missing.py --symbols 600010.SH --start 2023-03-01 --end 2024-06-28 --json"
+    Then the command exits 2 with the error code "INVALID_INPUT" naming "--code-file"
 
   Scenario: Without --json an error is one readable line with a hint
     When the user runs "backtest status 00000000-0000-7000-8000-000000000000"
