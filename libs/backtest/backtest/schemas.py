@@ -534,6 +534,7 @@ class OrderRow(BaseModel):
     fees: float
     status: str
     reason: str | None
+    tag: str | None = None  # an event-driven strategy's own label (`order_target(code, 0, reason="STOP_LOSS")`)
 
 
 class FillRow(BaseModel):
