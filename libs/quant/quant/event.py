@@ -28,19 +28,21 @@ from __future__ import annotations
 import gc
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from quant import event_sdk
-from quant.config import EngineConfig
 from quant.contract import normalize_bars
 from quant.event_book import EventRun, check_tag
 from quant.event_view import BarData, Context, EventError, HookError, Order, Position
 from quant.kernel import KernelOut
-from quant.market import Market, prepare_market
+from quant.market import Market, prepare_market, split_benchmark
 from quant.strategy import EventHooks, StrategyError, StrategySpec, user_error, validate_strategy_params
+
+if TYPE_CHECKING:
+    from quant.config import EngineConfig
 
 __all__ = ["BarData", "Context", "EventError", "EventRun", "HookError", "Order", "Position", "replay", "run_strategy"]
 
@@ -141,13 +143,16 @@ def _checked(config: EngineConfig | None) -> EngineConfig:
     """The config of an event-driven run. Engine-level exit rules (`quant.stops`: the rules' stop_loss /
     take_profit / trailing_stop, or the source's `EXITS`) apply as in the kernels: `EventRun.step` judges the
     same `StopBook` on every bar, so an event port and its vectorised twin exit on the same bars."""
-    return config or EngineConfig()
+    if config is None:
+        from quant.config import EngineConfig
+
+        config = EngineConfig()
+    return config
 
 
 def _prepare(bars: pl.DataFrame, config: EngineConfig | None, instruments) -> tuple[pl.DataFrame, EngineConfig, Market]:
-    """The bars the strategy trades (the benchmark symbol taken out, as `simulate` does) and their market."""
-    from quant.engine import split_benchmark
-
+    """The bars the strategy trades (the benchmark symbol taken out, as `simulate` does) and their market
+    (the confined child's path: nothing of `quant.engine` or pydantic is imported)."""
     config = _checked(config)
     bars, _ = split_benchmark(normalize_bars(bars), None, config)
     return bars, config, prepare_market(bars, config, instruments)

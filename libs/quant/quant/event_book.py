@@ -8,18 +8,20 @@ import math
 import re
 from array import array
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
-from quant.config import EngineConfig
 from quant.event_view import Context, EventError, Order, RunView, _Scheduled
 from quant.kernel import EPS, RETRY, KernelOut, R
 from quant.kernel_scalar import _Lane
 from quant.market import Market, value_prices
 from quant.sdk import Columns
 from quant.stops import StopBook
+
+if TYPE_CHECKING:
+    from quant.config import EngineConfig
 
 _RETRY = [bool(x) for x in RETRY]
 _SUSP, _UP, _DOWN, _T1 = R["SUSPENDED"], R["LIMIT_UP_LOCKED"], R["LIMIT_DOWN_LOCKED"], R["T1_LOCKED"]
