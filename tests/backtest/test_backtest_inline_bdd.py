@@ -357,6 +357,12 @@ def _page_tag(client: Any, me: support.User, run: dict, tag: str) -> None:
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     assert any(item.get("tag") == tag and item["side"] == "sell" for item in items), items[:3]
+    csv = client.get(
+        f"/api/runs/{run['run_id']}/artifacts/orders", params={"format": "csv", "headers": "zh"}, headers=me.headers
+    )
+    assert csv.status_code == 200, csv.text
+    header, *rows = csv.text.splitlines()
+    assert "标签" in header.split(",") and any(row.endswith(f",{tag}") or f",{tag}," in row for row in rows)
 
 
 @when(parsers.parse('the user sweeps it over stop_loss "{stops}" and its batches run'), target_fixture="sweep")
