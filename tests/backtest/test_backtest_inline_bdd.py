@@ -393,3 +393,14 @@ def _stop_rows_equal_runs(bt: Container, client: Any, me: support.User, answer: 
         run = _run_stop(bt, client, me, answer, row["params"]["stop_loss"])
         assert row["metrics"]["total_return"] == pytest.approx(run["stats"]["total_return"], rel=1e-12, abs=1e-15)
         _tagged_stop_exits(client, me, run)
+
+
+@then(parsers.parse("the run's report counts its filled sells tagged {tag}"))
+def _report_tag(client: Any, me: support.User, run: dict, tag: str) -> None:
+    orders = _orders(client, me, run)
+    count = orders.filter((pl.col("tag") == tag) & (pl.col("side") == "sell") & (pl.col("status") == "filled")).height
+    answer = support.artifact(client, me, run["run_id"], "report", "html")
+    assert answer.status_code == 200, answer.text
+    html = answer.text
+    table = html[html.index('id="orders-by-tag"') : html.index("</table>", html.index('id="orders-by-tag"'))]
+    assert f"<tr><td>{tag}</td><td>sell</td><td>filled</td><td>{count}</td></tr>" in table, table

@@ -52,6 +52,7 @@ Feature: Inline strategy code, exit rules and the look-ahead audit of a backtest
     And the backtest's run with stop_loss 0.03 succeeds
     Then the orders show filled sells tagged STOP_LOSS, each at least 3% below the position's average cost
     And the run's orders page shows the tag STOP_LOSS
+    And the run's report counts its filled sells tagged STOP_LOSS
 
   Scenario: The pasted JoinQuant-style strategy runs in a sweep over its stop threshold
     When the user creates a backtest with a pasted JoinQuant-style stop-loss strategy
