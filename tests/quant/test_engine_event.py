@@ -51,7 +51,7 @@ def test_a_replayed_order_stream_equals_the_one_account_kernel() -> None:
             shares=["integer", "fractional"][(it // 2) % 2],
             limit_policy=["touch", "locked"][(it // 3) % 2],
             # engine-level exit rules on a third of the runs: the event engine judges the kernels' StopBook
-            **([{}, {"stop_loss": 0.03, "trailing_stop": 0.05}, {"take_profit": 0.02}][it % 3 if it % 4 else 0]),
+            **([{}, {"stop_loss": 0.03, "trailing_stop": 0.05}, {"take_profit": 0.02}][(it // 3) % 3]),
         )
         m = prepare_market(bars, config)
         N = len(m.symbols)
