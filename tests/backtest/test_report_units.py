@@ -39,7 +39,7 @@ from backtest.schemas import (
     SweepReportData,
     Window,
 )
-from backtest.service.reports import _distribution, _fees, _orders_by_reason
+from backtest.service.reports import _distribution, _fees, _orders_by_reason, _orders_by_tag
 from backtest.throttle import ShareThrottle
 from platform_core.errors import InvalidInput, ServiceUnavailable
 
@@ -116,6 +116,14 @@ def test_fees_orders_by_reason_and_distribution_from_frames() -> None:
         {"status": "rejected", "reason": "LIMIT_UP", "count": 2},
         {"status": "partial", "reason": "INSUFFICIENT_CASH", "count": 1},
         {"status": "rejected", "reason": "SUSPENDED", "count": 1},
+    ]
+    assert _orders_by_tag(orders) == []  # no labels: a vectorised run has no tag column
+    tagged = orders.with_columns(
+        side=pl.Series(["sell", "buy", "sell", "sell", "buy"]), tag=pl.Series([None, "ENTRY", "STOP", "STOP", None])
+    )
+    assert _orders_by_tag(tagged) == [
+        {"tag": "STOP", "side": "sell", "status": "rejected", "count": 2},
+        {"tag": "ENTRY", "side": "buy", "status": "partial", "count": 1},
     ]
     equity = pl.DataFrame({"returns": [0.0, 0.01, -0.02, 0.01, 0.03]})
     dist = _distribution(equity)

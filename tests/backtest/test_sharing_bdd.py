@@ -256,7 +256,8 @@ def _no_bars(client: Any, shared: httpx.Response, marked: dict, run: dict) -> No
     data = client.get(f"/api/shared/{shared.json()['token']}").json()
     assert set(data) == {
         "run", "metrics", "manifest", "curves", "drawdowns", "monthly", "yearly", "distribution", "fees",
-        "orders_by_reason", "trades", "trade_total", "blocked_orders", "positions", "include", "expires_at",
+        "orders_by_reason", "orders_by_tag", "trades", "trade_total", "blocked_orders", "positions", "include",
+        "expires_at",
     }  # fmt: skip
     assert set(data["curves"]) == {"ts", "equity", "drawdown", "benchmark", "method", "rows"}
     for row in data["positions"]:

@@ -50,6 +50,8 @@ def test_a_replayed_order_stream_equals_the_one_account_kernel() -> None:
             slippage_bps=float(rng.choice([0, 3, 50])),
             shares=["integer", "fractional"][(it // 2) % 2],
             limit_policy=["touch", "locked"][(it // 3) % 2],
+            # engine-level exit rules on a third of the runs: the event engine judges the kernels' StopBook
+            **([{}, {"stop_loss": 0.03, "trailing_stop": 0.05}, {"take_profit": 0.02}][(it // 3) % 3]),
         )
         m = prepare_market(bars, config)
         N = len(m.symbols)
@@ -65,6 +67,7 @@ def test_a_replayed_order_stream_equals_the_one_account_kernel() -> None:
         seen |= set(kernel.orders["reason"].tolist())
     kernel_reasons = ("", "SUSPENDED", "LIMIT_UP_LOCKED", "LIMIT_DOWN_LOCKED", "T1_LOCKED", "LOT_ROUNDED_TO_ZERO")
     assert seen >= {REASONS.index(r) for r in (*kernel_reasons, "VOLUME_CAP", "INSUFFICIENT_CASH")}
+    assert seen >= {REASONS.index(r) for r in ("STOP_LOSS", "TRAILING_STOP", "TAKE_PROFIT")}
 
 
 def _run(source: str, bars: pl.DataFrame, config: EngineConfig | None = None, params: dict | None = None):
@@ -202,6 +205,78 @@ def handle_data(context, data):
     assert lines == ["info 1", "warn"]
 
 
-def test_engine_exit_rules_are_refused_for_an_event_driven_strategy() -> None:
-    with pytest.raises(StrategyError, match=r"exit rules \['stop_loss'\] apply to vectorised strategies"):
-        run_backtest("ma_cross_event", BARS, {}, EngineConfig(stop_loss=0.08))
+@pytest.mark.parametrize("preset", ["a-share", "plain"])
+@pytest.mark.parametrize(
+    "exits",
+    [{"stop_loss": 0.03}, {"take_profit": 0.04}, {"trailing_stop": 0.03}, {"stop_loss": 0.05, "trailing_stop": 0.04}],
+)
+def test_engine_exit_rules_give_the_vectorised_twin_bit_identical_orders(preset: str, exits: dict) -> None:
+    """`ma_cross` with exit rules and its event-driven port `ma_cross_port` with the same rules: the same
+    orders (with the STOP_LOSS / TAKE_PROFIT / TRAILING_STOP reasons), fills, positions and equity."""
+    bars = gbm_bars(("600000.SH", "000001.SZ", "600519.SH"), sessions=400, seed=11)
+    config = EngineConfig(preset=preset, **exits)
+    params = {"fast": 5, "slow": 20}
+    a, b = run_backtest("ma_cross", bars, params, config), run_backtest("ma_cross_port", bars, params, config)
+    reasons = set(a.orders["reason"].drop_nulls().to_list())
+    assert reasons & {"STOP_LOSS", "TAKE_PROFIT", "TRAILING_STOP"}, reasons
+    for name in ("orders", "fills", "trades", "positions", "equity"):
+        assert getattr(a, name).equals(getattr(b, name)), name
+
+
+def test_an_engine_exit_is_the_strategys_next_bar_news() -> None:
+    """An exit of the engine's rules shows in `context.orders` (reason STOP_LOSS) and flattens the position;
+    it is not in the order stream (a replay fires it again) and the replay gives the same orders."""
+    from quant import simulate
+    from quant.event import order_streams
+
+    source = """
+from quant.sdk import log, order_target_percent
+
+def handle_bar(context, bar):
+    for o in context.orders:
+        if o.reason == "STOP_LOSS":
+            log.info(o.security, o.status, o.filled, context.portfolio.positions[o.security].quantity)
+    if context.current_dt.day == 6 and context.current_dt.month == 1:
+        order_target_percent("600000.SH", 0.5)
+"""
+    falling = BARS.with_columns(
+        [
+            (pl.col(c) * (1 - 0.01 * pl.int_range(pl.len()).over("symbol"))).alias(c)
+            for c in ("open", "high", "low", "close")
+        ]
+    )
+    config = EngineConfig(initial_cash=100_000, stop_loss=0.05)
+    result, lines = _run(source, falling, config)
+    stops = result.orders.filter(pl.col("reason") == "STOP_LOSS")
+    assert stops.height == 1 and stops["side"].to_list() == ["sell"] and stops["status"].to_list() == ["filled"]
+    assert len(lines) == 1 and lines[0].startswith("600000.SH filled") and lines[0].endswith(" 0.0")
+    [stream] = order_streams(load_strategy(source), falling, [{}], config)
+    assert stream.height == 1
+    replayed = simulate(falling, stream, config, params={})
+    assert replayed.orders.equals(result.orders)
+
+
+def test_order_labels_reach_the_orders_and_the_stream() -> None:
+    """`reason=` / `tag=` on an order: the orders' `tag` column (null on unlabelled ones), kept through the
+    order stream's replay; a bad label is refused naming the bar."""
+    from quant import simulate
+    from quant.event import order_streams
+
+    source = """
+from quant.sdk import order_target, order_target_percent
+
+def handle_bar(context, bar):
+    if context.current_dt.day == 6 and context.current_dt.month == 1:
+        order_target_percent("600000.SH", 0.5)
+    if context.current_dt.day == 12 and context.current_dt.month == 1:
+        order_target("600000.SH", 0, reason="STOP_LOSS")
+"""
+    config = EngineConfig(initial_cash=100_000)
+    result, _ = _run(source, BARS, config)
+    assert result.orders.select("side", "tag").rows() == [("buy", None), ("sell", "STOP_LOSS")]
+    [stream] = order_streams(load_strategy(source), BARS, [{}], config)
+    assert stream["tag"].to_list() == [None, "STOP_LOSS"]
+    assert simulate(BARS, stream, config, params={}).orders.equals(result.orders)
+    for bad in ("'stop loss'", "'x' * 33", "7"):
+        with pytest.raises(StrategyError, match=r"bar 2015-01-12.*reason/tag is 1 to 32 characters"):
+            _run(source.replace('reason="STOP_LOSS"', f"tag={bad}"), BARS, config)

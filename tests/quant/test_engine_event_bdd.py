@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import json
 
 import polars as pl
 import pytest
@@ -108,6 +109,26 @@ def when_twins(universe, vectorised: str, event: str, fast: int, slow: int, pres
     config = EngineConfig(preset=preset)
     params = {"fast": fast, "slow": slow}
     return run_backtest(vectorised, universe, params, config), run_backtest(event, universe, params, config)
+
+
+@when(
+    parsers.parse(
+        '"{vectorised}" and "{event}" run with fast {fast:d} and slow {slow:d} on the "{preset}" preset '
+        "with the exit rules {rules}"
+    ),
+    target_fixture="twins",
+)
+def when_twins_exits(universe, vectorised: str, event: str, fast: int, slow: int, preset: str, rules: str):
+    config = EngineConfig(preset=preset, **json.loads(rules))
+    params = {"fast": fast, "slow": slow}
+    return run_backtest(vectorised, universe, params, config), run_backtest(event, universe, params, config)
+
+
+@then(parsers.parse("some of their sells carry the reason {reason}"))
+def then_exit_reason(twins, reason: str) -> None:
+    for result in twins:
+        exits = result.orders.filter(pl.col("reason") == reason)
+        assert exits.height > 0 and set(exits["side"]) == {"sell"}, result.orders["reason"].value_counts()
 
 
 @then("their orders, fills, round trips, positions, equity and metrics are identical")

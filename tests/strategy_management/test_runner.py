@@ -161,7 +161,7 @@ def test_event_templates_step_the_simulator_in_the_runner_and_return_their_order
     outcome = outcomes[f"template:{name}"]
     assert not isinstance(outcome, Exception), outcome
     [frame] = outcome.frames
-    assert frame.columns == ["ts", "symbol", "amount", "order", "limit_price"]
+    assert frame.columns == ["ts", "symbol", "amount", "order", "limit_price", "tag"]
     assert frame.height > 0 and set(frame["order"]) <= {"target_shares", "target_percent"}
 
 

@@ -91,4 +91,4 @@ def weights(result: tuple[str, Any]) -> None:
 def order_stream(result: tuple[str, Any]) -> None:
     _, outcome = result
     [frame] = outcome.frames
-    assert frame.columns == ["ts", "symbol", "amount", "order", "limit_price"] and frame.height > 0
+    assert frame.columns == ["ts", "symbol", "amount", "order", "limit_price", "tag"] and frame.height > 0

@@ -140,7 +140,7 @@ ZH_NAMES = {
     "exit_date": "卖出日期", "entry_price": "买入价格", "exit_price": "卖出价格", "pnl": "盈亏", "return": "收益率",
     "holding_sessions": "持有交易日", "dividends": "分红", "close": "收盘价", "market_value": "市值", "cash": "现金",
     "equity": "权益", "returns": "日收益率", "drawdown": "回撤", "benchmark_equity": "基准权益", "seq": "序号",
-    "stage": "阶段", "level": "级别", "message": "信息", "metric": "指标", "figure": "数值",
+    "stage": "阶段", "level": "级别", "message": "信息", "metric": "指标", "figure": "数值", "tag": "标签",
     "total_return": "总收益率", "annual_return": "年化收益率", "volatility": "年化波动率", "sharpe": "夏普比率",
     "sortino": "索提诺比率", "max_drawdown": "最大回撤", "calmar": "卡玛比率", "benchmark_return": "基准收益率",
     "excess_return": "超额收益率", "alpha": "阿尔法", "beta": "贝塔", "tracking_error": "跟踪误差",

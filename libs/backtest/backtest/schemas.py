@@ -481,6 +481,10 @@ class ReportData(BaseModel):
     orders_by_reason: list[dict[str, Any]] = Field(
         description="Orders not (fully) filled, counted by status and reason."
     )
+    orders_by_tag: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Orders an event-driven strategy labelled (`reason=`), counted by tag, side and status.",
+    )
     trades: list[TradeRow] | None = Field(description="The first round trips (None when not included).")
     trade_total: int | None
     blocked_orders: list[OrderRow] | None = Field(description="The first orders not fully filled (with trades).")
@@ -534,6 +538,7 @@ class OrderRow(BaseModel):
     fees: float
     status: str
     reason: str | None
+    tag: str | None = None  # an event-driven strategy's own label (`order_target(code, 0, reason="STOP_LOSS")`)
 
 
 class FillRow(BaseModel):

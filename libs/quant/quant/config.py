@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quant.config_light import EXIT_FIELDS, Rules, rules_of
+
+__all__ = ["EXIT_FIELDS", "EngineConfig", "FillMode", "Preset", "Rules"]
+
 Preset = Literal["a-share", "plain"]
 FillMode = Literal["next_open", "next_close", "same_close"]
-EXIT_FIELDS = ("stop_loss", "take_profit", "trailing_stop")
 
 
 class EngineConfig(BaseModel):
@@ -57,31 +59,4 @@ class EngineConfig(BaseModel):
 
     def rules(self) -> Rules:
         """The switches the simulator applies for this preset."""
-        a_share = self.preset == "a-share"
-        rate = self.commission_rate if self.commission_rate is not None else (0.00025 if a_share else 0.0)
-        return Rules(
-            lots=a_share,
-            t1=a_share,
-            limits=a_share,
-            exchange_fees=a_share,
-            fractional=(not a_share) and self.shares == "fractional",
-            commission_rate=rate,
-            min_commission=self.min_commission if a_share else 0.0,
-            slippage=self.slippage_bps / 10_000.0,
-            price_basis=self.price_basis or ("raw" if a_share else "adjusted"),
-        )
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Resolved simulator switches (derived from `EngineConfig.rules()`)."""
-
-    lots: bool
-    t1: bool
-    limits: bool
-    exchange_fees: bool
-    fractional: bool
-    commission_rate: float
-    min_commission: float
-    slippage: float
-    price_basis: str
+        return rules_of(self)

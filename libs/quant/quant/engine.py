@@ -15,7 +15,7 @@ from quant.config import EXIT_FIELDS, EngineConfig
 from quant.contract import normalize_bars
 from quant.kernel import KernelOut
 from quant.kernel_plain import run_kernel
-from quant.market import Market, prepare_market
+from quant.market import Market, prepare_market, split_benchmark
 from quant.results import (
     BacktestResult,
     LanePanels,
@@ -107,14 +107,6 @@ def execution_targets(decisions: np.ndarray, mode: str, fill: str) -> tuple[np.n
     np.not_equal(out[0], 0.0, out=change[0])
     np.not_equal(out[1:], out[:-1], out=change[1:])
     return out, change
-
-
-def split_benchmark(bars: pl.DataFrame, benchmark: pl.DataFrame | None, config: EngineConfig):
-    """Take the benchmark out of `bars` when `config.benchmark_symbol` names a symbol in them."""
-    symbol = config.benchmark_symbol
-    if benchmark is None and symbol and "symbol" in bars.columns and (bars["symbol"] == symbol).any():
-        return bars.filter(pl.col("symbol") != symbol), bars.filter(pl.col("symbol") == symbol)
-    return bars, benchmark
 
 
 def benchmark_returns(m: Market, benchmark: pl.DataFrame | None) -> np.ndarray | None:

@@ -28,23 +28,25 @@ from __future__ import annotations
 import gc
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from quant import event_sdk
-from quant.config import EngineConfig
 from quant.contract import normalize_bars
-from quant.event_book import EventRun
+from quant.event_book import EventRun, check_tag
 from quant.event_view import BarData, Context, EventError, HookError, Order, Position
 from quant.kernel import KernelOut
-from quant.market import Market, prepare_market
+from quant.market import Market, prepare_market, split_benchmark
 from quant.strategy import EventHooks, StrategyError, StrategySpec, user_error, validate_strategy_params
+
+if TYPE_CHECKING:
+    from quant.config import EngineConfig
 
 __all__ = ["BarData", "Context", "EventError", "EventRun", "HookError", "Order", "Position", "replay", "run_strategy"]
 
-ORDER_STREAM_COLUMNS = ("ts", "symbol", "amount", "order", "limit_price")
+ORDER_STREAM_COLUMNS = ("ts", "symbol", "amount", "order", "limit_price", "tag")
 ORDER_KINDS = ("value", "target_shares", "target_value", "target_percent", "cancel")  # in a stream
 
 
@@ -138,21 +140,19 @@ class _Driver:
 
 
 def _checked(config: EngineConfig | None) -> EngineConfig:
-    """The config of an event-driven run: engine-level exit rules (`quant.stops`) are the vectorised model's;
-    an event-driven strategy places its exits itself, so they are refused rather than ignored."""
-    config = config or EngineConfig()
-    if config.exits:
-        raise StrategyError(
-            f"exit rules {sorted(config.exits)} apply to vectorised strategies; an event-driven strategy "
-            "places its own exits in handle_bar (e.g. order_target(symbol, 0) below its stop)"
-        )
+    """The config of an event-driven run. Engine-level exit rules (`quant.stops`: the rules' stop_loss /
+    take_profit / trailing_stop, or the source's `EXITS`) apply as in the kernels: `EventRun.step` judges the
+    same `StopBook` on every bar, so an event port and its vectorised twin exit on the same bars."""
+    if config is None:
+        from quant.config import EngineConfig
+
+        config = EngineConfig()
     return config
 
 
 def _prepare(bars: pl.DataFrame, config: EngineConfig | None, instruments) -> tuple[pl.DataFrame, EngineConfig, Market]:
-    """The bars the strategy trades (the benchmark symbol taken out, as `simulate` does) and their market."""
-    from quant.engine import split_benchmark
-
+    """The bars the strategy trades (the benchmark symbol taken out, as `simulate` does) and their market
+    (the confined child's path: nothing of `quant.engine` or pydantic is imported)."""
     config = _checked(config)
     bars, _ = split_benchmark(normalize_bars(bars), None, config)
     return bars, config, prepare_market(bars, config, instruments)
@@ -194,13 +194,15 @@ def stream_frame(run: EventRun) -> pl.DataFrame:
             "amount": pl.Series([r[2] for r in rows], dtype=pl.Float64),
             "order": pl.Series([r[3] for r in rows], dtype=pl.Utf8),
             "limit_price": pl.Series([r[4] for r in rows], dtype=pl.Float64),
+            "tag": pl.Series([r[5] for r in rows], dtype=pl.Utf8),
         }
     )
 
 
 def is_order_stream(frame: Any) -> bool:
-    """Whether `frame` is an event-driven strategy's order stream (not a vectorised target frame)."""
-    return isinstance(frame, pl.DataFrame) and tuple(frame.columns) == ORDER_STREAM_COLUMNS
+    """Whether `frame` is an event-driven strategy's order stream (not a vectorised target frame); a stream
+    without the `tag` column (as recorded before order labels) is one too."""
+    return isinstance(frame, pl.DataFrame) and tuple(frame.columns) in (ORDER_STREAM_COLUMNS, ORDER_STREAM_COLUMNS[:5])
 
 
 def order_streams(
@@ -222,6 +224,7 @@ def replay(m: Market, config: EngineConfig, bars: pl.DataFrame, stream: pl.DataF
         raise StrategyError("the order stream names a bar that is not in the data")
     symbols, amounts = stream["symbol"].to_list(), stream["amount"].to_list()
     kinds, limits = stream["order"].to_list(), stream["limit_price"].to_list()
+    tags = stream["tag"].to_list() if "tag" in stream.columns else [None] * stream.height
     by_bar: dict[int, list[int]] = {}
     for i, t in enumerate(t_of.tolist()):
         by_bar.setdefault(t, []).append(i)
@@ -234,7 +237,8 @@ def replay(m: Market, config: EngineConfig, bars: pl.DataFrame, stream: pl.DataF
             if kinds[i] == "cancel":
                 run.cancel_slot(k)
             else:
-                run.place(kinds[i], k, _stream_amount(kinds[i], amounts[i], limits[i], i), limits[i])
+                amount = _stream_amount(kinds[i], amounts[i], limits[i], i)
+                run.place(kinds[i], k, amount, limits[i], tag=_stream_tag(tags[i], i))
         run.step(t)
     return run
 
@@ -247,6 +251,13 @@ def _stream_amount(kind: str, amount: Any, limit: Any, i: int) -> float:
     if bad or (limit is not None and not (math.isfinite(limit) and limit > 0)):
         raise StrategyError(f"the order stream has an invalid amount or limit price at row {i}")
     return value
+
+
+def _stream_tag(tag: Any, i: int) -> str | None:
+    try:
+        return check_tag(tag)
+    except ValueError:
+        raise StrategyError(f"the order stream has an invalid tag at row {i}") from None
 
 
 def spec_user_error(exc: HookError, spec: StrategySpec) -> StrategyError:
@@ -277,6 +288,15 @@ def result_of(run: EventRun, config: EngineConfig, benchmark, spec: StrategySpec
     m = run.m
     result = build_result(m, run.kernel_out(), np.arange(run.N)[None, :], config, benchmark_returns(m, benchmark), {})
     result.manifest = {**manifest(m, config, spec, params), "model": "event"}
+    return with_tags(result, run)
+
+
+def with_tags(result, run: EventRun):
+    """`result` with the strategy's order labels as the orders' `tag` column (when it labelled any: a run
+    without labels keeps the vectorised model's columns, so twins stay comparable)."""
+    tags = run.order_tags()
+    if tags is not None:
+        result.orders = result.orders.with_columns(tags)
     return result
 
 
@@ -336,7 +356,10 @@ def grid_of(runs: list[EventRun], config, benchmark, spec, sets, full: bool, ret
     if full:
         panels = LanePanels(out, m, sym_idx, config.initial_cash)
         results = [
-            build_result(m, out, sym_idx, config, bench, {**base, "params": sets[i]}, lane=i, panels=panels)
+            with_tags(
+                build_result(m, out, sym_idx, config, bench, {**base, "params": sets[i]}, lane=i, panels=panels),
+                runs[i],
+            )
             for i in range(len(sets))
         ]
     daily = np.concatenate(kept, axis=1) if kept else None

@@ -5,19 +5,23 @@ fitting are called, not copied), and the stream of placed orders that `quant.eve
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
-from quant.config import EngineConfig
 from quant.event_view import Context, EventError, Order, RunView, _Scheduled
 from quant.kernel import EPS, RETRY, KernelOut, R
 from quant.kernel_scalar import _Lane
 from quant.market import Market, value_prices
 from quant.sdk import Columns
+from quant.stops import StopBook
+
+if TYPE_CHECKING:
+    from quant.config import EngineConfig
 
 _RETRY = [bool(x) for x in RETRY]
 _SUSP, _UP, _DOWN, _T1 = R["SUSPENDED"], R["LIMIT_UP_LOCKED"], R["LIMIT_DOWN_LOCKED"], R["T1_LOCKED"]
@@ -28,6 +32,16 @@ _LOT0, _VCAP, _CASH, _NOLIMIT = (
     R["LIMIT_PRICE_NOT_REACHED"],
 )
 _REASON_NAMES = {v: k for k, v in R.items()}
+_TAG = re.compile(r"[A-Za-z0-9_]{1,32}")  # a strategy's own order label (`reason=` / `tag=`)
+
+
+def check_tag(tag: Any) -> str | None:
+    """A strategy's order label, or None; anything but 1–32 characters of [A-Za-z0-9_] is refused."""
+    if tag is None:
+        return None
+    if not isinstance(tag, str) or _TAG.fullmatch(tag) is None:
+        raise ValueError(f"an order's reason/tag is 1 to 32 characters of A-Z, a-z, 0-9 and _ (got {tag!r:.40})")
+    return tag
 
 
 @dataclass
@@ -68,6 +82,8 @@ class EventRun(RunView):
         self.all_orders: dict[int, Order] = {}
         self.updated: list[Order] = []
         self.stream: list[tuple] = []
+        self._share_orders: dict[int, bool] = {}  # by slot: whether its last order was in shares
+        self.rec_tags: list[str | None] = []  # the label of each record of `lane.recs`, in record order
         self.next_step = 0
         self.seen = -1
         self.t = 0
@@ -85,15 +101,20 @@ class EventRun(RunView):
         self._scheduled: list[_Scheduled] = []
         self.context: Context | None = None
         self._hl: dict[str, np.ndarray] = {}
+        # engine-level exit rules (`quant.stops`): the kernels' StopBook, judged on every step
+        self.stops = StopBook(m, config, np.arange(N)[None, :], R["STOP_LOSS"]) if config.exits else None
 
     # --- simulation ------------------------------------------------------------------------------
 
     def step(self, t: int) -> None:
         """Execute the open orders at bar t (`kernel_scalar._Lane._step` for one lane, per order kind)."""
+        admitted = [item[1] if isinstance(item, tuple) else item.k for item in self.pending]
         for item in self.pending:
             self._admit(item)
         self.pending = []
         self.next_step = t + 1
+        if self.stops is not None:
+            self._fire_exits(t, admitted)
         ca = self.m.ca_cash
         paid_any = False
         if ca is not None and ca[t].any():
@@ -108,6 +129,23 @@ class EventRun(RunView):
         self.st_t.append(t)
         self.st_c.append(self.cash)
 
+    def _fire_exits(self, t: int, changed: list[int]) -> None:
+        """The exits of the engine's exit rules executing at bar t (`StopBook.fire`, as the kernels call
+        it): each replaces its symbol's open order by a sell of the whole position, which carries the exit's
+        reason (STOP_LOSS, TRAILING_STOP, TAKE_PROFIT) when it fills and is retried while blocked. A new
+        order of the strategy for a symbol whose exit is still blocked cancels the exit (`changed`). Exits
+        are the engine's, not the strategy's: they are not in the order stream (a replay fires them again)."""
+        for k in self.stops.fire(0, t, sorted(set(changed))):
+            self._ids += 1
+            # flat in the terms of the symbol's last order, as the kernel of a shares or a weight strategy
+            kind = "target_shares" if self._share_orders.get(k, False) else "target_percent"
+            order = Order(self._ids, self.symbols[k], kind, 0.0, None, self.current_dt())
+            self.all_orders[order.id] = order
+            old = self.open.get(k)
+            if old is not None:
+                self._finish(old.order, "replaced")
+            self.open[k] = _Open(order, k, kind, 0.0, None)
+
     def _admit(self, item) -> None:
         if isinstance(item, tuple):  # a cancellation
             old = self.open.pop(item[1], None)
@@ -118,6 +156,7 @@ class EventRun(RunView):
         if old is not None:
             self._finish(old.order, "replaced")
         self.open[item.k] = item
+        self._share_orders[item.k] = item.kind in ("target_shares", "value")
 
     def _finish(self, order: Order, status: str) -> None:
         order.status = status
@@ -200,6 +239,8 @@ class EventRun(RunView):
                 if 0.0 < pj <= 1e-6:  # `Simulator._sells` with want 0 closes a dust position out
                     cur[j] = pj - pj
                     self._set_pos(k, t, cur[j])
+                    if self.stops is not None:
+                        self.stops.on_fill(0, k, t, pj, 0.0, cur[j], False)
                 continue
             want = -delta[j]
             if want >= pj - 1e-6:
@@ -228,6 +269,8 @@ class EventRun(RunView):
                     reason = _VCAP
                     q = cap
             q = q if q <= pj or q != q else pj
+            if self.stops is not None and reason == 0 and self.stops.code[0, k]:
+                reason = int(self.stops.code[0, k])  # the exit's own reason (`quant.stops`)
             price = p * (1 - r.slippage)
             if o.limit is not None and reason == 0:
                 limited = self._limit_price(o, t, price, buy=False)
@@ -245,9 +288,12 @@ class EventRun(RunView):
             closes = q > 0 and pj - q <= 1e-9
             cur[j] = pj - q
             lane.recs.extend((t, k, 1, abs(want), req, q, price, fees[0], fees[1], fees[2], reason, closes))
+            self.rec_tags.append(o.order.tag)
             if q > 0:
                 self.cost_basis[k] = self.cost_basis[k] * (cur[j] / pj) if cur[j] > 1e-9 else 0.0
                 self._set_pos(k, t, cur[j])
+                if self.stops is not None:
+                    self.stops.on_fill(0, k, t, q, price, cur[j], False)
             self._report(o, "sell", req, q, price, sum(fees), reason)
         self.cash = self.cash + tot
 
@@ -309,11 +355,14 @@ class EventRun(RunView):
                 lane.recs.extend(
                     (t, k, 0, abs(delta[j]), req[j], qj, price[j], fees[0], fees[1], fees[2], reason[j], False)
                 )
+                self.rec_tags.append(slots[j].order.tag)
                 if qj > 0:
                     self.cost_basis[k] += value + fees[0] + fees[1] + fees[2]
                 self._report(slots[j], "buy", req[j], qj, price[j], sum(fees), reason[j])
             if qj > 0:
                 self._set_pos(k, t, cur[j])
+                if self.stops is not None:
+                    self.stops.on_fill(0, k, t, qj, price[j], cur[j], True)
         cash = self.cash - tot
         self.cash = cash if cash >= 0.0 or cash != cash else 0.0
 
@@ -348,15 +397,28 @@ class EventRun(RunView):
                 self._finish(item.order, "cancelled")
         self.pending = []
 
+    def order_tags(self) -> pl.Series | None:
+        """The labels of the run's orders in the orders frame's row order (`results.orders_frame` sorts the
+        records by bar, symbol and side), or None when the strategy labelled none."""
+        if not any(tag is not None for tag in self.rec_tags):
+            return None
+        recs = np.frombuffer(self.lane.recs, dtype=np.float64).reshape(-1, 12)
+        order = np.lexsort((recs[:, 2], recs[:, 1], recs[:, 0]))
+        return pl.Series("tag", self.rec_tags, dtype=pl.Utf8).gather(order)
+
     def kernel_out(self) -> KernelOut:
         """The run's raw records, shaped as the vectorised kernel's (one lane over every symbol)."""
         return self.lane._output(self.T, self.N, self.st_t, self.st_c, self.ca_paid)
 
     # --- orders --------------------------------------------------------------------------------------
 
-    def order(self, kind: str, security: str, amount: Any, price: Any = None) -> Order:
+    def order(self, kind: str, security: str, amount: Any, price: Any = None, tag: Any = None) -> Order:
         """Place an order (see `quant.event_sdk`): checked at once, executed at the next step."""
         what = f"{_API_NAMES[kind]}({security!r}, {amount!r})"
+        try:
+            tag = check_tag(tag)
+        except ValueError as exc:
+            raise EventError(f"bar {self.ts_text(self.t)}: {what}: {exc}") from None
         k = self.symbol_index(security, what)
         value = self._number(amount, what, "amount")
         limit = None if price is None else self._number(price, what, "price")
@@ -372,18 +434,20 @@ class EventRun(RunView):
                 raise EventError(
                     f"bar {self.ts_text(self.t)}: {what}: selling more than the {held:g} shares held (no short selling)"
                 )
-            return self.place("target_shares", k, held + value, limit, shown=("shares", value))
-        return self.place(kind, k, value, limit)
+            return self.place("target_shares", k, held + value, limit, shown=("shares", value), tag=tag)
+        return self.place(kind, k, value, limit, tag=tag)
 
-    def place(self, kind: str, k: int, value: float, limit: float | None, shown: tuple | None = None) -> Order:
+    def place(
+        self, kind: str, k: int, value: float, limit: float | None, shown: tuple | None = None, tag: str | None = None
+    ) -> Order:
         """Queue an order for the next step and record it in the stream."""
         self._ids += 1
         shown_kind, shown_amount = shown or (kind, value)  # what the strategy asked for
-        order = Order(self._ids, self.symbols[k], shown_kind, shown_amount, limit, self.current_dt())
+        order = Order(self._ids, self.symbols[k], shown_kind, shown_amount, limit, self.current_dt(), tag=tag)
         self.all_orders[order.id] = order
         self._drop_pending(k, "replaced")
         self.pending.append(_Open(order, k, kind, value, limit))
-        self.stream.append((self.next_step, k, value, kind, limit))
+        self.stream.append((self.next_step, k, value, kind, limit, tag))
         return order
 
     def _drop_pending(self, k: int, status: str) -> None:
@@ -408,7 +472,7 @@ class EventRun(RunView):
     def cancel_slot(self, k: int) -> None:
         self._drop_pending(k, "cancelled")
         self.pending.append(("cancel", k))
-        self.stream.append((self.next_step, k, math.nan, "cancel", None))
+        self.stream.append((self.next_step, k, math.nan, "cancel", None, None))
 
     def open_orders(self) -> dict:
         live = {o.order.id: o.order for o in self.open.values()}

@@ -3,7 +3,9 @@
 (`quant.event.EventRun`), which registers itself here while it runs; outside a run they raise.
 
 Re-exported by `quant.sdk`, so a strategy writes `from quant.sdk import order_target_percent, run_monthly`.
-Every function is also a method of `context` (`context.order_target_percent(...)`)."""
+Every function is also a method of `context` (`context.order_target_percent(...)`). Every order function
+takes an optional label, `reason="STOP_LOSS"` (alias `tag=`): at most 32 characters of [A-Za-z0-9_],
+shown with the order's fills in the orders artifact's `tag` column and in `context.orders`."""
 
 from __future__ import annotations
 
@@ -19,39 +21,60 @@ def _run() -> Any:
     return _ACTIVE[-1]
 
 
-def order_shares(security: str, amount: float, price: float | None = None) -> Any:
+def order_shares(
+    security: str, amount: float, price: float | None = None, *, reason: str | None = None, tag: str | None = None
+) -> Any:
     """Buy (amount > 0) or sell (amount < 0) `amount` shares; `price` makes it a limit order."""
-    return _run().order("shares", security, amount, price)
+    return _run().order("shares", security, amount, price, _label(reason, tag))
 
 
-def order_value(security: str, value: float, price: float | None = None) -> Any:
+def order_value(
+    security: str, value: float, price: float | None = None, *, reason: str | None = None, tag: str | None = None
+) -> Any:
     """Buy (value > 0) or sell (value < 0) shares worth `value` at the execution price."""
-    return _run().order("value", security, value, price)
+    return _run().order("value", security, value, price, _label(reason, tag))
 
 
-def order_target_shares(security: str, amount: float, price: float | None = None) -> Any:
+def order_target_shares(
+    security: str, amount: float, price: float | None = None, *, reason: str | None = None, tag: str | None = None
+) -> Any:
     """Trade to hold `amount` shares (≥ 0)."""
-    return _run().order("target_shares", security, amount, price)
+    return _run().order("target_shares", security, amount, price, _label(reason, tag))
 
 
-def order_target_value(security: str, value: float, price: float | None = None) -> Any:
+def order_target_value(
+    security: str, value: float, price: float | None = None, *, reason: str | None = None, tag: str | None = None
+) -> Any:
     """Trade to hold shares worth `value` (≥ 0) at the execution price."""
-    return _run().order("target_value", security, value, price)
+    return _run().order("target_value", security, value, price, _label(reason, tag))
 
 
-def order_target_percent(security: str, percent: float, price: float | None = None) -> Any:
+def order_target_percent(
+    security: str, percent: float, price: float | None = None, *, reason: str | None = None, tag: str | None = None
+) -> Any:
     """Trade to hold `percent` (0..1) of the portfolio's total value at the execution price."""
-    return _run().order("target_percent", security, percent, price)
+    return _run().order("target_percent", security, percent, price, _label(reason, tag))
 
 
-def order_target(security: str, amount: float, price: float | None = None) -> Any:
+def order_target(
+    security: str, amount: float, price: float | None = None, *, reason: str | None = None, tag: str | None = None
+) -> Any:
     """JoinQuant's name for `order_target_shares`."""
-    return order_target_shares(security, amount, price)
+    return order_target_shares(security, amount, price, reason=reason, tag=tag)
 
 
-def order(security: str, amount: float, price: float | None = None) -> Any:
+def order(
+    security: str, amount: float, price: float | None = None, *, reason: str | None = None, tag: str | None = None
+) -> Any:
     """JoinQuant's name for `order_shares`."""
-    return order_shares(security, amount, price)
+    return order_shares(security, amount, price, reason=reason, tag=tag)
+
+
+def _label(reason: str | None, tag: str | None) -> str | None:
+    """The order's own label: `reason=` or its alias `tag=` (not two different ones); checked by the run."""
+    if reason is not None and tag is not None and reason != tag:
+        raise ValueError("give an order's label as reason= or tag=, not both")
+    return reason if reason is not None else tag
 
 
 def cancel_order(order: Any) -> None:

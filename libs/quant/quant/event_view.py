@@ -57,6 +57,7 @@ class Order:
     fees: float = 0.0
     side: str | None = None
     reason: str | None = None
+    tag: str | None = None  # the strategy's own label (`order_*(..., reason="STOP_LOSS")`)
 
     @property
     def is_buy(self) -> bool:

@@ -16,13 +16,16 @@ scaled to cash after fees). Cash and positions never go negative. Every per-(tim
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from quant.config import EngineConfig
 from quant.market import Market, value_prices
 from quant.stops import CODES as STOP_CODES
 from quant.stops import StopBook
+
+if TYPE_CHECKING:
+    from quant.config import EngineConfig
 
 REASONS = (
     "",

@@ -7,13 +7,17 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from quant import rulebook as rb
-from quant.config import EngineConfig, Rules
+from quant.config_light import Rules
 from quant.contract import default_instruments, normalize_bars
+
+if TYPE_CHECKING:
+    from quant.config import EngineConfig
 
 EPS = 1e-6
 _HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huice-data-hash")
@@ -87,6 +91,14 @@ class Market:
     def shape(self) -> tuple[int, int]:
         """(T, N)."""
         return self.exec_px.shape
+
+
+def split_benchmark(bars: pl.DataFrame, benchmark: pl.DataFrame | None, config: EngineConfig):
+    """Take the benchmark out of `bars` when `config.benchmark_symbol` names a symbol in them."""
+    symbol = config.benchmark_symbol
+    if benchmark is None and symbol and "symbol" in bars.columns and (bars["symbol"] == symbol).any():
+        return bars.filter(pl.col("symbol") != symbol), bars.filter(pl.col("symbol") == symbol)
+    return bars, benchmark
 
 
 def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.DataFrame | None = None) -> Market:

@@ -307,16 +307,16 @@ def compute_targets_grid(
     spec: StrategySpec, bars: pl.DataFrame, param_sets: list[dict], config: Any = None, instruments: Any = None
 ) -> list[pl.DataFrame]:
     """Targets for many parameter sets; uses `generate_grid` when the strategy defines it. For an
-    event-driven strategy: its order stream per set, simulated with `config` (an `EngineConfig` or its
-    dict; default preset when None) and `instruments`."""
+    event-driven strategy: its order stream per set, simulated with `config` (an `EngineConfig`, or its
+    `model_dump()` rebuilt as a `quant.config_light.LightConfig`; default preset when None) and `instruments`."""
     sets = [validate_strategy_params(spec, p) for p in param_sets]
     if spec.event is not None:
-        from quant.config import EngineConfig
+        from quant.config_light import LightConfig
         from quant.contract import normalize_bars
         from quant.event import order_streams
 
-        if isinstance(config, dict):
-            config = EngineConfig(**config)
+        if isinstance(config, dict):  # the platform's validated dump (the confined child): no pydantic here
+            config = LightConfig.from_dump(config)
         return order_streams(spec, normalize_bars(bars), sets, config, instruments)
     if spec.generate_grid is None:
         return [check_targets(spec.generate(bars, p)) for p in sets]

@@ -351,7 +351,7 @@ def _read_targets(data: bytes) -> pl.DataFrame:
     except Exception:
         raise StrategyRuntimeError("the strategy process returned an unreadable frame", kind="error") from None
     if tuple(frame.columns) == ORDER_STREAM_COLUMNS:  # an event-driven strategy's orders
-        return frame.cast({"amount": pl.Float64, "limit_price": pl.Float64, "order": pl.Utf8})
+        return frame.cast({"amount": pl.Float64, "limit_price": pl.Float64, "order": pl.Utf8, "tag": pl.Utf8})
     kinds = [c for c in ("weight", "shares") if c in frame.columns]
     if set(frame.columns) != {"ts", "symbol", *kinds} or len(kinds) != 1:
         raise StrategyRuntimeError("targets need columns ts, symbol and one of weight/shares", kind="error")

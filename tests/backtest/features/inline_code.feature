@@ -46,3 +46,21 @@ Feature: Inline strategy code, exit rules and the look-ahead audit of a backtest
     When the user creates a backtest with inline code holding every symbol with a 3% stop-loss
     And the user sweeps it over weight "0.2,0.3" and its batches run
     Then each result row's total return equals a single run with its weight, whose orders show STOP_LOSS exits
+
+  Scenario: A pasted JoinQuant-style stop-loss strategy shows its stop exits with their reasons
+    When the user creates a backtest with a pasted JoinQuant-style stop-loss strategy
+    And the backtest's run with stop_loss 0.03 succeeds
+    Then the orders show filled sells tagged STOP_LOSS, each at least 3% below the position's average cost
+    And the run's orders page shows the tag STOP_LOSS
+    And the run's report counts its filled sells tagged STOP_LOSS
+
+  Scenario: The pasted JoinQuant-style strategy runs in a sweep over its stop threshold
+    When the user creates a backtest with a pasted JoinQuant-style stop-loss strategy
+    And the user sweeps it over stop_loss "0.03,0.05" and its batches run
+    Then each result row's total return equals a single run with its stop_loss, whose orders show sells tagged STOP_LOSS
+
+  Scenario: Engine exit rules apply to a pasted event-driven strategy
+    When the user creates a backtest with a pasted event-driven strategy holding every symbol with a 3% stop-loss
+    And the backtest's run with weight 0.3 succeeds
+    Then the orders show sells with the reason STOP_LOSS
+    And the run's manifest lists the exit rules {"stop_loss": 0.03}

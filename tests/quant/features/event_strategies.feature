@@ -179,6 +179,18 @@ Feature: Event-driven strategies
       | 5       | a-share |
       | 5       | plain   |
 
+  Scenario Outline: The event-driven port of ma_cross with exit rules is bit-identical to its vectorised twin
+    Given the sample universe of 3 symbols over 600 sessions
+    When "ma_cross" and "ma_cross_port" run with fast 5 and slow 20 on the "<preset>" preset with the exit rules <rules>
+    Then their orders, fills, round trips, positions, equity and metrics are identical
+    And some of their sells carry the reason <reason>
+
+    Examples:
+      | preset  | rules                  | reason        |
+      | a-share | {"stop_loss": 0.03}    | STOP_LOSS     |
+      | a-share | {"take_profit": 0.05}  | TAKE_PROFIT   |
+      | plain   | {"trailing_stop": 0.03} | TRAILING_STOP |
+
   Scenario: A strategy defining neither model or both is refused
     Given the strategy source "import math\nPARAMS = []\n"
     Then loading it fails with "strategy must define generate(bars, params) (vectorised) or initialize(context) and handle_bar(context, bar) (event-driven)"

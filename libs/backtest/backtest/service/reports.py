@@ -123,6 +123,7 @@ def report_data_of(
         distribution=_distribution(equity),
         fees=_fees(fills),
         orders_by_reason=_orders_by_reason(orders),
+        orders_by_tag=_orders_by_tag(orders),
         trades=trades,
         trade_total=trade_total,
         blocked_orders=blocked,
@@ -177,6 +178,16 @@ def _fees(fills: pl.DataFrame) -> dict[str, float]:
     kinds = ("commission", "stamp_duty", "transfer_fee")
     parts = {k: float(fills[k].sum()) if k in fills.columns else 0.0 for k in kinds}
     return {**{k: round(v, 2) for k, v in parts.items()}, "total": round(sum(parts.values()), 2)}
+
+
+def _orders_by_tag(orders: pl.DataFrame) -> list[dict[str, Any]]:
+    """The orders an event-driven strategy labelled (`order_target(code, 0, reason="STOP_LOSS")`), counted by
+    tag, side and status (most frequent first); none when the run has no `tag` column."""
+    if "tag" not in orders.columns:
+        return []
+    tagged = orders.filter(pl.col("tag").is_not_null())
+    counted = tagged.group_by(["tag", "side", "status"]).len(name="count")
+    return counted.sort(["count", "tag", "side", "status"], descending=[True, False, False, False]).to_dicts()
 
 
 def _orders_by_reason(orders: pl.DataFrame) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ symbol is sold when the averages cross back, when its price falls `stop_loss` (8
 cost, or — once its gain has reached `take_profit` (10%) — when the price falls `trailing` (5%) below the
 highest close since the entry. Exits sell only what T+1 allows (`closeable_amount`); an exit blocked by a
 limit-down board stays open and is retried by the engine. Written as on JoinQuant: `initialize(context)`,
-`handle_data(context, data)`, the global `g`, `order_target` / `order_target_percent`.
+`handle_data(context, data)`, the global `g`, `order_target` / `order_target_percent`. The stop-loss and
+take-profit exits carry their reason (`order_target(symbol, 0, reason="STOP_LOSS")`): the orders' `tag`.
 """
 
 from quant.sdk import ParamError, g, order_target, order_target_percent, param
@@ -46,9 +47,9 @@ def handle_data(context, data) -> None:
             price = position.price
             peak = g.peak[symbol] = max(g.peak.get(symbol, price), price)
             if price <= position.avg_cost * (1 - p["stop_loss"]):  # stop-loss
-                order_target(symbol, 0)
+                order_target(symbol, 0, reason="STOP_LOSS")
             elif peak >= position.avg_cost * (1 + p["take_profit"]) and price <= peak * (1 - p["trailing"]):
-                order_target(symbol, 0)  # trailing take-profit
+                order_target(symbol, 0, reason="TAKE_PROFIT")  # trailing take-profit
             elif not above:
                 order_target(symbol, 0)
         elif position.quantity == 0 and above and not was_above:
