@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from quant.fundamentals import FieldError, check_fields
 from quant.sdk import PARAM_TYPES, Columns, Param, ParamError
 
 __all__ = [
@@ -79,6 +80,7 @@ class StrategySpec:
     generate_grid_arrays: Callable | None = None
     check_params: Callable[[dict], None] | None = None
     event: Any = None  # `quant.event.EventHooks` of an event-driven strategy (then `generate` is None)
+    fields: tuple[str, ...] = ()  # the fundamentals its bars carry (`FIELDS`, see `quant.fundamentals`)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,12 @@ def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module | None, sour
         )
     if not isinstance(params, list | tuple) or not all(isinstance(p, Param) for p in params):
         raise StrategyError("PARAMS must be a list of param(...) declarations")
+    try:
+        fields = check_fields(namespace.get("FIELDS", ()))
+    except FieldError as exc:
+        raise StrategyError(str(exc)) from None
+    if fields and event is not None:
+        raise StrategyError("FIELDS is for vectorised strategies (generate(bars, params)); event-driven ones get none")
     grid = namespace.get("generate_grid")
     arrays, grid_arrays = namespace.get("generate_arrays"), namespace.get("generate_grid_arrays")
     check = namespace.get("check_params")
@@ -209,6 +217,7 @@ def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module | None, sour
         generate_grid_arrays=grid_arrays if callable(grid_arrays) and event is None else None,
         check_params=check if callable(check) else None,
         event=event,
+        fields=fields,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from quant.fundamentals import UNIVERSE_COLUMN
 from quant.strategy import is_allowed_import
 from strategy_management.sandbox.guards import INTROSPECTION_ATTRS
 
@@ -286,9 +287,11 @@ def params_diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[st
     }
 
 
-def sample_bars(symbols: tuple[str, ...] = ("600000.SH", "000001.SZ"), sessions: int = 120) -> pl.DataFrame:
+def sample_bars(
+    symbols: tuple[str, ...] = ("600000.SH", "000001.SZ"), sessions: int = 120, fields: tuple[str, ...] = ()
+) -> pl.DataFrame:
     """A small deterministic bar frame (minimal contract columns) for dry runs: weekdays from 2024-01-02,
-    a gentle sine-and-trend price path per symbol."""
+    a gentle sine-and-trend price path per symbol; with `fields`, the fundamentals a strategy declares."""
     days: list[date] = []
     day = date(2024, 1, 2)
     while len(days) < sessions:
@@ -307,4 +310,16 @@ def sample_bars(symbols: tuple[str, ...] = ("600000.SH", "000001.SZ"), sessions:
             rows["low"].append(round(close * 0.99, 2))
             rows["close"].append(close)
             rows["volume"].append(1_000_000.0 + 1000 * i)
-    return pl.DataFrame(rows).with_columns(pl.col("ts").cast(pl.Datetime("us")))
+    bars = pl.DataFrame(rows).with_columns(pl.col("ts").cast(pl.Datetime("us")))
+    return with_sample_fields(bars, fields) if fields else bars
+
+
+def with_sample_fields(bars: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
+    """`bars` with made-up but plausible fundamentals for the declared `fields` (per symbol a level moved by
+    the close) and `in_universe` (all true), so a strategy declaring `FIELDS` dry-runs on the sample."""
+    level = {"pe": 15.0, "pb": 1.5, "ps": 2.0, "dv_ratio": 2.0, "total_mv": 5e6, "circ_mv": 4e6, "turnover_rate": 1.5}
+    rank = pl.col("symbol").rank("dense").cast(pl.Float64)
+    moved = pl.col("close") / pl.col("close").first().over("symbol")
+    return bars.with_columns(
+        *((level[f] * (0.5 + 0.5 * rank) * moved).alias(f) for f in fields), pl.lit(True).alias(UNIVERSE_COLUMN)
+    )

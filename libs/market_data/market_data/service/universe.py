@@ -9,7 +9,7 @@ close — a strategy deciding at a close sees that close's values and never a la
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -19,8 +19,10 @@ from market_data.schemas import FundamentalsRead, IndexMember, IndexMembersRead,
 from market_data.service._common import clean_symbols
 from market_data.service.reference import validate_symbols
 from platform_core.errors import InvalidInput, NotFound
+from quant.fundamentals import FUNDAMENTAL_FIELDS, join_fundamentals
 
-FUNDAMENTAL_COLUMNS = ("pe", "pb", "ps", "dv_ratio", "total_mv", "circ_mv", "turnover_rate")
+FUNDAMENTAL_COLUMNS = FUNDAMENTAL_FIELDS  # one list with the strategies' `FIELDS` (quant.fundamentals)
+_KNOWN_WITHIN = timedelta(days=31)  # how far back a filter looks for the newest daily_basic row
 FUNDAMENTALS_SCHEMA = {"symbol": pl.Utf8, "date": pl.Date, **dict.fromkeys(FUNDAMENTAL_COLUMNS, pl.Float64)}
 
 
@@ -78,11 +80,16 @@ def universe_membership(
     boards: list[str] | None = None,
     exclude_st: bool = False,
     min_listed_sessions: int = 0,
+    min_float_value: float | None = None,
+    min_turnover: float | None = None,
 ) -> pl.DataFrame:
     """Published: (date, symbol) of every stock in the universe on every session of [start, end], point in
     time — the members of `index` as of each session (None: every listed stock), restricted to `boards`,
-    without stocks under risk warning (ST/*ST) on that session with `exclude_st`, and only once listed for
-    at least `min_listed_sessions` sessions. NOT_FOUND when the index has no constituents in the window."""
+    without stocks under risk warning (ST/*ST) on that session with `exclude_st`, only once listed for
+    at least `min_listed_sessions` sessions, and with `min_float_value` (CNY) / `min_turnover` (% of the
+    float) only on the sessions whose newest daily_basic row (on or before the session, as known at its
+    close) reaches them — a stock without a row then is left out. NOT_FOUND when the index has no
+    constituents in the window."""
     from market_data.service.reference import trading_sessions
 
     sessions = trading_sessions(session, start, end)
@@ -103,7 +110,26 @@ def universe_membership(
         for day in sessions:
             rows += [(day, i.symbol) for i in repo.listed_on(session, day)]
     frame = pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.Utf8}, orient="row")
-    return _filtered(session, frame, sessions, boards, exclude_st, min_listed_sessions)
+    frame = _filtered(session, frame, sessions, boards, exclude_st, min_listed_sessions)
+    return _size_filtered(session, frame, min_float_value, min_turnover)
+
+
+def _size_filtered(
+    session: Session, frame: pl.DataFrame, min_float_value: float | None, min_turnover: float | None
+) -> pl.DataFrame:
+    """The rows whose stock's newest daily_basic on or before the row's date has `circ_mv` (10,000 CNY) ×
+    10,000 ≥ `min_float_value` and `turnover_rate` ≥ `min_turnover`."""
+    if (min_float_value is None and min_turnover is None) or not frame.height:
+        return frame
+    first, last = frame["date"].min(), frame["date"].max()
+    basics = fundamentals(session, frame["symbol"].unique().to_list(), first - _KNOWN_WITHIN, last)
+    known = join_fundamentals(frame, basics, ("circ_mv", "turnover_rate"))
+    keep = pl.lit(True)
+    if min_float_value is not None:
+        keep &= (pl.col("circ_mv") * 10_000 >= min_float_value).fill_null(False)
+    if min_turnover is not None:
+        keep &= (pl.col("turnover_rate") >= min_turnover).fill_null(False)
+    return known.filter(keep).select(frame.columns)
 
 
 def _filtered(
