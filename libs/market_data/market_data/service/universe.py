@@ -57,7 +57,10 @@ def fundamentals(session: Session, symbols: list[str], start: date, end: date) -
     without a row (suspended, not synced) has none. INVALID_INPUT naming unknown codes."""
     if start > end:
         raise InvalidInput(f"start {start} is after end {end}", details={"start": str(start), "end": str(end)})
-    codes = validate_symbols(session, clean_symbols(symbols))
+    return _basics(session, validate_symbols(session, clean_symbols(symbols)), start, end)
+
+
+def _basics(session: Session, codes: list[str], start: date, end: date) -> pl.DataFrame:
     rows = repo.daily_basic(session, codes, start, end)
     data = {name: [getattr(r, name) for r in rows] for name in FUNDAMENTAL_COLUMNS}
     return pl.DataFrame(
@@ -122,7 +125,7 @@ def _size_filtered(
     if (min_float_value is None and min_turnover is None) or not frame.height:
         return frame
     first, last = frame["date"].min(), frame["date"].max()
-    basics = fundamentals(session, frame["symbol"].unique().to_list(), first - _KNOWN_WITHIN, last)
+    basics = _basics(session, frame["symbol"].unique().to_list(), first - _KNOWN_WITHIN, last)
     known = join_fundamentals(frame, basics, ("circ_mv", "turnover_rate"))
     keep = pl.lit(True)
     if min_float_value is not None:
