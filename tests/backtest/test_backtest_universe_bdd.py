@@ -111,9 +111,7 @@ VALUE_CODE = (
 
 
 @given(
-    parsers.parse(
-        'a backtest of value_rotation holding {n:d} stocks on the CSI 800 members from "{start}" to "{end}"'
-    ),
+    parsers.parse('a backtest of value_rotation holding {n:d} stocks on the CSI 800 members from "{start}" to "{end}"'),
     target_fixture="created",
 )
 def _value_backtest(client: Any, me: support.User, n: int, start: str, end: str) -> dict:
