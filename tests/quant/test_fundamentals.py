@@ -95,3 +95,17 @@ def test_value_rotation_holds_the_lowest_positive_pb_members_on_each_months_firs
     # 2024-01-30 (first bar): A 2.0 and B 1.0 rank, C's PB is negative; 2024-02-01: A 0.9, B out, C 0.2
     assert targets.sort("ts", "symbol")["weight"].to_list() == [0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     assert targets["ts"].dt.date().unique().sort().to_list() == [date(2024, 1, 30), date(2024, 2, 1)]
+
+
+def test_the_engine_refuses_bars_without_the_declared_fields_and_keeps_them_through_normalising() -> None:
+    from quant import EngineConfig, run_backtest
+    from quant.synthetic import gbm_bars, with_fundamentals
+
+    bars = gbm_bars(("600000.SH", "000001.SZ"), sessions=60, seed=3)
+    with pytest.raises(StrategyError, match=r"the bars lack the fields the strategy declares \(FIELDS\): pb"):
+        run_backtest("value_rotation", bars, {"n": 1}, EngineConfig())
+    cheap = with_fundamentals(bars, ("pb",)).with_columns(
+        pb=pl.when(pl.col("symbol") == "600000.SH").then(0.5).otherwise(2.0)
+    )
+    result = run_backtest("value_rotation", cheap, {"n": 1}, EngineConfig())
+    assert set(result.positions.filter(pl.col("shares") > 0)["symbol"].to_list()) == {"600000.SH"}

@@ -106,3 +106,25 @@ def with_membership(bars: pl.DataFrame, members: pl.DataFrame | None) -> pl.Data
     inside = members.select("date", "symbol").unique().with_columns(pl.lit(True).alias(UNIVERSE_COLUMN))
     flags = bars.select("date", "symbol").join(inside, on=["date", "symbol"], how="left", maintain_order="left")
     return bars.with_columns(flags[UNIVERSE_COLUMN].fill_null(False))
+
+
+def strategy_frame(bars: pl.DataFrame, fields: tuple[str, ...], given: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The frame a strategy declaring `fields` is given: `bars` with the declared columns (taken from
+    `given`, the caller's frame before `normalize_bars` dropped them, matched on symbol and ts) and
+    `in_universe` (true where absent). `FieldError` naming the declared fields neither frame carries."""
+    if not fields:
+        return bars
+    source = given if given is not None else bars
+    missing = [f for f in fields if f not in source.columns]
+    if missing:
+        raise FieldError(
+            f"the bars lack the fields the strategy declares (FIELDS): {', '.join(missing)} — a backtest adds "
+            "them from daily_basic; a frame given to the engine must carry them",
+            name=missing[0],
+        )
+    extra = [c for c in (*fields, UNIVERSE_COLUMN) if c in source.columns and c not in bars.columns]
+    if extra and source is not bars:
+        bars = bars.join(source.select("symbol", "ts", *extra), on=["symbol", "ts"], how="left", maintain_order="left")
+    if UNIVERSE_COLUMN not in bars.columns:
+        bars = bars.with_columns(pl.lit(True).alias(UNIVERSE_COLUMN))
+    return bars.with_columns(pl.col(UNIVERSE_COLUMN).fill_null(False))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from quant.fundamentals import FieldError, check_fields
+from quant.fundamentals import FieldError, check_fields, strategy_frame
 from quant.sdk import PARAM_TYPES, Columns, Param, ParamError
 
 __all__ = [
@@ -304,12 +304,24 @@ def check_targets(frame: Any) -> pl.DataFrame:
     return frame.select("ts", "symbol", pl.col(kinds[0]).cast(pl.Float64))
 
 
-def compute_targets(spec: StrategySpec, bars: pl.DataFrame, params: dict | None) -> pl.DataFrame:
-    """Validate `params` and run the strategy's `generate` over `bars` (a contract frame)."""
+def _with_fields(spec: StrategySpec, bars: pl.DataFrame, given: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The bars with the fields `spec` declares (see `quant.fundamentals.strategy_frame`); StrategyError
+    naming the missing ones."""
+    try:
+        return strategy_frame(bars, spec.fields, given)
+    except FieldError as exc:
+        raise StrategyError(str(exc)) from None
+
+
+def compute_targets(
+    spec: StrategySpec, bars: pl.DataFrame, params: dict | None, *, given: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Validate `params` and run the strategy's `generate` over `bars` (a contract frame); the fields it
+    declares (`FIELDS`) come from `bars` or from `given` (the frame before `normalize_bars`)."""
     if spec.event is not None:
         return compute_targets_grid(spec, bars, [params or {}])[0]
     values = validate_strategy_params(spec, params)
-    return check_targets(spec.generate(bars, values))
+    return check_targets(spec.generate(_with_fields(spec, bars, given), values))
 
 
 def compute_targets_grid(
@@ -327,6 +339,7 @@ def compute_targets_grid(
         if isinstance(config, dict):
             config = EngineConfig(**config)
         return order_streams(spec, normalize_bars(bars), sets, config, instruments)
+    bars = _with_fields(spec, bars)
     if spec.generate_grid is None:
         return [check_targets(spec.generate(bars, p)) for p in sets]
     frames = spec.generate_grid(bars, sets)

@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from quant.fundamentals import UNIVERSE_COLUMN
 from quant.strategy import is_allowed_import
+from quant.synthetic import with_fundamentals
 from strategy_management.sandbox.guards import INTROSPECTION_ATTRS
 
 FORBIDDEN_NAMES = frozenset(
@@ -311,15 +311,4 @@ def sample_bars(
             rows["close"].append(close)
             rows["volume"].append(1_000_000.0 + 1000 * i)
     bars = pl.DataFrame(rows).with_columns(pl.col("ts").cast(pl.Datetime("us")))
-    return with_sample_fields(bars, fields) if fields else bars
-
-
-def with_sample_fields(bars: pl.DataFrame, fields: tuple[str, ...]) -> pl.DataFrame:
-    """`bars` with made-up but plausible fundamentals for the declared `fields` (per symbol a level moved by
-    the close) and `in_universe` (all true), so a strategy declaring `FIELDS` dry-runs on the sample."""
-    level = {"pe": 15.0, "pb": 1.5, "ps": 2.0, "dv_ratio": 2.0, "total_mv": 5e6, "circ_mv": 4e6, "turnover_rate": 1.5}
-    rank = pl.col("symbol").rank("dense").cast(pl.Float64)
-    moved = pl.col("close") / pl.col("close").first().over("symbol")
-    return bars.with_columns(
-        *((level[f] * (0.5 + 0.5 * rank) * moved).alias(f) for f in fields), pl.lit(True).alias(UNIVERSE_COLUMN)
-    )
+    return with_fundamentals(bars, fields) if fields else bars  # so a strategy declaring FIELDS dry-runs
