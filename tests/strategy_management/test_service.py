@@ -220,6 +220,7 @@ def test_templates_are_browsable_and_copied_into_a_new_strategy(session, user, s
         "momentum_rotation",
         "ma_cross_event",
         "ma_cross_port",
+        "value_rotation",
     ]
     tpl = service.template_source("ma_cross")
     assert tpl.title == "Dual moving-average cross" and [p.name for p in tpl.params] == ["fast", "slow"]
