@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import polars as pl
+import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from backtest.config import env_of
@@ -206,3 +207,47 @@ def _float_sessions(selected: dict, symbol: str, minimum: int) -> None:
 def _no_rows_no_selection(selected: dict) -> None:
     assert set(selected["kept"]["symbol"].unique().to_list()) == set(support.SYMBOLS)
     assert set(selected["plain"]["symbol"].unique().to_list()) > set(support.SYMBOLS)
+
+
+@given(
+    parsers.parse(
+        'a backtest of value_rotation holding {n:d} stocks on the three sample stocks from "{start}" to "{end}"'
+    ),
+    target_fixture="created",
+)
+def _value_list_backtest(client: Any, me: support.User, n: int, start: str, end: str) -> dict:
+    body = support.backtest_body(
+        strategyRef={"template": "value_rotation", "params": {"n": n}}, window={"start": start, "end": end}
+    )
+    answer = client.post("/api/backtests", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def _run_job(bt: Container, job_id: str) -> None:
+    attempt.execute(env_of(bt).jobs, uuid.UUID(job_id), worker_name="in-process", pid=os.getpid(), kill=lambda: None)
+
+
+@when(parsers.parse('the user submits a grid sweep of n "{values}" and its batches run'), target_fixture="swept")
+def _value_sweep(bt: Container, client: Any, me: support.User, created: dict, values: str) -> dict:
+    body = {"mode": "grid", "gridSpec": {"n": [int(v) for v in values.split(",")]}}
+    answer = client.post(f"/api/backtests/{created['backtest_id']}/runs", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    opt_id = answer.json()["optimization_id"]
+    for _ in range(10):
+        opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
+        queued = [b for b in opt["batches"] if b["status"] == "queued"]
+        if not queued:
+            break
+        _run_job(bt, queued[0]["job_id"])
+    rows = client.get(f"/api/optimizations/{opt_id}/results", params={"limit": 50}, headers=me.headers).json()
+    return {"rows": rows["items"]}
+
+
+@then("every combination succeeded and the one of n 1 has the total return of a single run with n 1")
+def _sweep_matches(bt: Container, client: Any, me: support.User, created: dict, swept: dict) -> None:
+    rows = {r["params"]["n"]: r for r in swept["rows"]}
+    assert sorted(rows) == [1, 2, 3] and all(r["status"] == "succeeded" for r in rows.values()), swept
+    run = _run(bt, client, me, created)
+    assert rows[1]["metrics"]["total_return"] == pytest.approx(run["stats"]["total_return"], rel=1e-12)
+    assert rows[1]["metrics"]["total_return"] != rows[3]["metrics"]["total_return"]

@@ -109,3 +109,16 @@ def test_the_engine_refuses_bars_without_the_declared_fields_and_keeps_them_thro
     )
     result = run_backtest("value_rotation", cheap, {"n": 1}, EngineConfig())
     assert set(result.positions.filter(pl.col("shares") > 0)["symbol"].to_list()) == {"600000.SH"}
+
+
+def test_grids_and_independent_runs_keep_the_declared_fields() -> None:
+    from quant import EngineConfig, run_backtest, run_grid, run_independent
+    from quant.synthetic import gbm_bars, with_fundamentals
+
+    bars = with_fundamentals(gbm_bars(("600000.SH", "000001.SZ", "300001.SZ"), sessions=80, seed=5), ("pb",))
+    grid = run_grid("value_rotation", bars, [{"n": 1}, {"n": 3}], EngineConfig())
+    single = run_backtest("value_rotation", bars, {"n": 1}, EngineConfig())
+    assert grid.summary["final_equity"][0] == single.metrics["final_equity"]
+    assert grid.summary["final_equity"][0] != grid.summary["final_equity"][1]
+    alone = run_independent("value_rotation", bars, {"n": 1}, EngineConfig())
+    assert alone.summary.height == 3

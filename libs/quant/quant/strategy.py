@@ -325,11 +325,18 @@ def compute_targets(
 
 
 def compute_targets_grid(
-    spec: StrategySpec, bars: pl.DataFrame, param_sets: list[dict], config: Any = None, instruments: Any = None
+    spec: StrategySpec,
+    bars: pl.DataFrame,
+    param_sets: list[dict],
+    config: Any = None,
+    instruments: Any = None,
+    *,
+    given: pl.DataFrame | None = None,
 ) -> list[pl.DataFrame]:
     """Targets for many parameter sets; uses `generate_grid` when the strategy defines it. For an
     event-driven strategy: its order stream per set, simulated with `config` (an `EngineConfig` or its
-    dict; default preset when None) and `instruments`."""
+    dict; default preset when None) and `instruments`. Declared `FIELDS` come from `bars` or `given` (the
+    frame before `normalize_bars`)."""
     sets = [validate_strategy_params(spec, p) for p in param_sets]
     if spec.event is not None:
         from quant.config import EngineConfig
@@ -339,7 +346,7 @@ def compute_targets_grid(
         if isinstance(config, dict):
             config = EngineConfig(**config)
         return order_streams(spec, normalize_bars(bars), sets, config, instruments)
-    bars = _with_fields(spec, bars)
+    bars = _with_fields(spec, bars, given)
     if spec.generate_grid is None:
         return [check_targets(spec.generate(bars, p)) for p in sets]
     frames = spec.generate_grid(bars, sets)

@@ -50,3 +50,8 @@ Feature: Point-in-time universes
     Then "600010.SH" and "300010.SZ" are selected on every session
     And "000010.SZ" is selected on exactly the sessions its stored circ_mv is at least 350000 (10,000 CNY), some but not all
     And the members without daily_basic rows are never selected
+
+  Scenario: A sweep of a strategy declaring fundamentals reads them in every combination
+    Given a backtest of value_rotation holding 1 stocks on the three sample stocks from "2023-10-01" to "2024-06-28"
+    When the user submits a grid sweep of n "1,2,3" and its batches run
+    Then every combination succeeded and the one of n 1 has the total return of a single run with n 1
