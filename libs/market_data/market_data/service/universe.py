@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 from sqlalchemy.orm import Session
 
@@ -61,11 +62,8 @@ def fundamentals(session: Session, symbols: list[str], start: date, end: date) -
 
 
 def _basics(session: Session, codes: list[str], start: date, end: date) -> pl.DataFrame:
-    rows = repo.daily_basic(session, codes, start, end)
-    data = {name: [getattr(r, name) for r in rows] for name in FUNDAMENTAL_COLUMNS}
-    return pl.DataFrame(
-        {"symbol": [r.symbol for r in rows], "date": [r.trade_date for r in rows], **data}, schema=FUNDAMENTALS_SCHEMA
-    )
+    rows = repo.daily_basic(session, codes, start, end, FUNDAMENTAL_COLUMNS)
+    return pl.DataFrame(rows, schema=FUNDAMENTALS_SCHEMA, orient="row")
 
 
 def fundamentals_view(session: Session, symbols: list[str], start: date, end: date) -> FundamentalsRead:
@@ -96,23 +94,14 @@ def universe_membership(
     from market_data.service.reference import trading_sessions
 
     sessions = trading_sessions(session, start, end)
-    rows: list[tuple[date, str]] = []
+    days = pl.DataFrame({"date": sessions}, schema={"date": pl.Date})
     if index is not None:
         code = index.strip().upper()
         if repo.index_weight_date(session, code, end) is None:
             index_members(session, code, end)  # the NOT_FOUND naming what to sync
-        weight_dates: dict[date, list[str]] = {}
-        for day in sessions:
-            weight_date = repo.index_weight_date(session, code, day)
-            if weight_date is None:
-                continue
-            if weight_date not in weight_dates:
-                weight_dates[weight_date] = [r.con_code for r in repo.index_constituents(session, code, weight_date)]
-            rows += [(day, s) for s in weight_dates[weight_date]]
+        frame = _index_rows(session, code, days, start, end)
     else:
-        for day in sessions:
-            rows += [(day, i.symbol) for i in repo.listed_on(session, day)]
-    frame = pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.Utf8}, orient="row")
+        frame = _listed_rows(session, days, start, end)
     frame = _filtered(session, frame, sessions, boards, exclude_st, min_listed_sessions)
     return _size_filtered(session, frame, min_float_value, min_turnover)
 
@@ -135,6 +124,34 @@ def _size_filtered(
     return known.filter(keep).select(frame.columns)
 
 
+_PAIR = {"date": pl.Date, "symbol": pl.Utf8}
+
+
+def _index_rows(session: Session, code: str, days: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
+    """(date, symbol) of the members of `code` on each session: those of its newest weight date on or before."""
+    dates = repo.index_weight_dates(session, code, start, end)
+    weights = pl.DataFrame({"weight_date": dates}, schema={"weight_date": pl.Date})
+    of_day = days.join_asof(weights, left_on="date", right_on="weight_date", strategy="backward")
+    members = pl.DataFrame(
+        repo.index_constituents_on(session, code, dates), schema={"weight_date": pl.Date, "symbol": pl.Utf8},
+        orient="row",
+    )  # fmt: skip
+    return of_day.drop_nulls("weight_date").join(members, on="weight_date").select(list(_PAIR))
+
+
+def _listed_rows(session: Session, days: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
+    """(date, symbol) of every stock listed on each session (listed by then, not yet delisted)."""
+    listed = pl.DataFrame(
+        repo.listed_between(session, start, end),
+        schema={"symbol": pl.Utf8, "list_date": pl.Date, "delist_date": pl.Date},
+        orient="row",
+    )
+    alive = (pl.col("list_date") <= pl.col("date")) & (
+        pl.col("delist_date").is_null() | (pl.col("delist_date") > pl.col("date"))
+    )
+    return days.join(listed, how="cross").filter(alive).select(list(_PAIR))
+
+
 def _filtered(
     session: Session,
     frame: pl.DataFrame,
@@ -148,29 +165,37 @@ def _filtered(
     if boards:
         frame = frame.filter(pl.col("symbol").is_in([s for s, i in instruments.items() if i.board in boards]))
     if exclude_st:
-        for p in repo.st_periods(session, symbols):
-            under = pl.col("date") >= p.start_date
-            if p.end_date is not None:
-                under &= pl.col("date") <= p.end_date
-            frame = frame.filter(~((pl.col("symbol") == p.symbol) & under))
+        periods = pl.DataFrame(
+            [(p.symbol, p.start_date, p.end_date) for p in repo.st_periods(session, symbols)],
+            schema={"symbol": pl.Utf8, "st_start": pl.Date, "st_end": pl.Date},
+            orient="row",
+        )
+        under = (pl.col("date") >= pl.col("st_start")) & (
+            pl.col("st_end").is_null() | (pl.col("date") <= pl.col("st_end"))
+        )
+        flagged = frame.join(periods, on="symbol").filter(under).select("date", "symbol").unique()
+        frame = frame.join(flagged, on=["date", "symbol"], how="anti")
     if min_listed_sessions > 0 and frame.height:
         first = {s: i.list_date for s, i in instruments.items() if i.list_date is not None}
-        frame = frame.filter(_listed_long_enough(session, frame, first, sessions[-1], min_listed_sessions))
+        frame = _listed_long_enough(session, frame, first, sessions[-1], min_listed_sessions)
     return frame.sort("date", "symbol")
 
 
 def _listed_long_enough(
     session: Session, frame: pl.DataFrame, first: dict[str, date], end: date, needed: int
-) -> pl.Series:
-    """Whether each row's stock had traded `needed` sessions since its listing by the row's date (by the
-    stored calendar; a stock without a list date never qualifies)."""
+) -> pl.DataFrame:
+    """The rows whose stock had traded `needed` sessions since its listing by the row's date (by the stored
+    calendar; a stock without a list date never qualifies)."""
     days = repo.open_days(session, min(first.values(), default=end), end)
-    position = {d: i for i, d in enumerate(days)}
-    listed_at = {s: next((i for i, d in enumerate(days) if d >= listed), len(days)) for s, listed in first.items()}
-    return pl.Series(
-        [
-            symbol in listed_at and position.get(day, -1) - listed_at[symbol] >= needed
-            for day, symbol in frame.select("date", "symbol").iter_rows()
-        ],
-        dtype=pl.Boolean,
+    position = pl.DataFrame({"date": days, "at": range(len(days))}, schema={"date": pl.Date, "at": pl.Int64})
+    day_index = np.array(days, dtype="datetime64[D]")
+    listed = pl.DataFrame(
+        {
+            "symbol": list(first),
+            "listed_at": np.searchsorted(day_index, np.array(list(first.values()), dtype="datetime64[D]")),
+        },
+        schema={"symbol": pl.Utf8, "listed_at": pl.Int64},
     )
+    keyed = frame.join(position, on="date", how="left").join(listed, on="symbol", how="left")
+    keep = (pl.col("at") - pl.col("listed_at") >= needed).fill_null(False)
+    return keyed.filter(keep).select(frame.columns)
