@@ -77,7 +77,17 @@ def check_source(env: StrategyEnv, source: str) -> ast.Module:
                 "violations": [v.to_json() for v in violations],
             },
         )
+    _check_fields(source)
     return tree
+
+
+def _check_fields(source: str) -> tuple[str, ...]:
+    """The fundamentals the source declares (`FIELDS`); an unknown one is INVALID_INPUT naming it."""
+    try:
+        return declared_fields(source)
+    except FieldError as exc:
+        details = {"kind": "fields", **({"unknown_field": exc.name} if exc.name is not None else {})}
+        raise InvalidInput(f"source refused: {exc}", field="source", details=details) from None
 
 
 def _admitted(env: StrategyEnv, principal: Principal, op: str, source: str, config: RunnerConfig, **kw: Any) -> Outcome:
@@ -208,13 +218,8 @@ def _dry_run(env: StrategyEnv, principal: Principal, source: str, params: dict[s
 
 
 def _sample_bars(source: str) -> pl.DataFrame:
-    """The dry run's sample bars, with the fundamentals the source declares (`FIELDS`); an unknown field is
-    INVALID_INPUT naming it."""
-    try:
-        fields = declared_fields(source)
-    except FieldError as exc:
-        details = {"unknown_field": exc.name} if exc.name is not None else {}
-        raise InvalidInput(f"strategy refused: {exc}", field="source", details=details) from None
+    """The dry run's sample bars, with the fundamentals the source declares (`FIELDS`)."""
+    fields = _check_fields(source)
     return domain.sample_bars(fields=fields)
 
 
