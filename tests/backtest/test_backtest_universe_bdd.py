@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import date
 from typing import Any
 
 import httpx
+import polars as pl
+import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from backtest.config import env_of
 from huice.bootstrap import Container
 from job_orchestration import attempt
+from market_data import service as market
 from tests.backtest import support
 
 scenarios("backtest/features/universes.feature")
@@ -42,7 +46,8 @@ def _resolved(created: dict, symbols: str) -> None:
     context = created["backtest"]["context"]
     assert context["universe"] == symbols.split(",")
     assert context["selection"] == {
-        "index": "000300.SH", "all": False, "boards": None, "exclude_st": False, "min_listed_sessions": 0
+        "index": "000300.SH", "all": False, "boards": None, "exclude_st": False, "min_listed_sessions": 0,
+        "min_float_value": None, "min_turnover": None,
     }  # fmt: skip
     [warning] = created["warnings"]
     assert warning.startswith("5 stocks of the selection have no 1d bars in snapshot ")
@@ -97,3 +102,152 @@ def _invalid(answer: httpx.Response, field: str) -> None:
     assert answer.status_code == 422, answer.text
     error = answer.json()["error"]
     assert error["code"] == "INVALID_INPUT" and field in (error["details"].get("field") or ""), error
+
+
+VALUE_CODE = (
+    "import polars as pl\nfrom quant.sdk import param, top_n\n"
+    "FIELDS = {fields}\nPARAMS = [param('n', int, default=1, min=1, max=5)]\n"
+    "def generate(bars, params):\n    return bars.select('ts', 'symbol', top_n('pb', params['n']).alias('weight'))\n"
+)
+
+
+@given(
+    parsers.parse('a backtest of value_rotation holding {n:d} stocks on the CSI 800 members from "{start}" to "{end}"'),
+    target_fixture="created",
+)
+def _value_backtest(client: Any, me: support.User, n: int, start: str, end: str) -> dict:
+    body = support.backtest_body(
+        strategyRef={"template": "value_rotation", "params": {"n": n}},
+        universe={"index": "000906.SH"},
+        window={"start": start, "end": end},
+    )
+    answer = client.post("/api/backtests", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["backtest"]["context"]["universe"] == ["000010.SZ", "300010.SZ", "600010.SH"]
+    return answer.json()
+
+
+@then("on each rebalance session the stored PB and the stocks held after the next open are")
+def _value_picks(bt: Container, client: Any, me: support.User, run: dict, datatable: list[list[str]]) -> None:
+    header, *rows = datatable
+    codes = header[2:5]
+    with bt.db.transaction() as session:
+        stored = market.fundamentals(session, codes, date(2023, 10, 1), date(2024, 6, 28))
+    positions = _positions(client, me, run)
+    for row in rows:
+        day, after = date.fromisoformat(row[0]), date.fromisoformat(row[1])
+        pbs = stored.filter(pl.col("date") == day).select("symbol", "pb").rows()
+        assert dict(pbs) == {c: float(v) for c, v in zip(codes, row[2:5], strict=True)}, day
+        held = sorted(s for d, s in positions if d == after)
+        assert held == row[5].split(","), (after, held)
+
+
+def _positions(client: Any, me: support.User, run: dict) -> set[tuple[date, str]]:
+    answer = support.artifact(client, me, run["run_id"], "positions", "json")
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()
+    rows = rows["rows"] if isinstance(rows, dict) and "rows" in rows else rows
+    return {(date.fromisoformat(str(r["date"])[:10]), r["symbol"]) for r in rows if (r.get("shares") or 0) > 0}
+
+
+@when(parsers.parse("the user creates a backtest of inline code declaring FIELDS = {fields}"), target_fixture="answer")
+def _unknown_field(client: Any, me: support.User, fields: str) -> httpx.Response:
+    body = support.backtest_body(strategyRef={"code": VALUE_CODE.format(fields=fields), "params": {}})
+    return client.post("/api/backtests", json=body, headers=me.headers)
+
+
+@then(parsers.parse('the error names the unknown field "{name}"'))
+def _names_field(answer: httpx.Response, name: str) -> None:
+    error = answer.json()["error"]
+    assert error["details"].get("unknown_field") == name, error
+    assert f"unknown field '{name}' in FIELDS" in error["message"]
+
+
+@when(
+    parsers.parse(
+        'the CSI 300 members from "{start}" to "{end}" are selected with a float value of at least {minimum:d} CNY'
+    ),
+    target_fixture="selected",
+)
+def _selected_by_float(bt: Container, start: str, end: str, minimum: int) -> dict:
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    with bt.db.transaction() as session:
+        plain = market.universe_membership(session, index="000300.SH", start=first, end=last)
+        kept = market.universe_membership(
+            session, index="000300.SH", start=first, end=last, min_float_value=float(minimum)
+        )
+        stored = market.fundamentals(session, support.SYMBOLS, first, last)
+    return {"plain": plain, "kept": kept, "stored": stored}
+
+
+def _sessions_of(frame: pl.DataFrame, symbol: str) -> list[date]:
+    return sorted(frame.filter(pl.col("symbol") == symbol)["date"].to_list())
+
+
+@then(parsers.parse('"{a}" and "{b}" are selected on every session'))
+def _every_session(selected: dict, a: str, b: str) -> None:
+    sessions = sorted(selected["plain"]["date"].unique().to_list())
+    assert _sessions_of(selected["kept"], a) == sessions and _sessions_of(selected["kept"], b) == sessions
+
+
+@then(
+    parsers.parse(
+        '"{symbol}" is selected on exactly the sessions its stored circ_mv is at least {minimum:d} (10,000 CNY), '
+        "some but not all"
+    )
+)
+def _float_sessions(selected: dict, symbol: str, minimum: int) -> None:
+    stored = selected["stored"].filter((pl.col("symbol") == symbol) & (pl.col("circ_mv") >= minimum))
+    expected = sorted(stored["date"].to_list())
+    assert _sessions_of(selected["kept"], symbol) == expected
+    assert 0 < len(expected) < len(_sessions_of(selected["plain"], symbol))
+
+
+@then("the members without daily_basic rows are never selected")
+def _no_rows_no_selection(selected: dict) -> None:
+    assert set(selected["kept"]["symbol"].unique().to_list()) == set(support.SYMBOLS)
+    assert set(selected["plain"]["symbol"].unique().to_list()) > set(support.SYMBOLS)
+
+
+@given(
+    parsers.parse(
+        'a backtest of value_rotation holding {n:d} stocks on the three sample stocks from "{start}" to "{end}"'
+    ),
+    target_fixture="created",
+)
+def _value_list_backtest(client: Any, me: support.User, n: int, start: str, end: str) -> dict:
+    body = support.backtest_body(
+        strategyRef={"template": "value_rotation", "params": {"n": n}}, window={"start": start, "end": end}
+    )
+    answer = client.post("/api/backtests", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def _run_job(bt: Container, job_id: str) -> None:
+    attempt.execute(env_of(bt).jobs, uuid.UUID(job_id), worker_name="in-process", pid=os.getpid(), kill=lambda: None)
+
+
+@when(parsers.parse('the user submits a grid sweep of n "{values}" and its batches run'), target_fixture="swept")
+def _value_sweep(bt: Container, client: Any, me: support.User, created: dict, values: str) -> dict:
+    body = {"mode": "grid", "gridSpec": {"n": [int(v) for v in values.split(",")]}}
+    answer = client.post(f"/api/backtests/{created['backtest_id']}/runs", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    opt_id = answer.json()["optimization_id"]
+    for _ in range(10):
+        opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
+        queued = [b for b in opt["batches"] if b["status"] == "queued"]
+        if not queued:
+            break
+        _run_job(bt, queued[0]["job_id"])
+    rows = client.get(f"/api/optimizations/{opt_id}/results", params={"limit": 50}, headers=me.headers).json()
+    return {"rows": rows["items"]}
+
+
+@then("every combination succeeded and the one of n 1 has the total return of a single run with n 1")
+def _sweep_matches(bt: Container, client: Any, me: support.User, created: dict, swept: dict) -> None:
+    rows = {r["params"]["n"]: r for r in swept["rows"]}
+    assert sorted(rows) == [1, 2, 3] and all(r["status"] == "succeeded" for r in rows.values()), swept
+    run = _run(bt, client, me, created)
+    assert rows[1]["metrics"]["total_return"] == pytest.approx(run["stats"]["total_return"], rel=1e-12)
+    assert rows[1]["metrics"]["total_return"] != rows[3]["metrics"]["total_return"]

@@ -39,3 +39,19 @@ def test_filters_boards_st_and_sessions_since_listing(session, loaded) -> None:
     seasoned = service.universe_membership(session, **listed)
     assert "830010.BJ" not in _on(seasoned, date(2021, 11, 19))  # its 5th session: 4 traded before
     assert "830010.BJ" in _on(seasoned, date(2021, 11, 22))
+
+
+def test_float_value_and_turnover_filters_use_each_sessions_daily_basic(session, loaded) -> None:
+    window = {"index": None, "start": date(2021, 5, 6), "end": date(2021, 5, 14)}
+    plain = service.universe_membership(session, **window)
+    basics = service.fundamentals(session, plain["symbol"].unique().to_list(), window["start"], window["end"])
+    floor = float(basics["circ_mv"].median()) * 10_000  # CNY: circ_mv is in 10,000 CNY
+    big = service.universe_membership(session, **window, min_float_value=floor)
+    expected = basics.filter(pl.col("circ_mv") * 10_000 >= floor).select("date", "symbol").sort("date", "symbol")
+    assert big.equals(expected) and 0 < big.height < plain.height
+    turnover = float(basics["turnover_rate"].quantile(0.75))
+    busy = service.universe_membership(session, **window, min_turnover=turnover)
+    expected = basics.filter(pl.col("turnover_rate") >= turnover).select("date", "symbol").sort("date", "symbol")
+    assert busy.equals(expected) and 0 < busy.height < plain.height
+    both = service.universe_membership(session, **window, min_float_value=floor, min_turnover=turnover)
+    assert both.height == big.join(busy, on=["date", "symbol"]).height

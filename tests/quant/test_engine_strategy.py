@@ -29,7 +29,8 @@ from quant import (
 from quant.contract import infer_board
 from quant.rulebook import round_half_up_cent
 from quant.sdk import Columns, sma
-from quant.synthetic import gbm_bars
+from quant.synthetic import gbm_bars, with_fundamentals
+from quant.templates import load_template
 
 USER_SOURCE = '''
 """Buy and hold."""
@@ -79,7 +80,8 @@ def test_params_are_coerced_and_errors_name_the_field() -> None:
 def test_every_template_runs_on_a_universe(template: str, sample_bars) -> None:
     info = get_template(template)
     assert info.doc and info.params
-    result = run_backtest(template, sample_bars, {}, EngineConfig())
+    bars = with_fundamentals(sample_bars, load_template(template).fields)  # value_rotation reads pb
+    result = run_backtest(template, bars, {}, EngineConfig())
     assert result.equity.height == 400
     assert result.metrics["final_equity"] > 0
 

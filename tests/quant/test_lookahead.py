@@ -12,7 +12,7 @@ import pytest
 from quant.contract import normalize_bars
 from quant.lookahead import audit, prefix_ends
 from quant.strategy import compute_targets, load_strategy
-from quant.synthetic import gbm_bars
+from quant.synthetic import gbm_bars, with_fundamentals
 from quant.templates import TEMPLATE_NAMES, load_template
 
 NEXT_BAR = """
@@ -70,6 +70,7 @@ def test_a_full_window_normalisation_is_flagged_from_its_first_session(bars) -> 
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
 def test_every_template_passes(bars, name: str) -> None:
     spec = load_template(name)
+    bars = with_fundamentals(bars, spec.fields)  # value_rotation reads pb
     finding, ends = audit(lambda part: compute_targets(spec, part, None), bars, compute_targets(spec, bars, None))
     assert finding is None and len(ends) == 3
 

@@ -220,6 +220,7 @@ def test_templates_are_browsable_and_copied_into_a_new_strategy(session, user, s
         "momentum_rotation",
         "ma_cross_event",
         "ma_cross_port",
+        "value_rotation",
     ]
     tpl = service.template_source("ma_cross")
     assert tpl.title == "Dual moving-average cross" and [p.name for p in tpl.params] == ["fast", "slow"]
@@ -276,6 +277,34 @@ def test_create_rejects_a_source_with_both_models(session, user, strategy_env) -
     with pytest.raises(InvalidInput) as exc:
         service.create_strategy(session, strategy_env, user, StrategyCreate(name="x", source=source))
     assert exc.value.details["violations"] == [{"line": 16, "column": 1, "message": domain.BOTH_MODELS}]
+
+
+FIELDS_SOURCE = """import polars as pl
+from quant.sdk import param, top_n
+
+FIELDS = [{fields}]
+PARAMS = [param("n", int, default=1, min=1, max=5)]
+
+
+def generate(bars, params):
+    return bars.select("ts", "symbol", top_n("pb", params["n"]).alias("weight"))
+"""
+
+
+def test_a_strategy_declaring_an_unknown_field_is_refused_naming_it(session, user, strategy_env) -> None:
+    source = FIELDS_SOURCE.format(fields='"pb", "roe"')
+    with pytest.raises(InvalidInput) as exc:
+        service.create_strategy(session, strategy_env, user, StrategyCreate(name="x", source=source))
+    assert exc.value.details == {"field": "source", "kind": "fields", "unknown_field": "roe"}
+    assert "unknown field 'roe' in FIELDS" in exc.value.message
+
+
+def test_a_strategy_declaring_fields_dry_runs_on_sample_fundamentals(session, user, strategy_env) -> None:
+    created = service.create_strategy(
+        session, strategy_env, user, StrategyCreate(name="pb", source=FIELDS_SOURCE.format(fields='"pb"'))
+    )
+    report = service.validate_strategy(session, strategy_env, user, created.id)
+    assert report.ok and report.nonzero_targets == 120  # one of the two sample stocks held on every bar
 
 
 def test_an_event_driven_strategy_is_described_and_validated_in_the_runner(session, user, strategy_env) -> None:

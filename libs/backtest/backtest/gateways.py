@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session
 
 from backtest.config import BacktestEnv
 from backtest.domain import canonical
-from backtest.schemas import MAX_UNIVERSE, BacktestContext, StrategyRef, UniverseSelection
+from backtest.schemas import MAX_SELECTION, BacktestContext, StrategyRef, UniverseSelection
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
 from market_data import service as market
 from platform_core.errors import AppError, ErrorCode, InvalidInput, NotFound, invalid_input_from
 from platform_core.ids import new_id
 from quant.config import EngineConfig
+from quant.fundamentals import FieldError, declared_fields, join_fundamentals, with_membership
 from quant.strategy import ParamError, StrategyError, compute_targets_grid
 from quant.templates import template_for_source
 from strategy_management import service as strategies
@@ -236,6 +237,8 @@ def membership(session: Session, selection: UniverseSelection, start: date, end:
             boards=selection.boards,
             exclude_st=selection.exclude_st,
             min_listed_sessions=selection.min_listed_sessions,
+            min_float_value=selection.min_float_value,
+            min_turnover=selection.min_turnover,
         ),
         "context.universe",
     )
@@ -244,7 +247,7 @@ def membership(session: Session, selection: UniverseSelection, start: date, end:
 def _selected(
     session: Session, snapshot_id: str, freq: str, selection: UniverseSelection, start: date, end: date
 ) -> tuple[list[str], list[str]]:
-    """The selection's codes with bars in the snapshot (at most MAX_UNIVERSE), and those without."""
+    """The selection's codes with bars in the snapshot (at most MAX_SELECTION), and those without."""
     members = sorted(membership(session, selection, start, end)["symbol"].unique().to_list())
     covered = _covered(session, snapshot_id, freq, members, start, end)
     kept = [s for s in members if s in covered]
@@ -254,11 +257,11 @@ def _selected(
             field="context.universe",
             details={"members": len(members), "snapshot_id": snapshot_id},
         )
-    if len(kept) > MAX_UNIVERSE:
+    if len(kept) > MAX_SELECTION:
         raise InvalidInput(
-            f"the selection holds {len(kept)} stocks; at most {MAX_UNIVERSE} per backtest",
+            f"the selection holds {len(kept)} stocks; at most {MAX_SELECTION} per backtest",
             field="context.universe",
-            details={"stocks": len(kept), "limit": MAX_UNIVERSE},
+            details={"stocks": len(kept), "limit": MAX_SELECTION},
         )
     return kept, [s for s in members if s not in covered]
 
@@ -274,6 +277,44 @@ def mask_to_membership(targets: pl.DataFrame, members: pl.DataFrame) -> pl.DataF
         if c in targets.columns
     ]
     return keyed.with_columns(zeroed).select(targets.columns)
+
+
+def strategy_fields(source: str, *, field: str = "strategyRef") -> tuple[str, ...]:
+    """The fundamentals a strategy's source declares (`FIELDS`); INVALID_INPUT naming `field` and the
+    unknown name otherwise."""
+    try:
+        return declared_fields(source)
+    except FieldError as exc:
+        details = {"unknown_field": exc.name} if exc.name is not None else {}
+        raise InvalidInput(str(exc), field=field, details=details) from None
+
+
+def with_fields(
+    session: Session, bars: pl.DataFrame, fields: tuple[str, ...], members: pl.DataFrame | None, *, freq: str
+) -> pl.DataFrame:
+    """The bars a strategy declaring `fields` sees: one column per field from market_data's `fundamentals`
+    as known at each bar's decision time (`quant.fundamentals`: a daily bar of t carries t's daily_basic,
+    an intraday bar the previous session's) and `in_universe` (membership on that session). Unchanged
+    when it declares none."""
+    if not fields or bars.is_empty():
+        return bars
+    symbols = bars["symbol"].unique().sort().to_list()
+    start, end = bars["date"].min(), bars["date"].max()
+    known = _field(lambda: market.fundamentals(session, symbols, start - _KNOWN_WITHIN, end), "context.universe")
+    return with_membership(join_fundamentals(bars, known, fields, intraday=freq != "1d"), members)
+
+
+def sweep_inputs(session: Session, inputs: MarketInputs, source: str, freq: str) -> MarketInputs:
+    """`inputs` of a sweep (an explicit list: every stock is in the universe) whose bars carry the fields
+    the strategy declares (the engine's `normalize_bars` drops them again before simulating)."""
+    fields = strategy_fields(source)
+    if not fields:
+        return inputs
+    bars = with_fields(session, inputs.bars, fields, None, freq=freq)
+    return MarketInputs(bars=bars, instruments=inputs.instruments, benchmark=inputs.benchmark)
+
+
+_KNOWN_WITHIN = timedelta(days=31)  # how far before the window a bar's newest daily_basic row may be
 
 
 def _snapshot(session: Session, snapshot_id: str | None) -> Any:
@@ -298,11 +339,11 @@ def _require_coverage(
 
 def _covered(session: Session, snapshot_id: str, freq: str, symbols: list[str], start: date, end: date) -> set[str]:
     """Those of `symbols` with bars of `freq` between `start` and `end` in the snapshot."""
-    parts = market.coverage(session, snapshot_id=snapshot_id, freq=freq)
+    parts, wanted = market.coverage(session, snapshot_id=snapshot_id, freq=freq), set(symbols)
     return {
         p.symbol
         for p in parts
-        if p.symbol in symbols
+        if p.symbol in wanted
         and p.rows
         and p.first_date is not None
         and p.last_date is not None

@@ -16,6 +16,7 @@ PriorityName = Literal["high", "default", "low"]
 Symbol = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
 
 MAX_UNIVERSE = 300
+MAX_SELECTION = 6000  # stocks an index / all selection may resolve to (the whole A-share market, ~5,400)
 MAX_BUDGET_MS = 86_400_000
 
 
@@ -89,7 +90,9 @@ class UniverseSelection(BaseModel):
     """A universe chosen on every session, point in time: the members of `index` as of that session
     (`{"index": "000300.SH"}`) or every stock listed that day (`{"all": true}`, delisted stocks while they
     traded), optionally only some `boards`, without ST stocks, or only stocks listed for `min_listed_sessions`
-    sessions. A stock is held only on sessions it belongs to (its targets are 0 on the others)."""
+    sessions, or only on sessions whose float value / turnover (daily_basic, as known at that session's
+    close) reach `min_float_value` / `min_turnover`. A stock is held only on sessions it belongs to (its
+    targets are 0 on the others). It may resolve to at most 6,000 stocks."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -98,6 +101,12 @@ class UniverseSelection(BaseModel):
     boards: list[Literal["main", "chinext", "star", "bse"]] | None = None
     exclude_st: bool = Field(False, description="Leave out stocks under risk warning (ST, *ST) on each session.")
     min_listed_sessions: int = Field(0, ge=0, le=5000, description="Sessions traded since listing, at least.")
+    min_float_value: float | None = Field(
+        None, ge=0, le=1e14, description="Float market value (circ_mv) at least, in CNY (元), e.g. 5e9 for 50亿."
+    )
+    min_turnover: float | None = Field(
+        None, ge=0, le=100, description="Turnover (turnover_rate) at least, in % of the float, e.g. 0.5."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> UniverseSelection:

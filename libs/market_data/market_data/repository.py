@@ -327,9 +327,13 @@ def upsert_daily_basic(session: Session, rows: list[dict[str, Any]]) -> None:
         _copy_in(session, "daily_basic", columns, rows, f"ON CONFLICT (symbol, trade_date) DO UPDATE SET {updates}")
 
 
-def daily_basic(session: Session, symbols: list[str], start: date, end: date) -> list[DailyBasic]:
-    stmt = select(DailyBasic).where(DailyBasic.symbol.in_(symbols), DailyBasic.trade_date.between(start, end))
-    return list(session.scalars(stmt.order_by(DailyBasic.symbol, DailyBasic.trade_date)))
+def daily_basic(
+    session: Session, symbols: list[str], start: date, end: date, columns: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    """(symbol, trade_date, *columns) rows, by symbol and date (plain tuples: a market-wide read holds millions)."""
+    fields = [DailyBasic.symbol, DailyBasic.trade_date, *(getattr(DailyBasic, c) for c in columns)]
+    stmt = select(*fields).where(DailyBasic.symbol.in_(symbols), DailyBasic.trade_date.between(start, end))
+    return [tuple(r) for r in session.execute(stmt.order_by(DailyBasic.symbol, DailyBasic.trade_date))]
 
 
 def basic_dates(session: Session, start: date, end: date, *, source: str) -> set[date]:
@@ -365,6 +369,33 @@ def index_weight_date(session: Session, index_code: str, on: date) -> date | Non
 def index_constituents(session: Session, index_code: str, weight_date: date) -> list[IndexWeight]:
     stmt = select(IndexWeight).where(IndexWeight.index_code == index_code, IndexWeight.trade_date == weight_date)
     return list(session.scalars(stmt.order_by(IndexWeight.con_code)))
+
+
+def listed_between(session: Session, start: date, end: date) -> list[tuple[str, date, date | None]]:
+    """(symbol, list_date, delist_date) of the stocks listed on some day of [start, end]."""
+    stmt = select(Instrument.symbol, Instrument.list_date, Instrument.delist_date).where(
+        Instrument.kind == "stock",
+        Instrument.list_date <= end,
+        or_(Instrument.delist_date.is_(None), Instrument.delist_date > start),
+    )
+    return [tuple(r) for r in session.execute(stmt.order_by(Instrument.symbol))]
+
+
+def index_weight_dates(session: Session, index_code: str, start: date, end: date) -> list[date]:
+    """The weight dates of `index_code` in [start, end] and the newest one before `start`, ascending."""
+    before = index_weight_date(session, index_code, start)
+    stmt = select(IndexWeight.trade_date).where(
+        IndexWeight.index_code == index_code, IndexWeight.trade_date.between(before or start, end)
+    )
+    return sorted(set(session.scalars(stmt.distinct())))
+
+
+def index_constituents_on(session: Session, index_code: str, dates: list[date]) -> list[tuple[date, str]]:
+    """(weight date, con_code) of `index_code` on each of `dates`."""
+    stmt = select(IndexWeight.trade_date, IndexWeight.con_code).where(
+        IndexWeight.index_code == index_code, IndexWeight.trade_date.in_(dates)
+    )
+    return [tuple(r) for r in session.execute(stmt)]
 
 
 def listed_on(session: Session, on: date) -> list[Instrument]:

@@ -311,10 +311,11 @@ def run_backtest(
         from quant.event import run_event_backtest
 
         return run_event_backtest(spec, bars, params, config, instruments, benchmark)
+    given = bars
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     values = validate_strategy_params(spec, params)
     if spec.generate_arrays is None:
-        targets = compute_targets(spec, bars, params)
+        targets = compute_targets(spec, bars, params, given=given)  # `given` keeps the declared FIELDS
         return simulate(bars, targets, config, instruments, benchmark, strategy=spec, params=values)
     m, rows = market_and_rows(spec, bars, [values], config, instruments)
     return simulate_decisions(m, rows_to_decisions(m, rows), "weight", config, benchmark, spec, values)

@@ -24,6 +24,7 @@ from quant.engine import (
     rows_to_decisions,
     split_benchmark,
 )
+from quant.fundamentals import strategy_frame
 from quant.kernel_plain import run_kernel
 from quant.market import Market, prepare_market
 from quant.results import LanePanels, session_ends, session_returns
@@ -98,12 +99,13 @@ def run_grid(
         return run_event_grid(
             spec, bars, sets, config, instruments, benchmark, full=full, returns=returns, keys=_metric_keys(metrics)
         )
+    given = bars  # keeps the declared FIELDS, which the normalisation drops
     bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
     m, rows = market_and_rows(spec, bars, sets, config, instruments)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows), "weight"
     else:
-        aligned = [align_targets(m, f) for f in compute_targets_grid(spec, bars, sets)]
+        aligned = [align_targets(m, f) for f in compute_targets_grid(spec, bars, sets, given=given)]
         decisions, mode = np.stack([a[0] for a in aligned], axis=1), aligned[0][1]
     sym_idx = np.tile(np.arange(len(m.symbols)), (len(sets), 1))
     return _run_lanes(m, decisions, mode, sym_idx, config, benchmark, spec, sets, full, returns, _metric_keys(metrics))
@@ -167,13 +169,14 @@ def run_independent(
     if spec.event is not None:
         raise StrategyError("an event-driven strategy runs one account over its universe; run it per symbol instead")
     config = with_declared(config or EngineConfig(), spec.source)
-    bars = normalize_bars(bars)
+    given, bars = bars, normalize_bars(bars)
     values = validate_strategy_params(spec, params)
     m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows)[:, 0, :], "weight"
     else:
-        parts = bars.partition_by("symbol", maintain_order=True)
+        seen = strategy_frame(bars, spec.fields, given) if spec.fields else bars
+        parts = seen.partition_by("symbol", maintain_order=True)
         targets = pl.concat([compute_targets(spec, part, values) for part in parts])
         decisions, mode = align_targets(m, targets)
     sym_idx = np.arange(len(m.symbols))[:, None]

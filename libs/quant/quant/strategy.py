@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from quant.fundamentals import FieldError, check_fields, strategy_frame
 from quant.sdk import PARAM_TYPES, Columns, Param, ParamError
 
 __all__ = [
@@ -79,6 +80,7 @@ class StrategySpec:
     generate_grid_arrays: Callable | None = None
     check_params: Callable[[dict], None] | None = None
     event: Any = None  # `quant.event.EventHooks` of an event-driven strategy (then `generate` is None)
+    fields: tuple[str, ...] = ()  # the fundamentals its bars carry (`FIELDS`, see `quant.fundamentals`)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,12 @@ def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module | None, sour
         )
     if not isinstance(params, list | tuple) or not all(isinstance(p, Param) for p in params):
         raise StrategyError("PARAMS must be a list of param(...) declarations")
+    try:
+        fields = check_fields(namespace.get("FIELDS", ()))
+    except FieldError as exc:
+        raise StrategyError(str(exc)) from None
+    if fields and event is not None:
+        raise StrategyError("FIELDS is for vectorised strategies (generate(bars, params)); event-driven ones get none")
     grid = namespace.get("generate_grid")
     arrays, grid_arrays = namespace.get("generate_arrays"), namespace.get("generate_grid_arrays")
     check = namespace.get("check_params")
@@ -209,6 +217,7 @@ def spec_from_namespace(namespace: dict[str, Any], tree: ast.Module | None, sour
         generate_grid_arrays=grid_arrays if callable(grid_arrays) and event is None else None,
         check_params=check if callable(check) else None,
         event=event,
+        fields=fields,
     )
 
 
@@ -295,20 +304,39 @@ def check_targets(frame: Any) -> pl.DataFrame:
     return frame.select("ts", "symbol", pl.col(kinds[0]).cast(pl.Float64))
 
 
-def compute_targets(spec: StrategySpec, bars: pl.DataFrame, params: dict | None) -> pl.DataFrame:
-    """Validate `params` and run the strategy's `generate` over `bars` (a contract frame)."""
+def _with_fields(spec: StrategySpec, bars: pl.DataFrame, given: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The bars with the fields `spec` declares (see `quant.fundamentals.strategy_frame`); StrategyError
+    naming the missing ones."""
+    try:
+        return strategy_frame(bars, spec.fields, given)
+    except FieldError as exc:
+        raise StrategyError(str(exc)) from None
+
+
+def compute_targets(
+    spec: StrategySpec, bars: pl.DataFrame, params: dict | None, *, given: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Validate `params` and run the strategy's `generate` over `bars` (a contract frame); the fields it
+    declares (`FIELDS`) come from `bars` or from `given` (the frame before `normalize_bars`)."""
     if spec.event is not None:
         return compute_targets_grid(spec, bars, [params or {}])[0]
     values = validate_strategy_params(spec, params)
-    return check_targets(spec.generate(bars, values))
+    return check_targets(spec.generate(_with_fields(spec, bars, given), values))
 
 
 def compute_targets_grid(
-    spec: StrategySpec, bars: pl.DataFrame, param_sets: list[dict], config: Any = None, instruments: Any = None
+    spec: StrategySpec,
+    bars: pl.DataFrame,
+    param_sets: list[dict],
+    config: Any = None,
+    instruments: Any = None,
+    *,
+    given: pl.DataFrame | None = None,
 ) -> list[pl.DataFrame]:
     """Targets for many parameter sets; uses `generate_grid` when the strategy defines it. For an
     event-driven strategy: its order stream per set, simulated with `config` (an `EngineConfig`, or its
-    `model_dump()` rebuilt as a `quant.config_light.LightConfig`; default preset when None) and `instruments`."""
+    `model_dump()` rebuilt as a `quant.config_light.LightConfig`; default preset when None) and `instruments`.
+    Declared `FIELDS` come from `bars` or `given` (the frame before `normalize_bars`)."""
     sets = [validate_strategy_params(spec, p) for p in param_sets]
     if spec.event is not None:
         from quant.config_light import LightConfig
@@ -318,6 +346,7 @@ def compute_targets_grid(
         if isinstance(config, dict):  # the platform's validated dump (the confined child): no pydantic here
             config = LightConfig.from_dump(config)
         return order_streams(spec, normalize_bars(bars), sets, config, instruments)
+    bars = _with_fields(spec, bars, given)
     if spec.generate_grid is None:
         return [check_targets(spec.generate(bars, p)) for p in sets]
     frames = spec.generate_grid(bars, sets)

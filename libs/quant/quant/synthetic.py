@@ -59,3 +59,23 @@ def gbm_bars(
 def sample_universe(sessions: int = 750, seed: int = 7) -> pl.DataFrame:
     """A small deterministic universe across boards (main, ChiNext, STAR, BSE) for `--sample` runs."""
     return gbm_bars(SAMPLE_SYMBOLS, sessions=sessions, seed=seed, start=dt.date(2021, 1, 4))
+
+
+FUNDAMENTAL_LEVELS = {
+    "pe": 15.0,
+    "pb": 1.5,
+    "ps": 2.0,
+    "dv_ratio": 2.0,
+    "total_mv": 5e6,
+    "circ_mv": 4e6,
+    "turnover_rate": 1.5,
+}
+
+
+def with_fundamentals(bars: pl.DataFrame, fields: tuple[str, ...] | list[str]) -> pl.DataFrame:
+    """`bars` with made-up but plausible daily_basic columns for `fields` (`quant.fundamentals`): per symbol
+    a level (its rank among the codes) moved with its close, and `in_universe` all true. Deterministic."""
+    rank = pl.col("symbol").rank("dense").cast(pl.Float64)
+    moved = pl.col("close") / pl.col("close").first().over("symbol")
+    levels = [(FUNDAMENTAL_LEVELS[f] * (0.5 + 0.5 * rank) * moved).alias(f) for f in fields]
+    return bars.with_columns(*levels, pl.lit(True).alias("in_universe"))

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from quant.strategy import is_allowed_import
+from quant.synthetic import with_fundamentals
 from strategy_management.sandbox.guards import INTROSPECTION_ATTRS
 
 FORBIDDEN_NAMES = frozenset(
@@ -286,9 +287,11 @@ def params_diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[st
     }
 
 
-def sample_bars(symbols: tuple[str, ...] = ("600000.SH", "000001.SZ"), sessions: int = 120) -> pl.DataFrame:
+def sample_bars(
+    symbols: tuple[str, ...] = ("600000.SH", "000001.SZ"), sessions: int = 120, fields: tuple[str, ...] = ()
+) -> pl.DataFrame:
     """A small deterministic bar frame (minimal contract columns) for dry runs: weekdays from 2024-01-02,
-    a gentle sine-and-trend price path per symbol."""
+    a gentle sine-and-trend price path per symbol; with `fields`, the fundamentals a strategy declares."""
     days: list[date] = []
     day = date(2024, 1, 2)
     while len(days) < sessions:
@@ -307,4 +310,5 @@ def sample_bars(symbols: tuple[str, ...] = ("600000.SH", "000001.SZ"), sessions:
             rows["low"].append(round(close * 0.99, 2))
             rows["close"].append(close)
             rows["volume"].append(1_000_000.0 + 1000 * i)
-    return pl.DataFrame(rows).with_columns(pl.col("ts").cast(pl.Datetime("us")))
+    bars = pl.DataFrame(rows).with_columns(pl.col("ts").cast(pl.Datetime("us")))
+    return with_fundamentals(bars, fields) if fields else bars  # so a strategy declaring FIELDS dry-runs

@@ -20,3 +20,38 @@ Feature: Point-in-time universes
     Given a backtest of momentum_rotation holding 3 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
     When the user submits a grid sweep of it
     Then the answer is 422 INVALID_INPUT naming "context.universe"
+
+  Scenario: value_rotation holds the lowest-PB members of CSI 800 and a member only after it joins
+    # 000010.SZ is the cheapest stock by PB all along, but joins CSI 800 (through CSI 300) only on
+    # 2024-01-02: before it the two members with bars are held; from then on 000010.SZ and the cheaper of
+    # the other two. PB is the sample's daily_basic of the rebalance session (known at its close), the
+    # picks fill at the next session's open.
+    Given a backtest of value_rotation holding 2 stocks on the CSI 800 members from "2023-10-01" to "2024-06-28"
+    When its run succeeds
+    Then on each rebalance session the stored PB and the stocks held after the next open are
+      | session    | next       | 600010.SH | 300010.SZ | 000010.SZ | held                |
+      | 2023-10-09 | 2023-10-10 | 0.5167    | 1.6626    | 0.3253    | 300010.SZ,600010.SH |
+      | 2023-11-01 | 2023-11-02 | 0.4487    | 1.4765    | 0.3058    | 300010.SZ,600010.SH |
+      | 2023-12-01 | 2023-12-04 | 0.4892    | 1.5039    | 0.3035    | 300010.SZ,600010.SH |
+      | 2024-01-02 | 2024-01-03 | 0.5324    | 1.1774    | 0.2802    | 000010.SZ,600010.SH |
+      | 2024-02-01 | 2024-02-02 | 0.6242    | 1.0139    | 0.2290    | 000010.SZ,600010.SH |
+      | 2024-03-01 | 2024-03-04 | 0.7114    | 0.9993    | 0.2694    | 000010.SZ,600010.SH |
+      | 2024-04-01 | 2024-04-02 | 0.8686    | 0.6708    | 0.2701    | 000010.SZ,300010.SZ |
+      | 2024-05-06 | 2024-05-07 | 0.7923    | 0.7285    | 0.2600    | 000010.SZ,300010.SZ |
+      | 2024-06-03 | 2024-06-04 | 0.8266    | 0.8789    | 0.2953    | 000010.SZ,600010.SH |
+
+  Scenario: A strategy declaring an unknown fundamental field is refused naming it
+    When the user creates a backtest of inline code declaring FIELDS = ["pb", "roe"]
+    Then the answer is 422 INVALID_INPUT naming "strategyRef.code"
+    And the error names the unknown field "roe"
+
+  Scenario: A float value filter keeps a stock only on the sessions its float value reaches the minimum
+    When the CSI 300 members from "2024-01-02" to "2024-01-31" are selected with a float value of at least 3500000000 CNY
+    Then "600010.SH" and "300010.SZ" are selected on every session
+    And "000010.SZ" is selected on exactly the sessions its stored circ_mv is at least 350000 (10,000 CNY), some but not all
+    And the members without daily_basic rows are never selected
+
+  Scenario: A sweep of a strategy declaring fundamentals reads them in every combination
+    Given a backtest of value_rotation holding 1 stocks on the three sample stocks from "2023-10-01" to "2024-06-28"
+    When the user submits a grid sweep of n "1,2,3" and its batches run
+    Then every combination succeeded and the one of n 1 has the total return of a single run with n 1

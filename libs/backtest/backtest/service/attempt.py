@@ -69,17 +69,19 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
         inputs = gateways.context_inputs(session, env, bt.context)
         c = bt.context
         members = gateways.membership(session, c.selection, c.window.start, c.window.end) if c.selection else None
+        fields = gateways.strategy_fields(plan.source)
+        seen = gateways.with_fields(session, inputs.bars, fields, members, freq=c.frequency)
     log.append(("data", "info", _data_line(bt, inputs.bars)))
     if inputs.bars.is_empty():
         raise InvalidInput("no bars in the pinned snapshot for this universe and window", field="context")
     job.progress(20, f"running strategy on {inputs.bars.height} bars")
     config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
     targets, output = gateways.run_targets(
-        env, plan.source, inputs.bars, plan.params, env.settings.strategy_timeout_s, config, inputs.instruments
+        env, plan.source, seen, plan.params, env.settings.strategy_timeout_s, config, inputs.instruments
     )
     log.append(("strategy", "info", _strategy_line(bt, plan.params, targets)))
     log += [("user", "info", line) for line in output]  # the strategy's own print/log lines
-    audit = _audit_lookahead(env, job, plan, inputs.bars, targets, log)
+    audit = _audit_lookahead(env, job, plan, seen, targets, log)
     if members is not None:  # a point-in-time selection: nothing held on a session it does not belong to
         targets = gateways.mask_to_membership(targets, members)
     job.progress(60, "simulating")

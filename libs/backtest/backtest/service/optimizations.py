@@ -478,6 +478,7 @@ def _validate(session: Session, env: BacktestEnv, principal: Principal, row: rep
         inputs = gateways.context_inputs(
             session, env, bt.context, start=date.fromisoformat(start), end=date.fromisoformat(end)
         )
+        inputs = gateways.sweep_inputs(session, inputs, source, bt.context.frequency)
         batch = _Batch(uuid.uuid4(), row.id, -1, 0, points, bt, source, row.metric)
         rows, returns, dates, _ = _evaluate(env, batch, inputs)
         return rows, returns, dates
@@ -868,7 +869,9 @@ def run_batch(env: BacktestEnv, job: Any, task_id: uuid.UUID) -> dict[str, Any]:
     bt = batch.backtest
     job.progress(5, f"batch {batch.batch_index}: loading bars")
     with job.transaction() as session:
-        inputs = gateways.context_inputs(session, env, bt.context)
+        inputs = gateways.sweep_inputs(
+            session, gateways.context_inputs(session, env, bt.context), batch.source, bt.context.frequency
+        )
     t_data = time.perf_counter()
     job.progress(20, f"batch {batch.batch_index}: {len(batch.points)} combinations")
     rows, returns, dates, t_targets = _evaluate(env, batch, inputs)

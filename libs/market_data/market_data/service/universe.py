@@ -9,8 +9,9 @@ close — a strategy deciding at a close sees that close's values and never a la
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 from sqlalchemy.orm import Session
 
@@ -19,8 +20,10 @@ from market_data.schemas import FundamentalsRead, IndexMember, IndexMembersRead,
 from market_data.service._common import clean_symbols
 from market_data.service.reference import validate_symbols
 from platform_core.errors import InvalidInput, NotFound
+from quant.fundamentals import FUNDAMENTAL_FIELDS, join_fundamentals
 
-FUNDAMENTAL_COLUMNS = ("pe", "pb", "ps", "dv_ratio", "total_mv", "circ_mv", "turnover_rate")
+FUNDAMENTAL_COLUMNS = FUNDAMENTAL_FIELDS  # one list with the strategies' `FIELDS` (quant.fundamentals)
+_KNOWN_WITHIN = timedelta(days=31)  # how far back a filter looks for the newest daily_basic row
 FUNDAMENTALS_SCHEMA = {"symbol": pl.Utf8, "date": pl.Date, **dict.fromkeys(FUNDAMENTAL_COLUMNS, pl.Float64)}
 
 
@@ -55,12 +58,12 @@ def fundamentals(session: Session, symbols: list[str], start: date, end: date) -
     without a row (suspended, not synced) has none. INVALID_INPUT naming unknown codes."""
     if start > end:
         raise InvalidInput(f"start {start} is after end {end}", details={"start": str(start), "end": str(end)})
-    codes = validate_symbols(session, clean_symbols(symbols))
-    rows = repo.daily_basic(session, codes, start, end)
-    data = {name: [getattr(r, name) for r in rows] for name in FUNDAMENTAL_COLUMNS}
-    return pl.DataFrame(
-        {"symbol": [r.symbol for r in rows], "date": [r.trade_date for r in rows], **data}, schema=FUNDAMENTALS_SCHEMA
-    )
+    return _basics(session, validate_symbols(session, clean_symbols(symbols)), start, end)
+
+
+def _basics(session: Session, codes: list[str], start: date, end: date) -> pl.DataFrame:
+    rows = repo.daily_basic(session, codes, start, end, FUNDAMENTAL_COLUMNS)
+    return pl.DataFrame(rows, schema=FUNDAMENTALS_SCHEMA, orient="row")
 
 
 def fundamentals_view(session: Session, symbols: list[str], start: date, end: date) -> FundamentalsRead:
@@ -78,32 +81,75 @@ def universe_membership(
     boards: list[str] | None = None,
     exclude_st: bool = False,
     min_listed_sessions: int = 0,
+    min_float_value: float | None = None,
+    min_turnover: float | None = None,
 ) -> pl.DataFrame:
     """Published: (date, symbol) of every stock in the universe on every session of [start, end], point in
     time — the members of `index` as of each session (None: every listed stock), restricted to `boards`,
-    without stocks under risk warning (ST/*ST) on that session with `exclude_st`, and only once listed for
-    at least `min_listed_sessions` sessions. NOT_FOUND when the index has no constituents in the window."""
+    without stocks under risk warning (ST/*ST) on that session with `exclude_st`, only once listed for
+    at least `min_listed_sessions` sessions, and with `min_float_value` (CNY) / `min_turnover` (% of the
+    float) only on the sessions whose newest daily_basic row (on or before the session, as known at its
+    close) reaches them — a stock without a row then is left out. NOT_FOUND when the index has no
+    constituents in the window."""
     from market_data.service.reference import trading_sessions
 
     sessions = trading_sessions(session, start, end)
-    rows: list[tuple[date, str]] = []
+    days = pl.DataFrame({"date": sessions}, schema={"date": pl.Date})
     if index is not None:
         code = index.strip().upper()
         if repo.index_weight_date(session, code, end) is None:
             index_members(session, code, end)  # the NOT_FOUND naming what to sync
-        weight_dates: dict[date, list[str]] = {}
-        for day in sessions:
-            weight_date = repo.index_weight_date(session, code, day)
-            if weight_date is None:
-                continue
-            if weight_date not in weight_dates:
-                weight_dates[weight_date] = [r.con_code for r in repo.index_constituents(session, code, weight_date)]
-            rows += [(day, s) for s in weight_dates[weight_date]]
+        frame = _index_rows(session, code, days, start, end)
     else:
-        for day in sessions:
-            rows += [(day, i.symbol) for i in repo.listed_on(session, day)]
-    frame = pl.DataFrame(rows, schema={"date": pl.Date, "symbol": pl.Utf8}, orient="row")
-    return _filtered(session, frame, sessions, boards, exclude_st, min_listed_sessions)
+        frame = _listed_rows(session, days, start, end)
+    frame = _filtered(session, frame, sessions, boards, exclude_st, min_listed_sessions)
+    return _size_filtered(session, frame, min_float_value, min_turnover)
+
+
+def _size_filtered(
+    session: Session, frame: pl.DataFrame, min_float_value: float | None, min_turnover: float | None
+) -> pl.DataFrame:
+    """The rows whose stock's newest daily_basic on or before the row's date has `circ_mv` (10,000 CNY) ×
+    10,000 ≥ `min_float_value` and `turnover_rate` ≥ `min_turnover`."""
+    if (min_float_value is None and min_turnover is None) or not frame.height:
+        return frame
+    first, last = frame["date"].min(), frame["date"].max()
+    basics = _basics(session, frame["symbol"].unique().to_list(), first - _KNOWN_WITHIN, last)
+    known = join_fundamentals(frame, basics, ("circ_mv", "turnover_rate"))
+    keep = pl.lit(True)
+    if min_float_value is not None:
+        keep &= (pl.col("circ_mv") * 10_000 >= min_float_value).fill_null(False)
+    if min_turnover is not None:
+        keep &= (pl.col("turnover_rate") >= min_turnover).fill_null(False)
+    return known.filter(keep).select(frame.columns)
+
+
+_PAIR = {"date": pl.Date, "symbol": pl.Utf8}
+
+
+def _index_rows(session: Session, code: str, days: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
+    """(date, symbol) of the members of `code` on each session: those of its newest weight date on or before."""
+    dates = repo.index_weight_dates(session, code, start, end)
+    weights = pl.DataFrame({"weight_date": dates}, schema={"weight_date": pl.Date})
+    of_day = days.join_asof(weights, left_on="date", right_on="weight_date", strategy="backward")
+    members = pl.DataFrame(
+        repo.index_constituents_on(session, code, dates), schema={"weight_date": pl.Date, "symbol": pl.Utf8},
+        orient="row",
+    )  # fmt: skip
+    return of_day.drop_nulls("weight_date").join(members, on="weight_date").select(list(_PAIR))
+
+
+def _listed_rows(session: Session, days: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
+    """(date, symbol) of every stock listed on each session (listed by then, not yet delisted)."""
+    listed = pl.DataFrame(
+        repo.listed_between(session, start, end),
+        schema={"symbol": pl.Utf8, "list_date": pl.Date, "delist_date": pl.Date},
+        orient="row",
+    )
+    alive = (pl.col("list_date") <= pl.col("date")) & (
+        pl.col("delist_date").is_null() | (pl.col("delist_date") > pl.col("date"))
+    )
+    return days.join(listed, how="cross").filter(alive).select(list(_PAIR))
 
 
 def _filtered(
@@ -119,29 +165,37 @@ def _filtered(
     if boards:
         frame = frame.filter(pl.col("symbol").is_in([s for s, i in instruments.items() if i.board in boards]))
     if exclude_st:
-        for p in repo.st_periods(session, symbols):
-            under = pl.col("date") >= p.start_date
-            if p.end_date is not None:
-                under &= pl.col("date") <= p.end_date
-            frame = frame.filter(~((pl.col("symbol") == p.symbol) & under))
+        periods = pl.DataFrame(
+            [(p.symbol, p.start_date, p.end_date) for p in repo.st_periods(session, symbols)],
+            schema={"symbol": pl.Utf8, "st_start": pl.Date, "st_end": pl.Date},
+            orient="row",
+        )
+        under = (pl.col("date") >= pl.col("st_start")) & (
+            pl.col("st_end").is_null() | (pl.col("date") <= pl.col("st_end"))
+        )
+        flagged = frame.join(periods, on="symbol").filter(under).select("date", "symbol").unique()
+        frame = frame.join(flagged, on=["date", "symbol"], how="anti")
     if min_listed_sessions > 0 and frame.height:
         first = {s: i.list_date for s, i in instruments.items() if i.list_date is not None}
-        frame = frame.filter(_listed_long_enough(session, frame, first, sessions[-1], min_listed_sessions))
+        frame = _listed_long_enough(session, frame, first, sessions[-1], min_listed_sessions)
     return frame.sort("date", "symbol")
 
 
 def _listed_long_enough(
     session: Session, frame: pl.DataFrame, first: dict[str, date], end: date, needed: int
-) -> pl.Series:
-    """Whether each row's stock had traded `needed` sessions since its listing by the row's date (by the
-    stored calendar; a stock without a list date never qualifies)."""
+) -> pl.DataFrame:
+    """The rows whose stock had traded `needed` sessions since its listing by the row's date (by the stored
+    calendar; a stock without a list date never qualifies)."""
     days = repo.open_days(session, min(first.values(), default=end), end)
-    position = {d: i for i, d in enumerate(days)}
-    listed_at = {s: next((i for i, d in enumerate(days) if d >= listed), len(days)) for s, listed in first.items()}
-    return pl.Series(
-        [
-            symbol in listed_at and position.get(day, -1) - listed_at[symbol] >= needed
-            for day, symbol in frame.select("date", "symbol").iter_rows()
-        ],
-        dtype=pl.Boolean,
+    position = pl.DataFrame({"date": days, "at": range(len(days))}, schema={"date": pl.Date, "at": pl.Int64})
+    day_index = np.array(days, dtype="datetime64[D]")
+    listed = pl.DataFrame(
+        {
+            "symbol": list(first),
+            "listed_at": np.searchsorted(day_index, np.array(list(first.values()), dtype="datetime64[D]")),
+        },
+        schema={"symbol": pl.Utf8, "listed_at": pl.Int64},
     )
+    keyed = frame.join(position, on="date", how="left").join(listed, on="symbol", how="left")
+    keep = (pl.col("at") - pl.col("listed_at") >= needed).fill_null(False)
+    return keyed.filter(keep).select(frame.columns)

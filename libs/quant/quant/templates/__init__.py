@@ -17,6 +17,7 @@ TEMPLATE_NAMES = (
     "momentum_rotation",
     "ma_cross_event",
     "ma_cross_port",
+    "value_rotation",
 )
 
 

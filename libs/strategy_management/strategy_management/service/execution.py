@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from platform_core.db import release
 from platform_core.errors import InvalidInput, PayloadTooLarge
 from quant import lookahead
+from quant.fundamentals import FieldError, declared_fields
 from strategy_management import domain
 from strategy_management.config import StrategyEnv
 from strategy_management.confined_runner import (
@@ -76,7 +77,17 @@ def check_source(env: StrategyEnv, source: str) -> ast.Module:
                 "violations": [v.to_json() for v in violations],
             },
         )
+    _check_fields(source)
     return tree
+
+
+def _check_fields(source: str) -> tuple[str, ...]:
+    """The fundamentals the source declares (`FIELDS`); an unknown one is INVALID_INPUT naming it."""
+    try:
+        return declared_fields(source)
+    except FieldError as exc:
+        details = {"kind": "fields", **({"unknown_field": exc.name} if exc.name is not None else {})}
+        raise InvalidInput(f"source refused: {exc}", field="source", details=details) from None
 
 
 def _admitted(env: StrategyEnv, principal: Principal, op: str, source: str, config: RunnerConfig, **kw: Any) -> Outcome:
@@ -202,7 +213,14 @@ def _dry_run(env: StrategyEnv, principal: Principal, source: str, params: dict[s
     """The confined run of `dry_run`: its outcome (target frames and the user's output lines)."""
     check_source(env, source)
     runner = env.runner.with_timeout(env.settings.strategy_validate_seconds)
-    return _admitted(env, principal, "targets", source, runner, bars=domain.sample_bars(), param_sets=[params])
+    bars = _sample_bars(source)
+    return _admitted(env, principal, "targets", source, runner, bars=bars, param_sets=[params])
+
+
+def _sample_bars(source: str) -> pl.DataFrame:
+    """The dry run's sample bars, with the fundamentals the source declares (`FIELDS`)."""
+    fields = _check_fields(source)
+    return domain.sample_bars(fields=fields)
 
 
 def validate_strategy(
@@ -220,7 +238,7 @@ def validate_strategy(
     release(session)
     check_source(env, read.source)
     resolved = resolve_params(read.params_schema, params)
-    bars = domain.sample_bars()
+    bars = _sample_bars(read.source)
     outcome = _dry_run(env, principal, read.source, resolved)
     [targets], output = outcome.frames, outcome.output
     audit = _audit_lookahead(env, principal, read.source, resolved, bars, targets)
