@@ -19,26 +19,13 @@ from typer.testing import CliRunner
 from huice.bootstrap import Container, Servers
 from tests.backtest import support
 from tests.cli_errors import cli_error
-from tests.databases import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
 def bt(test_servers: Servers, data_dir: Path, migrated: str) -> Iterator[Container]:
     """A composition root over the backtest database (migrated, sample slice committed)."""
-    from huice import migrate
-
-    url, name = create_database(test_servers.database_url, prefix="huice_bt")
-    migrate.upgrade(url)
-    c = support.build_container(url, test_servers.redis_url, data_dir / "backtest")
-    support.load_sample(c)
-    try:
+    with support.committed_container(test_servers, data_dir / "backtest", "huice_bt", sample=True) as (c, _):
         yield c
-    finally:
-        for closer in c.extras.pop("_closers", []):
-            closer()
-        c.redis.close()
-        c.db.dispose()
-        drop_database(test_servers.database_url, name)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -60,6 +60,30 @@ def build_container(database_url: str, redis_url: str, data_dir: Path) -> Contai
     )
     configure_contexts(c)
     return c
+
+
+@contextlib.contextmanager
+def committed_container(
+    servers: Servers, data_dir: Path, prefix: str, *, sample: bool = False
+) -> Iterator[tuple[Container, str]]:
+    """A composition root over a new database of its own (migrated, committing, the sample slice loaded when
+    `sample`), yielded with the database's URL; closed and the database dropped afterwards."""
+    from huice import migrate
+    from tests.databases import create_database, drop_database
+
+    url, name = create_database(servers.database_url, prefix=prefix)
+    migrate.upgrade(url)
+    c = build_container(url, servers.redis_url, data_dir)
+    try:
+        if sample:
+            load_sample(c)
+        yield c, url
+    finally:
+        for closer in c.extras.pop("_closers", []):
+            closer()
+        c.redis.close()
+        c.db.dispose()
+        drop_database(servers.database_url, name)
 
 
 def load_sample(c: Container) -> Any:

@@ -17,7 +17,6 @@ from huice import demo
 from huice.bootstrap import Container, Servers
 from platform_core.errors import AppError
 from tests.backtest import support
-from tests.databases import create_database, drop_database
 
 scenarios("huice/features/demo.feature")
 
@@ -26,20 +25,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_container(test_servers: Servers, data_dir: Path, migrated: str) -> Iterator[Container]:
-    from huice import migrate
-
-    url, name = create_database(test_servers.database_url, prefix="huice_demo")
-    migrate.upgrade(url)
-    c = support.build_container(url, test_servers.redis_url, data_dir / "demo")
-    support.load_sample(c)
-    try:
+    with support.committed_container(test_servers, data_dir / "demo", "huice_demo", sample=True) as (c, _):
         yield c
-    finally:
-        for closer in c.extras.pop("_closers", []):
-            closer()
-        c.redis.close()
-        c.db.dispose()
-        drop_database(test_servers.database_url, name)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from huice import demo
 from huice.bootstrap import Servers
 from tests.backtest import support
-from tests.databases import create_database, drop_database
 from tests.snapshots import assert_snapshot
 
 WIDTH = 100
@@ -26,27 +25,16 @@ WIDTH = 100
 
 @pytest.fixture(scope="module")
 def seeded(test_servers: Servers, data_dir: Path, migrated: str, tmp_path_factory) -> Iterator[dict[str, Any]]:
-    from huice import migrate
     from huice.cli import app
 
-    url, name = create_database(test_servers.database_url, prefix="huice_snap")
-    migrate.upgrade(url)
-    c = support.build_container(url, test_servers.redis_url, data_dir / "snapshots")
-    support.load_sample(c)
-    env = {**support.worker_env(c), "COLUMNS": str(WIDTH), "HUICE_CONFIG_DIR": str(tmp_path_factory.mktemp("cfg"))}
-    args = ["demo", "seed", "--symbols", ",".join(support.SYMBOLS), "--start", "2023-03-01", "--end", "2024-06-28"]
-    seed = CliRunner().invoke(app, [*args, "--json"], env=env)
-    assert seed.exit_code == 0, (seed.stdout, seed.stderr)
-    login = ["auth", "login", "--email", demo.DEMO_EMAIL, "--password", demo.DEMO_PASSWORD, "--json"]
-    assert CliRunner().invoke(app, login, env=env).exit_code == 0
-    try:
+    with support.committed_container(test_servers, data_dir / "snapshots", "huice_snap", sample=True) as (c, _):
+        env = {**support.worker_env(c), "COLUMNS": str(WIDTH), "HUICE_CONFIG_DIR": str(tmp_path_factory.mktemp("cfg"))}
+        args = ["demo", "seed", "--symbols", ",".join(support.SYMBOLS), "--start", "2023-03-01", "--end", "2024-06-28"]
+        seed = CliRunner().invoke(app, [*args, "--json"], env=env)
+        assert seed.exit_code == 0, (seed.stdout, seed.stderr)
+        login = ["auth", "login", "--email", demo.DEMO_EMAIL, "--password", demo.DEMO_PASSWORD, "--json"]
+        assert CliRunner().invoke(app, login, env=env).exit_code == 0
         yield {"container": c, "env": env, "seed": json.loads(seed.stdout)}
-    finally:
-        for closer in c.extras.pop("_closers", []):
-            closer()
-        c.redis.close()
-        c.db.dispose()
-        drop_database(test_servers.database_url, name)
 
 
 def _human(seeded: dict[str, Any], *args: str) -> str:

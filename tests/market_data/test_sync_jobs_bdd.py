@@ -26,7 +26,6 @@ from market_data.config import env_of
 from market_data.domain import Freq
 from platform_core.ids import utcnow
 from tests.backtest import support
-from tests.databases import create_database, drop_database
 from tests.market_data.conftest import SLICE, standin_settings
 from tests.user_auth.factories import auth_headers, create_user
 
@@ -38,19 +37,8 @@ MARKET_TABLES = ("snapshot_defaults", "snapshot_files", "snapshots", "st_periods
 @pytest.fixture(scope="module")
 def mk(test_servers, data_dir, migrated) -> Iterator[Container]:
     """A composition root over a database of this module's own (migrated, committing)."""
-    from huice import migrate
-
-    url, name = create_database(test_servers.database_url, prefix="huice_mk")
-    migrate.upgrade(url)
-    c = support.build_container(url, test_servers.redis_url, data_dir / "market-jobs")
-    try:
+    with support.committed_container(test_servers, data_dir / "market-jobs", "huice_mk") as (c, _):
         yield c
-    finally:
-        for closer in c.extras.pop("_closers", []):
-            closer()
-        c.redis.close()
-        c.db.dispose()
-        drop_database(test_servers.database_url, name)
 
 
 @pytest.fixture(scope="module")

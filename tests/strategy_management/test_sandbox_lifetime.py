@@ -81,6 +81,24 @@ def test_a_sandbox_whose_parent_is_already_gone_exits_at_once() -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
+def test_a_sandbox_whose_request_never_arrives_ends_at_its_alarm() -> None:
+    """A runner stopped before it wrote the whole request: the child's alarm (the wall limit from its command
+    line) is armed before it reads, so it does not wait on its stdin forever."""
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox", str(os.getpid()), "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    try:
+        assert proc.wait(timeout=30) == -signal.SIGALRM  # 1 s + the 5 s grace, never the request
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdin.close()
+
+
 def test_a_sandbox_of_a_stalled_runner_ends_at_its_alarm_past_the_wall_limit(horse) -> None:
     proc = horse("main", 2)
     child = wait_for_sandbox(proc.pid)

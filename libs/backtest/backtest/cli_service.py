@@ -27,6 +27,7 @@ from platform_core.cli import (
     parse_model,
     parse_params,
     print_json,
+    read_text,
 )
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 
@@ -121,16 +122,6 @@ def _show_run(ctx: typer.Context, run_id: uuid.UUID, wait: bool, as_json: bool) 
             _metrics_table(run)
 
 
-def _read_source(path: str) -> str:
-    """Strategy source from a file (`-`: stdin), read on the caller's side; it runs only in the confined runner."""
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.__class__.__name__}", field="--code-file") from None
-
-
 def _universe(symbols: str | None, index: str | None, all_market: bool, filters: list[str]) -> Any:
     """`--symbols` (a list) or a point-in-time selection (`--index` / `--all-market` with `--universe-filter`)."""
     if sum((symbols is not None, index is not None, all_market)) != 1:
@@ -162,8 +153,8 @@ def create(
         list[str],
         typer.Option(
             "--universe-filter",
-            help='Filter of --index/--all-market k=v: boards=["star"], exclude_st=true, min_listed_sessions=60 '
-            "(repeatable).",
+            help='Filter of --index/--all-market k=v: boards=["star"], exclude_st=true, min_listed_sessions=60, '
+            "min_float_value (CNY), min_turnover (%) (repeatable).",
         ),
     ] = [],  # noqa: B006
     template: Annotated[str | None, typer.Option(help="Built-in template (copied into a new strategy).")] = None,
@@ -199,7 +190,7 @@ def create(
     """Create a backtest: a strategy (template, strategy or version) on a universe and window."""
     from backtest.schemas import BacktestCreate
 
-    code = None if code_file is None else _read_source(code_file)
+    code = None if code_file is None else read_text(code_file, option="--code-file")
     ref = {"template": template, "strategy_id": strategy_id, "version_id": version_id, "code": code, "name": name}
     ref["params"] = parse_params(param)
     body = parse_model(
@@ -438,7 +429,8 @@ LimitOpt = Annotated[int, typer.Option(min=1, max=200)]
 OffsetOpt = Annotated[int, typer.Option(min=0)]
 TRADE_COLUMNS = ["symbol", "entry_date", "exit_date", "quantity", "entry_price", "exit_price", "pnl", "return",
                  "holding_sessions"]  # fmt: skip
-ORDER_COLUMNS = ["date", "symbol", "side", "requested_qty", "filled_qty", "price", "fees", "status", "reason"]
+# `tag`: the label a strategy gave its own order (`reason=`), empty for untagged orders
+ORDER_COLUMNS = ["date", "symbol", "side", "requested_qty", "filled_qty", "price", "fees", "status", "reason", "tag"]
 FILL_COLUMNS = ["date", "symbol", "side", "qty", "price", "value", "commission", "stamp_duty", "transfer_fee", "fees"]
 POSITION_COLUMNS = ["date", "symbol", "shares", "close", "market_value", "avg_cost", "unrealised_pnl", "weight"]
 

@@ -332,6 +332,19 @@ def parse_params(pairs: Iterable[str], *, option: str = "--param") -> dict[str, 
     return {key: parse_value(value) for key, value in parse_key_values(pairs, option=option).items()}
 
 
+def read_text(path: str, *, option: str) -> str:
+    """A text file a command was given (`-` for stdin), read on the caller's side as UTF-8; INVALID_INPUT
+    naming `option` when it cannot be read."""
+    from platform_core.errors import InvalidInput
+
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.__class__.__name__}", field=option) from None
+
+
 def parse_model(model: type[BaseModel], data: dict[str, Any]) -> Any:
     """`model` from plain data (a command's options); INVALID_INPUT naming the first bad field otherwise."""
     from pydantic import ValidationError

@@ -16,7 +16,17 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 
-from platform_core.cli import AppTyper, JsonOpt, client, emit, parse_model, parse_params, print_json, to_jsonable
+from platform_core.cli import (
+    AppTyper,
+    JsonOpt,
+    client,
+    emit,
+    parse_model,
+    parse_params,
+    print_json,
+    read_text,
+    to_jsonable,
+)
 from platform_core.errors import InvalidInput
 from strategy_management.schemas import (
     FromTemplate,
@@ -35,12 +45,7 @@ _LIST_COLUMNS = ["id", "name", "tags", "archived", "version_count", "updated_at"
 
 
 def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.__class__.__name__}", field="--file") from None
+    return read_text(path, option="--file")
 
 
 def _model(cls: type[BaseModel], **values: Any) -> Any:

@@ -182,7 +182,9 @@ def execute(
 
 def _run_child(payload: bytes, config: RunnerConfig) -> _Exit:
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox", str(os.getpid())],
+        # the runner's pid (die with it) and the wall limit (the child's alarm, armed before it reads the request:
+        # a runner stopped mid-write must not leave a child blocked on its stdin forever)
+        [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox", str(os.getpid()), str(config.wall_seconds)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

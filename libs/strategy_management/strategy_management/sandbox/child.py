@@ -292,6 +292,8 @@ SANDBOX_NICENESS = 10  # added to the runner's niceness: a busy strategy never s
 def main() -> int:
     if len(sys.argv) > 1:  # the runner's pid: die with it (and at once if it is already gone)
         confine.die_with_parent(int(sys.argv[1]))
+    if len(sys.argv) > 2:  # the wall limit: the alarm runs while the request is still being read
+        confine.arm_wall_alarm(float(sys.argv[2]))
     with contextlib.suppress(OSError):  # user code yields the CPU to the API, the workers and Redis
         os.nice(SANDBOX_NICENESS)
     raw = _read_all(0)
