@@ -5,7 +5,6 @@ live bar (evaluated / total, best so far, ETA), then the Top-N table with the ov
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from backtest.cli_service import KeyOpt, ParamOpt, _submitted, _uuid
-from platform_core.cli import AppTyper, JsonOpt, client, emit, parse_model, parse_params, print_json
+from platform_core.cli import AppTyper, JsonOpt, client, emit, parse_model, parse_params, print_json, updates
 from platform_core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -97,14 +96,7 @@ def _read(ctx: typer.Context, opt_id: Any) -> OptimizationRead:
 def _updates(ctx: typer.Context, opt_id: Any) -> Iterator[OptimizationRead]:
     """The sweep after each change: over HTTP its server-sent progress snapshots pace the reads; in-process
     it is polled."""
-    api = client(ctx)
-    if getattr(api, "streams_events", False):
-        yield _read(ctx, opt_id)
-        for _event in api.optimization_events(str(opt_id)):
-            yield _read(ctx, opt_id)
-    while True:
-        yield _read(ctx, opt_id)
-        time.sleep(0.3)
+    return updates(ctx, lambda: _read(ctx, opt_id), lambda api: api.optimization_events(str(opt_id)))
 
 
 def _best_text(opt: OptimizationRead) -> str:

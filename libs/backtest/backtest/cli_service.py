@@ -6,7 +6,6 @@ errors print the envelope on stderr and exit non-zero."""
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from platform_core.cli import (
     parse_params,
     print_json,
     read_text,
+    updates,
 )
 from platform_core.errors import AppError, ErrorCode, InvalidInput
 
@@ -61,14 +61,7 @@ def _run_read(ctx: typer.Context, run_id: uuid.UUID) -> RunRead:
 def _updates(ctx: typer.Context, run_id: uuid.UUID) -> Iterator[RunRead]:
     """The run after each change: over HTTP each server-sent event of the run triggers a read (the stream
     ends with the run's terminal event); in-process the run is polled."""
-    api = client(ctx)
-    if getattr(api, "streams_events", False):
-        yield _run_read(ctx, run_id)
-        for _event in api.run_events(str(run_id)):
-            yield _run_read(ctx, run_id)
-    while True:
-        yield _run_read(ctx, run_id)
-        time.sleep(0.3)
+    return updates(ctx, lambda: _run_read(ctx, run_id), lambda api: api.run_events(str(run_id)))
 
 
 def _follow(ctx: typer.Context, run_id: uuid.UUID, quiet: bool) -> RunRead:

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -330,6 +330,21 @@ def parse_params(pairs: Iterable[str], *, option: str = "--param") -> dict[str, 
     """The one `--param k=v` parser of every CLI: `k=v` pairs with typed values (`parse_value`);
     INVALID_INPUT naming the option for a malformed pair."""
     return {key: parse_value(value) for key, value in parse_key_values(pairs, option=option).items()}
+
+
+def updates(ctx: typer.Context, read: Callable[[], Any], events: Callable[[Any], Iterable[Any]]) -> Iterator[Any]:
+    """A long job's state after each change, for `--wait`: over HTTP each server-sent event (`events(api)`)
+    paces a `read()` (the stream ends with the job's terminal event); in-process the state is polled."""
+    import time
+
+    api = client(ctx)
+    if getattr(api, "streams_events", False):
+        yield read()
+        for _event in events(api):
+            yield read()
+    while True:
+        yield read()
+        time.sleep(0.3)
 
 
 def read_text(path: str, *, option: str) -> str:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quant.config_light import EXIT_FIELDS, Rules, rules_of
+from quant.config_light import EXIT_FIELDS, ConfigViews, Rules
 
 __all__ = ["EXIT_FIELDS", "EngineConfig", "FillMode", "Preset", "Rules"]
 
@@ -15,7 +15,7 @@ Preset = Literal["a-share", "plain"]
 FillMode = Literal["next_open", "next_close", "same_close"]
 
 
-class EngineConfig(BaseModel):
+class EngineConfig(ConfigViews, BaseModel):
     """How a backtest is simulated. `a-share` applies the dated rulebook (lots, T+1, price limits,
     fees); `plain` applies none of them (no fees unless `commission_rate` is given) so that results
     can be checked against generic engines."""
@@ -46,17 +46,3 @@ class EngineConfig(BaseModel):
     trailing_stop: float | None = Field(
         None, gt=0, lt=1, description="Exit when a bar's low is this fraction below the highest high since entry."
     )
-
-    @property
-    def exits(self) -> dict[str, float]:
-        """The engine-level exit rules that are set (`quant.stops`); empty = none."""
-        return {k: v for k in EXIT_FIELDS if (v := getattr(self, k)) is not None}
-
-    @property
-    def optimistic(self) -> bool:
-        """Same-bar close fills use the close that produced the decision: flagged optimistic."""
-        return self.fill == "same_close"
-
-    def rules(self) -> Rules:
-        """The switches the simulator applies for this preset."""
-        return rules_of(self)

@@ -32,6 +32,24 @@ class Rules:
     price_basis: str
 
 
+class ConfigViews:
+    """What `EngineConfig` and `LightConfig` both derive from their fields (one definition for both)."""
+
+    @property
+    def exits(self) -> dict[str, float]:
+        """The engine-level exit rules that are set (`quant.stops`); empty = none."""
+        return {k: v for k in EXIT_FIELDS if (v := getattr(self, k)) is not None}
+
+    @property
+    def optimistic(self) -> bool:
+        """Same-bar close fills use the close that produced the decision: flagged optimistic."""
+        return getattr(self, "fill") == "same_close"  # noqa: B009 - a field of the class mixed into
+
+    def rules(self) -> Rules:
+        """The switches the simulator applies for this preset."""
+        return rules_of(self)
+
+
 def rules_of(config: Any) -> Rules:
     """The switches the simulator applies for `config`'s preset (an `EngineConfig` or a `LightConfig`)."""
     a_share = config.preset == "a-share"
@@ -50,7 +68,7 @@ def rules_of(config: Any) -> Rules:
 
 
 @dataclass(frozen=True)
-class LightConfig:
+class LightConfig(ConfigViews):
     """`EngineConfig`'s values without its validation (they were validated where the dump was made)."""
 
     preset: str = "a-share"
@@ -91,18 +109,6 @@ class LightConfig:
             if values.get(key) is not None:
                 values[key] = float(values[key])
         return cls(**values)
-
-    @property
-    def exits(self) -> dict[str, float]:
-        """The engine-level exit rules that are set (`quant.stops`); empty = none."""
-        return {k: v for k in EXIT_FIELDS if (v := getattr(self, k)) is not None}
-
-    @property
-    def optimistic(self) -> bool:
-        return self.fill == "same_close"
-
-    def rules(self) -> Rules:
-        return rules_of(self)
 
 
 def _date(value: Any) -> dt.date:
