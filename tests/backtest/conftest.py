@@ -100,6 +100,7 @@ def _cli_env(bt: Container, user: support.User, tmp_path: Path, cli_api_url: str
     env = support.worker_env(bt)
     env["HUICE_API_KEY"] = support.api_key_for(bt, user)
     env["HUICE_CONFIG_DIR"] = str(tmp_path / "config")
+    env["COLUMNS"] = "100"  # the terminal width the human tables are made for
     if cli_api_url is not None:
         env["HUICE_API_URL"] = cli_api_url
     return {"env": env, "names": {"dir": str(tmp_path)}}

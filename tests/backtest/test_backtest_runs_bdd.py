@@ -249,6 +249,14 @@ def _cli_created_inline(cli_env: dict[str, Any], result: Any, name: str, index: 
     cli_env["names"]["backtest"] = created["backtest_id"]
 
 
+@then(
+    parsers.parse('the command succeeds and its table shows the universe as "{universe}" and the strategy as "{name}"')
+)
+def _cli_table_shows(result: Any, universe: str, name: str) -> None:
+    out = _ok(result).stdout
+    assert universe in out and name in out, out
+
+
 @then("the command succeeds and prints a succeeded run")
 def _cli_succeeded(result: Any) -> None:
     run = json.loads(_ok(result).stdout)

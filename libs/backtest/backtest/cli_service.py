@@ -279,13 +279,18 @@ def list_(
 
 def _backtest_row(b: dict[str, Any]) -> dict[str, Any]:
     """One backtest as a table row a person reads: the full id, the strategy's name and version, the universe
-    (its first code and how many more), the window and the parameters as `k=v` (newest first: no date)."""
+    (its first code and how many more, or the selection and its size), the window and the parameters as `k=v`
+    (newest first: no date)."""
     context, strategy = b["context"], b["strategy"]
-    universe = context["universe"]
+    universe, selection = context["universe"], context.get("selection")
+    if selection:  # a point-in-time selection: what it is, and how many codes it held in the window
+        symbols = f"{selection['index'] if selection.get('index') else 'all listed'} ({len(universe)})"
+    else:
+        symbols = " ".join(universe) if len(universe) <= 2 else f"{universe[0]} +{len(universe) - 1}"
     return {
         "id": str(b["id"]),
         "strategy": f"{strategy['strategy_name']} v{strategy['version_number']}",
-        "symbols": " ".join(universe) if len(universe) <= 2 else f"{universe[0]} +{len(universe) - 1}",
+        "symbols": symbols,
         "window": f"{context['window']['start']} → {context['window']['end']}",
         "params": format_value(b["params"]) if b.get("params") else "—",
     }

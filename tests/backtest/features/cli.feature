@@ -29,3 +29,5 @@ Feature: The whole backtest loop from the terminal
     Then the command succeeds and prints a backtest of the new strategy "mine" on the members of "000300.SH"
     When the user runs "backtest run {backtest} --wait --json"
     Then the command succeeds and prints a succeeded run
+    When the user runs "backtest list"
+    Then the command succeeds and its table shows the universe as "000300.SH (" and the strategy as "mine v1"
