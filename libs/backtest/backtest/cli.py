@@ -108,12 +108,6 @@ GRID_COLUMNS = ("total_return", "annual_return", "sharpe", "max_drawdown", "trad
 GRID_TOP = 20
 
 
-def _number(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.4f}"
-    return str(value)
-
-
 def _print_grid(summary: pl.DataFrame, param_names: list[str]) -> None:
     """The best combinations by Sharpe (all of them with --json or --out)."""
     ranked = summary.sort("sharpe", descending=True, nulls_last=True)
@@ -123,7 +117,7 @@ def _print_grid(summary: pl.DataFrame, param_names: list[str]) -> None:
     for column in columns:
         table.add_column(column, justify="right")
     for row in ranked.head(GRID_TOP).iter_rows(named=True):
-        table.add_row(*(_number(row[c]) for c in columns))
+        table.add_row(*(format_value(row[c], c) for c in columns))
     Console().print(table)
 
 

@@ -15,7 +15,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from backtest.cli_service import KeyOpt, ParamOpt, _submitted, _uuid
-from platform_core.cli import AppTyper, JsonOpt, client, emit, parse_model, parse_params, print_json, updates
+from platform_core.cli import (
+    AppTyper,
+    JsonOpt,
+    client,
+    emit,
+    format_value,
+    parse_model,
+    parse_params,
+    print_json,
+    updates,
+)
 from platform_core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -103,7 +113,7 @@ def _best_text(opt: OptimizationRead) -> str:
     if opt.best is None:
         return "best —"
     params = " ".join(f"{k}={v}" for k, v in opt.best.params.items())
-    return f"best {opt.metric} {opt.best.metric:.4f} ({params})"
+    return f"best {opt.metric} {format_value(opt.best.metric, opt.metric)} ({params})"
 
 
 def _follow(ctx: typer.Context, opt_id: Any, quiet: bool) -> OptimizationRead:
@@ -147,7 +157,7 @@ def _top_table(ctx: typer.Context, opt: OptimizationRead, top: int) -> None:
             str(r.index),
             *(str(r.params.get(n)) for n in names),
             r.status,
-            *(_number(values.get(m)) for m in metrics),
+            *(format_value(values.get(m), m) for m in metrics),
         )
     console = Console()
     console.print(table)
@@ -184,26 +194,19 @@ def _validation_table(console: Console, opt: OptimizationRead) -> None:
             f"{f['train_start']}..{f['train_end']}",
             f"{f['test_start']}..{f['test_end']}",
             params or "—",
-            _number(f.get("in_sample")),
-            _number(f.get("out_of_sample")),
+            format_value(f.get("in_sample"), opt.metric),
+            format_value(f.get("out_of_sample"), opt.metric),
         )
     console.print(table)
     oos = (v.get("out_of_sample") or {}).get("metrics") or {}
     ins = v.get("in_sample") or {}
+    shown = {k: format_value(oos.get(k), k) for k in ("sharpe", "total_return", "max_drawdown")}
+    fold_mean, full_best = (format_value(ins.get(k), opt.metric) for k in ("mean_fold_metric", "full_window_best"))
     console.print(
-        f"stitched out-of-sample: sharpe {_number(oos.get('sharpe'))}, "
-        f"total return {_number(oos.get('total_return'))}, "
-        f"max drawdown {_number(oos.get('max_drawdown'))}; in-sample: mean fold {opt.metric} "
-        f"{_number(ins.get('mean_fold_metric'))}, full-window best {_number(ins.get('full_window_best'))}"
+        f"stitched out-of-sample: sharpe {shown['sharpe']}, total return {shown['total_return']}, "
+        f"max drawdown {shown['max_drawdown']}; in-sample: mean fold {opt.metric} {fold_mean}, "
+        f"full-window best {full_best}"
     )
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.4f}"
-    return str(value)
 
 
 def optimize(
@@ -356,7 +359,7 @@ def heatmap(
     for value in heat.x_values:
         table.add_column(str(value), justify="right")
     for value, row in zip(heat.y_values, heat.z, strict=True):
-        table.add_row(str(value), *(_number(c) for c in row))
+        table.add_row(str(value), *(format_value(c, heat.metric) for c in row))
     Console().print(table)
 
 
