@@ -69,7 +69,10 @@ def _created(result: Any, cli_env: dict) -> None:
     cli_env["names"]["backtest"] = json.loads(result.stdout)["backtest_id"]
 
 
-@then("the command succeeds showing a progress bar and the top 10 of 40 with the deflated Sharpe ratio and PBO")
+@then(
+    "the command succeeds showing a progress bar, the optimisation's id and the top 10 of 40 with the deflated Sharpe "
+    "ratio and PBO"
+)
 def _optimized(result: Any, cli_env: dict, bt: Container, me: support.User) -> None:
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert "sweep " in result.stderr and "40/40" in result.stderr
@@ -80,7 +83,9 @@ def _optimized(result: Any, cli_env: dict, bt: Container, me: support.User) -> N
 
     with bt.db.transaction() as session:
         rows, _ = repo.list_optimizations(session, me.id, 1, 0)
-    cli_env["names"]["optimization"] = str(rows[0].id)
+    printed = next(line.split()[1] for line in result.stdout.splitlines() if line.startswith("optimization "))
+    assert printed == str(rows[0].id), "the whole id, for the next commands"
+    cli_env["names"]["optimization"] = printed
 
 
 @then(parsers.parse('the command prints the optimisation "{status}" with {count:d} evaluations'))

@@ -280,7 +280,8 @@ def _show(ctx: typer.Context, opt_id: Any, wait: bool, as_json: bool, top: int) 
     opt = _follow(ctx, opt_id, quiet=as_json) if wait else _read(ctx, opt_id)
     if as_json:
         print_json(opt)
-    else:
+    else:  # the full id first: `optimization results|report|share ID` need it
+        Console().print(f"optimization {opt.optimization_id}", soft_wrap=True)
         _top_table(ctx, opt, top)
     if wait and opt.status in ("failed", "cancelled"):
         sys.stderr.write(f"optimization {opt.optimization_id} ended {opt.status}: {opt.reason}\n")

@@ -12,7 +12,7 @@ Feature: Optimisation on real workers
     When the user runs "backtest create --template ma_cross --param fast=5 --param slow=20 --symbols 600010.SH,000010.SZ,300010.SZ --start 2023-03-01 --end 2024-06-28 --benchmark 000300.SH --json"
     Then the command succeeds and prints the new backtest
     When the user runs "backtest optimize {backtest} --grid fast=5:50:5 --grid slow=20:200:20 --max-evals 40 --early-stop sharpe:max:50 --budget 10m --batch-size 10 --wait"
-    Then the command succeeds showing a progress bar and the top 10 of 40 with the deflated Sharpe ratio and PBO
+    Then the command succeeds showing a progress bar, the optimisation's id and the top 10 of 40 with the deflated Sharpe ratio and PBO
     When the user runs "backtest optimization show {optimization} --json"
     Then the command prints the optimisation "succeeded" with 40 evaluations
     When the user runs "backtest optimization heatmap {optimization} --x fast --y slow --json"
