@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import os
 import signal
 import statistics
@@ -52,7 +53,9 @@ def generate(bars: pl.DataFrame, params: dict) -> pl.DataFrame:
 '''
 
 
-def _serve_env(data_dir: Path, port: int, database_url: str | None, no_admission: bool) -> dict[str, str]:
+def _serve_env(
+    data_dir: Path, port: int, database_url: str | None, no_admission: bool, client_concurrency: int | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUICE_")}
     env.update(
         {
@@ -69,6 +72,8 @@ def _serve_env(data_dir: Path, port: int, database_url: str | None, no_admission
         env["HUICE_DATABASE_URL"] = database_url
     if os.environ.get("HUICE_TEST_REDIS_URL"):
         env["HUICE_REDIS_URL"] = os.environ["HUICE_TEST_REDIS_URL"]
+    if client_concurrency is not None:
+        env["HUICE_API_CLIENT_CONCURRENCY"] = str(client_concurrency)
     if no_admission:
         env.update({"HUICE_STRATEGY_MAX_RUNS": "1000", "HUICE_STRATEGY_MAX_RUNS_PER_USER": "1000"})
         env["HUICE_STRATEGY_RUNS_MEMORY_MB"] = str(1000 * 2048)
@@ -96,16 +101,23 @@ def _user(base: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _burst(base: str, heavy: dict, light: dict, saves: int, readers: int) -> tuple[list, list, float]:
-    limits = httpx.Limits(max_connections=saves + readers + 4, max_keepalive_connections=saves + readers + 4)
+async def _saves(base: str, heavy: dict, saves: int) -> list[int]:
+    limits = httpx.Limits(max_connections=saves + 4, max_keepalive_connections=saves + 4)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
-        done = asyncio.Event()
-        latencies: list[tuple[float, int]] = []
 
-        async def save(i: int) -> int:
+        async def save() -> int:
             tag = uuid.uuid4().hex
             body = {"name": f"burst-{tag[:12]}", "source": SOURCE.format(tag=tag)}
             return (await client.post("/api/strategies", json=body, headers=heavy)).status_code
+
+        return list(await asyncio.gather(*(save() for _ in range(saves))))
+
+
+async def _read_until_stdin_closes(base: str, light: dict, readers: int) -> list[tuple[float, int]]:
+    """User B: `readers` GET loops on their own event loop until the parent closes stdin."""
+    latencies: list[tuple[float, int]] = []
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        done = asyncio.Event()
 
         async def read() -> None:
             while not done.is_set():
@@ -113,17 +125,43 @@ async def _burst(base: str, heavy: dict, light: dict, saves: int, readers: int) 
                 status = (await client.get("/api/strategies", headers=light)).status_code
                 latencies.append(((time.perf_counter() - started) * 1000, status))
 
-        started = time.perf_counter()
         loops = [asyncio.create_task(read()) for _ in range(readers)]
-        await asyncio.sleep(0.5)  # readers running before the burst
-        statuses = await asyncio.gather(*(save(i) for i in range(saves)))
-        if not saves:  # the baseline: the other user alone for a few seconds
-            await asyncio.sleep(5)
-        elapsed = time.perf_counter() - started
-        await asyncio.sleep(0.5)
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         done.set()
         await asyncio.gather(*loops)
-    return list(statuses), latencies, elapsed
+    return latencies
+
+
+def _reader_main(base: str, token: str, readers: int) -> None:
+    latencies = asyncio.run(_read_until_stdin_closes(base, {"Authorization": f"Bearer {token}"}, readers))
+    print(json.dumps(latencies), flush=True)
+
+
+def _burst(base: str, heavy: dict, light: dict, saves: int, readers: int) -> tuple[list, list, float]:
+    """User A's burst from this process while user B reads from another process (another client: B's
+    latency must not include A's client work on a shared event loop)."""
+    token = light["Authorization"].removeprefix("Bearer ")
+    reader = subprocess.Popen(
+        [sys.executable, __file__, "--reader", base, token, str(readers)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        time.sleep(0.5)  # readers running before the burst
+        started = time.perf_counter()
+        statuses = asyncio.run(_saves(base, heavy, saves)) if saves else []
+        if not saves:  # the baseline: the other user alone for a few seconds
+            time.sleep(5)
+        elapsed = time.perf_counter() - started
+        time.sleep(0.5)
+        out, _ = reader.communicate("", timeout=120)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    return statuses, [tuple(row) for row in json.loads(out)], elapsed
 
 
 def main() -> None:
@@ -131,6 +169,12 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=50, help="concurrent saves of one user")
     parser.add_argument("--readers", type=int, default=4, help="concurrent GET loops of another user")
     parser.add_argument("--no-admission", action="store_true", help="lift the run admission's limits")
+    parser.add_argument(
+        "--client-concurrency",
+        type=int,
+        default=None,
+        help="HUICE_API_CLIENT_CONCURRENCY of the server (default: the setting's default; 1000 lifts the gate)",
+    )
     args = parser.parse_args()
     from platform_core.embedded import free_port
 
@@ -145,14 +189,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="huice-bench-") as tmp:
         proc = subprocess.Popen(
             [sys.executable, "-m", "huice", "serve"],
-            env=_serve_env(Path(tmp) / "var", port, database_url, args.no_admission),
+            env=_serve_env(Path(tmp) / "var", port, database_url, args.no_admission, args.client_concurrency),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
             _wait_up(base, proc)
             heavy, light = _user(base), _user(base)
-            statuses, latencies, elapsed = asyncio.run(_burst(base, heavy, light, args.saves, args.readers))
+            statuses, latencies, elapsed = _burst(base, heavy, light, args.saves, args.readers)
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -168,6 +212,8 @@ def main() -> None:
     p99 = statistics.quantiles(gets, n=100, method="inclusive")[-1] if len(gets) >= 2 else gets[0]
     fivexx = sum(1 for s in statuses if s >= 500) + sum(n for s, n in get_statuses.items() if s >= 500)
     mode = "admission lifted" if args.no_admission else "default admission"
+    if args.client_concurrency is not None:
+        mode += f", HUICE_API_CLIENT_CONCURRENCY={args.client_concurrency}"
     print(f"{args.saves} concurrent saves of one user ({mode}), burst over in {elapsed:.1f} s")
     print(f"  saves: {dict(sorted(collections.Counter(statuses).items()))}")
     print(f"  other user's GET /api/strategies: n={len(gets)} statuses={dict(sorted(get_statuses.items()))}")
@@ -177,4 +223,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--reader"]:
+        _reader_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main()

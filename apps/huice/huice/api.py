@@ -58,7 +58,12 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
     )
     app.state.container = container
     _offline_docs(app)
-    install_http(app, max_body_bytes=container.settings.max_body_bytes)
+    install_http(
+        app,
+        max_body_bytes=container.settings.max_body_bytes,
+        client_max_active=container.settings.api_client_concurrency,
+        client_max_waiting=container.settings.api_client_queue,
+    )
     _trust_forwarded_headers(app, container.settings.trusted_proxy_list)
 
     @app.get("/health", tags=["platform"], summary="Liveness")

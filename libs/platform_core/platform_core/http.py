@@ -1,18 +1,23 @@
 """HTTP plumbing shared by every router: error envelope handlers, request ids, body limit, session deps.
 
 `install_http(app, max_body_bytes=...)` wires the middleware and exception handlers onto a FastAPI app.
+`ClientConcurrencyMiddleware` shares each API process fairly between callers (see its doc).
 Routers declare `SessionDep` to get the request's unit of work: it commits after the route returns and
 before the response is sent, so a failed commit is a failed request, never a lie.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -212,6 +217,22 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+async def send_envelope(
+    send: Send,
+    status: int,
+    code: ErrorCode,
+    message: str,
+    details: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer from a middleware (before any route ran) with the error envelope."""
+    body = json.dumps(error_envelope(code, message, details)).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
 class BodySizeLimitMiddleware:
     """Refuse bodies above `max_bytes` with 413 in the envelope (by Content-Length, and while streaming)."""
 
@@ -220,24 +241,13 @@ class BodySizeLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            error_envelope(
-                ErrorCode.PAYLOAD_TOO_LARGE,
-                f"request body larger than {self.max_bytes} bytes",
-                {"limit_bytes": self.max_bytes},
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        await send_envelope(
+            send,
+            413,
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"request body larger than {self.max_bytes} bytes",
+            {"limit_bytes": self.max_bytes},
         )
-        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -269,6 +279,107 @@ class BodySizeLimitMiddleware:
             return chunks.pop(0) if chunks else await receive()
 
         await self.app(scope, replay, send)
+
+
+@dataclass
+class _Lane:
+    """One caller's share of this process: requests past the gate, and those waiting for a turn."""
+
+    active: int = 0
+    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+
+
+class ClientConcurrencyMiddleware:
+    """Fair shares of an API process: each caller (one credential) has at most `max_active` requests past
+    this gate at once; more wait here, in arrival order, without a thread, a database connection or a
+    read body; beyond `max_waiting` waiting ones the request is refused at once with 429 RATE_LIMITED and
+    `Retry-After`. One user firing 50 requests at once (say, strategy saves that each start a confined
+    run) thereby takes `max_active` of the process's threads and pooled connections, never all of them,
+    and another user's request goes straight through.
+
+    The caller is the SHA-256 of the `Authorization` header (an access token, an API key): a forged or
+    foreign credential can only queue behind itself. Requests without one (login, register, public share
+    views, health) pass ungated: they have their own throttles. A turn ends when the response starts, so
+    a long stream (SSE) holds no slot while it streams. Per process, in memory: the limits are per API
+    process (`HUICE_API_WORKERS` of them)."""
+
+    def __init__(self, app: ASGIApp, *, max_active: int, max_waiting: int, retry_after_s: int = 1) -> None:
+        self.app = app
+        self.max_active = max_active
+        self.max_waiting = max_waiting
+        self.retry_after_s = retry_after_s
+        self._lanes: dict[str, _Lane] = {}
+
+    @staticmethod
+    def caller(scope: Scope) -> str | None:
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value.strip():
+                return hashlib.sha256(value.strip()).hexdigest()
+        return None
+
+    @property
+    def lanes(self) -> int:
+        """Callers with a request past the gate or waiting (idle callers are forgotten)."""
+        return len(self._lanes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = self.caller(scope) if scope["type"] == "http" else None
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        lane = self._lanes.setdefault(key, _Lane())
+        if lane.active < self.max_active:
+            lane.active += 1
+        elif len(lane.waiting) >= self.max_waiting:
+            await send_envelope(
+                send,
+                429,
+                ErrorCode.RATE_LIMITED,
+                f"too many requests of yours in progress (at most {self.max_active} at once and "
+                f"{self.max_waiting} waiting); try again shortly",
+                {"limit": "concurrent_requests", "max": self.max_active, "retry_after": self.retry_after_s},
+                {"Retry-After": str(self.retry_after_s)},
+            )
+            return
+        else:
+            turn = asyncio.get_running_loop().create_future()
+            lane.waiting.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._release(key, lane)  # the turn was handed over as the caller went away
+                else:
+                    lane.waiting.remove(turn)
+                raise
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._release(key, lane)
+
+        async def send_releasing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                release()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_releasing)
+        finally:
+            release()
+
+    def _release(self, key: str, lane: _Lane) -> None:
+        """End a turn: hand it to the next waiting request, or free the slot."""
+        while lane.waiting:
+            turn = lane.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        lane.active -= 1
+        if lane.active == 0:
+            self._lanes.pop(key, None)
 
 
 _EXTRA_HEADERS = "extra_response_headers"
@@ -319,13 +430,17 @@ class ResponseHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def install_http(app: FastAPI, *, max_body_bytes: int) -> None:
+def install_http(
+    app: FastAPI, *, max_body_bytes: int, client_max_active: int = 4, client_max_waiting: int = 64
+) -> None:
     """Error handlers, the schema edge (`platform_core.edge.edge_guard`, first dependency of every route
-    added afterwards) and the request-id, body-size and response-headers middleware, outermost first."""
+    added afterwards) and the request-id, per-caller concurrency, body-size and response-headers
+    middleware, outermost first."""
     _install_exception_handlers(app)
     app.router.dependencies.insert(0, Depends(edge_guard))
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(ClientConcurrencyMiddleware, max_active=client_max_active, max_waiting=client_max_waiting)
     app.add_middleware(RequestContextMiddleware)
 
 

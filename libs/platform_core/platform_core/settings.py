@@ -47,6 +47,18 @@ class CoreSettings(HuiceSettings):
         ),
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body (413 above).")
+    api_client_concurrency: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description=(
+            "Requests of one caller (one credential) handled at once per API process; more wait their turn "
+            "(keep it below HUICE_DB_POOL_SIZE so other callers always find a connection)."
+        ),
+    )
+    api_client_queue: int = Field(
+        64, ge=0, le=100_000, description="Requests of one caller that may wait per API process; 429 beyond."
+    )
     db_pool_size: int = Field(5, ge=1, description="SQLAlchemy pool size per process.")
     worker_heartbeat_ttl: int = Field(60, ge=5, description="Seconds a worker heartbeat stays valid.")
 

@@ -1,0 +1,172 @@
+"""Fair shares of an API process (`ClientConcurrencyMiddleware`, issue 13 item 1): one caller's burst waits
+its turn at the gate instead of taking every thread and pooled connection; another caller goes straight
+through; beyond the waiting room the answer is 429 RATE_LIMITED in the envelope with `Retry-After`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from platform_core.http import ClientConcurrencyMiddleware, install_http
+
+
+class _App:
+    """An ASGI app whose requests block until the test releases them; it records who got in."""
+
+    def __init__(self) -> None:
+        self.inside: list[str] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self.stream_gate = asyncio.Event()
+
+    async def __call__(self, scope, receive, send) -> None:
+        name = scope["path"].strip("/")
+        self.inside.append(name)
+        if name.startswith("stream"):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await self.stream_gate.wait()
+            await send({"type": "http.response.body", "body": b"done"})
+            return
+        gate = self.gates.setdefault(name, asyncio.Event())
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": name.encode()})
+
+
+def _scope(path: str, credential: str | None) -> dict:
+    headers = [(b"authorization", f"Bearer {credential}".encode())] if credential else []
+    return {"type": "http", "method": "GET", "path": path, "headers": headers}
+
+
+async def _request(mw, path: str, credential: str | None) -> tuple[int, dict[str, str], bytes]:
+    answer: dict = {"body": b""}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["headers"] = {k.decode(): v.decode() for k, v in message.get("headers", [])}
+        else:
+            answer["body"] += message.get("body", b"")
+
+    await mw(_scope(path, credential), receive, send)
+    return answer["status"], answer["headers"], answer["body"]
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_a_burst_waits_its_turn_while_another_caller_goes_through() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=2, max_waiting=10)
+        burst = [asyncio.create_task(_request(mw, f"/a{i}", "token-a")) for i in range(5)]
+        await _settle()
+        assert app.inside == ["a0", "a1"]  # two past the gate, three waiting without reaching the app
+        app.gates["b"] = asyncio.Event()
+        app.gates["b"].set()
+        assert await asyncio.wait_for(_request(mw, "/b", "token-b"), 1) == (200, {}, b"b")
+        app.gates["a0"].set()
+        await _settle()
+        assert app.inside[-1] == "a2"  # a finished turn goes to the oldest waiting request
+        for i in range(5):
+            app.gates.setdefault(f"a{i}", asyncio.Event()).set()
+            await _settle()
+        assert [status for status, _, _ in await asyncio.gather(*burst)] == [200] * 5
+        assert app.inside.count("a4") == 1
+        assert mw.lanes == 0  # idle callers are forgotten
+
+    asyncio.run(scenario())
+
+
+def test_beyond_the_waiting_room_the_answer_is_429_in_the_envelope() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=1, max_waiting=1, retry_after_s=3)
+        held = [asyncio.create_task(_request(mw, f"/a{i}", "token-a")) for i in range(2)]
+        await _settle()
+        status, headers, body = await asyncio.wait_for(_request(mw, "/a9", "token-a"), 1)
+        assert status == 429
+        assert headers["retry-after"] == "3"
+        error = json.loads(body)["error"]
+        assert error["code"] == "RATE_LIMITED"
+        assert error["details"] == {"limit": "concurrent_requests", "max": 1, "retry_after": 3}
+        assert "a9" not in app.inside
+        for i in range(2):
+            app.gates.setdefault(f"a{i}", asyncio.Event()).set()
+            await _settle()
+        await asyncio.gather(*held)
+        assert mw.lanes == 0
+
+    asyncio.run(scenario())
+
+
+def test_requests_without_a_credential_are_not_gated() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=1, max_waiting=0)
+        anonymous = [asyncio.create_task(_request(mw, f"/anon{i}", None)) for i in range(4)]
+        await _settle()
+        assert sorted(app.inside) == ["anon0", "anon1", "anon2", "anon3"]
+        for i in range(4):
+            app.gates[f"anon{i}"].set()
+        assert all(status == 200 for status, _, _ in await asyncio.gather(*anonymous))
+
+    asyncio.run(scenario())
+
+
+def test_a_stream_frees_its_turn_when_the_response_starts() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=1, max_waiting=0)
+        stream = asyncio.create_task(_request(mw, "/stream", "token-a"))
+        await _settle()
+        app.gates["next"] = asyncio.Event()
+        app.gates["next"].set()
+        assert await asyncio.wait_for(_request(mw, "/next", "token-a"), 1) == (200, {}, b"next")
+        app.stream_gate.set()
+        assert (await stream)[2] == b"done"
+        assert mw.lanes == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_waiting_request_whose_client_goes_away_leaves_no_slot_behind() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=1, max_waiting=5)
+        first = asyncio.create_task(_request(mw, "/a0", "token-a"))
+        gone = asyncio.create_task(_request(mw, "/a1", "token-a"))
+        await _settle()
+        gone.cancel()
+        await _settle()
+        app.gates["a0"].set()
+        await first
+        assert "a1" not in app.inside
+        assert mw.lanes == 0
+        app.gates["a2"] = asyncio.Event()
+        app.gates["a2"].set()
+        assert (await asyncio.wait_for(_request(mw, "/a2", "token-a"), 1))[0] == 200
+
+    asyncio.run(scenario())
+
+
+def test_the_api_installs_the_gate_with_the_settings_limits() -> None:
+    app = FastAPI()
+    install_http(app, max_body_bytes=4096, client_max_active=3, client_max_waiting=7)
+
+    @app.get("/ping")
+    def ping() -> dict:
+        return {"ok": True}
+
+    gate = next(m for m in app.user_middleware if m.cls is ClientConcurrencyMiddleware)
+    assert gate.kwargs == {"max_active": 3, "max_waiting": 7}
+    with TestClient(app) as client:
+        answer = client.get("/ping", headers={"Authorization": "Bearer whatever"})
+        assert answer.status_code == 200 and "x-request-id" in answer.headers
