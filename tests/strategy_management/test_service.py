@@ -313,3 +313,5 @@ def test_an_event_driven_strategy_is_described_and_validated_in_the_runner(sessi
     assert report.ok is True and report.params == {"weight": 0.25}
     assert (report.target_column, report.target_rows, report.nonzero_targets) == ("amount", 1, 1)
     assert report.first_ts == report.last_ts  # its one order executes on the sample's second bar
+    assert report.first_ts.utcoffset().total_seconds() == 8 * 3600  # exchange local time, with its offset
+    assert report.model_dump(mode="json")["first_ts"].endswith("+08:00")

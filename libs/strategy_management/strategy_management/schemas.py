@@ -154,8 +154,8 @@ class ValidationReport(BaseModel):
     target_rows: int
     target_column: str
     nonzero_targets: int
-    first_ts: datetime | None
-    last_ts: datetime | None
+    first_ts: datetime | None = Field(description="The first target's bar time, exchange local (+08:00).")
+    last_ts: datetime | None = Field(description="The last target's bar time, exchange local (+08:00).")
     output: list[str] = Field(
         default_factory=list, description="What the strategy printed or logged (bounded, secrets masked)."
     )

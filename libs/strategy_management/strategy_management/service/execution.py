@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import ast
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -39,6 +41,7 @@ from strategy_management.schemas import LookaheadAudit, ParamSchema, ValidationR
 from strategy_management.service.reading import get_strategy_version, get_version
 from user_auth.principal import Principal
 
+EXCHANGE_TZ = ZoneInfo("Asia/Shanghai")
 _DESCRIBE_CACHE_SIZE = 256
 # The schema of a source depends on nothing but the source (and the installed engine), so it is cached
 # per process by content hash: saving the same code twice runs it once.
@@ -88,6 +91,11 @@ def _check_fields(source: str) -> tuple[str, ...]:
     except FieldError as exc:
         details = {"kind": "fields", **({"unknown_field": exc.name} if exc.name is not None else {})}
         raise InvalidInput(f"source refused: {exc}", field="source", details=details) from None
+
+
+def _exchange_time(ts: datetime) -> datetime:
+    """A bar's naive exchange-local `ts` as an aware datetime (the API's `date-time` carries its offset)."""
+    return ts.replace(tzinfo=EXCHANGE_TZ) if ts.tzinfo is None else ts
 
 
 def _admitted(env: StrategyEnv, principal: Principal, op: str, source: str, config: RunnerConfig, **kw: Any) -> Outcome:
@@ -254,8 +262,8 @@ def validate_strategy(
         target_rows=targets.height,
         target_column=column,
         nonzero_targets=nonzero,
-        first_ts=targets["ts"].min() if targets.height else None,
-        last_ts=targets["ts"].max() if targets.height else None,
+        first_ts=_exchange_time(targets["ts"].min()) if targets.height else None,
+        last_ts=_exchange_time(targets["ts"].max()) if targets.height else None,
         output=output,
         lookahead=audit,
     )
