@@ -139,7 +139,7 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
     )  # fmt: skip
     try:
         if rules.limits:
-            _apply_limits(market, bars, shared, inst, config)
+            _apply_limits(market, bars, lay, inst, config)
         if rules.exchange_fees:
             _apply_fee_rates(market, inst, config)
         if raw and _factor_varies(bars):
@@ -326,14 +326,17 @@ def _lots(boards: list[str], rules: Rules) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
 
 
-def _apply_limits(m: Market, bars: pl.DataFrame, shared, inst: pl.DataFrame, config: EngineConfig) -> None:
+def _apply_limits(m: Market, bars: pl.DataFrame, lay: _Layout, inst: pl.DataFrame, config: EngineConfig) -> None:
     """Limit prices and the limit blocks. The reference price is `pre_close` on the fill basis of the raw
     prices (pre_close × raw close / close), else the previous session's raw close × the ex-rights ratio;
-    the limits are the reference × (1 ± limit %) rounded half up to the fen. Written to reuse buffers (each
-    (T, N) temporary is 100 MB at market scale); the float operations and their order are those of
+    the limits are the reference × (1 ± limit %) rounded half up to the fen. Everything here is elementwise,
+    so on a dense layout it runs on the frame's own (N, T) column views (no transposes; the limit prices are
+    kept as transposed views, only the two boolean blocks are transposed); buffers are reused (each
+    temporary is 100 MB at market scale). The float operations and their order are those of
     `rb.round_half_up_cent(ref * (1 + pct))`."""
-    raw_close, close = shared("raw_close"), shared("close")
-    pre = shared("pre_close")
+    space = _Space(lay)
+    raw_close, close = space.get("raw_close"), space.get("close")
+    pre = space.get("pre_close")
     with np.errstate(invalid="ignore", divide="ignore"):
         if raw_close is close:  # no adjustment: ratio = close / close is 1 where finite and non-zero, else NaN
             ok = np.isfinite(raw_close)
@@ -347,15 +350,17 @@ def _apply_limits(m: Market, bars: pl.DataFrame, shared, inst: pl.DataFrame, con
             np.multiply(pre, ref, out=ref)
             need = ~np.isfinite(ref)
     if need.any():
-        np.copyto(ref, _prev_session_close(m, bars, shared, raw_close), where=need)
+        psc = _prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
+        np.copyto(ref, space.from_panel(psc), where=need)
+        del psc
     del need
-    up, down = _rule_limits(m, shared, inst, ref)
+    up, down, scratch = _rule_limits(m, space, inst, ref)
     del ref
     rule_ok = np.isfinite(up)
     if bars["up_limit"].null_count() == bars.height and bars["down_limit"].null_count() == bars.height:
         m.checks["limit_prices"] = {"from_data": 0, "from_rules": int(rule_ok.sum()), "mismatches": 0}
     else:
-        up_data, down_data = shared("up_limit"), shared("down_limit")
+        up_data, down_data = space.get("up_limit"), space.get("down_limit")
         data_ok = np.isfinite(up_data)
         both = data_ok & rule_ok
         with np.errstate(invalid="ignore"):
@@ -369,16 +374,55 @@ def _apply_limits(m: Market, bars: pl.DataFrame, shared, inst: pl.DataFrame, con
         np.copyto(up, up_data, where=data_ok)
         np.copyto(down, down_data, where=np.isfinite(down_data))
     del rule_ok
-    m.up_limit, m.down_limit = up, down
-    scratch = np.empty(up.shape)
+    m.up_limit, m.down_limit = space.to_panel_view(up), space.to_panel_view(down)
+    if scratch is None:
+        scratch = np.empty(up.shape)
     with np.errstate(invalid="ignore"):
         if config.limit_policy == "touch":
-            price = shared("raw_open") if config.fill == "next_open" else raw_close
-            m.buy_block = np.greater_equal(price, np.subtract(up, EPS, out=scratch))
-            m.sell_block = np.less_equal(price, np.add(down, EPS, out=scratch))
+            price = space.get("raw_open") if config.fill == "next_open" else raw_close
+            buy = np.greater_equal(price, np.subtract(up, EPS, out=scratch))
+            sell = np.less_equal(price, np.add(down, EPS, out=scratch))
         else:
-            m.buy_block = np.greater_equal(shared("raw_low"), np.subtract(up, EPS, out=scratch))
-            m.sell_block = np.less_equal(shared("raw_high"), np.add(down, EPS, out=scratch))
+            buy = np.greater_equal(space.get("raw_low"), np.subtract(up, EPS, out=scratch))
+            sell = np.less_equal(space.get("raw_high"), np.add(down, EPS, out=scratch))
+    m.buy_block, m.sell_block = space.to_panel(buy), space.to_panel(sell)
+
+
+class _Space:
+    """Where `_apply_limits` computes: on a dense layout the (N symbols, T bars) views of the frame's
+    columns (row-major as the frame is: no transpose), else the (T, N) shared panels."""
+
+    def __init__(self, lay: _Layout) -> None:
+        self.lay, self.nt = lay, lay.dense
+        self.T, self.N = len(lay.ts), len(lay.symbols)
+        self._views: dict = {}
+
+    def get(self, column: str, fill: float | bool = np.nan, dtype=np.float64) -> np.ndarray:
+        if not self.nt:
+            return self.lay.shared(column, fill, dtype)
+        key = self.lay._key(column, fill, dtype)
+        out = self._views.get(key)
+        if out is None:
+            values = self.lay.bars[column].to_numpy()  # nulls come back as NaN (floats)
+            out = values.astype(dtype, copy=False).reshape(self.N, self.T)
+            out.flags.writeable = False
+            self._views[key] = out
+        return out
+
+    def from_panel(self, panel: np.ndarray) -> np.ndarray:
+        """A (T, N) panel in this space (a view)."""
+        return panel.T if self.nt else panel
+
+    def to_panel_view(self, a: np.ndarray) -> np.ndarray:
+        """An array of this space as a (T, N) panel, a transposed view when dense (read element by element)."""
+        return a.T if self.nt else a
+
+    def to_panel(self, a: np.ndarray) -> np.ndarray:
+        """An array of this space as a C-ordered (T, N) panel."""
+        return _transpose(a, a.dtype) if self.nt else a
+
+    def time_axis(self) -> int:
+        return 1 if self.nt else 0
 
 
 def _prev_session_close(m: Market, bars: pl.DataFrame, shared, raw_close: np.ndarray) -> np.ndarray:
@@ -429,23 +473,27 @@ def _ex_rights_ratio(m: Market, shared, raw_close: np.ndarray, daily: bool, last
     return prev
 
 
-def _rule_limits(m: Market, shared, inst: pl.DataFrame, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rule_limits(
+    m: Market, space: _Space, inst: pl.DataFrame, ref: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """`round_half_up_cent(ref * (1 ± pct))` with the day's limit % per (bar, symbol): by board and date
     (and ST flag) from the rulebook, NaN in a listing's first sessions without a limit (`no_limit_sessions`).
     The % is looked up per (bar, board) — `rb.limit_pct` is a function of board, ST flag and date — and
-    gathered per symbol, instead of a (T, N) panel per board."""
+    multiplied in one pass (a row gather on a dense layout, a masked pass per board else), instead of a
+    (T, N) % panel. Also returns the gather's buffer (free now) for the caller's scratch."""
     boards = inst["board"].to_list()
     kinds = list(dict.fromkeys(boards))
-    code = np.array([kinds.index(b) for b in boards], dtype=np.intp) if boards else np.zeros(0, np.intp)
     T = len(m.dates)
     plain = np.empty((T, len(kinds)))
     for k, board in enumerate(kinds):
         plain[:, k] = rb.limit_pct(board, np.zeros(T, bool), m.dates)
-    is_st = shared("is_st", False, dtype=bool) if m.layout.bars["is_st"].any() else None
+    is_st = space.get("is_st", False, dtype=bool) if m.layout.bars["is_st"].any() else None
+    st = np.empty((T, len(kinds)))
     if is_st is not None:
-        st = np.empty((T, len(kinds)))
         for k, board in enumerate(kinds):
             st[:, k] = rb.limit_pct(board, np.ones(T, bool), m.dates)
+    board_of = np.array(boards, dtype=object)
+    masks = [board_of == board for board in kinds]
     free = []
     session_dates = np.unique(m.dates)
     for n, (board, listed) in enumerate(zip(boards, inst["list_date"], strict=True)):
@@ -453,19 +501,35 @@ def _rule_limits(m: Market, shared, inst: pl.DataFrame, ref: np.ndarray) -> tupl
         if sessions:
             first = np.searchsorted(session_dates, np.datetime64(listed, "D"))
             free.append((np.flatnonzero((m.session >= first) & (m.session < first + sessions)), n))
+
+    def per_time(v: np.ndarray) -> np.ndarray:  # a (T,) vector broadcast along the space's time axis
+        return v[None, :] if space.nt else v[:, None]
+
+    def per_symbol(mask: np.ndarray) -> np.ndarray:
+        return mask[:, None] if space.nt else mask[None, :]
+
     out = []
-    factor = np.empty(ref.shape)
+    code = np.array([kinds.index(b) for b in boards], dtype=np.intp)
+    gathered = np.empty(ref.shape) if space.nt else None
     for sign in (1.0, -1.0):
-        table = 1 + plain if sign > 0 else 1 - plain
-        np.take(table, code, axis=1, out=factor)
-        if is_st is not None:
-            np.copyto(factor, np.take(1 + st if sign > 0 else 1 - st, code, axis=1), where=is_st)
-        limit = np.multiply(ref, factor)
+        limit = np.empty(ref.shape)
+        factors, st_factors = (1 + plain, 1 + st) if sign > 0 else (1 - plain, 1 - st)
+        if space.nt:  # (N, T): one row per symbol, gathered from the (board, T) table (contiguous rows)
+            np.take(np.ascontiguousarray(factors.T), code, axis=0, out=gathered, mode="clip")  # unbuffered
+            if is_st is not None:
+                np.copyto(gathered, np.ascontiguousarray(st_factors.T)[code], where=is_st)
+            np.multiply(ref, gathered, out=limit)
+        else:
+            for k, mask in enumerate(masks):
+                np.multiply(ref, per_time(factors[:, k]), out=limit, where=per_symbol(mask))
+                if is_st is not None:
+                    np.multiply(ref, per_time(st_factors[:, k]), out=limit, where=per_symbol(mask) & is_st)
         _round_half_up_cent(limit)
         for rows, n in free:  # pct NaN there: the same operations on NaN
-            limit[rows, n] = rb.round_half_up_cent(ref[rows, n] * (1 + np.nan if sign > 0 else 1 - np.nan))
+            at = (n, rows) if space.nt else (rows, n)
+            limit[at] = rb.round_half_up_cent(ref[at] * (1 + np.nan if sign > 0 else 1 - np.nan))
         out.append(limit)
-    return out[0], out[1]
+    return out[0], out[1], gathered
 
 
 def _round_half_up_cent(a: np.ndarray) -> None:
@@ -485,12 +549,19 @@ def _apply_fee_rates(m: Market, inst: pl.DataFrame, config: EngineConfig) -> Non
     kinds = list(dict.fromkeys(exchanges))
     rates = [rb.transfer_rates(m.dates, exchange, schedule) for exchange in kinds]
     for attr, part in (("transfer_value", 0), ("transfer_share", 1)):
-        table = np.stack([r[part] for r in rates], axis=1) if rates else np.zeros((len(m.dates), 0))
-        if table.shape[1] and (table == table[:, :1]).all():  # one schedule for every symbol: a read-only view
-            setattr(m, attr, np.broadcast_to(table[:, :1], m.shape))
-        else:
+        columns = [r[part] for r in rates]
+        if columns and all(c.tobytes() == columns[0].tobytes() for c in columns[1:]):  # one schedule: a view
+            setattr(m, attr, np.broadcast_to(np.asarray(columns[0], float)[:, None], m.shape))
+            continue
+        table = np.stack([np.asarray(c, float) for c in columns], axis=1)  # (T, exchanges)
+        panel = np.empty(m.shape)
+        panel[...] = table[:, :1]
+        bits = table.view(np.int64)
+        differ = np.flatnonzero((bits != bits[:, :1]).any(axis=1))  # the dates on which the exchanges differ
+        if differ.size:
             code = np.array([kinds.index(e) for e in exchanges], dtype=np.intp)
-            setattr(m, attr, np.take(table, code, axis=1))
+            panel[differ] = table[differ][:, code]
+        setattr(m, attr, panel)
 
 
 def _corporate_action_cash(factor: np.ndarray, mark: np.ndarray) -> np.ndarray | None:
