@@ -488,7 +488,7 @@ def _rule_limits(
     for k, board in enumerate(kinds):
         plain[:, k] = rb.limit_pct(board, np.zeros(T, bool), m.dates)
     is_st = space.get("is_st", False, dtype=bool) if m.layout.bars["is_st"].any() else None
-    st = np.empty((T, len(kinds)))
+    st = np.zeros((T, len(kinds)))  # read only with ST flags
     if is_st is not None:
         for k, board in enumerate(kinds):
             st[:, k] = rb.limit_pct(board, np.ones(T, bool), m.dates)
