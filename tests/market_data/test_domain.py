@@ -3,9 +3,11 @@ limit rules themselves are the quant core's: tests/quant/test_rulebook.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
+import numpy as np
 import polars as pl
+import pytest
 
 from market_data.domain import (
     STORED_SCHEMA,
@@ -18,6 +20,7 @@ from market_data.domain import (
     parse_symbol,
     round_price,
 )
+from quant.contract import BAR_SCHEMA
 
 
 def test_round_price_is_half_up_on_the_tick() -> None:
@@ -114,3 +117,46 @@ def test_check_finds_ohlc_and_non_session_rows() -> None:
         ("missing_sessions", "2024-01-05"),
         ("non_sessions", "2024-01-06"),
     ]
+
+
+def _window_adjusted(stored: pl.DataFrame, adjust: str, end: date) -> pl.DataFrame:
+    """The adjustment as one window expression per symbol (the definition `adjust_bars` must equal)."""
+    frame = stored.filter(pl.col("date") <= end).with_columns(
+        pl.col(c).alias(f"raw_{c}") for c in ("open", "high", "low", "close")
+    )
+    if adjust != "none":
+        scale = pl.col("adj_factor")
+        if adjust != "hfq":
+            scale = scale / (scale.last() if adjust == "qfq" else scale.first()).over("symbol")
+        frame = frame.with_columns((pl.col(c) * scale).alias(c) for c in ("open", "high", "low", "close", "pre_close"))
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in BAR_SCHEMA.items())
+
+
+@pytest.mark.parametrize("adjust", ["none", "hfq", "qfq", "qfq_pit"])
+@pytest.mark.parametrize("case", ["varying", "constant", "null_factor"])
+def test_adjustment_equals_the_per_symbol_window_bit_for_bit(adjust: str, case: str) -> None:
+    rng = np.random.default_rng(3)
+    rows = []
+    for k, symbol in enumerate(["000001.SZ", "000002.SZ", "600000.SH", "688001.SH"]):
+        factor = 1.0 if case == "constant" else 1.0 + k / 7
+        for i in range(40):
+            day = date(2024, 1, 1) + timedelta(days=i)
+            if case != "constant" and i in (1, 11, 19, 27, 39):  # also on the first and last rows
+                factor *= 1.0 + rng.random() / 3
+            price = float(np.round(10 + rng.normal(), 2))
+            rows.append({"symbol": symbol, "date": day, "open": price, "high": price + 0.1, "low": price - 0.1,
+                         "close": price, "pre_close": None if i == 5 else price, "adj_factor": factor})  # fmt: skip
+    stored = _stored(rows)
+    if case == "null_factor":
+        stored = stored.with_columns(pl.when(pl.int_range(pl.len()) == 50).then(None).otherwise(pl.col("adj_factor"))
+                                     .alias("adj_factor"))  # fmt: skip
+    for end in (date(2024, 2, 9), date(2024, 1, 20)):
+        got, want = adjust_bars(stored, adjust, end), _window_adjusted(stored, adjust, end)
+        assert got.schema == want.schema
+        for name in got.columns:
+            a, b = got[name], want[name]
+            assert a.null_count() == b.null_count(), name
+            if a.dtype == pl.Float64:
+                assert (a.to_numpy().view(np.int64) == b.to_numpy().view(np.int64)).all(), name
+            else:
+                assert a.to_list() == b.to_list(), name

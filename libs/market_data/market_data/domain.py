@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
+import numpy as np
 import polars as pl
 
 from quant.contract import BAR_SCHEMA, PRICE_COLUMNS, infer_board
@@ -127,9 +128,15 @@ def adjust_bars(stored: pl.DataFrame, adjust: Adjust | str, end: date) -> pl.Dat
     saw; returns and ratios equal qfq's, levels are those of the window's first session.
 
     `stored` must be ordered by symbol then ts (the store reads partitions in symbol order, each sorted by ts),
-    so no sort is needed here — the hot path of `get_bars`."""
+    so no sort is needed here — the hot path of `get_bars`. Each symbol's anchor is then the factor at the
+    first or last row of its run: one gather and one repeat (`_anchored_scale`) instead of a window over a
+    string key, and no multiplication at all when every factor equals its anchor (scale exactly 1)."""
     adjust = Adjust(adjust)
-    frame = stored.filter(pl.col("date") <= end).with_columns(
+    frame = stored
+    last = frame["date"].max() if frame.height else None
+    if frame.height and (last is None or last > end or frame["date"].null_count()):  # a filter copies every column
+        frame = frame.filter(pl.col("date") <= end)
+    frame = frame.with_columns(
         pl.col("open").alias("raw_open"),
         pl.col("high").alias("raw_high"),
         pl.col("low").alias("raw_low"),
@@ -137,13 +144,34 @@ def adjust_bars(stored: pl.DataFrame, adjust: Adjust | str, end: date) -> pl.Dat
     )
     if adjust is not Adjust.NONE and not frame.is_empty():
         if adjust is Adjust.HFQ:
-            scale = pl.col("adj_factor")
-        elif adjust is Adjust.QFQ_PIT:
-            scale = pl.col("adj_factor") / pl.col("adj_factor").first().over("symbol")
+            scale: pl.Expr | pl.Series | None = pl.col("adj_factor")
         else:
-            scale = pl.col("adj_factor") / pl.col("adj_factor").last().over("symbol")
-        frame = frame.with_columns((pl.col(c) * scale).alias(c) for c in (*PRICE_COLUMNS, "pre_close"))
+            scale = _anchored_scale(frame, first=adjust is Adjust.QFQ_PIT)
+        if scale is not None:
+            frame = frame.with_columns((pl.col(c) * scale).alias(c) for c in (*PRICE_COLUMNS, "pre_close"))
     return frame.select(pl.col(name).cast(dtype) for name, dtype in BAR_SCHEMA.items())
+
+
+def _anchored_scale(frame: pl.DataFrame, *, first: bool) -> pl.Expr | pl.Series | None:
+    """adj_factor / the factor at each symbol's first (`first`) or last row, the same division as
+    `pl.col("adj_factor") / pl.col("adj_factor").first()/.last().over("symbol")`; None when it is exactly 1
+    on every row (nothing to multiply). Falls back to the window when the factor has nulls or a symbol's rows
+    are not one contiguous run."""
+    factor = frame["adj_factor"]
+    runs = frame["symbol"].rle()
+    lens = runs.struct.field("len").to_numpy()
+    names = runs.struct.field("value")
+    if factor.null_count() or names.n_unique() != len(names):
+        window = pl.col("adj_factor").first() if first else pl.col("adj_factor").last()
+        return pl.col("adj_factor") / window.over("symbol")
+    f = factor.to_numpy()
+    ends = np.cumsum(lens)
+    anchor = np.repeat(f[ends - lens if first else ends - 1], lens)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = f / anchor
+    if (scale == 1.0).all():  # P × 1.0 is P for every float (and a null price stays null)
+        return None
+    return pl.Series("adj_factor", scale)
 
 
 @dataclass(frozen=True)

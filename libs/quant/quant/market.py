@@ -110,19 +110,21 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
     T, N = len(ts), len(symbols)
     dates = ts.astype("datetime64[D]")
     session = np.unique(dates, return_inverse=True)[1].ravel()
-    panel = lay.panel
+    shared = lay.shared  # read-only panels, built once per column (columns sharing a buffer share one)
     raw = rules.price_basis == "raw"
-    close = panel("raw_close" if raw else "close")
-    px = panel(("raw_open" if raw else "open") if config.fill == "next_open" else ("raw_close" if raw else "close"))
+    close = shared("raw_close" if raw else "close")
+    px = shared(("raw_open" if raw else "open") if config.fill == "next_open" else ("raw_close" if raw else "close"))
     if lay.dense and not bars["suspended"].any():  # nothing flagged: no suspended panel to transpose
         susp = ~np.isfinite(px)
     else:
-        susp = panel("suspended", True, dtype=bool)
+        susp = lay.panel("suspended", True, dtype=bool)
         susp |= ~np.isfinite(px)
     if rules.limits and (bars["volume"] == 0).any():  # a zero-volume bar: nothing traded, as a suspension
-        susp |= panel("volume", np.nan) == 0
-    if susp.any():
+        susp |= shared("volume", np.nan) == 0
+    if susp.any():  # the shared panels stay pristine: the limit rules below read the unmasked prices
+        px = px.copy()
         px[susp] = np.nan
+        close = close.copy()
         close[susp] = np.nan
     mark = _ffill(close)
     inst = _instruments(symbols, instruments)
@@ -135,26 +137,31 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
         transfer_share=_zeros((T, N)), keys=bars.select("ts", "symbol"), layout=lay,
         hash_job=_hash_job(bars), dense=lay.dense,
     )  # fmt: skip
-    if rules.limits:
-        _apply_limits(market, bars, panel, inst, config)
-    if rules.exchange_fees:
-        _apply_fee_rates(market, inst, config)
-    if raw and _factor_varies(bars):
-        market.ca_cash = _corporate_action_cash(panel("adj_factor"), mark)
-    if config.exits:
-        _apply_exit_panels(market, panel, raw, raw and _factor_varies(bars))
+    try:
+        if rules.limits:
+            _apply_limits(market, bars, lay, inst, config)
+        if rules.exchange_fees:
+            _apply_fee_rates(market, inst, config)
+        if raw and _factor_varies(bars):
+            market.ca_cash = _corporate_action_cash(shared("adj_factor"), mark)
+        if config.exits:
+            _apply_exit_panels(market, lay, raw, raw and _factor_varies(bars))
+    finally:
+        lay.release()  # the market keeps what it holds; the cache's other panels are freed now
     return market
 
 
-def _apply_exit_panels(m: Market, panel, raw: bool, scaled: bool) -> None:
+def _apply_exit_panels(m: Market, lay: _Layout, raw: bool, scaled: bool) -> None:
     """Bar lows and highs for the exit rules on the fills' price basis, NaN where a symbol cannot trade.
     Raw fills whose adjustment factor changes are compared in back-adjusted terms (raw × the
     forward-filled factor, `stop_scale`), so a split or dividend does not look like a fall through a stop."""
-    low, high = panel("raw_low" if raw else "low"), panel("raw_high" if raw else "high")
-    if scaled:
-        factor = _ffill(panel("adj_factor"))
+    if scaled:  # fresh products below: the shared panels are only read
+        low, high = lay.shared("raw_low" if raw else "low"), lay.shared("raw_high" if raw else "high")
+        factor = _ffill(lay.shared("adj_factor"))
         factor = np.where(np.isfinite(factor), factor, 1.0)
         low, high, m.stop_scale = low * factor, high * factor, factor
+    else:
+        low, high = lay.panel("raw_low" if raw else "low"), lay.panel("raw_high" if raw else "high")
     low[m.suspended] = np.nan
     high[m.suspended] = np.nan
     m.stop_low, m.stop_high = low, high
@@ -208,6 +215,7 @@ class _Layout:
     row_t: np.ndarray | None  # built on first use when dense
     row_n: np.ndarray | None
     dense: bool
+    _cache: dict = field(default_factory=dict, repr=False)
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         if self.row_t is None:
@@ -216,15 +224,58 @@ class _Layout:
         return self.row_t, self.row_n
 
     def panel(self, column: str, fill: float | bool = np.nan, dtype=np.float64) -> np.ndarray:
-        values = self.bars[column].to_numpy()
+        """A fresh, writable (T, N) panel of `column` (`fill` where a symbol has no row)."""
+        cached = self._cache.get(self._key(column, fill, dtype))
+        if cached is not None:
+            return cached.copy()
+        return self._build(self.bars[column].to_numpy(), fill, dtype)
+
+    def shared(self, column: str, fill: float | bool = np.nan, dtype=np.float64) -> np.ndarray:
+        """The (T, N) panel of `column`, read-only and built once while `prepare_market` runs: columns
+        that are one buffer in the frame (`raw_close` and `close` of a frame without adjustment) give the
+        same array, so a price panel is transposed once however many rules read it."""
+        key = self._key(column, fill, dtype)
+        out = self._cache.get(key)
+        if out is None:
+            out = self._build(self.bars[column].to_numpy(), fill, dtype)
+            out.flags.writeable = False
+            self._cache[key] = out
+        return out
+
+    def release(self) -> None:
+        self._cache.clear()
+
+    def _key(self, column: str, fill, dtype) -> tuple:
+        values = self.bars[column]
+        if values.null_count() == 0 and values.n_chunks() == 1 and values.dtype.is_numeric():
+            # zero-copy numpy view: key by the buffer, so aliased columns share a panel
+            view = values.to_numpy()
+            address = view.__array_interface__["data"][0]
+            return ("buffer", address, view.dtype.str, len(view), str(fill), np.dtype(dtype).str)
+        return ("column", column, str(fill), np.dtype(dtype).str)
+
+    def _build(self, values: np.ndarray, fill, dtype) -> np.ndarray:
         T, N = len(self.ts), len(self.symbols)
         if self.dense:
-            out = np.empty((T, N), dtype)
-            out[...] = values.reshape(N, T).T
-            return out
+            return _transpose(values.reshape(N, T), dtype)
         out = np.full((T, N), fill, dtype)
         out[self.row_t, self.row_n] = values
         return out
+
+
+_TILE = 256
+
+
+def _transpose(block: np.ndarray, dtype) -> np.ndarray:
+    """`block.T` as a new C-ordered array of `dtype`, copied tile by tile (a 256 × 256 float tile fits the
+    cache, so both sides are read and written in order; about twice as fast as one strided copy)."""
+    rows, cols = block.shape
+    out = np.empty((cols, rows), dtype)
+    for j in range(0, rows, _TILE):
+        src = block[j : j + _TILE]
+        for i in range(0, cols, _TILE):
+            out[i : i + _TILE, j : j + _TILE] = src[:, i : i + _TILE].T
+    return out
 
 
 def _layout(bars: pl.DataFrame) -> _Layout:
@@ -275,84 +326,219 @@ def _lots(boards: list[str], rules: Rules) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
 
 
-def _apply_limits(m: Market, bars: pl.DataFrame, panel, inst: pl.DataFrame, config: EngineConfig) -> None:
-    raw_close = panel("raw_close")
-    ratio = raw_close / panel("close")
-    ref = panel("pre_close") * ratio
+def _apply_limits(m: Market, bars: pl.DataFrame, lay: _Layout, inst: pl.DataFrame, config: EngineConfig) -> None:
+    """Limit prices and the limit blocks. The reference price is `pre_close` on the fill basis of the raw
+    prices (pre_close × raw close / close), else the previous session's raw close × the ex-rights ratio;
+    the limits are the reference × (1 ± limit %) rounded half up to the fen. Everything here is elementwise,
+    so on a dense layout it runs on the frame's own (N, T) column views (no transposes; the limit prices are
+    kept as transposed views, only the two boolean blocks are transposed); buffers are reused (each
+    temporary is 100 MB at market scale). The float operations and their order are those of
+    `rb.round_half_up_cent(ref * (1 + pct))`."""
+    space = _Space(lay)
+    raw_close, close = space.get("raw_close"), space.get("close")
+    pre = space.get("pre_close")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if raw_close is close:  # no adjustment: ratio = close / close is 1 where finite and non-zero, else NaN
+            ok = np.isfinite(raw_close)
+            ok &= raw_close != 0
+            ok &= np.isfinite(pre)
+            ref = np.where(ok, pre, np.nan)
+            need = ~ok
+            del ok
+        else:
+            ref = np.divide(raw_close, close)
+            np.multiply(pre, ref, out=ref)
+            need = ~np.isfinite(ref)
+    if need.any():
+        psc = _prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
+        np.copyto(ref, space.from_panel(psc), where=need)
+        del psc
+    del need
+    up, down, scratch = _rule_limits(m, space, inst, ref)
+    del ref
+    rule_ok = np.isfinite(up)
+    if bars["up_limit"].null_count() == bars.height and bars["down_limit"].null_count() == bars.height:
+        m.checks["limit_prices"] = {"from_data": 0, "from_rules": int(rule_ok.sum()), "mismatches": 0}
+    else:
+        up_data, down_data = space.get("up_limit"), space.get("down_limit")
+        data_ok = np.isfinite(up_data)
+        both = data_ok & rule_ok
+        with np.errstate(invalid="ignore"):
+            both &= np.abs(up_data - up) > 0.0051
+        m.checks["limit_prices"] = {
+            "from_data": int(data_ok.sum()),
+            "from_rules": int((~data_ok & rule_ok).sum()),
+            "mismatches": int(both.sum()),
+        }
+        del both
+        np.copyto(up, up_data, where=data_ok)
+        np.copyto(down, down_data, where=np.isfinite(down_data))
+    del rule_ok
+    m.up_limit, m.down_limit = space.to_panel_view(up), space.to_panel_view(down)
+    if scratch is None:
+        scratch = np.empty(up.shape)
+    with np.errstate(invalid="ignore"):
+        if config.limit_policy == "touch":
+            price = space.get("raw_open") if config.fill == "next_open" else raw_close
+            buy = np.greater_equal(price, np.subtract(up, EPS, out=scratch))
+            sell = np.less_equal(price, np.add(down, EPS, out=scratch))
+        else:
+            buy = np.greater_equal(space.get("raw_low"), np.subtract(up, EPS, out=scratch))
+            sell = np.less_equal(space.get("raw_high"), np.add(down, EPS, out=scratch))
+    m.buy_block, m.sell_block = space.to_panel(buy), space.to_panel(sell)
+
+
+class _Space:
+    """Where `_apply_limits` computes: on a dense layout the (N symbols, T bars) views of the frame's
+    columns (row-major as the frame is: no transpose), else the (T, N) shared panels."""
+
+    def __init__(self, lay: _Layout) -> None:
+        self.lay, self.nt = lay, lay.dense
+        self.T, self.N = len(lay.ts), len(lay.symbols)
+        self._views: dict = {}
+
+    def get(self, column: str, fill: float | bool = np.nan, dtype=np.float64) -> np.ndarray:
+        if not self.nt:
+            return self.lay.shared(column, fill, dtype)
+        key = self.lay._key(column, fill, dtype)
+        out = self._views.get(key)
+        if out is None:
+            values = self.lay.bars[column].to_numpy()  # nulls come back as NaN (floats)
+            out = values.astype(dtype, copy=False).reshape(self.N, self.T)
+            out.flags.writeable = False
+            self._views[key] = out
+        return out
+
+    def from_panel(self, panel: np.ndarray) -> np.ndarray:
+        """A (T, N) panel in this space (a view)."""
+        return panel.T if self.nt else panel
+
+    def to_panel_view(self, a: np.ndarray) -> np.ndarray:
+        """An array of this space as a (T, N) panel, a transposed view when dense (read element by element)."""
+        return a.T if self.nt else a
+
+    def to_panel(self, a: np.ndarray) -> np.ndarray:
+        """An array of this space as a C-ordered (T, N) panel."""
+        return _transpose(a, a.dtype) if self.nt else a
+
+    def time_axis(self) -> int:
+        return 1 if self.nt else 0
+
+
+def _prev_session_close(m: Market, bars: pl.DataFrame, shared, raw_close: np.ndarray) -> np.ndarray:
+    """The previous session's last raw close (of a bar that traded) × the ex-rights ratio, per bar."""
     S = int(m.session[-1]) + 1
     daily = len(m.session) == S  # one bar per session: the session gathers below are identities
     last_bar = np.searchsorted(m.session, np.arange(S), side="right") - 1
     closes = _ffill(np.where(m.suspended, np.nan, raw_close))
     if not daily:
         closes = closes[last_bar]
-    prev_session_close = np.vstack([np.full((1, closes.shape[1]), np.nan), closes[:-1]])
+    prev_session_close = _shift_down(closes)
+    del closes
     if not daily:
         prev_session_close = prev_session_close[m.session]
-    prev_session_close = prev_session_close * _ex_rights_ratio(m, panel, raw_close, daily, last_bar)
-    ref = np.where(np.isfinite(ref), ref, prev_session_close)
-    pct = _limit_pct_panel(m, panel, inst)
-    up_rule = rb.round_half_up_cent(ref * (1 + pct))
-    down_rule = rb.round_half_up_cent(ref * (1 - pct))
-    rule_ok = np.isfinite(up_rule)
-    if bars["up_limit"].null_count() == bars.height and bars["down_limit"].null_count() == bars.height:
-        m.checks["limit_prices"] = {"from_data": 0, "from_rules": int(rule_ok.sum()), "mismatches": 0}
-        up, down = up_rule, down_rule
-    else:
-        up_data, down_data = panel("up_limit"), panel("down_limit")
-        data_ok = np.isfinite(up_data)
-        both = data_ok & rule_ok
-        m.checks["limit_prices"] = {
-            "from_data": int(data_ok.sum()),
-            "from_rules": int((~data_ok & rule_ok).sum()),
-            "mismatches": int((both & (np.abs(up_data - up_rule) > 0.0051)).sum()),
-        }
-        up = np.where(data_ok, up_data, up_rule)
-        down = np.where(np.isfinite(down_data), down_data, down_rule)
-    m.up_limit, m.down_limit = up, down
-    price = panel("raw_open") if config.fill == "next_open" else raw_close
-    with np.errstate(invalid="ignore"):
-        if config.limit_policy == "touch":
-            m.buy_block = price >= up - EPS
-            m.sell_block = price <= down + EPS
-        else:
-            m.buy_block = panel("raw_low") >= up - EPS
-            m.sell_block = panel("raw_high") <= down + EPS
+    if _factor_varies(bars):  # else the ratio is 1 everywhere (F_prev / F_now of one constant factor)
+        prev_session_close *= _ex_rights_ratio(m, shared, raw_close, daily, last_bar)
+    return prev_session_close
 
 
-def _ex_rights_ratio(m: Market, panel, raw_close: np.ndarray, daily: bool, last_bar: np.ndarray) -> np.ndarray | float:
+def _shift_down(a: np.ndarray) -> np.ndarray:
+    """`a` one row down, NaN in the first row (a new array)."""
+    out = np.empty(a.shape)
+    out[:1] = np.nan
+    out[1:] = a[:-1]
+    return out
+
+
+def _ex_rights_ratio(m: Market, shared, raw_close: np.ndarray, daily: bool, last_bar: np.ndarray) -> np.ndarray | float:
     """F_prev / F_now per bar: turns the previous session's raw close into the ex-rights/ex-dividend reference
     price (除权除息参考价) when the adjustment factor changed since that close — the price limit of a bar
     without `pre_close` (minute bars never carry it) is computed from it. 1 where nothing changed."""
-    factor = panel("adj_factor")
+    factor = shared("adj_factor")
     if not np.isfinite(factor).any():
         return 1.0
     now = _ffill(factor)
     at_close = _ffill(np.where(m.suspended | ~np.isfinite(raw_close), np.nan, factor))
     if not daily:
         at_close = at_close[last_bar]
-    prev = np.vstack([np.full((1, at_close.shape[1]), np.nan), at_close[:-1]])
+    prev = _shift_down(at_close)
+    del at_close
     if not daily:
         prev = prev[m.session]
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = prev / now
-    return np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+        np.divide(prev, now, out=prev)
+        bad = ~np.isfinite(prev)
+        bad |= ~(prev > 0)
+    prev[bad] = 1.0
+    return prev
 
 
-def _limit_pct_panel(m: Market, panel, inst: pl.DataFrame) -> np.ndarray:
-    is_st = panel("is_st", 0.0) > 0
-    pct = np.empty(is_st.shape)
-    session_dates = np.unique(m.dates)
+def _rule_limits(
+    m: Market, space: _Space, inst: pl.DataFrame, ref: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """`round_half_up_cent(ref * (1 ± pct))` with the day's limit % per (bar, symbol): by board and date
+    (and ST flag) from the rulebook, NaN in a listing's first sessions without a limit (`no_limit_sessions`).
+    The % is looked up per (bar, board) — `rb.limit_pct` is a function of board, ST flag and date — and
+    multiplied in one pass (a row gather on a dense layout, a masked pass per board else), instead of a
+    (T, N) % panel. Also returns the gather's buffer (free now) for the caller's scratch."""
     boards = inst["board"].to_list()
-    for board in dict.fromkeys(boards):
-        cols = [n for n, b in enumerate(boards) if b == board]
-        sel = slice(cols[0], cols[-1] + 1) if cols == list(range(cols[0], cols[-1] + 1)) else cols
-        pct[:, sel] = rb.limit_pct(board, is_st[:, sel], m.dates[:, None])
+    kinds = list(dict.fromkeys(boards))
+    T = len(m.dates)
+    plain = np.empty((T, len(kinds)))
+    for k, board in enumerate(kinds):
+        plain[:, k] = rb.limit_pct(board, np.zeros(T, bool), m.dates)
+    is_st = space.get("is_st", False, dtype=bool) if m.layout.bars["is_st"].any() else None
+    st = np.zeros((T, len(kinds)))  # read only with ST flags
+    if is_st is not None:
+        for k, board in enumerate(kinds):
+            st[:, k] = rb.limit_pct(board, np.ones(T, bool), m.dates)
+    board_of = np.array(boards, dtype=object)
+    masks = [board_of == board for board in kinds]
+    free = []
+    session_dates = np.unique(m.dates)
     for n, (board, listed) in enumerate(zip(boards, inst["list_date"], strict=True)):
-        free = rb.no_limit_sessions(board, listed)
-        if free:
+        sessions = rb.no_limit_sessions(board, listed)
+        if sessions:
             first = np.searchsorted(session_dates, np.datetime64(listed, "D"))
-            pct[(m.session >= first) & (m.session < first + free), n] = np.nan
-    return pct
+            free.append((np.flatnonzero((m.session >= first) & (m.session < first + sessions)), n))
+
+    def per_time(v: np.ndarray) -> np.ndarray:  # a (T,) vector broadcast along the space's time axis
+        return v[None, :] if space.nt else v[:, None]
+
+    def per_symbol(mask: np.ndarray) -> np.ndarray:
+        return mask[:, None] if space.nt else mask[None, :]
+
+    out = []
+    code = np.array([kinds.index(b) for b in boards], dtype=np.intp)
+    gathered = np.empty(ref.shape) if space.nt else None
+    for sign in (1.0, -1.0):
+        limit = np.empty(ref.shape)
+        factors, st_factors = (1 + plain, 1 + st) if sign > 0 else (1 - plain, 1 - st)
+        if space.nt:  # (N, T): one row per symbol, gathered from the (board, T) table (contiguous rows)
+            np.take(np.ascontiguousarray(factors.T), code, axis=0, out=gathered, mode="clip")  # unbuffered
+            if is_st is not None:
+                np.copyto(gathered, np.ascontiguousarray(st_factors.T)[code], where=is_st)
+            np.multiply(ref, gathered, out=limit)
+        else:
+            for k, mask in enumerate(masks):
+                np.multiply(ref, per_time(factors[:, k]), out=limit, where=per_symbol(mask))
+                if is_st is not None:
+                    np.multiply(ref, per_time(st_factors[:, k]), out=limit, where=per_symbol(mask) & is_st)
+        _round_half_up_cent(limit)
+        for rows, n in free:  # pct NaN there: the same operations on NaN
+            at = (n, rows) if space.nt else (rows, n)
+            limit[at] = rb.round_half_up_cent(ref[at] * (1 + np.nan if sign > 0 else 1 - np.nan))
+        out.append(limit)
+    return out[0], out[1], gathered
+
+
+def _round_half_up_cent(a: np.ndarray) -> None:
+    """`rb.round_half_up_cent` in place: floor(a × 100 + 0.5 + 1e-7) / 100, the same operations in order."""
+    a *= 100.0
+    a += 0.5
+    a += 1e-7
+    np.floor(a, out=a)
+    a /= 100.0
 
 
 def _apply_fee_rates(m: Market, inst: pl.DataFrame, config: EngineConfig) -> None:
@@ -360,12 +546,22 @@ def _apply_fee_rates(m: Market, inst: pl.DataFrame, config: EngineConfig) -> Non
     m.stamp_buy, m.stamp_sell = rb.stamp_rates(m.dates, stamp)
     schedule = config.transfer_fee_schedule or rb.TRANSFER_FEE_SCHEDULE
     exchanges = inst["exchange"].to_list()
-    m.transfer_value, m.transfer_share = np.zeros(m.shape), np.zeros(m.shape)
-    for exchange in dict.fromkeys(exchanges):
-        cols = [n for n, e in enumerate(exchanges) if e == exchange]
-        value, share = rb.transfer_rates(m.dates, exchange, schedule)
-        m.transfer_value[:, cols] = value[:, None]
-        m.transfer_share[:, cols] = share[:, None]
+    kinds = list(dict.fromkeys(exchanges))
+    rates = [rb.transfer_rates(m.dates, exchange, schedule) for exchange in kinds]
+    for attr, part in (("transfer_value", 0), ("transfer_share", 1)):
+        columns = [r[part] for r in rates]
+        if columns and all(c.tobytes() == columns[0].tobytes() for c in columns[1:]):  # one schedule: a view
+            setattr(m, attr, np.broadcast_to(np.asarray(columns[0], float)[:, None], m.shape))
+            continue
+        table = np.stack([np.asarray(c, float) for c in columns], axis=1)  # (T, exchanges)
+        panel = np.empty(m.shape)
+        panel[...] = table[:, :1]
+        bits = table.view(np.int64)
+        differ = np.flatnonzero((bits != bits[:, :1]).any(axis=1))  # the dates on which the exchanges differ
+        if differ.size:
+            code = np.array([kinds.index(e) for e in exchanges], dtype=np.intp)
+            panel[differ] = table[differ][:, code]
+        setattr(m, attr, panel)
 
 
 def _corporate_action_cash(factor: np.ndarray, mark: np.ndarray) -> np.ndarray | None:
