@@ -32,11 +32,12 @@ _CASH = R["INSUFFICIENT_CASH"]
 
 
 def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
-    """The lean kernel when it applies, else the general `Simulator`."""
-    if plain_lanes_applicable(m, config, sym_idx, mode):
-        if sym_idx.shape[0] == 1 and not config.rules().fractional:
-            return run_single_lane(m, config, sym_idx, mode, targets, change)
+    """The lean kernel when it applies, else the general `Simulator`. `targets` / `change` may be in any
+    memory layout (`rows_to_decisions(contiguous=False)`); the bar-by-bar kernels get C-ordered copies."""
+    lean = plain_lanes_applicable(m, config, sym_idx, mode)
+    if lean and (sym_idx.shape[0] > 1 or config.rules().fractional):
         return run_plain_lanes(m, config, sym_idx, targets, change)
+    targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
     if sym_idx.shape[0] == 1:
         return run_single_lane(m, config, sym_idx, mode, targets, change)
     return Simulator(m, config, sym_idx, mode).run(targets, change)
