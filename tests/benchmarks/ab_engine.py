@@ -3,6 +3,8 @@
     git archive <commit> libs/quant | tar -x -C /tmp/before
     python tests/benchmarks/ab_engine.py --before /tmp/before/libs/quant --runs 3 S1:plain:integer S3:a-share:integer
 
+(`--after DIR`: the other side from a second extracted tree instead of the installed engine.)
+
 Each cell is one fresh process (`--one`: the first call of `run_backtest` / `run_grid` / `run_independent`, as the
 shared bench's contender calls them, on `bench_engine.py`'s data), before and after alternated; the table has the
 median CPU time (`time.process_time`, every thread) and wall time. CPU time moves much less than wall time when
@@ -24,8 +26,10 @@ def one(scenario: str, preset: str, shares: str, profile: int | None) -> None:
     from quant import EngineConfig, run_backtest, run_grid, run_independent
     from quant.synthetic import gbm_bars
 
-    one_symbol = gbm_bars(("000001.SZ",), sessions=SESSIONS, seed=1)
-    many = gbm_bars([f"{600000 + i:06d}.SH" for i in range(300)], sessions=SESSIONS, seed=2)
+    one_symbol = gbm_bars(("000001.SZ",), sessions=SESSIONS, seed=1)  # also warms polars, as in bench_engine
+    many = (
+        gbm_bars([f"{600000 + i:06d}.SH" for i in range(300)], sessions=SESSIONS, seed=2) if scenario == "S4" else None
+    )
     cfg = EngineConfig(preset=preset, shares=shares, initial_cash=1_000_000)
     params = {"fast": 10, "slow": 30}
     fn = {
@@ -56,6 +60,7 @@ def main() -> None:
         one(args[1], args[2], args[3], profile)
         return
     before = args[args.index("--before") + 1]
+    after = args[args.index("--after") + 1] if "--after" in args else None  # default: the installed engine
     runs = int(args[args.index("--runs") + 1]) if "--runs" in args else 3
     cases = [a.split(":") for a in args if a.count(":") == 2]
     cells: dict[tuple, list[tuple[float, float]]] = {}
@@ -63,8 +68,8 @@ def main() -> None:
         for case in cases:
             for side in ("before", "after"):
                 env = dict(os.environ)
-                if side == "before":
-                    env["PYTHONPATH"] = before
+                if side == "before" or after:
+                    env["PYTHONPATH"] = before if side == "before" else after
                 out = subprocess.run(
                     [sys.executable, __file__, "--one", *case], env=env, capture_output=True, text=True, check=True
                 ).stdout.split()

@@ -85,6 +85,27 @@ def test_monthly_and_yearly_returns_with_the_benchmark_and_the_excess() -> None:
     ]
 
 
+@pytest.mark.parametrize("every", ["month", "year"])
+@pytest.mark.parametrize("with_bench", [True, False])
+def test_period_return_rows_equal_the_period_returns_table_to_the_bit(every: str, with_bench: bool) -> None:
+    rng = np.random.default_rng(11)
+    days = np.unique(np.datetime64("2019-12-20") + np.sort(rng.choice(900, 500, replace=False)))
+    equity = 1e6 * np.cumprod(1 + rng.normal(0.0005, 0.01, days.size))
+    bench = 1e6 * np.cumprod(1 + rng.normal(0.0003, 0.01, days.size)) if with_bench else None
+    if bench is not None:
+        bench[40:80] = np.nan  # NaN benchmark values become null in the table
+    table = an.period_returns(days.astype("datetime64[D]").tolist(), equity, 1e6, bench, every=every)
+    rows = an.period_return_rows(days, equity, 1e6, bench, every=every)
+    assert list(rows) == table["period"].to_list()
+
+    def same(a: float | None, b: float) -> bool:
+        return (a is None and np.isnan(b)) or (a is not None and a == b) or (np.isnan(b) and np.isnan(a))
+
+    for row, (strategy, benchmark, excess) in zip(table.iter_rows(named=True), rows.values(), strict=True):
+        assert same(row["strategy"], strategy) and same(row["benchmark"], benchmark) and same(row["excess"], excess)
+    assert an.period_return_rows(days[:0], equity[:0], 1e6, None) == {}
+
+
 def test_rolling_statistics_match_numpy_windows() -> None:
     rng = np.random.default_rng(7)
     r, b = rng.normal(0.001, 0.01, 80), rng.normal(0.0005, 0.01, 80)

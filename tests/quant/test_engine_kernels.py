@@ -14,7 +14,7 @@ from quant import EngineConfig
 from quant.contract import default_instruments, normalize_bars
 from quant.engine import execution_targets
 from quant.kernel import REASONS, Simulator
-from quant.kernel_plain import plain_lanes_applicable, run_plain_lanes
+from quant.kernel_plain import plain_lanes_applicable, run_kernel, run_plain_lanes
 from quant.kernel_scalar import _Lane, run_single_lane
 from quant.market import prepare_market
 from quant.results import (
@@ -167,6 +167,31 @@ def test_frictionless_lane_kernel_equals_simulator(fill: str, shares: str) -> No
         assert plain_lanes_applicable(m, config, sym_idx, "weight")
         a = Simulator(m, config, sym_idx, "weight").run(targets, change)
         _same(a, run_plain_lanes(m, config, sym_idx, targets, change), m, sym_idx, config.initial_cash)
+
+
+@pytest.mark.parametrize("shares", ["fractional", "integer"])
+def test_lane_kernel_reads_lane_major_targets_as_c_ordered_ones(shares: str) -> None:
+    """Grids and independent runs hand the kernel the strategy's (lanes × bars) rows as a transposed view
+    (`rows_to_decisions(contiguous=False)`); the execution targets keep that layout and every kernel path
+    (lean lanes, single lane, `Simulator`) gives the same output as from C-ordered panels."""
+    rng = np.random.default_rng(21 + (shares == "integer"))
+    for it in range(8):
+        T, L = int(rng.integers(3, 200)), int(rng.integers(1, 30))
+        bars = gbm_bars(["600000.SH"], sessions=T, seed=it)
+        for preset in ("plain", "a-share"):
+            config = EngineConfig(preset=preset, shares=shares, initial_cash=float(10 ** rng.uniform(3, 8)))
+            m = prepare_market(bars, config)
+            rows = np.where(rng.random((L, T)) < 0.4, rng.random((L, T)), np.nan if it % 2 else 0.0)
+            view = rows.reshape(L, 1, T).transpose(2, 0, 1)
+            lanes = max(1, L if preset == "plain" else 1)
+            sym_idx = np.zeros((lanes, 1), np.int64)
+            view, dense = view[:, :lanes], np.ascontiguousarray(view[:, :lanes])
+            t_view, c_view = execution_targets(view, "weight", config.fill)
+            t_dense, c_dense = execution_targets(dense, "weight", config.fill)
+            assert not t_view.flags.c_contiguous or lanes == 1
+            assert np.array_equal(t_view, t_dense) and np.array_equal(c_view, c_dense)
+            a = run_kernel(m, config, sym_idx, "weight", t_dense, c_dense)
+            _same(a, run_kernel(m, config, sym_idx, "weight", t_view, c_view), m, sym_idx, config.initial_cash)
 
 
 def test_numpy_result_frames_equal_polars_assembly() -> None:

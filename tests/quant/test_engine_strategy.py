@@ -26,7 +26,7 @@ from quant import (
     validate_bars,
     validate_params,
 )
-from quant.contract import infer_board
+from quant.contract import _normalize_general, _normalize_typed, infer_board
 from quant.rulebook import round_half_up_cent
 from quant.sdk import Columns, sma
 from quant.synthetic import gbm_bars, with_fundamentals
@@ -203,3 +203,36 @@ def test_templates_load_as_checked_user_sources_would() -> None:
         assert (fast.doc, fast.source_hash, fast.params) == (checked.doc, checked.source_hash, checked.params)
         for entry in ("generate_grid", "generate_arrays", "generate_grid_arrays", "check_params"):
             assert (getattr(fast, entry) is None) == (getattr(checked, entry) is None), (name, entry)
+
+
+def _minimal_frames() -> dict[str, pl.DataFrame]:
+    bars = gbm_bars(["600000.SH", "000001.SZ", "300750.SZ"], sessions=40, seed=3)
+    rng = np.random.default_rng(4)
+    return {
+        "minimal": bars.select("symbol", "date", "ts", "open", "high", "low", "close", "volume"),
+        "with_pre_close": bars,
+        "unsorted": bars.sample(fraction=1.0, shuffle=True, seed=5),
+        "extra_column": bars.with_columns(pl.lit(1).alias("extra")),
+        "flags_with_nulls": bars.with_columns(
+            pl.Series(
+                "suspended",
+                [None if r < 0.2 else bool(r > 0.9) for r in rng.random(bars.height).tolist()],
+                dtype=pl.Boolean,
+            ),
+            pl.Series("is_st", [None] * bars.height, dtype=pl.Boolean),
+        ),
+        "one_row_per_symbol_ts_ties": pl.concat([bars.head(5), bars.head(5)]),
+        "empty": bars.head(0),
+        "concatenated": pl.concat([bars.filter(pl.col("symbol") == s) for s in ("000001.SZ", "300750.SZ")]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_minimal_frames()))
+def test_normalize_fast_path_equals_the_general_path(name: str) -> None:
+    """Typed minimal frames take one polars call (`_normalize_typed`); the result is the general path's."""
+    frame = _minimal_frames()[name].rechunk()
+    fast = _normalize_typed(frame)
+    assert fast is not None
+    expected = _normalize_general(frame, "000001.SZ")
+    assert fast.schema == expected.schema and fast.equals(expected)
+    assert normalize_bars(frame).equals(expected)

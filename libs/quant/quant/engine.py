@@ -69,12 +69,15 @@ def align_targets(m: Market, targets: pl.DataFrame) -> tuple[np.ndarray, str]:
     return out, mode
 
 
-def rows_to_decisions(m: Market, weights: np.ndarray) -> np.ndarray:
+def rows_to_decisions(m: Market, weights: np.ndarray, contiguous: bool = True) -> np.ndarray:
     """Weights per combination and bar row (C, rows) → decision panel (T, C, N), NaN where a symbol
-    has no bar."""
+    has no bar. `contiguous=False`: on the dense layout, the transposed view of `weights` itself (the
+    same values; no (T, C, N) copy — the lean lane kernel reads one lane's bars at a time, which is
+    contiguous in that layout)."""
     T, N = m.shape
     if m.dense:
-        return np.ascontiguousarray(weights.reshape(weights.shape[0], N, T).transpose(2, 0, 1))
+        view = weights.reshape(weights.shape[0], N, T).transpose(2, 0, 1)
+        return np.ascontiguousarray(view) if contiguous else view
     out = np.empty((T, weights.shape[0], N))
     if m.row_t.size != T * N:
         out.fill(np.nan)
@@ -84,7 +87,8 @@ def rows_to_decisions(m: Market, weights: np.ndarray) -> np.ndarray:
 
 def execution_targets(decisions: np.ndarray, mode: str, fill: str) -> tuple[np.ndarray, np.ndarray]:
     """Forward-fill decisions (T, L, K), clip/scale weights, shift to the bar they execute on, and
-    flag changes. next_open / next_close: decided at bar t, executed at bar t+1; same_close: bar t."""
+    flag changes. next_open / next_close: decided at bar t, executed at bar t+1; same_close: bar t.
+    The outputs keep the memory layout of `decisions` (a transposed view gives lane-major panels)."""
     T = decisions.shape[0]
     filled = decisions
     if np.isnan(decisions).any():
@@ -98,7 +102,7 @@ def execution_targets(decisions: np.ndarray, mode: str, fill: str) -> tuple[np.n
         if (total > 1.0).any():
             filled = np.where(total > 1.0, filled / np.maximum(total, 1e-300), filled)
     out = np.empty_like(filled)
-    change = np.empty(filled.shape, bool)
+    change = np.empty_like(filled, dtype=bool)
     if fill != "same_close":
         out[0] = 0.0
         out[1:] = filled[:-1]
@@ -259,14 +263,16 @@ def added_metrics(m: Market, equity: np.ndarray, ends: np.ndarray, initial: floa
     """The study metrics (`quant.analysis`): absolute P&L, daily win rate, trade statistics in closing
     order, and the monthly and yearly returns of the strategy, the benchmark and the excess."""
     values = an.day_summary(equity[ends], initial)
-    values.update(an.trade_summary(an.closing_order(trades)["pnl"].to_numpy()))
-    days = list(np.unique(m.dates).astype("datetime64[D]").tolist())
+    exit_day, entry_day = trades["exit_date"].to_physical().to_numpy(), trades["entry_date"].to_physical().to_numpy()
+    closing = np.lexsort((entry_day, exit_day))  # `an.closing_order` (a stable sort; trip dates are never null)
+    values.update(an.trade_summary(trades["pnl"].to_numpy()[closing]))
+    days = np.unique(m.dates).astype("datetime64[D]")
     bench_eq = initial * np.cumprod(1 + bench) if bench is not None else None
     for every in ("month", "year"):
-        table = an.period_returns(days, equity[ends], initial, bench_eq, every=every)
+        rows = an.period_return_rows(days, equity[ends], initial, bench_eq, every=every)
         values[f"{every}ly_returns"] = {
-            row["period"]: {k: mx.clean(row[k]) for k in ("strategy", "benchmark", "excess")}
-            for row in table.iter_rows(named=True)
+            period: {k: mx.clean(v) for k, v in zip(("strategy", "benchmark", "excess"), row, strict=True)}
+            for period, row in rows.items()
         }
     return values
 

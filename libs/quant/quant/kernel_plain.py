@@ -32,11 +32,12 @@ _CASH = R["INSUFFICIENT_CASH"]
 
 
 def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
-    """The lean kernel when it applies, else the general `Simulator`."""
-    if plain_lanes_applicable(m, config, sym_idx, mode):
-        if sym_idx.shape[0] == 1 and not config.rules().fractional:
-            return run_single_lane(m, config, sym_idx, mode, targets, change)
+    """The lean kernel when it applies, else the general `Simulator`. `targets` / `change` may be in any
+    memory layout (`rows_to_decisions(contiguous=False)`); the bar-by-bar kernels get C-ordered copies."""
+    lean = plain_lanes_applicable(m, config, sym_idx, mode)
+    if lean and (sym_idx.shape[0] > 1 or config.rules().fractional):
         return run_plain_lanes(m, config, sym_idx, targets, change)
+    targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
     if sym_idx.shape[0] == 1:
         return run_single_lane(m, config, sym_idx, mode, targets, change)
     return Simulator(m, config, sym_idx, mode).run(targets, change)
@@ -86,7 +87,7 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
     n_active = np.searchsorted(-counts[order], -(np.arange(kmax) + 1), side="right")
     cash = np.full(L, cash0)
     pos = np.zeros(L)
-    states, recs, pchg = [], [], []
+    states, blocks = [], []  # blocks: each step's sell and buy arrays, selected once at the end (`_records`)
     for k in range(kmax):
         n = int(n_active[k])
         p, w, t = PX[k, :n], TW[k, :n], ev[k, :n]
@@ -104,7 +105,7 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
             c = c + np.where(sell, value, 0.0)
             closes = (q > 0) & (s - q <= 1e-9)
             s = s - q
-            _rec(recs, pchg, sell, lanes, t, sym[:n], 1, want, req, q, p, reason, closes, s)
+            blocks.append((sell, 1, lanes, t, sym[:n], want, req, q, p, reason, closes, s))
         buy = d > EPS
         if buy.any():
             req = np.where(buy, rnd(d), 0.0)
@@ -118,11 +119,38 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
             value = np.where(q2 > 0, q2 * p, 0.0)
             c = np.maximum(c - np.where(buy, value, 0.0), 0.0)
             s = s + q2
-            _rec(recs, pchg, buy, lanes, t, sym[:n], 0, d, req, q2, p, reason, np.zeros(n, bool), s)
+            blocks.append((buy, 0, lanes, t, sym[:n], d, req, q2, p, reason, np.zeros(n, bool), s))
         cash[:n] = c
         pos[:n] = s
         states.append((lanes, t, c.copy(), s.copy()))
+    recs, pchg = _records(blocks)
     return _out(recs, states, pchg, (T, L, K))
+
+
+def _records(blocks: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """The order records and position changes of every step's sell and buy blocks (prefix-length arrays
+    kept as computed; every one is a fresh array or a view of an array no step writes), selected with
+    one concatenation per field instead of ~15 small gathers per block: the same rows, in step order,
+    sells before buys, lanes in prefix order, with the dtypes of the per-block gathers."""
+    if not blocks:
+        return [], []
+    mask, side, lanes, t, sym, target, req, q, price, reason, closes, pos_after = (
+        list(c) for c in zip(*blocks, strict=True)
+    )
+    sizes = np.array([m.size for m in mask])
+    cat = np.concatenate
+    q_all, lanes_all, t_all = cat(q), cat(lanes), cat(t)
+    f = q_all > 0  # a position change wherever shares moved (also a dust close-out outside the mask)
+    nf = int(f.sum())
+    pchg = [(lanes_all[f], np.zeros(nf, np.int64), t_all[f], cat(pos_after)[f])]
+    idx = np.flatnonzero(cat(mask))
+    zero = np.zeros(idx.size)
+    sides = np.repeat(np.array(side, np.int8), sizes)
+    recs = [
+        (lanes_all[idx], t_all[idx], cat(sym)[idx], sides[idx], np.abs(cat(target)[idx]), cat(req)[idx], q_all[idx],
+         cat(price)[idx], zero, zero, zero, cat(reason)[idx], cat(closes)[idx])
+    ]  # fmt: skip
+    return recs, pchg
 
 
 def _fit_cash(q: np.ndarray, price: np.ndarray, cash: np.ndarray) -> np.ndarray:
@@ -166,18 +194,6 @@ def _fit_cash_whole(q: np.ndarray, price: np.ndarray, cash: np.ndarray) -> np.nd
             shrunk[stuck] = _whole(q - 1.0)[stuck]
         q = np.where(over, shrunk, q)
     return q * 0.0
-
-
-def _rec(recs, pchg, mask, lanes, t, sym, side, target, req, q, price, reason, closes, pos_after):
-    f = q > 0
-    if f.any():
-        pchg.append((lanes[f], np.zeros(int(f.sum()), np.int64), t[f], pos_after[f]))
-    idx = np.flatnonzero(mask)
-    zero = np.zeros(idx.size)
-    recs.append(
-        (lanes[idx], t[idx], sym[idx], np.full(idx.size, side, np.int8), np.abs(target[idx]), req[idx], q[idx],
-         price[idx], zero, zero, zero, reason[idx], closes[idx])
-    )  # fmt: skip
 
 
 def _out(recs, states, pchg, shape) -> KernelOut:

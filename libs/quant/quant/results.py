@@ -191,8 +191,9 @@ def orders_frame(out: KernelOut, m: Market, lane: int | None = None) -> pl.DataF
 
 
 def _gather(values: list, idx: np.ndarray) -> pl.Series:
-    """Strings by index without building Python objects per row."""
-    return pl.Series(values, dtype=pl.Utf8).gather(np.asarray(idx, dtype=np.int64))
+    """Strings by index without building Python objects per row (`Series[indices]` takes directly; `gather`
+    goes through the expression engine, ~0.5 ms a call)."""
+    return pl.Series(values, dtype=pl.Utf8)[np.asarray(idx, dtype=np.int64)]
 
 
 def fills_frame(orders: pl.DataFrame) -> pl.DataFrame:
@@ -301,8 +302,8 @@ def lane_frames(out: KernelOut, m: Market, lane: int) -> tuple[pl.DataFrame, pl.
         {
             "ts": m.ts[t],
             "date": m.dates[t],
-            "symbol": symbols.gather(sym),
-            "side": sides.gather(side.astype(np.int64)),
+            "symbol": symbols[sym.astype(np.int64, copy=False)],
+            "side": sides[side.astype(np.int64)],
             "target_qty": take["target"][order],
             "requested_qty": req,
             "filled_qty": filled,
@@ -312,10 +313,8 @@ def lane_frames(out: KernelOut, m: Market, lane: int) -> tuple[pl.DataFrame, pl.
             "stamp_duty": stamp,
             "transfer_fee": transfer,
             "fees": fees,
-            "status": pl.Series(["rejected", "partial", "filled"], dtype=pl.Utf8).gather(status),
-            "reason": pl.Series([r or None for r in REASONS], dtype=pl.Utf8).gather(
-                take["reason"][order].astype(np.int64)
-            ),
+            "status": pl.Series(["rejected", "partial", "filled"], dtype=pl.Utf8)[status.astype(np.int64, copy=False)],
+            "reason": pl.Series([r or None for r in REASONS], dtype=pl.Utf8)[take["reason"][order].astype(np.int64)],
         }
     )
     f = np.flatnonzero(is_filled)
@@ -325,8 +324,8 @@ def lane_frames(out: KernelOut, m: Market, lane: int) -> tuple[pl.DataFrame, pl.
         {
             "ts": m.ts[ft],
             "date": m.dates[ft],
-            "symbol": symbols.gather(fsym),
-            "side": sides.gather(fside.astype(np.int64)),
+            "symbol": symbols[fsym.astype(np.int64, copy=False)],
+            "side": sides[fside.astype(np.int64)],
             "qty": filled[f],
             "price": price[f],
             "value": fval,
@@ -372,7 +371,7 @@ def _trips(m: Market, t, sym, side, qty, value, flow) -> pl.DataFrame:
     pnl = pnl[closed] + dividends
     return pl.DataFrame(
         {
-            "symbol": pl.Series(names, dtype=pl.Utf8).gather(sym[first]),
+            "symbol": pl.Series(names, dtype=pl.Utf8)[sym[first].astype(np.int64, copy=False)],
             "entry_date": m.dates[t[first]],
             "exit_date": m.dates[t[last]],
             "quantity": quantity,

@@ -64,7 +64,10 @@ def check_exits(values: dict) -> dict[str, float]:
 
 def declared_exits(source: str) -> dict[str, float]:
     """The exit rules a strategy source declares at module level (`EXITS = exits(stop_loss=0.08)` or a
-    dict literal), read from its syntax tree without running it; {} when it declares none."""
+    dict literal), read from its syntax tree without running it; {} when it declares none (without
+    parsing when the name does not occur in the source)."""
+    if "EXITS" not in source:
+        return {}
     try:
         tree = ast.parse(source)
     except SyntaxError:
