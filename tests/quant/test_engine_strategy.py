@@ -236,3 +236,34 @@ def test_normalize_fast_path_equals_the_general_path(name: str) -> None:
     expected = _normalize_general(frame, "000001.SZ")
     assert fast.schema == expected.schema and fast.equals(expected)
     assert normalize_bars(frame).equals(expected)
+
+
+def _block_frames() -> dict[str, pl.DataFrame]:
+    bars = gbm_bars(["600000.SH", "000001.SZ", "300750.SZ", "688001.SH"], sessions=30, seed=6)
+    block = {s: bars.filter(pl.col("symbol") == s) for s in ("688001.SH", "000001.SZ", "600000.SH", "300750.SZ")}
+    return {
+        "blocks_out_of_symbol_order": pl.concat(list(block.values())),
+        "blocks_in_order": bars,
+        "one_symbol": block["600000.SH"],
+        "rows_shuffled": bars.sample(fraction=1.0, shuffle=True, seed=7),
+        "a_symbol_in_two_blocks": pl.concat(
+            [block["600000.SH"].head(10), block["000001.SZ"], block["600000.SH"].tail(20)]
+        ),
+        "a_block_out_of_time_order": pl.concat([block["688001.SH"].reverse(), block["000001.SZ"]]),
+        "a_repeated_bar": pl.concat([block["300750.SZ"], block["300750.SZ"].tail(1), block["000001.SZ"]]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_block_frames()))
+def test_sorting_symbol_blocks_by_a_gather_equals_polars_sort(name: str) -> None:
+    """`sort_by_symbol_ts` reorders per-symbol blocks with one gather (or falls back to the sort): the rows
+    come out exactly as `frame.sort("symbol", "ts")` puts them."""
+    from quant.contract import sort_by_symbol_ts
+
+    frame = _block_frames()[name]
+    expected = frame.sort("symbol", "ts")
+    got = sort_by_symbol_ts(frame)
+    if name == "a_repeated_bar":  # two rows share (symbol, ts): only the keys' order is defined
+        assert got.select("symbol", "ts").equals(expected.select("symbol", "ts"))
+    else:
+        assert got.equals(expected)
