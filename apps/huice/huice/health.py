@@ -89,8 +89,12 @@ def storage_check(container: Container) -> dict[str, Any]:
     """Where bars and artifacts live (backend, bucket, prefix, endpoint — no credentials), and a HEAD of one
     key to show the store answers."""
     storage = container.storage
-    storage.exists("health/probe")
-    return {"ok": True, **storage.describe()}
+    described = storage.describe()
+    try:
+        storage.exists("health/probe")
+    except Exception as exc:  # reported with where it was looking, never raised
+        return {"ok": False, **described, "error": type(exc).__name__ + ": " + str(exc).splitlines()[0][:200]}
+    return {"ok": True, **described}
 
 
 def scheduler_check(container: Container, now: datetime | None = None) -> dict[str, Any]:
@@ -251,7 +255,7 @@ def _storage_line(c: dict[str, Any]) -> dict[str, str]:
             f" at {c['endpoint_url']}" if c["endpoint_url"] else ""
         )
         if not c["ok"]:
-            return _entry("storage", FAIL, f"{where} unreachable: {c.get('error')}")
+            return _entry("storage", FAIL, f"{where} unreachable — {c.get('error')}")
         return _entry("storage", OK, f"{where}, reachable in {c['latency_ms']:g} ms")
     if not c["ok"]:
         return _entry("storage", FAIL, c.get("error", "unknown"))
