@@ -29,7 +29,7 @@ from tests.databases import create_database, drop_database
 from tests.suite_settings import SUITE_ENV
 
 # Shared fixtures published by contexts for every context's tests (users and their credentials).
-pytest_plugins = ["tests.user_auth.plugin"]
+pytest_plugins = ["tests.user_auth.plugin", "tests.object_store"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -68,7 +68,15 @@ def test_serve_on_embedded_servers_gets_ready_and_stops_clean(tmp_path: Path) ->
     try:
         report = _wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=90)
         assert report["ready"] is True
-        assert set(report["checks"]) == {"postgres", "redis", "migrations", "workers", "data_provider", "scheduler"}
+        assert set(report["checks"]) == {
+            "postgres",
+            "redis",
+            "migrations",
+            "workers",
+            "data_provider",
+            "scheduler",
+            "storage",
+        }
         assert report["gates"] == ["postgres", "redis", "migrations", "workers"]
         assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
         children = psutil.Process(proc.pid).children(recursive=True)

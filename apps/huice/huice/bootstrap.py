@@ -12,6 +12,7 @@ from redis import Redis
 from platform_core.db import Database
 from platform_core.embedded import EmbeddedPostgres, EmbeddedRedis
 from platform_core.settings import CoreSettings
+from platform_core.storage import Storage, open_storage
 
 log = logging.getLogger("huice")
 
@@ -67,6 +68,13 @@ class Container:
     db: Database
     redis: Redis
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def storage(self) -> Storage:
+        """Where bars and artifacts live (`HUICE_STORAGE_URL`, else the data directory), opened once."""
+        if "storage" not in self.extras:
+            self.extras["storage"] = open_storage(self.settings)
+        return self.extras["storage"]
 
     def close(self) -> None:
         for closer in self.extras.pop("_closers", []):

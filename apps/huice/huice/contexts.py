@@ -90,12 +90,13 @@ def wire_market_data_jobs(container: Container) -> None:
 
 
 def wire_market_data(container: Container) -> None:
-    """market_data: its settings (Tushare token/URL/rates), the Parquet store under `<data_dir>/market` and
-    the Redis that carries the Tushare rate budget shared by every process."""
+    """market_data: its settings (Tushare token/URL/rates), the Parquet store under `market/` of the storage
+    (`<data_dir>/market`, or `s3://…/market` with HUICE_STORAGE_URL) and the Redis that carries the Tushare
+    rate budget shared by every process."""
     from market_data.config import build_env
 
     container.extras["market_data"] = build_env(
-        container.settings.resolved_data_dir, redis_url=container.servers.redis_url
+        container.settings.resolved_data_dir, redis_url=container.servers.redis_url, storage=container.storage
     )
 
 
@@ -113,7 +114,7 @@ def wire_strategy_management(container: Container) -> None:
 
 
 def wire_backtest(container: Container) -> None:
-    """backtest: its settings (HUICE_BACKTEST_*), the artifact store under `<data_dir>/artifacts`, and the
+    """backtest: its settings (HUICE_BACKTEST_*), the artifact store under `artifacts/` of the storage, and the
     `backtest.run` and `backtest.optimize` job kinds registered with job_orchestration (which never imports
     backtest); user_auth's env for counting runs against the plan's monthly quota."""
     from backtest.config import build_env
@@ -124,6 +125,7 @@ def wire_backtest(container: Container) -> None:
 
     env = build_env(
         container.settings.resolved_data_dir,
+        storage=container.storage,
         market=market_env_of(container),
         strategies=container.extras["strategy_management"],
         jobs=jobs_env_of(container),

@@ -1,8 +1,10 @@
 """Liveness and readiness: what `/health`, `/ready` and `huice doctor` report.
 
-`/ready` runs six checks; only the four in `GATES` (PostgreSQL, Redis, migrations at head, a live worker)
-decide `ready`. The data provider and the scheduler are reported beside them with their own `ok` but never
-gate: a Tushare outage or a late maintenance tick must not take the API out of a load balancer. `huice
+`/ready` runs seven checks; only the four in `GATES` (PostgreSQL, Redis, migrations at head, a live worker)
+decide `ready`. The data provider, the scheduler and the storage (where bars and artifacts live: the local
+data directory or the S3 bucket of `HUICE_STORAGE_URL`, probed with one HEAD; never a credential) are
+reported beside them with their own `ok` but never gate: a Tushare outage or a late maintenance tick must not
+take the API out of a load balancer. `huice
 doctor` adds the configuration, the sandbox's layers and the data's freshness, and renders everything as a
 checklist (`checklist()`): one line per check, ✓ / ⚠ / ✗ with the figure.
 """
@@ -63,6 +65,7 @@ def readiness(container: Container, *, fresh_probe: bool = False) -> dict[str, A
         "workers": _check(lambda: (w := live_workers(container)) is not None and {"ok": len(w) > 0, "alive": len(w)}),
         "data_provider": _check(lambda: provider_check(container, fresh=fresh_probe)),
         "scheduler": _check(lambda: scheduler_check(container)),
+        "storage": _check(lambda: storage_check(container)),
     }
     return {"ready": all(checks[name]["ok"] for name in GATES), "gates": list(GATES), "checks": checks}
 
@@ -80,6 +83,18 @@ def provider_check(container: Container, *, fresh: bool = False) -> dict[str, An
         status = market.provider_status(env_of(container), timeout=PROVIDER_PROBE_TIMEOUT_S).model_dump(mode="json")
         container.extras["provider_probe"] = (time.monotonic(), status)
     return {"ok": status["reachable"] is not False, **status}
+
+
+def storage_check(container: Container) -> dict[str, Any]:
+    """Where bars and artifacts live (backend, bucket, prefix, endpoint — no credentials), and a HEAD of one
+    key to show the store answers."""
+    storage = container.storage
+    described = storage.describe()
+    try:
+        storage.exists("health/probe")
+    except Exception as exc:  # reported with where it was looking, never raised
+        return {"ok": False, **described, "error": type(exc).__name__ + ": " + str(exc).splitlines()[0][:200]}
+    return {"ok": True, **described}
 
 
 def scheduler_check(container: Container, now: datetime | None = None) -> dict[str, Any]:
@@ -117,6 +132,7 @@ def doctor(container: Container) -> dict[str, Any]:
         "embedded": container.servers.embedded,
         "default_secret": settings.secret_key.get_secret_value().startswith("dev-secret"),
         "workers_configured": settings.workers,
+        "storage": container.storage.describe(),
     }
     try:
         report["workers"] = live_workers(container)
@@ -171,6 +187,7 @@ def checklist(report: dict[str, Any]) -> list[dict[str, str]]:
         _sandbox_line(report["sandbox"]),
         _secret_line(config),
         _provider_line(checks["data_provider"]),
+        _storage_line(checks["storage"]),
         *_schedule_lines(checks["scheduler"]),
         _freshness_line(report["data_freshness"]),
     ]
@@ -230,6 +247,19 @@ def _provider_line(c: dict[str, Any]) -> dict[str, str]:
     if c["reachable"]:
         return _entry("data provider", OK, f"tushare: token set, reachable in {c['latency_ms']:g} ms")
     return _entry("data provider", FAIL, f"tushare: token set, unreachable: {c.get('error')}")
+
+
+def _storage_line(c: dict[str, Any]) -> dict[str, str]:
+    if c.get("backend") == "s3":
+        where = f"s3://{c['bucket']}/{c['prefix']}".rstrip("/") + (
+            f" at {c['endpoint_url']}" if c["endpoint_url"] else ""
+        )
+        if not c["ok"]:
+            return _entry("storage", FAIL, f"{where} unreachable — {c.get('error')}")
+        return _entry("storage", OK, f"{where}, reachable in {c['latency_ms']:g} ms")
+    if not c["ok"]:
+        return _entry("storage", FAIL, c.get("error", "unknown"))
+    return _entry("storage", OK, "local data directory (set HUICE_STORAGE_URL=s3://… to share it across machines)")
 
 
 def _schedule_lines(c: dict[str, Any]) -> list[dict[str, str]]:

@@ -1,9 +1,11 @@
-"""Where run artifacts live: the `ArtifactStore` interface and its local-filesystem implementation.
+"""Where run artifacts live: the `ArtifactStore` interface and its implementation on the platform's storage.
 
-Keys are `<owner_id>/<run_id>/<type>.parquet`. A bucket store (S3, Supabase Storage) implements the same
-three methods. The local store writes each file to a temporary name in the same directory, fsyncs it and
-renames it over the final name, so a reader never sees a half-written artifact and a repeated attempt
-(which produces identical bytes) simply replaces the file.
+Keys are `<owner_id>/<run_id>/<type>.parquet` (and the report caches beside them, `<type>.json`/`.html`),
+below `artifacts/` of the storage (`platform_core.storage`): `<data_dir>/artifacts` by default,
+`s3://bucket/prefix/artifacts` with `HUICE_STORAGE_URL`. Locally each file is written to a temporary name in
+the same directory, fsynced and renamed over the final name; on S3 a PUT is atomic per object. Either way a
+reader never sees a half-written artifact and a repeated attempt (which produces identical bytes) simply
+replaces it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from platform_core.errors import NotFound
-from platform_core.files import atomic_write_bytes
+from platform_core.storage import LocalStorage, Storage, StorageKeyMissing
 
 
 @dataclass(frozen=True)
@@ -39,27 +41,35 @@ def artifact_key(owner_id: uuid.UUID, run_id: uuid.UUID, kind: str) -> str:
     return f"{owner_id}/{run_id}/{kind}.parquet"
 
 
-class LocalArtifactStore:
-    """Artifacts as files below `root` (`<data_dir>/artifacts`)."""
+class StorageArtifactStore:
+    """Artifacts as objects of `storage` (a local directory or an S3 prefix)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root.resolve() not in path.parents:
-            raise NotFound("artifact not found")
-        return path
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
 
     def put(self, key: str, data: bytes) -> StoredArtifact:
-        atomic_write_bytes(self._path(key), data)
+        try:
+            self.storage.put(key, data)
+        except StorageKeyMissing:
+            raise NotFound("artifact not found") from None
         return StoredArtifact(key=key, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     def get(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
+            return self.storage.get(key)
+        except StorageKeyMissing:
             raise NotFound("artifact file is missing from the store", details={"key": key}) from None
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        try:
+            return self.storage.exists(key)
+        except StorageKeyMissing:
+            raise NotFound("artifact not found") from None
+
+
+class LocalArtifactStore(StorageArtifactStore):
+    """Artifacts as files below `root` (`<data_dir>/artifacts`)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(LocalStorage(Path(root)))
+        self.root = Path(root)

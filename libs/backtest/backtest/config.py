@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from backtest.artifacts import ArtifactStore, LocalArtifactStore
+from backtest.artifacts import ArtifactStore, StorageArtifactStore
 from backtest.throttle import ShareThrottle
 from platform_core.errors import InternalError
 from platform_core.settings import HuiceSettings
+from platform_core.storage import LocalStorage, Storage
 
 if TYPE_CHECKING:
     from job_orchestration.config import JobsEnv
@@ -73,14 +74,16 @@ def build_env(
     auth: AuthEnv,
     redis_url: str | None = None,
     settings: BacktestSettings | None = None,
+    storage: Storage | None = None,
 ) -> BacktestEnv:
-    """The env of backtest's services; with `redis_url`, the share views' throttle (its own pool:
-    `env.throttle.close()` releases it)."""
+    """The env of backtest's services; the artifacts under `artifacts/` of `storage` (default: the local
+    `data_dir`); with `redis_url`, the share views' throttle (its own pool: `env.throttle.close()` releases
+    it)."""
     settings = settings or BacktestSettings()
     throttle = ShareThrottle(redis_url, timeout_s=settings.share_throttle_timeout_s) if redis_url else None
     return BacktestEnv(
         settings=settings,
-        store=LocalArtifactStore(Path(data_dir) / "artifacts"),
+        store=StorageArtifactStore((storage or LocalStorage(Path(data_dir))).child("artifacts")),
         market=market,
         strategies=strategies,
         jobs=jobs,

@@ -1,7 +1,8 @@
 """Settings of the market_data context and the bundle (`MarketDataEnv`) its services run with.
 
 `MarketDataSettings` reads the Tushare knobs (`HUICE_TUSHARE_*`, the token also as `TUSHARE_TOKEN`).
-`MarketDataEnv` = settings + the Parquet bar store under `<data_dir>/market` + the Redis URL of the shared
+`MarketDataEnv` = settings + the Parquet bar store under `market/` of the storage (`<data_dir>/market` by
+default, an S3 prefix with `HUICE_STORAGE_URL`) + the Redis URL of the shared
 Tushare rate budget + the port to the job runtime a sync runs on (`SyncJobs`, provided by the composition
 app: market_data never imports job_orchestration); `wire_market_data` in the
 composition app builds it once at start-up and keeps it in `container.extras["market_data"]`; faces reach
@@ -21,6 +22,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from market_data.store import BarStore
 from platform_core.errors import InternalError
 from platform_core.settings import HuiceSettings
+from platform_core.storage import LocalStorage, Storage
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -72,11 +74,17 @@ class MarketDataEnv:
 
 
 def build_env(
-    data_dir: Path, settings: MarketDataSettings | None = None, *, redis_url: str | None = None
+    data_dir: Path,
+    settings: MarketDataSettings | None = None,
+    *,
+    redis_url: str | None = None,
+    storage: Storage | None = None,
 ) -> MarketDataEnv:
-    """Build the bundle once at start-up (the composition app's `wire_market_data` calls this)."""
+    """Build the bundle once at start-up (the composition app's `wire_market_data` calls this); the bars live
+    under `market/` of `storage` (default: the local `data_dir`)."""
+    root = storage if storage is not None else LocalStorage(Path(data_dir))
     return MarketDataEnv(
-        settings=settings or MarketDataSettings(), store=BarStore(Path(data_dir) / "market"), redis_url=redis_url
+        settings=settings or MarketDataSettings(), store=BarStore(root.child("market")), redis_url=redis_url
     )
 
 

@@ -61,6 +61,19 @@ class CoreSettings(HuiceSettings):
     )
     db_pool_size: int = Field(5, ge=1, description="SQLAlchemy pool size per process.")
     worker_heartbeat_ttl: int = Field(60, ge=5, description="Seconds a worker heartbeat stays valid.")
+    storage_url: str | None = Field(
+        None,
+        description=(
+            "Where bars and run artifacts live: `s3://bucket/prefix` (an S3-compatible object store shared by "
+            "every machine) or `file:///path`; unset = below the data directory."
+        ),
+    )
+    storage_endpoint_url: str | None = Field(
+        None, description="Endpoint of an S3-compatible server (MinIO, moto); unset = AWS."
+    )
+    storage_region: str | None = Field(None, description="Region of the bucket (unset: AWS_REGION or us-east-1).")
+    storage_access_key_id: str | None = Field(None, description="S3 access key id (unset: the AWS_* environment).")
+    storage_secret_access_key: SecretStr | None = Field(None, description="S3 secret key (never logged).")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -91,6 +104,15 @@ class CoreSettings(HuiceSettings):
                 "(or HUICE_ALLOW_EMBEDDED=true to use embedded servers)"
             )
         return self
+
+    @field_validator("storage_url")
+    @classmethod
+    def _valid_storage_url(cls, value: str | None) -> str | None:
+        if value:
+            from platform_core.storage import parse_storage_url
+
+            parse_storage_url(value)
+        return value or None
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -4,8 +4,9 @@ the bar sync use.
 
 `daily_basic` is fetched for the open sessions of the window that hold no Tushare rows yet (one call per session,
 paged at 6,000 rows); each session is staged under `<store>/staging/by-date/<yyyymmdd>/daily_basic.parquet`
-as it arrives, so an interrupted sync keeps it, and the rows are upserted when all are in. `index_weight` is
-one call per index over the window (paged), replacing that index's weights of the window.
+as it arrives (in the storage, so a sync resumed on another machine finds it), so an interrupted sync keeps
+it, and the rows are upserted when all are in. `index_weight` is one call per index over the window (paged),
+replacing that index's weights of the window.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -23,24 +23,26 @@ from market_data.config import MarketDataEnv
 from market_data.domain import Source
 from market_data.sample_reference import INDEX_CODES
 from market_data.tushare import TushareClient, parse_ymd, ymd
-from platform_core.files import atomic_write_bytes
+from platform_core.storage import Storage
 
-STAGING = Path("staging") / "by-date"  # below the bar store's root: <yyyymmdd>/<endpoint>.parquet
+STAGING = "staging/by-date"  # below the bar store's storage: <yyyymmdd>/<endpoint>.parquet
 Progress = Callable[[str, int, int], None]
 
 
-def staged_query(root: Path, client: TushareClient, endpoint: str, day: date, *, keep_empty: bool) -> pl.DataFrame:
-    """The whole market of `endpoint` on `day`: read back from `root/<yyyymmdd>/<endpoint>.parquet` when an
-    earlier sync staged it, else fetched and staged (written atomically; an empty answer only with
+def staged_query(
+    staging: Storage, client: TushareClient, endpoint: str, day: date, *, keep_empty: bool
+) -> pl.DataFrame:
+    """The whole market of `endpoint` on `day`: read back from `<yyyymmdd>/<endpoint>.parquet` of `staging`
+    when an earlier sync staged it, else fetched and staged (written atomically; an empty answer only with
     `keep_empty` — an empty `daily` is a session not yet published upstream)."""
-    path = root / ymd(day) / f"{endpoint}.parquet"
-    if path.exists():
-        return pl.read_parquet(path)
+    key = f"{ymd(day)}/{endpoint}.parquet"
+    if staging.exists(key):
+        return pl.read_parquet(io.BytesIO(staging.get(key)))
     frame = client.query(endpoint, {"trade_date": ymd(day)})
     if frame.height or keep_empty:
         buffer = io.BytesIO()
         frame.write_parquet(buffer)
-        atomic_write_bytes(path, buffer.getvalue())
+        staging.put(key, buffer.getvalue())
     return frame
 
 
@@ -64,10 +66,10 @@ def _daily_basic(
 ) -> int:
     held = repo.basic_dates(session, start, end, source=Source.TUSHARE.value)
     days = [d for d in repo.open_days(session, start, end) if d not in held]
-    root = env.store.root / STAGING
+    staging = env.store.storage.child(STAGING)
     frames = []
     for done, day in enumerate(days, start=1):
-        frame = staged_query(root, client, "daily_basic", day, keep_empty=False)
+        frame = staged_query(staging, client, "daily_basic", day, keep_empty=False)
         if frame.height:
             frames.append(frame.with_columns(pl.all().cast(pl.Utf8)))
         if progress is not None:
@@ -75,7 +77,7 @@ def _daily_basic(
     rows = [_basic_row(r) for f in frames for r in f.iter_rows(named=True)]
     repo.upsert_daily_basic(session, rows)
     for day in days:
-        (root / ymd(day) / "daily_basic.parquet").unlink(missing_ok=True)
+        staging.delete(f"{ymd(day)}/daily_basic.parquet")
     return len(rows)
 
 

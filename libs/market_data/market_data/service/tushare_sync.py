@@ -12,7 +12,6 @@ sync are removed. Indices (`index_daily`) and minute bars (`stk_mins`) are alway
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -326,12 +325,12 @@ def _fetch_by_date(
     """The whole market of each session from the four by-date endpoints, as {endpoint: {ts_code: rows}}.
     Each (endpoint, session) partition already staged by an earlier, interrupted sync is read back instead
     of fetched; a `daily` answer without rows (a session not yet published upstream) is not staged."""
-    root = env.store.root / STAGING
+    staging = env.store.storage.child(STAGING)
     frames: dict[str, list[pl.DataFrame]] = {e: [] for e in BY_DATE_ENDPOINTS}
     total, done = len(days) * len(BY_DATE_ENDPOINTS), 0
     for day in days:
         for endpoint in BY_DATE_ENDPOINTS:
-            frame = staged_query(root, client, endpoint, day, keep_empty=endpoint != "daily")
+            frame = staged_query(staging, client, endpoint, day, keep_empty=endpoint != "daily")
             if frame.width:
                 frames[endpoint].append(frame.with_columns(pl.all().cast(pl.Utf8)))
             done += 1
@@ -365,9 +364,9 @@ def _from_market(
 
 def _unstage(env: MarketDataEnv, days: list[date]) -> None:
     """Remove the staged partitions of a published by-date sync."""
-    root = env.store.root / STAGING
+    staging = env.store.storage.child(STAGING)
     for day in days:
-        shutil.rmtree(root / ymd(day), ignore_errors=True)
+        staging.delete_prefix(ymd(day))
 
 
 def _fetch(
