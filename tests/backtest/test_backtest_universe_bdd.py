@@ -91,10 +91,96 @@ def _create_on(client: Any, me: support.User, universe: str) -> httpx.Response:
     return client.post("/api/backtests", json=support.backtest_body(universe=json.loads(universe)), headers=me.headers)
 
 
-@when("the user submits a grid sweep of it", target_fixture="answer")
-def _sweep(client: Any, me: support.User, created: dict) -> httpx.Response:
-    body = {"mode": "grid", "gridSpec": {"top_n": [1, 2]}}
-    return client.post(f"/api/backtests/{created['backtest_id']}/runs", json=body, headers=me.headers)
+def _ints(values: str) -> list[int]:
+    return [int(v) for v in values.split(",")]
+
+
+def _sweep_and_run(bt: Container, client: Any, me: support.User, created: dict, body: dict) -> dict:
+    """Submit a sweep, run its batch jobs in process until none is queued, and read it and its results."""
+    answer = client.post(f"/api/backtests/{created['backtest_id']}/runs", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    opt_id = answer.json()["optimization_id"]
+    for _ in range(20):
+        opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
+        queued = [b for b in opt["batches"] if b["status"] == "queued"]
+        if not queued:
+            break
+        _run_job(bt, queued[0]["job_id"])
+    opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
+    rows = client.get(f"/api/optimizations/{opt_id}/results", params={"limit": 50}, headers=me.headers).json()
+    return {"opt": opt, "rows": rows["items"]}
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep of top_n "{top}" and lookback "{lookback}" in batches of {size:d} '
+        "and its batches run"
+    ),
+    target_fixture="swept",
+)
+def _selection_sweep(bt: Container, client: Any, me: support.User, created: dict, top: str, lookback: str, size: int):
+    grid = {"top_n": _ints(top), "lookback": _ints(lookback)}
+    return _sweep_and_run(bt, client, me, created, {"mode": "grid", "gridSpec": grid, "batch_size": size})
+
+
+@then(parsers.parse("every one of the {count:d} combinations succeeded and they do not all have the same total return"))
+def _all_succeeded(swept: dict, count: int) -> None:
+    rows = swept["rows"]
+    assert swept["opt"]["status"] == "succeeded", swept["opt"]
+    assert len(rows) == count and all(r["status"] == "succeeded" for r in rows), rows
+    assert len({r["metrics"]["total_return"] for r in rows}) > 1
+
+
+@when("the user promotes the best combination and its run succeeds", target_fixture="run")
+def _promote_best(bt: Container, client: Any, me: support.User, swept: dict) -> dict:
+    best = swept["rows"][0]  # the first page is sorted best first
+    assert best["index"] == swept["opt"]["best"]["index"]
+    answer = client.post(
+        f"/api/optimizations/{swept['opt']['optimization_id']}/results/{best['index']}:promote", headers=me.headers
+    )
+    assert answer.status_code == 201, answer.text
+    [run_id] = answer.json()["run_ids"]
+    _run_job(bt, support.read_run(client, me, run_id)["job_id"])
+    run = support.read_run(client, me, run_id)
+    assert run["status"] == "succeeded" and run["params"] == best["params"], run
+    return run
+
+
+@then("the run has the metrics of the sweep's best combination")
+def _same_metrics(run: dict, swept: dict) -> None:
+    best = swept["rows"][0]["metrics"]
+    shared = [k for k in best if k in run["stats"] and isinstance(best[k], int | float)]
+    assert {"total_return", "sharpe", "max_drawdown", "alpha"} <= set(shared), (sorted(best), sorted(run["stats"]))
+    for key in shared:
+        assert run["stats"][key] == pytest.approx(best[key], rel=1e-9, abs=1e-12), key
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep of top_n "{top}" with a walk-forward of {train} training and {test} test '
+        "and its batches run"
+    ),
+    target_fixture="swept",
+)
+def _walk_forward_sweep(bt: Container, client: Any, me: support.User, created: dict, top: str, train: str, test: str):
+    body = {
+        "mode": "grid",
+        "gridSpec": {"top_n": _ints(top)},
+        "validation": {"walk_forward": {"train": train, "test": test}},
+    }
+    return _sweep_and_run(bt, client, me, created, body)
+
+
+@then(parsers.parse("the validation has {count:d} folds, each with its best combination and an out-of-sample result"))
+def _validated(swept: dict, count: int) -> None:
+    validation = swept["opt"]["validation"]
+    assert validation is not None and "error" not in validation, validation
+    folds = validation["folds"]
+    assert len(folds) == count, folds
+    for fold in folds:
+        assert fold["best_params"]["top_n"] in (1, 2) and fold.get("error") is None, fold
+        assert isinstance(fold["out_of_sample"], float), fold
+    assert validation["out_of_sample"]["equity"], validation
 
 
 @then(parsers.parse('the answer is 422 INVALID_INPUT naming "{field}"'))
@@ -230,18 +316,7 @@ def _run_job(bt: Container, job_id: str) -> None:
 
 @when(parsers.parse('the user submits a grid sweep of n "{values}" and its batches run'), target_fixture="swept")
 def _value_sweep(bt: Container, client: Any, me: support.User, created: dict, values: str) -> dict:
-    body = {"mode": "grid", "gridSpec": {"n": [int(v) for v in values.split(",")]}}
-    answer = client.post(f"/api/backtests/{created['backtest_id']}/runs", json=body, headers=me.headers)
-    assert answer.status_code == 201, answer.text
-    opt_id = answer.json()["optimization_id"]
-    for _ in range(10):
-        opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
-        queued = [b for b in opt["batches"] if b["status"] == "queued"]
-        if not queued:
-            break
-        _run_job(bt, queued[0]["job_id"])
-    rows = client.get(f"/api/optimizations/{opt_id}/results", params={"limit": 50}, headers=me.headers).json()
-    return {"rows": rows["items"]}
+    return _sweep_and_run(bt, client, me, created, {"mode": "grid", "gridSpec": {"n": _ints(values)}})
 
 
 @then("every combination succeeded and the one of n 1 has the total return of a single run with n 1")

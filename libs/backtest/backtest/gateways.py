@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from backtest.config import BacktestEnv
 from backtest.domain import canonical
-from backtest.schemas import MAX_SELECTION, BacktestContext, StrategyRef, UniverseSelection
+from backtest.schemas import MAX_SELECTION, BacktestContext, ContextRead, StrategyRef, UniverseSelection
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
 from market_data import service as market
@@ -304,14 +304,27 @@ def with_fields(
     return with_membership(join_fundamentals(bars, known, fields, intraday=freq != "1d"), members)
 
 
-def sweep_inputs(session: Session, inputs: MarketInputs, source: str, freq: str) -> MarketInputs:
-    """`inputs` of a sweep (an explicit list: every stock is in the universe) whose bars carry the fields
-    the strategy declares (the engine's `normalize_bars` drops them again before simulating)."""
+def sweep_inputs(
+    session: Session, inputs: MarketInputs, source: str, freq: str, members: pl.DataFrame | None = None
+) -> MarketInputs:
+    """`inputs` of a sweep whose bars carry the fields the strategy declares and `in_universe` (`members`:
+    the point-in-time membership of a selection, None for an explicit list, where every stock is in the
+    universe) — what a single run's strategy sees; the engine's `normalize_bars` drops them again before
+    simulating."""
     fields = strategy_fields(source)
     if not fields:
         return inputs
-    bars = with_fields(session, inputs.bars, fields, None, freq=freq)
+    bars = with_fields(session, inputs.bars, fields, members, freq=freq)
     return MarketInputs(bars=bars, instruments=inputs.instruments, benchmark=inputs.benchmark)
+
+
+def context_members(session: Session, context: ContextRead) -> pl.DataFrame | None:
+    """The point-in-time membership (date, symbol) of a backtest's selection over its whole window, resolved
+    once through market_data (a sweep's batch or validation reads it once for all its combinations and
+    folds); None for an explicit list."""
+    if context.selection is None:
+        return None
+    return membership(session, context.selection, context.window.start, context.window.end)
 
 
 _KNOWN_WITHIN = timedelta(days=31)  # how far before the window a bar's newest daily_basic row may be

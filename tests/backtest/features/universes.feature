@@ -16,10 +16,20 @@ Feature: Point-in-time universes
     When the user creates a backtest on the universe {"exclude_st": true}
     Then the answer is 422 INVALID_INPUT naming "context.universe"
 
-  Scenario: Sweeps of a point-in-time selection are refused
+  Scenario: A sweep of a point-in-time selection sees the membership of a single run, combination by combination
+    # each batch resolves the CSI 300 membership once through market_data and masks every combination's
+    # targets to it, as a single run does: the best combination re-run alone has the same metrics.
     Given a backtest of momentum_rotation holding 3 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
-    When the user submits a grid sweep of it
-    Then the answer is 422 INVALID_INPUT naming "context.universe"
+    When the user submits a grid sweep of top_n "1,2,3" and lookback "5,20" in batches of 2 and its batches run
+    Then every one of the 6 combinations succeeded and they do not all have the same total return
+    When the user promotes the best combination and its run succeeds
+    Then the run has the metrics of the sweep's best combination
+    And "000010.SZ" is never held before "2024-01-02" and is held after it
+
+  Scenario: A walk-forward validation of a sweep of a point-in-time selection
+    Given a backtest of momentum_rotation holding 3 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
+    When the user submits a grid sweep of top_n "1,2" with a walk-forward of 6m training and 3m test and its batches run
+    Then the validation has 3 folds, each with its best combination and an out-of-sample result
 
   Scenario: value_rotation holds the lowest-PB members of CSI 800 and a member only after it joins
     # 000010.SZ is the cheapest stock by PB all along, but joins CSI 800 (through CSI 300) only on
