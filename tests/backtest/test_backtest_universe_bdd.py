@@ -326,3 +326,59 @@ def _sweep_matches(bt: Container, client: Any, me: support.User, created: dict, 
     run = _run(bt, client, me, created)
     assert rows[1]["metrics"]["total_return"] == pytest.approx(run["stats"]["total_return"], rel=1e-12)
     assert rows[1]["metrics"]["total_return"] != rows[3]["metrics"]["total_return"]
+
+
+@when(
+    parsers.parse(
+        'the user creates a backtest of inline code declaring FIELDS = {fields} on "{codes}" from "{start}" to "{end}"'
+    ),
+    target_fixture="answer",
+)
+def _fields_backtest(client: Any, me: support.User, fields: str, codes: str, start: str, end: str) -> httpx.Response:
+    body = support.backtest_body(
+        strategyRef={"code": VALUE_CODE.format(fields=fields), "params": {}},
+        universe=codes.split(","),
+        window={"start": start, "end": end},
+    )
+    return client.post("/api/backtests", json=body, headers=me.headers)
+
+
+def _half_known(bt: Container, warnings: list[str], field: str, window: dict) -> None:
+    """The one fundamentals warning names `field` known on the sessions of one of the two codes."""
+    with bt.db.transaction() as session:
+        sessions = len(
+            market.trading_sessions(session, date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
+        )
+    [warning] = [w for w in warnings if w.startswith("fundamentals missing")]
+    assert f"{field} on {sessions:,} of {2 * sessions:,} (50.0%)" in warning, warning
+    assert f"between {window['start']} and {window['end']}" in warning and "daily_basic" in warning
+
+
+@then(
+    parsers.parse("the backtest is created warning that {field} is known on half of its stock-sessions"),
+    target_fixture="created",
+)
+def _created_with_warning(bt: Container, answer: httpx.Response, field: str) -> dict:
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    _half_known(bt, created["warnings"], field, created["backtest"]["context"]["window"])
+    return created
+
+
+@then(parsers.parse("the run's log and manifest carry the warning that {field} is known on half of its stock-sessions"))
+def _run_warned(bt: Container, client: Any, me: support.User, run: dict, created: dict, field: str) -> None:
+    window = created["backtest"]["context"]["window"]
+    _half_known(bt, run["manifest"]["warnings"], field, window)
+    answer = support.artifact(client, me, run["run_id"], "logs", "json")
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()
+    rows = rows["rows"] if isinstance(rows, dict) and "rows" in rows else rows
+    lines = [r["message"] for r in rows if r["level"] == "warning" and r["stage"] == "data"]
+    _half_known(bt, lines, field, window)
+
+
+@then(parsers.parse('the error names the missing fields "{names}"'))
+def _names_missing(answer: httpx.Response, names: str) -> None:
+    error = answer.json()["error"]
+    assert error["details"]["missing_fields"] == names.split(","), error
+    assert "holds no " + ", ".join(names.split(",")) + " (daily_basic)" in error["message"], error

@@ -55,6 +55,18 @@ Feature: Point-in-time universes
     Then the answer is 422 INVALID_INPUT naming "strategyRef.code"
     And the error names the unknown field "roe"
 
+  Scenario: Fundamentals stored for only part of the universe are a warning of the backtest and of its run
+    # the index 000300.SH has daily bars but no daily_basic: pb is known on 600010.SH's sessions only
+    When the user creates a backtest of inline code declaring FIELDS = ["pb"] on "600010.SH,000300.SH" from "2024-01-02" to "2024-03-29"
+    Then the backtest is created warning that pb is known on half of its stock-sessions
+    When its run succeeds
+    Then the run's log and manifest carry the warning that pb is known on half of its stock-sessions
+
+  Scenario: Fundamentals stored for none of the universe are refused naming the fields
+    When the user creates a backtest of inline code declaring FIELDS = ["pb", "pe"] on "000300.SH" from "2024-01-02" to "2024-03-29"
+    Then the answer is 422 INVALID_INPUT naming "strategyRef.code"
+    And the error names the missing fields "pb,pe"
+
   Scenario: A float value filter keeps a stock only on the sessions its float value reaches the minimum
     When the CSI 300 members from "2024-01-02" to "2024-01-31" are selected with a float value of at least 3500000000 CNY
     Then "600010.SH" and "300010.SZ" are selected on every session
