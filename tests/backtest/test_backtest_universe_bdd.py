@@ -131,6 +131,30 @@ def _all_succeeded(swept: dict, count: int) -> None:
     assert len({r["metrics"]["total_return"] for r in rows}) > 1
 
 
+@when(
+    parsers.parse(
+        "the user submits a Bayesian sweep of top_n from {top_low:d} to {top_high:d} and lookback from {lb_low:d} to "
+        "{lb_high:d} with {n:d} evaluations and its batches run"
+    ),
+    target_fixture="swept",
+)
+def _bayes_sweep(
+    bt: Container, client: Any, me: support.User, created: dict, top_low: int, top_high: int, lb_low: int,
+    lb_high: int, n: int,
+) -> dict:  # fmt: skip
+    space = {
+        "top_n": {"type": "int", "low": top_low, "high": top_high},
+        "lookback": {"type": "int", "low": lb_low, "high": lb_high},
+    }
+    return _sweep_and_run(bt, client, me, created, {"mode": "bayes", "space": space, "n": n, "seed": 7})
+
+
+@then(parsers.parse("every one of the {count:d} evaluations succeeded"))
+def _evaluations_succeeded(swept: dict, count: int) -> None:
+    assert (swept["opt"]["status"], swept["opt"]["evaluated"]) == ("succeeded", count), swept["opt"]
+    assert len(swept["rows"]) == count and all(r["status"] == "succeeded" for r in swept["rows"]), swept["rows"]
+
+
 @when("the user promotes the best combination and its run succeeds", target_fixture="run")
 def _promote_best(bt: Container, client: Any, me: support.User, swept: dict) -> dict:
     best = swept["rows"][0]  # the first page is sorted best first

@@ -26,6 +26,13 @@ Feature: Point-in-time universes
     Then the run has the metrics of the sweep's best combination
     And "000010.SZ" is never held before "2024-01-02" and is held after it
 
+  Scenario: A Bayesian sweep of a point-in-time selection
+    Given a backtest of momentum_rotation holding 3 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
+    When the user submits a Bayesian sweep of top_n from 1 to 3 and lookback from 5 to 20 with 4 evaluations and its batches run
+    Then every one of the 4 evaluations succeeded
+    When the user promotes the best combination and its run succeeds
+    Then the run has the metrics of the sweep's best combination
+
   Scenario: A walk-forward validation of a sweep of a point-in-time selection
     Given a backtest of momentum_rotation holding 3 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
     When the user submits a grid sweep of top_n "1,2" with a walk-forward of 6m training and 3m test and its batches run
