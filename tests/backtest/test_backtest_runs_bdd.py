@@ -319,3 +319,52 @@ def _cli_rerun(cli_env: dict[str, Any], result: Any) -> None:
     rerun = json.loads(_ok(result).stdout)
     assert (rerun["status"], rerun["rerun_of"]) == ("succeeded", cli_env["names"]["run"])
     assert rerun["stats"] == cli_env["names"]["stats"]
+
+
+@then(parsers.parse("the command succeeds and prints a succeeded sweep of {count:d} combinations"))
+def _cli_swept(cli_env: dict[str, Any], result: Any, count: int) -> None:
+    opt = json.loads(_ok(result).stdout)
+    assert (opt["status"], opt["evaluated"], opt["failed"], opt["total"]) == ("succeeded", count, 0, count), opt
+    assert opt["best"] is not None, opt
+    cli_env["names"].update(optimization=opt["optimization_id"], best=str(opt["best"]["index"]))
+    cli_env["names"]["best_params"], cli_env["names"]["best_metric"] = opt["best"]["params"], opt["best"]["metric"]
+
+
+@then("the command succeeds and prints a run with the metrics of the sweep's best combination")
+def _cli_promoted(cli_env: dict[str, Any], result: Any) -> None:
+    run = json.loads(_ok(result).stdout)
+    assert (run["status"], run["params"]) == ("succeeded", cli_env["names"]["best_params"]), run
+    assert run["stats"]["sharpe"] == pytest.approx(cli_env["names"]["best_metric"], rel=1e-9, abs=1e-12)
+
+
+FIELDS_CODE = (
+    "import polars as pl\nfrom quant.sdk import param, top_n\n"
+    "FIELDS = [{field!r}]\nPARAMS = [param('n', int, default=1, min=1, max=5)]\n"
+    "def generate(bars, params):\n"
+    "    return bars.select('ts', 'symbol', top_n({field!r}, params['n']).alias('weight'))\n"
+)
+
+
+@given(parsers.parse('the file "{name}" holds a strategy reading the fundamental "{field}"'))
+def _fields_file(cli_env: dict[str, Any], name: str, field: str) -> None:
+    (Path(cli_env["names"]["dir"]) / name).write_text(FIELDS_CODE.format(field=field), encoding="utf-8")
+
+
+@then(parsers.parse("the command succeeds and warns on stderr that {field} is known on {share} of the stock-sessions"))
+def _cli_fields_warned(result: Any, field: str, share: str) -> None:
+    _ok(result)
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("warning: fundamentals missing")]
+    assert f"{field} on " in line and f"({share})" in line, result.stderr
+
+
+@then(
+    parsers.parse(
+        "the command succeeds and prints a backtest whose warnings say {field} is known on {share} "
+        "of the stock-sessions"
+    )
+)
+def _cli_fields_json(cli_env: dict[str, Any], result: Any, field: str, share: str) -> None:
+    created = json.loads(_ok(result).stdout)
+    [warning] = created["warnings"]
+    assert warning.startswith("fundamentals missing") and f"{field} on " in warning and f"({share})" in warning
+    cli_env["names"]["backtest"] = created["backtest_id"]

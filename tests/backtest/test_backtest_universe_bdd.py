@@ -91,10 +91,120 @@ def _create_on(client: Any, me: support.User, universe: str) -> httpx.Response:
     return client.post("/api/backtests", json=support.backtest_body(universe=json.loads(universe)), headers=me.headers)
 
 
-@when("the user submits a grid sweep of it", target_fixture="answer")
-def _sweep(client: Any, me: support.User, created: dict) -> httpx.Response:
-    body = {"mode": "grid", "gridSpec": {"top_n": [1, 2]}}
-    return client.post(f"/api/backtests/{created['backtest_id']}/runs", json=body, headers=me.headers)
+def _ints(values: str) -> list[int]:
+    return [int(v) for v in values.split(",")]
+
+
+def _sweep_and_run(bt: Container, client: Any, me: support.User, created: dict, body: dict) -> dict:
+    """Submit a sweep, run its batch jobs in process until none is queued, and read it and its results."""
+    answer = client.post(f"/api/backtests/{created['backtest_id']}/runs", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    opt_id = answer.json()["optimization_id"]
+    for _ in range(20):
+        opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
+        queued = [b for b in opt["batches"] if b["status"] == "queued"]
+        if not queued:
+            break
+        _run_job(bt, queued[0]["job_id"])
+    opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
+    rows = client.get(f"/api/optimizations/{opt_id}/results", params={"limit": 50}, headers=me.headers).json()
+    return {"opt": opt, "rows": rows["items"]}
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep of top_n "{top}" and lookback "{lookback}" in batches of {size:d} '
+        "and its batches run"
+    ),
+    target_fixture="swept",
+)
+def _selection_sweep(bt: Container, client: Any, me: support.User, created: dict, top: str, lookback: str, size: int):
+    grid = {"top_n": _ints(top), "lookback": _ints(lookback)}
+    return _sweep_and_run(bt, client, me, created, {"mode": "grid", "gridSpec": grid, "batch_size": size})
+
+
+@then(parsers.parse("every one of the {count:d} combinations succeeded and they do not all have the same total return"))
+def _all_succeeded(swept: dict, count: int) -> None:
+    rows = swept["rows"]
+    assert swept["opt"]["status"] == "succeeded", swept["opt"]
+    assert len(rows) == count and all(r["status"] == "succeeded" for r in rows), rows
+    assert len({r["metrics"]["total_return"] for r in rows}) > 1
+
+
+@when(
+    parsers.parse(
+        "the user submits a Bayesian sweep of top_n from {top_low:d} to {top_high:d} and lookback from {lb_low:d} to "
+        "{lb_high:d} with {n:d} evaluations and its batches run"
+    ),
+    target_fixture="swept",
+)
+def _bayes_sweep(
+    bt: Container, client: Any, me: support.User, created: dict, top_low: int, top_high: int, lb_low: int,
+    lb_high: int, n: int,
+) -> dict:  # fmt: skip
+    space = {
+        "top_n": {"type": "int", "low": top_low, "high": top_high},
+        "lookback": {"type": "int", "low": lb_low, "high": lb_high},
+    }
+    return _sweep_and_run(bt, client, me, created, {"mode": "bayes", "space": space, "n": n, "seed": 7})
+
+
+@then(parsers.parse("every one of the {count:d} evaluations succeeded"))
+def _evaluations_succeeded(swept: dict, count: int) -> None:
+    assert (swept["opt"]["status"], swept["opt"]["evaluated"]) == ("succeeded", count), swept["opt"]
+    assert len(swept["rows"]) == count and all(r["status"] == "succeeded" for r in swept["rows"]), swept["rows"]
+
+
+@when("the user promotes the best combination and its run succeeds", target_fixture="run")
+def _promote_best(bt: Container, client: Any, me: support.User, swept: dict) -> dict:
+    best = swept["rows"][0]  # the first page is sorted best first
+    assert best["index"] == swept["opt"]["best"]["index"]
+    answer = client.post(
+        f"/api/optimizations/{swept['opt']['optimization_id']}/results/{best['index']}:promote", headers=me.headers
+    )
+    assert answer.status_code == 201, answer.text
+    [run_id] = answer.json()["run_ids"]
+    _run_job(bt, support.read_run(client, me, run_id)["job_id"])
+    run = support.read_run(client, me, run_id)
+    assert run["status"] == "succeeded" and run["params"] == best["params"], run
+    return run
+
+
+@then("the run has the metrics of the sweep's best combination")
+def _same_metrics(run: dict, swept: dict) -> None:
+    best = swept["rows"][0]["metrics"]
+    shared = [k for k in best if k in run["stats"] and isinstance(best[k], int | float)]
+    assert {"total_return", "sharpe", "max_drawdown", "alpha"} <= set(shared), (sorted(best), sorted(run["stats"]))
+    for key in shared:
+        assert run["stats"][key] == pytest.approx(best[key], rel=1e-9, abs=1e-12), key
+
+
+@when(
+    parsers.parse(
+        'the user submits a grid sweep of top_n "{top}" with a walk-forward of {train} training and {test} test '
+        "and its batches run"
+    ),
+    target_fixture="swept",
+)
+def _walk_forward_sweep(bt: Container, client: Any, me: support.User, created: dict, top: str, train: str, test: str):
+    body = {
+        "mode": "grid",
+        "gridSpec": {"top_n": _ints(top)},
+        "validation": {"walk_forward": {"train": train, "test": test}},
+    }
+    return _sweep_and_run(bt, client, me, created, body)
+
+
+@then(parsers.parse("the validation has {count:d} folds, each with its best combination and an out-of-sample result"))
+def _validated(swept: dict, count: int) -> None:
+    validation = swept["opt"]["validation"]
+    assert validation is not None and "error" not in validation, validation
+    folds = validation["folds"]
+    assert len(folds) == count, folds
+    for fold in folds:
+        assert fold["best_params"]["top_n"] in (1, 2) and fold.get("error") is None, fold
+        assert isinstance(fold["out_of_sample"], float), fold
+    assert validation["out_of_sample"]["equity"], validation
 
 
 @then(parsers.parse('the answer is 422 INVALID_INPUT naming "{field}"'))
@@ -230,18 +340,7 @@ def _run_job(bt: Container, job_id: str) -> None:
 
 @when(parsers.parse('the user submits a grid sweep of n "{values}" and its batches run'), target_fixture="swept")
 def _value_sweep(bt: Container, client: Any, me: support.User, created: dict, values: str) -> dict:
-    body = {"mode": "grid", "gridSpec": {"n": [int(v) for v in values.split(",")]}}
-    answer = client.post(f"/api/backtests/{created['backtest_id']}/runs", json=body, headers=me.headers)
-    assert answer.status_code == 201, answer.text
-    opt_id = answer.json()["optimization_id"]
-    for _ in range(10):
-        opt = client.get(f"/api/optimizations/{opt_id}", headers=me.headers).json()
-        queued = [b for b in opt["batches"] if b["status"] == "queued"]
-        if not queued:
-            break
-        _run_job(bt, queued[0]["job_id"])
-    rows = client.get(f"/api/optimizations/{opt_id}/results", params={"limit": 50}, headers=me.headers).json()
-    return {"rows": rows["items"]}
+    return _sweep_and_run(bt, client, me, created, {"mode": "grid", "gridSpec": {"n": _ints(values)}})
 
 
 @then("every combination succeeded and the one of n 1 has the total return of a single run with n 1")
@@ -251,3 +350,59 @@ def _sweep_matches(bt: Container, client: Any, me: support.User, created: dict, 
     run = _run(bt, client, me, created)
     assert rows[1]["metrics"]["total_return"] == pytest.approx(run["stats"]["total_return"], rel=1e-12)
     assert rows[1]["metrics"]["total_return"] != rows[3]["metrics"]["total_return"]
+
+
+@when(
+    parsers.parse(
+        'the user creates a backtest of inline code declaring FIELDS = {fields} on "{codes}" from "{start}" to "{end}"'
+    ),
+    target_fixture="answer",
+)
+def _fields_backtest(client: Any, me: support.User, fields: str, codes: str, start: str, end: str) -> httpx.Response:
+    body = support.backtest_body(
+        strategyRef={"code": VALUE_CODE.format(fields=fields), "params": {}},
+        universe=codes.split(","),
+        window={"start": start, "end": end},
+    )
+    return client.post("/api/backtests", json=body, headers=me.headers)
+
+
+def _half_known(bt: Container, warnings: list[str], field: str, window: dict) -> None:
+    """The one fundamentals warning names `field` known on the sessions of one of the two codes."""
+    with bt.db.transaction() as session:
+        sessions = len(
+            market.trading_sessions(session, date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
+        )
+    [warning] = [w for w in warnings if w.startswith("fundamentals missing")]
+    assert f"{field} on {sessions:,} of {2 * sessions:,} (50.0%)" in warning, warning
+    assert f"between {window['start']} and {window['end']}" in warning and "daily_basic" in warning
+
+
+@then(
+    parsers.parse("the backtest is created warning that {field} is known on half of its stock-sessions"),
+    target_fixture="created",
+)
+def _created_with_warning(bt: Container, answer: httpx.Response, field: str) -> dict:
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    _half_known(bt, created["warnings"], field, created["backtest"]["context"]["window"])
+    return created
+
+
+@then(parsers.parse("the run's log and manifest carry the warning that {field} is known on half of its stock-sessions"))
+def _run_warned(bt: Container, client: Any, me: support.User, run: dict, created: dict, field: str) -> None:
+    window = created["backtest"]["context"]["window"]
+    _half_known(bt, run["manifest"]["warnings"], field, window)
+    answer = support.artifact(client, me, run["run_id"], "logs", "json")
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()
+    rows = rows["rows"] if isinstance(rows, dict) and "rows" in rows else rows
+    lines = [r["message"] for r in rows if r["level"] == "warning" and r["stage"] == "data"]
+    _half_known(bt, lines, field, window)
+
+
+@then(parsers.parse('the error names the missing fields "{names}"'))
+def _names_missing(answer: httpx.Response, names: str) -> None:
+    error = answer.json()["error"]
+    assert error["details"]["missing_fields"] == names.split(","), error
+    assert "holds no " + ", ".join(names.split(",")) + " (daily_basic)" in error["message"], error

@@ -98,6 +98,8 @@ def _finish(run: RunRead, as_json: bool) -> None:
         print_json(run)
     elif run.status == "succeeded":
         _metrics_table(run)
+        for warning in (run.manifest or {}).get("warnings") or []:
+            typer.echo(f"warning: {warning}", err=True)
     if run.status == "failed" and run.error is not None:
         fail(AppError(run.error.message, details=run.error.details, code=ErrorCode(run.error.code)), as_json=as_json)
     if run.status != "succeeded":

@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 
 from backtest.config import BacktestEnv
 from backtest.domain import canonical
-from backtest.schemas import MAX_SELECTION, BacktestContext, StrategyRef, UniverseSelection
+from backtest.schemas import MAX_SELECTION, BacktestContext, ContextRead, StrategyRef, UniverseSelection
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
 from market_data import service as market
 from platform_core.errors import AppError, ErrorCode, InvalidInput, NotFound, invalid_input_from
 from platform_core.ids import new_id
 from quant.config import EngineConfig
-from quant.fundamentals import FieldError, declared_fields, join_fundamentals, with_membership
+from quant.fundamentals import UNIVERSE_COLUMN, FieldError, declared_fields, join_fundamentals, with_membership
 from quant.strategy import ParamError, StrategyError, compute_targets_grid
 from quant.templates import template_for_source
 from strategy_management import service as strategies
@@ -304,17 +304,106 @@ def with_fields(
     return with_membership(join_fundamentals(bars, known, fields, intraday=freq != "1d"), members)
 
 
-def sweep_inputs(session: Session, inputs: MarketInputs, source: str, freq: str) -> MarketInputs:
-    """`inputs` of a sweep (an explicit list: every stock is in the universe) whose bars carry the fields
-    the strategy declares (the engine's `normalize_bars` drops them again before simulating)."""
+def sweep_inputs(
+    session: Session, inputs: MarketInputs, source: str, freq: str, members: pl.DataFrame | None = None
+) -> MarketInputs:
+    """`inputs` of a sweep whose bars carry the fields the strategy declares and `in_universe` (`members`:
+    the point-in-time membership of a selection, None for an explicit list, where every stock is in the
+    universe) — what a single run's strategy sees; the engine's `normalize_bars` drops them again before
+    simulating."""
     fields = strategy_fields(source)
     if not fields:
         return inputs
-    bars = with_fields(session, inputs.bars, fields, None, freq=freq)
+    bars = with_fields(session, inputs.bars, fields, members, freq=freq)
     return MarketInputs(bars=bars, instruments=inputs.instruments, benchmark=inputs.benchmark)
 
 
+def context_members(session: Session, context: ContextRead) -> pl.DataFrame | None:
+    """The point-in-time membership (date, symbol) of a backtest's selection over its whole window, resolved
+    once through market_data (a sweep's batch or validation reads it once for all its combinations and
+    folds); None for an explicit list."""
+    if context.selection is None:
+        return None
+    return membership(session, context.selection, context.window.start, context.window.end)
+
+
 _KNOWN_WITHIN = timedelta(days=31)  # how far before the window a bar's newest daily_basic row may be
+
+
+def field_coverage(frame: pl.DataFrame, fields: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Per declared field: (stock-sessions with a value known, stock-sessions) over the rows of `frame` that
+    belong to the universe (`in_universe`, all rows when absent) — what the strategy sees as non-null."""
+    if UNIVERSE_COLUMN in frame.columns:
+        frame = frame.filter(pl.col(UNIVERSE_COLUMN))
+    return {f: (int(frame.height - frame[f].null_count()), int(frame.height)) for f in fields}
+
+
+def fields_warning(coverage: dict[str, tuple[int, int]], start: date, end: date) -> str | None:
+    """The warning naming each declared field that is not known on every stock-session, with its coverage;
+    None when all are complete."""
+    partial = [(f, known, total) for f, (known, total) in coverage.items() if known < total]
+    if not partial:
+        return None
+    parts = ", ".join(f"{f} on {known:,} of {total:,} ({100 * known / total:.1f}%)" for f, known, total in partial)
+    return (
+        f"fundamentals missing: the strategy's FIELDS are known {parts} stock-sessions between {start} and "
+        f"{end}; it sees null elsewhere (sync daily_basic: huice data sync --dataset daily_basic)"
+    )
+
+
+def check_fields(
+    session: Session, context: BacktestContext, pin: MarketPin, fields: tuple[str, ...], *, field: str
+) -> list[str]:
+    """The fundamentals a strategy declares, checked against market_data's daily_basic over the universe's
+    stock-sessions (a selection: its point-in-time membership; a list: every session each code has bars in
+    the snapshot), as a run's bars would carry them. A field known on none of them is INVALID_INPUT naming
+    `field` (the strategy would rank on nulls only: no result could mean anything); a field known on only
+    some gives the warning of `fields_warning`."""
+    if not fields:
+        return []
+    start, end = context.window.start, context.window.end
+    selection = context.universe if isinstance(context.universe, UniverseSelection) else None
+    if selection is not None:
+        pairs = membership(session, selection, start, end).filter(pl.col("symbol").is_in(pin.symbols))
+    else:
+        pairs = _listed_pairs(session, pin.snapshot_id, context.frequency, pin.symbols, start, end)
+    pairs = pairs.select("symbol", "date").sort("symbol", "date")
+    if pairs.is_empty():
+        return []
+    basics = _field(lambda: market.fundamentals(session, pin.symbols, start - _KNOWN_WITHIN, end), "context.universe")
+    known = join_fundamentals(pairs, basics, fields, intraday=context.frequency != "1d")
+    coverage = field_coverage(known, fields)
+    empty = [f for f, (n, _) in coverage.items() if n == 0]
+    if empty:
+        raise InvalidInput(
+            f"the strategy declares FIELDS {', '.join(fields)}, but market_data holds no {', '.join(empty)} "
+            f"(daily_basic) for its universe between {start} and {end}: sync daily_basic "
+            "(huice data sync --dataset daily_basic) or load the sample",
+            field=field,
+            details={"missing_fields": empty, "coverage": {f: list(c) for f, c in coverage.items()}},
+        )
+    warning = fields_warning(coverage, start, end)
+    return [warning] if warning else []
+
+
+def _listed_pairs(
+    session: Session, snapshot_id: str, freq: str, symbols: list[str], start: date, end: date
+) -> pl.DataFrame:
+    """(symbol, date) of every session of [start, end] inside each code's bar coverage in the snapshot."""
+    sessions = pl.DataFrame({"date": market.trading_sessions(session, start, end)}, schema={"date": pl.Date})
+    wanted = set(symbols)
+    spans = [
+        (p.symbol, p.first_date, p.last_date)
+        for p in market.coverage(session, snapshot_id=snapshot_id, freq=freq)
+        if p.symbol in wanted and p.rows and p.first_date is not None and p.last_date is not None
+    ]
+    frame = pl.DataFrame(spans, schema={"symbol": pl.Utf8, "first": pl.Date, "last": pl.Date}, orient="row")
+    frame = frame.group_by("symbol").agg(pl.col("first").min(), pl.col("last").max())
+    return (
+        frame.join(sessions, how="cross")
+        .filter(pl.col("date").is_between(pl.col("first"), pl.col("last")))
+        .select("symbol", "date")
+    )
 
 
 def _snapshot(session: Session, snapshot_id: str | None) -> Any:

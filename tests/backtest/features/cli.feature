@@ -31,3 +31,17 @@ Feature: The whole backtest loop from the terminal
     Then the command succeeds and prints a succeeded run
     When the user runs "backtest list"
     Then the command succeeds and its table shows the universe as "000300.SH (" and the strategy as "mine v1"
+    When the user runs "backtest optimize {backtest} --grid fast=5,10 --grid slow=20,30 --wait --json"
+    Then the command succeeds and prints a succeeded sweep of 4 combinations
+    When the user runs "backtest optimization promote {optimization} {best} --wait --json"
+    Then the command succeeds and prints a run with the metrics of the sweep's best combination
+
+  Scenario: A strategy reading fundamentals stored for part of its universe warns when created and after its run
+    # the index 000300.SH has daily bars but no daily_basic: pb is known on 600010.SH's sessions only
+    Given the file "value.py" holds a strategy reading the fundamental "pb"
+    When the user runs "backtest create --code-file {dir}/value.py --name value --symbols 600010.SH,000300.SH --start 2024-01-02 --end 2024-03-29"
+    Then the command succeeds and warns on stderr that pb is known on 50.0% of the stock-sessions
+    When the user runs "backtest create --code-file {dir}/value.py --name value2 --symbols 600010.SH,000300.SH --start 2024-01-02 --end 2024-03-29 --json"
+    Then the command succeeds and prints a backtest whose warnings say pb is known on 50.0% of the stock-sessions
+    When the user runs "backtest run {backtest} --wait"
+    Then the command succeeds and warns on stderr that pb is known on 50.0% of the stock-sessions

@@ -16,10 +16,27 @@ Feature: Point-in-time universes
     When the user creates a backtest on the universe {"exclude_st": true}
     Then the answer is 422 INVALID_INPUT naming "context.universe"
 
-  Scenario: Sweeps of a point-in-time selection are refused
+  Scenario: A sweep of a point-in-time selection sees the membership of a single run, combination by combination
+    # each batch resolves the CSI 300 membership once through market_data and masks every combination's
+    # targets to it, as a single run does: the best combination re-run alone has the same metrics.
     Given a backtest of momentum_rotation holding 3 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
-    When the user submits a grid sweep of it
-    Then the answer is 422 INVALID_INPUT naming "context.universe"
+    When the user submits a grid sweep of top_n "1,2,3" and lookback "5,20" in batches of 2 and its batches run
+    Then every one of the 6 combinations succeeded and they do not all have the same total return
+    When the user promotes the best combination and its run succeeds
+    Then the run has the metrics of the sweep's best combination
+    And "000010.SZ" is never held before "2024-01-02" and is held after it
+
+  Scenario: A Bayesian sweep of a point-in-time selection
+    Given a backtest of momentum_rotation holding 3 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
+    When the user submits a Bayesian sweep of top_n from 1 to 3 and lookback from 5 to 20 with 4 evaluations and its batches run
+    Then every one of the 4 evaluations succeeded
+    When the user promotes the best combination and its run succeeds
+    Then the run has the metrics of the sweep's best combination
+
+  Scenario: A walk-forward validation of a sweep of a point-in-time selection
+    Given a backtest of momentum_rotation holding 3 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
+    When the user submits a grid sweep of top_n "1,2" with a walk-forward of 6m training and 3m test and its batches run
+    Then the validation has 3 folds, each with its best combination and an out-of-sample result
 
   Scenario: value_rotation holds the lowest-PB members of CSI 800 and a member only after it joins
     # 000010.SZ is the cheapest stock by PB all along, but joins CSI 800 (through CSI 300) only on
@@ -44,6 +61,18 @@ Feature: Point-in-time universes
     When the user creates a backtest of inline code declaring FIELDS = ["pb", "roe"]
     Then the answer is 422 INVALID_INPUT naming "strategyRef.code"
     And the error names the unknown field "roe"
+
+  Scenario: Fundamentals stored for only part of the universe are a warning of the backtest and of its run
+    # the index 000300.SH has daily bars but no daily_basic: pb is known on 600010.SH's sessions only
+    When the user creates a backtest of inline code declaring FIELDS = ["pb"] on "600010.SH,000300.SH" from "2024-01-02" to "2024-03-29"
+    Then the backtest is created warning that pb is known on half of its stock-sessions
+    When its run succeeds
+    Then the run's log and manifest carry the warning that pb is known on half of its stock-sessions
+
+  Scenario: Fundamentals stored for none of the universe are refused naming the fields
+    When the user creates a backtest of inline code declaring FIELDS = ["pb", "pe"] on "000300.SH" from "2024-01-02" to "2024-03-29"
+    Then the answer is 422 INVALID_INPUT naming "strategyRef.code"
+    And the error names the missing fields "pb,pe"
 
   Scenario: A float value filter keeps a stock only on the sessions its float value reaches the minimum
     When the CSI 300 members from "2024-01-02" to "2024-01-31" are selected with a float value of at least 3500000000 CNY

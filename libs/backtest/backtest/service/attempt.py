@@ -72,6 +72,9 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
         fields = gateways.strategy_fields(plan.source)
         seen = gateways.with_fields(session, inputs.bars, fields, members, freq=c.frequency)
     log.append(("data", "info", _data_line(bt, inputs.bars)))
+    missing = gateways.fields_warning(gateways.field_coverage(seen, fields), c.window.start, c.window.end)
+    if missing is not None:  # the strategy is given nulls there: said in the log and the manifest
+        log.append(("data", "warning", missing))
     if inputs.bars.is_empty():
         raise InvalidInput("no bars in the pinned snapshot for this universe and window", field="context")
     job.progress(20, f"running strategy on {inputs.bars.height} bars")
@@ -88,6 +91,8 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     result = _simulate(bt, inputs, targets, plan.params, plan.source)
     if audit is not None:
         result.manifest["lookahead"] = audit
+    if missing is not None:
+        result.manifest["warnings"] = [missing]
     log += _engine_lines(bt, result)
     job.progress(85, "writing artifacts")
     refs = _write_artifacts(env, plan.owner_id, run_id, result, logs_frame(log))

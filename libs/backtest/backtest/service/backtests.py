@@ -95,9 +95,12 @@ def _check(session: Session, env: BacktestEnv, principal: Principal, body: Backt
     try:
         source = ref.code if ref.code is not None else (version or template).source
         engine_config(rules, ctx.initial_cash, source, field="strategyRef.code" if ref.code else "strategyRef")
-        gateways.strategy_fields(source, field="strategyRef.code" if ref.code else "strategyRef")
+        fields = gateways.strategy_fields(source, field="strategyRef.code" if ref.code else "strategyRef")
     except ValidationError as exc:
         raise invalid_input_from(exc, prefix="context.rules", message="invalid rules") from None
+    pin.warnings.extend(
+        gateways.check_fields(session, ctx, pin, fields, field="strategyRef.code" if ref.code else "strategyRef")
+    )
     return _Checked(version=version, template=template, params=params, pin=pin, rules=rules, code=ref.code)
 
 

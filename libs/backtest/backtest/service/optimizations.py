@@ -54,8 +54,8 @@ from platform_core.ids import new_id, utcnow
 from platform_core.pagination import Page, PageParams
 from quant import ContractError, ParamError, StrategyError, run_grid, run_grid_targets
 from quant.sdk import Param
+from quant.strategy import compute_targets_grid, validate_strategy_params
 from quant.strategy import validate_params as quant_validate_params
-from quant.strategy import validate_strategy_params
 from quant.templates import template_for_source
 from strategy_management import service as strategies
 from user_auth import service as accounts
@@ -268,12 +268,6 @@ def submit_optimization(
 ) -> RunIds:
     """Validate a sweep and queue its first batches (or, with `dry_run`, answer the preview only)."""
     backtest = owned_backtest(session, principal, backtest_id)
-    if backtest.universe_selection:
-        raise InvalidInput(
-            "sweeps of a backtest on a point-in-time selection (index / all) are not supported yet; "
-            "sweep one on an explicit list of codes",
-            field="context.universe",
-        )
     plan = _plan(session, env, principal, backtest, body)
     if body.dry_run:
         return RunIds(run_ids=[], preview=plan.preview)
@@ -473,14 +467,15 @@ def _validate(session: Session, env: BacktestEnv, principal: Principal, row: rep
     source = strategies.get_version(session, principal, bt.strategy.version_id).source
     config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash, source)
     points = list(row.spec["points"])
+    members = gateways.context_members(session, bt.context)  # once for every fold
 
     def evaluate(points: list[dict], start: str, end: str):
-        inputs = gateways.context_inputs(
-            session, env, bt.context, start=date.fromisoformat(start), end=date.fromisoformat(end)
-        )
-        inputs = gateways.sweep_inputs(session, inputs, source, bt.context.frequency)
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+        inputs = gateways.context_inputs(session, env, bt.context, start=first, end=last)
+        part = None if members is None else members.filter(pl.col("date").is_between(first, last))
+        inputs = gateways.sweep_inputs(session, inputs, source, bt.context.frequency, part)
         batch = _Batch(uuid.uuid4(), row.id, -1, 0, points, bt, source, row.metric)
-        rows, returns, dates, _ = _evaluate(env, batch, inputs)
+        rows, returns, dates, _ = _evaluate(env, batch, inputs, part)
         return rows, returns, dates
 
     folds, stitched, stitched_dates = [], [], []
@@ -869,12 +864,13 @@ def run_batch(env: BacktestEnv, job: Any, task_id: uuid.UUID) -> dict[str, Any]:
     bt = batch.backtest
     job.progress(5, f"batch {batch.batch_index}: loading bars")
     with job.transaction() as session:
+        members = gateways.context_members(session, bt.context)  # once for every combination of the batch
         inputs = gateways.sweep_inputs(
-            session, gateways.context_inputs(session, env, bt.context), batch.source, bt.context.frequency
+            session, gateways.context_inputs(session, env, bt.context), batch.source, bt.context.frequency, members
         )
     t_data = time.perf_counter()
     job.progress(20, f"batch {batch.batch_index}: {len(batch.points)} combinations")
-    rows, returns, dates, t_targets = _evaluate(env, batch, inputs)
+    rows, returns, dates, t_targets = _evaluate(env, batch, inputs, members)
     t_sim = time.perf_counter()
     job.progress(80, f"batch {batch.batch_index}: writing results")
     key = None
@@ -952,14 +948,17 @@ def _error(exc: Exception) -> dict[str, Any]:
     return {"code": str(ErrorCode.INVALID_INPUT), "message": str(exc), "details": {}}
 
 
-def _evaluate(env: BacktestEnv, batch: _Batch, inputs: gateways.MarketInputs):
+def _evaluate(env: BacktestEnv, batch: _Batch, inputs: gateways.MarketInputs, members: pl.DataFrame | None = None):
     """(rows, returns, dates, time after targets): rows are (index, metrics | None, params, error | None) in
-    combination order; returns the (sessions × succeeded) daily returns."""
+    combination order; returns the (sessions × succeeded) daily returns. With `members` (a point-in-time
+    selection) every combination's targets are computed as a single run computes them and masked to the
+    membership as a single run's are, then simulated in one vectorised pass."""
     bt = batch.backtest
     config = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash, batch.source)
     indexed = list(enumerate(batch.points, start=batch.first_index))
     failed: dict[int, dict] = {}
     template = template_for_source(batch.source)
+    targets: list[pl.DataFrame] = []
     if template is not None:
         ok = []
         for index, params in indexed:
@@ -968,19 +967,19 @@ def _evaluate(env: BacktestEnv, batch: _Batch, inputs: gateways.MarketInputs):
                 ok.append((index, params))
             except (ParamError, StrategyError) as exc:
                 failed[index] = _error(InvalidInput(str(exc), field=getattr(exc, "field", None)))
-        t_targets = time.perf_counter()
-
-        def simulate(sets: list[dict]) -> Any:
-            return run_grid(template, inputs.bars, sets, config, inputs.instruments, inputs.benchmark, returns=True)
-
+        if members is not None:  # the config a single run's targets are computed with
+            plain = engine_config(bt.context.rules.model_dump(mode="json"), bt.context.initial_cash)
+            ok, targets = _template_targets(template, inputs, ok, failed, plain)
     else:
         ok, targets = _user_targets(env, batch.source, inputs, indexed, failed, config)
-        t_targets = time.perf_counter()
+    if members is not None:  # nothing held on a session a stock does not belong to
+        targets = [gateways.mask_to_membership(t, members) for t in targets]
+    t_targets = time.perf_counter()
 
-        def simulate(sets: list[dict]) -> Any:
-            return run_grid_targets(
-                inputs.bars, targets, sets, config, inputs.instruments, inputs.benchmark, returns=True
-            )
+    def simulate(sets: list[dict]) -> Any:
+        if template is not None and members is None:  # indicators shared across the sets
+            return run_grid(template, inputs.bars, sets, config, inputs.instruments, inputs.benchmark, returns=True)
+        return run_grid_targets(inputs.bars, targets, sets, config, inputs.instruments, inputs.benchmark, returns=True)
 
     grid = None
     if ok:
@@ -999,6 +998,19 @@ def _evaluate(env: BacktestEnv, batch: _Batch, inputs: gateways.MarketInputs):
     returns = grid.returns if grid is not None else None
     dates = grid.dates if grid is not None else None
     return rows, returns, dates, t_targets
+
+
+def _template_targets(template: Any, inputs: gateways.MarketInputs, ok: list, failed: dict, config: Any):
+    """A built-in template's targets of every valid set, as `gateways.run_targets` computes a single run's
+    (`compute_targets_grid` on the bars with the declared fields, in process); a strategy error fails
+    every set with the message a single run reports."""
+    try:
+        frames = compute_targets_grid(template, inputs.bars, [p for _, p in ok], config, inputs.instruments)
+    except (ParamError, StrategyError) as exc:
+        for index, _ in ok:
+            failed[index] = _error(InvalidInput(str(exc), field=getattr(exc, "field", None)))
+        return [], []
+    return ok, frames
 
 
 def _user_targets(
