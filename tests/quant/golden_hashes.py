@@ -80,9 +80,8 @@ def compute() -> dict[str, str]:
     return out
 
 
-def main() -> int:
-    mode, path = sys.argv[1], sys.argv[2]
-    hashes = compute()
+def write_or_compare(hashes: dict[str, str], mode: str, path: str) -> int:
+    """`--write PATH`: store `hashes`; `--check PATH`: print every difference from the stored ones (exit 1)."""
     if mode == "--write":
         with open(path, "w") as f:
             json.dump(hashes, f, indent=1, sort_keys=True)
@@ -95,6 +94,10 @@ def main() -> int:
         print(f"DIFF {k}: {stored.get(k)} -> {hashes.get(k)}")
     print(f"{len(hashes) - len(bad)}/{len(hashes)} hashes equal")
     return 1 if bad else 0
+
+
+def main() -> int:
+    return write_or_compare(compute(), sys.argv[1], sys.argv[2])
 
 
 if __name__ == "__main__":

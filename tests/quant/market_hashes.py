@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 import polars as pl
-from golden_hashes import frame_hash, result_hash
+from golden_hashes import frame_hash, result_hash, write_or_compare
 
 from quant import EngineConfig, run_backtest, run_grid, run_independent
 from quant.market import prepare_market
@@ -143,22 +143,7 @@ def compute() -> dict[str, str]:
 
 
 def main() -> int:
-    import json
-
-    mode, path = sys.argv[1], sys.argv[2]
-    hashes = compute()
-    if mode == "--write":
-        with open(path, "w") as f:
-            json.dump(hashes, f, indent=1, sort_keys=True)
-        print(f"wrote {len(hashes)} hashes to {path}")
-        return 0
-    with open(path) as f:
-        stored = json.load(f)
-    bad = [k for k in sorted(set(stored) | set(hashes)) if stored.get(k) != hashes.get(k)]
-    for k in bad:
-        print(f"DIFF {k}: {stored.get(k)} -> {hashes.get(k)}")
-    print(f"{len(hashes) - len(bad)}/{len(hashes)} hashes equal")
-    return 1 if bad else 0
+    return write_or_compare(compute(), sys.argv[1], sys.argv[2])
 
 
 if __name__ == "__main__":
