@@ -45,6 +45,8 @@ SYSTEM_READ_ROOTS = (
     "/dev/null",
 )
 PRELOADED = ("polars", "numpy", "math", "statistics", "datetime", "quant.sdk", "quant.strategy")
+# a spare also imports the event engine ahead of its request (a cold child imports it only for an event run)
+SPARE_PRELOADED = ("quant.config_light", "quant.contract", "quant.event")
 
 
 def read_roots() -> list[Path]:
@@ -262,11 +264,15 @@ def _preload() -> dict[str, Any]:
     return modules
 
 
-def prepare_process(landlock: bool, roots: list[Path]) -> tuple[int, dict[str, Any]]:
+def prepare_process(landlock: bool, roots: list[Path], *, spare: bool = False) -> tuple[int, dict[str, Any]]:
     """What a child does before its request (a spare ahead of it): Landlock, then the preloaded modules.
     Returns the Landlock ABI applied (0: none) and the modules."""
     abi = confine.install_landlock(roots) if landlock else 0
-    return abi, _preload()
+    modules = _preload()
+    if spare:
+        for name in SPARE_PRELOADED:
+            importlib.import_module(name)
+    return abi, modules
 
 
 def confine_process(request: dict[str, Any], roots: list[Path], abi: int) -> None:
@@ -348,7 +354,7 @@ def main() -> int:
     roots = read_roots()
     clean = _Sanitizer(roots)
     try:
-        abi, modules = prepare_process(landlock, roots)
+        abi, modules = prepare_process(landlock, roots, spare=spare)
     except Exception as exc:  # refusing to run is the only safe answer
         abi, modules, unavailable = 0, {}, exc
     else:
