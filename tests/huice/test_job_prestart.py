@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from huice.contexts import prestarting
-from strategy_management.confined_runner import configure_spares, wait_for_spare
+from strategy_management.confined_runner import PROBE_SOURCE, RunnerConfig, configure_spares, execute, wait_for_spare
 
 
 def test_a_strategy_job_starts_its_spare_before_its_handler_runs() -> None:
@@ -20,6 +20,8 @@ def test_a_strategy_job_starts_its_spare_before_its_handler_runs() -> None:
     try:
         assert prestarting(handler)("the job") == "done"
         assert seen["ctx"] == "the job" and isinstance(seen["spare"], int)
+        execute("describe", PROBE_SOURCE, RunnerConfig(cpu_seconds=20, wall_seconds=60))  # the job's one call
+        assert wait_for_spare(5) is None  # a one-job work-horse starts no second spare for nothing
     finally:
         configure_spares(enabled=False)
-        configure_spares(enabled=True)
+        configure_spares(enabled=True, replenish=True)

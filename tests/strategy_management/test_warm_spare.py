@@ -42,9 +42,9 @@ LOOP = "def generate(bars, params):\n    while True:\n        pass\n"
 @pytest.fixture(autouse=True)
 def spares() -> Iterator[None]:
     configure_spares(enabled=False)  # no spare left over from another test: each starts from none
-    configure_spares(enabled=True, idle_seconds=SPARE_IDLE_SECONDS)
+    configure_spares(enabled=True, idle_seconds=SPARE_IDLE_SECONDS, replenish=True)
     yield
-    configure_spares(enabled=True, idle_seconds=SPARE_IDLE_SECONDS)
+    configure_spares(enabled=True, idle_seconds=SPARE_IDLE_SECONDS, replenish=True)
 
 
 def _ready_spare() -> int:

@@ -114,10 +114,12 @@ def wire_strategy_management(container: Container) -> None:
 
 def prestarting(run: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A job kind that runs strategy code: the work-horse starts its warm confined child first, so the
-    child's interpreter start and imports overlap the job's data load (`confined_runner.prestart`)."""
-    from strategy_management.confined_runner import prestart
+    child's interpreter start and imports overlap the job's data load (`confined_runner.prestart`). A
+    work-horse serves one job, which mostly makes one confined call: no second spare after it."""
+    from strategy_management.confined_runner import configure_spares, prestart
 
     def job(ctx: Any) -> Any:
+        configure_spares(replenish=False)
         prestart()
         return run(ctx)
 

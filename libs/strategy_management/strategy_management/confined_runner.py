@@ -17,7 +17,8 @@ what happened:
 small run). So each process keeps at most one *spare*: a child started ahead of the request by a long-lived
 daemon thread, already under Landlock with its imports done, blocked reading its request. `execute()` takes
 it when its Landlock setting matches (waiting for one being started), else starts a child as before; either
-way the next spare is started in the background afterwards. A spare serves exactly one request and exits;
+way the next spare is started in the background afterwards (unless `configure_spares(replenish=False)`: a
+one-job work-horse). A spare serves exactly one request and exits;
 its wall alarm, rlimits (CPU counted from the request), capabilities, seccomp and Python guards are applied
 when the request arrives; an unused one is retired before its own idle alarm (`SPARE_IDLE_SECONDS`) ends it,
 and not replaced until the next call. `prestart()` starts one on purpose (the app does at the start of every
@@ -232,7 +233,7 @@ def _run_child(payload: bytes, config: RunnerConfig) -> tuple[_Exit, bool]:
         if proc.returncode is None:  # interrupted (KeyboardInterrupt, an error here): never leave it behind
             _kill(proc)
             proc.wait()
-        _SPARES.want(config.landlock)
+        _SPARES.want(config.landlock, replenishing=True)
 
 
 def _supervise(proc: subprocess.Popen, payload: bytes, config: RunnerConfig, *, ready: bool = False) -> _Exit:
@@ -317,13 +318,14 @@ class _SpareKeeper:
         self.wanted: bool | None = None  # the Landlock setting of the spare to start next
         self.spawning = False
         self.enabled = True
+        self.replenish = True  # start the next spare after one is taken (off: only `prestart()` starts one)
         self.idle_seconds = SPARE_IDLE_SECONDS
         self.thread: threading.Thread | None = None
 
-    def want(self, landlock: bool = True) -> None:
+    def want(self, landlock: bool = True, *, replenishing: bool = False) -> None:
         """Have a spare ready for the next request with this Landlock setting (started in the background)."""
         with self.cond:
-            if not self.enabled:
+            if not self.enabled or (replenishing and not self.replenish):
                 return
             if self.spare is not None and self.spare.landlock == landlock:
                 return
@@ -376,11 +378,16 @@ class _SpareKeeper:
                     return None
                 self.cond.wait(min(remaining, 0.02))
 
-    def configure(self, *, enabled: bool | None = None, idle_seconds: float | None = None) -> None:
-        """Turn spares on or off for this process (off retires the current one) and set their idle time."""
+    def configure(
+        self, *, enabled: bool | None = None, idle_seconds: float | None = None, replenish: bool | None = None
+    ) -> None:
+        """Turn spares on or off for this process (off retires the current one), set their idle time and
+        whether a taken spare is replaced at once."""
         with self.cond:
             if enabled is not None:
                 self.enabled = enabled
+            if replenish is not None:
+                self.replenish = replenish
             if idle_seconds is not None:
                 self.idle_seconds = idle_seconds
             spare = self.spare if not self.enabled else None
@@ -477,9 +484,13 @@ def wait_for_spare(timeout: float = 30.0) -> int | None:
     return _SPARES.wait_ready(timeout)
 
 
-def configure_spares(*, enabled: bool | None = None, idle_seconds: float | None = None) -> None:
-    """Spares on or off for this process (on by default) and how long an unused one waits."""
-    _SPARES.configure(enabled=enabled, idle_seconds=idle_seconds)
+def configure_spares(
+    *, enabled: bool | None = None, idle_seconds: float | None = None, replenish: bool | None = None
+) -> None:
+    """Spares on or off for this process (on by default), how long an unused one waits, and whether the next
+    one is started as soon as one is taken (on by default; off: only `prestart()` starts one — a one-job
+    work-horse, whose second spare would be started for nothing)."""
+    _SPARES.configure(enabled=enabled, idle_seconds=idle_seconds, replenish=replenish)
 
 
 def _kill(proc: subprocess.Popen) -> None:
