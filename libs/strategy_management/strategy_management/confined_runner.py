@@ -317,6 +317,7 @@ class _SpareKeeper:
         self.spare: _Spare | None = None
         self.wanted: bool | None = None  # the Landlock setting of the spare to start next
         self.spawning = False
+        self.generation = 0  # bumped when spares are turned off: a spare being started then is not kept
         self.enabled = True
         self.replenish = True  # start the next spare after one is taken (off: only `prestart()` starts one)
         self.idle_seconds = SPARE_IDLE_SECONDS
@@ -386,6 +387,7 @@ class _SpareKeeper:
         with self.cond:
             if enabled is not None:
                 self.enabled = enabled
+                self.generation += 0 if enabled else 1
             if replenish is not None:
                 self.replenish = replenish
             if idle_seconds is not None:
@@ -415,7 +417,7 @@ class _SpareKeeper:
                         break
                     if self.spare is None and self.wanted is not None:
                         expired, landlock, self.wanted = None, self.wanted, None
-                        idle, self.spawning = self.idle_seconds, True
+                        idle, self.spawning, generation = self.idle_seconds, True, self.generation
                         break
                     self.cond.wait(self.spare.expires - now if self.spare is not None else None)
             if expired is not None:
@@ -434,6 +436,7 @@ class _SpareKeeper:
                     continue
                 spare = _Spare(proc, landlock, time.monotonic() + idle - margin)
                 keep = self.enabled and self.spare is None and self.owner == os.getpid()
+                keep = keep and generation == self.generation
                 if keep:
                     self.spare = spare
                 self.cond.notify_all()
