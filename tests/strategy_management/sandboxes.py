@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SLEEPER = "import time\ntime.sleep(600)\n\ndef generate(bars, params):\n    return bars\n"  # guards off only
@@ -18,9 +19,19 @@ def _stat(pid: int) -> tuple[str, int] | None:
     return fields[0], int(fields[1])
 
 
-def sandboxes_of(parent: int) -> list[int]:
-    """Pids of the live sandbox children (`python -m strategy_management.sandbox`) of `parent`."""
-    found = []
+def _idle_spare(entry: Path, cmdline: bytes) -> bool:
+    """A warm spare that has not taken a request yet (its process name turns `huice-run` when it does)."""
+    if b"\0spare" not in cmdline:
+        return False
+    try:
+        return (entry / "comm").read_text().strip() != "huice-run"
+    except OSError:
+        return True
+
+
+def _children(parent: int) -> Iterator[tuple[int, bool]]:
+    """(pid, is an idle spare) of the live sandbox children (`python -m strategy_management.sandbox`) of
+    `parent`."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -30,8 +41,18 @@ def sandboxes_of(parent: int) -> list[int]:
             continue
         stat = _stat(int(entry.name))
         if b"strategy_management.sandbox" in cmdline and stat and stat[1] == parent and stat[0] != "Z":
-            found.append(int(entry.name))
-    return found
+            yield int(entry.name), _idle_spare(entry, cmdline)
+
+
+def spares_of(parent: int) -> list[int]:
+    """Pids of the idle warm spares of `parent` (started ahead of a request, none taken yet)."""
+    return [pid for pid, spare in _children(parent) if spare]
+
+
+def sandboxes_of(parent: int) -> list[int]:
+    """Pids of the sandbox children of `parent` serving a request (an idle warm spare does not count until it
+    takes one)."""
+    return [pid for pid, spare in _children(parent) if not spare]
 
 
 def running(pid: int) -> bool:

@@ -40,6 +40,10 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if own_container:  # a served API: its first strategy save finds a confined child already imported
+            from strategy_management.confined_runner import prestart
+
+            prestart()
         yield
         if own_container:
             container.close()

@@ -113,6 +113,20 @@ def wire_strategy_management(container: Container) -> None:
     container.extras.setdefault("_closers", []).append(env.admission.close)
 
 
+def prestarting(run: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A job kind that runs strategy code: the work-horse starts its warm confined child first, so the
+    child's interpreter start and imports overlap the job's data load (`confined_runner.prestart`). A
+    work-horse serves one job, which mostly makes one confined call: no second spare after it."""
+    from strategy_management.confined_runner import configure_spares, prestart
+
+    def job(ctx: Any) -> Any:
+        configure_spares(replenish=False)
+        prestart()
+        return run(ctx)
+
+    return job
+
+
 def wire_backtest(container: Container) -> None:
     """backtest: its settings (HUICE_BACKTEST_*), the artifact store under `artifacts/` of the storage, and the
     `backtest.run` and `backtest.optimize` job kinds registered with job_orchestration (which never imports
@@ -137,14 +151,14 @@ def wire_backtest(container: Container) -> None:
         container.extras.setdefault("_closers", []).append(env.throttle.close)
     jobs_env_of(container).registry.register(
         KIND,
-        handler(env),
+        prestarting(handler(env)),
         queue="default",
         max_attempts=env.settings.max_attempts,
         budget_s=env.settings.default_budget_s,
     )
     jobs_env_of(container).registry.register(
         OPTIMIZE_KIND,
-        optimize_handler(env),
+        prestarting(optimize_handler(env)),
         queue="default",
         max_attempts=env.settings.max_attempts,
         budget_s=env.settings.default_budget_s,

@@ -1,9 +1,10 @@
 """The confined runner, parent side: the only way users' (and templates') strategy code is executed.
 
-`execute()` starts `python -I -B -m strategy_management.sandbox <parent pid>` with a clean environment (no
-secrets), its own session and process group, `/` as working directory and no inherited descriptors; sends
-the request and the bars over stdin (JSON + Arrow IPC), reads the answer from stdout with a size cap and a
-wall-clock deadline, reaps the child with its resource usage, and turns every failure into what happened:
+`execute()` hands the request to a `python -I -B -m strategy_management.sandbox <parent pid> ...` child with a
+clean environment (no secrets), its own session and process group, `/` as working directory and no inherited
+descriptors; sends the request and the bars over stdin (JSON + Arrow IPC), reads the answer from stdout with a
+size cap and a wall-clock deadline, reaps the child with its resource usage, and turns every failure into
+what happened:
 
 - a `StrategyRuntimeError` (INVALID_INPUT, the user's error, never retried) whose details carry the user's own
   traceback lines and a kind: `timeout` (wall deadline, or the CPU limit: SIGXCPU, or SIGKILL once the child
@@ -12,16 +13,30 @@ wall-clock deadline, reaps the child with its resource usage, and turns every fa
 - a `SandboxKilled` (SERVICE_UNAVAILABLE, retryable: the job runtime retries it) when a signal from outside
   killed the child although none of its limits was reached — what the kernel's OOM killer or an operator does.
 
-The child dies with its parent: it sets `PR_SET_PDEATHSIG` (SIGKILL) first thing and exits at once if its
+**Warm spare.** Starting a child costs its interpreter and its imports (polars, numpy, the SDK: most of a
+small run). So each process keeps at most one *spare*: a child started ahead of the request by a long-lived
+daemon thread, already under Landlock with its imports done, blocked reading its request. `execute()` takes
+it when its Landlock setting matches (waiting for one being started), else starts a child as before; either
+way the next spare is started in the background afterwards (unless `configure_spares(replenish=False)`: a
+one-job work-horse). A spare serves exactly one request and exits;
+its wall alarm, rlimits (CPU counted from the request), capabilities, seccomp and Python guards are applied
+when the request arrives; an unused one is retired before its own idle alarm (`SPARE_IDLE_SECONDS`) ends it,
+and not replaced until the next call. `prestart()` starts one on purpose (the app does at the start of every
+strategy job and of a served API); `configure_spares(enabled=False)` turns them off. A forked process never
+uses its parent's spare.
+
+A child dies with its parent: it sets `PR_SET_PDEATHSIG` (SIGKILL) first thing and exits at once if its
 parent is already gone (the pid on its command line is no longer its parent). The kernel sends that signal
-when the *thread* that started the child exits, which is always after the child here: the calling thread
-blocks in `execute()` until the child is reaped. The child also arms an alarm a little past the wall limit.
-The caller process never runs user code. See `strategy_management.sandbox.confine` for the kernel layers
-(Landlock, seccomp-BPF, rlimits).
+when the *thread* that started the child exits: for a child started for a request, the calling thread, which
+blocks in `execute()` until the child is reaped; for a spare, the keeper thread, which lives as long as its
+process. The child also arms an alarm: while it waits for its request (the wait bound on its command line),
+then a little past the request's wall limit. The caller process never runs user code. See
+`strategy_management.sandbox.confine` for the kernel layers (Landlock, seccomp-BPF, rlimits).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import logging
@@ -135,6 +150,9 @@ class Outcome:
     result: dict[str, Any]
     frames: list[pl.DataFrame]
     output: list[str] = field(default_factory=list)  # what the user's code printed or logged (bounded)
+    pid: int = 0  # the child that answered (it reports its own pid)
+    prestarted: bool = False  # it was this process's warm spare, started and imported ahead of the request
+    cpu_seconds: float = 0.0  # CPU the child used from the request on (a spare's start and imports excluded)
 
 
 def _frame_bytes(frame: pl.DataFrame) -> bytes:
@@ -177,14 +195,22 @@ def execute(
         frames.append(_frame_bytes(instruments))
     header["frames"] = len(frames)
     payload = protocol.encode(header, frames)
-    return _interpret(_run_child(payload, config), config)
+    run, prestarted = _run_child(payload, config)
+    outcome = _interpret(run, config)
+    return replace(outcome, prestarted=prestarted, cpu_seconds=round(run.cpu_seconds, 4))
 
 
-def _run_child(payload: bytes, config: RunnerConfig) -> _Exit:
-    proc = subprocess.Popen(
-        # the runner's pid (die with it) and the wall limit (the child's alarm, armed before it reads the request:
-        # a runner stopped mid-write must not leave a child blocked on its stdin forever)
-        [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox", str(os.getpid()), str(config.wall_seconds)],
+def _command(landlock: bool, wait_seconds: float, *, spare: bool) -> list[str]:
+    """The child's command line: the runner's pid (die with it), how long it may wait for its request (then
+    its alarm ends it: a runner stopped before writing never leaves a child waiting forever), whether it
+    applies Landlock before its imports, and whether it is a spare (its process name says so while idle)."""
+    args = [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox", str(os.getpid()), f"{wait_seconds:g}"]
+    return [*args, "landlock" if landlock else "no-landlock", *(["spare"] if spare else [])]
+
+
+def _spawn(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -193,15 +219,27 @@ def _run_child(payload: bytes, config: RunnerConfig) -> _Exit:
         start_new_session=True,
         close_fds=True,
     )
+
+
+def _run_child(payload: bytes, config: RunnerConfig) -> tuple[_Exit, bool]:
+    """Serve the request with this process's spare when it has one for this configuration (already
+    confined and imported), else with a child started now; either way a spare for the next call is started
+    afterwards in the background. Returns how the child ended and whether it was a spare."""
+    spare = _SPARES.take(config.landlock)
+    proc = spare.proc if spare is not None else _spawn(_command(config.landlock, config.wall_seconds, spare=False))
     try:
-        return _supervise(proc, payload, config)
+        return _supervise(proc, payload, config, ready=spare is not None and spare.ready), spare is not None
     finally:
         if proc.returncode is None:  # interrupted (KeyboardInterrupt, an error here): never leave it behind
             _kill(proc)
             proc.wait()
+        _SPARES.want(config.landlock, replenishing=True)
 
 
-def _supervise(proc: subprocess.Popen, payload: bytes, config: RunnerConfig) -> _Exit:
+def _supervise(proc: subprocess.Popen, payload: bytes, config: RunnerConfig, *, ready: bool = False) -> _Exit:
+    """Write the request, read the answer (its leading ready byte dropped unless already read) within the
+    wall deadline and the output cap, reap the child; the CPU it used before the request does not count."""
+    cpu_before = _cpu_seconds(proc.pid)
     writer = threading.Thread(target=_feed, args=(proc, payload), daemon=True)
     writer.start()
     deadline = time.monotonic() + config.wall_seconds
@@ -212,8 +250,8 @@ def _supervise(proc: subprocess.Popen, payload: bytes, config: RunnerConfig) -> 
         if remaining <= 0:
             timed_out = True
             break
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
             continue
         chunk = os.read(fd, 1 << 20)
         if not chunk:
@@ -228,7 +266,21 @@ def _supervise(proc: subprocess.Popen, payload: bytes, config: RunnerConfig) -> 
     returncode, cpu, reap_killed = _reap(proc, deadline)
     proc.stdout.close()
     writer.join(timeout=1)
-    return _Exit(b"".join(chunks), returncode, cpu, timed_out or reap_killed, overflow)
+    output = b"".join(chunks)
+    if not ready and output.startswith(protocol.READY):
+        output = output[len(protocol.READY) :]
+    return _Exit(output, returncode, max(cpu - cpu_before, 0.0), timed_out or reap_killed, overflow)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) `pid` has used so far (0 when unreadable): a spare's imports, which the
+    child's CPU limit (counted from the request) does not include either."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _feed(proc: subprocess.Popen, payload: bytes) -> None:
@@ -237,6 +289,211 @@ def _feed(proc: subprocess.Popen, payload: bytes) -> None:
         proc.stdin.close()
     except (BrokenPipeError, OSError, ValueError):
         pass  # the child died or was killed; its exit status tells the story
+
+
+SPARE_IDLE_SECONDS = 600.0  # an idle spare ends itself after this (its alarm), and when its process dies
+SPARE_MARGIN_SECONDS = 30.0  # the runner retires its spare this long before the spare's own alarm
+SPAWN_WAIT_SECONDS = 2.0  # how long a call waits for a spare whose process is being started
+
+
+@dataclass
+class _Spare:
+    proc: subprocess.Popen
+    landlock: bool
+    expires: float  # monotonic time past which the runner no longer hands it a request
+    ready: bool = False  # its ready byte has been read (it is confined and imported)
+
+
+class _SpareKeeper:
+    """This process's warm spare: at most one confined child, started ahead of the next request by a
+    long-lived daemon thread (the parent-death signal fires when the thread that started a child ends, so
+    never a short-lived one), handed to exactly one `execute()` and never reused. The thread retires an
+    unused spare before its own idle alarm ends it. After `fork` the child process forgets its parent's
+    spare (it is not its child) and starts its own on demand."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.cond = threading.Condition()
+        self.spare: _Spare | None = None
+        self.wanted: bool | None = None  # the Landlock setting of the spare to start next
+        self.spawning = False
+        self.generation = 0  # bumped when spares are turned off: a spare being started then is not kept
+        self.enabled = True
+        self.replenish = True  # start the next spare after one is taken (off: only `prestart()` starts one)
+        self.idle_seconds = SPARE_IDLE_SECONDS
+        self.thread: threading.Thread | None = None
+
+    def want(self, landlock: bool = True, *, replenishing: bool = False) -> None:
+        """Have a spare ready for the next request with this Landlock setting (started in the background)."""
+        with self.cond:
+            if not self.enabled or (replenishing and not self.replenish):
+                return
+            if self.spare is not None and self.spare.landlock == landlock:
+                return
+            self.wanted = landlock
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="confined-runner-spare", daemon=True)
+                self.thread.start()
+            self.cond.notify_all()
+
+    def take(self, landlock: bool) -> _Spare | None:
+        """The spare, if it is alive and has this Landlock setting (it then serves this one request)."""
+        with self.cond:
+            give_up = time.monotonic() + SPAWN_WAIT_SECONDS
+            # a spare being started (just fork and exec) is worth waiting for: it is already on its way
+            while self.spare is None and self.owner == os.getpid() and (self.spawning or self.wanted == landlock):
+                remaining = give_up - time.monotonic()
+                if remaining <= 0 or self.thread is None or not self.thread.is_alive():
+                    break
+                self.cond.wait(remaining)
+            spare, self.spare = self.spare, None
+            self.cond.notify_all()
+        if spare is None:
+            return None
+        if spare.landlock != landlock or spare.proc.poll() is not None or time.monotonic() >= spare.expires:
+            _retire(spare.proc)
+            return None
+        return spare
+
+    def pid(self) -> int | None:
+        with self.cond:
+            return self.spare.proc.pid if self.spare is not None else None
+
+    def wait_ready(self, timeout: float) -> int | None:
+        """Wait until the spare is confined and imported (its ready byte); its pid, None if there is none."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.cond:
+                spare = self.spare
+                if spare is None and self.wanted is None and not self.spawning:
+                    return None
+                if spare is not None:
+                    if not spare.ready:
+                        ready, _, _ = select.select([spare.proc.stdout], [], [], 0)
+                        if ready and os.read(spare.proc.stdout.fileno(), len(protocol.READY)) == protocol.READY:
+                            spare.ready = True
+                    if spare.ready:
+                        return spare.proc.pid
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self.cond.wait(min(remaining, 0.02))
+
+    def configure(
+        self, *, enabled: bool | None = None, idle_seconds: float | None = None, replenish: bool | None = None
+    ) -> None:
+        """Turn spares on or off for this process (off retires the current one), set their idle time and
+        whether a taken spare is replaced at once."""
+        with self.cond:
+            if enabled is not None:
+                self.enabled = enabled
+                self.generation += 0 if enabled else 1
+            if replenish is not None:
+                self.replenish = replenish
+            if idle_seconds is not None:
+                self.idle_seconds = idle_seconds
+            spare = self.spare if not self.enabled else None
+            if spare is not None:
+                self.spare = None
+            self.wanted = None if not self.enabled else self.wanted
+            self.cond.notify_all()
+        if spare is not None:
+            _retire(spare.proc)
+
+    def close(self) -> None:
+        with self.cond:
+            spare, self.spare, self.wanted = self.spare, None, None
+            self.cond.notify_all()
+        if spare is not None and self.owner == os.getpid():
+            _retire(spare.proc)
+
+    def _loop(self) -> None:
+        while True:
+            with self.cond:
+                while True:
+                    now = time.monotonic()
+                    if self.spare is not None and now >= self.spare.expires:  # unused: retire, do not replace
+                        expired, self.spare = self.spare, None
+                        break
+                    if self.spare is None and self.wanted is not None:
+                        expired, landlock, self.wanted = None, self.wanted, None
+                        idle, self.spawning, generation = self.idle_seconds, True, self.generation
+                        break
+                    self.cond.wait(self.spare.expires - now if self.spare is not None else None)
+            if expired is not None:
+                _retire(expired.proc)
+                continue
+            margin = min(SPARE_MARGIN_SECONDS, idle / 4)
+            try:
+                proc = _spawn(_command(landlock, idle, spare=True))
+            except OSError:
+                log.exception("could not start a spare confined runner")
+                proc = None
+            with self.cond:
+                self.spawning = False
+                if proc is None:
+                    self.cond.notify_all()
+                    continue
+                spare = _Spare(proc, landlock, time.monotonic() + idle - margin)
+                keep = self.enabled and self.spare is None and self.owner == os.getpid()
+                keep = keep and generation == self.generation
+                if keep:
+                    self.spare = spare
+                self.cond.notify_all()
+            if not keep:
+                _retire(proc)
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the parent's spare is not ours to use or kill; close our copies of its pipes."""
+        spare = self.spare
+        if spare is not None:
+            for pipe in (spare.proc.stdin, spare.proc.stdout):
+                with contextlib.suppress(OSError):
+                    pipe.close()
+            spare.proc.returncode = 0  # never waited for or killed from here
+        self.__init__()
+
+
+def _retire(proc: subprocess.Popen) -> None:
+    """End an unused (or dead) spare and reap it."""
+    if proc.returncode is None:
+        _kill(proc)
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    with contextlib.suppress(OSError):
+        proc.stdout.close()
+    with contextlib.suppress(ChildProcessError):
+        proc.wait()
+
+
+_SPARES = _SpareKeeper()
+os.register_at_fork(after_in_child=_SPARES.forget_after_fork)
+atexit.register(_SPARES.close)
+
+
+def prestart(landlock: bool = True) -> None:
+    """Start this process's warm spare now (in the background), ahead of its first confined run — for
+    example at the start of a job, so the child's imports overlap the job's data load."""
+    _SPARES.want(landlock)
+
+
+def spare_pid() -> int | None:
+    """The pid of this process's current spare (None: none)."""
+    return _SPARES.pid()
+
+
+def wait_for_spare(timeout: float = 30.0) -> int | None:
+    """Wait until this process's spare is confined and imported; its pid (None: none within `timeout`)."""
+    return _SPARES.wait_ready(timeout)
+
+
+def configure_spares(
+    *, enabled: bool | None = None, idle_seconds: float | None = None, replenish: bool | None = None
+) -> None:
+    """Spares on or off for this process (on by default), how long an unused one waits, and whether the next
+    one is started as soon as one is taken (on by default; off: only `prestart()` starts one — a one-job
+    work-horse, whose second spare would be started for nothing)."""
+    _SPARES.configure(enabled=enabled, idle_seconds=idle_seconds, replenish=replenish)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -286,7 +543,8 @@ def _interpret(run: _Exit, config: RunnerConfig) -> Outcome:
         raise InternalError("the confined strategy runner is unavailable on this machine")
     if not header.get("ok"):
         raise _user_error(header)
-    return Outcome(header.get("result") or {}, [_read_targets(f) for f in frames], _user_output(header))
+    frames_read = [_read_targets(f) for f in frames]
+    return Outcome(header.get("result") or {}, frames_read, _user_output(header), pid=int(header.get("pid") or 0))
 
 
 def _user_output(header: dict[str, Any]) -> list[str]:

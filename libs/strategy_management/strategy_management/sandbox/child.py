@@ -1,8 +1,13 @@
-"""The sandbox child: reads one request from stdin, confines itself, runs the user's strategy, answers on stdout.
+"""The sandbox child: confines itself, imports, waits for one request on stdin, runs the user's strategy,
+answers on stdout, and exits (a child serves exactly one request).
 
-Started only by `strategy_management.confined_runner` as `python -I -B -m strategy_management.sandbox` with a clean
-environment. Order matters: read the request → Landlock (while single-threaded) → import the allowed modules
-and the engine → rlimits, capabilities, seccomp (all threads) → Python guards → user code.
+Started only by `strategy_management.confined_runner` as `python -I -B -m strategy_management.sandbox <runner pid>
+<wait seconds> [landlock|no-landlock] [spare]` with a clean environment — either for a request at hand (cold) or
+ahead of it as the runner's *warm spare*. Order matters: die with the runner → Landlock (while single-threaded)
+→ import the allowed modules and the engine → write the ready byte (`READY`) → wait for the request (its alarm:
+the wait bound from the command line, 600 s for a spare) → the request's wall alarm, armed when the request
+arrives → rlimits (CPU counted from the request), capabilities, seccomp (all threads) → Python guards → user
+code. An idle spare's process name is `huice-spare`, a child serving a request `huice-run`.
 
 The strategy model and its SDK come from the quant core (`quant.strategy`, `quant.sdk`), a ground-floor
 package every context may import; importing them does not pull the simulator (`quant` loads lazily).
@@ -14,8 +19,12 @@ import ast
 import contextlib
 import importlib
 import io
+import json
 import os
+import signal
+import struct
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +45,8 @@ SYSTEM_READ_ROOTS = (
     "/dev/null",
 )
 PRELOADED = ("polars", "numpy", "math", "statistics", "datetime", "quant.sdk", "quant.strategy")
+# a spare also imports the event engine ahead of its request (a cold child imports it only for an event run)
+SPARE_PRELOADED = ("quant.config_light", "quant.contract", "quant.event")
 
 
 def read_roots() -> list[Path]:
@@ -253,10 +264,20 @@ def _preload() -> dict[str, Any]:
     return modules
 
 
-def confine_process(request: dict[str, Any], roots: list[Path]) -> dict[str, Any]:
-    """Landlock, preload, rlimits, capabilities, seccomp, guards — returns the preloaded modules."""
-    abi = confine.install_landlock(roots) if request.get("landlock", True) else 0
+def prepare_process(landlock: bool, roots: list[Path], *, spare: bool = False) -> tuple[int, dict[str, Any]]:
+    """What a child does before its request (a spare ahead of it): Landlock, then the preloaded modules.
+    Returns the Landlock ABI applied (0: none) and the modules."""
+    abi = confine.install_landlock(roots) if landlock else 0
     modules = _preload()
+    if spare:
+        for name in SPARE_PRELOADED:
+            importlib.import_module(name)
+    return abi, modules
+
+
+def confine_process(request: dict[str, Any], roots: list[Path], abi: int) -> None:
+    """After the request: its rlimits (CPU counted from now, so the imports never count against the user's
+    limit), capabilities, seccomp, guards."""
     limits = request["limits"]
     confine.apply_rlimits(
         confine.Limits(float(limits["cpu_seconds"]), int(limits["memory_bytes"]), int(limits["open_files"]))
@@ -265,7 +286,36 @@ def confine_process(request: dict[str, Any], roots: list[Path]) -> dict[str, Any
     confine.install_seccomp(strict_open=abi == 0)
     if request.get("python_guards", True):
         guards.install_audit_hook(str(r) for r in roots)
-    return modules
+
+
+HEADER_SECONDS = 30  # from the request's first bytes to its header (then the request's own wall alarm)
+
+
+class _NoRequest(Exception):
+    """The runner closed the pipe without a request (it retired its spare)."""
+
+
+def read_request(fd: int, wait_seconds: float) -> tuple[dict[str, Any], list[bytes]]:
+    """Wait (at most `wait_seconds`, then SIGALRM) for the request; arm its wall alarm as soon as its header
+    has arrived — a spare may have waited long, its request's time starts now — then read its frames."""
+    signal.alarm(max(1, int(wait_seconds + 0.999)))
+    first = os.read(fd, 1 << 20)
+    if not first:
+        raise _NoRequest
+    signal.alarm(HEADER_SECONDS)  # a runner stopped mid-write never leaves the child waiting forever
+    data = bytearray(first)
+    while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    if len(data) >= 4:
+        size = struct.unpack(">I", data[:4])[0]
+        with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+            header = json.loads(bytes(data[4 : 4 + size]))
+            confine.arm_wall_alarm(float(header["limits"]["wall_seconds"]))
+    data += _read_all(fd)
+    return protocol.decode(bytes(data), count_key="frames")
 
 
 MAX_OUTPUT_LINES, MAX_OUTPUT_CHARS, MAX_LINE_CHARS = 1000, 64 * 1024, 500
@@ -290,23 +340,42 @@ SANDBOX_NICENESS = 10  # added to the runner's niceness: a busy strategy never s
 
 
 def main() -> int:
-    if len(sys.argv) > 1:  # the runner's pid: die with it (and at once if it is already gone)
-        confine.die_with_parent(int(sys.argv[1]))
-    if len(sys.argv) > 2:  # the wall limit: the alarm runs while the request is still being read
-        confine.arm_wall_alarm(float(sys.argv[2]))
+    args = sys.argv[1:]
+    if args:  # the runner's pid: die with it (and at once if it is already gone)
+        confine.die_with_parent(int(args[0]))
+    spare = "spare" in args[3:]
+    confine.set_process_name("huice-spare" if spare else "huice-run")
+    wait_seconds = float(args[1]) if len(args) > 1 else 600.0
+    landlock = (args[2] if len(args) > 2 else "landlock") != "no-landlock"
     with contextlib.suppress(OSError):  # user code yields the CPU to the API, the workers and Redis
         os.nice(SANDBOX_NICENESS)
-    raw = _read_all(0)
+    request_fd = os.dup(0)
     proto = _isolate_stdio()
-    request, frames = protocol.decode(raw, count_key="frames")
-    if request["limits"].get("wall_seconds"):
-        confine.arm_wall_alarm(float(request["limits"]["wall_seconds"]))
     roots = read_roots()
     clean = _Sanitizer(roots)
     try:
-        modules = confine_process(request, roots)
+        abi, modules = prepare_process(landlock, roots, spare=spare)
     except Exception as exc:  # refusing to run is the only safe answer
-        header = {"ok": False, "kind": "unavailable", "message": f"sandbox unavailable: {exc}", "traceback": []}
+        abi, modules, unavailable = 0, {}, exc
+    else:
+        unavailable = None
+    _write_all(proto, protocol.READY)
+    waited = time.monotonic()
+    try:
+        request, frames = read_request(request_fd, wait_seconds)
+    except _NoRequest:
+        return 0
+    waited = time.monotonic() - waited
+    confine.set_process_name("huice-run")
+    if unavailable is None and request.get("landlock", True) and not landlock:
+        unavailable = RuntimeError("this child was started without Landlock")
+    if unavailable is None:
+        try:
+            confine_process(request, roots, abi)
+        except Exception as exc:
+            unavailable = exc
+    if unavailable is not None:
+        header = {"ok": False, "kind": "unavailable", "message": f"sandbox unavailable: {unavailable}", "traceback": []}
         _write_all(proto, protocol.encode(header, []))
         return 3
     try:
@@ -314,5 +383,6 @@ def main() -> int:
     except BaseException as exc:
         header, out = error_result(exc, request.get("source", ""), clean), []
     header["output"] = user_output(clean)
+    header["pid"], header["waited_s"] = os.getpid(), round(waited, 3)
     _write_all(proto, protocol.encode(header, out))
     return 0

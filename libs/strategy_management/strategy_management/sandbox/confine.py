@@ -551,6 +551,16 @@ def die_with_parent(expected_parent: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+PR_SET_NAME = 15
+
+
+def set_process_name(name: str) -> None:
+    """The process name `ps` and `/proc/<pid>/comm` show (15 bytes at most): `huice-spare` while a spare
+    waits, `huice-run` once it serves a request."""
+    zero = ctypes.c_ulong(0)
+    _libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), zero, zero, zero)
+
+
 def arm_wall_alarm(wall_seconds: float, grace_seconds: float = 5.0) -> None:
     """A backstop past the runner's own wall deadline: SIGALRM (default action: terminate) ends the child
     even if its runner is stopped (SIGSTOP) and so neither kills it nor dies."""

@@ -3,8 +3,9 @@
 Each message is a 4-byte big-endian length + UTF-8 JSON header, followed by the frames the header announces,
 each an 8-byte length + an Arrow IPC stream. Parent → child: `{"op", "source", "param_sets", "limits",
 "python_guards", "landlock", "engine_config"?}` + the bars frame (+ the instruments frame). Child → parent:
-`{"ok": true, "result": {...}, "frames": n}` + n target frames (an event-driven strategy's: order streams),
-or `{"ok": false, "kind", "message", "traceback", "field"?, "line"?, "column"?, "bar"?}`.
+the ready byte (`READY`) once it is confined and imported, then `{"ok": true, "result": {...}, "frames": n,
+"pid", "waited_s"}` + n target frames (an event-driven strategy's: order streams), or `{"ok": false, "kind",
+"message", "traceback", "field"?, "line"?, "column"?, "bar"?}`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import struct
 from typing import Any
 
 MAX_HEADER_BYTES = 16 * 1024 * 1024
+READY = b"R"  # the child's first byte on stdout: confined and imported, it waits for its request
 
 
 class ProtocolError(ValueError):
