@@ -235,7 +235,9 @@ def _statements_of(db, call) -> list[str]:
     return seen
 
 
-def test_progress_and_heartbeats_are_one_write_each_committed_without_waiting_for_the_flush(committed_db, committed_env):
+def test_progress_and_heartbeats_are_one_write_each_committed_without_waiting_for_the_flush(
+    committed_db, committed_env
+):
     """Progress is one UPDATE under the lease plus its event (no locking read first) and, like a heartbeat,
     is committed asynchronously; the lease, results and outcome stay synchronous commits."""
     db, env = committed_db, committed_env
