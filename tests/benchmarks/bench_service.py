@@ -9,7 +9,9 @@ tests use, starts `HUICE_WORKERS`-many (2) RQ worker processes and the API with 
 1. one-click submit → succeeded: `--submits N` (20) single runs of the sample backtest, one after another;
    each is timed from the POST until a GET of the run reads `succeeded` (polled every 5 ms): p50 / p95.
 2. `GET /api/backtests/{id}/runs/{run_id}` under a bounded load: `--connections C` (8) httpx async clients
-   on loopback, `--requests R` (2,000) in all: requests/s, p50 / p99 latency."""
+   on loopback, `--requests R` (2,000) in all: requests/s, p50 / p99 latency.
+3. CPU time (Linux /proc) of the worker processes per run (their work-horses included) and of the API
+   processes per GET: the work each costs, for before/after comparisons on a machine that is not quiet."""
 
 from __future__ import annotations
 
@@ -62,6 +64,19 @@ def _scratch_database(base_url: str | None):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds of process `pid` and of every process under it, the exited children it reaped included
+    (/proc: utime + stime + cutime + cstime), so a worker's count holds its finished work-horses; 0 off Linux.
+    A figure of work done, steadier than latency on a loaded machine."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_s(int(child)) for child in children)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -140,16 +155,22 @@ def main() -> None:
                 created = client.post("/api/backtests", json=support.backtest_body())
                 created.raise_for_status()
                 backtest_id = created.json()["backtest"]["id"]
+            worker_cpu = sum(_cpu_s(p.pid) for p in workers.procs)
             times, run_id = submit_latency(base, user.headers, backtest_id, submits)
+            worker_cpu = sum(_cpu_s(p.pid) for p in workers.procs) - worker_cpu
             path = f"/api/backtests/{backtest_id}/runs/{run_id}"
             asyncio.run(_load(base, user.headers, path, connections, 100))  # warm every API process
+            api_cpu = _cpu_s(api.pid)
             wall, latencies = asyncio.run(_load(base, user.headers, path, connections, requests))
+            api_cpu = _cpu_s(api.pid) - api_cpu
             print("| measure | value |\n| --- | ---: |")
             print(f"| submit → succeeded p50 ms ({submits} runs) | {1000 * statistics.median(times):.0f} |")
             print(f"| submit → succeeded p95 ms | {1000 * _pct(times, 0.95):.0f} |")
             print(f"| GET run requests/s ({connections} connections, {requests} requests) | {requests / wall:.0f} |")
             print(f"| GET run p50 ms | {1000 * _pct(latencies, 0.5):.1f} |")
             print(f"| GET run p99 ms | {1000 * _pct(latencies, 0.99):.1f} |")
+            print(f"| worker CPU ms per run (parents and work-horses) | {1000 * worker_cpu / (submits + 1):.0f} |")
+            print(f"| API CPU ms per GET (all API processes) | {1000 * api_cpu / requests:.2f} |")
             print(
                 f"\nAPI processes {settings.api_workers}, workers {settings.workers}, "
                 f"{'embedded' if servers.embedded else 'configured'} servers; load average {os.getloadavg()[0]:.2f}"

@@ -1,6 +1,8 @@
 """The RQ worker parent pre-warms before it forks work-horses (`huice.worker.prewarm`): the engine is
 imported and the templates loaded once, and a forked child can still run the engine (polars' thread pool
-was not started in the parent: a pool started before `fork` would leave the child waiting forever)."""
+was not started in the parent: a pool started before `fork` would leave the child waiting forever), and the
+parent's heap is frozen out of the garbage collector (`gc.freeze`) so that a child's collections neither
+traverse nor copy-on-write the parent's pages."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import textwrap
 
 CHILD = textwrap.dedent(
     """
-    import os, sys
+    import gc, os, sys
     from huice.worker import WARM_MODULES, prewarm
     prewarm()
     assert all(name in sys.modules for name in WARM_MODULES)
+    assert gc.get_freeze_count() > 10_000  # the warm heap is frozen: a work-horse's collections skip it
     from quant.templates import TEMPLATE_NAMES, load_template
     assert load_template.cache_info().currsize == len(TEMPLATE_NAMES) >= 8
     pid = os.fork()

@@ -217,3 +217,43 @@ def test_on_ended_hook_runs_when_a_job_ends_without_success_and_cannot_undo_its_
         service.cancel(session, committed_env, caller, exploding.id)
     assert read(committed_db, exploding.id).status == JobStatus.CANCELLED  # the hook's error is only logged
     assert calls == [(failed.id, {"n": 1}, "failed"), (exploding.id, {"explode": True}, "cancelled")]
+
+
+def _statements_of(db, call) -> list[str]:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_progress_and_heartbeats_are_one_write_each_committed_without_waiting_for_the_flush(
+    committed_db, committed_env
+):
+    """Progress is one UPDATE under the lease plus its event (no locking read first) and, like a heartbeat,
+    is committed asynchronously; the lease, results and outcome stay synchronous commits."""
+    db, env = committed_db, committed_env
+    job = submit(env, uuid.uuid4())
+    attempt = Attempt(env, _start(env, job.id))
+    progress = _statements_of(db, lambda: attempt.progress(30, "loading"))
+    assert progress[0] == "SET LOCAL synchronous_commit TO OFF"
+    assert [s.split()[0] for s in progress[1:]] == ["UPDATE", "INSERT"]
+    assert not any("FOR UPDATE" in s for s in progress)
+    assert _statements_of(db, lambda: beat(db, attempt.lease))[0] == "SET LOCAL synchronous_commit TO OFF"
+    outcome = _statements_of(db, lambda: conclude(attempt, JobStatus.SUCCEEDED, result={}))
+    assert not any("synchronous_commit" in s for s in outcome)
+    with db.transaction() as session:  # SET LOCAL ends with its transaction
+        from sqlalchemy import text
+
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    current = read(db, job.id)
+    assert (current.status, current.progress_message) == (JobStatus.SUCCEEDED, "loading")
+    assert event_types(db, job.id) == ["submitted", "enqueued", "started", "progress", "succeeded"]

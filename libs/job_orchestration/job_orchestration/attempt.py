@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -84,9 +84,19 @@ def start(env: JobsEnv, job_id: uuid.UUID, *, worker_name: str, pid: int) -> Lea
         return Lease(row.id, token, row.attempts, row.kind, row.owner_id, dict(row.payload), row.budget_s)
 
 
+def best_effort_commit(session: Session) -> None:
+    """Commit this transaction without waiting for its WAL flush (`synchronous_commit = off` for it
+    alone): other sessions see it at once, and only a crash of PostgreSQL itself within a fraction of a
+    second could lose it. For the writes an attempt makes on the way — heartbeats and progress, which
+    the next one supersedes — never for the lease, the results or the outcome. Saves a disk flush
+    (milliseconds) per write."""
+    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 def beat(db: Database, lease: Lease) -> JobRow | None:
     """Heartbeat the lease; the job row when still held, None when the lease is lost."""
     with db.transaction() as session:
+        best_effort_commit(session)
         result = session.execute(
             update(JobRow)
             .where(JobRow.id == lease.job_id, JobRow.lease_token == lease.token, JobRow.status == JobStatus.RUNNING)
@@ -137,17 +147,30 @@ class Attempt:
             log.warning("progress of job %s not recorded: database unavailable", self.job_id)
 
     def _record_progress(self, pct: float, message: str) -> None:
+        """One UPDATE under the lease (no cancel requested) and the progress event, committed without
+        waiting for the WAL flush (`best_effort_commit`). Nothing is written when the lease is lost or a
+        cancel was requested."""
         with self.db.transaction() as session:
-            row = repo.held(session, self.job_id, self.lease.token)
+            best_effort_commit(session)
+            now = utcnow()
+            row = session.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == self.job_id,
+                    JobRow.lease_token == self.lease.token,
+                    JobRow.status == JobStatus.RUNNING,
+                    JobRow.cancel_requested_at.is_(None),
+                )
+                .values(progress=pct, progress_message=message[:500], heartbeat_at=now)
+                .returning(JobRow)
+            ).scalar_one_or_none()
             if row is None:
+                held = repo.held(session, self.job_id, self.lease.token, lock=False)
+                if held is not None and held.cancel_requested_at is not None:
+                    self.cancel_seen.set()
+                    raise JobCancelled(str(self.job_id))
                 self.lost.set()
                 raise LeaseLost(str(self.job_id))
-            if row.cancel_requested_at is not None:
-                self.cancel_seen.set()
-                raise JobCancelled(str(self.job_id))
-            now = utcnow()
-            row.progress, row.progress_message, row.heartbeat_at = pct, message[:500], now
-            session.flush()
             transitions.emit(session, self.env, row, EventType.PROGRESS, now, message)
 
     def heartbeat(self) -> None:

@@ -192,6 +192,15 @@ def get_session_row(session: Session, session_id: uuid.UUID) -> AuthSession | No
     return session.get(AuthSession, session_id)
 
 
+def get_session_with_user(session: Session, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
+    """A session (refresh family) and the user it belongs to, in one round trip (every authenticated
+    request with an access token reads both)."""
+    row = session.execute(
+        select(AuthSession, User).join(User, User.id == AuthSession.user_id).where(AuthSession.id == session_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def get_refresh_token(session: Session, token_hash: str, *, lock: bool = False) -> RefreshToken | None:
     stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
     if lock:

@@ -290,7 +290,10 @@ def principal_from_access_token(
 ) -> tuple[Principal, uuid.UUID]:
     """Verify an access token and its session; returns the principal and the session id."""
     claims = decode_access_token(env.settings, token)
-    family = repo.get_session_row(session, claims.session_id)
+    found = repo.get_session_with_user(session, claims.session_id)  # one round trip for both
+    family, user = found if found is not None else (None, None)
     if family is None or family.revoked_at is not None or family.user_id != claims.user_id:
         raise unauthorized("session ended; log in again")
-    return principal_of(active_user(session, claims.user_id), via), family.id
+    if user is None or user.status != UserStatus.ACTIVE:
+        raise unauthorized()
+    return principal_of(user, via), family.id
