@@ -113,15 +113,15 @@ def wire_strategy_management(container: Container) -> None:
     container.extras.setdefault("_closers", []).append(env.admission.close)
 
 
-def prestarting(run: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A job kind that runs strategy code: the work-horse starts its warm confined child first, so the
-    child's interpreter start and imports overlap the job's data load (`confined_runner.prestart`). A
-    work-horse serves one job, which mostly makes one confined call: no second spare after it."""
-    from strategy_management.confined_runner import configure_spares, prestart
+def one_job_spares(run: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A job kind that may run strategy code: a work-horse serves one job, which mostly makes one confined
+    call, so a taken warm child is not replaced (the job itself starts one, through
+    `strategy_management.service.warm_runner`, only when it has user code to run: a template runs in
+    process, and a spare started for it would take a core from the run)."""
+    from strategy_management.confined_runner import configure_spares
 
     def job(ctx: Any) -> Any:
         configure_spares(replenish=False)
-        prestart()
         return run(ctx)
 
     return job
@@ -151,14 +151,14 @@ def wire_backtest(container: Container) -> None:
         container.extras.setdefault("_closers", []).append(env.throttle.close)
     jobs_env_of(container).registry.register(
         KIND,
-        prestarting(handler(env)),
+        one_job_spares(handler(env)),
         queue="default",
         max_attempts=env.settings.max_attempts,
         budget_s=env.settings.default_budget_s,
     )
     jobs_env_of(container).registry.register(
         OPTIMIZE_KIND,
-        prestarting(optimize_handler(env)),
+        one_job_spares(optimize_handler(env)),
         queue="default",
         max_attempts=env.settings.max_attempts,
         budget_s=env.settings.default_budget_s,

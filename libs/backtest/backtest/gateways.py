@@ -137,6 +137,13 @@ def dry_run(env: BacktestEnv, principal: Principal, source: str, params: dict[st
         _DRY_RUNS.popitem(last=False)
 
 
+def warm_runner(env: BacktestEnv, source: str) -> None:
+    """Before a job loads its data: start the confined runner's warm child when `source` is user code (a
+    built-in template runs in this process and needs none)."""
+    if template_for_source(source) is None:
+        strategies.warm_runner(env.strategies)
+
+
 def run_targets(
     env: BacktestEnv,
     source: str,

@@ -209,7 +209,7 @@ def _run_lanes(
 
 
 LANE_BLOCK = 48
-PARALLEL_CELLS = 200_000  # (lanes × sessions) from which the summary blocks run on two threads
+PARALLEL_CELLS = 200_000  # (lane blocks × sessions) from which the summary blocks run on two threads
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="huice-grid")
 
 

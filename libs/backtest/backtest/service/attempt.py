@@ -63,6 +63,7 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     run, version, params and snapshot always give the same metrics and byte-identical artifacts."""
     with job.transaction() as session:
         plan = _load_plan(session, job.owner_id, run_id)
+    gateways.warm_runner(env, plan.source)  # user code: its confined child starts while the bars load
     bt, log = plan.backtest, []
     job.progress(5, f"loading {bt.context.frequency} bars")
     with job.transaction() as session:

@@ -862,6 +862,7 @@ def run_batch(env: BacktestEnv, job: Any, task_id: uuid.UUID) -> dict[str, Any]:
     if batch is None:
         return {"task_id": str(task_id), "skipped": True}
     bt = batch.backtest
+    gateways.warm_runner(env, batch.source)  # user code: its confined child starts while the bars load
     job.progress(5, f"batch {batch.batch_index}: loading bars")
     with job.transaction() as session:
         members = gateways.context_members(session, bt.context)  # once for every combination of the batch

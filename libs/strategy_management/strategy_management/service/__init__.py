@@ -34,6 +34,7 @@ from strategy_management.service.execution import (
     run_targets_logged,
     validate_params,
     validate_strategy,
+    warm_runner,
 )
 from strategy_management.service.reading import (
     diff_versions,
@@ -78,4 +79,5 @@ __all__ = [
     "update_strategy",
     "validate_params",
     "validate_strategy",
+    "warm_runner",
 ]

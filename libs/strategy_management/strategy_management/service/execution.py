@@ -36,6 +36,7 @@ from strategy_management.confined_runner import (
     RunnerConfig,
     StrategyRuntimeError,
     execute,
+    prestart,
 )
 from strategy_management.schemas import LookaheadAudit, ParamSchema, ValidationReport
 from strategy_management.service.reading import get_strategy_version, get_version
@@ -102,6 +103,12 @@ def _admitted(env: StrategyEnv, principal: Principal, op: str, source: str, conf
     """One confined run on `principal`'s behalf, inside a slot of the run admission (429 beyond it)."""
     with env.admission.admit(principal.user_id, memory_bytes=config.memory_bytes, wall_seconds=config.wall_seconds):
         return execute(op, source, config, **kw)
+
+
+def warm_runner(env: StrategyEnv) -> None:
+    """Published: start this process's warm confined child now, in the background (a job that is about to
+    run user code calls it before loading its data, so the child's start and imports overlap the load)."""
+    prestart(env.runner.landlock)
 
 
 def prepare_source(env: StrategyEnv, principal: Principal, source: str) -> dict:
