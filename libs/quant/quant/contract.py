@@ -122,12 +122,13 @@ def normalize_bars(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> pl
     dtypes and sort by (symbol, ts). Raises `ContractError` if even the minimal columns are absent.
     The result is in one memory chunk per column (a frame built with `pl.concat` has one chunk per
     part; numpy views and polars' per-symbol window functions are several times faster on one)."""
-    if frame.n_chunks() > 1:
-        frame = frame.rechunk()
     if frame.schema == BAR_SCHEMA and frame.columns == list(BAR_SCHEMA):
-        return frame
-    fast = _normalize_typed(frame)
-    return fast if fast is not None else _normalize_general(frame, default_symbol)
+        out = frame
+    else:
+        fast = _normalize_typed(frame)
+        out = fast if fast is not None else _normalize_general(frame, default_symbol)
+    # after the sort: a reordering gather already writes one chunk (rechunking first would copy twice)
+    return out.rechunk() if out.n_chunks("all") != [1] * out.width and out.height else out
 
 
 def _normalize_general(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame:
