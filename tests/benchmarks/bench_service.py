@@ -144,13 +144,8 @@ def main() -> None:
             user = support.new_user(c)
             workers = support.Workers(c, settings.workers)
             workers.wait_ready()
-            port = _free_port()
-            api = subprocess.Popen(
-                serve.api_command(settings, host="127.0.0.1", port=port), env=support.worker_env(c),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-            base = f"http://127.0.0.1:{port}"
-            support.wait_for(lambda: _health(base), lambda ok: ok, timeout=60)
+            api = start_api(settings, c)
+            base = api.base
             with httpx.Client(base_url=base, headers=user.headers, timeout=60) as client:
                 created = client.post("/api/backtests", json=support.backtest_body())
                 created.raise_for_status()
@@ -177,13 +172,37 @@ def main() -> None:
             )
             c.close()
         finally:
-            if api is not None and api.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(api.pid, 15)
-                api.wait(timeout=15)
-            if workers is not None:
-                workers.stop()
-            servers.stop()
+            stop_service(api, workers, servers)
+
+
+class ApiProcess(subprocess.Popen):
+    """The API process a bench talks to, with its base URL."""
+
+    base: str
+
+
+def start_api(settings: CoreSettings, c) -> ApiProcess:
+    """`huice serve`'s API command for container `c`'s servers on a free loopback port, once it answers
+    `/health` (its own process group, so stopping it stops every uvicorn worker)."""
+    port = _free_port()
+    api = ApiProcess(
+        serve.api_command(settings, host="127.0.0.1", port=port), env=support.worker_env(c),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    api.base = f"http://127.0.0.1:{port}"
+    support.wait_for(lambda: _health(api.base), lambda ok: ok, timeout=60)
+    return api
+
+
+def stop_service(api: subprocess.Popen | None, workers, servers) -> None:
+    """Stop the API (its process group), the workers, then the servers."""
+    if api is not None and api.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(api.pid, 15)
+        api.wait(timeout=15)
+    if workers is not None:
+        workers.stop()
+    servers.stop()
 
 
 def _health(base: str) -> bool:

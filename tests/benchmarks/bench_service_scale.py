@@ -26,9 +26,7 @@ The load average is printed with the figures. No test asserts on these numbers.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import httpx
 import polars as pl
 
-from huice import migrate, serve
+from huice import migrate
 from huice.bootstrap import start_servers
 from platform_core.settings import CoreSettings
 from tests.backtest import support
 from tests.benchmarks.bench_market_scale import synthetic_bars
-from tests.benchmarks.bench_service import _free_port, _health, _scratch_database
+from tests.benchmarks.bench_service import _scratch_database, start_api, stop_service
 
 PARAMS = {"lookback": 60, "top_n": 50, "rebalance": 20}
 LISTED = date(2014, 1, 2)  # every synthetic stock is listed before the sample's first session
@@ -191,13 +189,8 @@ def main() -> None:
             user = support.new_user(c)
             workers = support.Workers(c, 1)
             workers.wait_ready()
-            port = _free_port()
-            api = subprocess.Popen(
-                serve.api_command(settings, host="127.0.0.1", port=port), env=support.worker_env(c),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-            base = f"http://127.0.0.1:{port}"
-            support.wait_for(lambda: _health(base), lambda ok: ok, timeout=60)
+            api = start_api(settings, c)
+            base = api.base
             body = support.backtest_body(
                 strategyRef={"template": "momentum_rotation", "params": PARAMS},
                 universe={"all": True},
@@ -241,13 +234,7 @@ def main() -> None:
             )
             c.close()
         finally:
-            if api is not None and api.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(api.pid, 15)
-                api.wait(timeout=15)
-            if workers is not None:
-                workers.stop()
-            servers.stop()
+            stop_service(api, workers, servers)
 
 
 def _warm_up(client: httpx.Client) -> None:

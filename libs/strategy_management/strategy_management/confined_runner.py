@@ -22,8 +22,8 @@ one-job work-horse). A spare serves exactly one request and exits;
 its wall alarm, rlimits (CPU counted from the request), capabilities, seccomp and Python guards are applied
 when the request arrives; an unused one is retired before its own idle alarm (`SPARE_IDLE_SECONDS`) ends it,
 and not replaced until the next call. `prestart()` starts one on purpose (a job with user code does before its
-data load, through `service.warm_runner`, and so does a served API); `configure_spares(enabled=False)` turns them off. A forked process never
-uses its parent's spare.
+data load, through `service.warm_runner`, and so does a served API); `configure_spares(enabled=False)` turns
+them off. A forked process never uses its parent's spare.
 
 A child dies with its parent: it sets `PR_SET_PDEATHSIG` (SIGKILL) first thing and exits at once if its
 parent is already gone (the pid on its command line is no longer its parent). The kernel sends that signal
