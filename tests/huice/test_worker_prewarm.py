@@ -34,3 +34,33 @@ CHILD = textwrap.dedent(
 def test_prewarmed_parent_forks_children_that_run_the_engine() -> None:
     done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+SERVED_API = textwrap.dedent(
+    """
+    import gc, sys
+    from fastapi.testclient import TestClient
+    from huice.api import app_factory
+    before = gc.get_freeze_count()
+    with TestClient(app_factory()) as client:
+        assert client.get("/health").status_code == 200
+        frozen = gc.get_freeze_count()
+    sys.exit(0 if before == 0 and frozen > 10_000 else 3)
+    """
+)
+
+
+def test_a_served_api_process_freezes_its_start_up_heap(migrated: str, test_servers, tmp_path) -> None:
+    """`huice serve`'s API process (uvicorn's `app_factory`) moves its start-up heap out of the garbage
+    collector once started: a full collection over those ~10^5 objects would stall every request in flight."""
+    import os
+
+    env = dict(
+        os.environ,
+        HUICE_DATABASE_URL=migrated,
+        HUICE_REDIS_URL=test_servers.redis_url,
+        HUICE_DATA_DIR=str(tmp_path),
+        HUICE_LOG_LEVEL="WARNING",
+    )
+    done = subprocess.run([sys.executable, "-c", SERVED_API], env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]

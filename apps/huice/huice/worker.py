@@ -60,8 +60,9 @@ def prewarm() -> None:
 
 
 def freeze_heap() -> None:
-    """Move everything the parent holds now into the collector's permanent generation (`gc.freeze`): a
-    work-horse's collections then never traverse the parent's ~10^5 objects — a full collection over them
+    """Move everything the process holds now into the collector's permanent generation (`gc.freeze`; the
+    worker parent before it forks, a served API process after start-up): a work-horse's (or a request's)
+    collections then never traverse the start-up heap's ~10^5 objects — a full collection over them
     costs a horse tens of milliseconds and writes to (copy-on-write faults in) every page it touches.
     Objects made afterwards are collected as usual; the frozen ones live as long as the worker anyway."""
     gc.collect()
