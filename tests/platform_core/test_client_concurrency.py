@@ -5,6 +5,7 @@ through; beyond the waiting room the answer is 429 RATE_LIMITED in the envelope 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from fastapi import FastAPI
@@ -153,6 +154,28 @@ def test_a_waiting_request_whose_client_goes_away_leaves_no_slot_behind() -> Non
         app.gates["a2"] = asyncio.Event()
         app.gates["a2"].set()
         assert (await asyncio.wait_for(_request(mw, "/a2", "token-a"), 1))[0] == 200
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_cancelled_just_before_its_turn_comes_ends_cancelled_and_passes_the_turn_on() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=1, max_waiting=5)
+        first = asyncio.create_task(_request(mw, "/a0", "token-a"))
+        await _settle()
+        gone = asyncio.create_task(_request(mw, "/a1", "token-a"))
+        nxt = asyncio.create_task(_request(mw, "/a2", "token-a"))
+        await _settle()
+        app.gates["a0"].set()  # a0's task runs first on the next step: its turn ends...
+        gone.cancel()  # ...after a1's turn future is cancelled and before a1's task sees it
+        app.gates.setdefault("a2", asyncio.Event()).set()
+        await first
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+        assert gone.cancelled()  # not a ValueError from a waiting room that no longer holds it
+        assert (await asyncio.wait_for(nxt, 1))[0] == 200
+        assert "a1" not in app.inside and mw.lanes == 0
 
     asyncio.run(scenario())
 

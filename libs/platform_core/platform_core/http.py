@@ -9,6 +9,7 @@ before the response is sent, so a failed commit is a failed request, never a lie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -349,8 +350,9 @@ class ClientConcurrencyMiddleware:
             except asyncio.CancelledError:
                 if turn.done() and not turn.cancelled():
                     self._release(key, lane)  # the turn was handed over as the caller went away
-                else:
-                    lane.waiting.remove(turn)
+                else:  # still waiting (or already skipped by a `_release` that saw it cancelled)
+                    with contextlib.suppress(ValueError):
+                        lane.waiting.remove(turn)
                 raise
         released = False
 
