@@ -15,6 +15,7 @@ from tests.object_store import S3Bucket
 def test_ready_reports_the_local_storage_by_default(container) -> None:
     check = readiness(container)["checks"]["storage"]
     assert (check["ok"], check["backend"]) == (True, "local")
+    assert "root" not in check and str(container.storage.describe()["root"]) not in repr(readiness(container))
     line = next(x for x in doctor(container)["checklist"] if x["check"] == "storage")
     assert line["status"] == "ok" and line["text"].startswith("local data directory")
 

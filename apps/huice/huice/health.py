@@ -89,7 +89,8 @@ def storage_check(container: Container) -> dict[str, Any]:
     """Where bars and artifacts live (backend, bucket, prefix, endpoint — no credentials), and a HEAD of one
     key to show the store answers."""
     storage = container.storage
-    described = storage.describe()
+    # `/ready` answers anyone: a local store is named by its backend, never by this machine's path
+    described = {k: v for k, v in storage.describe().items() if k != "root"}
     try:
         storage.exists("health/probe")
     except Exception as exc:  # reported with where it was looking, never raised
