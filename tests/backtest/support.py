@@ -79,11 +79,16 @@ def committed_container(
             load_sample(c)
         yield c, url
     finally:
-        for closer in c.extras.pop("_closers", []):
-            closer()
-        c.redis.close()
-        c.db.dispose()
+        close_container(c)
         drop_database(servers.database_url, name)
+
+
+def close_container(c: Container) -> None:
+    """Release what a test-built container holds: its contexts' closers, Redis, the database pool."""
+    for closer in c.extras.pop("_closers", []):
+        closer()
+    c.redis.close()
+    c.db.dispose()
 
 
 def load_sample(c: Container) -> Any:

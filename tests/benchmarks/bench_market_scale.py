@@ -72,13 +72,11 @@ def synthetic_bars(count: int, sessions: int) -> pl.DataFrame:
     return frame.with_columns(pl.col("date").cast(pl.Datetime("us")).dt.offset_by("15h").alias("ts"))
 
 
-def write_store(bars: pl.DataFrame, root: Path) -> list[str]:
-    """The bars as the market_data store holds them: one Parquet partition per symbol (stored schema)."""
+def stored_frame(bars: pl.DataFrame) -> pl.DataFrame:
+    """Synthetic bars in the store's schema: amount, ±10% limits from `pre_close`, no adjustment, no flags."""
     from market_data.domain import STORED_SCHEMA
-    from market_data.store import BarStore
 
-    store = BarStore(root)
-    stored = bars.with_columns(
+    return bars.with_columns(
         amount=pl.col("close") * pl.col("volume"),
         up_limit=(pl.col("pre_close") * 1.1).round(2),
         down_limit=(pl.col("pre_close") * 0.9).round(2),
@@ -86,6 +84,14 @@ def write_store(bars: pl.DataFrame, root: Path) -> list[str]:
         suspended=pl.lit(False),
         is_st=pl.lit(False),
     ).select(list(STORED_SCHEMA))
+
+
+def write_store(bars: pl.DataFrame, root: Path) -> list[str]:
+    """The bars as the market_data store holds them: one Parquet partition per symbol (stored schema)."""
+    from market_data.store import BarStore
+
+    store = BarStore(root)
+    stored = stored_frame(bars)
     return [store.write("1d", key[0], part).path for key, part in stored.partition_by("symbol", as_dict=True).items()]
 
 

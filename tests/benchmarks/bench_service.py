@@ -131,10 +131,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="huice-bench-") as tmp,
         _scratch_database(os.environ.get("HUICE_BENCH_DATABASE_URL")) as database_url,
     ):
-        settings = CoreSettings(
-            data_dir=Path(tmp), database_url=database_url, redis_url=os.environ.get("HUICE_BENCH_REDIS_URL"),
-            log_level="WARNING", log_format="console", _env_file=None,
-        )  # fmt: skip
+        settings = bench_settings(Path(tmp), database_url, os.environ.get("HUICE_BENCH_REDIS_URL"))
         servers = start_servers(settings)
         api = workers = None
         try:
@@ -173,6 +170,14 @@ def main() -> None:
             c.close()
         finally:
             stop_service(api, workers, servers)
+
+
+def bench_settings(data_dir: Path, database_url: str | None, redis_url: str | None) -> CoreSettings:
+    """A bench's settings: its scratch data directory and servers (embedded where None), quiet logs, no .env."""
+    return CoreSettings(
+        data_dir=data_dir, database_url=database_url, redis_url=redis_url,
+        log_level="WARNING", log_format="console", _env_file=None,
+    )  # fmt: skip
 
 
 class ApiProcess(subprocess.Popen):

@@ -40,10 +40,9 @@ import polars as pl
 
 from huice import migrate
 from huice.bootstrap import start_servers
-from platform_core.settings import CoreSettings
 from tests.backtest import support
-from tests.benchmarks.bench_market_scale import synthetic_bars
-from tests.benchmarks.bench_service import _scratch_database, start_api, stop_service
+from tests.benchmarks.bench_market_scale import stored_frame, synthetic_bars
+from tests.benchmarks.bench_service import _scratch_database, bench_settings, start_api, stop_service
 
 PARAMS = {"lookback": 60, "top_n": 50, "rebalance": 20}
 LISTED = date(2014, 1, 2)  # every synthetic stock is listed before the sample's first session
@@ -62,7 +61,7 @@ def build_market(c, count: int, start: date, end: date) -> str:
     from market_data import repository as market_repo
     from market_data import service as market
     from market_data.config import env_of as market_env
-    from market_data.domain import STORED_SCHEMA, Source, board_of, exchange_of
+    from market_data.domain import Source, board_of, exchange_of
     from market_data.service.snapshots import Partition, publish
 
     env = market_env(c)
@@ -81,15 +80,7 @@ def build_market(c, count: int, start: date, end: date) -> str:
         .join(by_index, on="_i", how="left")
         .drop("_i")
         .with_columns(pl.col("date").cast(pl.Datetime("us")).dt.offset_by("15h").alias("ts"))
-        .with_columns(
-            amount=pl.col("close") * pl.col("volume"),
-            up_limit=(pl.col("pre_close") * 1.1).round(2),
-            down_limit=(pl.col("pre_close") * 0.9).round(2),
-            adj_factor=pl.lit(1.0),
-            suspended=pl.lit(False),
-            is_st=pl.lit(False),
-        )
-        .select(list(STORED_SCHEMA))
+        .pipe(stored_frame)
     )
     written = [
         Partition(env.store.write("1d", key[0], part), start, end)
@@ -174,10 +165,7 @@ def main() -> None:
         ) as database_url,
     ):
         redis_url = os.environ.get("HUICE_BENCH_REDIS_URL") or os.environ.get("HUICE_TEST_REDIS_URL")
-        settings = CoreSettings(
-            data_dir=Path(tmp), database_url=database_url, redis_url=redis_url,
-            log_level="WARNING", log_format="console", _env_file=None,
-        )  # fmt: skip
+        settings = bench_settings(Path(tmp), database_url, redis_url)
         servers = start_servers(settings)
         api = workers = None
         try:

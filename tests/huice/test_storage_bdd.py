@@ -77,10 +77,7 @@ def s3_huice(test_servers: Servers, migrated: str, s3_bucket: S3Bucket, tmp_path
     try:
         yield {"container": c, "bucket": s3_bucket, "data_dir": data_dir, "env": env}
     finally:
-        for closer in c.extras.pop("_closers", []):
-            closer()
-        c.redis.close()
-        c.db.dispose()
+        support.close_container(c)
         drop_database(test_servers.database_url, name)
 
 

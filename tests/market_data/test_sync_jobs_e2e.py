@@ -62,10 +62,7 @@ def test_the_cli_follows_a_sync_job_that_a_worker_runs(test_servers, data_dir, m
                 os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=15)
             worker.stderr.close()
-        for closer in c.extras.pop("_closers", []):
-            closer()
-        c.redis.close()
-        c.db.dispose()
+        support.close_container(c)
         drop_database(test_servers.database_url, name)
 
 
@@ -113,8 +110,5 @@ def test_the_daily_refresh_job_reports_progress_without_blocking_on_its_own_leas
             done = jobs.get(session, admin, job.id)
         assert str(done.status) in ("succeeded", "failed") and done.progress > 0, done
     finally:
-        for closer in c.extras.pop("_closers", []):
-            closer()
-        c.redis.close()
-        c.db.dispose()
+        support.close_container(c)
         drop_database(test_servers.database_url, name)
