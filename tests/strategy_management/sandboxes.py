@@ -67,11 +67,12 @@ def _children(parent: int) -> Iterator[tuple[int, bool]]:
         stat = _stat(int(entry.name))
         if b"strategy_management.sandbox" not in cmdline or not stat or stat[0] == "Z":
             continue
-        if _comm(int(entry.name)) == "huice-zygote":
+        zygote = b"strategy_management.sandbox.zygote" in cmdline
+        if zygote and stat[1] == parent:  # a zygote itself (named `huice-zygote` only once its start is done)
             continue
         if stat[1] == parent:
             yield int(entry.name), _idle_spare(entry, cmdline)
-        elif _comm(stat[1]) == "huice-zygote":
+        elif zygote and _comm(stat[1]) == "huice-zygote":
             own_pipes = _pipes(parent) if own_pipes is None else own_pipes
             if _pipes(int(entry.name)) & own_pipes:
                 yield int(entry.name), False
@@ -81,7 +82,11 @@ def zygotes_of(parent: int) -> list[int]:
     """Pids of the live zygotes `parent` started."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _comm(int(entry.name)) == "huice-zygote":
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError):
+            if b"strategy_management.sandbox.zygote" not in (entry / "cmdline").read_bytes():
+                continue
             stat = _stat(int(entry.name))
             if stat and stat[1] == parent and stat[0] != "Z":
                 found.append(int(entry.name))

@@ -26,6 +26,7 @@ from strategy_management.confined_runner import (
     PROBE_SOURCE,
     MiB,
     RunnerConfig,
+    StrategyRuntimeError,
     configure_spares,
     configure_zygote,
     execute,
@@ -130,6 +131,9 @@ def _sleeping_child(owner) -> tuple[subprocess.Popen, dict, int, int]:
     while not (found := sandboxes_of(horse)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert found, "no confined child for the forked caller"
+    comm = Path(f"/proc/{found[0]}/comm")
+    while comm.read_text().strip() != "huice-run" and time.monotonic() < deadline:  # it has its request
+        time.sleep(0.05)
     return proc, first, horse, found[0]
 
 
@@ -238,3 +242,31 @@ def test_a_first_call_starts_the_zygote_and_a_landlock_free_run_does_not_use_it(
         assert not free.prestarted  # kernel layers alone: a child started for it, as before
     finally:
         configure_spares(enabled=True)
+
+
+ATTACK_ZYGOTE = """import os, signal, stat
+
+sockets = []
+for fd in range(1024):
+    try:
+        if stat.S_ISSOCK(os.fstat(fd).st_mode):
+            sockets.append(fd)
+    except OSError:
+        pass
+if sockets:
+    raise RuntimeError(f"a socket is open: {sockets}")
+os.kill(os.getppid(), signal.SIGKILL)  # the zygote, its parent
+
+
+def generate(bars, params):
+    return bars
+"""
+
+
+def test_a_child_can_neither_reach_nor_signal_its_zygote(zygote: int) -> None:
+    config = RunnerConfig(cpu_seconds=20, wall_seconds=60, memory_bytes=1024 * MiB, python_guards=False)
+    with pytest.raises(StrategyRuntimeError) as caught:
+        execute("describe", ATTACK_ZYGOTE, config)
+    assert caught.value.kind == "forbidden", caught.value.message  # seccomp: no signal but to itself
+    assert running(zygote) and zygote_pid() == zygote
+    assert execute("describe", PROBE_SOURCE, CONFIG).prestarted  # it still serves

@@ -67,6 +67,10 @@ def _fork_child(ctl: socket.socket, stdin_fd: int, stdout_fd: int, status_fd: in
         os.dup2(2, 0)
         os.dup2(2, 1)
         sys.stdout, sys.stderr = io.StringIO(), io.StringIO()  # the user's prints go nowhere
+        # fresh randomness per child (CPython reseeds `random` at fork; numpy's global generator, if the zygote
+        # had loaded it, would otherwise be the same in every child)
+        if (np_random := sys.modules.get("numpy.random")) is not None:
+            np_random.seed()
         if prepared.unavailable is None:
             child.start_polars_pool(prepared.modules)
         code = child.serve(request_fd, proto, prepared, float(body.get("wait") or 60))
