@@ -13,8 +13,17 @@ what happened:
 - a `SandboxKilled` (SERVICE_UNAVAILABLE, retryable: the job runtime retries it) when a signal from outside
   killed the child although none of its limits was reached — what the kernel's OOM killer or an operator does.
 
-**Warm spare.** Starting a child costs its interpreter and its imports (polars, numpy, the SDK: most of a
-small run). So each process keeps at most one *spare*: a child started ahead of the request by a long-lived
+**Zygote.** Starting a child costs its interpreter and its imports (polars, numpy, the SDK: most of a small
+run). So a Landlock run's child is forked by this process's *zygote* (`strategy_management.sandbox.zygote`), a
+fork server started once by a long-lived keeper thread, under Landlock with its imports done, which never runs
+user code: one `SOCK_SEQPACKET` message with the child's stdin, stdout and a status pipe (`SCM_RIGHTS`) asks for
+a child; the status pipe brings back its pid, then its `wait4` status and CPU seconds, so `_interpret` judges it
+as a child of our own. A forked process (an RQ work-horse) inherits the socket and asks its parent's zygote
+(the worker parent starts it before forking); `prestart()` starts it ahead of the first call; without one (it
+cannot start, it stopped answering, `configure_zygote(enabled=False)`) and for `landlock=False`, the spare
+below or a child started for the request serve as before.
+
+**Warm spare.** Each process keeps at most one *spare*: a child started ahead of the request by a long-lived
 daemon thread, already under Landlock with its imports done, blocked reading its request. `execute()` takes
 it when its Landlock setting matches (waiting for one being started), else starts a child as before; either
 way the next spare is started in the background afterwards (unless `configure_spares(replenish=False)`: a
