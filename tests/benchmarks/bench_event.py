@@ -9,15 +9,14 @@ stream outside (no user code) into the full result — and, to show where the ti
 process (no sandbox), the replay alone, and the runner's start alone (a `describe` of a trivial strategy).
 `--profile` adds the top functions of the in-process E2 run (cProfile).
 
-The CPU cells add the runner's CPU during the call and the child's from the request on (a cold child's
-start and imports included, a spare's done before the call excluded): less sensitive to the machine's load
-than the wall-clock cells. The confined cells come in three kinds, each measured in the same process:
-- **cold start**: spares off, the child is started for the request (what a process's first call paid before
-  the warm spare, and still pays when its spare was taken by a concurrent call);
-- **warm spare**: the process's spare is ready (confined and imported) when the call comes — what an API
-  process's strategy saves after its first and a job whose data load outlasts the spare's start see;
-- **prestarted**: `prestart()` then the call at once — a job whose data load is instant (the worst case of
-  the job path: the call takes a spare still importing).
+The CPU cells add the runner's CPU during the call and the child's (from its fork or start on): less
+sensitive to the machine's load than the wall-clock cells. The confined cells come in four kinds:
+- **exec**: no zygote and no spare, a `python -I -B -m strategy_management.sandbox` child is started for the
+  request (the cold path before the zygote; still the fallback when the zygote cannot start);
+- **first call**: the process has no zygote yet: the call starts it, then forks its child from it;
+- **warm**: the process's zygote is ready (a served API process, which starts it at start-up);
+- **forked caller**: a process that started its zygote and ran no polars work (like `huice worker-process`)
+  forks a work-horse, which builds its bars and calls through its parent's zygote (the job path).
 
 Targets (issue 20): E1 ≤ 0.3 s and E2 ≤ 3 s inside the confined runner, start included. `--runs N` repeats
 the bench in N fresh processes and prints the median of each cell with the load average (the machine is
@@ -42,9 +41,9 @@ from strategy_management.confined_runner import (
     PROBE_SOURCE,
     RunnerConfig,
     configure_spares,
+    configure_zygote,
     execute,
-    prestart,
-    wait_for_spare,
+    wait_for_zygote,
 )
 
 SESSIONS = 2500
@@ -64,28 +63,50 @@ def timed(fn) -> tuple[float, object]:
     return (time.perf_counter() - start) * 1000, value
 
 
-def _confined(bars, kind: str) -> tuple[float, object]:
-    """One confined run of the strategy on `bars`, its child cold, a ready spare or just prestarted."""
-    configure_spares(enabled=kind != "cold start")
-    if kind == "warm spare":
-        prestart()
-        assert wait_for_spare(60) is not None
-    elif kind == "prestarted":
-        configure_spares(enabled=False)  # no ready spare left over from the last call
-        configure_spares(enabled=True)
-        prestart()
+def _confined(bars, kind: str) -> tuple[float, float, object]:
+    """One confined run of the strategy on `bars` by this process: `exec` (no zygote, no spare: a child
+    started for the request, the path before the zygote), `first call` (the zygote is started by the call)
+    or `warm` (the zygote is ready)."""
+    configure_spares(enabled=False)
+    configure_zygote(enabled=False)
+    if kind != "exec":
+        configure_zygote(enabled=True)
+    if kind == "warm":
+        assert wait_for_zygote(60)
+    return _call(bars)
+
+
+def _call(bars) -> tuple[float, float, object]:
     config = CONFIG.model_dump(mode="json")
     cpu = time.process_time()
     ms, outcome = timed(lambda: execute("targets", SOURCE, RUNNER, bars=bars, param_sets=[{}], engine_config=config))
     cpu = (time.process_time() - cpu) * 1000
-    assert outcome.prestarted == (kind != "cold start")
     return ms, cpu + outcome.cpu_seconds * 1000, outcome
 
 
-KINDS = ("cold start", "warm spare", "prestarted")
+def forked_caller(n: int) -> tuple[float, float]:
+    """The job path: a parent that started its zygote and ran no polars work (like `huice worker-process`)
+    forks a work-horse, which builds its bars and makes the call through its parent's zygote."""
+    assert wait_for_zygote(60)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        bars = universe(n)
+        ms, cpu, _ = _call(bars)
+        os.write(write, json.dumps([ms, cpu]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        ms, cpu = json.loads(answer.read())
+    os.waitpid(pid, 0)
+    return ms, cpu
 
 
-def cells(n: int) -> dict[str, float]:
+KINDS = ("exec", "first call", "warm")
+
+
+def cells(n: int, forked: tuple[float, float]) -> dict[str, float]:
     bars = universe(n)
     row: dict[str, float] = {}
     outcome = None
@@ -93,8 +114,9 @@ def cells(n: int) -> dict[str, float]:
         confined, cpu, outcome = _confined(bars, kind)
         row[f"confined runner, {kind}"] = confined
         row[f"CPU ms of the call (runner + child), {kind}"] = cpu
+    row["confined runner, forked caller"], row["CPU ms of the call (runner + child), forked caller"] = forked
     replay, result = timed(lambda: simulate(bars, outcome.frames[0], CONFIG, params={}))
-    for kind in KINDS:
+    for kind in (*KINDS, "forked caller"):
         row[f"confined + replay, {kind}"] = row[f"confined runner, {kind}"] + replay
     in_process, direct = timed(lambda: run_backtest("ma_cross_event", bars, {}, CONFIG))
     assert result.orders.equals(direct.orders) and result.equity.equals(direct.equity)
@@ -102,18 +124,25 @@ def cells(n: int) -> dict[str, float]:
 
 
 def start_only(kind: str) -> float:
-    configure_spares(enabled=kind != "cold start")
-    if kind == "warm spare":
-        prestart()
-        wait_for_spare(60)
+    configure_spares(enabled=False)
+    configure_zygote(enabled=kind != "exec")
+    if kind == "warm":
+        wait_for_zygote(60)
     return timed(lambda: execute("describe", PROBE_SOURCE, RUNNER))[0]
 
 
 def measure() -> dict[str, dict[str, float]]:
-    start_only("cold start")  # the first child pays the page cache for the interpreter and the virtualenv
-    starts = {f"ms, {kind}": start_only(kind) for kind in ("cold start", "warm spare")}
-    results = {"runner start (describe)": starts, "E1 1 symbol": cells(1), "E2 50 symbols": cells(50)}
-    configure_spares(enabled=False)
+    # the forked callers first, while this process has run no polars work (a forked process's first polars
+    # call would wait for a thread pool that did not survive fork)
+    forked = {n: forked_caller(n) for n in (1, 50)}
+    start_only("exec")  # the first child pays the page cache for the interpreter and the virtualenv
+    starts = {f"ms, {kind}": start_only(kind) for kind in ("exec", "warm")}
+    results = {
+        "runner start (describe)": starts,
+        "E1 1 symbol": cells(1, forked[1]),
+        "E2 50 symbols": cells(50, forked[50]),
+    }
+    configure_zygote(enabled=False)
     return results
 
 
@@ -157,8 +186,8 @@ def main() -> None:
         return
     print(table(results))
     print(f"load {os.getloadavg()[0]:.2f}; targets: E1 confined + replay ≤ 300 ms, E2 ≤ 3000 ms")
-    print("the product path: API saves after the first and jobs see 'warm spare' (a job whose data load is")
-    print("shorter than the spare's start: between 'prestarted' and 'warm spare'); 'cold start' is a first call")
+    print("the product path: a served API and the worker start their zygote at start-up, so API calls see 'warm'")
+    print("and jobs 'forked caller'; 'first call' is a process's first call without it; 'exec' is the old cold path")
     if "--profile" in sys.argv:
         print(profile())
 

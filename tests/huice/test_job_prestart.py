@@ -1,10 +1,12 @@
 """The warm confined child of a job's work-horse (issue 20): a job with user code starts it before loading
 its data (`backtest.gateways.warm_runner`), so the child's start and imports overlap the load; a template
 job starts none (it runs in process: a spare would only take a core from the run); a one-job work-horse
-does not replace a taken spare (`huice.contexts.one_job_spares`)."""
+does not replace a taken spare (`huice.contexts.one_job_spares`). With the zygote on (the default) the warm-up
+starts this process's zygote instead; the spare tests turn it off (the spare is its fallback)."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -17,19 +19,44 @@ from strategy_management.confined_runner import (
     PROBE_SOURCE,
     RunnerConfig,
     configure_spares,
+    configure_zygote,
     execute,
     spare_pid,
     wait_for_spare,
+    zygote_pid,
 )
 
 
 @pytest.fixture
 def spares():
+    configure_zygote(enabled=False)
     configure_spares(enabled=False)  # none left over from another test
     configure_spares(enabled=True)
     yield
     configure_spares(enabled=False)
     configure_spares(enabled=True, replenish=True)
+    configure_zygote(enabled=True)
+
+
+@pytest.fixture
+def no_zygote_yet():
+    configure_spares(enabled=False)
+    configure_zygote(enabled=False)  # none left over from another test
+    configure_zygote(enabled=True)
+    yield
+    configure_spares(enabled=True, replenish=True)
+
+
+def test_a_job_with_user_code_starts_the_zygote_before_it_loads_data(no_zygote_yet) -> None:
+    warm_runner(_env(), PROBE_SOURCE)
+    assert isinstance(zygote_pid(60), int)  # started by the warm-up (waiting for it does not start one)
+    assert spare_pid() is None
+
+
+def test_a_template_job_starts_no_zygote(no_zygote_yet) -> None:
+    warm_runner(_env(), get_template("ma_cross").source)
+    time.sleep(0.5)
+    assert zygote_pid() is None
 
 
 def _env() -> SimpleNamespace:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 SLEEPER = "import time\ntime.sleep(600)\n\ndef generate(bars, params):\n    return bars\n"  # guards off only
@@ -29,9 +31,32 @@ def _idle_spare(entry: Path, cmdline: bytes) -> bool:
         return True
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _pipes(pid: int) -> set[str]:
+    """The pipes `pid` holds (`pipe:[inode]`)."""
+    found = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with suppress(OSError):
+                link = os.readlink(fd)
+                if link.startswith("pipe:"):
+                    found.add(link)
+    except OSError:
+        pass
+    return found
+
+
 def _children(parent: int) -> Iterator[tuple[int, bool]]:
     """(pid, is an idle spare) of the live sandbox children (`python -m strategy_management.sandbox`) of
-    `parent`."""
+    `parent`: its own, and the children a zygote forked for it (they hold the other ends of its pipes) —
+    never a zygote itself."""
+    own_pipes: set[str] | None = None
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -40,8 +65,32 @@ def _children(parent: int) -> Iterator[tuple[int, bool]]:
         except OSError:
             continue
         stat = _stat(int(entry.name))
-        if b"strategy_management.sandbox" in cmdline and stat and stat[1] == parent and stat[0] != "Z":
+        if b"strategy_management.sandbox" not in cmdline or not stat or stat[0] == "Z":
+            continue
+        zygote = b"strategy_management.sandbox.zygote" in cmdline
+        if zygote and stat[1] == parent:  # a zygote itself (named `huice-zygote` only once its start is done)
+            continue
+        if stat[1] == parent:
             yield int(entry.name), _idle_spare(entry, cmdline)
+        elif zygote and _comm(stat[1]) == "huice-zygote":
+            own_pipes = _pipes(parent) if own_pipes is None else own_pipes
+            if _pipes(int(entry.name)) & own_pipes:
+                yield int(entry.name), False
+
+
+def zygotes_of(parent: int) -> list[int]:
+    """Pids of the live zygotes `parent` started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError):
+            if b"strategy_management.sandbox.zygote" not in (entry / "cmdline").read_bytes():
+                continue
+            stat = _stat(int(entry.name))
+            if stat and stat[1] == parent and stat[0] != "Z":
+                found.append(int(entry.name))
+    return found
 
 
 def spares_of(parent: int) -> list[int]:

@@ -1,8 +1,9 @@
-"""The confined runner's warm spare (issue 20, performance): a confined child started, confined and imported
-ahead of the request. A second `execute()` in a process is answered by the pre-started child; a spare serves
-one request only; an idle one ends itself; it dies with its owner (SIGKILL), whichever thread asked for it;
-a forked process never uses its parent's spare; its limits count from the request (wall alarm, CPU); and it
-starts with the clean environment, never the owner's secrets."""
+"""The confined runner's warm spare (issue 20, performance), its fallback when the zygote is unavailable (and
+its path for Landlock-free runs): a confined child started, confined and imported ahead of the request. The
+zygote is off in these tests (`test_zygote.py` covers it). A second `execute()` in a process is answered by
+the pre-started child; a spare serves one request only; an idle one ends itself; it dies with its owner
+(SIGKILL), whichever thread asked for it; a forked process never uses its parent's spare; its limits count
+from the request (wall alarm, CPU); and it starts with the clean environment, never the owner's secrets."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from strategy_management.confined_runner import (
     RunnerConfig,
     StrategyRuntimeError,
     configure_spares,
+    configure_zygote,
     execute,
     prestart,
     spare_pid,
@@ -41,10 +43,12 @@ LOOP = "def generate(bars, params):\n    while True:\n        pass\n"
 
 @pytest.fixture(autouse=True)
 def spares() -> Iterator[None]:
+    configure_zygote(enabled=False)
     configure_spares(enabled=False)  # no spare left over from another test: each starts from none
     configure_spares(enabled=True, idle_seconds=SPARE_IDLE_SECONDS, replenish=True)
     yield
     configure_spares(enabled=True, idle_seconds=SPARE_IDLE_SECONDS, replenish=True)
+    configure_zygote(enabled=True)
 
 
 def _ready_spare() -> int:
@@ -149,8 +153,10 @@ def test_a_spare_of_another_landlock_setting_is_not_used() -> None:
 
 OWNER = """
 import os, sys, threading, time
-from strategy_management.confined_runner import PROBE_SOURCE, RunnerConfig, execute, prestart, wait_for_spare
+from strategy_management.confined_runner import PROBE_SOURCE, RunnerConfig, configure_zygote, execute, prestart
+from strategy_management.confined_runner import wait_for_spare
 
+configure_zygote(enabled=False)  # the spare: the fallback when there is no zygote
 config = RunnerConfig(cpu_seconds=20, wall_seconds=60)
 asker = threading.Thread(target=prestart)  # a short-lived thread asks: the spare must not die with it
 asker.start()

@@ -69,6 +69,16 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def start_zygote() -> None:
+    """Start the confined runner's zygote in the worker parent, before the first fork: every work-horse
+    then asks it for its confined child (forked, already imported, in milliseconds) instead of starting
+    an interpreter per job. Without it (it could not start) the horses start their children themselves."""
+    from strategy_management.confined_runner import wait_for_zygote
+
+    if not wait_for_zygote(120):
+        log.warning("the confined runner's zygote is unavailable: work-horses start their own children")
+
+
 def run_worker_process(burst: bool = False) -> None:
     """Build everything before taking work (RQ forks a work-horse per job from this prepared process)."""
     settings = CoreSettings()
@@ -77,6 +87,7 @@ def run_worker_process(burst: bool = False) -> None:
     start_error_tracking(container, "worker")  # before the first fork: every work-horse inherits the client
     set_runtime(container)  # the one process-level hand-off: read only by the RQ entry job_orchestration.jobs.run
     prewarm()
+    start_zygote()
     name = f"huice-{socket.gethostname()}-{os.getpid()}"
     ttl = settings.worker_heartbeat_ttl
     queues = priority_queues(container.redis)

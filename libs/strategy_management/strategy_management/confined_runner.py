@@ -13,8 +13,17 @@ what happened:
 - a `SandboxKilled` (SERVICE_UNAVAILABLE, retryable: the job runtime retries it) when a signal from outside
   killed the child although none of its limits was reached — what the kernel's OOM killer or an operator does.
 
-**Warm spare.** Starting a child costs its interpreter and its imports (polars, numpy, the SDK: most of a
-small run). So each process keeps at most one *spare*: a child started ahead of the request by a long-lived
+**Zygote.** Starting a child costs its interpreter and its imports (polars, numpy, the SDK: most of a small
+run). So a Landlock run's child is forked by this process's *zygote* (`strategy_management.sandbox.zygote`), a
+fork server started once by a long-lived keeper thread, under Landlock with its imports done, which never runs
+user code: one `SOCK_SEQPACKET` message with the child's stdin, stdout and a status pipe (`SCM_RIGHTS`) asks for
+a child; the status pipe brings back its pid, then its `wait4` status and CPU seconds, so `_interpret` judges it
+as a child of our own. A forked process (an RQ work-horse) inherits the socket and asks its parent's zygote
+(the worker parent starts it before forking); `prestart()` starts it ahead of the first call; without one (it
+cannot start, it stopped answering, `configure_zygote(enabled=False)`) and for `landlock=False`, the spare
+below or a child started for the request serve as before.
+
+**Warm spare.** Each process keeps at most one *spare*: a child started ahead of the request by a long-lived
 daemon thread, already under Landlock with its imports done, blocked reading its request. `execute()` takes
 it when its Landlock setting matches (waiting for one being started), else starts a child as before; either
 way the next spare is started in the background afterwards (unless `configure_spares(replenish=False)`: a
@@ -39,10 +48,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import json
 import logging
 import os
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -68,6 +80,7 @@ CLEAN_ENV = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "MALLOC_ARENA_MAX": "2",
+    "_RJEM_MALLOC_CONF": "background_thread:false",  # polars' jemalloc: no background threads (zygote forks)
 }
 _MEMORY_SIGNALS = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS}
 RETRY_AFTER_S = 5
@@ -225,6 +238,16 @@ def _run_child(payload: bytes, config: RunnerConfig) -> tuple[_Exit, bool]:
     """Serve the request with this process's spare when it has one for this configuration (already
     confined and imported), else with a child started now; either way a spare for the next call is started
     afterwards in the background. Returns how the child ended and whether it was a spare."""
+    if config.landlock:
+        child = _ZYGOTE.fork(config.wall_seconds)
+        if child is not None:
+            try:
+                return _supervise(child, payload, config), True
+            finally:
+                if child.returncode is None:
+                    child.kill()
+                    child.wait()
+                child.close()
     spare = _SPARES.take(config.landlock)
     proc = spare.proc if spare is not None else _spawn(_command(config.landlock, config.wall_seconds, spare=False))
     try:
@@ -236,7 +259,9 @@ def _run_child(payload: bytes, config: RunnerConfig) -> tuple[_Exit, bool]:
         _SPARES.want(config.landlock, replenishing=True)
 
 
-def _supervise(proc: subprocess.Popen, payload: bytes, config: RunnerConfig, *, ready: bool = False) -> _Exit:
+def _supervise(
+    proc: subprocess.Popen | _ZygoteChild, payload: bytes, config: RunnerConfig, *, ready: bool = False
+) -> _Exit:
     """Write the request, read the answer (its leading ready byte dropped unless already read) within the
     wall deadline and the output cap, reap the child; the CPU it used before the request does not count."""
     cpu_before = _cpu_seconds(proc.pid)
@@ -283,7 +308,7 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def _feed(proc: subprocess.Popen, payload: bytes) -> None:
+def _feed(proc: subprocess.Popen | _ZygoteChild, payload: bytes) -> None:
     try:
         proc.stdin.write(payload)
         proc.stdin.close()
@@ -471,9 +496,307 @@ os.register_at_fork(after_in_child=_SPARES.forget_after_fork)
 atexit.register(_SPARES.close)
 
 
+ZYGOTE_START_SECONDS = 60.0  # how long a zygote may take to start (its imports) before it counts as failed
+ZYGOTE_FORK_SECONDS = 10.0  # how long a request waits for the zygote to report its child's pid
+ZYGOTE_RETRY_SECONDS = 60.0  # after a failed start, this process uses its spares this long, then retries
+_PID = struct.Struct("<i")  # as `strategy_management.sandbox.zygote.PID` / `STATUS` (not imported here: the
+_STATUS = struct.Struct("<id")  # runner never loads sandbox code it does not need)
+
+
+class _ZygoteChild:
+    """A confined child forked by the zygote, as the runner sees it (the parts of `Popen` the runner uses):
+    its pid, its stdin and stdout pipes, and the status pipe on which the zygote reports its end. The runner
+    is not its parent, so it signals it through a pidfd (never a pid that may have been reused)."""
+
+    def __init__(self, pid: int, stdin: int, stdout: int, status: int) -> None:
+        self.pid = pid
+        self.stdin = os.fdopen(stdin, "wb")
+        self.stdout = os.fdopen(stdout, "rb", buffering=0)
+        self.status = status
+        self.returncode: int | None = None
+        try:
+            self.pidfd: int | None = os.pidfd_open(pid)
+        except OSError:  # already gone (the zygote has reaped it): its status is on the pipe
+            self.pidfd = None
+
+    def kill(self) -> None:
+        if self.returncode is None and self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def reap(self, deadline: float) -> tuple[int, float, bool]:
+        """The exit code and CPU seconds the zygote reports (killing the child 2 s past the deadline), and
+        whether this wait had to kill it. A zygote that died first: the child died with it (SIGKILL)."""
+        give_up, killed = max(deadline, time.monotonic()) + 2, False
+        data = b""
+        while len(data) < _STATUS.size:
+            remaining = give_up - time.monotonic()
+            if remaining <= 0 and not killed:
+                self.kill()
+                killed, give_up = True, time.monotonic() + ZYGOTE_FORK_SECONDS
+                continue
+            if remaining <= 0:
+                break  # the zygote is stalled: the child was sent SIGKILL, count it as such
+            readable, _, _ = select.select([self.status], [], [], remaining)
+            if readable:
+                chunk = os.read(self.status, _STATUS.size - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        if len(data) == _STATUS.size:
+            status, cpu = _STATUS.unpack(data)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        else:
+            self.returncode, cpu = -signal.SIGKILL, _cpu_seconds(self.pid)
+        return self.returncode, cpu, killed
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.reap(time.monotonic())
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def close(self) -> None:
+        for pipe in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        for fd in (self.status, self.pidfd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.status, self.pidfd = None, None
+
+
+class _Zygote:
+    """This process's fork server for Landlock children (`strategy_management.sandbox.zygote`): started by a
+    long-lived keeper thread (its parent-death signal fires when that thread ends), then asked for a child
+    per request over a `SOCK_SEQPACKET` socket. A forked process (an RQ work-horse) inherits the socket and
+    asks its parent's zygote; it never waits for it or kills it. When the zygote is unavailable (it could
+    not start, or died) a call falls back to the spare or a child started for it."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.cond = threading.Condition()
+        self.enabled = True
+        self.inherited = False  # the socket is our parent's zygote's (after fork)
+        self.state = "none"  # none | starting | ready | failed
+        self.retry_at = 0.0
+        self.sock: socket.socket | None = None
+        self.proc: subprocess.Popen | None = None
+        self.wanted = False
+        self.generation = 0
+        self.thread: threading.Thread | None = None
+
+    def ensure(self) -> bool:
+        """Have a zygote (start it in the background if this process has none); False: none to be had."""
+        with self.cond:
+            if not self.enabled:
+                return False
+            if self.state in ("starting", "ready"):
+                return True
+            if self.state == "failed" and time.monotonic() < self.retry_at:
+                return False
+            self.state, self.wanted = "starting", True
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="confined-runner-zygote", daemon=True)
+                self.thread.start()
+            self.cond.notify_all()
+            return True
+
+    def ready_socket(self, timeout: float) -> socket.socket | None:
+        if not self.ensure():
+            return None
+        with self.cond:
+            self.cond.wait_for(lambda: self.state != "starting", timeout)
+            return self.sock if self.state == "ready" else None
+
+    def pid(self, timeout: float = 0.0) -> int | None:
+        """The zygote's pid once ready (waiting for one being started; never starting one)."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.state != "starting", timeout)
+            return self.proc.pid if self.proc is not None and self.state == "ready" else None
+
+    def fork(self, wait_seconds: float) -> _ZygoteChild | None:
+        """A confined child of the zygote for one request (None: no zygote, use the other paths)."""
+        sock = self.ready_socket(ZYGOTE_START_SECONDS)
+        if sock is None:
+            return None
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        status_r, status_w = os.pipe()
+        theirs = (stdin_r, stdout_w, status_w)
+        try:
+            socket.send_fds(sock, [json.dumps({"wait": wait_seconds}).encode()], list(theirs))
+            sent = True
+        except OSError:
+            sent = False
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        data = b""
+        while sent and len(data) < _PID.size:
+            readable, _, _ = select.select([status_r], [], [], ZYGOTE_FORK_SECONDS)
+            chunk = os.read(status_r, _PID.size - len(data)) if readable else b""
+            if not chunk:
+                break
+            data += chunk
+        if len(data) < _PID.size:
+            for fd in (stdin_w, stdout_r, status_r):
+                os.close(fd)
+            self._lost(sock)
+            return None
+        return _ZygoteChild(_PID.unpack(data)[0], stdin_w, stdout_r, status_r)
+
+    def _lost(self, sock: socket.socket) -> None:
+        """The zygote did not answer: ours is killed (the keeper starts a new one on the next call); a parent's
+        is forgotten (this process starts its own)."""
+        log.warning("the confined runner's zygote did not answer; starting children without it")
+        with self.cond:
+            if self.sock is not sock:
+                return
+            if self.inherited:
+                self.inherited, self.state, self.sock = False, "none", None
+                with contextlib.suppress(OSError):
+                    sock.close()
+            elif self.proc is not None:
+                _kill(self.proc)  # the keeper reaps it and clears the state
+
+    def configure(self, *, enabled: bool) -> None:
+        """On or off for this process (off stops this process's zygote; a parent's is only forgotten)."""
+        with self.cond:
+            self.enabled = enabled
+            if enabled:
+                return
+            self.generation += 1
+            self.wanted = False
+            proc, sock, inherited = self.proc, self.sock, self.inherited
+            if inherited:
+                self.inherited, self.state, self.sock = False, "none", None
+            elif self.state == "failed":
+                self.state = "none"
+            self.cond.notify_all()
+        if inherited and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+        elif proc is not None:
+            _kill(proc)
+        if not inherited:
+            with self.cond:  # wait until the keeper has reaped it
+                self.cond.wait_for(lambda: self.state != "ready" and self.state != "starting", 30)
+
+    def _loop(self) -> None:
+        while True:
+            with self.cond:
+                self.cond.wait_for(lambda: self.wanted)
+                self.wanted, generation = False, self.generation
+            proc, sock = _start_zygote()
+            with self.cond:
+                keep = proc is not None and self.enabled and generation == self.generation and not self.inherited
+                if keep:
+                    self.proc, self.sock, self.state = proc, sock, "ready"
+                else:
+                    self.state = "failed" if proc is None else "none"
+                    self.retry_at = time.monotonic() + ZYGOTE_RETRY_SECONDS
+                self.cond.notify_all()
+            if not keep:
+                if proc is not None:
+                    _kill(proc)
+                    proc.wait()
+                    sock.close()
+                continue
+            proc.wait()  # until it dies: stopped by `configure`, lost, or killed from outside
+            with self.cond:
+                if self.proc is proc:
+                    self.proc, self.sock, self.state = None, None, "none"
+                self.cond.notify_all()
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the parent's zygote may serve us (its socket is inherited), never be waited for
+        or killed from here."""
+        sock = self.sock if self.state == "ready" and self.enabled else None
+        if self.proc is not None:
+            self.proc.returncode = 0  # not ours
+        if self.sock is not None and sock is None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+        enabled = self.enabled
+        self.__init__()
+        self.enabled = enabled
+        if sock is not None:
+            self.sock, self.state, self.inherited = sock, "ready", True
+
+    def close(self) -> None:
+        if self.owner == os.getpid() and not self.inherited:
+            with self.cond:
+                proc = self.proc
+            if proc is not None:
+                _kill(proc)
+
+
+def _start_zygote() -> tuple[subprocess.Popen | None, socket.socket | None]:
+    """Start a zygote (from the keeper thread) and wait for its ready byte; (None, None) if it cannot."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox.zygote", str(os.getpid())],
+            stdin=theirs.fileno(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=dict(CLEAN_ENV),
+            cwd="/",
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError:
+        log.exception("could not start the confined runner's zygote")
+        ours.close()
+        return None, None
+    finally:
+        theirs.close()
+    readable, _, _ = select.select([proc.stdout], [], [], ZYGOTE_START_SECONDS)
+    ready = os.read(proc.stdout.fileno(), len(protocol.READY)) == protocol.READY if readable else False
+    proc.stdout.close()
+    if not ready:
+        log.warning("the confined runner's zygote did not start; starting children without it")
+        _kill(proc)
+        proc.wait()
+        ours.close()
+        return None, None
+    return proc, ours
+
+
+_ZYGOTE = _Zygote()
+os.register_at_fork(after_in_child=_ZYGOTE.forget_after_fork)
+atexit.register(_ZYGOTE.close)
+
+
+def zygote_pid(timeout: float = 0.0) -> int | None:
+    """The pid of this process's zygote once it is ready (waiting up to `timeout` for one being started, never
+    starting one; in a forked process None: its parent's zygote is not its own)."""
+    return _ZYGOTE.pid(timeout)
+
+
+def wait_for_zygote(timeout: float = 60.0) -> bool:
+    """Start this process's zygote (or use the inherited one) and wait until it is ready; False: none."""
+    return _ZYGOTE.ready_socket(timeout) is not None
+
+
+def configure_zygote(*, enabled: bool) -> None:
+    """The zygote on (the default) or off for this process: off, Landlock children come from the spare or
+    are started for their request, as when the zygote cannot start."""
+    _ZYGOTE.configure(enabled=enabled)
+
+
 def prestart(landlock: bool = True) -> None:
-    """Start this process's warm spare now (in the background), ahead of its first confined run — for
-    example at the start of a job, so the child's imports overlap the job's data load."""
+    """Get this process's first confined run ready now (in the background): with Landlock its zygote (none to
+    start in a work-horse whose parent has one), else — or when the zygote is unavailable — its warm spare;
+    for example at the start of a job, so the child's imports overlap the job's data load."""
+    if landlock and _ZYGOTE.ensure():
+        return
     _SPARES.want(landlock)
 
 
@@ -496,14 +819,20 @@ def configure_spares(
     _SPARES.configure(enabled=enabled, idle_seconds=idle_seconds, replenish=replenish)
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen | _ZygoteChild) -> None:
+    if isinstance(proc, _ZygoteChild):
+        proc.kill()
+        return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _reap(proc: subprocess.Popen, deadline: float) -> tuple[int, float, bool]:
+def _reap(proc: subprocess.Popen | _ZygoteChild, deadline: float) -> tuple[int, float, bool]:
     """Wait for the child (killing it 2 s past the deadline) with `wait4`, for its CPU time: returns the exit
-    code, the CPU seconds it used and whether this wait had to kill it."""
+    code, the CPU seconds it used and whether this wait had to kill it (a zygote's child: the zygote's
+    `wait4`, read from the status pipe)."""
+    if isinstance(proc, _ZygoteChild):
+        return proc.reap(deadline)
     give_up = max(deadline, time.monotonic()) + 2
     delay, killed = 0.001, False
     while True:

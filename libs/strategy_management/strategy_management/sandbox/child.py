@@ -25,6 +25,7 @@ import signal
 import struct
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -259,19 +260,29 @@ def _failure(kind: str, message: str) -> dict[str, Any]:
 def _preload() -> dict[str, Any]:
     modules = {name: importlib.import_module(name) for name in PRELOADED}
     modules["quant.strategy"].install_sdk_aliases()  # stored sources import the SDK as `backtest.engine.sdk`
-    pl = modules["polars"]
-    pl.DataFrame({"a": [1.0, 2.0, 3.0]}).select(pl.col("a").rolling_mean(2)).to_numpy()  # start the pool
     return modules
 
 
-def prepare_process(landlock: bool, roots: list[Path], *, spare: bool = False) -> tuple[int, dict[str, Any]]:
-    """What a child does before its request (a spare ahead of it): Landlock, then the preloaded modules.
+def start_polars_pool(modules: dict[str, Any]) -> None:
+    """One tiny polars operation, which starts its thread pool (never in a zygote: threads do not survive
+    `fork`, a forked child's first polars call would wait for them forever)."""
+    pl = modules["polars"]
+    pl.DataFrame({"a": [1.0, 2.0, 3.0]}).select(pl.col("a").rolling_mean(2)).to_numpy()
+
+
+def prepare_process(
+    landlock: bool, roots: list[Path], *, spare: bool = False, pool: bool = True
+) -> tuple[int, dict[str, Any]]:
+    """What a child does before its request (a spare ahead of it; a zygote once for all its children, with
+    `pool=False`): Landlock, then the preloaded modules (a spare's and a zygote's also the event engine's).
     Returns the Landlock ABI applied (0: none) and the modules."""
     abi = confine.install_landlock(roots) if landlock else 0
     modules = _preload()
     if spare:
         for name in SPARE_PRELOADED:
             importlib.import_module(name)
+    if pool:
+        start_polars_pool(modules)
     return abi, modules
 
 
@@ -352,13 +363,32 @@ def main() -> int:
     request_fd = os.dup(0)
     proto = _isolate_stdio()
     roots = read_roots()
-    clean = _Sanitizer(roots)
     try:
         abi, modules = prepare_process(landlock, roots, spare=spare)
     except Exception as exc:  # refusing to run is the only safe answer
         abi, modules, unavailable = 0, {}, exc
     else:
         unavailable = None
+    return serve(request_fd, proto, Prepared(landlock, roots, abi, modules, unavailable), wait_seconds)
+
+
+@dataclass
+class Prepared:
+    """What a child has done before its request: Landlock (its ABI, 0: none), its imports, or why it could
+    not (then it answers `unavailable`). A zygote's forked children share the zygote's."""
+
+    landlock: bool
+    roots: list[Path]
+    abi: int
+    modules: dict[str, Any]
+    unavailable: BaseException | None = None
+    devnull: int = -1  # a zygote's /dev/null, opened before Landlock, for its children's 0/1/2
+
+
+def serve(request_fd: int, proto: int, prepared: Prepared, wait_seconds: float) -> int:
+    """Everything from the ready byte on: wait for the request, confine, run the user's code, answer."""
+    clean = _Sanitizer(prepared.roots)
+    abi, modules, unavailable = prepared.abi, prepared.modules, prepared.unavailable
     _write_all(proto, protocol.READY)
     waited = time.monotonic()
     try:
@@ -367,11 +397,11 @@ def main() -> int:
         return 0
     waited = time.monotonic() - waited
     confine.set_process_name("huice-run")
-    if unavailable is None and request.get("landlock", True) and not landlock:
+    if unavailable is None and request.get("landlock", True) and not prepared.landlock:
         unavailable = RuntimeError("this child was started without Landlock")
     if unavailable is None:
         try:
-            confine_process(request, roots, abi)
+            confine_process(request, prepared.roots, abi)
         except Exception as exc:
             unavailable = exc
     if unavailable is not None:
