@@ -1,5 +1,6 @@
 """Fair shares of an API process (`ClientConcurrencyMiddleware`, issue 13 item 1): one caller's burst waits
-its turn at the gate instead of taking every thread and pooled connection; another caller goes straight
+its turn at the gate instead of taking every thread and pooled connection — its writes (which start confined
+runs) one at a time, its reads several at once and past its queued writes; another caller goes straight
 through; beyond the waiting room the answer is 429 RATE_LIMITED in the envelope with `Retry-After`."""
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ class _App:
         await send({"type": "http.response.body", "body": name.encode()})
 
 
-def _scope(path: str, credential: str | None) -> dict:
+def _scope(path: str, credential: str | None, method: str = "GET") -> dict:
     headers = [(b"authorization", f"Bearer {credential}".encode())] if credential else []
-    return {"type": "http", "method": "GET", "path": path, "headers": headers}
+    return {"type": "http", "method": method, "path": path, "headers": headers}
 
 
-async def _request(mw, path: str, credential: str | None) -> tuple[int, dict[str, str], bytes]:
+async def _request(mw, path: str, credential: str | None, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
     answer: dict = {"body": b""}
 
     async def receive():
@@ -54,7 +55,7 @@ async def _request(mw, path: str, credential: str | None) -> tuple[int, dict[str
         else:
             answer["body"] += message.get("body", b"")
 
-    await mw(_scope(path, credential), receive, send)
+    await mw(_scope(path, credential, method), receive, send)
     return answer["status"], answer["headers"], answer["body"]
 
 
@@ -97,13 +98,105 @@ def test_beyond_the_waiting_room_the_answer_is_429_in_the_envelope() -> None:
         assert headers["retry-after"] == "3"
         error = json.loads(body)["error"]
         assert error["code"] == "RATE_LIMITED"
-        assert error["details"] == {"limit": "concurrent_requests", "max": 1, "retry_after": 3}
+        assert error["details"] == {"limit": "concurrent_requests", "max": 1, "max_writes": 1, "retry_after": 3}
         assert "a9" not in app.inside
         for i in range(2):
             app.gates.setdefault(f"a{i}", asyncio.Event()).set()
             await _settle()
         await asyncio.gather(*held)
         assert mw.lanes == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_callers_second_write_waits_while_its_reads_go_through() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=4, max_waiting=10, max_writes=1)
+        saves = [asyncio.create_task(_request(mw, f"/w{i}", "token-a", "POST")) for i in range(3)]
+        await _settle()
+        assert app.inside == ["w0"]  # one write past the gate, two waiting
+        for i in range(3):
+            app.gates[f"r{i}"] = asyncio.Event()
+            app.gates[f"r{i}"].set()
+        reads = await asyncio.wait_for(asyncio.gather(*(_request(mw, f"/r{i}", "token-a") for i in range(3))), 1)
+        assert [status for status, _, _ in reads] == [200] * 3  # the caller's reads pass its queued writes
+        assert app.inside == ["w0", "r0", "r1", "r2"]
+        app.gates["w0"].set()
+        await _settle()
+        assert app.inside[-1] == "w1"  # the next write, in arrival order
+        app.gates.setdefault("w1", asyncio.Event()).set()
+        app.gates.setdefault("w2", asyncio.Event()).set()
+        assert [status for status, _, _ in await asyncio.gather(*saves)] == [200] * 3
+        assert mw.lanes == 0
+
+    asyncio.run(scenario())
+
+
+def test_reads_and_writes_share_the_callers_turns_in_arrival_order() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=2, max_waiting=10, max_writes=1)
+        first = [asyncio.create_task(_request(mw, f"/r{i}", "token-a")) for i in range(2)]
+        await _settle()
+        later = [
+            asyncio.create_task(_request(mw, path, "token-a", method))
+            for path, method in (("/w0", "PUT"), ("/r2", "GET"), ("/w1", "DELETE"), ("/r3", "HEAD"))
+        ]
+        await _settle()
+        assert app.inside == ["r0", "r1"]  # both turns taken: every later request waits, reads too
+        app.gates["r0"].set()
+        await _settle()
+        assert app.inside == ["r0", "r1", "w0"]  # the oldest waiting one, a write
+        app.gates["r1"].set()
+        await _settle()
+        assert app.inside[-1] == "r2"  # then the oldest that may enter: w1 must wait for w0
+        app.gates["r2"].set()
+        await _settle()
+        assert app.inside[-1] == "r3"
+        for name in ("w0", "w1", "r3"):
+            app.gates.setdefault(name, asyncio.Event()).set()
+            await _settle()
+        assert [status for status, _, _ in await asyncio.gather(*first, *later)] == [200] * 6
+        assert app.inside.index("w1") > app.inside.index("r3") and mw.lanes == 0
+
+    asyncio.run(scenario())
+
+
+def test_the_write_limit_is_per_caller() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=4, max_waiting=10, max_writes=1)
+        held = asyncio.create_task(_request(mw, "/a0", "token-a", "POST"))
+        await _settle()
+        app.gates["b0"] = asyncio.Event()
+        app.gates["b0"].set()
+        assert await asyncio.wait_for(_request(mw, "/b0", "token-b", "POST"), 1) == (200, {}, b"b0")
+        app.gates["a0"].set()
+        await held
+        assert mw.lanes == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiting_write_passes_its_turn_to_the_next_write() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=4, max_waiting=10, max_writes=1)
+        first = asyncio.create_task(_request(mw, "/w0", "token-a", "POST"))
+        await _settle()
+        gone = asyncio.create_task(_request(mw, "/w1", "token-a", "POST"))
+        nxt = asyncio.create_task(_request(mw, "/w2", "token-a", "POST"))
+        await _settle()
+        app.gates["w0"].set()
+        gone.cancel()
+        app.gates.setdefault("w2", asyncio.Event()).set()
+        await first
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+        assert gone.cancelled()
+        assert (await asyncio.wait_for(nxt, 1))[0] == 200
+        assert "w1" not in app.inside and mw.lanes == 0
 
     asyncio.run(scenario())
 
@@ -189,7 +282,7 @@ def test_the_api_installs_the_gate_with_the_settings_limits() -> None:
         return {"ok": True}
 
     gate = next(m for m in app.user_middleware if m.cls is ClientConcurrencyMiddleware)
-    assert gate.kwargs == {"max_active": 3, "max_waiting": 7}
+    assert gate.kwargs == {"max_active": 3, "max_waiting": 7, "max_writes": 1}
     with TestClient(app) as client:
         answer = client.get("/ping", headers={"Authorization": "Bearer whatever"})
         assert answer.status_code == 200 and "x-request-id" in answer.headers

@@ -71,6 +71,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         max_body_bytes=container.settings.max_body_bytes,
         client_max_active=container.settings.api_client_concurrency,
         client_max_waiting=container.settings.api_client_queue,
+        client_max_writes=container.settings.api_client_write_concurrency,
     )
     _trust_forwarded_headers(app, container.settings.trusted_proxy_list)
 

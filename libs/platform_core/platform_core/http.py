@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -282,21 +283,33 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @dataclass
 class _Lane:
-    """One caller's share of this process: requests past the gate, and those waiting for a turn."""
+    """One caller's share of this process: requests past the gate (all, and the writes among them), and
+    those waiting for a turn — reads and writes in a queue each, every entry tagged with its arrival."""
 
     active: int = 0
-    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+    writing: int = 0
+    reads: deque[tuple[int, asyncio.Future[None]]] = field(default_factory=deque)
+    writes: deque[tuple[int, asyncio.Future[None]]] = field(default_factory=deque)
+
+    @property
+    def waiting(self) -> int:
+        return len(self.reads) + len(self.writes)
 
 
 class ClientConcurrencyMiddleware:
     """Fair shares of an API process: each caller (one credential) has at most `max_active` requests past
-    this gate at once; more wait here, in arrival order, without a thread, a database connection or a
-    read body; beyond `max_waiting` waiting ones the request is refused at once with 429 RATE_LIMITED and
-    `Retry-After`. One user firing 50 requests at once (say, strategy saves that each start a confined
-    run) thereby takes `max_active` of the process's threads and pooled connections, never all of them,
-    and another user's request goes straight through.
+    this gate at once, of which at most `max_writes` writes (POST, PUT, PATCH, DELETE: a save, a validation
+    or a backtest create starts a confined run of the caller's code, a read never does); more wait here,
+    without a thread, a database connection or a read body, and a freed turn goes to the oldest waiting
+    request that may take it — so a caller's reads pass their own queued writes. Beyond `max_waiting`
+    waiting ones the request is refused at once with 429 RATE_LIMITED and `Retry-After`. One user firing 50
+    saves at once thereby runs one at a time per process (the CPU of one confined run), never takes more
+    than `max_active` threads and pooled connections, and another user's request goes straight through.
 
     The caller is the SHA-256 of the `Authorization` header (an access token, an API key): a forged or
     foreign credential can only queue behind itself. Requests without one (login, register, public share
@@ -304,12 +317,16 @@ class ClientConcurrencyMiddleware:
     a long stream (SSE) holds no slot while it streams. Per process, in memory: the limits are per API
     process (`HUICE_API_WORKERS` of them)."""
 
-    def __init__(self, app: ASGIApp, *, max_active: int, max_waiting: int, retry_after_s: int = 1) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_active: int, max_waiting: int, max_writes: int | None = None, retry_after_s: int = 1
+    ) -> None:
         self.app = app
         self.max_active = max_active
+        self.max_writes = min(max_writes or max_active, max_active)
         self.max_waiting = max_waiting
         self.retry_after_s = retry_after_s
         self._lanes: dict[str, _Lane] = {}
+        self._arrivals = itertools.count()
 
     @staticmethod
     def caller(scope: Scope) -> str | None:
@@ -323,36 +340,49 @@ class ClientConcurrencyMiddleware:
         """Callers with a request past the gate or waiting (idle callers are forgotten)."""
         return len(self._lanes)
 
+    def _may_enter(self, lane: _Lane, write: bool) -> bool:
+        return lane.active < self.max_active and (not write or lane.writing < self.max_writes)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = self.caller(scope) if scope["type"] == "http" else None
         if key is None:
             await self.app(scope, receive, send)
             return
+        write = scope.get("method", "GET") not in READ_METHODS
         lane = self._lanes.setdefault(key, _Lane())
-        if lane.active < self.max_active:
-            lane.active += 1
-        elif len(lane.waiting) >= self.max_waiting:
+        queue = lane.writes if write else lane.reads
+        if not queue and self._may_enter(lane, write):
+            self._enter(lane, write)
+        elif lane.waiting >= self.max_waiting:
             await send_envelope(
                 send,
                 429,
                 ErrorCode.RATE_LIMITED,
-                f"too many requests of yours in progress (at most {self.max_active} at once and "
-                f"{self.max_waiting} waiting); try again shortly",
-                {"limit": "concurrent_requests", "max": self.max_active, "retry_after": self.retry_after_s},
+                f"too many requests of yours in progress (at most {self.max_active} at once, {self.max_writes} "
+                f"of them writes, and {self.max_waiting} waiting); try again shortly",
+                {
+                    "limit": "concurrent_requests",
+                    "max": self.max_active,
+                    "max_writes": self.max_writes,
+                    "retry_after": self.retry_after_s,
+                },
                 {"Retry-After": str(self.retry_after_s)},
             )
+            if lane.active == 0 and not lane.waiting:
+                self._lanes.pop(key, None)
             return
         else:
             turn = asyncio.get_running_loop().create_future()
-            lane.waiting.append(turn)
+            entry = (next(self._arrivals), turn)
+            queue.append(entry)
             try:
                 await turn
             except asyncio.CancelledError:
                 if turn.done() and not turn.cancelled():
-                    self._release(key, lane)  # the turn was handed over as the caller went away
-                else:  # still waiting (or already skipped by a `_release` that saw it cancelled)
+                    self._release(key, lane, write)  # the turn was handed over as the caller went away
+                else:  # still waiting (or already skipped by a `_hand_over` that saw it cancelled)
                     with contextlib.suppress(ValueError):
-                        lane.waiting.remove(turn)
+                        queue.remove(entry)
                 raise
         released = False
 
@@ -360,7 +390,7 @@ class ClientConcurrencyMiddleware:
             nonlocal released
             if not released:
                 released = True
-                self._release(key, lane)
+                self._release(key, lane, write)
 
         async def send_releasing(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -372,16 +402,33 @@ class ClientConcurrencyMiddleware:
         finally:
             release()
 
-    def _release(self, key: str, lane: _Lane) -> None:
-        """End a turn: hand it to the next waiting request, or free the slot."""
-        while lane.waiting:
-            turn = lane.waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
+    @staticmethod
+    def _enter(lane: _Lane, write: bool) -> None:
+        lane.active += 1
+        lane.writing += write
+
+    def _release(self, key: str, lane: _Lane, write: bool) -> None:
+        """End a turn, then hand the free turns over (or forget the idle caller)."""
         lane.active -= 1
+        lane.writing -= write
+        self._hand_over(lane)
         if lane.active == 0:
             self._lanes.pop(key, None)
+
+    def _hand_over(self, lane: _Lane) -> None:
+        """Give turns to the oldest waiting requests that may take one, until none may."""
+        while True:
+            for queue in (lane.reads, lane.writes):
+                while queue and queue[0][1].done():  # cancelled while waiting
+                    queue.popleft()
+            heads = [(q[0][0], q, q is lane.writes) for q in (lane.reads, lane.writes) if q]
+            heads = [head for head in heads if self._may_enter(lane, head[2])]
+            if not heads:
+                return
+            _, queue, write = min(heads, key=lambda head: head[0])
+            _, turn = queue.popleft()
+            self._enter(lane, write)
+            turn.set_result(None)
 
 
 _EXTRA_HEADERS = "extra_response_headers"
@@ -433,7 +480,12 @@ class ResponseHeadersMiddleware:
 
 
 def install_http(
-    app: FastAPI, *, max_body_bytes: int, client_max_active: int = 4, client_max_waiting: int = 64
+    app: FastAPI,
+    *,
+    max_body_bytes: int,
+    client_max_active: int = 4,
+    client_max_waiting: int = 64,
+    client_max_writes: int = 1,
 ) -> None:
     """Error handlers, the schema edge (`platform_core.edge.edge_guard`, first dependency of every route
     added afterwards) and the request-id, per-caller concurrency, body-size and response-headers
@@ -442,7 +494,12 @@ def install_http(
     app.router.dependencies.insert(0, Depends(edge_guard))
     app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(ClientConcurrencyMiddleware, max_active=client_max_active, max_waiting=client_max_waiting)
+    app.add_middleware(
+        ClientConcurrencyMiddleware,
+        max_active=client_max_active,
+        max_waiting=client_max_waiting,
+        max_writes=client_max_writes,
+    )
     app.add_middleware(RequestContextMiddleware)
 
 

@@ -56,6 +56,15 @@ class CoreSettings(HuiceSettings):
             "(keep it below HUICE_DB_POOL_SIZE so other callers always find a connection)."
         ),
     )
+    api_client_write_concurrency: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description=(
+            "Of those, writes (POST/PUT/PATCH/DELETE: a save runs the caller's code in the confined runner) "
+            "handled at once per caller per API process; more wait their turn while the caller's reads go on."
+        ),
+    )
     api_client_queue: int = Field(
         64, ge=0, le=100_000, description="Requests of one caller that may wait per API process; 429 beyond."
     )
