@@ -96,7 +96,7 @@ def build_market(c, count: int, start: date, end: date) -> str:
             ],
             keep_other_sources=True,
         )  # fmt: skip
-        snapshot, _ = publish(session, Source.SAMPLE, written)
+        snapshot, _ = publish(session, Source.SAMPLE, written, store=env.store)
     return snapshot.id
 
 

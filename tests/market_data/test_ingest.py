@@ -190,7 +190,7 @@ def test_check_passes_on_the_sample_and_reports_each_problem(session: Session, m
         pl.when(pl.col("date") == date(2025, 1, 3)).then(-100.0).otherwise(pl.col("volume")).alias("volume"),
     )
     part = Partition(market.store.write("1d", "600010.SH", broken), date(2025, 1, 2), date(2025, 1, 10))
-    snap, _ = publish(session, Source.SAMPLE, [part])
+    snap, _ = publish(session, Source.SAMPLE, [part], store=market.store)
     report = service.check(session, market, symbols=["600010.SH"], snapshot_id=snap.id)
     assert report.ok is False
     assert report.counts == {

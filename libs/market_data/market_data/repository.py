@@ -1,7 +1,9 @@
 """Tables of the `market_data` schema and every query on them (private to the context).
 
 - `instruments`, `st_periods`, `calendar_days`: the reference data (sample or Tushare).
-- `snapshots` + `snapshot_files`: immutable manifests of the Parquet partitions a read sees.
+- `snapshots` + `snapshot_files` (+ `snapshot_packs`): immutable manifests of the Parquet partitions a read
+  sees; `snapshots.layout` is the manifest's format version (1: per-symbol partitions; 2: also the daily
+  partitions packed per code prefix, `snapshot_packs`).
 - `daily_basic`, `index_weights`: fundamentals per stock and session, and index constituents per weight
   date (Tushare `daily_basic` / `index_weight`, or the sample), read point in time.
 - `snapshot_defaults`: the history of the default snapshot (what unpinned reads and new backtests use); the
@@ -79,6 +81,7 @@ class Snapshot(Base):
     files: Mapped[int] = mapped_column(Integer)
     rows: Mapped[int] = mapped_column(BigInteger)
     coverage: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    layout: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
 
 class SnapshotFile(Base):
@@ -96,6 +99,21 @@ class SnapshotFile(Base):
     last_date: Mapped[date | None] = mapped_column(Date)
     covered_start: Mapped[date] = mapped_column(Date)
     covered_end: Mapped[date] = mapped_column(Date)
+
+
+class SnapshotPack(Base):
+    __tablename__ = "snapshot_packs"
+
+    snapshot_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    freq: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(16), primary_key=True)
+    path: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    symbols: Mapped[int] = mapped_column(Integer)
+    members_hash: Mapped[str] = mapped_column(String(64))
 
 
 class SnapshotDefault(Base):
@@ -242,12 +260,16 @@ def calendar_days_between(session: Session, start: date, end: date, *, source: s
 # --- snapshots -----------------------------------------------------------------------------------------
 
 
-def add_snapshot(session: Session, snapshot: dict[str, Any], files: list[dict[str, Any]]) -> Snapshot:
+def add_snapshot(
+    session: Session, snapshot: dict[str, Any], files: list[dict[str, Any]], packs: Iterable[dict[str, Any]] = ()
+) -> Snapshot:
     row = Snapshot(**snapshot)
     session.add(row)
     session.flush()
     for chunk in range(0, len(files), 2000):
         session.execute(insert(SnapshotFile).values(files[chunk : chunk + 2000]))
+    if packs:
+        session.execute(insert(SnapshotPack).values(list(packs)))
     return row
 
 
@@ -277,6 +299,13 @@ def snapshot_files(
     if symbols is not None:
         stmt = stmt.where(SnapshotFile.symbol.in_(list(symbols)))
     return list(session.scalars(stmt.order_by(SnapshotFile.freq, SnapshotFile.symbol)))
+
+
+def snapshot_packs(session: Session, snapshot_id: str, *, freq: str | None = None) -> list[SnapshotPack]:
+    stmt = select(SnapshotPack).where(SnapshotPack.snapshot_id == snapshot_id)
+    if freq is not None:
+        stmt = stmt.where(SnapshotPack.freq == freq)
+    return list(session.scalars(stmt.order_by(SnapshotPack.freq, SnapshotPack.bucket)))
 
 
 def current_default(session: Session) -> Snapshot | None:

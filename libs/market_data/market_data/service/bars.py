@@ -1,7 +1,8 @@
 """Reading bars: the contract frame (`get_bars`), the benchmark, and the views the faces render (JSON, CSV).
 
 Bars come as the polars frame of `spec/BarFrameContract.md`; a pinned `snapshot_id` reads exactly that
-snapshot's files, so reruns see identical data.
+snapshot's files, so reruns see identical data — from its per-symbol partitions or its packs (layout 2), the
+same rows in the same order either way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from market_data.domain import Freq, adjust_bars
 from market_data.schemas import BarsRead
 from market_data.service._common import parse_adjust, parse_freq
 from market_data.service.reference import calendar_bounds, validate_symbols
-from market_data.service.snapshots import resolve_snapshot
+from market_data.service.snapshots import pack_refs, resolve_snapshot
 
 
 def get_bars(
@@ -61,7 +62,8 @@ def read_bars(
     symbols = validate_symbols(session, symbols)
     snapshot = resolve_snapshot(session, snapshot_id)
     files = repo.snapshot_files(session, snapshot.id, freq=freq_value.value, symbols=symbols)
-    stored = env.store.read([f.path for f in files], start, end)
+    packs = pack_refs(session, snapshot, freq_value.value)
+    stored = env.store.read_layout([(f.symbol, f.path) for f in files], packs, start, end)
     return adjust_bars(stored, adjust_value, end), snapshot
 
 

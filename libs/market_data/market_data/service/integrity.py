@@ -12,7 +12,7 @@ from market_data.domain import CHECKS, Freq, check_bars
 from market_data.schemas import CheckIssue, CheckReport
 from market_data.service._common import parse_freq
 from market_data.service.reference import trading_sessions, validate_symbols
-from market_data.service.snapshots import resolve_snapshot
+from market_data.service.snapshots import pack_refs, resolve_snapshot
 
 MAX_ISSUES = 500
 
@@ -31,7 +31,7 @@ def check(
     snapshot = resolve_snapshot(session, snapshot_id)
     wanted = validate_symbols(session, symbols) if symbols else None
     files = repo.snapshot_files(session, snapshot.id, freq=freq_value.value, symbols=wanted)
-    stored = env.store.read([f.path for f in files])
+    stored = env.store.read_layout([(f.symbol, f.path) for f in files], pack_refs(session, snapshot, freq_value.value))
     sessions: list[date] = []
     if stored.height and freq_value is Freq.DAILY:
         sessions = trading_sessions(session, stored["date"].min(), stored["date"].max())

@@ -48,7 +48,7 @@ def load_sample(
     for freq, frame in data.bars.items():
         for (symbol,), rows in frame.partition_by("symbol", as_dict=True, maintain_order=True).items():
             written.append(Partition(env.store.write(freq.value, symbol, rows), start, end))
-    snapshot, _ = publish(session, Source.SAMPLE, written)
+    snapshot, _ = publish(session, Source.SAMPLE, written, store=env.store)
     return LoadSampleResult(
         snapshot=snapshot, skipped=False, symbols=len(data.instruments), rows=sum(p.file.rows for p in written)
     )

@@ -5,6 +5,11 @@ A snapshot is an immutable manifest (PostgreSQL) of content-addressed Parquet fi
 sync writes new files for what changed, then publishes a new snapshot holding the previous snapshot's other
 files: earlier snapshots stay readable, and an interrupted run leaves only unreferenced files behind.
 Nothing new → no new snapshot. Whether a new snapshot is also the one new backtests use is `DEFAULT_RULE`.
+
+Manifest layout 2 (`LAYOUT`): a published snapshot also lists its daily partitions packed per code prefix
+(`store.write_pack`, `snapshot_packs`), written before the snapshot row, so it is visible with its packs or
+not at all. A bucket whose members are unchanged reuses the previous snapshot's pack. Layout-1 snapshots
+(published before) have no packs and read their per-symbol partitions, as they always did.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from market_data.config import MarketDataEnv
 from market_data.domain import Source
 from market_data.schemas import CoverageRead, DataFreshness, DefaultSnapshotRead, SnapshotDetail, SnapshotRead
 from market_data.service._common import NO_DATA_HINT, coverage_read, default_id, parse_freq, snapshot_read
-from market_data.store import StoredFile
+from market_data.store import BarStore, PackRef, StoredFile, bucket_of, members_hash
 from platform_core.errors import InvalidInput, NotFound
 from platform_core.ids import new_id, utcnow
 from platform_core.pagination import Page, PageParams
 
 log = logging.getLogger("huice.market_data")
+
+LAYOUT = 2  # the manifest format new snapshots are published in (see the module docstring)
+PACKED_FREQS = ("1d",)  # minute partitions stay per symbol: a backtest reads few of them
 
 DEFAULT_RULE = (
     "Unpinned reads and new backtests use the default snapshot. A snapshot is published only when every "
@@ -147,9 +155,19 @@ _FILE_COLUMNS = (
 )
 
 
-def publish(session: Session, source: Source, written: list[Partition]) -> tuple[SnapshotRead, bool]:
-    """A new snapshot = the newest snapshot of `source` with `written` partitions replaced or added.
-    Returns the unchanged previous snapshot (and False) when the content is identical."""
+def pack_refs(session: Session, snapshot: repo.Snapshot, freq: str) -> list[PackRef]:
+    """The packs a read of `freq` from `snapshot` may use (none for a layout-1 snapshot)."""
+    if snapshot.layout < 2 or freq not in PACKED_FREQS:
+        return []
+    return [PackRef(p.bucket, p.path, p.symbols) for p in repo.snapshot_packs(session, snapshot.id, freq=freq)]
+
+
+def publish(
+    session: Session, source: Source, written: list[Partition], *, store: BarStore
+) -> tuple[SnapshotRead, bool]:
+    """A new snapshot = the newest snapshot of `source` with `written` partitions replaced or added, its daily
+    partitions packed in `store` (layout 2). Returns the unchanged previous snapshot (and False) when the
+    content is identical."""
     base = repo.latest_snapshot(session, source=source.value)
     manifest: dict[tuple[str, str], dict[str, Any]] = {}
     if base is not None:
@@ -173,6 +191,7 @@ def publish(session: Session, source: Source, written: list[Partition]) -> tuple
         return snapshot_read(base, default_id(session)), False
     snapshot_id = f"snap_{new_id().hex}"
     files = [{**entry, "snapshot_id": snapshot_id} for _, entry in sorted(manifest.items())]
+    packs = [{**pack, "snapshot_id": snapshot_id} for pack in _packs(session, store, base, manifest)]
     row = repo.add_snapshot(
         session,
         {
@@ -183,12 +202,40 @@ def publish(session: Session, source: Source, written: list[Partition]) -> tuple
             "files": len(files),
             "rows": sum(f["rows"] for f in files),
             "coverage": _summary(files),
+            "layout": LAYOUT,
         },
         files,
+        packs,
     )
     log.info("market data snapshot %s (%s): %d files", snapshot_id, source.value, len(files))
     _promote_if_covering(session, row, manifest)
     return snapshot_read(row, default_id(session)), True
+
+
+def _packs(
+    session: Session, store: BarStore, base: repo.Snapshot | None, manifest: dict[tuple[str, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The packs of a new manifest: per packed frequency and bucket, the base snapshot's pack when its members
+    are unchanged, else a new one."""
+    previous = {}
+    if base is not None and base.layout >= 2:
+        previous = {(p.freq, p.bucket, p.members_hash): p for p in repo.snapshot_packs(session, base.id)}
+    buckets: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for (freq, symbol), entry in sorted(manifest.items()):
+        if freq in PACKED_FREQS:
+            buckets.setdefault((freq, bucket_of(symbol)), []).append((symbol, entry["path"], entry["content_hash"]))
+    packs = []
+    for (freq, bucket), members in buckets.items():
+        reused = previous.get((freq, bucket, members_hash([(s, h) for s, _, h in members])))
+        if reused is not None:
+            packs.append({c: getattr(reused, c) for c in _PACK_COLUMNS})
+            continue
+        pack = store.write_pack(freq, bucket, members)
+        packs.append({c: getattr(pack, c) for c in _PACK_COLUMNS})
+    return packs
+
+
+_PACK_COLUMNS = ("freq", "bucket", "path", "content_hash", "rows", "symbols", "members_hash")
 
 
 def _promote_if_covering(session: Session, row: repo.Snapshot, manifest: dict[tuple[str, str], dict[str, Any]]) -> None:

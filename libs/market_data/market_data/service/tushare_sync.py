@@ -169,7 +169,7 @@ def sync(
             snapshot=snap, created=False, symbols=len(wanted), fetched_rows=0, calls=client.calls - calls_before,
             plan="by_date" if by_date else "by_symbol", waited_s=round(client.waited_s, 3), **extra,
         )  # fmt: skip
-    snapshot, created = publish(session, Source.TUSHARE, written)
+    snapshot, created = publish(session, Source.TUSHARE, written, store=env.store)
     if market is not None:
         _unstage(env, days)
     return SyncResult(
