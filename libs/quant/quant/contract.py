@@ -219,7 +219,8 @@ def sort_by_symbol_ts(frame: pl.DataFrame) -> pl.DataFrame:
     sym, ts = frame["symbol"], frame["ts"]
     if n < 2 or sym.null_count() or ts.null_count():
         return frame.sort("symbol", "ts")
-    starts = np.concatenate(([0], np.flatnonzero(symbol_changes(sym)) + 1))
+    lengths = sym.rle().struct.field("len").to_numpy().astype(np.int64)  # symbol runs, no row compares
+    starts = np.concatenate(([0], np.cumsum(lengths[:-1])))
     stamps = ts.to_physical().to_numpy()
     falls = np.flatnonzero(stamps[1:] <= stamps[:-1]) + 1  # rows whose ts does not increase on the previous row's
     if falls.size and not np.isin(falls, starts, assume_unique=True).all():
@@ -230,7 +231,6 @@ def sort_by_symbol_ts(frame: pl.DataFrame) -> pl.DataFrame:
     order = names.arg_sort().to_numpy()
     if (order == np.arange(order.size)).all():
         return frame
-    lengths = np.diff(np.append(starts, n))
     block_starts, block_lengths = starts[order], lengths[order]
     if n >= CONCAT_BLOCK_ROWS * starts.size:  # long blocks: copy each contiguous slice instead of a row gather
         parts = [frame.slice(int(s), int(k)) for s, k in zip(block_starts, block_lengths, strict=True)]
