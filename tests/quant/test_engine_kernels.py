@@ -257,3 +257,48 @@ def _lane_of(out, lane: int):
         orders, out.state_lane[st] * 0, out.state_t[st], out.state_cash[st], out.pos_lane[pc] * 0, out.pos_k[pc],
         out.pos_t[pc], out.pos_value[pc], out.ca_paid[lane : lane + 1], (T, 1, K),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("fill", ["next_open", "next_close", "same_close"])
+@pytest.mark.parametrize("mode", ["weight", "shares"])
+def test_execution_targets_by_row_equal_the_vectorised_fill(fill: str, mode: str, monkeypatch) -> None:
+    """The bar-by-bar forward fill of wide panels (`_execution_targets_by_row`, taken from
+    `ROW_FILL_CELLS` cells per bar, in a copy or over its input) gives the vectorised path's targets and
+    changes to the bit: gaps (NaN, and ±inf only when some value is NaN), negatives, weights above 1 and rows
+    summing above 1, one or many symbols."""
+    from quant import engine
+
+    rng = np.random.default_rng(31 + (mode == "shares") + 2 * len(fill))
+    for it in range(12):
+        T, L, K = int(rng.integers(2, 40)), int(rng.integers(1, 3)), int(rng.integers(1, 9))
+        scale = 1.0 if mode == "weight" else 500.0
+        values = np.round(rng.uniform(-0.2, 1.3 if it % 3 else 0.3, (T, L, K)) * scale, 3)
+        gaps = rng.random((T, L, K)) < (0.0 if it % 4 == 0 else 0.7)
+        decisions = np.where(gaps, np.nan, values)
+        if it % 4 == 1:
+            decisions[rng.random((T, L, K)) < 0.05] = np.inf
+        if it % 4 == 0:
+            decisions[rng.random((T, L, K)) < 0.05] = -np.inf if it % 8 else np.inf
+        decisions[:, :, 0][rng.random(T) < 0.3] = -0.0
+        monkeypatch.setattr(engine, "ROW_FILL_CELLS", 10**9)
+        want = execution_targets(decisions, mode, fill)
+        monkeypatch.setattr(engine, "ROW_FILL_CELLS", 1)
+        given = decisions.copy()
+        for overwrite in (False, True):
+            got = execution_targets(given, mode, fill, overwrite=overwrite)
+            assert (got[0] is given) == overwrite
+            for a, b in zip(got, want, strict=True):
+                assert a.dtype == b.dtype and a.shape == b.shape
+                assert a.tobytes() == b.tobytes(), (it, T, L, K, overwrite)
+            assert overwrite or given.tobytes() == decisions.tobytes()
+
+
+def test_symbol_index_maps_known_symbols_and_gives_minus_one_otherwise() -> None:
+    """`align_targets`' symbol lookup: a string column by one polars mapping, other dtypes by a dictionary."""
+    from quant.engine import _symbol_index
+
+    symbols = ["000001.SZ", "300750.SZ", "600000.SH"]
+    column = pl.Series("symbol", ["600000.SH", None, "999999.SH", "000001.SZ", "300750.SZ", ""])
+    for col in (column, column.cast(pl.Categorical)):
+        assert _symbol_index(symbols, col).tolist() == [2, -1, -1, 0, 1, -1]
+    assert _symbol_index(symbols, pl.Series("symbol", [], pl.String)).tolist() == []

@@ -254,12 +254,15 @@ def _block_frames() -> dict[str, pl.DataFrame]:
     }
 
 
+@pytest.mark.parametrize("block_rows", [1, 10**9], ids=["slices", "gather"])
 @pytest.mark.parametrize("name", list(_block_frames()))
-def test_sorting_symbol_blocks_by_a_gather_equals_polars_sort(name: str) -> None:
-    """`sort_by_symbol_ts` reorders per-symbol blocks with one gather (or falls back to the sort): the rows
-    come out exactly as `frame.sort("symbol", "ts")` puts them."""
+def test_sorting_symbol_blocks_by_a_gather_equals_polars_sort(name: str, block_rows: int, monkeypatch) -> None:
+    """`sort_by_symbol_ts` reorders per-symbol blocks by concatenated slices or one gather (or falls back to
+    the sort): the rows come out exactly as `frame.sort("symbol", "ts")` puts them, in one chunk per column."""
+    from quant import contract
     from quant.contract import sort_by_symbol_ts
 
+    monkeypatch.setattr(contract, "CONCAT_BLOCK_ROWS", block_rows)
     frame = _block_frames()[name]
     expected = frame.sort("symbol", "ts")
     got = sort_by_symbol_ts(frame)
@@ -267,3 +270,5 @@ def test_sorting_symbol_blocks_by_a_gather_equals_polars_sort(name: str) -> None
         assert got.select("symbol", "ts").equals(expected.select("symbol", "ts"))
     else:
         assert got.equals(expected)
+    if got is not frame:
+        assert got.n_chunks("all") == [1] * got.width

@@ -205,16 +205,22 @@ def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:
     return bool((sym[stay] != sym[stay + 1]).all())
 
 
+CONCAT_BLOCK_ROWS = 64  # mean rows per symbol block from which `sort_by_symbol_ts` concatenates slices
+
+
 def sort_by_symbol_ts(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame.sort("symbol", "ts")`, by one gather when each symbol's rows are one block already in strictly
-    increasing `ts` (a concatenation of per-symbol frames, in any symbol order: how the store, the synthetic
-    market and most callers build a universe) — 3× cheaper than polars' sort of 12.5 M rows. The result is the
-    sort's to the row: with no two rows of one (symbol, ts) the order is unique. Any other frame is sorted."""
+    """`frame.sort("symbol", "ts")`, by reordering blocks when each symbol's rows are one block already in
+    strictly increasing `ts` (a concatenation of per-symbol frames, in any symbol order: how the store, the
+    synthetic market and most callers build a universe): long blocks are copied slice by slice (`pl.concat` of
+    zero-copy slices, ~2× cheaper than a row gather from a many-chunk frame, which is 3× cheaper than polars'
+    sort of 12.5 M rows), short ones by one gather. The result is the sort's to the row: with no two rows of
+    one (symbol, ts) the order is unique. Any other frame is sorted."""
     n = frame.height
     sym, ts = frame["symbol"], frame["ts"]
     if n < 2 or sym.null_count() or ts.null_count():
         return frame.sort("symbol", "ts")
-    starts = np.concatenate(([0], np.flatnonzero(symbol_changes(sym)) + 1))
+    lengths = sym.rle().struct.field("len").to_numpy().astype(np.int64)  # symbol runs, no row compares
+    starts = np.concatenate(([0], np.cumsum(lengths[:-1])))
     stamps = ts.to_physical().to_numpy()
     falls = np.flatnonzero(stamps[1:] <= stamps[:-1]) + 1  # rows whose ts does not increase on the previous row's
     if falls.size and not np.isin(falls, starts, assume_unique=True).all():
@@ -225,8 +231,10 @@ def sort_by_symbol_ts(frame: pl.DataFrame) -> pl.DataFrame:
     order = names.arg_sort().to_numpy()
     if (order == np.arange(order.size)).all():
         return frame
-    lengths = np.diff(np.append(starts, n))
     block_starts, block_lengths = starts[order], lengths[order]
+    if n >= CONCAT_BLOCK_ROWS * starts.size:  # long blocks: copy each contiguous slice instead of a row gather
+        parts = [frame.slice(int(s), int(k)) for s, k in zip(block_starts, block_lengths, strict=True)]
+        return pl.concat(parts, rechunk=True)
     # index of row i of the output: its block's start + its offset in the block
     offsets = np.arange(n) - np.repeat(np.cumsum(block_lengths) - block_lengths, block_lengths)
     return frame[np.repeat(block_starts, block_lengths) + offsets]

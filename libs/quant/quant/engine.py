@@ -61,12 +61,21 @@ def align_targets(m: Market, targets: pl.DataFrame) -> tuple[np.ndarray, str]:
     ):
         out[m.row_t, m.row_n] = values
         return out, mode
-    lookup = {s: i for i, s in enumerate(m.symbols)}
-    n = np.array([lookup.get(s, -1) for s in targets["symbol"].to_list()], dtype=np.int64)
+    n = _symbol_index(m.symbols, targets["symbol"])
     t = np.searchsorted(m.ts, targets["ts"].cast(pl.Datetime("us")).to_numpy(), side="right") - 1
     ok = (n >= 0) & (t >= 0)
     out[t[ok], n[ok]] = values[ok]
     return out, mode
+
+
+def _symbol_index(symbols: list[str], column: pl.Series) -> np.ndarray:
+    """Each row's position in `symbols`, -1 for a symbol (or null) not in them: one polars mapping for a
+    string column (a market's rebalance rows are ~600k), a dictionary lookup per row otherwise."""
+    if column.dtype == pl.String:
+        index = column.replace_strict(symbols, np.arange(len(symbols), dtype=np.int64), default=-1)
+        return index.fill_null(-1).cast(pl.Int64).to_numpy()
+    lookup = {s: i for i, s in enumerate(symbols)}
+    return np.array([lookup.get(s, -1) for s in column.to_list()], dtype=np.int64)
 
 
 def rows_to_decisions(m: Market, weights: np.ndarray, contiguous: bool = True) -> np.ndarray:
@@ -85,11 +94,20 @@ def rows_to_decisions(m: Market, weights: np.ndarray, contiguous: bool = True) -
     return out
 
 
-def execution_targets(decisions: np.ndarray, mode: str, fill: str) -> tuple[np.ndarray, np.ndarray]:
+ROW_FILL_CELLS = 1024  # cells per bar from which `execution_targets` forward-fills bar by bar
+
+
+def execution_targets(
+    decisions: np.ndarray, mode: str, fill: str, overwrite: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Forward-fill decisions (T, L, K), clip/scale weights, shift to the bar they execute on, and
     flag changes. next_open / next_close: decided at bar t, executed at bar t+1; same_close: bar t.
-    The outputs keep the memory layout of `decisions` (a transposed view gives lane-major panels)."""
+    The outputs keep the memory layout of `decisions` (a transposed view gives lane-major panels).
+    A C-ordered panel with many cells per bar takes `_execution_targets_by_row` (the same values), which
+    writes the targets over `decisions` when the caller passes `overwrite` (it owns them and drops them)."""
     T = decisions.shape[0]
+    if T > 1 and decisions.flags.c_contiguous and decisions.size >= ROW_FILL_CELLS * T:
+        return _execution_targets_by_row(decisions, mode, fill, overwrite and decisions.flags.writeable)
     filled = decisions
     if np.isnan(decisions).any():
         idx = np.where(np.isfinite(decisions), np.arange(T).reshape(-1, *([1] * (decisions.ndim - 1))), -1)
@@ -111,6 +129,36 @@ def execution_targets(decisions: np.ndarray, mode: str, fill: str) -> tuple[np.n
     np.not_equal(out[0], 0.0, out=change[0])
     np.not_equal(out[1:], out[:-1], out=change[1:])
     return out, change
+
+
+def _execution_targets_by_row(
+    decisions: np.ndarray, mode: str, fill: str, overwrite: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """`execution_targets` without full-size temporaries (a 5,000-symbol market's panel is 100 MB, and the
+    vectorised forward fill allocates five such arrays: mostly first-touch page faults), in one buffer —
+    `decisions` itself when `overwrite`, else a copy: each bar's non-finite decisions take the previous
+    bar's filled values (0 before the first), then the same clip and weight scaling on the same values,
+    then the rows move one bar down (row by row, from the last) for fills on the next bar."""
+    T = decisions.shape[0]
+    a = decisions if overwrite else decisions.copy()
+    if np.isnan(a).any():  # as the vectorised path: non-finite values are gaps only when some are NaN
+        np.copyto(a[0], 0.0, where=~np.isfinite(a[0]))
+        for t in range(1, T):
+            np.copyto(a[t], a[t - 1], where=~np.isfinite(a[t]))
+    if a.min() < 0 or (mode == "weight" and a.max() > 1):
+        np.clip(a, 0.0, 1.0 if mode == "weight" else None, out=a)
+    if mode == "weight" and a.shape[-1] > 1:
+        total = a.sum(axis=-1, keepdims=True)
+        if (total > 1.0).any():
+            a[...] = np.where(total > 1.0, a / np.maximum(total, 1e-300), a)
+    if fill != "same_close":
+        for t in range(T - 1, 0, -1):
+            np.copyto(a[t], a[t - 1])
+        a[0] = 0.0
+    change = np.empty_like(a, dtype=bool)
+    np.not_equal(a[0], 0.0, out=change[0])
+    np.not_equal(a[1:], a[:-1], out=change[1:])
+    return a, change
 
 
 def benchmark_returns(m: Market, benchmark: pl.DataFrame | None) -> np.ndarray | None:
@@ -168,9 +216,10 @@ def simulate(
 
 
 def simulate_decisions(m: Market, decisions, mode, config, benchmark, spec, params) -> BacktestResult:
-    """Simulate one portfolio from a decision panel (T, 1, N) and build its full result."""
+    """Simulate one portfolio from a decision panel (T, 1, N) and build its full result (the panel is the
+    caller's to drop: a wide one is overwritten by the execution targets)."""
     sym_idx = np.arange(len(m.symbols))[None, :]
-    tgt, change = execution_targets(decisions, mode, config.fill)
+    tgt, change = execution_targets(decisions, mode, config.fill, overwrite=True)  # both callers' panels are fresh
     out = run_kernel(m, config, sym_idx, mode, tgt, change)
     result = build_result(m, out, sym_idx, config, benchmark_returns(m, benchmark), {})
     result.manifest = manifest(m, config, spec, params)  # after the frames: it waits for the data hash

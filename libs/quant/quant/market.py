@@ -354,7 +354,7 @@ def _apply_limits(m: Market, bars: pl.DataFrame, lay: _Layout, inst: pl.DataFram
         np.copyto(ref, space.from_panel(psc), where=need)
         del psc
     del need
-    up, down, scratch = _rule_limits(m, space, inst, ref)
+    up, down = _rule_limits(m, space, inst, ref)  # on a dense layout `down` is `ref`'s buffer
     del ref
     rule_ok = np.isfinite(up)
     if bars["up_limit"].null_count() == bars.height and bars["down_limit"].null_count() == bars.height:
@@ -375,16 +375,16 @@ def _apply_limits(m: Market, bars: pl.DataFrame, lay: _Layout, inst: pl.DataFram
         np.copyto(down, down_data, where=np.isfinite(down_data))
     del rule_ok
     m.up_limit, m.down_limit = space.to_panel_view(up), space.to_panel_view(down)
-    if scratch is None:
-        scratch = np.empty(up.shape)
-    with np.errstate(invalid="ignore"):
-        if config.limit_policy == "touch":
-            price = space.get("raw_open") if config.fill == "next_open" else raw_close
-            buy = np.greater_equal(price, np.subtract(up, EPS, out=scratch))
-            sell = np.less_equal(price, np.add(down, EPS, out=scratch))
-        else:
-            buy = np.greater_equal(space.get("raw_low"), np.subtract(up, EPS, out=scratch))
-            sell = np.less_equal(space.get("raw_high"), np.add(down, EPS, out=scratch))
+    if config.limit_policy == "touch":
+        price = space.get("raw_open") if config.fill == "next_open" else raw_close
+        buy_px, sell_px = price, price
+    else:
+        buy_px, sell_px = space.get("raw_low"), space.get("raw_high")
+    buy, sell = np.empty(up.shape, bool), np.empty(up.shape, bool)
+    with np.errstate(invalid="ignore"):  # price >= up - EPS, price <= down + EPS, block by block (a small scratch)
+        for rows, scratch in _row_blocks(up.shape):
+            np.greater_equal(buy_px[rows], np.subtract(up[rows], EPS, out=scratch), out=buy[rows])
+            np.less_equal(sell_px[rows], np.add(down[rows], EPS, out=scratch), out=sell[rows])
     m.buy_block, m.sell_block = space.to_panel(buy), space.to_panel(sell)
 
 
@@ -479,8 +479,8 @@ def _rule_limits(
     """`round_half_up_cent(ref * (1 ± pct))` with the day's limit % per (bar, symbol): by board and date
     (and ST flag) from the rulebook, NaN in a listing's first sessions without a limit (`no_limit_sessions`).
     The % is looked up per (bar, board) — `rb.limit_pct` is a function of board, ST flag and date — and
-    multiplied in one pass (a row gather on a dense layout, a masked pass per board else), instead of a
-    (T, N) % panel. Also returns the gather's buffer (free now) for the caller's scratch."""
+    multiplied in one pass (a row gather by blocks of rows on a dense layout, a masked pass per board else),
+    instead of a (T, N) % panel. On a dense layout the lower limit is written over `ref`."""
     boards = inst["board"].to_list()
     kinds = list(dict.fromkeys(boards))
     T = len(m.dates)
@@ -510,26 +510,44 @@ def _rule_limits(
 
     out = []
     code = np.array([kinds.index(b) for b in boards], dtype=np.intp)
-    gathered = np.empty(ref.shape) if space.nt else None
     for sign in (1.0, -1.0):
-        limit = np.empty(ref.shape)
         factors, st_factors = (1 + plain, 1 + st) if sign > 0 else (1 - plain, 1 - st)
         if space.nt:  # (N, T): one row per symbol, gathered from the (board, T) table (contiguous rows)
-            np.take(np.ascontiguousarray(factors.T), code, axis=0, out=gathered, mode="clip")  # unbuffered
-            if is_st is not None:
-                np.copyto(gathered, np.ascontiguousarray(st_factors.T)[code], where=is_st)
-            np.multiply(ref, gathered, out=limit)
+            # the lower limit overwrites `ref` (elementwise, each cell read before it is written; the caller
+            # drops it): one 100 MB array fewer to fault in at market scale
+            limit = np.empty(ref.shape) if sign > 0 else ref
+            table, st_table = np.ascontiguousarray(factors.T), np.ascontiguousarray(st_factors.T)
+            for rows, gathered in _row_blocks(ref.shape):  # a small gather buffer, reused block by block
+                np.take(table, code[rows], axis=0, out=gathered, mode="clip")  # unbuffered
+                if is_st is not None:
+                    np.copyto(gathered, st_table[code[rows]], where=is_st[rows])
+                np.multiply(ref[rows], gathered, out=limit[rows])
         else:
+            limit = np.empty(ref.shape)
             for k, mask in enumerate(masks):
                 np.multiply(ref, per_time(factors[:, k]), out=limit, where=per_symbol(mask))
                 if is_st is not None:
                     np.multiply(ref, per_time(st_factors[:, k]), out=limit, where=per_symbol(mask) & is_st)
         _round_half_up_cent(limit)
-        for rows, n in free:  # pct NaN there: the same operations on NaN
+        for rows, n in free:  # pct NaN there: the same operations on NaN (NaN whatever `ref` holds)
             at = (n, rows) if space.nt else (rows, n)
             limit[at] = rb.round_half_up_cent(ref[at] * (1 + np.nan if sign > 0 else 1 - np.nan))
         out.append(limit)
-    return out[0], out[1], gathered
+    return out[0], out[1]
+
+
+_BLOCK_CELLS = 1 << 16  # cells of a row block's scratch buffer (512 kB of float64: stays in the cache)
+
+
+def _row_blocks(shape: tuple[int, int]):
+    """(row slice, scratch) over the rows of an (N, T) array in blocks of ~`_BLOCK_CELLS` cells; the scratch
+    is one buffer, sliced to the block's rows (its content is not kept between blocks)."""
+    rows, cols = shape
+    step = max(1, _BLOCK_CELLS // max(cols, 1))
+    scratch = np.empty((min(step, rows), cols))
+    for lo in range(0, rows, step):
+        hi = min(lo + step, rows)
+        yield slice(lo, hi), scratch[: hi - lo]
 
 
 def _round_half_up_cent(a: np.ndarray) -> None:
