@@ -20,6 +20,7 @@ from huice.bootstrap import Container
 from job_orchestration import attempt
 from market_data import service as market
 from market_data.config import env_of as market_env_of
+from quant.templates import get_template
 from tests.backtest import support
 
 scenarios("backtest/features/universes.feature")
@@ -34,6 +35,25 @@ scenarios("backtest/features/universes.feature")
 def _index_backtest(client: Any, me: support.User, n: int, start: str, end: str) -> dict:
     body = support.backtest_body(
         strategyRef={"template": "momentum_rotation", "params": {"top_n": n, "lookback": 5, "rebalance": 5}},
+        universe={"index": "000300.SH"},
+        window={"start": start, "end": end},
+    )
+    answer = client.post("/api/backtests", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+@given(
+    parsers.parse(
+        'a backtest of inline momentum_rotation code holding {n:d} stocks on the CSI 300 members from "{start}" to '
+        '"{end}"'
+    ),
+    target_fixture="created",
+)
+def _inline_index_backtest(client: Any, me: support.User, n: int, start: str, end: str) -> dict:
+    code = get_template("momentum_rotation").source + "\n# user code: runs in the confined runner\n"
+    body = support.backtest_body(
+        strategyRef={"code": code, "params": {"top_n": n, "lookback": 5, "rebalance": 5}},
         universe={"index": "000300.SH"},
         window={"start": start, "end": end},
     )

@@ -132,6 +132,8 @@ def test_every_strategy_frame_carries_in_universe_fields_or_not() -> None:
     given = bars.reverse().with_columns(in_universe=pl.Series([True, False, None, True]))
     # matched on (symbol, ts): B D2 true, B D1 false, A D2 null (no member), A D1 true
     assert strategy_frame(bars, (), given)["in_universe"].to_list() == [True, False, False, True]
+    wider = pl.concat([given, _bars([D1], ["Z"]).with_columns(in_universe=pl.lit(True))])  # rows bars lack
+    assert strategy_frame(bars, (), wider)["in_universe"].to_list() == [True, False, False, True]
     every = bars.with_columns(in_universe=pl.lit(True))
     assert strategy_frame(bars, (), every)["in_universe"].to_list() == [True] * 4
 

@@ -129,9 +129,22 @@ def strategy_frame(bars: pl.DataFrame, fields: tuple[str, ...], given: pl.DataFr
     if flags is not None and UNIVERSE_COLUMN not in bars.columns:
         extra.append(UNIVERSE_COLUMN)
     if extra and source is not bars:
-        bars = bars.join(source.select("symbol", "ts", *extra), on=["symbol", "ts"], how="left", maintain_order="left")
+        keyed = source.select("symbol", "ts", *extra)
+        if not _same_rows(bars, keyed):
+            keyed = keyed.sort("symbol", "ts")  # the contract's order: a sort is cheaper than the join
+        if _same_rows(bars, keyed):
+            bars = bars.with_columns(keyed.select(extra).get_columns())
+        else:
+            bars = bars.join(keyed, on=["symbol", "ts"], how="left", maintain_order="left")
     if UNIVERSE_COLUMN not in bars.columns:
         return bars.with_columns(pl.lit(True).alias(UNIVERSE_COLUMN))
     if bars.schema[UNIVERSE_COLUMN] == pl.Boolean and not bars[UNIVERSE_COLUMN].null_count():
         return bars
     return bars.with_columns(pl.col(UNIVERSE_COLUMN).cast(pl.Boolean).fill_null(False))
+
+
+def _same_rows(bars: pl.DataFrame, source: pl.DataFrame) -> bool:
+    """Whether `source` has the rows of `bars` in the same order (equal symbol and ts columns)."""
+    if source.height != bars.height or source.schema["ts"] != bars.schema["ts"]:
+        return False
+    return source["symbol"].equals(bars["symbol"]) and source["ts"].equals(bars["ts"])

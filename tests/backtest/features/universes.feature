@@ -32,6 +32,13 @@ Feature: Point-in-time universes
       | 2024-02-27 | 2024-02-28 | -0.0421   | 0.0392    | 0.0356    | 000010.SZ,300010.SZ |
       | 2024-03-26 | 2024-03-27 | 0.1079    | 0.013     | -0.0321   | 300010.SZ,600010.SH |
 
+  Scenario: User code ranking with top_n without FIELDS holds N members of a point-in-time selection
+    # momentum_rotation's source as inline code (so it runs in the confined runner, not in process): its
+    # bars carry in_universe although it declares no FIELDS, and top_n ranks each session's members only
+    Given a backtest of inline momentum_rotation code holding 2 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
+    When its run succeeds
+    Then from the first fill on it holds 2 stocks on every session, each a CSI 300 member on that session
+
   Scenario: A selection is refused when it names neither an index nor all
     When the user creates a backtest on the universe {"exclude_st": true}
     Then the answer is 422 INVALID_INPUT naming "context.universe"
