@@ -211,8 +211,7 @@ class Context:
     execution: what happened since the previous decision), `g` (the strategy's state), `history(symbol,
     count, field, end_dt=None)`, `sma(symbol, window, field="close")` (the SMA up to the current bar),
     `instrument(symbol)`, `in_universe(symbol)` (membership on the current bar) and the order / scheduling
-    functions as methods. Any other attribute may be set
-    freely."""
+    functions as methods. Any other attribute may be set freely."""
 
     def __init__(self, run: RunView, params: dict):
         self._run = run
