@@ -19,6 +19,8 @@ from backtest.config import env_of
 from huice.bootstrap import Container
 from job_orchestration import attempt
 from market_data import service as market
+from market_data.config import env_of as market_env_of
+from quant.templates import get_template
 from tests.backtest import support
 
 scenarios("backtest/features/universes.feature")
@@ -33,6 +35,25 @@ scenarios("backtest/features/universes.feature")
 def _index_backtest(client: Any, me: support.User, n: int, start: str, end: str) -> dict:
     body = support.backtest_body(
         strategyRef={"template": "momentum_rotation", "params": {"top_n": n, "lookback": 5, "rebalance": 5}},
+        universe={"index": "000300.SH"},
+        window={"start": start, "end": end},
+    )
+    answer = client.post("/api/backtests", json=body, headers=me.headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+@given(
+    parsers.parse(
+        'a backtest of inline momentum_rotation code holding {n:d} stocks on the CSI 300 members from "{start}" to '
+        '"{end}"'
+    ),
+    target_fixture="created",
+)
+def _inline_index_backtest(client: Any, me: support.User, n: int, start: str, end: str) -> dict:
+    code = get_template("momentum_rotation").source + "\n# user code: runs in the confined runner\n"
+    body = support.backtest_body(
+        strategyRef={"code": code, "params": {"top_n": n, "lookback": 5, "rebalance": 5}},
         universe={"index": "000300.SH"},
         window={"start": start, "end": end},
     )
@@ -84,6 +105,41 @@ def _held_after(client: Any, me: support.User, run: dict, symbol: str, day: str)
 def _held_before(client: Any, me: support.User, run: dict, symbol: str, day: str) -> None:
     held = _held(client, me, run, symbol)
     assert held and held[0] < day
+
+
+@then(
+    parsers.parse(
+        "from the first fill on it holds {n:d} stocks on every session, each a CSI 300 member on that session"
+    )
+)
+def _holds_n_members(bt: Container, client: Any, me: support.User, run: dict, n: int) -> None:
+    positions = _positions(client, me, run)
+    days = sorted({d for d, _ in positions})
+    with bt.db.transaction() as session:
+        members = market.universe_membership(session, index="000300.SH", start=days[0], end=days[-1])
+    inside = set(members.select("date", "symbol").iter_rows())
+    held = {d: sorted(s for e, s in positions if e == d) for d in days}
+    assert [d for d in days if len(held[d]) != n] == [], {d: held[d] for d in days if len(held[d]) != n}
+    assert [(d, s) for d, s in positions if (d, s) not in inside] == []
+
+
+@then("on these rebalance sessions the 5-session returns and the stocks held after the next open are")
+def _momentum_picks(bt: Container, client: Any, me: support.User, run: dict, datatable: list[list[str]]) -> None:
+    header, *rows = datatable
+    codes = header[2:5]
+    with bt.db.transaction() as session:
+        closes = market.get_bars(
+            session, market_env_of(bt), symbols=codes, freq="1d", start=date(2023, 2, 1), end=date(2024, 6, 28),
+            adjust="hfq",
+        ).select("symbol", pl.col("ts").dt.date().alias("date"), "close")  # fmt: skip
+    back = closes.with_columns((pl.col("close") / pl.col("close").shift(5).over("symbol") - 1).alias("ret"))
+    positions = _positions(client, me, run)
+    for row in rows:
+        day, after = date.fromisoformat(row[0]), date.fromisoformat(row[1])
+        rets = dict(back.filter(pl.col("date") == day).select("symbol", pl.col("ret").round(4)).rows())
+        assert rets == {c: float(v) for c, v in zip(codes, row[2:5], strict=True)}, day
+        held = sorted(s for d, s in positions if d == after)
+        assert held == row[5].split(","), (after, held)
 
 
 @when(parsers.parse("the user creates a backtest on the universe {universe}"), target_fixture="answer")

@@ -280,3 +280,27 @@ def handle_bar(context, bar):
     for bad in ("'stop loss'", "'x' * 33", "7"):
         with pytest.raises(StrategyError, match=r"bar 2015-01-12.*reason/tag is 1 to 32 characters"):
             _run(source.replace('reason="STOP_LOSS"', f"tag={bad}"), BARS, config)
+
+
+def test_context_in_universe_reads_the_point_in_time_membership_of_the_bars() -> None:
+    """`context.in_universe(symbol)` on each bar: the given frame's `in_universe` (a row without it: not a
+    member), true everywhere for a frame without the column; the order stream path reads the same."""
+    from quant.event import order_streams
+
+    source = """
+from quant.sdk import log
+
+def handle_bar(context, bar):
+    log(context.current_dt.date(), context.in_universe("600000.SH"), context.in_universe("000001.SZ"))
+"""
+    later = pl.int_range(pl.len()).over("symbol") >= 10  # 000001.SZ joins on its 11th bar
+    members = BARS.with_columns(in_universe=(pl.col("symbol") == "600000.SH") | later)
+    _, lines = _run(source, members)
+    days = BARS.filter(pl.col("symbol") == "600000.SH")["date"].to_list()
+    assert lines == [f"{d} True {i >= 10}" for i, d in enumerate(days)]
+    _, plain = _run(source, BARS)
+    assert plain == [f"{d} True True" for d in days]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        order_streams(load_strategy(source), members, [{}], EngineConfig(initial_cash=100_000))
+    assert out.getvalue().splitlines() == lines

@@ -122,3 +122,38 @@ def test_grids_and_independent_runs_keep_the_declared_fields() -> None:
     assert grid.summary["final_equity"][0] != grid.summary["final_equity"][1]
     alone = run_independent("value_rotation", bars, {"n": 1}, EngineConfig())
     assert alone.summary.height == 3
+
+
+def test_every_strategy_frame_carries_in_universe_fields_or_not() -> None:
+    from quant.fundamentals import strategy_frame
+
+    bars = _bars([D1, D2], ["A", "B"])
+    assert strategy_frame(bars, ())["in_universe"].to_list() == [True] * 4
+    given = bars.reverse().with_columns(in_universe=pl.Series([True, False, None, True]))
+    # matched on (symbol, ts): B D2 true, B D1 false, A D2 null (no member), A D1 true
+    assert strategy_frame(bars, (), given)["in_universe"].to_list() == [True, False, False, True]
+    wider = pl.concat([given, _bars([D1], ["Z"]).with_columns(in_universe=pl.lit(True))])  # rows bars lack
+    assert strategy_frame(bars, (), wider)["in_universe"].to_list() == [True, False, False, True]
+    every = bars.with_columns(in_universe=pl.lit(True))
+    assert strategy_frame(bars, (), every)["in_universe"].to_list() == [True] * 4
+
+
+def _momentum_bars() -> pl.DataFrame:
+    days = [D1, D2, D3]
+    bars = _bars(days, ["A", "B", "C"]).with_columns(
+        close=pl.Series([10.0, 11.0, 11.0, 10.0, 10.5, 10.5, 10.0, 10.2, 10.2]),
+        in_universe=pl.Series([True, False, True, True, True, True, True, True, True]),
+    )
+    return bars
+
+
+def test_momentum_rotation_ranks_each_sessions_members_only() -> None:
+    # D2 (the first rebalance, lookback 1): A +10 % is the best but no member on D2, so B +5 % and C +2 %;
+    # D3 (rebalance 1): A is a member again and every return is 0 %: ties go to the row order, A and B
+    targets = compute_targets(
+        load_template("momentum_rotation"), _momentum_bars(), {"lookback": 1, "top_n": 2, "rebalance": 1}
+    )
+    picks = targets.sort("ts", "symbol").with_columns(pl.col("ts").dt.date())
+    assert picks.rows() == [
+        (D2, "A", 0.0), (D2, "B", 0.5), (D2, "C", 0.5), (D3, "A", 0.5), (D3, "B", 0.5), (D3, "C", 0.0),
+    ]  # fmt: skip

@@ -301,10 +301,13 @@ def with_fields(
 ) -> pl.DataFrame:
     """The bars a strategy declaring `fields` sees: one column per field from market_data's `fundamentals`
     as known at each bar's decision time (`quant.fundamentals`: a daily bar of t carries t's daily_basic,
-    an intraday bar the previous session's) and `in_universe` (membership on that session). Unchanged
-    when it declares none."""
-    if not fields or bars.is_empty():
+    an intraday bar the previous session's) and `in_universe` (membership on that session, whether or not
+    it declares fields, so its ranking sees each session's members only). Unchanged for an explicit list
+    (`members` None) and no fields: the engine's frame then says every stock is in the universe."""
+    if bars.is_empty() or (not fields and members is None):
         return bars
+    if not fields:
+        return with_membership(bars, members)
     symbols = bars["symbol"].unique().sort().to_list()
     start, end = bars["date"].min(), bars["date"].max()
     known = _field(lambda: market.fundamentals(session, symbols, start - _KNOWN_WITHIN, end), "context.universe")
@@ -319,7 +322,7 @@ def sweep_inputs(
     universe) — what a single run's strategy sees; the engine's `normalize_bars` drops them again before
     simulating."""
     fields = strategy_fields(source)
-    if not fields:
+    if not fields and members is None:
         return inputs
     bars = with_fields(session, inputs.bars, fields, members, freq=freq)
     return MarketInputs(bars=bars, instruments=inputs.instruments, benchmark=inputs.benchmark)

@@ -37,6 +37,7 @@ from quant import event_sdk
 from quant.contract import normalize_bars
 from quant.event_book import EventRun, check_tag
 from quant.event_view import BarData, Context, EventError, HookError, Order, Position
+from quant.fundamentals import UNIVERSE_COLUMN
 from quant.kernel import KernelOut
 from quant.market import Market, prepare_market, split_benchmark
 from quant.strategy import EventHooks, StrategyError, StrategySpec, user_error, validate_strategy_params
@@ -159,15 +160,23 @@ def _prepare(bars: pl.DataFrame, config: EngineConfig | None, instruments) -> tu
 
 
 def run_strategy(
-    spec: StrategySpec, bars: pl.DataFrame, m: Market, config: EngineConfig, params: dict, instruments=None
+    spec: StrategySpec,
+    bars: pl.DataFrame,
+    m: Market,
+    config: EngineConfig,
+    params: dict,
+    instruments=None,
+    given: pl.DataFrame | None = None,
 ) -> EventRun:
     """Drive an event-driven strategy over every bar; the cyclic collector is paused meanwhile (the run
-    allocates many short-lived acyclic objects, as the scalar kernel does)."""
+    allocates many short-lived acyclic objects, as the scalar kernel does). `given` (the caller's frame
+    before normalising) gives `context.in_universe` its membership when it carries `in_universe`."""
     if spec.event is None:
         raise StrategyError("not an event-driven strategy (it defines no handle_bar)")
     values = validate_strategy_params(spec, params)
     event_sdk.reset_globals()
     run = EventRun(m, config, bars, instruments)
+    run.members = member_panel(m, given)
     run.context = Context(run, values)
     driver = _Driver(run, spec, spec.event, _session_offsets(m))
     enabled = gc.isenabled()
@@ -180,6 +189,22 @@ def run_strategy(
         if enabled:
             gc.enable()
     return run
+
+
+def member_panel(m: Market, given: pl.DataFrame | None) -> np.ndarray | None:
+    """(sessions × symbols) booleans of `given`'s `in_universe` (False where it has no row or a null) on
+    the market's grid; None when it carries none (every symbol in the universe on every bar)."""
+    if given is None or UNIVERSE_COLUMN not in given.columns:
+        return None
+    rows = given.select("symbol", pl.col("ts").cast(pl.Datetime("us")), pl.col(UNIVERSE_COLUMN).fill_null(False))
+    ts = rows["ts"].to_numpy().astype(m.ts.dtype)
+    t = np.minimum(np.searchsorted(m.ts, ts), max(len(m.ts) - 1, 0))
+    index = {s: k for k, s in enumerate(m.symbols)}
+    k = np.array([index.get(s, -1) for s in rows["symbol"].to_list()], dtype=np.int64)
+    keep = (k >= 0) & (m.ts[t] == ts) if len(m.ts) else np.zeros(len(k), bool)
+    panel = np.zeros(m.shape, dtype=bool)
+    panel[t[keep], k[keep]] = rows[UNIVERSE_COLUMN].to_numpy()[keep]
+    return panel
 
 
 def stream_frame(run: EventRun) -> pl.DataFrame:
@@ -206,12 +231,20 @@ def is_order_stream(frame: Any) -> bool:
 
 
 def order_streams(
-    spec: StrategySpec, bars: pl.DataFrame, param_sets: list[dict], config: EngineConfig | None = None, instruments=None
+    spec: StrategySpec,
+    bars: pl.DataFrame,
+    param_sets: list[dict],
+    config: EngineConfig | None = None,
+    instruments=None,
+    *,
+    given: pl.DataFrame | None = None,
 ) -> list[pl.DataFrame]:
     """The order stream of an event-driven strategy for each parameter set (what the confined runner
-    returns in place of targets). The strategy's own failures are `HookError`s."""
+    returns in place of targets). The strategy's own failures are `HookError`s. `context.in_universe` reads
+    the `in_universe` of `given` (default: `bars`, before normalising)."""
+    given = bars if given is None else given
     bars, config, m = _prepare(bars, config, instruments)
-    return [stream_frame(run_strategy(spec, bars, m, config, p, instruments)) for p in param_sets]
+    return [stream_frame(run_strategy(spec, bars, m, config, p, instruments, given)) for p in param_sets]
 
 
 def replay(m: Market, config: EngineConfig, bars: pl.DataFrame, stream: pl.DataFrame) -> EventRun:
@@ -270,10 +303,12 @@ def spec_user_error(exc: HookError, spec: StrategySpec) -> StrategyError:
 # --- results -----------------------------------------------------------------------------------------
 
 
-def _user_run(spec: StrategySpec, bars, m: Market, config: EngineConfig, params: dict, instruments) -> EventRun:
+def _user_run(
+    spec: StrategySpec, bars, m: Market, config: EngineConfig, params: dict, instruments, given=None
+) -> EventRun:
     """`run_strategy` with the strategy's failures reported as the strategy model reports them."""
     try:
-        return run_strategy(spec, bars, m, config, params, instruments)
+        return run_strategy(spec, bars, m, config, params, instruments, given)
     except HookError as exc:
         raise spec_user_error(exc, spec) from None
     except EventError as exc:
@@ -305,10 +340,11 @@ def run_event_backtest(spec: StrategySpec, bars: pl.DataFrame, params, config, i
     from quant.engine import split_benchmark
 
     config = _checked(config)
-    bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
+    given, (bars, benchmark) = bars, split_benchmark(normalize_bars(bars), benchmark, config)
     values = validate_strategy_params(spec, params)
     m = prepare_market(bars, config, instruments)
-    return result_of(_user_run(spec, bars, m, config, values, instruments), config, benchmark, spec, values)
+    run = _user_run(spec, bars, m, config, values, instruments, given)
+    return result_of(run, config, benchmark, spec, values)
 
 
 def simulate_stream(bars: pl.DataFrame, stream: pl.DataFrame, config, instruments, benchmark, spec, params):
@@ -371,9 +407,9 @@ def run_event_grid(spec, bars, sets, config, instruments, benchmark, *, full=Fal
     from quant.engine import split_benchmark
 
     config = _checked(config)
-    bars, benchmark = split_benchmark(normalize_bars(bars), benchmark, config)
+    given, (bars, benchmark) = bars, split_benchmark(normalize_bars(bars), benchmark, config)
     m = prepare_market(bars, config, instruments)
-    runs = [_user_run(spec, bars, m, config, p, instruments) for p in sets]
+    runs = [_user_run(spec, bars, m, config, p, instruments, given) for p in sets]
     return grid_of(runs, config, benchmark, spec, sets, full, returns, keys)
 
 

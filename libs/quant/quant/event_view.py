@@ -210,8 +210,8 @@ class Context:
     """`context`: `portfolio`, `current_dt`, `params`, `universe`, `orders` (orders updated by the last
     execution: what happened since the previous decision), `g` (the strategy's state), `history(symbol,
     count, field, end_dt=None)`, `sma(symbol, window, field="close")` (the SMA up to the current bar),
-    `instrument(symbol)` and the order / scheduling functions as methods. Any other attribute may be set
-    freely."""
+    `instrument(symbol)`, `in_universe(symbol)` (membership on the current bar) and the order / scheduling
+    functions as methods. Any other attribute may be set freely."""
 
     def __init__(self, run: RunView, params: dict):
         self._run = run
@@ -228,6 +228,13 @@ class Context:
 
     def get_open_orders(self) -> dict:
         return self._run.open_orders()
+
+    def in_universe(self, security: str) -> bool:
+        """Whether `security` belongs to the backtest's universe on the current bar: the point-in-time
+        membership of an index / all selection, always true for an explicit list."""
+        k = self._run.symbol_index(security, "in_universe")
+        members = getattr(self._run, "members", None)
+        return True if members is None else bool(members[self._run.t, k])
 
     def __getattr__(self, name: str) -> Any:
         if name in event_sdk.EVENT_API and not name.startswith("_"):

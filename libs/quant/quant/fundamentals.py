@@ -2,8 +2,9 @@
 
 A vectorised strategy declares the `daily_basic` fields it reads with a module-level literal
 `FIELDS = ["pb", "pe", ...]` (names from `FUNDAMENTAL_FIELDS`); its bars frame then carries one column per
-field and `in_universe` (whether the stock belongs to the backtest's universe on that session: always true
-for an explicit list, the point-in-time membership of an index / all selection).
+field. Every vectorised strategy's frame, with or without `FIELDS`, carries `in_universe` (whether the stock
+belongs to the backtest's universe on that session: always true for an explicit list, the point-in-time
+membership of an index / all selection), which the SDK's `cross_rank` / `top_n` rank within.
 
 Convention (the decision time is a bar's close, fills at the next open): `daily_basic` of session t is
 published after t's close, so a daily bar of t carries t's values — the newest row on or before t (a
@@ -109,11 +110,10 @@ def with_membership(bars: pl.DataFrame, members: pl.DataFrame | None) -> pl.Data
 
 
 def strategy_frame(bars: pl.DataFrame, fields: tuple[str, ...], given: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The frame a strategy declaring `fields` is given: `bars` with the declared columns (taken from
-    `given`, the caller's frame before `normalize_bars` dropped them, matched on symbol and ts) and
-    `in_universe` (true where absent). `FieldError` naming the declared fields neither frame carries."""
-    if not fields:
-        return bars
+    """The frame a vectorised strategy is given: `bars` with the columns it declares in `fields` and
+    `in_universe`, both taken from `given` (the caller's frame before `normalize_bars` dropped them, matched
+    on symbol and ts) or from `bars`; `in_universe` is true where neither carries it (an explicit list).
+    `FieldError` naming the declared fields neither frame carries."""
     source = given if given is not None else bars
     missing = [f for f in fields if f not in source.columns]
     if missing:
@@ -122,9 +122,29 @@ def strategy_frame(bars: pl.DataFrame, fields: tuple[str, ...], given: pl.DataFr
             "them from daily_basic; a frame given to the engine must carry them",
             name=missing[0],
         )
-    extra = [c for c in (*fields, UNIVERSE_COLUMN) if c in source.columns and c not in bars.columns]
+    flags = source.get_column(UNIVERSE_COLUMN) if UNIVERSE_COLUMN in source.columns else None
+    if flags is not None and source is not bars and flags.null_count() == 0 and flags.all():
+        flags = None  # every row a member: no join needed
+    extra = [c for c in fields if c not in bars.columns]
+    if flags is not None and UNIVERSE_COLUMN not in bars.columns:
+        extra.append(UNIVERSE_COLUMN)
     if extra and source is not bars:
-        bars = bars.join(source.select("symbol", "ts", *extra), on=["symbol", "ts"], how="left", maintain_order="left")
+        keyed = source.select("symbol", "ts", *extra)
+        if not _same_rows(bars, keyed):
+            keyed = keyed.sort("symbol", "ts")  # the contract's order: a sort is cheaper than the join
+        if _same_rows(bars, keyed):
+            bars = bars.with_columns(keyed.select(extra).get_columns())
+        else:
+            bars = bars.join(keyed, on=["symbol", "ts"], how="left", maintain_order="left")
     if UNIVERSE_COLUMN not in bars.columns:
-        bars = bars.with_columns(pl.lit(True).alias(UNIVERSE_COLUMN))
-    return bars.with_columns(pl.col(UNIVERSE_COLUMN).fill_null(False))
+        return bars.with_columns(pl.lit(True).alias(UNIVERSE_COLUMN))
+    if bars.schema[UNIVERSE_COLUMN] == pl.Boolean and not bars[UNIVERSE_COLUMN].null_count():
+        return bars
+    return bars.with_columns(pl.col(UNIVERSE_COLUMN).cast(pl.Boolean).fill_null(False))
+
+
+def _same_rows(bars: pl.DataFrame, source: pl.DataFrame) -> bool:
+    """Whether `source` has the rows of `bars` in the same order (equal symbol and ts columns)."""
+    if source.height != bars.height or source.schema["ts"] != bars.schema["ts"]:
+        return False
+    return source["symbol"].equals(bars["symbol"]) and source["ts"].equals(bars["ts"])

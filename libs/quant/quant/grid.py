@@ -175,7 +175,7 @@ def run_independent(
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows, contiguous=False)[:, 0, :], "weight"
     else:
-        seen = strategy_frame(bars, spec.fields, given) if spec.fields else bars
+        seen = strategy_frame(bars, spec.fields, given)
         parts = seen.partition_by("symbol", maintain_order=True)
         targets = pl.concat([compute_targets(spec, part, values) for part in parts])
         decisions, mode = align_targets(m, targets)

@@ -1,6 +1,8 @@
 """Helpers a strategy module may import: `param(...)` for its parameter schema and indicator
 expressions over polars bar frames. Every indicator is computed per symbol (`.over("symbol")`) on the
-adjusted price columns, so one expression works for one symbol or a whole universe.
+adjusted price columns, so one expression works for one symbol or a whole universe. The cross-sectional
+helpers `cross_rank` and `top_n` rank at each bar time among the stocks in the universe on that session
+(`in_universe`, which every strategy frame carries: the point-in-time membership of a selection).
 
 Constraints across parameters go in an optional `check_params(params)` that raises
 `ParamError(field, message)` (e.g. `fast` must be smaller than `slow`): the engine calls it after the
@@ -42,6 +44,7 @@ from quant.event_sdk import (  # noqa: F401 - the event-driven API, importable f
     run_monthly,
     run_weekly,
 )
+from quant.fundamentals import UNIVERSE_COLUMN
 
 PARAM_TYPES = {int: "int", float: "float", bool: "bool", str: "str"}
 
@@ -166,21 +169,35 @@ def macd(fast: int = 12, slow: int = 26, signal: int = 9, column: str = "close")
     return _over(line), _over(line.ewm_mean(span=signal, adjust=False))
 
 
-def cross_rank(column: str, *, descending: bool = False) -> pl.Expr:
+def cross_rank(column: str, *, descending: bool = False, universe: str | None = UNIVERSE_COLUMN) -> pl.Expr:
     """Cross-sectional rank of `column` among the symbols of each bar time (`ts`): 1 = the smallest (the
     largest with `descending`); ties take the order of the rows (`ordinal`), null and NaN values get no
-    rank (null)."""
+    rank (null). Only the rows where the boolean column `universe` is true are ranked — by default
+    `in_universe`, the stock's membership of the backtest's universe on that session, which every strategy
+    frame carries (all true for an explicit list; a frame without it, e.g. one the strategy built itself,
+    ranks every row); the others get no rank. `universe=None` ranks every row."""
     value = pl.col(column).fill_nan(None)
+    if universe is not None:
+        value = pl.when(_member(universe)).then(value)
     return pl.when(value.is_not_null()).then(value.rank("ordinal", descending=descending).over("ts"))
 
 
-def top_n(column: str, n: int, *, descending: bool = False) -> pl.Expr:
+def _member(universe: str) -> pl.Expr:
+    """The membership condition: the column `universe`; for `in_universe`, true on a frame without it (the
+    pattern selects no column there, and `all_horizontal` of only `True` is true)."""
+    if universe != UNIVERSE_COLUMN:
+        return pl.col(universe)
+    return pl.all_horizontal(pl.col(f"^{UNIVERSE_COLUMN}$"), pl.lit(True))
+
+
+def top_n(column: str, n: int, *, descending: bool = False, universe: str | None = UNIVERSE_COLUMN) -> pl.Expr:
     """Equal weights (1 / n) on the `n` symbols first by `cross_rank(column)` at each bar time, 0 for the
-    rest (and for symbols without a value): "the 10 cheapest by PB" is `top_n("pb", 10)`, "the top 50 by
-    60-bar return" `top_n("mom", 50, descending=True)`."""
+    rest (and for symbols without a value or outside the universe on that session, so a point-in-time
+    selection holds n of its members whenever n of them have a value): "the 10 cheapest by PB" is
+    `top_n("pb", 10)`, "the top 50 by 60-bar return" `top_n("mom", 50, descending=True)`."""
     if n < 1:
         raise ParamError("n", "must be at least 1")
-    rank = cross_rank(column, descending=descending)
+    rank = cross_rank(column, descending=descending, universe=universe)
     return pl.when(rank <= n).then(pl.lit(1.0 / n)).otherwise(pl.lit(0.0))
 
 

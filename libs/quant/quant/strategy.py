@@ -340,12 +340,11 @@ def compute_targets_grid(
     sets = [validate_strategy_params(spec, p) for p in param_sets]
     if spec.event is not None:
         from quant.config_light import LightConfig
-        from quant.contract import normalize_bars
         from quant.event import order_streams
 
         if isinstance(config, dict):  # the platform's validated dump (the confined child): no pydantic here
             config = LightConfig.from_dump(config)
-        return order_streams(spec, normalize_bars(bars), sets, config, instruments)
+        return order_streams(spec, bars, sets, config, instruments, given=given)  # normalised there
     bars = _with_fields(spec, bars, given)
     if spec.generate_grid is None:
         return [check_targets(spec.generate(bars, p)) for p in sets]

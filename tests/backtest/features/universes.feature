@@ -12,6 +12,33 @@ Feature: Point-in-time universes
     Then "000010.SZ" is never held before "2024-01-02" and is held after it
     And "600010.SH" is held before "2024-01-02"
 
+  Scenario: A top-N momentum selection ranks each session's members only and holds N of them
+    # 000010.SZ joins CSI 300 on 2024-01-02 (its first weight date). Before it, its 5-session return ranks
+    # first or second of the three stocks on the rebalance sessions below, yet only the two members are
+    # ranked, so both are held (a ranking over all three, masked afterwards, held one stock there); from
+    # 2024-01-02 the best two of the three members. Returns from the stored (back-adjusted) closes of the
+    # rebalance session and 5 sessions before; the picks fill at the next session's open.
+    Given a backtest of momentum_rotation holding 2 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
+    When its run succeeds
+    Then from the first fill on it holds 2 stocks on every session, each a CSI 300 member on that session
+    And on these rebalance sessions the 5-session returns and the stocks held after the next open are
+      | session    | next       | 600010.SH | 300010.SZ | 000010.SZ | held                |
+      | 2023-03-15 | 2023-03-16 | -0.0827   | 0.0185    | 0.0979    | 300010.SZ,600010.SH |
+      | 2023-04-13 | 2023-04-14 | 0.071     | 0.0549    | 0.0706    | 300010.SZ,600010.SH |
+      | 2023-07-06 | 2023-07-07 | -0.0562   | -0.1031   | 0.157     | 300010.SZ,600010.SH |
+      | 2023-10-20 | 2023-10-23 | -0.1424   | 0.0877    | 0.1299    | 300010.SZ,600010.SH |
+      | 2023-12-08 | 2023-12-11 | 0.0497    | -0.0591   | 0.0667    | 300010.SZ,600010.SH |
+      | 2024-01-08 | 2024-01-09 | 0.0375    | -0.0821   | -0.0508   | 000010.SZ,600010.SH |
+      | 2024-02-27 | 2024-02-28 | -0.0421   | 0.0392    | 0.0356    | 000010.SZ,300010.SZ |
+      | 2024-03-26 | 2024-03-27 | 0.1079    | 0.013     | -0.0321   | 300010.SZ,600010.SH |
+
+  Scenario: User code ranking with top_n without FIELDS holds N members of a point-in-time selection
+    # momentum_rotation's source as inline code (so it runs in the confined runner, not in process): its
+    # bars carry in_universe although it declares no FIELDS, and top_n ranks each session's members only
+    Given a backtest of inline momentum_rotation code holding 2 stocks on the CSI 300 members from "2023-03-01" to "2024-06-28"
+    When its run succeeds
+    Then from the first fill on it holds 2 stocks on every session, each a CSI 300 member on that session
+
   Scenario: A selection is refused when it names neither an index nor all
     When the user creates a backtest on the universe {"exclude_st": true}
     Then the answer is 422 INVALID_INPUT naming "context.universe"
