@@ -109,6 +109,46 @@ def test_beyond_the_waiting_room_the_answer_is_429_in_the_envelope() -> None:
     asyncio.run(scenario())
 
 
+def test_a_request_that_waits_too_long_for_its_turn_gets_429_and_leaves_no_slot_behind() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=1, max_waiting=10, max_wait_s=0.05, retry_after_s=2)
+        held = asyncio.create_task(_request(mw, "/a0", "token-a", "POST"))
+        await _settle()
+        status, headers, body = await asyncio.wait_for(_request(mw, "/a1", "token-a", "POST"), 1)
+        assert status == 429 and headers["retry-after"] == "2"
+        error = json.loads(body)["error"]
+        assert error["code"] == "RATE_LIMITED" and "waited 0.05 s" in error["message"]
+        assert "a1" not in app.inside
+        app.gates["a0"].set()
+        assert (await held)[0] == 200
+        app.gates["a2"] = asyncio.Event()
+        app.gates["a2"].set()
+        assert (await asyncio.wait_for(_request(mw, "/a2", "token-a", "POST"), 1))[0] == 200  # the turn was freed
+        assert mw.lanes == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_turn_handed_over_before_the_wait_limit_is_kept() -> None:
+    async def scenario() -> None:
+        app = _App()
+        mw = ClientConcurrencyMiddleware(app, max_active=1, max_waiting=10, max_wait_s=0.5)
+        held = asyncio.create_task(_request(mw, "/a0", "token-a"))
+        await _settle()
+        waiting = asyncio.create_task(_request(mw, "/a1", "token-a"))
+        await _settle()
+        app.gates["a0"].set()
+        await _settle()
+        assert app.inside == ["a0", "a1"]
+        await asyncio.sleep(0.6)  # past the wait limit while inside: the timer was cancelled with the turn
+        app.gates["a1"].set()
+        assert [(await t)[0] for t in (held, waiting)] == [200, 200]
+        assert mw.lanes == 0
+
+    asyncio.run(scenario())
+
+
 def test_a_callers_second_write_waits_while_its_reads_go_through() -> None:
     async def scenario() -> None:
         app = _App()
@@ -282,7 +322,7 @@ def test_the_api_installs_the_gate_with_the_settings_limits() -> None:
         return {"ok": True}
 
     gate = next(m for m in app.user_middleware if m.cls is ClientConcurrencyMiddleware)
-    assert gate.kwargs == {"max_active": 3, "max_waiting": 7, "max_writes": 1}
+    assert gate.kwargs == {"max_active": 3, "max_waiting": 7, "max_writes": 1, "max_wait_s": 30.0}
     with TestClient(app) as client:
         answer = client.get("/ping", headers={"Authorization": "Bearer whatever"})
         assert answer.status_code == 200 and "x-request-id" in answer.headers

@@ -30,6 +30,12 @@ def _source(tag: str, busy: int = 0) -> str:
 
 
 @pytest.fixture
+def settings(settings: Any) -> Any:
+    """The gate's wait limit out of the way: a loaded CI machine must not turn a queued save into a 429."""
+    return settings.model_copy(update={"api_client_queue_wait_s": 600.0})
+
+
+@pytest.fixture
 def app(committed_container: Any) -> Iterator[tuple[TestClient, Any]]:
     committed_container.extras["strategy_management"] = _small_env(committed_container.redis)
     with TestClient(create_app(committed_container), raise_server_exceptions=False) as client:

@@ -72,6 +72,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         client_max_active=container.settings.api_client_concurrency,
         client_max_waiting=container.settings.api_client_queue,
         client_max_writes=container.settings.api_client_write_concurrency,
+        client_max_wait_s=container.settings.api_client_queue_wait_s,
     )
     _trust_forwarded_headers(app, container.settings.trusted_proxy_list)
 

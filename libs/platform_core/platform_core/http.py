@@ -301,14 +301,19 @@ class _Lane:
         return len(self.reads) + len(self.writes)
 
 
+class _WaitedTooLong(Exception):
+    """A request waited longer than the gate's `max_wait_s` for its turn."""
+
+
 class ClientConcurrencyMiddleware:
     """Fair shares of an API process: each caller (one credential) has at most `max_active` requests past
     this gate at once, of which at most `max_writes` writes (POST, PUT, PATCH, DELETE: a save, a validation
     or a backtest create starts a confined run of the caller's code, a read never does); more wait here,
     without a thread, a database connection or a read body, and a freed turn goes to the oldest waiting
     request that may take it — so a caller's reads pass their own queued writes. Beyond `max_waiting`
-    waiting ones the request is refused at once with 429 RATE_LIMITED and `Retry-After`. One user firing 50
-    saves at once thereby runs one at a time per process (the CPU of one confined run), never takes more
+    waiting ones the request is refused at once with 429 RATE_LIMITED and `Retry-After`, and so is one that
+    waited `max_wait_s` without a turn (the gate answers before a client's timeout would). One user firing
+    50 saves at once thereby runs one at a time per process (the CPU of one confined run), never takes more
     than `max_active` threads and pooled connections, and another user's request goes straight through.
 
     The caller is the SHA-256 of the `Authorization` header (an access token, an API key): a forged or
@@ -318,9 +323,17 @@ class ClientConcurrencyMiddleware:
     process (`HUICE_API_WORKERS` of them)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_active: int, max_waiting: int, max_writes: int | None = None, retry_after_s: int = 1
+        self,
+        app: ASGIApp,
+        *,
+        max_active: int,
+        max_waiting: int,
+        max_writes: int | None = None,
+        max_wait_s: float | None = None,
+        retry_after_s: int = 1,
     ) -> None:
         self.app = app
+        self.max_wait_s = max_wait_s
         self.max_active = max_active
         self.max_writes = min(max_writes or max_active, max_active)
         self.max_waiting = max_waiting
@@ -354,36 +367,39 @@ class ClientConcurrencyMiddleware:
         if not queue and self._may_enter(lane, write):
             self._enter(lane, write)
         elif lane.waiting >= self.max_waiting:
-            await send_envelope(
-                send,
-                429,
-                ErrorCode.RATE_LIMITED,
-                f"too many requests of yours in progress (at most {self.max_active} at once, {self.max_writes} "
-                f"of them writes, and {self.max_waiting} waiting); try again shortly",
-                {
-                    "limit": "concurrent_requests",
-                    "max": self.max_active,
-                    "max_writes": self.max_writes,
-                    "retry_after": self.retry_after_s,
-                },
-                {"Retry-After": str(self.retry_after_s)},
-            )
+            await self._refuse(send, f"{self.max_waiting} waiting")
             if lane.active == 0 and not lane.waiting:
                 self._lanes.pop(key, None)
             return
         else:
-            turn = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            turn = loop.create_future()
             entry = (next(self._arrivals), turn)
             queue.append(entry)
+            # a turn not handed over within `max_wait_s` ends as a 429 (the timer and `_hand_over` both run on
+            # this loop: whichever comes first decides, and `_hand_over` skips a future that is already done)
+            timer = None
+            if self.max_wait_s is not None:
+                timer = loop.call_later(self.max_wait_s, lambda: turn.done() or turn.set_exception(_WaitedTooLong()))
             try:
                 await turn
+            except _WaitedTooLong:
+                with contextlib.suppress(ValueError):
+                    queue.remove(entry)
+                if lane.active == 0 and not lane.waiting:
+                    self._lanes.pop(key, None)
+                await self._refuse(send, f"waited {self.max_wait_s:g} s for a turn")
+                return
             except asyncio.CancelledError:
-                if turn.done() and not turn.cancelled():
+                if turn.done() and not turn.cancelled() and turn.exception() is None:
                     self._release(key, lane, write)  # the turn was handed over as the caller went away
                 else:  # still waiting (or already skipped by a `_hand_over` that saw it cancelled)
                     with contextlib.suppress(ValueError):
                         queue.remove(entry)
                 raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
         released = False
 
         def release() -> None:
@@ -401,6 +417,22 @@ class ClientConcurrencyMiddleware:
             await self.app(scope, receive, send_releasing)
         finally:
             release()
+
+    async def _refuse(self, send: Send, why: str) -> None:
+        await send_envelope(
+            send,
+            429,
+            ErrorCode.RATE_LIMITED,
+            f"too many requests of yours in progress (at most {self.max_active} at once, {self.max_writes} "
+            f"of them writes; {why}); try again shortly",
+            {
+                "limit": "concurrent_requests",
+                "max": self.max_active,
+                "max_writes": self.max_writes,
+                "retry_after": self.retry_after_s,
+            },
+            {"Retry-After": str(self.retry_after_s)},
+        )
 
     @staticmethod
     def _enter(lane: _Lane, write: bool) -> None:
@@ -486,6 +518,7 @@ def install_http(
     client_max_active: int = 4,
     client_max_waiting: int = 64,
     client_max_writes: int = 1,
+    client_max_wait_s: float | None = 30.0,
 ) -> None:
     """Error handlers, the schema edge (`platform_core.edge.edge_guard`, first dependency of every route
     added afterwards) and the request-id, per-caller concurrency, body-size and response-headers
@@ -499,6 +532,7 @@ def install_http(
         max_active=client_max_active,
         max_waiting=client_max_waiting,
         max_writes=client_max_writes,
+        max_wait_s=client_max_wait_s,
     )
     app.add_middleware(RequestContextMiddleware)
 

@@ -68,6 +68,12 @@ class CoreSettings(HuiceSettings):
     api_client_queue: int = Field(
         64, ge=0, le=100_000, description="Requests of one caller that may wait per API process; 429 beyond."
     )
+    api_client_queue_wait_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request may wait for its turn at the per-caller gate; 429 with Retry-After beyond.",
+    )
     db_pool_size: int = Field(5, ge=1, description="SQLAlchemy pool size per process.")
     worker_heartbeat_ttl: int = Field(60, ge=5, description="Seconds a worker heartbeat stays valid.")
     storage_url: str | None = Field(
