@@ -169,14 +169,15 @@ def _rate_limit_unguarded_answers(app: FastAPI) -> None:
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from platform_core.errors import AppError
-    from platform_core.http import envelope_response
+    from platform_core.http import envelope_response, recorded_response_headers
     from user_auth.deps import rate_limit_unguarded
 
     for kind in (AppError, RequestValidationError, StarletteHTTPException):
         answer = app.exception_handlers[kind]
 
         async def limited(request: Any, exc: Exception, answer: Any = answer) -> Any:
-            if request.url.path.startswith("/api/"):
+            # counted already by the guard (a route's own refusal): no thread hop for nothing
+            if request.url.path.startswith("/api/") and "X-RateLimit-Limit" not in recorded_response_headers(request):
                 refusal = await run_in_threadpool(rate_limit_unguarded, request)
                 if refusal is not None:
                     return envelope_response(

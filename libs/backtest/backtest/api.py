@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from backtest import service, sweep
 from backtest.config import BacktestEnv, env_of
@@ -56,9 +57,11 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", description="Same key + same body within 24 h → the first response again."),
 ]
 RUN = "/backtests/{backtest_id}/runs/{run_id:uuid}"
+# The most polled reads are `async def` handing their blocking work to one worker thread themselves: a sync
+# handler costs FastAPI a second thread hop to validate its answer against `response_model`.
 
 
-def _env(request: Request) -> BacktestEnv:
+async def _env(request: Request) -> BacktestEnv:  # pure: no thread hop
     return env_of(request.app.state.container)
 
 
@@ -160,9 +163,11 @@ def list_backtest_runs(
 
 
 @router.get(RUN, response_model=RunRead, responses=error_responses(401, 404))
-def get_run(backtest_id: uuid.UUID, run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> RunRead:
+async def get_run(
+    backtest_id: uuid.UUID, run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> RunRead:
     """A run: status, progress, attempts, queue wait, params, stats, artifacts, manifest and error."""
-    return service.get_run(session, principal, run_id, backtest_id=backtest_id)
+    return await run_in_threadpool(service.get_run, session, principal, run_id, backtest_id=backtest_id)
 
 
 @router.post(RUN + ":cancel", status_code=204, response_class=Response, responses=error_responses(401, 404, 409))
@@ -223,9 +228,9 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunRead, responses=error_responses(401, 404))
-def get_any_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> RunRead:
+async def get_any_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> RunRead:
     """One of your runs by id alone."""
-    return service.get_run(session, principal, run_id)
+    return await run_in_threadpool(service.get_run, session, principal, run_id)
 
 
 @router.get(

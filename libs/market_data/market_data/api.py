@@ -35,7 +35,7 @@ from platform_core.pagination import Page, PageDep
 from user_auth.deps import AdminPrincipal, CurrentPrincipal
 
 
-def _env(request: Request) -> MarketDataEnv:
+async def _env(request: Request) -> MarketDataEnv:  # pure: no thread hop
     return env_of(request.app.state.container)
 
 

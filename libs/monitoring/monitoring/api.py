@@ -25,7 +25,7 @@ from platform_core.pagination import PageDep
 from user_auth.deps import AdminPrincipal
 
 
-def _env(request: Request) -> MonitoringEnv:
+async def _env(request: Request) -> MonitoringEnv:  # pure: no thread hop
     return env_of(request.app.state.container)
 
 

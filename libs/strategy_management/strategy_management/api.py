@@ -37,7 +37,7 @@ router = APIRouter(tags=["strategies"], responses=error_responses(401, 422))
 _404 = error_responses(404)
 
 
-def _env(request: Request) -> StrategyEnv:
+async def _env(request: Request) -> StrategyEnv:  # pure: no thread hop
     return env_of(request.app.state.container)
 
 

@@ -46,7 +46,7 @@ from user_auth.schemas import (
 )
 
 
-def _env(request: Request) -> AuthEnv:
+async def _env(request: Request) -> AuthEnv:  # pure: no thread hop
     return env_of(request.app.state.container)
 
 

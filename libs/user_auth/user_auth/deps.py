@@ -11,11 +11,12 @@ Anything else is 401 UNAUTHORIZED with `WWW-Authenticate: Bearer`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from platform_core.errors import AppError, ErrorCode, Forbidden
 from platform_core.http import SessionDep, add_response_headers, recorded_response_headers
@@ -62,15 +63,18 @@ def bearer_credential(request: Request) -> str:
     return credential.strip()
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     session: SessionDep,
     access_token: Annotated[_Credentials, Security(ACCESS_TOKEN)],
     api_key: Annotated[_Credentials, Security(API_KEY)],
 ) -> Principal:
     """The authenticated caller (access token, API key or external token); 401 otherwise. (`access_token`
-    and `api_key` document the schemes; the header is read once, by `bearer_credential`.)"""
-    principal, session_id = _authenticate(request, session)
+    and `api_key` document the schemes; the header is read once, by `bearer_credential`.) On `/api` the
+    rate-limit guard has authenticated already: its result is taken on the event loop, without a thread."""
+    principal, session_id = getattr(request.state, _AUTHENTICATED, None) or await run_in_threadpool(
+        _authenticate, request, session
+    )
     setattr(request.state, _SESSION_ID, session_id)
     return principal
 
@@ -89,7 +93,7 @@ def _authenticate(request: Request, session: Any) -> tuple[Principal, uuid.UUID 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_admin(principal: CurrentPrincipal) -> Principal:
+async def require_admin(principal: CurrentPrincipal) -> Principal:
     """The caller if they are an administrator; 403 FORBIDDEN otherwise."""
     if not principal.is_admin:
         raise Forbidden("administrators only")
@@ -99,7 +103,7 @@ def require_admin(principal: CurrentPrincipal) -> Principal:
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 
 
-def current_session_id(request: Request, principal: CurrentPrincipal) -> uuid.UUID | None:
+async def current_session_id(request: Request, principal: CurrentPrincipal) -> uuid.UUID | None:
     """The session (refresh family) of the caller's access token; None for API keys and external tokens."""
     return getattr(request.state, _SESSION_ID, None)
 
@@ -121,13 +125,24 @@ def _principal_identity(request: Request, principal: Principal) -> str:
     return f"user:{principal.user_id}"
 
 
-def rate_limit_guard(request: Request, session: SessionDep) -> Iterator[None]:
+async def rate_limit_guard(request: Request, session: SessionDep) -> AsyncIterator[None]:
     """Rate-limit the request (the composition app installs this on every `/api` route, right after the
     schema edge): routes
     with a caller count against the caller's plan and route class, per principal; routes without one, and
     requests whose credential is refused, count per client address. Over a limit: 429 RATE_LIMITED with
     `Retry-After` and `details.limit`. Every answer carries `X-RateLimit-*` of the window closest to
-    exhaustion; an answer that accepted counted work also carries the `X-Quota-*` hint headers."""
+    exhaustion; an answer that accepted counted work also carries the `X-Quota-*` hint headers. (The
+    authentication and the count run in one worker thread; the hints after the route are read on the loop.)"""
+    await run_in_threadpool(_guard, request, session)
+    yield
+    hints = service.quota_hints(session)
+    if hints:
+        closest = max(hints, key=lambda h: h.used / h.limit if h.limit else float("inf"))
+        add_response_headers(request, closest.headers(), success_only=True)
+
+
+def _guard(request: Request, session: Any) -> None:
+    """The blocking part of `rate_limit_guard`: authenticate (when the route has a caller), count, refuse."""
     env = env_of(request.app.state.container)
     route = request.scope.get("route")
     refused: AppError | None = None
@@ -155,11 +170,6 @@ def rate_limit_guard(request: Request, session: SessionDep) -> Iterator[None]:
         add_response_headers(request, decision.headers())
     if refused is not None:
         raise refused
-    yield
-    hints = service.quota_hints(session)
-    if hints:
-        closest = max(hints, key=lambda h: h.used / h.limit if h.limit else float("inf"))
-        add_response_headers(request, closest.headers(), success_only=True)
 
 
 RateLimitGuard = Depends(rate_limit_guard, scope="function")
