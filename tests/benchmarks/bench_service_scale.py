@@ -13,9 +13,10 @@ Measured, after one small backtest created and run to warm the API process and t
 `succeeded` (polled every 20 ms), split into the queue wait and the worker's attempt (the run's own
 timestamps). The breakdown of the attempt is measured afterwards in this process with the calls the attempt
 makes, in its order: selection resolution (`universe_membership`), data load (bars, instruments, benchmark
-from the store), engine (targets, membership mask, simulation), writes (the six Parquet artifacts into the
-artifact store). Default 500 symbols × 2 years (a few minutes in `make bench`); `--symbols 5000 --years 10`
-is the issue's full scale.
+from the store), the strategy's frame (`with_fields`: declared fundamentals and the `in_universe` flags of the
+point-in-time membership), engine (targets on that frame, membership mask, simulation), writes (the six
+Parquet artifacts into the artifact store). Default 500 symbols × 2 years (a few minutes in `make bench`);
+`--symbols 5000 --years 10` is the issue's full scale.
 
     uv run python tests/benchmarks/bench_service_scale.py
     uv run python tests/benchmarks/bench_service_scale.py --symbols 5000 --years 10
@@ -127,9 +128,12 @@ def breakdown(c, backtest_id: str, user_id) -> dict[str, float]:
         started = time.perf_counter()
         inputs = gateways.context_inputs(session, env, ctx)
         t["data load (bars, instruments, benchmark)"] = time.perf_counter() - started
+        started = time.perf_counter()
+        seen = gateways.with_fields(session, inputs.bars, gateways.strategy_fields(source), members, freq=ctx.frequency)
+        t["strategy frame (declared fields, in_universe flags)"] = time.perf_counter() - started
     started = time.perf_counter()
     config = engine_config(ctx.rules.model_dump(mode="json"), ctx.initial_cash)
-    targets, _ = gateways.run_targets(env, source, inputs.bars, PARAMS, 600, config, inputs.instruments)
+    targets, _ = gateways.run_targets(env, source, seen, PARAMS, 600, config, inputs.instruments)
     t["engine: targets"] = time.perf_counter() - started
     started = time.perf_counter()
     targets = gateways.mask_to_membership(targets, members)

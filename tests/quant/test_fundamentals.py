@@ -14,6 +14,7 @@ from quant.fundamentals import (
     FieldError,
     declared_fields,
     join_fundamentals,
+    member_flags,
     with_membership,
 )
 from quant.strategy import StrategyError, compute_targets, load_strategy
@@ -83,6 +84,27 @@ def test_in_universe_follows_the_membership() -> None:
     flagged = with_membership(_bars([D1, D2, D3], ["A", "B"]), members)
     assert flagged["in_universe"].to_list() == [False, True, False, False, False, True]
     assert with_membership(_bars([D1], ["A"]), None)["in_universe"].to_list() == [True]
+
+
+def test_member_flags_match_the_set_of_member_pairs_whatever_the_symbols_order() -> None:
+    """The flags are the (date, symbol) pairs of the membership, by value: members listed in another symbol
+    order than the frame (a code table per frame would disagree), symbols and days the membership never
+    names, duplicate and null member rows; `date` may be derived (from `ts`)."""
+    symbols = [f"{600000 + i:06d}.SH" for i in range(40)]
+    days = [D1, D2, D3]
+    bars = _bars(days, symbols).with_columns(pl.col("symbol").shift(1, fill_value="999999.SZ"))
+    members = pl.DataFrame(
+        {
+            "date": [d for s in reversed(symbols) for d in days if (int(s[:6]) + d.day) % 3] + [D1, None, D2],
+            "symbol": [s for s in reversed(symbols) for d in days if (int(s[:6]) + d.day) % 3]
+            + [symbols[-1], "X", None],
+        }
+    )
+    pairs = set(zip(members["date"].to_list(), members["symbol"].to_list(), strict=True))
+    expected = [(d, s) in pairs for d, s in zip(bars["date"].to_list(), bars["symbol"].to_list(), strict=True)]
+    assert member_flags(bars, members).to_list() == expected
+    assert member_flags(bars.drop("date"), members, pl.col("ts").dt.date()).to_list() == expected
+    assert with_membership(bars, members)["in_universe"].to_list() == expected
 
 
 def test_value_rotation_holds_the_lowest_positive_pb_members_on_each_months_first_session() -> None:

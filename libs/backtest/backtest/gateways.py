@@ -29,7 +29,14 @@ from market_data import service as market
 from platform_core.errors import AppError, ErrorCode, InvalidInput, NotFound, invalid_input_from
 from platform_core.ids import new_id
 from quant.config import EngineConfig
-from quant.fundamentals import UNIVERSE_COLUMN, FieldError, declared_fields, join_fundamentals, with_membership
+from quant.fundamentals import (
+    UNIVERSE_COLUMN,
+    FieldError,
+    declared_fields,
+    join_fundamentals,
+    member_flags,
+    with_membership,
+)
 from quant.strategy import ParamError, StrategyError, compute_targets_grid
 from quant.templates import template_for_source
 from strategy_management import service as strategies
@@ -276,14 +283,13 @@ def _selected(
 def mask_to_membership(targets: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
     """The targets with every (session, symbol) outside the selection's membership set to 0 (weight or
     shares): a stock is held only on the sessions it belongs to."""
-    inside = members.select("date", "symbol", pl.lit(True).alias("_member"))
-    keyed = targets.with_columns(pl.col("ts").dt.date().alias("date")).join(inside, on=["date", "symbol"], how="left")
+    member = member_flags(targets, members, pl.col("ts").dt.date())
     zeroed = [
-        pl.when(pl.col("_member")).then(pl.col(c)).otherwise(pl.lit(0, dtype=targets.schema[c])).alias(c)
+        pl.when(member).then(pl.col(c)).otherwise(pl.lit(0, dtype=targets.schema[c])).alias(c)
         for c in ("weight", "shares")
         if c in targets.columns
     ]
-    return keyed.with_columns(zeroed).select(targets.columns)
+    return targets.with_columns(zeroed)
 
 
 def strategy_fields(source: str, *, field: str = "strategyRef") -> tuple[str, ...]:
