@@ -221,10 +221,12 @@ def _command(landlock: bool, wait_seconds: float, *, spare: bool) -> list[str]:
     return [*args, "landlock" if landlock else "no-landlock", *(["spare"] if spare else [])]
 
 
-def _spawn(command: list[str]) -> subprocess.Popen:
+def _spawn(command: list[str], stdin: int = subprocess.PIPE) -> subprocess.Popen:
+    """A child with the clean environment, `/` as working directory, its own session and no inherited
+    descriptors but `stdin` (a pipe by default; the zygote's end of its socket pair)."""
     return subprocess.Popen(
         command,
-        stdin=subprocess.PIPE,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=dict(CLEAN_ENV),
@@ -741,15 +743,9 @@ def _start_zygote() -> tuple[subprocess.Popen | None, socket.socket | None]:
     """Start a zygote (from the keeper thread) and wait for its ready byte; (None, None) if it cannot."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        proc = subprocess.Popen(
+        proc = _spawn(
             [sys.executable, "-I", "-B", "-m", "strategy_management.sandbox.zygote", str(os.getpid())],
             stdin=theirs.fileno(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=dict(CLEAN_ENV),
-            cwd="/",
-            start_new_session=True,
-            close_fds=True,
         )
     except OSError:
         log.exception("could not start the confined runner's zygote")
