@@ -29,6 +29,9 @@ bootstrap:
 
 install: bootstrap
 	$(UV) sync --frozen --all-packages --compile-bytecode
+	@# uv compiles site-packages only; the workspace's own packages are editable installs whose bytecode Python
+	@# would otherwise recompile from source in every process (PYTHONDONTWRITEBYTECODE=1 machines never cache it).
+	.venv/bin/python -m compileall -q -j 0 libs apps >/dev/null
 	@echo "installed: .venv/bin/huice (the CLI; no uv needed to run it)"
 
 run: install
