@@ -88,6 +88,12 @@ def release(session: Session) -> None:
     session.commit()  # `session.info` (the after-commit hooks) is untouched: the edge's commit runs them
 
 
+def settled(session: Session) -> bool:
+    """No transaction in progress and no after-commit work waiting: ending the session's unit of work now
+    (commit or rollback, hooks, close) does no I/O."""
+    return session.get_transaction() is None and not session.info.get(_HOOKS_KEY)
+
+
 def _run_hooks(hooks: list[Callable[[], None]]) -> None:
     for hook in hooks:
         try:
