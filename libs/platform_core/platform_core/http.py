@@ -488,6 +488,7 @@ class ClientConcurrencyMiddleware:
 
 _EXTRA_HEADERS = "extra_response_headers"
 _SUCCESS_HEADERS = "success_response_headers"
+_SUCCESS_SOURCES = "success_response_header_sources"
 
 
 def add_response_headers(request: Request, headers: dict[str, str], *, success_only: bool = False) -> None:
@@ -496,6 +497,14 @@ def add_response_headers(request: Request, headers: dict[str, str], *, success_o
     key = _SUCCESS_HEADERS if success_only else _EXTRA_HEADERS
     state = request.scope.setdefault("state", {})
     state.setdefault(key, {}).update(headers)
+
+
+def add_success_headers_from(request: Request, source: Callable[[], dict[str, str]]) -> None:
+    """Headers for this request's 2xx/3xx response that exist only once the route has run (what its unit
+    of work counted): `source` is called when the response starts, after the route and its commit — so a
+    dependency needs no code after a `yield` (and FastAPI no exit of its own) to add them."""
+    state = request.scope.setdefault("state", {})
+    state.setdefault(_SUCCESS_SOURCES, []).append(source)
 
 
 def recorded_response_headers(request: Request) -> dict[str, str]:
@@ -509,6 +518,8 @@ def _add_recorded_headers(scope: Scope, message: Message) -> None:
     extra = dict(state.get(_EXTRA_HEADERS) or {})
     if message["status"] < 400:
         extra.update(state.get(_SUCCESS_HEADERS) or {})
+        for source in state.get(_SUCCESS_SOURCES) or ():
+            extra.update(source())
     if extra:
         headers = list(message.get("headers", []))
         present = {k.lower() for k, _ in headers}
