@@ -190,9 +190,8 @@ class RequestContextMiddleware:
             return
         incoming = ""
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == b"x-request-id":  # the last one wins
                 incoming = value.decode("latin-1")
-                break
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         raw_id = request_id.encode("latin-1")
         token = request_id_var.set(request_id)
