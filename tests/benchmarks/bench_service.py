@@ -12,8 +12,8 @@ tests use, starts `HUICE_WORKERS`-many (2) RQ worker processes and the API with 
    connections on loopback, each sending its next request when the last answer is read, `--requests R`
    (2,000) in all: requests/s, p50 / p99 latency. The generator is lean (asyncio streams, one pre-built
    request, answers framed by Content-Length, each checked: 200 and the run's body) because on a small
-   machine it shares the cores with the API; it reports its own CPU per GET (~0.1 ms; httpx's clients
-   cost ~1 ms, which the API's figures paid for).
+   machine it shares the cores with the API; it reports its own CPU per GET (0.10–0.13 ms; httpx's async
+   clients took 1.5–1.7 ms against the same server, which its figures paid for).
 3. CPU time (Linux /proc) of the worker processes per run (their work-horses included) and of the API
    processes per GET: the work each costs, for before/after comparisons on a machine that is not quiet."""
 
