@@ -1,7 +1,8 @@
 """The most polled reads stay cheap for an API process: every hop to a worker thread costs an event-loop
 round and a thread wake-up, so a read of a run takes exactly two (authenticate and count; the read and the
-commit of its unit of work), a refused one three (its rollback in a hop of its own); every SQL statement a round trip to PostgreSQL, so it takes two (the token's session and user,
-the run with its job) — counted, never timed."""
+commit of its unit of work), a refused one three (its rollback in a hop of its own); every SQL statement is
+a round trip to PostgreSQL, so it takes two (the token's session and user, the run with its job) — counted,
+never timed."""
 
 from __future__ import annotations
 
