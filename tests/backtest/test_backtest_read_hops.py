@@ -1,6 +1,8 @@
 """The most polled reads stay cheap for an API process: every hop to a worker thread costs an event-loop
-round and a thread wake-up, so a read of a run takes exactly three (authenticate and count, the read, the
-commit) — counted, never timed."""
+round and a thread wake-up, so a read of a run takes exactly two (authenticate and count; the read and the
+commit of its unit of work), a refused one three (its rollback in a hop of its own); every SQL statement is
+a round trip to PostgreSQL, so it takes two (the token's session and user, the run with its job) — counted,
+never timed."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
+from sqlalchemy import event
 
 from tests.backtest import support
 
 
-def test_a_run_read_takes_three_worker_thread_hops(client: Any, user: support.User) -> None:
+def _submitted_run(client: Any, user: support.User) -> tuple[str, str]:
     created = client.post("/api/backtests", json=support.backtest_body(), headers=user.headers)
     assert created.status_code == 201, created.text
     backtest_id = created.json()["backtest"]["id"]
@@ -21,6 +24,11 @@ def test_a_run_read_takes_three_worker_thread_hops(client: Any, user: support.Us
     )
     assert submitted.status_code == 201, submitted.text
     run_id = str((submitted.json().get("runIds") or submitted.json().get("run_ids"))[0])
+    return backtest_id, run_id
+
+
+def test_a_run_read_takes_two_worker_thread_hops(client: Any, user: support.User) -> None:
+    backtest_id, run_id = _submitted_run(client, user)
     hops: list[str] = []
     run_sync = anyio.to_thread.run_sync
 
@@ -36,10 +44,43 @@ def test_a_run_read_takes_three_worker_thread_hops(client: Any, user: support.Us
                 answer = client.get(path, headers=user.headers)
                 assert answer.status_code == 200, answer.text
                 assert (answer.json().get("runId") or answer.json().get("run_id")) == run_id
-                assert len(hops) == 3, hops
+                assert len(hops) == 2, hops
             hops.clear()
             missing = client.get(f"/api/runs/{'0' * 8}-0000-4000-8000-{'0' * 12}", headers=user.headers)
             assert missing.status_code == 404
             assert len(hops) == 3, hops  # the refusal rolls back in the third
     finally:  # leave no queued run for another module's workers
+        client.post(f"/api/backtests/{backtest_id}/runs/{run_id}:cancel", headers=user.headers)
+
+
+def test_a_run_read_takes_two_sql_statements(client: Any, user: support.User, other_user: support.User) -> None:
+    backtest_id, run_id = _submitted_run(client, user)
+    engine = client.app.state.container.db.engine
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for path in (f"/api/backtests/{backtest_id}/runs/{run_id}", f"/api/runs/{run_id}"):
+            statements.clear()
+            answer = client.get(path, headers=user.headers)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert body["run_id"] == run_id and body["status"] in support.TERMINAL | {"queued", "running"}
+            assert body["job_id"]
+            assert len(statements) == 2, statements
+        # the same one statement keeps the tenancy: another owner's run (and its job) is not found
+        statements.clear()
+        foreign = client.get(f"/api/backtests/{backtest_id}/runs/{run_id}", headers=other_user.headers)
+        assert foreign.status_code == 404, foreign.text
+        assert foreign.json()["error"]["code"] == "NOT_FOUND"
+        assert len(statements) == 2, statements
+        wrong_backtest = client.get(
+            f"/api/backtests/{'0' * 8}-0000-4000-8000-{'0' * 12}/runs/{run_id}", headers=user.headers
+        )
+        assert wrong_backtest.status_code == 404, wrong_backtest.text
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
         client.post(f"/api/backtests/{backtest_id}/runs/{run_id}:cancel", headers=user.headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from platform_core.db import Database, context_metadata, normalize_url, on_commit, redact_url
+from platform_core.db import Database, context_metadata, make_engine, normalize_url, on_commit, redact_url
 
 
 def _scratch_table(db: Database) -> None:
@@ -65,3 +65,46 @@ def test_context_metadata_has_schema_and_naming_convention() -> None:
     md = context_metadata("some_context")
     assert md.schema == "some_context"
     assert md.naming_convention["pk"] == "pk_%(table_name)s"
+
+
+def test_a_pooled_connection_is_pinged_only_after_it_sat_idle(test_servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection checked back in moments ago is handed out as it is (no `SELECT 1` round trip before the
+    request's first statement); one idle longer than `ping_after_s` is pinged first, and a dead one is
+    replaced, as with `pool_pre_ping`."""
+    from platform_core import db as db_module
+
+    now = [1000.0]
+    monkeypatch.setattr(db_module, "monotonic", lambda: now[0])
+    engine = make_engine(test_servers.database_url, pool_size=1, ping_after_s=5.0)
+    admin = make_engine(test_servers.database_url, pool_size=1)
+    pings: list[object] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+
+    def backend_pid() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    try:
+        pid = backend_pid()
+        assert pings == []  # a new connection
+        assert backend_pid() == pid
+        now[0] += 4.0
+        assert backend_pid() == pid
+        assert pings == []  # checked in moments ago: no round trip
+        now[0] += 6.0
+        assert backend_pid() == pid
+        assert len(pings) == 1  # idle a while: pinged, alive
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        now[0] += 6.0
+        assert backend_pid() != pid  # the ping found it dead: a fresh connection instead of an error
+        assert len(pings) == 2
+    finally:
+        engine.dispose()
+        admin.dispose()

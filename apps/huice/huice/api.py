@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import huice
@@ -73,6 +72,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
         client_max_waiting=container.settings.api_client_queue,
         client_max_writes=container.settings.api_client_write_concurrency,
         client_max_wait_s=container.settings.api_client_queue_wait_s,
+        observe=_request_observer(container),
     )
     _trust_forwarded_headers(app, container.settings.trusted_proxy_list)
 
@@ -108,41 +108,21 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
     app.include_router(metrics_router)
     app.router.routes.append(WebSocketRoute(SOCKET_PATH, stream_socket))
-    _count_requests(app, container)
     _document_rate_limits(app)
     _rate_limit_unguarded_answers(app)
     return app
 
 
-def _count_requests(app: FastAPI, container: Container) -> None:
+def _request_observer(container: Container) -> Any:
     """Count every HTTP request by method, route template and status, with its latency, into monitoring's
-    HTTP metrics of this process (rendered by `/metrics`). Outermost, so refused requests count too."""
+    HTTP metrics of this process (rendered by `/metrics`). Called by the outermost middleware of
+    `install_http` (the request context), so refused requests count too."""
     from monitoring.config import env_of
 
-    class RequestMetricsMiddleware:
-        def __init__(self, inner: ASGIApp) -> None:
-            self.inner = inner
+    def observe(scope: Scope, status: int, seconds: float) -> None:
+        env_of(container).http.observe(scope.get("method", ""), route_template(scope), status, seconds)
 
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await self.inner(scope, receive, send)
-                return
-            started = time.perf_counter()
-            status = {"code": 500}
-
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status["code"] = message["status"]
-                await send(message)
-
-            try:
-                await self.inner(scope, receive, sending)
-            finally:
-                env_of(container).http.observe(
-                    scope.get("method", ""), route_template(scope), status["code"], time.perf_counter() - started
-                )
-
-    app.add_middleware(RequestMetricsMiddleware)
+    return observe
 
 
 def route_template(scope: Scope) -> str | None:

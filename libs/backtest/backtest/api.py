@@ -44,7 +44,7 @@ from backtest.schemas import (
     TradeRow,
 )
 from job_orchestration.sse import sse_response
-from platform_core.http import SessionDep, error_responses
+from platform_core.http import SessionDep, error_responses, run_committed
 from platform_core.pagination import Page, PageDep
 from user_auth.deps import CurrentPrincipal
 
@@ -57,8 +57,9 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", description="Same key + same body within 24 h → the first response again."),
 ]
 RUN = "/backtests/{backtest_id}/runs/{run_id:uuid}"
-# The most polled reads are `async def` handing their blocking work to one worker thread themselves: a sync
-# handler costs FastAPI a second thread hop to validate its answer against `response_model`.
+# The most polled reads are `async def` handing their blocking work, and the commit of their unit of work, to
+# one worker thread themselves (`run_committed`): a sync handler costs FastAPI a second thread hop to validate
+# its answer against `response_model`, and the session's exit a third for the commit.
 
 
 async def _env(request: Request) -> BacktestEnv:  # pure: no thread hop
@@ -167,7 +168,7 @@ async def get_run(
     backtest_id: uuid.UUID, run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> RunRead:
     """A run: status, progress, attempts, queue wait, params, stats, artifacts, manifest and error."""
-    return await run_in_threadpool(service.get_run, session, principal, run_id, backtest_id=backtest_id)
+    return await run_committed(session, service.get_run, session, principal, run_id, backtest_id=backtest_id)
 
 
 @router.post(RUN + ":cancel", status_code=204, response_class=Response, responses=error_responses(401, 404, 409))
@@ -230,7 +231,7 @@ def list_runs(
 @router.get("/runs/{run_id}", response_model=RunRead, responses=error_responses(401, 404))
 async def get_any_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> RunRead:
     """One of your runs by id alone."""
-    return await run_in_threadpool(service.get_run, session, principal, run_id)
+    return await run_committed(session, service.get_run, session, principal, run_id)
 
 
 @router.get(
@@ -287,7 +288,6 @@ def download_artifact(
 async def run_events(run_id: uuid.UUID, request: Request, principal: CurrentPrincipal) -> StreamingResponse:
     """Server-sent events of a run (submitted, enqueued, started, progress, succeeded | failed | cancelled);
     resume with `Last-Event-ID`. The stream ends after the run's terminal event."""
-    from starlette.concurrency import run_in_threadpool
 
     def job_id() -> uuid.UUID:
         with request.app.state.container.db.transaction() as session:
@@ -593,8 +593,6 @@ async def optimization_events(
     reconnect simply starts from a new snapshot."""
     import asyncio
     import json
-
-    from starlette.concurrency import run_in_threadpool
 
     container = request.app.state.container
 

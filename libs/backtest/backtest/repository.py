@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
     UniqueConstraint,
@@ -245,6 +246,11 @@ def list_backtests(session: Session, owner_id: uuid.UUID, limit: int, offset: in
 
 
 # --- runs ----------------------------------------------------------------------------------------------
+
+
+def run_query(owner_id: uuid.UUID, run_id: uuid.UUID) -> Select:
+    """The select of one of the owner's runs (for a read that adds to it, e.g. the run's job)."""
+    return select(RunRow).where(RunRow.owner_id == owner_id, RunRow.id == run_id)
 
 
 def get_run(session: Session, owner_id: uuid.UUID, run_id: uuid.UUID, *, for_update: bool = False) -> RunRow | None:

@@ -14,8 +14,11 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    Row,
+    Select,
     String,
     Uuid,
+    and_,
     case,
     func,
     or_,
@@ -131,6 +134,15 @@ def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job
     if for_update:
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalar_one_or_none()
+
+
+def first_with_job(session: Session, stmt: Select, job_id: Any, owner_id: uuid.UUID | None) -> Row | None:
+    """The first row of `stmt` (another context's select) with the job its column `job_id` names, outer-joined
+    (None in the last place when that job is missing or not `owner_id`'s; any owner when None — admins)."""
+    on = JobRow.id == job_id
+    if owner_id is not None:
+        on = and_(on, JobRow.owner_id == owner_id)
+    return session.execute(stmt.add_columns(JobRow).outerjoin(JobRow, on)).first()
 
 
 def get_owned(

@@ -4,6 +4,8 @@ the figures read from PostgreSQL and Redis at scrape time (`service.render_metri
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -28,10 +30,15 @@ class HttpMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # the labelled children by labels: `labels()` validates and locks on every call, a dict lookup does not
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """Count one request. `route` is the matched route's template (`/api/runs/{run_id}`), never the raw
         path (no unbounded label values); unmatched requests share one label."""
         labels = (method, route or UNMATCHED, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        children = self._children.get(labels)
+        if children is None:
+            children = self._children[labels] = (self.requests.labels(*labels), self.latency.labels(*labels))
+        children[0].inc()
+        children[1].observe(seconds)

@@ -18,9 +18,9 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from anyio import CancelScope, CapacityLimiter
@@ -35,11 +35,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from platform_core.db import settled
 from platform_core.edge import INT_RANGE, NUL, edge_guard, refuse, widest_integer
 from platform_core.errors import AppError, ErrorCode, error_envelope, validation_errors
 from platform_core.logging import redact, request_id_var
 
 log = logging.getLogger("huice.http")
+T = TypeVar("T")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -169,36 +171,54 @@ def _unstorable(exc: DataError) -> str | None:
     return None
 
 
-class RequestContextMiddleware:
-    """Accept or create `X-Request-ID`, echo it, bind it to logs, write one access line per request."""
+Observer = Callable[[Scope, int, float], None]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class RequestContextMiddleware:
+    """Accept or create `X-Request-ID`, echo it, bind it to logs, add the headers recorded with
+    `add_response_headers` (rate limits, quota hints) unless the response has them already, write one access
+    line per request and hand it to `observe` (the composition app's metrics: scope, status, seconds). One
+    layer for all of it, outermost: each layer is one more `send` wrapper every response message passes."""
+
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":  # the last one wins
+                incoming = value.decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        raw_id = request_id.encode("latin-1")
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500}
+        status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                status_holder["started"] = True
+                status = message["status"]
+                response_started = True
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.append((b"x-request-id", raw_id))
                 message["headers"] = headers
             await send(message)
 
+        async def send_from_app(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                _add_recorded_headers(scope, message)
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_from_app)
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if status_holder.get("started"):
+            if response_started:
                 raise
             response = envelope_response(
                 500,
@@ -208,17 +228,17 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
             log.info(
                 "%s %s %s",
                 scope.get("method"),
                 scope.get("path"),
-                status_holder["status"],
-                extra={
-                    "status": status_holder["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
+                status,
+                extra={"status": status, "duration_ms": round(seconds * 1000, 2)},
             )
             request_id_var.reset(token)
+            if self.observe is not None:
+                self.observe(scope, status, seconds)
 
 
 async def send_envelope(
@@ -467,14 +487,23 @@ class ClientConcurrencyMiddleware:
 
 _EXTRA_HEADERS = "extra_response_headers"
 _SUCCESS_HEADERS = "success_response_headers"
+_SUCCESS_SOURCES = "success_response_header_sources"
 
 
 def add_response_headers(request: Request, headers: dict[str, str], *, success_only: bool = False) -> None:
     """Headers for this request's response, whatever answers it (the route, an error handler): added by
-    `ResponseHeadersMiddleware` unless the response already has them; `success_only` ones only to 2xx/3xx."""
+    `RequestContextMiddleware` unless the response already has them; `success_only` ones only to 2xx/3xx."""
     key = _SUCCESS_HEADERS if success_only else _EXTRA_HEADERS
     state = request.scope.setdefault("state", {})
     state.setdefault(key, {}).update(headers)
+
+
+def add_success_headers_from(request: Request, source: Callable[[], dict[str, str]]) -> None:
+    """Headers for this request's 2xx/3xx response that exist only once the route has run (what its unit
+    of work counted): `source` is called when the response starts, after the route and its commit — so a
+    dependency needs no code after a `yield` (and FastAPI no exit of its own) to add them."""
+    state = request.scope.setdefault("state", {})
+    state.setdefault(_SUCCESS_SOURCES, []).append(source)
 
 
 def recorded_response_headers(request: Request) -> dict[str, str]:
@@ -482,35 +511,23 @@ def recorded_response_headers(request: Request) -> dict[str, str]:
     return dict((request.scope.get("state") or {}).get(_EXTRA_HEADERS) or {})
 
 
-class ResponseHeadersMiddleware:
-    """Adds the headers recorded with `add_response_headers` (rate limits, quota hints) to the response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state = scope.get("state") or {}
-                extra = dict(state.get(_EXTRA_HEADERS) or {})
-                if message["status"] < 400:
-                    extra.update(state.get(_SUCCESS_HEADERS) or {})
-                if extra:
-                    headers = list(message.get("headers", []))
-                    present = {k.lower() for k, _ in headers}
-                    headers += [
-                        (k.lower().encode("latin-1"), v.encode("latin-1"))
-                        for k, v in extra.items()
-                        if k.lower().encode("latin-1") not in present
-                    ]
-                    message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def _add_recorded_headers(scope: Scope, message: Message) -> None:
+    """Add the headers recorded with `add_response_headers` to a response start (those it lacks)."""
+    state = scope.get("state") or {}
+    extra = dict(state.get(_EXTRA_HEADERS) or {})
+    if message["status"] < 400:
+        extra.update(state.get(_SUCCESS_HEADERS) or {})
+        for source in state.get(_SUCCESS_SOURCES) or ():
+            extra.update(source())
+    if extra:
+        headers = list(message.get("headers", []))
+        present = {k.lower() for k, _ in headers}
+        headers += [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in extra.items()
+            if k.lower().encode("latin-1") not in present
+        ]
+        message["headers"] = headers
 
 
 def install_http(
@@ -521,13 +538,13 @@ def install_http(
     client_max_waiting: int = 64,
     client_max_writes: int = 1,
     client_max_wait_s: float | None = 30.0,
+    observe: Observer | None = None,
 ) -> None:
     """Error handlers, the schema edge (`platform_core.edge.edge_guard`, first dependency of every route
-    added afterwards) and the request-id, per-caller concurrency, body-size and response-headers
-    middleware, outermost first."""
+    added afterwards) and the request-context (request id, recorded headers, access line, `observe`),
+    per-caller concurrency and body-size middleware, outermost first."""
     _install_exception_handlers(app)
     app.router.dependencies.insert(0, Depends(edge_guard))
-    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(
         ClientConcurrencyMiddleware,
@@ -536,19 +553,24 @@ def install_http(
         max_writes=client_max_writes,
         max_wait_s=client_max_wait_s,
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, observe=observe)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work (see module doc). Opened on the event loop (a new `Session` does no I/O
     until its first statement); its commit or rollback runs in a worker thread, shielded from cancellation
-    like FastAPI's own exit of a sync generator dependency: one thread hop per request instead of two."""
+    like FastAPI's own exit of a sync generator dependency: one thread hop per request instead of two. A
+    unit already committed by the route's own hop (`run_committed`) ends on the loop: nothing is left to do."""
     unit = request.app.state.container.db.transaction()
     session = unit.__enter__()
     exit_limiter = CapacityLimiter(1)  # the exit never waits for a free thread (see fastapi.concurrency)
     try:
         yield session
     except BaseException as exc:
+        if settled(session):
+            if not unit.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+            return
         with CancelScope(shield=True):
             suppressed = await anyio.to_thread.run_sync(
                 unit.__exit__, type(exc), exc, exc.__traceback__, limiter=exit_limiter
@@ -556,8 +578,26 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         if not suppressed:
             raise
     else:
+        if settled(session):
+            unit.__exit__(None, None, None)
+            return
         with CancelScope(shield=True):
             await anyio.to_thread.run_sync(unit.__exit__, None, None, None, limiter=exit_limiter)
+
+
+async def run_committed(session: Session, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` — a route's blocking work over its `SessionDep` — then the commit of the unit
+    of work, in one worker-thread hop: the session's exit then finds nothing left and ends on the loop
+    (two hops per request instead of three, for the most polled reads). A failed commit still fails the
+    request; `fn` raising leaves the rollback to the exit, as for any route. After-commit hooks `fn`
+    registered wait for the exit (which then takes its own hop), so they still run after the commit."""
+
+    def work() -> T:
+        result = fn(*args, **kwargs)
+        session.commit()
+        return result
+
+    return await anyio.to_thread.run_sync(work)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

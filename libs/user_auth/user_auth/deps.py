@@ -11,7 +11,6 @@ Anything else is 401 UNAUTHORIZED with `WWW-Authenticate: Bearer`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
@@ -19,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from platform_core.errors import AppError, ErrorCode, Forbidden
-from platform_core.http import SessionDep, add_response_headers, recorded_response_headers
+from platform_core.http import SessionDep, add_response_headers, add_success_headers_from, recorded_response_headers
 from user_auth import service
 from user_auth.config import env_of
 from user_auth.domain import RATE_CLASS_KEY, RouteClass, route_class
@@ -125,20 +124,26 @@ def _principal_identity(request: Request, principal: Principal) -> str:
     return f"user:{principal.user_id}"
 
 
-async def rate_limit_guard(request: Request, session: SessionDep) -> AsyncIterator[None]:
+async def rate_limit_guard(request: Request, session: SessionDep) -> None:
     """Rate-limit the request (the composition app installs this on every `/api` route, right after the
     schema edge): routes
     with a caller count against the caller's plan and route class, per principal; routes without one, and
     requests whose credential is refused, count per client address. Over a limit: 429 RATE_LIMITED with
     `Retry-After` and `details.limit`. Every answer carries `X-RateLimit-*` of the window closest to
     exhaustion; an answer that accepted counted work also carries the `X-Quota-*` hint headers. (The
-    authentication and the count run in one worker thread; the hints after the route are read on the loop.)"""
+    authentication and the count run in one worker thread; the hints are read on the loop when the
+    response starts — a plain dependency, without FastAPI's exit of a generator.)"""
     await run_in_threadpool(_guard, request, session)
-    yield
+    add_success_headers_from(request, lambda: _quota_hint_headers(session))
+
+
+def _quota_hint_headers(session: Any) -> dict[str, str]:
+    """The `X-Quota-*` hint of the quota closest to its limit among those the request counted, if any."""
     hints = service.quota_hints(session)
-    if hints:
-        closest = max(hints, key=lambda h: h.used / h.limit if h.limit else float("inf"))
-        add_response_headers(request, closest.headers(), success_only=True)
+    if not hints:
+        return {}
+    closest = max(hints, key=lambda h: h.used / h.limit if h.limit else float("inf"))
+    return closest.headers()
 
 
 def _guard(request: Request, session: Any) -> None:
@@ -172,7 +177,7 @@ def _guard(request: Request, session: Any) -> None:
         raise refused
 
 
-RateLimitGuard = Depends(rate_limit_guard, scope="function")
+RateLimitGuard = Depends(rate_limit_guard)
 
 
 def rate_limit_unguarded(request: Request) -> AppError | None:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Row,
     String,
     Text,
     case,
@@ -192,13 +193,24 @@ def get_session_row(session: Session, session_id: uuid.UUID) -> AuthSession | No
     return session.get(AuthSession, session_id)
 
 
-def get_session_with_user(session: Session, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
-    """A session (refresh family) and the user it belongs to, in one round trip (every authenticated
-    request with an access token reads both)."""
-    row = session.execute(
-        select(AuthSession, User).join(User, User.id == AuthSession.user_id).where(AuthSession.id == session_id)
+def session_principal(session: Session, session_id: uuid.UUID) -> Row | None:
+    """What an access token's check needs of its session (refresh family) and of the user it belongs to,
+    in one round trip, as plain columns (every authenticated request with an access token reads them; no
+    ORM objects to build): `session_user_id`, `revoked_at` and the user's `id`, `email`, `role`, `plan`,
+    `status`."""
+    return session.execute(
+        select(
+            AuthSession.user_id.label("session_user_id"),
+            AuthSession.revoked_at,
+            User.id,
+            User.email,
+            User.role,
+            User.plan,
+            User.status,
+        )
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.id == session_id)
     ).first()
-    return None if row is None else (row[0], row[1])
 
 
 def get_refresh_token(session: Session, token_hash: str, *, lock: bool = False) -> RefreshToken | None:

@@ -18,7 +18,7 @@ from backtest.schemas import ArtifactRef, RunCreate, RunError, RunIds, RunRead
 from backtest.service._common import owned_backtest, owned_run
 from job_orchestration import service as jobs
 from job_orchestration.schemas import JobRead
-from platform_core.errors import InvalidInput
+from platform_core.errors import InvalidInput, NotFound
 from platform_core.ids import new_id, utcnow
 from platform_core.pagination import Page, PageParams
 from strategy_management import service as strategies
@@ -158,8 +158,13 @@ def submit_single(
 def get_run(
     session: Session, principal: Principal, run_id: uuid.UUID, *, backtest_id: uuid.UUID | None = None
 ) -> RunRead:
-    """One run: status, progress, attempts, queue wait, params, stats, artifacts, manifest, error."""
-    return _read(session, principal, owned_run(session, principal, run_id, backtest_id))
+    """One run: status, progress, attempts, queue wait, params, stats, artifacts, manifest, error. The run
+    and its job in one statement (the most polled read of the API)."""
+    found = jobs.get_with(session, principal, repo.run_query(principal.user_id, run_id), repo.RunRow.job_id)
+    if found is None or (backtest_id is not None and found[0].backtest_id != backtest_id):
+        raise NotFound("run not found", details={"run_id": str(run_id)})
+    row, job = found
+    return _run_read(row, job)
 
 
 def _run_sort(sort: str | None) -> tuple[str, bool] | None:

@@ -16,7 +16,7 @@ from job_orchestration.service.monitoring import (
     run_time_histogram,
     stats,
 )
-from job_orchestration.service.queries import events, get, get_many, list_jobs
+from job_orchestration.service.queries import events, get, get_many, get_with, list_jobs
 from job_orchestration.service.reaper import compact_counts, dispatch, reap
 from job_orchestration.service.submission import submit
 
@@ -27,6 +27,7 @@ __all__ = [
     "events",
     "get",
     "get_many",
+    "get_with",
     "job_counts",
     "kind_stats",
     "latest_job",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from job_orchestration import repository as repo
@@ -11,7 +13,7 @@ from job_orchestration import transitions
 from job_orchestration.domain import JobStatus
 from job_orchestration.schemas import JobEvent, JobRead
 from job_orchestration.service._common import owned, scope
-from platform_core.errors import InvalidInput
+from platform_core.errors import InvalidInput, NotFound
 from platform_core.pagination import Page, PageParams
 from user_auth.principal import Principal
 
@@ -19,6 +21,19 @@ from user_auth.principal import Principal
 def get(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRead:
     """One job of the caller (any job for admins); NOT_FOUND otherwise."""
     return transitions.to_read(owned(session, principal, job_id))
+
+
+def get_with(session: Session, principal: Principal, stmt: Select, job_id: Any) -> tuple[Any, JobRead] | None:
+    """An object of another context backed by a job, read with its job in one round trip: `stmt` selects
+    that context's row (its own filters, the owner's among them), `job_id` is the column of that row naming
+    its job. None when `stmt` finds nothing; NOT_FOUND, as `get`, when the job is not the caller's."""
+    row = repo.first_with_job(session, stmt, job_id, scope(principal))
+    if row is None:
+        return None
+    *entity, job = row
+    if job is None:
+        raise NotFound("job not found", details={"job_id": str(getattr(entity[0], "job_id", None))})
+    return entity[0], transitions.to_read(job)
 
 
 def get_many(session: Session, principal: Principal, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, JobRead]:

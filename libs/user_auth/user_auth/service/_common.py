@@ -47,7 +47,8 @@ def user_read(user: repo.User) -> UserRead:
     )
 
 
-def principal_of(user: repo.User, via: str) -> Principal:
+def principal_of(user: repo.User | Any, via: str) -> Principal:
+    """The principal of a user (an ORM row, or any row with its `id`, `email`, `role` and `plan`)."""
     return Principal(user_id=user.id, email=user.email, role=Role(user.role), plan=Plan(user.plan), via=via)
 
 

@@ -290,10 +290,9 @@ def principal_from_access_token(
 ) -> tuple[Principal, uuid.UUID]:
     """Verify an access token and its session; returns the principal and the session id."""
     claims = decode_access_token(env.settings, token)
-    found = repo.get_session_with_user(session, claims.session_id)  # one round trip for both
-    family, user = found if found is not None else (None, None)
-    if family is None or family.revoked_at is not None or family.user_id != claims.user_id:
+    found = repo.session_principal(session, claims.session_id)  # one round trip for both
+    if found is None or found.revoked_at is not None or found.session_user_id != claims.user_id:
         raise unauthorized("session ended; log in again")
-    if user is None or user.status != UserStatus.ACTIVE:
+    if found.status != UserStatus.ACTIVE:
         raise unauthorized()
-    return principal_of(user, via), family.id
+    return principal_of(found, via), claims.session_id
