@@ -14,7 +14,7 @@ import polars as pl
 
 from quant import rulebook as rb
 from quant.config_light import Rules
-from quant.contract import default_instruments, normalize_bars
+from quant.contract import default_instruments, normalize_bars, symbol_changes
 
 if TYPE_CHECKING:
     from quant.config import EngineConfig
@@ -104,6 +104,7 @@ def split_benchmark(bars: pl.DataFrame, benchmark: pl.DataFrame | None, config: 
 def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.DataFrame | None = None) -> Market:
     """Build the simulator's panels from a full or minimal bar frame."""
     bars = normalize_bars(bars)
+    hash_job = _hash_job(bars)  # first: on a large frame it overlaps everything below and the run after
     rules = config.rules()
     lay = _layout(bars)
     symbols, ts = lay.symbols, lay.ts
@@ -127,15 +128,16 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
         close = close.copy()
         close[susp] = np.nan
     mark = _ffill(close)
-    inst = _instruments(symbols, instruments)
-    lot_min, lot_step = _lots(inst["board"].to_list(), rules)
+    # the instrument rows are read by lot sizes, limits and fees only (a given frame is always checked)
+    inst = _instruments(symbols, instruments) if instruments is not None or _reads_instruments(rules) else None
+    lot_min, lot_step = _lots(inst["board"].to_list() if inst is not None else [None] * N, rules)
     market = Market(
         symbols=symbols, ts=ts, dates=dates, session=session, exec_px=px, close=close, mark=mark,
         suspended=susp, buy_block=_zeros((T, N), bool), sell_block=_zeros((T, N), bool),
         ca_cash=None, lot_min=lot_min, lot_step=lot_step,
         stamp_buy=np.zeros(T), stamp_sell=np.zeros(T), transfer_value=_zeros((T, N)),
-        transfer_share=_zeros((T, N)), keys=bars.select("ts", "symbol"), layout=lay,
-        hash_job=_hash_job(bars), dense=lay.dense,
+        transfer_share=_zeros((T, N)), keys=pl.DataFrame([bars["ts"], bars["symbol"]]), layout=lay,
+        hash_job=hash_job, dense=lay.dense,
     )  # fmt: skip
     try:
         if rules.limits:
@@ -281,9 +283,7 @@ def _transpose(block: np.ndarray, dtype) -> np.ndarray:
 def _layout(bars: pl.DataFrame) -> _Layout:
     sym = bars["symbol"]
     ts_all = bars["ts"].to_numpy()
-    runs = sym.rle()
-    names = runs.struct.field("value").to_list()
-    lens = runs.struct.field("len").to_numpy()
+    names, lens = _symbol_runs(sym)
     n_rows = bars.height
     if n_rows and len(names) == len(set(names)) and names == sorted(names) and (lens == lens[0]).all():
         T, N = int(lens[0]), len(names)
@@ -296,6 +296,16 @@ def _layout(bars: pl.DataFrame) -> _Layout:
     row_t = np.searchsorted(ts, ts_all)
     row_n = bars.select(pl.col("symbol").rank("dense") - 1)["symbol"].to_numpy().astype(np.int64)
     return _Layout(bars, symbols, ts, row_t, row_n, False)
+
+
+def _symbol_runs(sym: pl.Series) -> tuple[list, np.ndarray]:
+    """(value, length) of each run of equal symbols: `sym.rle()` without a polars query (one comparison of
+    neighbouring rows; a first query in a process costs milliseconds)."""
+    if len(sym) == 0 or sym.null_count():
+        runs = sym.rle()
+        return runs.struct.field("value").to_list(), runs.struct.field("len").to_numpy()
+    starts = np.flatnonzero(np.append(True, symbol_changes(sym)))
+    return sym[starts].to_list(), np.diff(np.append(starts, len(sym)))
 
 
 def _ffill(a: np.ndarray) -> np.ndarray:
@@ -316,6 +326,11 @@ def _instruments(symbols: list[str], instruments: pl.DataFrame | None) -> pl.Dat
     known = instruments.select("symbol", "exchange", "board", "list_date").unique("symbol", keep="last")
     merged = base.select("symbol").join(known, on="symbol", how="left")
     return merged.with_columns(pl.col("exchange").fill_null(base["exchange"]), pl.col("board").fill_null(base["board"]))
+
+
+def _reads_instruments(rules: Rules) -> bool:
+    """Whether `prepare_market` reads the instrument rows (boards, exchanges, listing dates) under `rules`."""
+    return bool(rules.lots or rules.limits or rules.exchange_fees)
 
 
 def _lots(boards: list[str], rules: Rules) -> tuple[np.ndarray, np.ndarray]:
@@ -600,21 +615,40 @@ def data_hash(bars: pl.DataFrame) -> str:
     for name in bars.columns:
         series = bars[name]
         if series.dtype == pl.Utf8:
-            ids = series.rle_id().to_numpy()
+            ids = _run_ids(series)
             digest.update("\x1f".join(_first_seen(series, ids)).encode())
             digest.update(np.ascontiguousarray(ids))
         elif series.dtype == pl.Float64 and len(series) and series.null_count() == len(series):
             _update_nan(digest, len(series))  # the bytes `to_numpy` would give, without building them
         else:
-            digest.update(np.ascontiguousarray(series.to_physical().to_numpy()))
+            digest.update(np.ascontiguousarray(_physical(series)))
         digest.update(name.encode())
     return "sha256:" + digest.hexdigest()
+
+
+def _run_ids(series: pl.Series) -> np.ndarray:
+    """`series.rle_id().to_numpy()` (uint32) without a polars query when the column has no nulls."""
+    if len(series) == 0 or series.null_count():
+        return series.rle_id().to_numpy()
+    ids = np.zeros(len(series), np.uint32)
+    np.cumsum(symbol_changes(series), out=ids[1:])
+    return ids
+
+
+def _physical(series: pl.Series) -> np.ndarray:
+    """`series.to_physical().to_numpy()`: the column itself for non-temporal dtypes (`to_physical` is the
+    identity there but runs a polars query), the stamps' integers for a null-free Datetime."""
+    if not series.dtype.is_temporal():
+        return series.to_numpy()
+    if isinstance(series.dtype, pl.Datetime) and not series.null_count():
+        return series.to_numpy().view(np.int64)
+    return series.to_physical().to_numpy()
 
 
 def _first_seen(series: pl.Series, ids: np.ndarray) -> list:
     """`series.unique(maintain_order=True)`: the run values when no value comes back in a later run."""
     starts = np.flatnonzero(np.append(True, ids[1:] != ids[:-1])) if ids.size else ids.astype(np.int64)
-    values = series.gather(starts).to_list()
+    values = series[starts].to_list()
     return values if len(set(values)) == len(values) else series.unique(maintain_order=True).to_list()
 
 

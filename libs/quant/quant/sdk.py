@@ -246,11 +246,21 @@ class Columns:
         return self._cache[name]
 
     def rolling_mean(self, window: int, column: str = "close") -> np.ndarray:
-        """Per-symbol simple moving average: `sma(window, column)` (NaN while null), exact on decimal prices."""
-        return self.rolling_means([window], column)[0]
+        """Per-symbol simple moving average: `sma(window, column)` (NaN while null), exact on decimal prices.
+        Read-only, like `cols[column]`: the cached array itself (a copy per call was a fresh 6 MB array —
+        page faults — per window on a 300-symbol universe)."""
+        key = f"sma_{column}_{window}"
+        if key not in self._cache:
+            self._compute_means([window], column)
+        return self._cache[key]
 
     def rolling_means(self, windows: list[int], column: str = "close") -> np.ndarray:
         """(len(windows), rows): several per-symbol SMAs in one polars pass, each computed once."""
+        self._compute_means(windows, column)
+        return np.stack([self._cache[f"sma_{column}_{w}"] for w in windows])
+
+    def _compute_means(self, windows: list[int], column: str) -> None:
+        """Cache the SMAs of `windows` not computed yet (read-only arrays)."""
         todo = sorted({w for w in windows if f"sma_{column}_{w}" not in self._cache})
         if todo and self._decimal_rolling_means(todo, column):
             todo = []
@@ -264,7 +274,8 @@ class Columns:
                 frame = self.bars.select(e.alias(str(w)) for e, w in zip(exprs, todo, strict=True))
                 for w in todo:
                     self._cache[f"sma_{column}_{w}"] = frame[str(w)].to_numpy()
-        return np.stack([self._cache[f"sma_{column}_{w}"] for w in windows])
+        for w in windows:
+            self._cache[f"sma_{column}_{w}"].flags.writeable = False
 
     def _decimal_rolling_means(self, windows: list[int], column: str) -> bool:
         """Exact SMAs for prices quoted in decimals (cents, as real quotes are): when every value is
