@@ -240,16 +240,11 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
         cols[c] = frame[c] if schema[c] == pl.Float64 else frame[c].cast(pl.Float64)
     for c in given:
         cols[c] = frame[c]
-    cols.setdefault("amount", cols["volume"] * cols["close"])
-    for c in ("open", "high", "low", "close"):
-        cols.setdefault(f"raw_{c}", cols[c])
-    for c, value, dtype in (
-        ("pre_close", None, pl.Float64), ("up_limit", None, pl.Float64), ("down_limit", None, pl.Float64),
-        ("adj_factor", 1.0, pl.Float64), ("suspended", False, pl.Boolean), ("is_st", False, pl.Boolean),
-    ):  # fmt: skip
-        if c not in cols:
-            cols[c] = pl.Series(c, [value], dtype=dtype).new_from_index(0, n) if n else pl.Series(c, [], dtype=dtype)
-    return pl.DataFrame([cols[c].alias(c) for c in BAR_SCHEMA])
+    # the defaults as one select over the typed columns: the constants stay polars scalar columns, built
+    # only where a reader asks for their values (on a large frame: the data-hash thread)
+    defaults = _defaults()
+    typed = pl.DataFrame([series.alias(c) for c, series in cols.items()])
+    return typed.select(pl.col(c) if c in cols else defaults[c].alias(c) for c in BAR_SCHEMA)
 
 
 def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:

@@ -324,13 +324,13 @@ class Columns:
         return pl.DataFrame([pl.Series(f"s{i}", values[a : a + T]) for i, a in enumerate(runs[:-1].tolist())])
 
     def _wide_rolling_means(self, wide: pl.DataFrame, windows: list[int], column: str) -> None:
-        N, T = wide.width, wide.height
-        columns = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows).get_columns()
+        """Each window's (T, N) block of means to numpy in one polars call (column-major, nulls as NaN), so
+        its transpose is the rows' (symbol, ts) order as a view: one copy instead of one per symbol."""
+        N = wide.width
+        means = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows)
         for j, w in enumerate(windows):
-            out = np.empty(N * T)
-            for i, series in enumerate(columns[j * N : (j + 1) * N]):
-                out[i * T : (i + 1) * T] = series.to_numpy()
-            self._cache[f"sma_{column}_{w}"] = out
+            block = means[:, j * N : (j + 1) * N].to_numpy(order="fortran")
+            self._cache[f"sma_{column}_{w}"] = block.T.reshape(-1)  # a view of a Fortran-ordered block
 
 
 def frame_targets(bars: pl.DataFrame, weights: np.ndarray) -> pl.DataFrame:
