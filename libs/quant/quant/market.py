@@ -200,10 +200,12 @@ def _hash_job(bars: pl.DataFrame) -> Future:
 def _factor_varies(bars: pl.DataFrame) -> bool:
     """False when no corporate action can be booked: adj_factor has no nulls and a single value (then
     the forward-filled factor never changes, so `_corporate_action_cash` would return None)."""
-    factor = bars["adj_factor"]
     if bars.height == 0:
         return False
-    return bool(factor.null_count() or factor.min() != factor.max())
+    # one query: the constant default stays a polars scalar column (reading it as a Series builds its values)
+    factor = pl.col("adj_factor")
+    nulls, low, high = bars.select(factor.null_count(), factor.min().alias("lo"), factor.max().alias("hi")).row(0)
+    return bool(nulls or low != high)
 
 
 @dataclass
@@ -351,24 +353,15 @@ def _apply_limits(m: Market, bars: pl.DataFrame, lay: _Layout, inst: pl.DataFram
     `rb.round_half_up_cent(ref * (1 + pct))`."""
     space = _Space(lay)
     raw_close, close = space.get("raw_close"), space.get("close")
-    pre = space.get("pre_close")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if raw_close is close:  # no adjustment: ratio = close / close is 1 where finite and non-zero, else NaN
-            ok = np.isfinite(raw_close)
-            ok &= raw_close != 0
-            ok &= np.isfinite(pre)
-            ref = np.where(ok, pre, np.nan)
-            need = ~ok
-            del ok
-        else:
-            ref = np.divide(raw_close, close)
-            np.multiply(pre, ref, out=ref)
-            need = ~np.isfinite(ref)
-    if need.any():
-        psc = _prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
-        np.copyto(ref, space.from_panel(psc), where=need)
-        del psc
-    del need
+    if bars.height and bars["pre_close"].null_count() == bars.height:  # no pre_close at all (a minimal
+        # frame): every reference is the previous session's close (as below, where every cell then needs it)
+        ref = _prev_close_rows(m, bars, space, raw_close)
+        if ref is None:
+            psc = _prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
+            ref = _transpose(psc, psc.dtype) if space.nt else psc  # psc is fresh: a copy only to transpose it
+            del psc
+    else:
+        ref = _data_reference(m, bars, lay, space, raw_close, close)
     up, down = _rule_limits(m, space, inst, ref)  # on a dense layout `down` is `ref`'s buffer
     del ref
     rule_ok = np.isfinite(up)
@@ -401,6 +394,30 @@ def _apply_limits(m: Market, bars: pl.DataFrame, lay: _Layout, inst: pl.DataFram
             np.greater_equal(buy_px[rows], np.subtract(up[rows], EPS, out=scratch), out=buy[rows])
             np.less_equal(sell_px[rows], np.add(down[rows], EPS, out=scratch), out=sell[rows])
     m.buy_block, m.sell_block = space.to_panel(buy), space.to_panel(sell)
+
+
+def _data_reference(m: Market, bars: pl.DataFrame, lay: _Layout, space: _Space, raw_close, close) -> np.ndarray:
+    """The limits' reference price where `pre_close` is known (on the fill basis), else the previous
+    session's close: a writable array of `space`."""
+    pre = space.get("pre_close")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if raw_close is close:  # no adjustment: ratio = close / close is 1 where finite and non-zero, else NaN
+            ok = np.isfinite(raw_close)
+            ok &= raw_close != 0
+            ok &= np.isfinite(pre)
+            ref = np.where(ok, pre, np.nan)
+            need = ~ok
+            del ok
+        else:
+            ref = np.divide(raw_close, close)
+            np.multiply(pre, ref, out=ref)
+            need = ~np.isfinite(ref)
+    if need.any():
+        psc = _prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
+        np.copyto(ref, space.from_panel(psc), where=need)
+        del psc
+    del need
+    return ref
 
 
 class _Space:
@@ -445,7 +462,7 @@ def _prev_session_close(m: Market, bars: pl.DataFrame, shared, raw_close: np.nda
     S = int(m.session[-1]) + 1
     daily = len(m.session) == S  # one bar per session: the session gathers below are identities
     last_bar = np.searchsorted(m.session, np.arange(S), side="right") - 1
-    closes = _ffill(np.where(m.suspended, np.nan, raw_close))
+    closes = _ffill(np.where(m.suspended, np.nan, raw_close) if m.suspended.any() else raw_close)  # only read
     if not daily:
         closes = closes[last_bar]
     prev_session_close = _shift_down(closes)
@@ -455,6 +472,20 @@ def _prev_session_close(m: Market, bars: pl.DataFrame, shared, raw_close: np.nda
     if _factor_varies(bars):  # else the ratio is 1 everywhere (F_prev / F_now of one constant factor)
         prev_session_close *= _ex_rights_ratio(m, shared, raw_close, daily, last_bar)
     return prev_session_close
+
+
+def _prev_close_rows(m: Market, bars: pl.DataFrame, space: _Space, raw_close: np.ndarray) -> np.ndarray | None:
+    """`_prev_session_close` in a dense layout's (N, T) space, without a (T, N) panel and its transpose, when
+    it is the previous bar's raw close: one bar per session, every close finite, nothing suspended and one
+    constant adjustment factor (a minimal frame's). None otherwise."""
+    if not space.nt or len(m.session) != int(m.session[-1]) + 1 or m.suspended.any():
+        return None
+    if not (np.isfinite(raw_close.min()) and np.isfinite(raw_close.max())) or _factor_varies(bars):
+        return None
+    out = np.empty(raw_close.shape)
+    out[:, :1] = np.nan
+    out[:, 1:] = raw_close[:, :-1]
+    return out
 
 
 def _shift_down(a: np.ndarray) -> np.ndarray:
@@ -636,12 +667,15 @@ def _run_ids(series: pl.Series) -> np.ndarray:
 
 
 def _physical(series: pl.Series) -> np.ndarray:
-    """`series.to_physical().to_numpy()`: the column itself for non-temporal dtypes (`to_physical` is the
-    identity there but runs a polars query), the stamps' integers for a null-free Datetime."""
+    """`series.to_physical().to_numpy()` without a polars query (`to_physical` runs one per call): the column
+    itself for non-temporal dtypes (where it is the identity), a Date or Datetime cast to its integer type
+    (zero-copy, nulls kept) for the others."""
+    if isinstance(series.dtype, pl.Datetime):
+        return series.cast(pl.Int64).to_numpy()
+    if series.dtype == pl.Date:
+        return series.cast(pl.Int32).to_numpy()
     if not series.dtype.is_temporal():
         return series.to_numpy()
-    if isinstance(series.dtype, pl.Datetime) and not series.null_count():
-        return series.to_numpy().view(np.int64)
     return series.to_physical().to_numpy()
 
 
