@@ -190,14 +190,14 @@ def _normalize_typed(frame: pl.DataFrame) -> pl.DataFrame | None:
     return frame.select(exprs)
 
 
-_DAY = {"ns": 86_400_000_000_000, "us": 86_400_000_000, "ms": 86_400_000}
+_DAY_US = 86_400_000_000
 _CLOSE_US = 15 * 3_600_000_000  # a daily bar's `ts`: its date at 15:00 (the general path's `offset_by("15h")`)
 
 
 def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame | None:
     """`normalize_bars` column by column, without a polars query, for a frame with a `date` and no `ts` (a
     pandas frame through `pl.from_pandas` arrives so: `date` a naive Datetime, volume Int64): `date` and `ts`
-    are day arithmetic on the stamps' integers (numpy floor division, as `dt.date()`), prices are cast
+    are day arithmetic on the stamps' integers (numpy's floor to days, as `dt.date()`), prices are cast
     Series by Series, the defaults are Series of one repeated value, and the frame is assembled from them
     (each lazy query costs ~0.2 ms — far more on a process's first — and a minimal frame took ~10 in the
     general path). The same columns and values as `_normalize_general`; None for any frame it does not
@@ -227,9 +227,9 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
         days = days if days.flags.writeable else days.copy()
         date = stamps
     else:
-        days = np.floor_divide(stamps.to_numpy().view(np.int64), _DAY[date_type.time_unit])
+        days = stamps.to_numpy().astype("datetime64[D]").view(np.int64)  # floors, ~4× faster than `//`
         date = pl.Series("date", days.astype(np.int32)).cast(pl.Date)
-    days *= _DAY["us"]
+    days *= _DAY_US
     days += _CLOSE_US
     symbol = frame["symbol"] if "symbol" in schema else pl.Series("symbol", [default_symbol]).new_from_index(0, n)
     if not _sorted_keys(symbol, days):
