@@ -210,7 +210,8 @@ class Columns:
     """A contract bar frame (sorted by symbol, ts) as numpy arrays, for vectorised strategies.
 
     `cols["close"]` is a float array (NaN where null); `cols.share` is 1 / `universe` (the number
-    of symbols sharing one account). Indicators are cached per instance."""
+    of symbols sharing one account). Indicators are cached per instance (`rolling_mean` returns the
+    cached array, read-only)."""
 
     def __init__(self, bars: pl.DataFrame, universe: int | None = None):
         self.bars = bars
@@ -247,8 +248,8 @@ class Columns:
 
     def rolling_mean(self, window: int, column: str = "close") -> np.ndarray:
         """Per-symbol simple moving average: `sma(window, column)` (NaN while null), exact on decimal prices.
-        Read-only, like `cols[column]`: the cached array itself (a copy per call was a fresh 6 MB array —
-        page faults — per window on a 300-symbol universe)."""
+        Read-only: the cached array itself (a copy per call was a fresh 6 MB array — page faults — per
+        window on a 300-symbol universe); copy it to modify it."""
         key = f"sma_{column}_{window}"
         if key not in self._cache:
             self._compute_means([window], column)
