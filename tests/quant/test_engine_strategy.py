@@ -26,7 +26,7 @@ from quant import (
     validate_bars,
     validate_params,
 )
-from quant.contract import _normalize_general, _normalize_typed, infer_board
+from quant.contract import _normalize_dated, _normalize_general, _normalize_typed, infer_board
 from quant.rulebook import round_half_up_cent
 from quant.sdk import Columns, sma
 from quant.synthetic import gbm_bars, with_fundamentals
@@ -178,6 +178,10 @@ def test_columns_rolling_means_equal_the_sma_expression(layout: str) -> None:
             assert np.array_equal(np.isnan(got[i]), np.isnan(expected)), w
             assert np.allclose(got[i], expected, rtol=1e-14, atol=0, equal_nan=True), w
     assert cols.n_symbols == 7
+    for i, w in enumerate(windows):  # one SMA: the cached array itself, read-only like `cols["close"]`
+        single = Columns(bars).rolling_mean(w) if i % 2 else cols.rolling_mean(w)
+        assert np.array_equal(single, got[i], equal_nan=True) and not single.flags.writeable
+    assert cols.rolling_mean(5) is cols.rolling_mean(5)
 
 
 def test_check_params_is_applied_before_a_run_and_must_fail_cleanly(sample_bars) -> None:
@@ -236,6 +240,55 @@ def test_normalize_fast_path_equals_the_general_path(name: str) -> None:
     expected = _normalize_general(frame, "000001.SZ")
     assert fast.schema == expected.schema and fast.equals(expected)
     assert normalize_bars(frame).equals(expected)
+
+
+def _dated_frames() -> dict[str, pl.DataFrame]:
+    """Frames with a `date` but no `ts` (as a pandas frame converted with `pl.from_pandas` arrives)."""
+    bars = gbm_bars(["600000.SH", "000001.SZ", "300750.SZ"], sessions=40, seed=7)
+    stamp = pl.col("date").cast(pl.Datetime("us"))
+    columns = ("symbol", stamp.alias("date"), "open", "high", "low", "close", pl.col("volume").cast(pl.Int64))
+    base = bars.select(*columns).sort("symbol", "date")
+    return {
+        "datetime_us": base,
+        "datetime_ms": base.with_columns(pl.col("date").cast(pl.Datetime("ms"))),
+        "datetime_ns": base.with_columns(pl.col("date").cast(pl.Datetime("ns"))),
+        "date": base.with_columns(pl.col("date").dt.date()),
+        "intraday_times": base.with_columns(pl.col("date") + pl.duration(hours=9, minutes=31, microseconds=7)),
+        "before_1970": base.with_columns(pl.col("date") - pl.duration(days=365 * 60, hours=3)),
+        "no_symbol": base.filter(pl.col("symbol") == "600000.SH").drop("symbol"),
+        "float32_prices": base.with_columns(pl.col("open", "close").cast(pl.Float32), pl.col("volume").cast(pl.Int32)),
+        "null_price": base.with_columns(close=pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise("close")),
+        "given_columns": base.with_columns(
+            (pl.col("close") * 0.99).alias("pre_close"), pl.lit(2.0).alias("adj_factor"), pl.lit(True).alias("is_st")
+        ),
+        "one_row": base.head(1),
+        "empty": base.head(0),
+    }
+
+
+@pytest.mark.parametrize("name", list(_dated_frames()))
+def test_normalize_dated_path_equals_the_general_path(name: str) -> None:
+    """Sorted frames with a `date` and no `ts` column are normalised column by column (`_normalize_dated`,
+    no polars query); the result is the general path's, column for column and bit for bit."""
+    frame = _dated_frames()[name]
+    fast = _normalize_dated(frame, "000001.SZ")
+    assert fast is not None
+    expected = _normalize_general(frame, "000001.SZ")
+    assert fast.schema == expected.schema and fast.equals(expected)
+    assert normalize_bars(frame).equals(expected)
+    assert normalize_bars(frame).n_chunks("all") == [1] * fast.width
+
+
+@pytest.mark.parametrize("name", ["unsorted", "null_date", "time_zone", "string_flag"])
+def test_normalize_dated_path_leaves_other_frames_to_the_general_path(name: str) -> None:
+    base = _dated_frames()["datetime_us"]
+    frame = {
+        "unsorted": base.reverse(),
+        "null_date": base.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise("date").alias("date")),
+        "time_zone": base.with_columns(pl.col("date").dt.replace_time_zone("Asia/Shanghai")),
+        "string_flag": base.with_columns(pl.lit("no").alias("suspended")),
+    }[name]
+    assert _normalize_dated(frame, "000001.SZ") is None
 
 
 def _block_frames() -> dict[str, pl.DataFrame]:

@@ -109,11 +109,13 @@ def execution_targets(
     if T > 1 and decisions.flags.c_contiguous and decisions.size >= ROW_FILL_CELLS * T:
         return _execution_targets_by_row(decisions, mode, fill, overwrite and decisions.flags.writeable)
     filled = decisions
-    if np.isnan(decisions).any():
+    low = decisions.min() if decisions.size else 0.0  # min propagates NaN: no boolean temporary to test for one
+    if np.isnan(low):
         idx = np.where(np.isfinite(decisions), np.arange(T).reshape(-1, *([1] * (decisions.ndim - 1))), -1)
         np.maximum.accumulate(idx, axis=0, out=idx)
         filled = np.where(idx >= 0, np.take_along_axis(np.nan_to_num(decisions), np.maximum(idx, 0), axis=0), 0.0)
-    if filled.size and (filled.min() < 0 or (mode == "weight" and filled.max() > 1)):
+        low = filled.min() if filled.size else 0.0
+    if filled.size and (low < 0 or (mode == "weight" and filled.max() > 1)):
         filled = np.clip(filled, 0.0, 1.0 if mode == "weight" else None)
     if mode == "weight" and filled.shape[-1] > 1:
         total = filled.sum(axis=-1, keepdims=True)

@@ -14,7 +14,7 @@ import polars as pl
 
 from quant import rulebook as rb
 from quant.config_light import Rules
-from quant.contract import default_instruments, normalize_bars
+from quant.contract import default_instruments, normalize_bars, symbol_changes
 
 if TYPE_CHECKING:
     from quant.config import EngineConfig
@@ -104,6 +104,7 @@ def split_benchmark(bars: pl.DataFrame, benchmark: pl.DataFrame | None, config: 
 def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.DataFrame | None = None) -> Market:
     """Build the simulator's panels from a full or minimal bar frame."""
     bars = normalize_bars(bars)
+    hash_job = _hash_job(bars)  # first: on a large frame it overlaps everything below and the run after
     rules = config.rules()
     lay = _layout(bars)
     symbols, ts = lay.symbols, lay.ts
@@ -127,15 +128,16 @@ def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.Dat
         close = close.copy()
         close[susp] = np.nan
     mark = _ffill(close)
-    inst = _instruments(symbols, instruments)
-    lot_min, lot_step = _lots(inst["board"].to_list(), rules)
+    # the instrument rows are read by lot sizes, limits and fees only (a given frame is always checked)
+    inst = _instruments(symbols, instruments) if instruments is not None or _reads_instruments(rules) else None
+    lot_min, lot_step = _lots(inst["board"].to_list() if inst is not None else [None] * N, rules)
     market = Market(
         symbols=symbols, ts=ts, dates=dates, session=session, exec_px=px, close=close, mark=mark,
         suspended=susp, buy_block=_zeros((T, N), bool), sell_block=_zeros((T, N), bool),
         ca_cash=None, lot_min=lot_min, lot_step=lot_step,
         stamp_buy=np.zeros(T), stamp_sell=np.zeros(T), transfer_value=_zeros((T, N)),
-        transfer_share=_zeros((T, N)), keys=bars.select("ts", "symbol"), layout=lay,
-        hash_job=_hash_job(bars), dense=lay.dense,
+        transfer_share=_zeros((T, N)), keys=pl.DataFrame([bars["ts"], bars["symbol"]]), layout=lay,
+        hash_job=hash_job, dense=lay.dense,
     )  # fmt: skip
     try:
         if rules.limits:
@@ -198,10 +200,12 @@ def _hash_job(bars: pl.DataFrame) -> Future:
 def _factor_varies(bars: pl.DataFrame) -> bool:
     """False when no corporate action can be booked: adj_factor has no nulls and a single value (then
     the forward-filled factor never changes, so `_corporate_action_cash` would return None)."""
-    factor = bars["adj_factor"]
     if bars.height == 0:
         return False
-    return bool(factor.null_count() or factor.min() != factor.max())
+    # one query: the constant default stays a polars scalar column (reading it as a Series builds its values)
+    factor = pl.col("adj_factor")
+    nulls, low, high = bars.select(factor.null_count(), factor.min().alias("lo"), factor.max().alias("hi")).row(0)
+    return bool(nulls or low != high)
 
 
 @dataclass
@@ -281,9 +285,7 @@ def _transpose(block: np.ndarray, dtype) -> np.ndarray:
 def _layout(bars: pl.DataFrame) -> _Layout:
     sym = bars["symbol"]
     ts_all = bars["ts"].to_numpy()
-    runs = sym.rle()
-    names = runs.struct.field("value").to_list()
-    lens = runs.struct.field("len").to_numpy()
+    names, lens = _symbol_runs(sym)
     n_rows = bars.height
     if n_rows and len(names) == len(set(names)) and names == sorted(names) and (lens == lens[0]).all():
         T, N = int(lens[0]), len(names)
@@ -296,6 +298,16 @@ def _layout(bars: pl.DataFrame) -> _Layout:
     row_t = np.searchsorted(ts, ts_all)
     row_n = bars.select(pl.col("symbol").rank("dense") - 1)["symbol"].to_numpy().astype(np.int64)
     return _Layout(bars, symbols, ts, row_t, row_n, False)
+
+
+def _symbol_runs(sym: pl.Series) -> tuple[list, np.ndarray]:
+    """(value, length) of each run of equal symbols: `sym.rle()` without a polars query (one comparison of
+    neighbouring rows; a first query in a process costs milliseconds)."""
+    if len(sym) == 0 or sym.null_count():
+        runs = sym.rle()
+        return runs.struct.field("value").to_list(), runs.struct.field("len").to_numpy()
+    starts = np.flatnonzero(np.append(True, symbol_changes(sym)))
+    return sym[starts].to_list(), np.diff(np.append(starts, len(sym)))
 
 
 def _ffill(a: np.ndarray) -> np.ndarray:
@@ -318,6 +330,11 @@ def _instruments(symbols: list[str], instruments: pl.DataFrame | None) -> pl.Dat
     return merged.with_columns(pl.col("exchange").fill_null(base["exchange"]), pl.col("board").fill_null(base["board"]))
 
 
+def _reads_instruments(rules: Rules) -> bool:
+    """Whether `prepare_market` reads the instrument rows (boards, exchanges, listing dates) under `rules`."""
+    return bool(rules.lots or rules.limits or rules.exchange_fees)
+
+
 def _lots(boards: list[str], rules: Rules) -> tuple[np.ndarray, np.ndarray]:
     if not rules.lots:
         step = 0.0 if rules.fractional else 1.0
@@ -336,24 +353,15 @@ def _apply_limits(m: Market, bars: pl.DataFrame, lay: _Layout, inst: pl.DataFram
     `rb.round_half_up_cent(ref * (1 + pct))`."""
     space = _Space(lay)
     raw_close, close = space.get("raw_close"), space.get("close")
-    pre = space.get("pre_close")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if raw_close is close:  # no adjustment: ratio = close / close is 1 where finite and non-zero, else NaN
-            ok = np.isfinite(raw_close)
-            ok &= raw_close != 0
-            ok &= np.isfinite(pre)
-            ref = np.where(ok, pre, np.nan)
-            need = ~ok
-            del ok
-        else:
-            ref = np.divide(raw_close, close)
-            np.multiply(pre, ref, out=ref)
-            need = ~np.isfinite(ref)
-    if need.any():
-        psc = _prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
-        np.copyto(ref, space.from_panel(psc), where=need)
-        del psc
-    del need
+    if bars.height and bars["pre_close"].null_count() == bars.height:  # no pre_close at all (a minimal
+        # frame): every reference is the previous session's close (as below, where every cell then needs it)
+        ref = _prev_close_rows(m, bars, space, raw_close)
+        if ref is None:
+            psc = _prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
+            ref = _transpose(psc, psc.dtype) if space.nt else psc  # psc is fresh: a copy only to transpose it
+            del psc
+    else:
+        ref = _data_reference(m, bars, lay, space, raw_close, close)
     up, down = _rule_limits(m, space, inst, ref)  # on a dense layout `down` is `ref`'s buffer
     del ref
     rule_ok = np.isfinite(up)
@@ -386,6 +394,30 @@ def _apply_limits(m: Market, bars: pl.DataFrame, lay: _Layout, inst: pl.DataFram
             np.greater_equal(buy_px[rows], np.subtract(up[rows], EPS, out=scratch), out=buy[rows])
             np.less_equal(sell_px[rows], np.add(down[rows], EPS, out=scratch), out=sell[rows])
     m.buy_block, m.sell_block = space.to_panel(buy), space.to_panel(sell)
+
+
+def _data_reference(m: Market, bars: pl.DataFrame, lay: _Layout, space: _Space, raw_close, close) -> np.ndarray:
+    """The limits' reference price where `pre_close` is known (on the fill basis), else the previous
+    session's close: a writable array of `space`."""
+    pre = space.get("pre_close")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if raw_close is close:  # no adjustment: ratio = close / close is 1 where finite and non-zero, else NaN
+            ok = np.isfinite(raw_close)
+            ok &= raw_close != 0
+            ok &= np.isfinite(pre)
+            ref = np.where(ok, pre, np.nan)
+            need = ~ok
+            del ok
+        else:
+            ref = np.divide(raw_close, close)
+            np.multiply(pre, ref, out=ref)
+            need = ~np.isfinite(ref)
+    if need.any():
+        psc = _prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
+        np.copyto(ref, space.from_panel(psc), where=need)
+        del psc
+    del need
+    return ref
 
 
 class _Space:
@@ -430,7 +462,7 @@ def _prev_session_close(m: Market, bars: pl.DataFrame, shared, raw_close: np.nda
     S = int(m.session[-1]) + 1
     daily = len(m.session) == S  # one bar per session: the session gathers below are identities
     last_bar = np.searchsorted(m.session, np.arange(S), side="right") - 1
-    closes = _ffill(np.where(m.suspended, np.nan, raw_close))
+    closes = _ffill(np.where(m.suspended, np.nan, raw_close) if m.suspended.any() else raw_close)  # only read
     if not daily:
         closes = closes[last_bar]
     prev_session_close = _shift_down(closes)
@@ -440,6 +472,20 @@ def _prev_session_close(m: Market, bars: pl.DataFrame, shared, raw_close: np.nda
     if _factor_varies(bars):  # else the ratio is 1 everywhere (F_prev / F_now of one constant factor)
         prev_session_close *= _ex_rights_ratio(m, shared, raw_close, daily, last_bar)
     return prev_session_close
+
+
+def _prev_close_rows(m: Market, bars: pl.DataFrame, space: _Space, raw_close: np.ndarray) -> np.ndarray | None:
+    """`_prev_session_close` in a dense layout's (N, T) space, without a (T, N) panel and its transpose, when
+    it is the previous bar's raw close: one bar per session, every close finite, nothing suspended and one
+    constant adjustment factor (a minimal frame's). None otherwise."""
+    if not space.nt or len(m.session) != int(m.session[-1]) + 1 or m.suspended.any():
+        return None
+    if not (np.isfinite(raw_close.min()) and np.isfinite(raw_close.max())) or _factor_varies(bars):
+        return None
+    out = np.empty(raw_close.shape)
+    out[:, :1] = np.nan
+    out[:, 1:] = raw_close[:, :-1]
+    return out
 
 
 def _shift_down(a: np.ndarray) -> np.ndarray:
@@ -600,21 +646,43 @@ def data_hash(bars: pl.DataFrame) -> str:
     for name in bars.columns:
         series = bars[name]
         if series.dtype == pl.Utf8:
-            ids = series.rle_id().to_numpy()
+            ids = _run_ids(series)
             digest.update("\x1f".join(_first_seen(series, ids)).encode())
             digest.update(np.ascontiguousarray(ids))
         elif series.dtype == pl.Float64 and len(series) and series.null_count() == len(series):
             _update_nan(digest, len(series))  # the bytes `to_numpy` would give, without building them
         else:
-            digest.update(np.ascontiguousarray(series.to_physical().to_numpy()))
+            digest.update(np.ascontiguousarray(_physical(series)))
         digest.update(name.encode())
     return "sha256:" + digest.hexdigest()
+
+
+def _run_ids(series: pl.Series) -> np.ndarray:
+    """`series.rle_id().to_numpy()` (uint32) without a polars query when the column has no nulls."""
+    if len(series) == 0 or series.null_count():
+        return series.rle_id().to_numpy()
+    ids = np.zeros(len(series), np.uint32)
+    np.cumsum(symbol_changes(series), out=ids[1:])
+    return ids
+
+
+def _physical(series: pl.Series) -> np.ndarray:
+    """`series.to_physical().to_numpy()` without a polars query (`to_physical` runs one per call): the column
+    itself for non-temporal dtypes (where it is the identity), a Date or Datetime cast to its integer type
+    (zero-copy, nulls kept) for the others."""
+    if isinstance(series.dtype, pl.Datetime):
+        return series.cast(pl.Int64).to_numpy()
+    if series.dtype == pl.Date:
+        return series.cast(pl.Int32).to_numpy()
+    if not series.dtype.is_temporal():
+        return series.to_numpy()
+    return series.to_physical().to_numpy()
 
 
 def _first_seen(series: pl.Series, ids: np.ndarray) -> list:
     """`series.unique(maintain_order=True)`: the run values when no value comes back in a later run."""
     starts = np.flatnonzero(np.append(True, ids[1:] != ids[:-1])) if ids.size else ids.astype(np.int64)
-    values = series.gather(starts).to_list()
+    values = series[starts].to_list()
     return values if len(set(values)) == len(values) else series.unique(maintain_order=True).to_list()
 
 

@@ -210,7 +210,8 @@ class Columns:
     """A contract bar frame (sorted by symbol, ts) as numpy arrays, for vectorised strategies.
 
     `cols["close"]` is a float array (NaN where null); `cols.share` is 1 / `universe` (the number
-    of symbols sharing one account). Indicators are cached per instance."""
+    of symbols sharing one account). Indicators are cached per instance (`rolling_mean` returns the
+    cached array, read-only)."""
 
     def __init__(self, bars: pl.DataFrame, universe: int | None = None):
         self.bars = bars
@@ -246,11 +247,21 @@ class Columns:
         return self._cache[name]
 
     def rolling_mean(self, window: int, column: str = "close") -> np.ndarray:
-        """Per-symbol simple moving average: `sma(window, column)` (NaN while null), exact on decimal prices."""
-        return self.rolling_means([window], column)[0]
+        """Per-symbol simple moving average: `sma(window, column)` (NaN while null), exact on decimal prices.
+        Read-only: the cached array itself (a copy per call was a fresh 6 MB array — page faults — per
+        window on a 300-symbol universe); copy it to modify it."""
+        key = f"sma_{column}_{window}"
+        if key not in self._cache:
+            self._compute_means([window], column)
+        return self._cache[key]
 
     def rolling_means(self, windows: list[int], column: str = "close") -> np.ndarray:
         """(len(windows), rows): several per-symbol SMAs in one polars pass, each computed once."""
+        self._compute_means(windows, column)
+        return np.stack([self._cache[f"sma_{column}_{w}"] for w in windows])
+
+    def _compute_means(self, windows: list[int], column: str) -> None:
+        """Cache the SMAs of `windows` not computed yet (read-only arrays)."""
         todo = sorted({w for w in windows if f"sma_{column}_{w}" not in self._cache})
         if todo and self._decimal_rolling_means(todo, column):
             todo = []
@@ -264,7 +275,8 @@ class Columns:
                 frame = self.bars.select(e.alias(str(w)) for e, w in zip(exprs, todo, strict=True))
                 for w in todo:
                     self._cache[f"sma_{column}_{w}"] = frame[str(w)].to_numpy()
-        return np.stack([self._cache[f"sma_{column}_{w}"] for w in windows])
+        for w in windows:
+            self._cache[f"sma_{column}_{w}"].flags.writeable = False
 
     def _decimal_rolling_means(self, windows: list[int], column: str) -> bool:
         """Exact SMAs for prices quoted in decimals (cents, as real quotes are): when every value is
@@ -313,13 +325,13 @@ class Columns:
         return pl.DataFrame([pl.Series(f"s{i}", values[a : a + T]) for i, a in enumerate(runs[:-1].tolist())])
 
     def _wide_rolling_means(self, wide: pl.DataFrame, windows: list[int], column: str) -> None:
-        N, T = wide.width, wide.height
-        columns = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows).get_columns()
+        """Each window's (T, N) block of means to numpy in one polars call (column-major, nulls as NaN), so
+        its transpose is the rows' (symbol, ts) order as a view: one copy instead of one per symbol."""
+        N = wide.width
+        means = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows)
         for j, w in enumerate(windows):
-            out = np.empty(N * T)
-            for i, series in enumerate(columns[j * N : (j + 1) * N]):
-                out[i * T : (i + 1) * T] = series.to_numpy()
-            self._cache[f"sma_{column}_{w}"] = out
+            block = means[:, j * N : (j + 1) * N].to_numpy(order="fortran")
+            self._cache[f"sma_{column}_{w}"] = block.T.reshape(-1)  # a view of a Fortran-ordered block
 
 
 def frame_targets(bars: pl.DataFrame, weights: np.ndarray) -> pl.DataFrame:

@@ -1,0 +1,98 @@
+"""The input side's shortcuts are exact: `prepare_market` and the data hash without polars queries, and the
+price limits' reference without a (T, N) panel, give the values of the general code they stand in for."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from quant import EngineConfig
+from quant import market as mk
+from quant.contract import normalize_bars
+from quant.synthetic import gbm_bars
+
+SYMBOLS = ["600000.SH", "300750.SZ", "688981.SH", "830799.BJ", "000001.SZ"]
+
+
+def _minimal(sessions: int = 60) -> pl.DataFrame:
+    bars = gbm_bars(SYMBOLS, sessions=sessions, seed=9)
+    return normalize_bars(bars.select("symbol", "date", "ts", "open", "high", "low", "close", "volume"))
+
+
+def _series() -> dict[str, pl.Series]:
+    stamps = [dt.datetime(1950, 1, 1, 9, 30), dt.datetime(2024, 5, 6, 15), dt.datetime(2024, 5, 7, 15)]
+    return {
+        "symbols": pl.Series(["a", "a", "b", "b", "b", "a"]),
+        "one_symbol": pl.Series(["000001.SZ"] * 4),
+        "null_symbol": pl.Series(["a", None, None, "b"]),
+        "empty": pl.Series([], dtype=pl.Utf8),
+        "date": pl.Series([dt.date(1950, 1, 1), dt.date(2024, 5, 6)]),
+        "null_date": pl.Series([dt.date(1950, 1, 1), None]),
+        "datetime": pl.Series(stamps).cast(pl.Datetime("us")),
+        "datetime_ms_null": pl.Series([*stamps, None]).cast(pl.Datetime("ms")),
+        "float": pl.Series([1.5, None, np.nan]),
+        "bool": pl.Series([True, False, True]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_series()))
+def test_query_free_column_reads_equal_polars(name: str) -> None:
+    """The data hash's run ids and physical values and the layout's symbol runs are polars' own, to the byte."""
+    series = _series()[name]
+    if series.dtype == pl.Utf8:
+        assert mk._run_ids(series).tobytes() == series.rle_id().to_numpy().tobytes()
+        runs = series.rle()
+        values, lengths = mk._symbol_runs(series)
+        assert values == runs.struct.field("value").to_list()
+        assert lengths.tolist() == runs.struct.field("len").to_list()
+    else:
+        got, want = mk._physical(series), series.to_physical().to_numpy()
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("factor", [[1.0, 1.0], [1.0, 2.0], [1.0, None], [np.nan, np.nan], [1.0, np.nan], []])
+def test_factor_varies_as_on_the_series(factor: list) -> None:
+    frame = pl.DataFrame({"adj_factor": factor}, schema={"adj_factor": pl.Float64})
+    series = frame["adj_factor"]
+    want = bool(frame.height and (series.null_count() or series.min() != series.max()))
+    assert mk._factor_varies(frame) is want
+
+
+@pytest.mark.parametrize("case", ["minimal", "suspended", "factor_step", "nan_close"])
+def test_previous_close_rows_equal_the_previous_session_close(case: str) -> None:
+    """On a dense daily frame the limits' reference is the previous bar's raw close, built in the (N, T)
+    space of the frame's columns; `_prev_close_rows` declines (None) where `_prev_session_close` does more."""
+    bars = _minimal()
+    if case == "suspended":
+        bars = bars.with_columns(suspended=pl.int_range(pl.len()) % 17 == 3)
+    elif case == "factor_step":
+        bars = bars.with_columns(adj_factor=pl.when(pl.int_range(pl.len()) % 60 > 30).then(1.1).otherwise(1.0))
+    elif case == "nan_close":
+        bars = bars.with_columns(raw_close=pl.when(pl.int_range(pl.len()) == 7).then(np.nan).otherwise("raw_close"))
+    m = mk.prepare_market(bars, EngineConfig(preset="plain"))
+    lay = mk._layout(bars)
+    space = mk._Space(lay)
+    rows = mk._prev_close_rows(m, bars, space, space.get("raw_close"))
+    if case != "minimal":
+        assert rows is None
+        return
+    want = mk._prev_session_close(m, bars, lay.shared, lay.shared("raw_close"))
+    assert rows is not None and rows.flags.c_contiguous and rows.flags.writeable
+    assert rows.tobytes() == np.ascontiguousarray(want.T).tobytes()
+
+
+def test_plain_markets_skip_the_instrument_rows_they_do_not_read() -> None:
+    """Lot sizes without lot rules do not depend on the boards: the same market with or without the
+    (default) instrument rows; a given instrument frame is still read (and checked)."""
+    bars = _minimal()
+    config = EngineConfig(preset="plain")
+    assert not mk._reads_instruments(config.rules()) and mk._reads_instruments(EngineConfig().rules())
+    without = mk.prepare_market(bars, config)
+    inst = mk._instruments(without.symbols, None)
+    given = mk.prepare_market(bars, config, inst)
+    assert np.array_equal(without.lot_min, given.lot_min) and np.array_equal(without.lot_step, given.lot_step)
+    with pytest.raises(pl.exceptions.ColumnNotFoundError):
+        mk.prepare_market(bars, config, inst.drop("board"))
