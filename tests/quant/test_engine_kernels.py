@@ -169,6 +169,55 @@ def test_frictionless_lane_kernel_equals_simulator(fill: str, shares: str) -> No
         _same(a, run_plain_lanes(m, config, sym_idx, targets, change), m, sym_idx, config.initial_cash)
 
 
+@pytest.mark.parametrize("fill", ["next_open", "next_close", "same_close"])
+def test_whole_share_single_lane_takes_the_scalar_lean_path_and_equals_simulator(fill: str, monkeypatch) -> None:
+    """One plain account in whole shares (a `run_backtest` of the `plain` preset) runs the lean kernel's
+    scalar `_single` — not `kernel_scalar` — and reproduces `Simulator` bit for bit, with small accounts
+    (buys rounded to zero) and large ones."""
+    import quant.kernel_plain as kp
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general single-account kernel was used")
+
+    monkeypatch.setattr(kp, "run_single_lane", refuse)
+    rng = np.random.default_rng({"next_open": 4, "next_close": 5, "same_close": 6}[fill])
+    reasons = set()
+    for it in range(40):
+        T = int(rng.integers(3, 250))
+        bars = gbm_bars(["600000.SH"], sessions=T, seed=200 + it, sigma=float(rng.uniform(0.2, 1.5)))
+        config = EngineConfig(preset="plain", shares="integer", initial_cash=float(10 ** rng.uniform(0, 8)), fill=fill)
+        m = prepare_market(bars, config)
+        decisions = rng.random((T, 1, 1))
+        if it % 3 == 0:
+            decisions = (decisions > 0.5).astype(float)
+        elif it % 3 == 1:
+            decisions = np.where(rng.random((T, 1, 1)) < 0.3, decisions, np.nan)
+        targets, change = execution_targets(decisions, "weight", fill)
+        sym_idx = np.zeros((1, 1), np.int64)
+        a = Simulator(m, config, sym_idx, "weight").run(targets, change)
+        _same(a, run_kernel(m, config, sym_idx, "weight", targets, change), m, sym_idx, config.initial_cash)
+        reasons |= set(a.orders["reason"].tolist())
+    assert REASONS.index("LOT_ROUNDED_TO_ZERO") in reasons
+
+
+def test_scalar_whole_share_rounding_and_cash_fit_equal_the_vectorised_ones() -> None:
+    """`_whole1` / `_fit_cash_whole1` (one float) give `_whole` / `_fit_cash_whole` (arrays) bit for bit,
+    including orders over the cash by a rounding error (the one-share-off step) and far over it."""
+    from quant.kernel_plain import _fit_cash_whole, _fit_cash_whole1, _whole, _whole1
+
+    rng = np.random.default_rng(9)
+    n = 4000
+    p = 10 ** rng.uniform(-1, 3, n)
+    q = np.floor(10 ** rng.uniform(-1, 6, n))
+    near = q * p * (1 + rng.choice([-1e-15, 0, 1e-15, -0.3], n))  # at the cost, a rounding error off, short
+    cash = np.where(rng.random(n) < 0.5, near, 10 ** rng.uniform(0, 9, n))
+    raw = np.concatenate([q + rng.uniform(-1e-8, 1e-8, n), rng.uniform(-2, 3, n), [0.0, 1.0 - 1e-9, 1.0, np.inf]])
+    assert [_whole1(x) for x in raw.tolist()] == _whole(raw).tolist()
+    fitted = _fit_cash_whole(q, p, cash)
+    assert [_fit_cash_whole1(*v) for v in zip(q.tolist(), p.tolist(), cash.tolist(), strict=True)] == fitted.tolist()
+    assert (fitted < q).any()
+
+
 @pytest.mark.parametrize("shares", ["fractional", "integer"])
 def test_lane_kernel_reads_lane_major_targets_as_c_ordered_ones(shares: str) -> None:
     """Grids and independent runs hand the kernel the strategy's (lanes × bars) rows as a transposed view

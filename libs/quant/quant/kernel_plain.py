@@ -22,10 +22,15 @@ Map to the reference `kernel.Simulator` (change a rule there first, then here; E
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from quant.kernel import EPS, ORDER_FIELDS, KernelOut, R, Simulator, _cat
 from quant.kernel_scalar import run_single_lane
+
+_INF = float("inf")
+_floor = math.floor
 
 _LOT0 = R["LOT_ROUNDED_TO_ZERO"]
 _CASH = R["INSUFFICIENT_CASH"]
@@ -34,8 +39,7 @@ _CASH = R["INSUFFICIENT_CASH"]
 def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
     """The lean kernel when it applies, else the general `Simulator`. `targets` / `change` may be in any
     memory layout (`rows_to_decisions(contiguous=False)`); the bar-by-bar kernels get C-ordered copies."""
-    lean = plain_lanes_applicable(m, config, sym_idx, mode)
-    if lean and (sym_idx.shape[0] > 1 or config.rules().fractional):
+    if plain_lanes_applicable(m, config, sym_idx, mode):
         return run_plain_lanes(m, config, sym_idx, targets, change)
     targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
     if sym_idx.shape[0] == 1:
@@ -68,8 +72,8 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
     evt = change[:, :, 0]
     whole = not config.rules().fractional
     rnd = _whole if whole else _frac
-    if L == 1 and not whole:
-        return _single(m, sym_idx, targets, evt, cash0)
+    if L == 1:
+        return _single(m, sym_idx, targets, evt, cash0, whole)
     counts = evt.sum(axis=0)
     order = np.argsort(-counts, kind="stable")
     kmax = int(counts[order[0]]) if L else 0
@@ -213,8 +217,31 @@ def _out(recs, states, pchg, shape) -> KernelOut:
     return out
 
 
-def _single(m, sym_idx, targets, evt, cash0) -> KernelOut:
-    """One lane: the same arithmetic on Python floats (IEEE double, correctly rounded like numpy)."""
+def _whole1(q: float) -> float:
+    """`_whole` on one float."""
+    if q >= 1.0 - 1e-9:
+        x = (q - 1.0) / 1.0 + 1e-9
+        return 1.0 + (float(_floor(x)) if x != _INF else x) * 1.0
+    return 0.0
+
+
+def _fit_cash_whole1(q: float, p: float, cash: float) -> float:
+    """`_fit_cash_whole` for one lane, on Python floats."""
+    for _ in range(50):
+        cost = q * p if q > 0 else 0.0
+        if not cost > cash + 1e-9:
+            return q
+        shrunk = _whole1(q * (cash / max(cost, 1e-12)) * (1 - 1e-12))
+        if shrunk >= q - EPS and q > 0:
+            shrunk = _whole1(q - 1.0)
+        q = shrunk
+    return q * 0.0
+
+
+def _single(m, sym_idx, targets, evt, cash0, whole: bool) -> KernelOut:
+    """One lane: the same arithmetic on Python floats (IEEE double, correctly rounded like numpy), with
+    fractional shares or whole shares (`_whole1` / `_fit_cash_whole1`: `_whole` / `_fit_cash_whole` per
+    float)."""
     T = targets.shape[0]
     sym = int(sym_idx[0, 0])
     ts = np.flatnonzero(evt[:, 0])
@@ -229,7 +256,7 @@ def _single(m, sym_idx, targets, evt, cash0) -> KernelOut:
         d = (w * (cash + pos * p) - pos * p) / p
         if d < -EPS:
             want = -d
-            req = pos if want >= pos - 1e-6 else max(want, 0.0)
+            req = pos if want >= pos - 1e-6 else (_whole1(want) if whole else max(want, 0.0))
             reason = _LOT0 if req <= EPS else 0
             q = min(req, pos)
             if q > 0:
@@ -241,20 +268,26 @@ def _single(m, sym_idx, targets, evt, cash0) -> KernelOut:
                 pc_v.append(pos)
             rows.append((t, 1, want, req, q, p, reason, closes))
         elif d > EPS:
-            req = max(d, 0.0)
-            q = req
-            for _ in range(51):
-                if _ == 50:
-                    q = q * 0.0
-                    break
-                cost = q * p if q > 0 else 0.0
-                if not cost > cash + 1e-9:
-                    break
-                shrunk = max(q * (cash / max(cost, 1e-12)) * (1 - 1e-12), 0.0)
-                if shrunk >= q - EPS and q > 0:
-                    shrunk = max(q - 1e-6, 0.0)
-                q = shrunk
-            reason = _CASH if q < req - EPS else 0
+            if whole:
+                req = _whole1(d)
+                lot0 = req <= EPS
+                q = _fit_cash_whole1(0.0 if lot0 else req, p, cash)
+                reason = _LOT0 if lot0 else (_CASH if q < req - EPS else 0)
+            else:
+                req = max(d, 0.0)
+                q = req
+                for _ in range(51):
+                    if _ == 50:
+                        q = q * 0.0
+                        break
+                    cost = q * p if q > 0 else 0.0
+                    if not cost > cash + 1e-9:
+                        break
+                    shrunk = max(q * (cash / max(cost, 1e-12)) * (1 - 1e-12), 0.0)
+                    if shrunk >= q - EPS and q > 0:
+                        shrunk = max(q - 1e-6, 0.0)
+                    q = shrunk
+                reason = _CASH if q < req - EPS else 0
             cash = max(cash - (q * p if q > 0 else 0.0), 0.0)
             pos = pos + q
             if q > 0:
