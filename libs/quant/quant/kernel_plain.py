@@ -77,7 +77,9 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
     counts = evt.sum(axis=0)
     order = np.argsort(-counts, kind="stable")
     kmax = int(counts[order[0]]) if L else 0
-    lane_of, t_of = np.nonzero(evt.T)
+    flat = np.flatnonzero(evt.T)  # lane-major: (lane, bar) pairs in lane order, as np.nonzero(evt.T) gives them
+    lane_of = flat // T  # (one flat scan and a division: a 2-D nonzero costs ~4x as much)
+    t_of = flat - lane_of * T
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.arange(lane_of.size) - starts[lane_of]
     pos_in_order = np.empty(L, np.int64)

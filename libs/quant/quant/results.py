@@ -148,6 +148,13 @@ def session_ends(m: Market) -> np.ndarray:
     return np.flatnonzero(np.append(m.session[1:] != m.session[:-1], True))
 
 
+def session_days(m: Market, ends: np.ndarray) -> np.ndarray:
+    """The session dates (`datetime64[D]`), i.e. `np.unique(m.dates)`: the bars are in time order and
+    `m.session` numbers the distinct dates, so each session's date is its last bar's (a gather instead of
+    a sort, ~0.4 ms a first call)."""
+    return m.dates[ends]
+
+
 def session_returns(equity: np.ndarray, ends: np.ndarray, initial: float) -> np.ndarray:
     """Per-session simple returns (S, L); the first is against the initial cash."""
     eq = equity if ends.size == equity.shape[0] else equity[ends]
