@@ -351,3 +351,19 @@ def test_symbol_index_maps_known_symbols_and_gives_minus_one_otherwise() -> None
     for col in (column, column.cast(pl.Categorical)):
         assert _symbol_index(symbols, col).tolist() == [2, -1, -1, 0, 1, -1]
     assert _symbol_index(symbols, pl.Series("symbol", [], pl.String)).tolist() == []
+
+
+def test_session_days_are_the_distinct_bar_dates() -> None:
+    """`session_days` (a gather at the session ends) is `np.unique(m.dates)`, for daily and intraday bars
+    and on a sparse (ragged) market."""
+    from quant.results import session_days, session_ends
+
+    rng = np.random.default_rng(3)
+    for it in range(6):
+        bars = _rough_bars(rng, it, int(rng.integers(1, 5)), int(rng.integers(2, 60)), intraday=it % 2 == 0)
+        if it % 3 == 2:  # a ragged market: some symbols lack some bars
+            bars = bars.filter(pl.Series(rng.random(bars.height) < 0.8))
+        m = prepare_market(bars, EngineConfig(preset="plain"))
+        days = session_days(m, session_ends(m))
+        assert days.dtype == np.dtype("datetime64[D]")
+        assert np.array_equal(days, np.unique(m.dates))
