@@ -367,3 +367,23 @@ def test_session_days_are_the_distinct_bar_dates() -> None:
         days = session_days(m, session_ends(m))
         assert days.dtype == np.dtype("datetime64[D]")
         assert np.array_equal(days, np.unique(m.dates))
+
+
+def test_latest_snapshot_runs_equal_the_forward_filled_panel() -> None:
+    """`_latest_snapshot` (runs by `np.repeat`) is the −1 panel with each snapshot's index at its bar,
+    forward-filled down the bars — with lanes without snapshots, snapshots on the first and last bar and
+    two snapshots on one bar (the later wins)."""
+    from quant.results import _latest_snapshot
+
+    rng = np.random.default_rng(8)
+    for it in range(200):
+        T, n = int(rng.integers(1, 60)), int(rng.integers(1, 12))
+        counts = rng.integers(0, 8, n) * (rng.random(n) < 0.8)
+        t = np.concatenate([np.sort(rng.integers(0, T, c)) for c in counts]).astype(np.int64)
+        lane = np.repeat(np.arange(n), counts)
+        bounds = np.append(0, np.cumsum(counts))
+        want = np.full((T, n), -1, np.int64)
+        want[t, lane] = np.arange(t.size)  # duplicates: numpy assigns in order, the later index stays
+        np.maximum.accumulate(want, axis=0, out=want)
+        got = _latest_snapshot(bounds, t, T)
+        assert got.flags.c_contiguous and np.array_equal(got, want), it
