@@ -13,7 +13,7 @@ Map to the reference `kernel.Simulator` (change a rule there first, then here; E
 | --- | --- |
 | `plain_lanes_applicable` | the rules this kernel leaves out: any of them on → `Simulator` / `kernel_scalar` |
 | `run_plain_lanes` event schedule (`ev`, `n_active`) | `Simulator.run` / `_schedule` (no retries: no `dirty`) |
-| `d = (w * equity - s * p) / p` | `Simulator._delta` with no slippage and no fees |
+| `d = (w * (c + sp) - sp) / p` | `Simulator._delta` with no slippage and no fees |
 | the `sell` block (close-out, LOT0, `np.minimum`) | `Simulator._sells` with no lots, limits, T+1 or cap |
 | the `buy` block + `_fit_cash` | `Simulator._buys` + `_fit_cash` with no lots, fees or cap |
 | `_whole`, `_fit_cash_whole` (stuck: one share off) | `Simulator._round` with lot 1, `_fit_cash` + `_unstick` |
@@ -99,36 +99,30 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
         p, w, t = PX[k, :n], TW[k, :n], ev[k, :n]
         c, s = cash[:n], pos[:n]
         lanes = order[:n]
-        equity = c + s * p
-        d = (w * equity - s * p) / p
+        sp = s * p
+        d = (w * (c + sp) - sp) / p  # equity c + s p (each product once: the same values)
         sell = d < -EPS
         if sell.any():
             want = np.where(sell, -d, 0.0)
             req = np.where(want >= s - 1e-6, s, rnd(want))
-            reason = np.where(sell & (req <= EPS), _LOT0, 0).astype(np.int8)
             q = np.minimum(req, s)
             value = np.where(q > 0, q * p, 0.0)
             c = c + np.where(sell, value, 0.0)
-            closes = (q > 0) & (s - q <= 1e-9)
             s = s - q
-            blocks.append((sell, 1, lanes, t, sym[:n], want, req, q, p, reason, closes, s))
+            blocks.append((sell, 1, lanes, t, sym[:n], want, req, q, p, s))
         buy = d > EPS
         if buy.any():
             req = np.where(buy, rnd(d), 0.0)
-            if whole:
-                lot0 = buy & (req <= EPS)
-                q2 = _fit_cash_whole(np.where(lot0, 0.0, req), p, c)
-                reason = np.where(lot0, _LOT0, np.where(buy & (q2 < req - EPS), _CASH, 0)).astype(np.int8)
-            else:
-                q2 = _fit_cash(req, p, c)
-                reason = np.where(buy & (q2 < req - EPS), _CASH, 0).astype(np.int8)
+            q2 = _fit_cash_whole(np.where(buy & (req <= EPS), 0.0, req), p, c) if whole else _fit_cash(req, p, c)
             value = np.where(q2 > 0, q2 * p, 0.0)
             c = np.maximum(c - np.where(buy, value, 0.0), 0.0)
             s = s + q2
-            blocks.append((buy, 0, lanes, t, sym[:n], d, req, q2, p, reason, np.zeros(n, bool), s))
+            blocks.append((buy, 0, lanes, t, sym[:n], d, req, q2, p, s))
         cash[:n] = c
         pos[:n] = s
-        states.append((lanes, t, c.copy(), s.copy()))
+        if c.base is cash:  # no order: still views of the running state (a block makes fresh arrays)
+            c, s = c.copy(), s.copy()
+        states.append((lanes, t, c, s))
     recs, pchg = _records(blocks)
     return _out(recs, states, pchg, (T, L, K))
 
@@ -137,24 +131,28 @@ def _records(blocks: list[tuple]) -> tuple[list[tuple], list[tuple]]:
     """The order records and position changes of every step's sell and buy blocks (prefix-length arrays
     kept as computed; every one is a fresh array or a view of an array no step writes), selected with
     one concatenation per field instead of ~15 small gathers per block: the same rows, in step order,
-    sells before buys, lanes in prefix order, with the dtypes of the per-block gathers."""
+    sells before buys, lanes in prefix order, with the dtypes of the per-block gathers. The reasons and
+    close-outs are derived here from the selected rows (the same comparisons the steps would make: a
+    sell's `s − q` is its shares after; a fractional buy's request is never ≤ EPS)."""
     if not blocks:
         return [], []
-    mask, side, lanes, t, sym, target, req, q, price, reason, closes, pos_after = (
-        list(c) for c in zip(*blocks, strict=True)
-    )
+    mask, side, lanes, t, sym, target, req, q, price, pos_after = (list(c) for c in zip(*blocks, strict=True))
     sizes = np.array([m.size for m in mask])
     cat = np.concatenate
-    q_all, lanes_all, t_all = cat(q), cat(lanes), cat(t)
+    q_all, lanes_all, t_all, after_all = cat(q), cat(lanes), cat(t), cat(pos_after)
     f = q_all > 0  # a position change wherever shares moved (also a dust close-out outside the mask)
     nf = int(f.sum())
-    pchg = [(lanes_all[f], np.zeros(nf, np.int64), t_all[f], cat(pos_after)[f])]
+    pchg = [(lanes_all[f], np.zeros(nf, np.int64), t_all[f], after_all[f])]
     idx = np.flatnonzero(cat(mask))
     zero = np.zeros(idx.size)
-    sides = np.repeat(np.array(side, np.int8), sizes)
+    sides = np.repeat(np.array(side, np.int8), sizes)[idx]
+    r_req, r_q = cat(req)[idx], q_all[idx]
+    selling = sides == 1
+    reason = np.where(r_req <= EPS, _LOT0, np.where(~selling & (r_q < r_req - EPS), _CASH, 0)).astype(np.int8)
+    closes = selling & (r_q > 0) & (after_all[idx] <= 1e-9)
     recs = [
-        (lanes_all[idx], t_all[idx], cat(sym)[idx], sides[idx], np.abs(cat(target)[idx]), cat(req)[idx], q_all[idx],
-         cat(price)[idx], zero, zero, zero, cat(reason)[idx], cat(closes)[idx])
+        (lanes_all[idx], t_all[idx], cat(sym)[idx], sides, np.abs(cat(target)[idx]), r_req, r_q,
+         cat(price)[idx], zero, zero, zero, reason, closes)
     ]  # fmt: skip
     return recs, pchg
 
@@ -181,9 +179,9 @@ def _frac(q: np.ndarray) -> np.ndarray:
 
 
 def _whole(q: np.ndarray) -> np.ndarray:
-    """`Simulator._round` for whole shares without lot rules: `kernel.lot_round(q, 1, 1)`."""
-    steps = np.floor((q - 1.0) / 1.0 + 1e-9)
-    return np.where(q >= 1.0 - 1e-9, 1.0 + steps * 1.0, 0.0)
+    """`Simulator._round` for whole shares without lot rules: `kernel.lot_round(q, 1, 1)`, whose division
+    and multiplication by the step 1.0 are exact identities (left out: two numpy calls fewer)."""
+    return np.where(q >= 1.0 - 1e-9, 1.0 + np.floor(q - 1.0 + 1e-9), 0.0)
 
 
 def _fit_cash_whole(q: np.ndarray, price: np.ndarray, cash: np.ndarray) -> np.ndarray:
@@ -222,8 +220,8 @@ def _out(recs, states, pchg, shape) -> KernelOut:
 def _whole1(q: float) -> float:
     """`_whole` on one float."""
     if q >= 1.0 - 1e-9:
-        x = (q - 1.0) / 1.0 + 1e-9
-        return 1.0 + (float(_floor(x)) if x != _INF else x) * 1.0
+        x = q - 1.0 + 1e-9
+        return 1.0 + (float(_floor(x)) if x != _INF else x)
     return 0.0
 
 
