@@ -387,3 +387,13 @@ def test_latest_snapshot_runs_equal_the_forward_filled_panel() -> None:
         np.maximum.accumulate(want, axis=0, out=want)
         got = _latest_snapshot(bounds, t, T)
         assert got.flags.c_contiguous and np.array_equal(got, want), it
+
+
+def test_lane_order_is_the_stable_argsort() -> None:
+    """`_lane_order` (16-bit radix keys when the lane numbers fit) is `np.argsort(kind="stable")` of them."""
+    from quant.results import _lane_order
+
+    rng = np.random.default_rng(4)
+    for L in (1, 7, 300, 32767, 40000):
+        lane = rng.integers(0, L, int(rng.integers(0, 5000))).astype(np.int64)
+        assert np.array_equal(_lane_order(lane, L), np.argsort(lane, kind="stable")), L

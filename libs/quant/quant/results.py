@@ -74,10 +74,11 @@ class LanePanels:
         self.sym_range = sym_idx.shape == (self.L, 1) and bool((sym_idx[:, 0] == np.arange(self.L)).all())
         self.all_sym = sym_idx.shape == (1, N) and bool((sym_idx[0] == np.arange(N)).all())
         self.last_pos: tuple | None = None  # (lo, hi, positions) of the latest non-joint block
-        self.cash = _by_lane(out.state_lane, self.L, out.state_t, out.state_cash)
+        order = _lane_order(out.state_lane, self.L)
+        self.cash = _by_lane(out.state_lane, self.L, out.state_t, out.state_cash, order=order)
         self.joint = out.state_pos is not None and self.K == 1
         if self.joint:  # shares after every snapshot: one index panel serves cash and shares
-            self.cash = (*self.cash, out.state_pos[np.argsort(out.state_lane, kind="stable")])
+            self.cash = (*self.cash, out.state_pos[order])
         else:
             self.pos = _by_lane(out.pos_lane, self.L, out.pos_t, out.pos_value, out.pos_k)
 
@@ -144,9 +145,17 @@ def _latest_snapshot(bounds: np.ndarray, t: np.ndarray, T: int) -> np.ndarray:
     return np.ascontiguousarray(runs.T)
 
 
-def _by_lane(lane: np.ndarray, L: int, t: np.ndarray, values: np.ndarray, k: np.ndarray | None = None):
+def _lane_order(lane: np.ndarray, L: int) -> np.ndarray:
+    """`np.argsort(lane, kind="stable")` for lane numbers in [0, L): on 16-bit keys when they fit, which
+    numpy sorts by radix (the same permutation — a stable sort's is unique — ~8× faster than on int64)."""
+    if L <= 32767:  # int16
+        return np.argsort(lane.astype(np.int16), kind="stable")
+    return np.argsort(lane, kind="stable")
+
+
+def _by_lane(lane: np.ndarray, L: int, t: np.ndarray, values: np.ndarray, k: np.ndarray | None = None, order=None):
     """Event records grouped by lane (stable, so later records of one (t, lane, k) still win)."""
-    order = np.argsort(lane, kind="stable")
+    order = _lane_order(lane, L) if order is None else order
     bounds = np.searchsorted(lane[order], np.arange(L + 1))
     return (bounds, t[order], lane[order], None if k is None else k[order], values[order])
 
