@@ -31,7 +31,7 @@ def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None) -> dict
         keys = ("annual_return", "volatility", "sharpe", "sortino", "calmar")
         return {k: nan for k in keys} | {"total_return": zero, "max_drawdown": zero}
     growth = returns + 1.0
-    wealth = np.cumprod(growth, axis=0)
+    wealth = np.cumprod(growth, axis=0, out=growth)  # growth is not read again: no fresh buffer
     total = wealth[-1] - 1  # np.prod(growth, axis=0) - 1: the same products in the same order
     excess = returns - rf / ppy if rf else returns
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -64,7 +64,7 @@ def _some_returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys: frozen
     out: dict[str, np.ndarray] = {}
     growth = returns + 1.0
     drawdown = bool(keys & {"max_drawdown", "calmar"})
-    wealth = np.cumprod(growth, axis=0) if drawdown else None
+    wealth = np.cumprod(growth, axis=0, out=growth) if drawdown else None
     total = wealth[-1] - 1 if drawdown else np.prod(growth, axis=0) - 1
     out["total_return"] = total
     excess = returns - rf / ppy if rf else returns
