@@ -397,3 +397,27 @@ def test_lane_order_is_the_stable_argsort() -> None:
     for L in (1, 7, 300, 32767, 40000):
         lane = rng.integers(0, L, int(rng.integers(0, 5000))).astype(np.int64)
         assert np.array_equal(_lane_order(lane, L), np.argsort(lane, kind="stable")), L
+
+
+def test_lane_index_equals_the_forward_filled_panel_in_and_out_of_bar_order() -> None:
+    """`_lane_index` gives the forward-filled panel of the latest record per lane for a block of lanes,
+    whether each lane's records come in bar order (run lengths) or not (the accumulate it reproduces)."""
+    from quant.results import _by_lane, _lane_index
+
+    rng = np.random.default_rng(12)
+    for it in range(100):
+        T, L = int(rng.integers(1, 50)), int(rng.integers(1, 10))
+        n = int(rng.integers(0, 60))
+        lane, t = rng.integers(0, L, n), rng.integers(0, T, n)
+        if it % 2:  # time order, as the kernels record
+            order = np.lexsort((lane, t))
+            lane, t = lane[order], t[order]
+        grouped = _by_lane(lane, L, t, np.arange(n, dtype=float))
+        lo = int(rng.integers(0, L))
+        hi = int(rng.integers(lo + 1, L + 1))
+        bounds, gt, gl = grouped[0], grouped[1], grouped[2]
+        a, b = bounds[lo], bounds[hi]
+        want = np.full((T, hi - lo), -1, np.int64)
+        want[gt[a:b], gl[a:b] - lo] = np.arange(b - a)
+        np.maximum.accumulate(want, axis=0, out=want)
+        assert np.array_equal(_lane_index(grouped, lo, hi, T), want), it

@@ -86,9 +86,9 @@ class LanePanels:
         """(cash, market value), each (T, hi − lo)."""
         T, K = self.T, self.K
         if self.joint:
-            bounds, t, _, _, values, shares = self.cash
+            bounds, _, _, _, values, shares = self.cash
             a, b = bounds[lo], bounds[hi]
-            idx = _latest_snapshot(bounds[lo : hi + 1] - a, t[a:b], T)
+            idx = _lane_index(self.cash, lo, hi, T)
             cash = np.append(values[a:b], self.initial)[idx]
             pos = np.append(shares[a:b], 0.0)[idx][:, :, None]
         else:
@@ -165,10 +165,29 @@ def _block_last(grouped, lo: int, hi: int, T: int, K: int, initial: float) -> tu
     shape it was gathered with (free afterwards: callers may reuse it as scratch)."""
     bounds, t, lane, k, values = grouped
     a, b = bounds[lo], bounds[hi]
-    idx = np.full((T, hi - lo, K), -1, dtype=np.int64)
-    idx[t[a:b], lane[a:b] - lo, 0 if k is None else k[a:b]] = np.arange(b - a)
-    np.maximum.accumulate(idx, axis=0, out=idx)
+    if K == 1:
+        idx = _lane_index(grouped, lo, hi, T)[:, :, None]
+    else:
+        idx = np.full((T, hi - lo, K), -1, dtype=np.int64)
+        idx[t[a:b], lane[a:b] - lo, 0 if k is None else k[a:b]] = np.arange(b - a)
+        np.maximum.accumulate(idx, axis=0, out=idx)
     return np.append(values[a:b], initial)[idx], idx
+
+
+def _lane_index(grouped, lo: int, hi: int, T: int) -> np.ndarray:
+    """Index (T, hi − lo) of each lane's latest record at or before every bar (−1 before the first), of
+    one-slot records grouped by lane (`_by_lane`): `_latest_snapshot` when the records of every lane are in
+    bar order (the kernels record in time order), else the forward-filled panel it reproduces."""
+    bounds, t, lane = grouped[0], grouped[1], grouped[2]
+    a, b = bounds[lo], bounds[hi]
+    tb, lb = t[a:b], lane[a:b]
+    key = lb * T + tb  # lanes ascending: in bar order within each lane exactly when the keys do not decrease
+    if key.size < 2 or bool((key[1:] >= key[:-1]).all()):
+        return _latest_snapshot(bounds[lo : hi + 1] - a, tb, T)
+    idx = np.full((T, hi - lo), -1, dtype=np.int64)
+    idx[tb, lb - lo] = np.arange(b - a)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    return idx
 
 
 def session_ends(m: Market) -> np.ndarray:
