@@ -137,9 +137,11 @@ class Simulator:
         evt = change.any(2)
         if self.m.ca_cash is not None:
             evt |= (self.m.ca_cash[:, self.sym] != 0).any(2)
-        idx = np.where(evt, np.arange(T)[:, None], T)
-        nxt = np.minimum.accumulate(idx[::-1], axis=0)[::-1]
-        nxt = np.vstack([nxt, np.full((1, L), T)])
+        nxt = np.full((T + 1, L), T, np.int64)  # the next event at or after each bar; row T: none
+        np.copyto(nxt[:T], np.arange(T)[:, None], where=evt)
+        if T:  # a backward running minimum, in place (no reversed copies and no stacking: 3 panels fewer)
+            back = nxt[T - 1 :: -1]
+            np.minimum.accumulate(back, axis=0, out=back)
         return nxt[0].copy(), nxt
 
     def _step(self, a: np.ndarray, t: np.ndarray, targets: np.ndarray, ch: np.ndarray) -> None:
