@@ -243,6 +243,25 @@ def test_lane_kernel_reads_lane_major_targets_as_c_ordered_ones(shares: str) -> 
             _same(a, run_kernel(m, config, sym_idx, "weight", t_view, c_view), m, sym_idx, config.initial_cash)
 
 
+def test_simulator_reads_lane_major_targets_as_c_ordered_ones() -> None:
+    """An a-share grid's `Simulator` gets the lane-major (transposed) execution targets without a copy and
+    gives the same output as from C-ordered panels."""
+    rng = np.random.default_rng(31)
+    for it in range(6):
+        T, L = int(rng.integers(3, 150)), int(rng.integers(2, 20))
+        bars = gbm_bars(["600000.SH"], sessions=T, seed=50 + it)
+        config = EngineConfig(preset="a-share", initial_cash=float(10 ** rng.uniform(4, 7)))
+        m = prepare_market(bars, config)
+        rows = np.where(rng.random((L, T)) < 0.4, rng.random((L, T)), np.nan)
+        view = rows.reshape(L, 1, T).transpose(2, 0, 1)
+        t_view, c_view = execution_targets(view, "weight", config.fill)
+        t_dense, c_dense = execution_targets(np.ascontiguousarray(view), "weight", config.fill)
+        assert not t_view.flags.c_contiguous
+        sym_idx = np.zeros((L, 1), np.int64)
+        a = Simulator(m, config, sym_idx, "weight").run(t_dense, c_dense)
+        _same(a, run_kernel(m, config, sym_idx, "weight", t_view, c_view), m, sym_idx, config.initial_cash)
+
+
 def test_numpy_result_frames_equal_polars_assembly() -> None:
     rng = np.random.default_rng(5)
     for it in range(10):

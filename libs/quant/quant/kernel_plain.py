@@ -38,11 +38,13 @@ _CASH = R["INSUFFICIENT_CASH"]
 
 def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
     """The lean kernel when it applies, else the general `Simulator`. `targets` / `change` may be in any
-    memory layout (`rows_to_decisions(contiguous=False)`); the bar-by-bar kernels get C-ordered copies."""
+    memory layout (`rows_to_decisions(contiguous=False)`); the one-account kernel gets C-ordered copies,
+    `Simulator` reads them as they are (it only gathers a few cells per step and scans `change` once: a
+    lane-major panel saves two (T, L) copies)."""
     if plain_lanes_applicable(m, config, sym_idx, mode):
         return run_plain_lanes(m, config, sym_idx, targets, change)
-    targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
     if sym_idx.shape[0] == 1:
+        targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
         return run_single_lane(m, config, sym_idx, mode, targets, change)
     return Simulator(m, config, sym_idx, mode).run(targets, change)
 
