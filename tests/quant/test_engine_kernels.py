@@ -169,6 +169,55 @@ def test_frictionless_lane_kernel_equals_simulator(fill: str, shares: str) -> No
         _same(a, run_plain_lanes(m, config, sym_idx, targets, change), m, sym_idx, config.initial_cash)
 
 
+@pytest.mark.parametrize("fill", ["next_open", "next_close", "same_close"])
+def test_whole_share_single_lane_takes_the_scalar_lean_path_and_equals_simulator(fill: str, monkeypatch) -> None:
+    """One plain account in whole shares (a `run_backtest` of the `plain` preset) runs the lean kernel's
+    scalar `_single` — not `kernel_scalar` — and reproduces `Simulator` bit for bit, with small accounts
+    (buys rounded to zero) and large ones."""
+    import quant.kernel_plain as kp
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the general single-account kernel was used")
+
+    monkeypatch.setattr(kp, "run_single_lane", refuse)
+    rng = np.random.default_rng({"next_open": 4, "next_close": 5, "same_close": 6}[fill])
+    reasons = set()
+    for it in range(40):
+        T = int(rng.integers(3, 250))
+        bars = gbm_bars(["600000.SH"], sessions=T, seed=200 + it, sigma=float(rng.uniform(0.2, 1.5)))
+        config = EngineConfig(preset="plain", shares="integer", initial_cash=float(10 ** rng.uniform(0, 8)), fill=fill)
+        m = prepare_market(bars, config)
+        decisions = rng.random((T, 1, 1))
+        if it % 3 == 0:
+            decisions = (decisions > 0.5).astype(float)
+        elif it % 3 == 1:
+            decisions = np.where(rng.random((T, 1, 1)) < 0.3, decisions, np.nan)
+        targets, change = execution_targets(decisions, "weight", fill)
+        sym_idx = np.zeros((1, 1), np.int64)
+        a = Simulator(m, config, sym_idx, "weight").run(targets, change)
+        _same(a, run_kernel(m, config, sym_idx, "weight", targets, change), m, sym_idx, config.initial_cash)
+        reasons |= set(a.orders["reason"].tolist())
+    assert REASONS.index("LOT_ROUNDED_TO_ZERO") in reasons
+
+
+def test_scalar_whole_share_rounding_and_cash_fit_equal_the_vectorised_ones() -> None:
+    """`_whole1` / `_fit_cash_whole1` (one float) give `_whole` / `_fit_cash_whole` (arrays) bit for bit,
+    including orders over the cash by a rounding error (the one-share-off step) and far over it."""
+    from quant.kernel_plain import _fit_cash_whole, _fit_cash_whole1, _whole, _whole1
+
+    rng = np.random.default_rng(9)
+    n = 4000
+    p = 10 ** rng.uniform(-1, 3, n)
+    q = np.floor(10 ** rng.uniform(-1, 6, n))
+    near = q * p * (1 + rng.choice([-1e-15, 0, 1e-15, -0.3], n))  # at the cost, a rounding error off, short
+    cash = np.where(rng.random(n) < 0.5, near, 10 ** rng.uniform(0, 9, n))
+    raw = np.concatenate([q + rng.uniform(-1e-8, 1e-8, n), rng.uniform(-2, 3, n), [0.0, 1.0 - 1e-9, 1.0, np.inf]])
+    assert [_whole1(x) for x in raw.tolist()] == _whole(raw).tolist()
+    fitted = _fit_cash_whole(q, p, cash)
+    assert [_fit_cash_whole1(*v) for v in zip(q.tolist(), p.tolist(), cash.tolist(), strict=True)] == fitted.tolist()
+    assert (fitted < q).any()
+
+
 @pytest.mark.parametrize("shares", ["fractional", "integer"])
 def test_lane_kernel_reads_lane_major_targets_as_c_ordered_ones(shares: str) -> None:
     """Grids and independent runs hand the kernel the strategy's (lanes × bars) rows as a transposed view
@@ -192,6 +241,25 @@ def test_lane_kernel_reads_lane_major_targets_as_c_ordered_ones(shares: str) -> 
             assert np.array_equal(t_view, t_dense) and np.array_equal(c_view, c_dense)
             a = run_kernel(m, config, sym_idx, "weight", t_dense, c_dense)
             _same(a, run_kernel(m, config, sym_idx, "weight", t_view, c_view), m, sym_idx, config.initial_cash)
+
+
+def test_simulator_reads_lane_major_targets_as_c_ordered_ones() -> None:
+    """An a-share grid's `Simulator` gets the lane-major (transposed) execution targets without a copy and
+    gives the same output as from C-ordered panels."""
+    rng = np.random.default_rng(31)
+    for it in range(6):
+        T, L = int(rng.integers(3, 150)), int(rng.integers(2, 20))
+        bars = gbm_bars(["600000.SH"], sessions=T, seed=50 + it)
+        config = EngineConfig(preset="a-share", initial_cash=float(10 ** rng.uniform(4, 7)))
+        m = prepare_market(bars, config)
+        rows = np.where(rng.random((L, T)) < 0.4, rng.random((L, T)), np.nan)
+        view = rows.reshape(L, 1, T).transpose(2, 0, 1)
+        t_view, c_view = execution_targets(view, "weight", config.fill)
+        t_dense, c_dense = execution_targets(np.ascontiguousarray(view), "weight", config.fill)
+        assert not t_view.flags.c_contiguous
+        sym_idx = np.zeros((L, 1), np.int64)
+        a = Simulator(m, config, sym_idx, "weight").run(t_dense, c_dense)
+        _same(a, run_kernel(m, config, sym_idx, "weight", t_view, c_view), m, sym_idx, config.initial_cash)
 
 
 def test_numpy_result_frames_equal_polars_assembly() -> None:
@@ -302,3 +370,73 @@ def test_symbol_index_maps_known_symbols_and_gives_minus_one_otherwise() -> None
     for col in (column, column.cast(pl.Categorical)):
         assert _symbol_index(symbols, col).tolist() == [2, -1, -1, 0, 1, -1]
     assert _symbol_index(symbols, pl.Series("symbol", [], pl.String)).tolist() == []
+
+
+def test_session_days_are_the_distinct_bar_dates() -> None:
+    """`session_days` (a gather at the session ends) is `np.unique(m.dates)`, for daily and intraday bars
+    and on a sparse (ragged) market."""
+    from quant.results import session_days, session_ends
+
+    rng = np.random.default_rng(3)
+    for it in range(6):
+        bars = _rough_bars(rng, it, int(rng.integers(1, 5)), int(rng.integers(2, 60)), intraday=it % 2 == 0)
+        if it % 3 == 2:  # a ragged market: some symbols lack some bars
+            bars = bars.filter(pl.Series(rng.random(bars.height) < 0.8))
+        m = prepare_market(bars, EngineConfig(preset="plain"))
+        days = session_days(m, session_ends(m))
+        assert days.dtype == np.dtype("datetime64[D]")
+        assert np.array_equal(days, np.unique(m.dates))
+
+
+def test_latest_snapshot_runs_equal_the_forward_filled_panel() -> None:
+    """`_latest_snapshot` (runs by `np.repeat`) is the −1 panel with each snapshot's index at its bar,
+    forward-filled down the bars — with lanes without snapshots, snapshots on the first and last bar and
+    two snapshots on one bar (the later wins)."""
+    from quant.results import _latest_snapshot
+
+    rng = np.random.default_rng(8)
+    for it in range(200):
+        T, n = int(rng.integers(1, 60)), int(rng.integers(1, 12))
+        counts = rng.integers(0, 8, n) * (rng.random(n) < 0.8)
+        t = np.concatenate([np.sort(rng.integers(0, T, c)) for c in counts]).astype(np.int64)
+        lane = np.repeat(np.arange(n), counts)
+        bounds = np.append(0, np.cumsum(counts))
+        want = np.full((T, n), -1, np.int64)
+        want[t, lane] = np.arange(t.size)  # duplicates: numpy assigns in order, the later index stays
+        np.maximum.accumulate(want, axis=0, out=want)
+        got = _latest_snapshot(bounds, t, T)
+        assert got.flags.c_contiguous and np.array_equal(got, want), it
+
+
+def test_lane_order_is_the_stable_argsort() -> None:
+    """`_lane_order` (16-bit radix keys when the lane numbers fit) is `np.argsort(kind="stable")` of them."""
+    from quant.results import _lane_order
+
+    rng = np.random.default_rng(4)
+    for L in (1, 7, 300, 32767, 40000):
+        lane = rng.integers(0, L, int(rng.integers(0, 5000))).astype(np.int64)
+        assert np.array_equal(_lane_order(lane, L), np.argsort(lane, kind="stable")), L
+
+
+def test_lane_index_equals_the_forward_filled_panel_in_and_out_of_bar_order() -> None:
+    """`_lane_index` gives the forward-filled panel of the latest record per lane for a block of lanes,
+    whether each lane's records come in bar order (run lengths) or not (the accumulate it reproduces)."""
+    from quant.results import _by_lane, _lane_index
+
+    rng = np.random.default_rng(12)
+    for it in range(100):
+        T, L = int(rng.integers(1, 50)), int(rng.integers(1, 10))
+        n = int(rng.integers(0, 60))
+        lane, t = rng.integers(0, L, n), rng.integers(0, T, n)
+        if it % 2:  # time order, as the kernels record
+            order = np.lexsort((lane, t))
+            lane, t = lane[order], t[order]
+        grouped = _by_lane(lane, L, t, np.arange(n, dtype=float))
+        lo = int(rng.integers(0, L))
+        hi = int(rng.integers(lo + 1, L + 1))
+        bounds, gt, gl = grouped[0], grouped[1], grouped[2]
+        a, b = bounds[lo], bounds[hi]
+        want = np.full((T, hi - lo), -1, np.int64)
+        want[gt[a:b], gl[a:b] - lo] = np.arange(b - a)
+        np.maximum.accumulate(want, axis=0, out=want)
+        assert np.array_equal(_lane_index(grouped, lo, hi, T), want), it

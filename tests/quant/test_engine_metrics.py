@@ -40,6 +40,54 @@ def test_return_metrics_match_reference_formulas(series) -> None:
     assert got["calmar"] == pytest.approx(got["annual_return"] / abs(mdd), rel=1e-12)
 
 
+def _numpy_reference_metrics(returns: np.ndarray, ppy: int, rf: float) -> dict[str, np.ndarray]:
+    """The return metrics written as separate numpy passes (`np.prod`, `std` with its own mean, a fresh
+    cumulative product for the drawdown): what the shared passes of `returns_metrics` must equal."""
+    n = returns.shape[0]
+    growth = returns + 1.0
+    total = np.prod(growth, axis=0) - 1
+    excess = returns - rf / ppy if rf else returns
+    with np.errstate(invalid="ignore", divide="ignore"):
+        annual = np.power(1 + total, ppy / n) - 1
+        sd = returns.std(axis=0, ddof=1) if n > 1 else np.full(returns.shape[1], np.nan)
+        ex_sd = (excess.std(axis=0, ddof=1) if rf else sd) if n > 1 else sd
+        ex_mean = excess.mean(axis=0)
+        low = np.minimum(excess, 0.0)
+        downside = np.sqrt(np.einsum("ij,ij->j", low, low) / n) * math.sqrt(ppy)
+        wealth = np.cumprod(growth, axis=0)
+        mdd = np.minimum((wealth / np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)).min(axis=0) - 1, 0.0)
+        return {
+            "total_return": total,
+            "annual_return": annual,
+            "volatility": sd * math.sqrt(ppy),
+            "sharpe": mx._finite(ex_mean / ex_sd * math.sqrt(ppy)),
+            "sortino": mx._finite(ex_mean * ppy / downside),
+            "max_drawdown": mdd,
+            "calmar": np.where(mdd < 0, annual / np.abs(mdd), np.nan),
+        }
+
+
+@pytest.mark.parametrize("rf", [0.0, 0.02])
+def test_shared_metric_passes_equal_separate_ones_bit_for_bit(rf: float) -> None:
+    """`returns_metrics` (all metrics and any subset) shares its passes — the total return from the
+    drawdown's cumulative product, the standard deviations from the means — and gives exactly the values
+    of separate passes, on one column and on many, with flat stretches (zero returns) and a single session."""
+    rng = np.random.default_rng(17)
+    for it in range(40):
+        n, width = int(rng.choice([1, 2, 3, 250, 2500])), int(rng.choice([1, 2, 7, 48]))
+        r = rng.normal(0.0005, 0.02, (n, width))
+        r[rng.random((n, width)) < 0.4] = 0.0
+        want = _numpy_reference_metrics(r, 252, rf)
+        got = mx.returns_metrics(r, 252, rf)
+        for k, v in want.items():
+            assert np.array_equal(got[k], v, equal_nan=True), (it, k)
+        keys = [k for k in mx.returns_metrics(r[:1], 252, rf) if rng.random() < 0.5] or ["max_drawdown"]
+        some = mx.returns_metrics(r, 252, rf, keys)
+        assert set(some) == set(keys)
+        for k in keys:
+            assert np.array_equal(some[k], want[k], equal_nan=True), (it, k)
+
+
 def test_benchmark_metrics_match_reference_formulas(series) -> None:
     r, b = series
     got = {k: float(v[0]) for k, v in mx.benchmark_metrics(r[:, None], b, 252, 0.0).items()}
@@ -116,3 +164,19 @@ def test_a_grid_summary_of_chosen_metrics_equals_those_columns_of_the_full_one(s
     )
     with pytest.raises(ValueError, match="unknown summary metrics"):
         run_grid("ma_cross", sample_bars, sets, metrics=["profit"])
+
+
+def test_chunked_running_peak_gives_the_accumulated_drawdown() -> None:
+    """`_wealth_drawdown` (chunked running peak on wide blocks) equals the drawdown from
+    `np.maximum.accumulate`, bit for bit: remainders after the last chunk, new highs at chunk edges,
+    wealth below 1 throughout, and NaN (which both propagate)."""
+    rng = np.random.default_rng(23)
+    for it in range(60):
+        n, width = int(rng.integers(1, 400)), int(rng.choice([1, 8, 9, 48]))
+        growth = 1 + rng.normal(0.0 if it % 3 else -0.01, 0.02, (n, width))
+        growth[rng.random((n, width)) < 0.3] = 1.0
+        if it % 5 == 0:
+            growth[rng.integers(0, n), rng.integers(0, width)] = np.nan
+        wealth = np.cumprod(growth, axis=0)
+        want = (wealth / np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)).min(axis=0) - 1
+        assert np.array_equal(mx._wealth_drawdown(wealth.copy()), want, equal_nan=True), it

@@ -23,6 +23,7 @@ from quant.results import (
     lane_frames,
     position_panel,
     positions_frame,
+    session_days,
     session_ends,
     session_returns,
 )
@@ -288,7 +289,7 @@ def run_metrics(m, equity, mv, ends, config, bench, fills, trades, orders) -> di
     base = {k: v[0] for k, v in mx.returns_metrics(returns, ppy, rf).items() if not k.startswith("_")}
     wealth = np.append(1.0, np.cumprod(1 + returns[:, 0]))
     dd = wealth / np.maximum.accumulate(wealth) - 1
-    base.update(mx.drawdown_dates(wealth, dd, _DayNames(np.unique(m.dates))))
+    base.update(mx.drawdown_dates(wealth, dd, _DayNames(session_days(m, ends))))
     if bench is not None:
         base.update({k: v[0] for k, v in mx.benchmark_metrics(returns, bench, ppy, rf).items()})
     base.update(mx.trade_metrics(trades["pnl"].to_numpy(), trades["holding_sessions"].to_numpy()))
@@ -314,10 +315,10 @@ def added_metrics(m: Market, equity: np.ndarray, ends: np.ndarray, initial: floa
     """The study metrics (`quant.analysis`): absolute P&L, daily win rate, trade statistics in closing
     order, and the monthly and yearly returns of the strategy, the benchmark and the excess."""
     values = an.day_summary(equity[ends], initial)
-    exit_day, entry_day = trades["exit_date"].to_physical().to_numpy(), trades["entry_date"].to_physical().to_numpy()
+    exit_day, entry_day = trades["exit_date"].to_numpy(), trades["entry_date"].to_numpy()  # datetime64[D]
     closing = np.lexsort((entry_day, exit_day))  # `an.closing_order` (a stable sort; trip dates are never null)
     values.update(an.trade_summary(trades["pnl"].to_numpy()[closing]))
-    days = np.unique(m.dates).astype("datetime64[D]")
+    days = session_days(m, ends)
     bench_eq = initial * np.cumprod(1 + bench) if bench is not None else None
     for every in ("month", "year"):
         rows = an.period_return_rows(days, equity[ends], initial, bench_eq, every=every)

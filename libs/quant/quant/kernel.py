@@ -118,8 +118,9 @@ class Simulator:
         self.bought = np.zeros((L, K))
         self.bought_sess = np.full((L, K), -1)
         self.ca_paid = np.zeros(L)
-        cur, next_evt = self._schedule(change)
+        next_event = self._schedule(change)
         lanes = np.arange(L)
+        cur = next_event(np.zeros(L, np.int64), lanes)
         while True:
             a = lanes[cur < T] if L > 1 else lanes[: int(cur[0] < T)]
             if a.size == 0:
@@ -127,20 +128,32 @@ class Simulator:
             t = cur[a]
             self._step(a, t, targets, change[t, a])
             dirty = self.dirty[a].any(1)
-            cur[a] = np.where(dirty, t + 1, next_evt[t + 1, a])
+            cur[a] = np.where(dirty, t + 1, next_event(t + 1, a))
             if self.stops is not None:
                 cur[a] = np.minimum(cur[a], self.stops.next[a])
         return self._output(T, L, K)
 
-    def _schedule(self, change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        T, L, _ = change.shape
+    def _schedule(self, change: np.ndarray):
+        """`next_event(t, lanes)`: each lane's first bar at or after `t` (≤ T) with a target change (or
+        corporate-action cash), T when none is left. The event bars are kept as sorted lane-major keys
+        `lane · T + bar` and looked up by binary search (instead of a (T + 1, L) panel of next events, a
+        backward running minimum: ~3 ns a cell and 8 bytes a cell of fresh memory)."""
+        T = change.shape[0]
         evt = change.any(2)
         if self.m.ca_cash is not None:
             evt |= (self.m.ca_cash[:, self.sym] != 0).any(2)
-        idx = np.where(evt, np.arange(T)[:, None], T)
-        nxt = np.minimum.accumulate(idx[::-1], axis=0)[::-1]
-        nxt = np.vstack([nxt, np.full((1, L), T)])
-        return nxt[0].copy(), nxt
+        keys = np.flatnonzero(evt.T)  # ascending: lane-major (lane, bar) pairs
+        last = keys.size - 1
+
+        def next_event(t: np.ndarray, lanes: np.ndarray) -> np.ndarray:
+            if last < 0:
+                return np.full(t.shape, T, np.int64)
+            base = lanes * T
+            i = np.searchsorted(keys, base + t)
+            key = keys[np.minimum(i, last)]
+            return np.where((i <= last) & (key < base + T), key - base, T)
+
+        return next_event
 
     def _step(self, a: np.ndarray, t: np.ndarray, targets: np.ndarray, ch: np.ndarray) -> None:
         m = self.m

@@ -13,7 +13,7 @@ Map to the reference `kernel.Simulator` (change a rule there first, then here; E
 | --- | --- |
 | `plain_lanes_applicable` | the rules this kernel leaves out: any of them on → `Simulator` / `kernel_scalar` |
 | `run_plain_lanes` event schedule (`ev`, `n_active`) | `Simulator.run` / `_schedule` (no retries: no `dirty`) |
-| `d = (w * equity - s * p) / p` | `Simulator._delta` with no slippage and no fees |
+| `d = (w * (c + sp) - sp) / p` | `Simulator._delta` with no slippage and no fees |
 | the `sell` block (close-out, LOT0, `np.minimum`) | `Simulator._sells` with no lots, limits, T+1 or cap |
 | the `buy` block + `_fit_cash` | `Simulator._buys` + `_fit_cash` with no lots, fees or cap |
 | `_whole`, `_fit_cash_whole` (stuck: one share off) | `Simulator._round` with lot 1, `_fit_cash` + `_unstick` |
@@ -22,10 +22,15 @@ Map to the reference `kernel.Simulator` (change a rule there first, then here; E
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from quant.kernel import EPS, ORDER_FIELDS, KernelOut, R, Simulator, _cat
 from quant.kernel_scalar import run_single_lane
+
+_INF = float("inf")
+_floor = math.floor
 
 _LOT0 = R["LOT_ROUNDED_TO_ZERO"]
 _CASH = R["INSUFFICIENT_CASH"]
@@ -33,12 +38,13 @@ _CASH = R["INSUFFICIENT_CASH"]
 
 def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
     """The lean kernel when it applies, else the general `Simulator`. `targets` / `change` may be in any
-    memory layout (`rows_to_decisions(contiguous=False)`); the bar-by-bar kernels get C-ordered copies."""
-    lean = plain_lanes_applicable(m, config, sym_idx, mode)
-    if lean and (sym_idx.shape[0] > 1 or config.rules().fractional):
+    memory layout (`rows_to_decisions(contiguous=False)`); the one-account kernel gets C-ordered copies,
+    `Simulator` reads them as they are (it only gathers a few cells per step and scans `change` once: a
+    lane-major panel saves two (T, L) copies)."""
+    if plain_lanes_applicable(m, config, sym_idx, mode):
         return run_plain_lanes(m, config, sym_idx, targets, change)
-    targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
     if sym_idx.shape[0] == 1:
+        targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
         return run_single_lane(m, config, sym_idx, mode, targets, change)
     return Simulator(m, config, sym_idx, mode).run(targets, change)
 
@@ -68,12 +74,14 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
     evt = change[:, :, 0]
     whole = not config.rules().fractional
     rnd = _whole if whole else _frac
-    if L == 1 and not whole:
-        return _single(m, sym_idx, targets, evt, cash0)
+    if L == 1:
+        return _single(m, sym_idx, targets, evt, cash0, whole)
     counts = evt.sum(axis=0)
     order = np.argsort(-counts, kind="stable")
     kmax = int(counts[order[0]]) if L else 0
-    lane_of, t_of = np.nonzero(evt.T)
+    flat = np.flatnonzero(evt.T)  # lane-major: (lane, bar) pairs in lane order, as np.nonzero(evt.T) gives them
+    lane_of = flat // T  # (one flat scan and a division: a 2-D nonzero costs ~4x as much)
+    t_of = flat - lane_of * T
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.arange(lane_of.size) - starts[lane_of]
     pos_in_order = np.empty(L, np.int64)
@@ -93,36 +101,30 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
         p, w, t = PX[k, :n], TW[k, :n], ev[k, :n]
         c, s = cash[:n], pos[:n]
         lanes = order[:n]
-        equity = c + s * p
-        d = (w * equity - s * p) / p
+        sp = s * p
+        d = (w * (c + sp) - sp) / p  # equity c + s p (each product once: the same values)
         sell = d < -EPS
         if sell.any():
             want = np.where(sell, -d, 0.0)
             req = np.where(want >= s - 1e-6, s, rnd(want))
-            reason = np.where(sell & (req <= EPS), _LOT0, 0).astype(np.int8)
             q = np.minimum(req, s)
             value = np.where(q > 0, q * p, 0.0)
             c = c + np.where(sell, value, 0.0)
-            closes = (q > 0) & (s - q <= 1e-9)
             s = s - q
-            blocks.append((sell, 1, lanes, t, sym[:n], want, req, q, p, reason, closes, s))
+            blocks.append((sell, 1, lanes, t, sym[:n], want, req, q, p, s))
         buy = d > EPS
         if buy.any():
             req = np.where(buy, rnd(d), 0.0)
-            if whole:
-                lot0 = buy & (req <= EPS)
-                q2 = _fit_cash_whole(np.where(lot0, 0.0, req), p, c)
-                reason = np.where(lot0, _LOT0, np.where(buy & (q2 < req - EPS), _CASH, 0)).astype(np.int8)
-            else:
-                q2 = _fit_cash(req, p, c)
-                reason = np.where(buy & (q2 < req - EPS), _CASH, 0).astype(np.int8)
+            q2 = _fit_cash_whole(np.where(buy & (req <= EPS), 0.0, req), p, c) if whole else _fit_cash(req, p, c)
             value = np.where(q2 > 0, q2 * p, 0.0)
             c = np.maximum(c - np.where(buy, value, 0.0), 0.0)
             s = s + q2
-            blocks.append((buy, 0, lanes, t, sym[:n], d, req, q2, p, reason, np.zeros(n, bool), s))
+            blocks.append((buy, 0, lanes, t, sym[:n], d, req, q2, p, s))
         cash[:n] = c
         pos[:n] = s
-        states.append((lanes, t, c.copy(), s.copy()))
+        if c.base is cash:  # no order: still views of the running state (a block makes fresh arrays)
+            c, s = c.copy(), s.copy()
+        states.append((lanes, t, c, s))
     recs, pchg = _records(blocks)
     return _out(recs, states, pchg, (T, L, K))
 
@@ -131,24 +133,28 @@ def _records(blocks: list[tuple]) -> tuple[list[tuple], list[tuple]]:
     """The order records and position changes of every step's sell and buy blocks (prefix-length arrays
     kept as computed; every one is a fresh array or a view of an array no step writes), selected with
     one concatenation per field instead of ~15 small gathers per block: the same rows, in step order,
-    sells before buys, lanes in prefix order, with the dtypes of the per-block gathers."""
+    sells before buys, lanes in prefix order, with the dtypes of the per-block gathers. The reasons and
+    close-outs are derived here from the selected rows (the same comparisons the steps would make: a
+    sell's `s − q` is its shares after; a fractional buy's request is never ≤ EPS)."""
     if not blocks:
         return [], []
-    mask, side, lanes, t, sym, target, req, q, price, reason, closes, pos_after = (
-        list(c) for c in zip(*blocks, strict=True)
-    )
+    mask, side, lanes, t, sym, target, req, q, price, pos_after = (list(c) for c in zip(*blocks, strict=True))
     sizes = np.array([m.size for m in mask])
     cat = np.concatenate
-    q_all, lanes_all, t_all = cat(q), cat(lanes), cat(t)
+    q_all, lanes_all, t_all, after_all = cat(q), cat(lanes), cat(t), cat(pos_after)
     f = q_all > 0  # a position change wherever shares moved (also a dust close-out outside the mask)
     nf = int(f.sum())
-    pchg = [(lanes_all[f], np.zeros(nf, np.int64), t_all[f], cat(pos_after)[f])]
+    pchg = [(lanes_all[f], np.zeros(nf, np.int64), t_all[f], after_all[f])]
     idx = np.flatnonzero(cat(mask))
     zero = np.zeros(idx.size)
-    sides = np.repeat(np.array(side, np.int8), sizes)
+    sides = np.repeat(np.array(side, np.int8), sizes)[idx]
+    r_req, r_q = cat(req)[idx], q_all[idx]
+    selling = sides == 1
+    reason = np.where(r_req <= EPS, _LOT0, np.where(~selling & (r_q < r_req - EPS), _CASH, 0)).astype(np.int8)
+    closes = selling & (r_q > 0) & (after_all[idx] <= 1e-9)
     recs = [
-        (lanes_all[idx], t_all[idx], cat(sym)[idx], sides[idx], np.abs(cat(target)[idx]), cat(req)[idx], q_all[idx],
-         cat(price)[idx], zero, zero, zero, cat(reason)[idx], cat(closes)[idx])
+        (lanes_all[idx], t_all[idx], cat(sym)[idx], sides, np.abs(cat(target)[idx]), r_req, r_q,
+         cat(price)[idx], zero, zero, zero, reason, closes)
     ]  # fmt: skip
     return recs, pchg
 
@@ -175,9 +181,9 @@ def _frac(q: np.ndarray) -> np.ndarray:
 
 
 def _whole(q: np.ndarray) -> np.ndarray:
-    """`Simulator._round` for whole shares without lot rules: `kernel.lot_round(q, 1, 1)`."""
-    steps = np.floor((q - 1.0) / 1.0 + 1e-9)
-    return np.where(q >= 1.0 - 1e-9, 1.0 + steps * 1.0, 0.0)
+    """`Simulator._round` for whole shares without lot rules: `kernel.lot_round(q, 1, 1)`, whose division
+    and multiplication by the step 1.0 are exact identities (left out: two numpy calls fewer)."""
+    return np.where(q >= 1.0 - 1e-9, 1.0 + np.floor(q - 1.0 + 1e-9), 0.0)
 
 
 def _fit_cash_whole(q: np.ndarray, price: np.ndarray, cash: np.ndarray) -> np.ndarray:
@@ -213,8 +219,31 @@ def _out(recs, states, pchg, shape) -> KernelOut:
     return out
 
 
-def _single(m, sym_idx, targets, evt, cash0) -> KernelOut:
-    """One lane: the same arithmetic on Python floats (IEEE double, correctly rounded like numpy)."""
+def _whole1(q: float) -> float:
+    """`_whole` on one float."""
+    if q >= 1.0 - 1e-9:
+        x = q - 1.0 + 1e-9
+        return 1.0 + (float(_floor(x)) if x != _INF else x)
+    return 0.0
+
+
+def _fit_cash_whole1(q: float, p: float, cash: float) -> float:
+    """`_fit_cash_whole` for one lane, on Python floats."""
+    for _ in range(50):
+        cost = q * p if q > 0 else 0.0
+        if not cost > cash + 1e-9:
+            return q
+        shrunk = _whole1(q * (cash / max(cost, 1e-12)) * (1 - 1e-12))
+        if shrunk >= q - EPS and q > 0:
+            shrunk = _whole1(q - 1.0)
+        q = shrunk
+    return q * 0.0
+
+
+def _single(m, sym_idx, targets, evt, cash0, whole: bool) -> KernelOut:
+    """One lane: the same arithmetic on Python floats (IEEE double, correctly rounded like numpy), with
+    fractional shares or whole shares (`_whole1` / `_fit_cash_whole1`: `_whole` / `_fit_cash_whole` per
+    float)."""
     T = targets.shape[0]
     sym = int(sym_idx[0, 0])
     ts = np.flatnonzero(evt[:, 0])
@@ -229,7 +258,7 @@ def _single(m, sym_idx, targets, evt, cash0) -> KernelOut:
         d = (w * (cash + pos * p) - pos * p) / p
         if d < -EPS:
             want = -d
-            req = pos if want >= pos - 1e-6 else max(want, 0.0)
+            req = pos if want >= pos - 1e-6 else (_whole1(want) if whole else max(want, 0.0))
             reason = _LOT0 if req <= EPS else 0
             q = min(req, pos)
             if q > 0:
@@ -241,20 +270,26 @@ def _single(m, sym_idx, targets, evt, cash0) -> KernelOut:
                 pc_v.append(pos)
             rows.append((t, 1, want, req, q, p, reason, closes))
         elif d > EPS:
-            req = max(d, 0.0)
-            q = req
-            for _ in range(51):
-                if _ == 50:
-                    q = q * 0.0
-                    break
-                cost = q * p if q > 0 else 0.0
-                if not cost > cash + 1e-9:
-                    break
-                shrunk = max(q * (cash / max(cost, 1e-12)) * (1 - 1e-12), 0.0)
-                if shrunk >= q - EPS and q > 0:
-                    shrunk = max(q - 1e-6, 0.0)
-                q = shrunk
-            reason = _CASH if q < req - EPS else 0
+            if whole:
+                req = _whole1(d)
+                lot0 = req <= EPS
+                q = _fit_cash_whole1(0.0 if lot0 else req, p, cash)
+                reason = _LOT0 if lot0 else (_CASH if q < req - EPS else 0)
+            else:
+                req = max(d, 0.0)
+                q = req
+                for _ in range(51):
+                    if _ == 50:
+                        q = q * 0.0
+                        break
+                    cost = q * p if q > 0 else 0.0
+                    if not cost > cash + 1e-9:
+                        break
+                    shrunk = max(q * (cash / max(cost, 1e-12)) * (1 - 1e-12), 0.0)
+                    if shrunk >= q - EPS and q > 0:
+                        shrunk = max(q - 1e-6, 0.0)
+                    q = shrunk
+                reason = _CASH if q < req - EPS else 0
             cash = max(cash - (q * p if q > 0 else 0.0), 0.0)
             pos = pos + q
             if q > 0:
