@@ -69,6 +69,19 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def warm_work_horse() -> None:
+    """What a spare work-horse does once forked, before it waits for its job (`ResilientWorker`'s
+    `warm_horse`): open its own database connection (`prepare_work_horse`) and run the engine once on a
+    small synthetic series — polars' thread pool starts in the horse itself (it could not be started in
+    the parent, `prewarm`), and the engine's first-call costs are paid while the worker is idle."""
+    from job_orchestration.jobs import prepare_work_horse
+    from quant import EngineConfig, run_backtest
+    from quant.synthetic import gbm_bars
+
+    prepare_work_horse()
+    run_backtest("ma_cross", gbm_bars(sessions=60), {"fast": 5, "slow": 20}, EngineConfig())
+
+
 def start_zygote() -> None:
     """Start the confined runner's zygote in the worker parent, before the first fork: every work-horse
     then asks it for its confined child (forked, already imported, in milliseconds) instead of starting
@@ -98,6 +111,7 @@ def run_worker_process(burst: bool = False) -> None:
         serializer=JSONSerializer,
         worker_ttl=ttl,
         job_monitoring_interval=max(1, ttl // 4),
+        warm_horse=warm_work_horse,
     )
     log.info("worker %s listening on %s", name, ",".join(q.name for q in queues))
     try:
