@@ -17,6 +17,7 @@ import socket
 from rq.serializers import JSONSerializer
 
 from huice.bootstrap import build_container, start_error_tracking
+from job_orchestration.jobs import prepare_work_horse
 from job_orchestration.rq_worker import ResilientWorker, priority_queues
 from platform_core.logging import configure_logging
 from platform_core.runtime import set_runtime
@@ -69,17 +70,19 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def warm_work_horse() -> None:
-    """What a spare work-horse does once forked, before it waits for its job (`ResilientWorker`'s
-    `warm_horse`): open its own database connection (`prepare_work_horse`) and run the engine once on a
-    small synthetic series — polars' thread pool starts in the horse itself (it could not be started in
-    the parent, `prewarm`), and the engine's first-call costs are paid while the worker is idle."""
-    from job_orchestration.jobs import prepare_work_horse
+def warm_engine() -> None:
+    """A spare work-horse's warm-up step (`WARM_HORSE`): run the engine once on a small synthetic series,
+    so that polars' thread pool starts in the horse itself (it could not be started in the parent, see
+    `prewarm`) and the engine's first-call costs are paid while the worker is idle, not by the next job."""
     from quant import EngineConfig, run_backtest
     from quant.synthetic import gbm_bars
 
-    prepare_work_horse()
     run_backtest("ma_cross", gbm_bars(sessions=60), {"fast": 5, "slow": 20}, EngineConfig())
+
+
+# what a spare work-horse does before it waits for its job (`ResilientWorker`): its own database
+# connection first, then the engine
+WARM_HORSE = (prepare_work_horse, warm_engine)
 
 
 def start_zygote() -> None:
@@ -111,7 +114,7 @@ def run_worker_process(burst: bool = False) -> None:
         serializer=JSONSerializer,
         worker_ttl=ttl,
         job_monitoring_interval=max(1, ttl // 4),
-        warm_horse=warm_work_horse,
+        warm_horse=WARM_HORSE,
     )
     log.info("worker %s listening on %s", name, ",".join(q.name for q in queues))
     try:

@@ -5,17 +5,17 @@
 - A Redis restart no longer makes a busy worker exit: failed heartbeats while a job runs are logged and
   retried at the next interval instead of ending the worker loop (and, with it, the work-horse); a worker
   that Redis forgot (restart without persistence) registers itself again.
-- One spare work-horse waits, forked and warm, for the next job (`warm_horse`): RQ forks a horse per job,
-  and a fresh fork spends most of a short job's time starting up — its own database and Redis connections,
-  SQL compilation, lazy imports, polars' thread pool (which cannot be started before the fork: it does not
-  survive one) and the engine's first call. The idle worker forks the spare right after a job ends (and at
-  start); the spare warms itself, then blocks on a pipe. When the worker dequeues a job it writes the job's
-  id to the pipe, and the spare runs it on RQ's own path (`main_work_horse` → `perform_job`: retries,
-  failure handling, result TTLs unchanged). From then on the spare *is* the work-horse: its pid is the
-  worker's `horse_pid`, so monitoring, job timeouts, heartbeats, stop commands and the cold shutdown kill
-  it exactly as they kill a freshly forked one; it runs in its own process group and dies with its worker.
-  A spare that died while idle is replaced (at the next idle heartbeat, or by a fresh fork when a job
-  arrives); worker teardown kills it.
+- One spare work-horse waits, forked and warm, for the next job (`warm_horse`). RQ forks a horse per job,
+  and a fresh fork spends most of a short job's time starting up: its own database and Redis connections,
+  polars' thread pool (which cannot be started before the fork: it does not survive one), the engine's
+  first call. The idle worker forks the spare right after a job ends (and at start); the spare takes the
+  warm-up steps (a job that arrives meanwhile skips the steps left), then blocks on a pipe. When the worker
+  dequeues a job it writes the job's id to the pipe, and the spare runs it on RQ's own path
+  (`main_work_horse` → `perform_job`: retries, failure handling, result TTLs unchanged). From then on the
+  spare *is* the work-horse: its pid is the worker's `horse_pid`, so monitoring, job timeouts, heartbeats,
+  stop commands and the cold shutdown kill it exactly as they kill a freshly forked one; it has its own
+  process group and dies with its worker. A spare that died while idle is replaced (at the next idle
+  heartbeat, or by a fresh fork when a job arrives); worker teardown kills it.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import ctypes
 import json
 import logging
 import os
+import select
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -49,13 +50,13 @@ def priority_queues(connection) -> list[Queue]:
 
 
 class ResilientWorker(Worker):
-    """See the module doc. `warm_horse`: what a spare work-horse does, once forked, before it waits for its
-    job (None: no spare; every job gets a freshly forked horse, as in plain RQ)."""
+    """See the module doc. `warm_horse`: the steps a spare work-horse takes, once forked, before it waits for
+    its job (empty: no spare; every job gets a freshly forked horse, as in plain RQ)."""
 
-    def __init__(self, *args, warm_horse: Callable[[], None] | None = None, **kwargs) -> None:
+    def __init__(self, *args, warm_horse: Sequence[Callable[[], None]] = (), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._parent_pid = os.getpid()
-        self._warm_horse = warm_horse
+        self._warm_horse = tuple(warm_horse)
         self._spare: tuple[int, int] | None = None  # (pid, write end of its pipe)
 
     def _die_with_worker(self) -> None:
@@ -111,7 +112,7 @@ class ResilientWorker(Worker):
 
     def _keep_spare(self) -> None:
         """In the idle worker: make sure one live spare waits (replacing one that died)."""
-        if self._warm_horse is None or self._is_horse or os.getpid() != self._parent_pid:
+        if not self._warm_horse or self._is_horse or os.getpid() != self._parent_pid:
             return
         if self._horse_pid or self._stop_requested:
             return
@@ -159,7 +160,10 @@ class ResilientWorker(Worker):
         self.procline("spare work-horse: warming up")
         try:
             self.connection.ping()  # this process's own Redis connection (the fork's pool starts empty)
-            self._warm_horse()
+            for step in self._warm_horse:
+                if select.select([pipe], [], [], 0)[0]:  # the job is here: it runs now, the rest of the warm-up waits
+                    break
+                step()
         except Exception:  # a warm-up is an optimisation: the job still runs, only colder
             log.exception("worker %s: spare work-horse warm-up failed", self.name)
         self.procline("spare work-horse: waiting for a job")
