@@ -164,7 +164,9 @@ class ResilientWorker(Worker):
                 if select.select([pipe], [], [], 0)[0]:  # the job is here: it runs now, the rest of the warm-up waits
                     break
                 step()
-        except Exception:  # a warm-up is an optimisation: the job still runs, only colder
+        except _REDIS_DOWN as exc:  # a warm-up is an optimisation: the job still runs, only colder
+            log.warning("worker %s: spare work-horse warm-up: Redis unavailable (%s)", self.name, type(exc).__name__)
+        except Exception:
             log.exception("worker %s: spare work-horse warm-up failed", self.name)
         self.procline("spare work-horse: waiting for a job")
         message = b""
