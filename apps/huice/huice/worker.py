@@ -1,7 +1,8 @@
 """One RQ worker process: bootstrap the container, then take work from the priority queues.
 
 The worker class is job_orchestration's `ResilientWorker` (work-horses die with their worker; a Redis
-restart does not end a busy worker). Its RQ heartbeat TTL is `HUICE_WORKER_HEARTBEAT_TTL`, so an idle
+restart does not end a busy worker; one spare work-horse, forked and warmed while the worker is idle, runs
+the next job: `WARM_HORSE` is its warm-up). Its RQ heartbeat TTL is `HUICE_WORKER_HEARTBEAT_TTL`, so an idle
 worker refreshes its heartbeat (every TTL − 15 s) within the live-worker window (`HUICE_JOBS_WORKER_ALIVE_S`)
 that `/ready`, `huice doctor` and the queue statistics accept.
 """
