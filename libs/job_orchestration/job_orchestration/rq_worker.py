@@ -73,11 +73,6 @@ class ResilientWorker(Worker):
 
     # -- the spare work-horse --------------------------------------------------------------------------
 
-    @property
-    def spare_pid(self) -> int:
-        """The idle spare work-horse's pid (0: none)."""
-        return self._spare[0] if self._spare else 0
-
     def fork_work_horse(self, job, queue) -> None:
         """Hand the job to the spare when one is alive; fork a fresh horse otherwise."""
         spare, self._spare = self._spare, None
@@ -85,17 +80,18 @@ class ResilientWorker(Worker):
             pid, pipe = spare
             message = json.dumps({"job": job.id, "queue": queue.name, "execution": self.execution.id})
             try:
-                if self._spare_alive(pid):
-                    os.write(pipe, message.encode() + b"\n")
-                    os.environ["RQ_WORKER_ID"], os.environ["RQ_JOB_ID"] = self.name, job.id
-                    self._horse_pid = pid
-                    self.procline(f"Handed {job.id} to spare {pid} at {time.time()}")
-                    return
-            except OSError:  # it died between the check and the write: reaped below, a fresh horse runs the job
-                pass
+                if self._spare_alive(pid):  # (a dead one is reaped by the check)
+                    try:
+                        os.write(pipe, message.encode() + b"\n")
+                    except OSError:  # it is dying: make sure, reap it, and a fresh horse runs the job
+                        self._end_spare(pid)
+                    else:
+                        os.environ["RQ_WORKER_ID"], os.environ["RQ_JOB_ID"] = self.name, job.id
+                        self._horse_pid = pid
+                        self.procline(f"Handed {job.id} to spare {pid} at {time.time()}")
+                        return
             finally:
                 os.close(pipe)
-            self._reap_spare(pid)
         super().fork_work_horse(job, queue)
 
     def execute_job(self, job, queue) -> None:
@@ -133,9 +129,12 @@ class ResilientWorker(Worker):
             return False
 
     @staticmethod
-    def _reap_spare(pid: int) -> None:
+    def _end_spare(pid: int) -> None:
+        """Kill a spare not reaped yet (its pid cannot have been reused) and reap it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+            os.waitpid(pid, 0)
 
     def _fork_spare(self) -> None:
         read_end, write_end = os.pipe()
@@ -197,10 +196,8 @@ class ResilientWorker(Worker):
             return
         pid, pipe = spare
         os.close(pipe)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        if self._spare_alive(pid):
+            self._end_spare(pid)
 
     def teardown(self) -> None:
         if not self._is_horse and os.getpid() == self._parent_pid:
