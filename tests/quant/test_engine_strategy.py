@@ -291,6 +291,39 @@ def test_normalize_dated_path_leaves_other_frames_to_the_general_path(name: str)
     assert _normalize_dated(frame, "000001.SZ") is None
 
 
+def test_normalize_dated_path_flags_the_symbol_column_sorted() -> None:
+    """The dated path has checked the (symbol, ts) order: the symbol column carries polars' sorted flag,
+    so the readers' `is_sorted` checks (`Columns`) need no second scan."""
+    dated = _dated_frames()["datetime_us"]
+    dated = dated.with_columns(pl.Series("symbol", dated["symbol"].to_list()))  # as from pandas: no flag
+    assert not dated["symbol"].flags["SORTED_ASC"]
+    assert normalize_bars(dated)["symbol"].flags["SORTED_ASC"]
+
+
+@pytest.mark.parametrize("frame", ["multi", "one_symbol", "empty"])
+def test_symbol_runs_given_once_equal_each_readers_own_scan(frame: str) -> None:
+    """`symbol_run_starts`, scanned once per run, gives the layout, the data hash and `Columns` exactly
+    what each finds scanning the symbol column itself."""
+    from quant.contract import symbol_run_starts
+    from quant.market import _layout, data_hash
+
+    bars = normalize_bars(gbm_bars(["600000.SH", "000001.SZ", "300750.SZ"], sessions=30, seed=3))
+    bars = {
+        "multi": bars,
+        "one_symbol": bars.filter(pl.col("symbol") == "000001.SZ"),
+        "empty": bars.head(0),
+    }[frame]
+    runs = symbol_run_starts(bars["symbol"])
+    assert (runs is None) == (frame == "empty")
+    assert data_hash(bars, runs) == data_hash(bars)
+    own, given = _layout(bars), _layout(bars, runs)
+    assert (own.symbols, own.dense) == (given.symbols, given.dense)
+    assert np.array_equal(own.ts, given.ts)
+    assert Columns(bars, runs=runs).n_symbols == Columns(bars).n_symbols
+    if runs is not None:
+        assert np.array_equal(Columns(bars, runs=runs)._run_starts(), Columns(bars)._run_starts())
+
+
 def _block_frames() -> dict[str, pl.DataFrame]:
     bars = gbm_bars(["600000.SH", "000001.SZ", "300750.SZ", "688001.SH"], sessions=30, seed=6)
     block = {s: bars.filter(pl.col("symbol") == s) for s in ("688001.SH", "000001.SZ", "600000.SH", "300750.SZ")}
