@@ -358,3 +358,18 @@ def test_sorting_symbol_blocks_by_a_gather_equals_polars_sort(name: str, block_r
         assert got.equals(expected)
     if got is not frame:
         assert got.n_chunks("all") == [1] * got.width
+
+
+@pytest.mark.parametrize("value", [np.float64(np.nan), np.False_], ids=["nan", "false"])
+@pytest.mark.parametrize("blocks", [0, 1, 2])
+def test_hashing_a_repeated_constant_feeds_the_bytes_of_the_whole_column(value, blocks: int) -> None:
+    """The data hash feeds a constant column (all-null prices, all-False flags) as one block fed
+    repeatedly: the digest is that of the whole column's `to_numpy` bytes, across block boundaries."""
+    import hashlib
+
+    from quant.market import _HASH_BLOCK_BYTES, _update_repeated
+
+    n = blocks * (_HASH_BLOCK_BYTES // value.itemsize) + 3
+    digest = hashlib.sha256()
+    _update_repeated(digest, value, n)
+    assert digest.hexdigest() == hashlib.sha256(np.full(n, value).tobytes()).hexdigest()

@@ -659,7 +659,9 @@ def data_hash(bars: pl.DataFrame, runs: np.ndarray | None = None) -> str:
             digest.update("\x1f".join(_first_seen(series, ids, starts)).encode())
             digest.update(np.ascontiguousarray(ids))
         elif series.dtype == pl.Float64 and len(series) and series.null_count() == len(series):
-            _update_nan(digest, len(series))  # the bytes `to_numpy` would give, without building them
+            _update_repeated(digest, np.float64(np.nan), len(series))  # `to_numpy`'s bytes, without building them
+        elif series.dtype == pl.Boolean and len(series) and not series.null_count() and not series.any():
+            _update_repeated(digest, np.False_, len(series))  # an all-False flag (the defaults): the same
         else:
             digest.update(np.ascontiguousarray(_physical(series)))
         digest.update(name.encode())
@@ -702,12 +704,16 @@ def _first_seen(series: pl.Series, ids: np.ndarray, starts: np.ndarray | None = 
     return values if len(set(values)) == len(values) else series.unique(maintain_order=True).to_list()
 
 
-_NAN_BLOCK = 1 << 17  # 1 MB: few updates, so few GIL hand-overs on the hashing thread
+_HASH_BLOCK_BYTES = 1 << 20  # 1 MB: few updates, so few GIL hand-overs on the hashing thread
 
 
-def _update_nan(digest, n: int) -> None:
-    """Feed `n` float64 NaNs (an all-null column as numpy) in blocks of at most 1 MB."""
-    block = memoryview(np.full(min(n, _NAN_BLOCK), np.nan)).cast("B")
-    for _ in range(n // _NAN_BLOCK):
+def _update_repeated(digest, value: np.generic, n: int) -> None:
+    """Feed the bytes of `n` copies of the numpy scalar `value` (what `to_numpy` gives for a constant
+    column: an all-null Float64 column is NaNs, an all-False flag zero bytes) from one block of at most
+    1 MB fed repeatedly: sha256 depends only on the bytes fed, not on how they are split."""
+    size = value.itemsize
+    per_block = max(_HASH_BLOCK_BYTES // size, 1)
+    block = memoryview(np.full(min(n, per_block), value)).cast("B")
+    for _ in range(n // per_block):
         digest.update(block)
-    digest.update(block[: (n % _NAN_BLOCK) * 8])
+    digest.update(block[: (n % per_block) * size])
