@@ -291,6 +291,39 @@ def test_normalize_dated_path_leaves_other_frames_to_the_general_path(name: str)
     assert _normalize_dated(frame, "000001.SZ") is None
 
 
+def test_normalize_dated_path_flags_the_symbol_column_sorted() -> None:
+    """The dated path has checked the (symbol, ts) order: the symbol column carries polars' sorted flag,
+    so the readers' `is_sorted` checks (`Columns`) need no second scan."""
+    dated = _dated_frames()["datetime_us"]
+    dated = dated.with_columns(pl.Series("symbol", dated["symbol"].to_list()))  # as from pandas: no flag
+    assert not dated["symbol"].flags["SORTED_ASC"]
+    assert normalize_bars(dated)["symbol"].flags["SORTED_ASC"]
+
+
+@pytest.mark.parametrize("frame", ["multi", "one_symbol", "empty"])
+def test_symbol_runs_given_once_equal_each_readers_own_scan(frame: str) -> None:
+    """`symbol_run_starts`, scanned once per run, gives the layout, the data hash and `Columns` exactly
+    what each finds scanning the symbol column itself."""
+    from quant.contract import symbol_run_starts
+    from quant.market import _layout, data_hash
+
+    bars = normalize_bars(gbm_bars(["600000.SH", "000001.SZ", "300750.SZ"], sessions=30, seed=3))
+    bars = {
+        "multi": bars,
+        "one_symbol": bars.filter(pl.col("symbol") == "000001.SZ"),
+        "empty": bars.head(0),
+    }[frame]
+    runs = symbol_run_starts(bars["symbol"])
+    assert (runs is None) == (frame == "empty")
+    assert data_hash(bars, runs) == data_hash(bars)
+    own, given = _layout(bars), _layout(bars, runs)
+    assert (own.symbols, own.dense) == (given.symbols, given.dense)
+    assert np.array_equal(own.ts, given.ts)
+    assert Columns(bars, runs=runs).n_symbols == Columns(bars).n_symbols
+    if runs is not None:
+        assert np.array_equal(Columns(bars, runs=runs)._run_starts(), Columns(bars)._run_starts())
+
+
 def _block_frames() -> dict[str, pl.DataFrame]:
     bars = gbm_bars(["600000.SH", "000001.SZ", "300750.SZ", "688001.SH"], sessions=30, seed=6)
     block = {s: bars.filter(pl.col("symbol") == s) for s in ("688001.SH", "000001.SZ", "600000.SH", "300750.SZ")}
@@ -325,3 +358,18 @@ def test_sorting_symbol_blocks_by_a_gather_equals_polars_sort(name: str, block_r
         assert got.equals(expected)
     if got is not frame:
         assert got.n_chunks("all") == [1] * got.width
+
+
+@pytest.mark.parametrize("value", [np.float64(np.nan), np.False_], ids=["nan", "false"])
+@pytest.mark.parametrize("blocks", [0, 1, 2])
+def test_hashing_a_repeated_constant_feeds_the_bytes_of_the_whole_column(value, blocks: int) -> None:
+    """The data hash feeds a constant column (all-null prices, all-False flags) as one block fed
+    repeatedly: the digest is that of the whole column's `to_numpy` bytes, across block boundaries."""
+    import hashlib
+
+    from quant.market import _HASH_BLOCK_BYTES, _update_repeated
+
+    n = blocks * (_HASH_BLOCK_BYTES // value.itemsize) + 3
+    digest = hashlib.sha256()
+    _update_repeated(digest, value, n)
+    assert digest.hexdigest() == hashlib.sha256(np.full(n, value).tobytes()).hexdigest()

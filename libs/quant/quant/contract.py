@@ -234,6 +234,7 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
     symbol = frame["symbol"] if "symbol" in schema else pl.Series("symbol", [default_symbol]).new_from_index(0, n)
     if not _sorted_keys(symbol, days):
         return None
+    symbol = symbol.set_sorted()  # checked just now: the flag lets later `is_sorted` calls skip their scan
     ts = pl.Series("ts", days).cast(pl.Datetime("us"))
     cols = {"symbol": symbol, "date": date, "ts": ts}
     for c in (*PRICE_COLUMNS, "volume"):
@@ -308,6 +309,17 @@ def sort_by_symbol_ts(frame: pl.DataFrame) -> pl.DataFrame:
 def symbol_changes(sym: pl.Series) -> np.ndarray:
     """For rows 1..n-1: True where the symbol differs from the previous row's."""
     return (sym.slice(1) != sym.slice(0, len(sym) - 1)).to_numpy()
+
+
+def symbol_run_starts(sym: pl.Series) -> np.ndarray | None:
+    """Row offsets where each run of equal symbols begins, plus the row count (int64); None for an empty
+    column or one with nulls. One scan of the column, computed once per run and passed to its readers
+    (the market layout, the data hash, the strategy's `Columns`): each scan of a 750,000-row column
+    costs ~1.5 ms."""
+    n = len(sym)
+    if n == 0 or sym.null_count():
+        return None
+    return np.concatenate(([0], np.flatnonzero(symbol_changes(sym)) + 1, [n]))
 
 
 def _ensure_keys(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame:

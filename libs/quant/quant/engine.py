@@ -12,7 +12,7 @@ from quant import analysis as an
 from quant import metrics as mx
 from quant import rulebook as rb
 from quant.config import EXIT_FIELDS, EngineConfig
-from quant.contract import normalize_bars
+from quant.contract import normalize_bars, symbol_run_starts
 from quant.kernel import KernelOut
 from quant.kernel_plain import run_kernel
 from quant.market import Market, prepare_market, split_benchmark
@@ -386,13 +386,15 @@ _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huice-targets")
 def market_and_rows(spec: StrategySpec, bars, sets: list[dict], config, instruments, universe: int | None = None):
     """`prepare_market` and `compute_weight_rows` (None without array entry points). For large inputs
     the strategy's arrays (polars, GIL-free) are computed on a second thread meanwhile; a strategy
-    error still takes precedence over a market error, as when the strategy ran first."""
+    error still takes precedence over a market error, as when the strategy ran first. The symbol column
+    is scanned once, here, for the market's layout, its data hash and the strategy's `Columns`."""
+    runs = symbol_run_starts(bars["symbol"])
     if spec.generate_arrays is None or bars.height < PARALLEL_ROWS:
-        rows = compute_weight_rows(spec, bars, sets, universe)
-        return prepare_market(bars, config, instruments), rows
-    job = _POOL.submit(compute_weight_rows, spec, bars, sets, universe)
+        rows = compute_weight_rows(spec, bars, sets, universe, runs)
+        return prepare_market(bars, config, instruments, runs=runs), rows
+    job = _POOL.submit(compute_weight_rows, spec, bars, sets, universe, runs)
     try:
-        m = prepare_market(bars, config, instruments)
+        m = prepare_market(bars, config, instruments, runs=runs)
     except Exception:
         job.result()
         raise

@@ -14,7 +14,7 @@ import polars as pl
 
 from quant import rulebook as rb
 from quant.config_light import Rules
-from quant.contract import default_instruments, normalize_bars, symbol_changes
+from quant.contract import default_instruments, normalize_bars, symbol_changes, symbol_run_starts
 
 if TYPE_CHECKING:
     from quant.config import EngineConfig
@@ -101,12 +101,17 @@ def split_benchmark(bars: pl.DataFrame, benchmark: pl.DataFrame | None, config: 
     return bars, benchmark
 
 
-def prepare_market(bars: pl.DataFrame, config: EngineConfig, instruments: pl.DataFrame | None = None) -> Market:
-    """Build the simulator's panels from a full or minimal bar frame."""
-    bars = normalize_bars(bars)
-    hash_job = _hash_job(bars)  # first: on a large frame it overlaps everything below and the run after
+def prepare_market(
+    bars: pl.DataFrame, config: EngineConfig, instruments: pl.DataFrame | None = None, *, runs=None
+) -> Market:
+    """Build the simulator's panels from a full or minimal bar frame. `runs`: `symbol_run_starts` of a
+    normalised `bars`' symbol column when the caller has it (ignored if `bars` needed normalising)."""
+    normal = normalize_bars(bars)
+    runs = runs if normal is bars else None
+    bars = normal
+    hash_job = _hash_job(bars, runs)  # first: on a large frame it overlaps everything below and the run after
     rules = config.rules()
-    lay = _layout(bars)
+    lay = _layout(bars, runs)
     symbols, ts = lay.symbols, lay.ts
     T, N = len(ts), len(symbols)
     dates = ts.astype("datetime64[D]")
@@ -187,13 +192,13 @@ def _zeros(shape: tuple, dtype=np.float64) -> np.ndarray:
 SYNC_HASH_ROWS = 50_000
 
 
-def _hash_job(bars: pl.DataFrame) -> Future:
+def _hash_job(bars: pl.DataFrame, runs: np.ndarray | None = None) -> Future:
     """The data hash: inline for small frames (a thread only adds GIL hand-over latency), else on a
     background thread while the run proceeds."""
     if bars.height > SYNC_HASH_ROWS:
-        return _HASHER.submit(data_hash, bars)
+        return _HASHER.submit(data_hash, bars, runs)
     job: Future = Future()
-    job.set_result(data_hash(bars))
+    job.set_result(data_hash(bars, runs))
     return job
 
 
@@ -282,10 +287,10 @@ def _transpose(block: np.ndarray, dtype) -> np.ndarray:
     return out
 
 
-def _layout(bars: pl.DataFrame) -> _Layout:
+def _layout(bars: pl.DataFrame, runs: np.ndarray | None = None) -> _Layout:
     sym = bars["symbol"]
     ts_all = bars["ts"].to_numpy()
-    names, lens = _symbol_runs(sym)
+    names, lens = _symbol_runs(sym, runs)
     n_rows = bars.height
     if n_rows and len(names) == len(set(names)) and names == sorted(names) and (lens == lens[0]).all():
         T, N = int(lens[0]), len(names)
@@ -300,14 +305,16 @@ def _layout(bars: pl.DataFrame) -> _Layout:
     return _Layout(bars, symbols, ts, row_t, row_n, False)
 
 
-def _symbol_runs(sym: pl.Series) -> tuple[list, np.ndarray]:
+def _symbol_runs(sym: pl.Series, starts: np.ndarray | None = None) -> tuple[list, np.ndarray]:
     """(value, length) of each run of equal symbols: `sym.rle()` without a polars query (one comparison of
-    neighbouring rows; a first query in a process costs milliseconds)."""
-    if len(sym) == 0 or sym.null_count():
+    neighbouring rows, or none when the caller passes the column's `symbol_run_starts`; a first query in a
+    process costs milliseconds)."""
+    if starts is None:
+        starts = symbol_run_starts(sym)
+    if starts is None:
         runs = sym.rle()
         return runs.struct.field("value").to_list(), runs.struct.field("len").to_numpy()
-    starts = np.flatnonzero(np.append(True, symbol_changes(sym)))
-    return sym[starts].to_list(), np.diff(np.append(starts, len(sym)))
+    return sym[starts[:-1]].to_list(), np.diff(starts)
 
 
 def _ffill(a: np.ndarray) -> np.ndarray:
@@ -640,25 +647,32 @@ def _corporate_action_cash(factor: np.ndarray, mark: np.ndarray) -> np.ndarray |
     return credit if credit.any() else None
 
 
-def data_hash(bars: pl.DataFrame) -> str:
-    """sha256 over the contract columns of the (normalised) bar frame, in column order."""
+def data_hash(bars: pl.DataFrame, runs: np.ndarray | None = None) -> str:
+    """sha256 over the contract columns of the (normalised) bar frame, in column order. `runs`: the
+    symbol column's `symbol_run_starts` when the caller has them (the same bytes, without a scan)."""
     digest = hashlib.sha256()
     for name in bars.columns:
         series = bars[name]
         if series.dtype == pl.Utf8:
-            ids = _run_ids(series)
-            digest.update("\x1f".join(_first_seen(series, ids)).encode())
+            starts = runs if name == "symbol" else None
+            ids = _run_ids(series, starts)
+            digest.update("\x1f".join(_first_seen(series, ids, starts)).encode())
             digest.update(np.ascontiguousarray(ids))
         elif series.dtype == pl.Float64 and len(series) and series.null_count() == len(series):
-            _update_nan(digest, len(series))  # the bytes `to_numpy` would give, without building them
+            _update_repeated(digest, np.float64(np.nan), len(series))  # `to_numpy`'s bytes, without building them
+        elif series.dtype == pl.Boolean and len(series) and not series.null_count() and not series.any():
+            _update_repeated(digest, np.False_, len(series))  # an all-False flag (the defaults): the same
         else:
             digest.update(np.ascontiguousarray(_physical(series)))
         digest.update(name.encode())
     return "sha256:" + digest.hexdigest()
 
 
-def _run_ids(series: pl.Series) -> np.ndarray:
-    """`series.rle_id().to_numpy()` (uint32) without a polars query when the column has no nulls."""
+def _run_ids(series: pl.Series, starts: np.ndarray | None = None) -> np.ndarray:
+    """`series.rle_id().to_numpy()` (uint32) without a polars query when the column has no nulls (from
+    its `symbol_run_starts` when given: the run numbers repeated, no scan)."""
+    if starts is not None:
+        return np.repeat(np.arange(starts.size - 1, dtype=np.uint32), np.diff(starts))
     if len(series) == 0 or series.null_count():
         return series.rle_id().to_numpy()
     ids = np.zeros(len(series), np.uint32)
@@ -679,19 +693,27 @@ def _physical(series: pl.Series) -> np.ndarray:
     return series.to_physical().to_numpy()
 
 
-def _first_seen(series: pl.Series, ids: np.ndarray) -> list:
-    """`series.unique(maintain_order=True)`: the run values when no value comes back in a later run."""
-    starts = np.flatnonzero(np.append(True, ids[1:] != ids[:-1])) if ids.size else ids.astype(np.int64)
+def _first_seen(series: pl.Series, ids: np.ndarray, starts: np.ndarray | None = None) -> list:
+    """`series.unique(maintain_order=True)`: the run values when no value comes back in a later run
+    (`starts`: the runs' `symbol_run_starts`, else found from `ids`)."""
+    if starts is not None:
+        starts = starts[:-1]
+    else:
+        starts = np.flatnonzero(np.append(True, ids[1:] != ids[:-1])) if ids.size else ids.astype(np.int64)
     values = series[starts].to_list()
     return values if len(set(values)) == len(values) else series.unique(maintain_order=True).to_list()
 
 
-_NAN_BLOCK = 1 << 17  # 1 MB: few updates, so few GIL hand-overs on the hashing thread
+_HASH_BLOCK_BYTES = 1 << 20  # 1 MB: few updates, so few GIL hand-overs on the hashing thread
 
 
-def _update_nan(digest, n: int) -> None:
-    """Feed `n` float64 NaNs (an all-null column as numpy) in blocks of at most 1 MB."""
-    block = memoryview(np.full(min(n, _NAN_BLOCK), np.nan)).cast("B")
-    for _ in range(n // _NAN_BLOCK):
+def _update_repeated(digest, value: np.generic, n: int) -> None:
+    """Feed the bytes of `n` copies of the numpy scalar `value` (what `to_numpy` gives for a constant
+    column: an all-null Float64 column is NaNs, an all-False flag zero bytes) from one block of at most
+    1 MB fed repeatedly: sha256 depends only on the bytes fed, not on how they are split."""
+    size = value.itemsize
+    per_block = max(_HASH_BLOCK_BYTES // size, 1)
+    block = memoryview(np.full(min(n, per_block), value)).cast("B")
+    for _ in range(n // per_block):
         digest.update(block)
-    digest.update(block[: (n % _NAN_BLOCK) * 8])
+    digest.update(block[: (n % per_block) * size])

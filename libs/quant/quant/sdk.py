@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from quant.contract import symbol_changes
+from quant.contract import symbol_run_starts
 from quant.event_sdk import (  # noqa: F401 - the event-driven API, importable from the one SDK module
     attribute_history,
     cancel_order,
@@ -213,9 +213,12 @@ class Columns:
     of symbols sharing one account). Indicators are cached per instance (`rolling_mean` returns the
     cached array, read-only)."""
 
-    def __init__(self, bars: pl.DataFrame, universe: int | None = None):
+    def __init__(self, bars: pl.DataFrame, universe: int | None = None, runs: np.ndarray | None = None):
+        """`runs`: `contract.symbol_run_starts` of the frame's symbol column when the caller has it (the
+        engine scans the column once for the market, the data hash and this)."""
         self.bars = bars
         self._n_symbols: int | None = None
+        self._given_runs = runs
         self._runs: np.ndarray | bool | None = False  # False: not computed yet
         self.universe = universe or max(self.n_symbols, 1)
         self.share = 1.0 / self.universe
@@ -235,10 +238,9 @@ class Columns:
         if self._runs is False:
             sym, n = self.bars["symbol"], self.bars.height
             self._runs = None
-            if n == 1 and not sym.null_count():
-                self._runs = np.array([0, 1])
-            elif n > 1 and not sym.null_count() and sym.is_sorted():
-                self._runs = np.concatenate(([0], np.flatnonzero(symbol_changes(sym)) + 1, [n]))
+            if n and not sym.null_count() and (n == 1 or sym.is_sorted()):
+                given = self._given_runs
+                self._runs = given if given is not None else symbol_run_starts(sym)
         return self._runs
 
     def __getitem__(self, name: str) -> np.ndarray:

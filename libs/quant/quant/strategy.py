@@ -354,13 +354,16 @@ def compute_targets_grid(
     return [check_targets(f) for f in frames]
 
 
-def compute_weight_rows(spec: StrategySpec, bars: pl.DataFrame, sets: list[dict], universe: int | None = None):
+def compute_weight_rows(
+    spec: StrategySpec, bars: pl.DataFrame, sets: list[dict], universe: int | None = None, runs=None
+):
     """Fast path for strategies with `generate_arrays`: weights per combination and bar row, shape
     (C, rows), for validated parameter sets; None when the strategy has no array entry points.
-    `universe` = symbols sharing one account (None: all of them; 1: every symbol on its own)."""
+    `universe` = symbols sharing one account (None: all of them; 1: every symbol on its own); `runs`:
+    the symbol runs of `bars` when the caller has them (`Columns`)."""
     if spec.generate_arrays is None:
         return None
-    cols = Columns(bars, universe)
+    cols = Columns(bars, universe, runs)
     if len(sets) > 1 and spec.generate_grid_arrays is not None:
         out = np.asarray(spec.generate_grid_arrays(cols, sets), dtype=np.float64)
     else:
