@@ -97,6 +97,30 @@ def test_minimal_frame_gets_contract_defaults() -> None:
         validate_bars(frame)
 
 
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("symbol", ["000001.SZ", None, "000002.SZ"], "1 row without a symbol"),
+        ("date", ["2024-01-02", None, "2024-01-04"], "1 row without a date"),
+        ("date", [None, None, "2024-01-04"], "2 rows without a date"),
+    ],
+)
+def test_rows_without_a_key_are_refused_with_the_count(column: str, values: list, message: str) -> None:
+    """A bar needs its symbol and its time: such rows were simulated as a bar of no day (or broke the data
+    hash), on every path of `normalize_bars` (a pandas-like Datetime `date`, text dates, a typed `ts`)."""
+    frame = pl.DataFrame({"symbol": ["000001.SZ"] * 3, "date": ["2024-01-02", "2024-01-03", "2024-01-04"],
+                          "open": [1.0] * 3, "high": [1.0] * 3, "low": [1.0] * 3, "close": [1.0] * 3,
+                          "volume": [10] * 3})  # fmt: skip
+    frame = frame.with_columns(pl.Series(column, values, dtype=pl.Utf8))
+    variants = [frame, frame.with_columns(pl.col("date").str.to_datetime("%Y-%m-%d"))]
+    if column == "symbol":  # a typed frame with `ts` (the one-call path)
+        valid = normalize_bars(frame.with_columns(pl.col("symbol").fill_null("000001.SZ")))
+        variants.append(valid.with_columns(pl.Series("symbol", values, dtype=pl.Utf8)))
+    for variant in variants:
+        with pytest.raises(ContractError, match=message):
+            normalize_bars(variant)
+
+
 def test_boards_and_limit_rounding() -> None:
     assert [infer_board(s) for s in ("600000.SH", "000001.SZ", "300750.SZ", "688981.SH", "430047.BJ", "920001.BJ")] == [
         "main", "main", "chinext", "star", "bse", "bse"]  # fmt: skip

@@ -127,6 +127,13 @@ def normalize_bars(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> pl
     else:
         fast = _normalize_typed(frame) if "ts" in frame.columns else _normalize_dated(frame, default_symbol)
         out = fast if fast is not None else _normalize_general(frame, default_symbol)
+    keyless = [
+        f"{n:,} row{'s' * (n != 1)} without a {'date' if c == 'ts' else c}"
+        for c in ("symbol", "ts")
+        if (n := out[c].null_count())  # Arrow keeps the count: no scan
+    ]
+    if keyless:  # a bar of no symbol or of no day cannot be simulated (nor hashed)
+        raise ContractError(keyless)
     # after the sort: a reordering gather already writes one chunk (rechunking first would copy twice)
     return out.rechunk() if out.n_chunks("all") != [1] * out.width and out.height else out
 
