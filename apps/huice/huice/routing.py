@@ -1,0 +1,79 @@
+"""Route matching without walking every context's routes: each router the app includes is skipped at once
+for a path none of its routes can match.
+
+Starlette matches a request by asking every route of the app in order; FastAPI answers for an included
+router by asking each of its routes in turn (and asks the chosen router a second time when it hands the
+request on). A read of a run under `/api/backtests` thus tried the patterns of every route of every
+context included before backtest's. Every route's pattern is anchored and begins with its path's literal
+head (`/api/backtests/` of `/api/backtests/{backtest_id}`), so an included router whose routes' heads none
+begin the request's path cannot match it — not fully, not partly (405), not with the slash redirected;
+answering `Match.NONE` for it at once is exactly what asking its routes would answer. The routers that can
+match are asked as before, in the same order, so a path still finds the same route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, _IncludedRouter
+from starlette._utils import get_route_path
+from starlette.routing import Match, Mount, Route, WebSocketRoute
+from starlette.types import Scope
+
+
+def literal_head(path: str) -> str:
+    """The part of a route's path before its first parameter: every path its pattern matches begins so."""
+    return path.split("{", 1)[0]
+
+
+@dataclass
+class PrefixedIncludedRouter(_IncludedRouter):
+    """An included router that answers `Match.NONE` without asking its routes when the request's path
+    begins with none of their literal heads (see the module doc). The heads follow the router's routes:
+    they are gathered again whenever FastAPI's own view of them (its routes version) changes."""
+
+    _heads: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _heads_version: int | None = field(default=None, repr=False, compare=False)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if not get_route_path(scope).startswith(self.heads()):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+    def heads(self) -> tuple[str, ...]:
+        version = self.original_router._get_routes_version()
+        if version != self._heads_version:
+            self._heads = _heads_of(self)
+            self._heads_version = version
+        return self._heads
+
+
+def _heads_of(router: _IncludedRouter) -> tuple[str, ...]:
+    """The literal heads of every route the included router (and the routers it includes) serves; `""` —
+    any path — for a route whose pattern is not a path's (a host) or that FastAPI matches its own way."""
+    heads: set[str] = set()
+    for context in router.effective_route_contexts():
+        route = context.starlette_route
+        if isinstance(context.original_route, APIRoute):
+            heads.add(literal_head(context.path))
+        elif isinstance(route, Route | WebSocketRoute | Mount):
+            heads.add(literal_head(route.path))  # a mount's pattern is its path then `/{path:path}`
+        else:
+            heads.add("")
+    if "" in heads:
+        return ("",)
+    # a head that begins with another adds nothing to the test
+    return tuple(sorted(h for h in heads if not any(h != o and h.startswith(o) for o in heads)))
+
+
+def index_included_routers(app: FastAPI) -> None:
+    """Swap each router the app includes for one that skips the paths it cannot match (same router, same
+    inclusion: prefix, dependencies, tags and all; only its `matches` answers sooner)."""
+    routes = app.router.routes
+    for i, route in enumerate(routes):
+        if type(route) is _IncludedRouter:
+            indexed = PrefixedIncludedRouter(
+                original_router=route.original_router, include_context=route.include_context
+            )
+            indexed.heads()  # its routes' handlers built now, at start-up, as the included router had them
+            routes[i] = indexed
