@@ -95,3 +95,29 @@ def test_a_run_read_asks_no_route_of_another_context(api: TestClient) -> None:
         _EffectiveRouteContext.matches = original  # type: ignore[method-assign]
     assert len(full) == 1
     assert asked and set(asked) == {"backtest.api"}, sorted(set(asked))
+
+
+def test_the_heads_follow_routes_added_after_the_app_was_built() -> None:
+    from fastapi import APIRouter, FastAPI
+
+    from huice.routing import index_included_routers
+
+    outer, inner = APIRouter(), APIRouter()
+    outer.add_api_route("/things", lambda: None, methods=["GET"])
+    app = FastAPI()
+    app.include_router(outer, prefix="/api")
+    index_included_routers(app)
+    (included,) = [route for route in app.router.routes if isinstance(route, _IncludedRouter)]
+
+    def answer(path: str, method: str = "GET") -> Match:
+        return included.matches(_scope(path, method))[0]
+
+    assert answer("/api/things") == Match.FULL and answer("/api/others") == Match.NONE
+    outer.add_api_route("/others", lambda: None, methods=["POST"])
+    assert answer("/api/others") == Match.PARTIAL and answer("/api/others", "POST") == Match.FULL
+    inner.add_api_route("/deep/{id}", lambda id: None, methods=["GET"])
+    outer.include_router(inner, prefix="/nested")
+    assert answer("/api/nested/deep/1") == Match.FULL
+    inner.add_api_route("/deeper", lambda: None, methods=["GET"])  # a change of the included router only
+    assert answer("/api/nested/deeper") == Match.FULL
+    assert answer("/api/nested/elsewhere") == Match.NONE

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, _IncludedRouter
+from fastapi.routing import APIRoute, APIRouter, _IncludedRouter
 from starlette._utils import get_route_path
 from starlette.routing import Match, Mount, Route, WebSocketRoute
 from starlette.types import Scope
@@ -30,9 +30,12 @@ def literal_head(path: str) -> str:
 class PrefixedIncludedRouter(_IncludedRouter):
     """An included router that answers `Match.NONE` without asking its routes when the request's path
     begins with none of their literal heads (see the module doc). The heads follow the router's routes:
-    they are gathered again whenever FastAPI's own view of them (its routes version) changes."""
+    they are gathered again whenever one of the routers they came from (this one and those it includes)
+    has changed its routes — FastAPI's own test for its view of them (`_get_routes_version`), summed over
+    the routers found the last time instead of walking their routes on every request."""
 
     _heads: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _routers: tuple[APIRouter, ...] = field(default=(), repr=False, compare=False)
     _heads_version: int | None = field(default=None, repr=False, compare=False)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -41,11 +44,25 @@ class PrefixedIncludedRouter(_IncludedRouter):
         return super().matches(scope)
 
     def heads(self) -> tuple[str, ...]:
-        version = self.original_router._get_routes_version()
-        if version != self._heads_version:
+        # each router's own count only grows, and including a router counts as a change of the includer
+        version = sum(router._routes_version for router in self._routers)
+        if version != self._heads_version or not self._routers:
+            self._routers = _routers_of(self.original_router)
             self._heads = _heads_of(self)
-            self._heads_version = version
+            self._heads_version = sum(router._routes_version for router in self._routers)
         return self._heads
+
+
+def _routers_of(router: APIRouter) -> tuple[APIRouter, ...]:
+    """The router and every router it includes, at any depth (each once)."""
+    found: dict[int, APIRouter] = {}
+    pending = [router]
+    while pending:
+        current = pending.pop()
+        if id(current) not in found:
+            found[id(current)] = current
+            pending += [route.original_router for route in current.routes if isinstance(route, _IncludedRouter)]
+    return tuple(found.values())
 
 
 def _heads_of(router: _IncludedRouter) -> tuple[str, ...]:
