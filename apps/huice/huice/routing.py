@@ -92,5 +92,5 @@ def index_included_routers(app: FastAPI) -> None:
             indexed = PrefixedIncludedRouter(
                 original_router=route.original_router, include_context=route.include_context
             )
-            indexed.heads()  # its routes' handlers built now, at start-up, as the included router had them
+            indexed.heads()  # its routes' handlers built now, at start-up (lazily, the first request built them)
             routes[i] = indexed
