@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, APIRouter, _IncludedRouter
+from fastapi.routing import APIRouter, _IncludedRouter
 from starlette._utils import get_route_path
 from starlette.routing import Match, Mount, Route, WebSocketRoute
 from starlette.types import Scope
@@ -66,17 +66,20 @@ def _routers_of(router: APIRouter) -> tuple[APIRouter, ...]:
 
 
 def _heads_of(router: _IncludedRouter) -> tuple[str, ...]:
-    """The literal heads of every route the included router (and the routers it includes) serves; `""` —
-    any path — for a route whose pattern is not a path's (a host) or that FastAPI matches its own way."""
+    """The literal heads of every route the included router (and the routers it includes) serves, from
+    their paths under the inclusions' prefixes as FastAPI joins them (without building their handlers);
+    `""` — any path — for a route whose pattern is not a path's (a host) or that is matched its own way."""
     heads: set[str] = set()
-    for context in router.effective_route_contexts():
-        route = context.starlette_route
-        if isinstance(context.original_route, APIRoute):
-            heads.add(literal_head(context.path))
-        elif isinstance(route, Route | WebSocketRoute | Mount):
-            heads.add(literal_head(route.path))  # a mount's pattern is its path then `/{path:path}`
-        else:
-            heads.add("")
+    pending = [(router.original_router, router.include_context.prefix)]
+    while pending:
+        current, prefix = pending.pop()
+        for route in current.routes:
+            if isinstance(route, _IncludedRouter):
+                pending.append((route.original_router, prefix + route.include_context.prefix))
+            elif isinstance(route, Route | WebSocketRoute | Mount):
+                heads.add(literal_head(prefix + route.path))  # a mount's pattern: its path then `/{path:path}`
+            else:
+                heads.add("")
     if "" in heads:
         return ("",)
     # a head that begins with another adds nothing to the test
@@ -89,8 +92,6 @@ def index_included_routers(app: FastAPI) -> None:
     routes = app.router.routes
     for i, route in enumerate(routes):
         if type(route) is _IncludedRouter:
-            indexed = PrefixedIncludedRouter(
+            routes[i] = PrefixedIncludedRouter(
                 original_router=route.original_router, include_context=route.include_context
             )
-            indexed.heads()  # its routes' handlers built now, at start-up (lazily, the first request built them)
-            routes[i] = indexed
