@@ -17,6 +17,7 @@ import huice
 from huice.bootstrap import Container, build_container, start_error_tracking
 from huice.contexts import CONTEXTS
 from huice.health import readiness
+from huice.routing import index_included_routers
 from platform_core.http import COMMON_ERROR_RESPONSES, install_http
 
 
@@ -108,6 +109,7 @@ def create_app(container: Container, *, own_container: bool = False) -> FastAPI:
 
     app.include_router(metrics_router)
     app.router.routes.append(WebSocketRoute(SOCKET_PATH, stream_socket))
+    index_included_routers(app)  # last: over every router included
     _document_rate_limits(app)
     _rate_limit_unguarded_answers(app)
     return app
