@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -120,25 +121,33 @@ class Workers:
 
     def __init__(self, c: Container, count: int) -> None:
         self.container = c
+        # stderr into files, not pipes: nobody reads a pipe while the module runs, and a worker (or its
+        # work-horse) that has written a pipe's 64 KiB of log lines blocks on the next one, mid-job
+        self.logs = [tempfile.TemporaryFile() for _ in range(count)]  # noqa: SIM115 - closed by stop()
         self.procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "huice", "worker-process"],
                 env=worker_env(c),
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=log,
                 start_new_session=True,
             )
-            for _ in range(count)
+            for log in self.logs
         ]
+
+    def stderr(self, i: int) -> str:
+        """The last 2,000 characters worker `i` wrote to stderr."""
+        self.logs[i].seek(0)
+        return self.logs[i].read().decode(errors="replace")[-2000:]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         from rq import Worker
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for proc in self.procs:
+            for i, proc in enumerate(self.procs):
                 if proc.poll() is not None:
-                    raise AssertionError(f"worker exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+                    raise AssertionError(f"worker exited with {proc.returncode}: {self.stderr(i)}")
             if Worker.count(connection=self.container.redis) >= len(self.procs):
                 return
             time.sleep(0.2)
@@ -156,8 +165,8 @@ class Workers:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
-            if proc.stderr is not None:
-                proc.stderr.close()
+        for log in self.logs:
+            log.close()
 
 
 @dataclass
