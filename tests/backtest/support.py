@@ -119,7 +119,7 @@ def worker_env(c: Container) -> dict[str, str]:
 class Workers:
     """`python -m huice worker-process` children, stopped (by pid) at the end."""
 
-    def __init__(self, c: Container, count: int) -> None:
+    def __init__(self, c: Container, count: int, env: dict[str, str] | None = None) -> None:
         self.container = c
         # stderr into files, not pipes: nobody reads a pipe while the module runs, and a worker (or its
         # work-horse) that has written a pipe's 64 KiB of log lines blocks on the next one, mid-job
@@ -127,7 +127,7 @@ class Workers:
         self.procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "huice", "worker-process"],
-                env=worker_env(c),
+                env=env if env is not None else worker_env(c),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,

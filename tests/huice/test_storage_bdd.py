@@ -6,8 +6,6 @@ its report, trades and share link through the API, and `/ready`. The local data 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,16 +30,7 @@ class _Workers(support.Workers):
     """`huice worker-process` children with the bucket's settings in their environment."""
 
     def __init__(self, c: Container, env: dict[str, str]) -> None:
-        self.container = c
-        self.procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "huice", "worker-process"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        ]
+        super().__init__(c, 1, env)
 
 
 @pytest.fixture
