@@ -1,21 +1,37 @@
-"""Steps for the local-grid feature: `huice backtest local --grid` through its Typer app."""
+"""Steps for the local-grid and local-bars features: `huice backtest local` through its Typer app."""
 
 from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
-from pytest_bdd import parsers, scenarios, then, when
+from pytest_bdd import given, parsers, scenarios, then, when
 from typer.testing import CliRunner
 
 from backtest.cli import app
 
 scenarios("quant/features/local_grids.feature")
+scenarios("quant/features/local_bars.feature")
+
+BAR = {"date": "2024-01-02", "symbol": "000001.SZ", "open": "10.0", "high": "10.5", "low": "9.8", "close": "10.2",
+       "volume": "1000"}  # fmt: skip
+
+
+@given(parsers.parse('a bars file "{name}" where {count:d} row has no "{column}"'))
+@given(parsers.parse('a bars file "{name}" where {count:d} rows have no "{column}"'))
+def bars_file(tmp_path: Path, name: str, count: int, column: str) -> None:
+    """Five sessions of one symbol; the last `count` rows leave `column` empty."""
+    rows = [{**BAR, "date": f"2024-01-0{day}"} for day in range(2, 7)]
+    for row in rows[-count:]:
+        row[column] = ""
+    lines = [",".join(BAR), *(",".join(row[key] for key in BAR) for row in rows)]
+    (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @when(parsers.parse('the quant runs "{command}"'), target_fixture="result")
-def run_command(command: str):
-    argv = shlex.split(command.removeprefix("backtest "))
+def run_command(command: str, tmp_path: Path):
+    argv = shlex.split(command.removeprefix("backtest ").replace("{dir}", str(tmp_path)))
     result = CliRunner().invoke(app, argv, env={"COLUMNS": "200"})
     result.argv = argv
     return result
@@ -57,3 +73,13 @@ def refused(result, code: int, message: str, field: str) -> None:
     assert json.loads(again.stderr) == {
         "error": {"code": "INVALID_INPUT", "message": message, "details": {"field": field}}
     }
+
+
+@then(parsers.re(r'the command exits (?P<code>\d+) with INVALID_INPUT "(?P<message>[^"]+)"$'), converters={"code": int})
+def refused_input(result, code: int, message: str) -> None:
+    assert result.exit_code == code, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {message} (INVALID_INPUT")
+    again = CliRunner().invoke(app, [*result.argv, "--json"])
+    assert again.exit_code == code
+    assert json.loads(again.stderr) == {"error": {"code": "INVALID_INPUT", "message": message, "details": {}}}
