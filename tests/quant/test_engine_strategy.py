@@ -287,6 +287,9 @@ def _dated_frames() -> dict[str, pl.DataFrame]:
         ),
         "one_row": base.head(1),
         "empty": base.head(0),
+        "several_chunks": pl.concat([base.head(50), base.slice(50)], rechunk=False).with_columns(
+            pl.concat([base["close"].head(7) * 0.99, base["close"].slice(7) * 0.99], rechunk=False).alias("pre_close")
+        ),
     }
 
 
