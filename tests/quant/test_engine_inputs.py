@@ -179,3 +179,34 @@ def test_independent_runs_of_a_dated_frame_record_the_normalised_frames_hash(pre
     assert got.manifest == expected.manifest
     assert got.summary.equals(expected.summary)
     assert got.manifest["data_hash"] == mk.data_hash(normalize_bars(frame))
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_lane_major_panels_hold_the_same_cells(preset: str) -> None:
+    """`prepare_market(lane_major=True)`: on a dense layout the price panels are transposed views of the
+    frame's columns instead of C-ordered copies; every panel holds the same cells."""
+    bars = _minimal()
+    config = EngineConfig(preset=preset, fill="next_open")
+    copied, viewed = mk.prepare_market(bars, config), mk.prepare_market(bars, config, lane_major=True)
+    assert viewed.dense and not viewed.exec_px.flags.c_contiguous and copied.exec_px.flags.c_contiguous
+    for name in ("exec_px", "close", "mark", "suspended", "buy_block", "sell_block", "transfer_value"):
+        assert np.array_equal(getattr(copied, name), getattr(viewed, name), equal_nan=True), name
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_independent_runs_on_lane_major_panels_equal_those_on_copies(preset: str, monkeypatch) -> None:
+    """`run_independent` reads lane-major panels (`lane_major=True`); its full results — equity, orders, fills,
+    round trips, end-of-day positions and metrics — are those of the C-ordered panels."""
+    from quant import engine, run_independent
+
+    bars = _minimal()
+    config = EngineConfig(preset=preset, fill="next_open", shares="integer")
+    got = run_independent("ma_cross", bars, {"fast": 3, "slow": 8}, config, full=True)
+    prepare = engine.prepare_market
+    monkeypatch.setattr(engine, "prepare_market", lambda *a, lane_major=False, **k: prepare(*a, **k))
+    want = run_independent("ma_cross", bars, {"fast": 3, "slow": 8}, config, full=True)
+    assert got.summary.equals(want.summary)
+    for a, b in zip(got.results, want.results, strict=True):
+        for frame in ("equity", "orders", "fills", "trades", "positions"):
+            assert getattr(a, frame).equals(getattr(b, frame)), frame
+        assert a.metrics == b.metrics

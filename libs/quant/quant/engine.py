@@ -390,17 +390,15 @@ def market_and_rows(
     config,
     instruments,
     universe: int | None = None,
-    *,
-    normalized: bool = False,
-    hash_job=None,
+    **market,
 ):
     """`prepare_market` and `compute_weight_rows` (None without array entry points). For large inputs
     the strategy's arrays (polars, GIL-free) are computed on a second thread meanwhile; a strategy
     error still takes precedence over a market error, as when the strategy ran first. The symbol column
     is scanned once, here, for the market's layout, its data hash and the strategy's `Columns`.
-    `normalized` and `hash_job` are passed to `prepare_market`."""
+    `market`: more keywords of `prepare_market` (`normalized`, `hash_job`, `lane_major`)."""
     runs = symbol_run_starts(bars["symbol"])
-    known = {"runs": runs, "normalized": normalized, "hash_job": hash_job}
+    known = {"runs": runs, **market}
     if spec.generate_arrays is None or bars.height < PARALLEL_ROWS:
         rows = compute_weight_rows(spec, bars, sets, universe, runs)
         return prepare_market(bars, config, instruments, **known), rows

@@ -178,7 +178,8 @@ def run_independent(
             early.discard()
         raise
     job = early.confirm(dated) if early is not None else None
-    m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1, normalized=True, hash_job=job)
+    market = {"normalized": True, "hash_job": job, "lane_major": True}
+    m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1, **market)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows, contiguous=False)[:, 0, :], "weight"
     else:

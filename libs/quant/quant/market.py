@@ -120,11 +120,16 @@ def prepare_market(
     runs=None,
     normalized: bool = False,
     hash_job: Future | None = None,
+    lane_major: bool = False,
 ) -> Market:
     """Build the simulator's panels from a full or minimal bar frame. `runs`: `symbol_run_starts` of a
     normalised `bars`' symbol column when the caller has it (ignored if `bars` needed normalising);
     `normalized`: `bars` is `normalize_bars`' output (checking it again reads every column, which builds
-    the defaults' scalar columns); `hash_job`: its data hash, already started (`early_data_hash`)."""
+    the defaults' scalar columns); `hash_job`: its data hash, already started (`early_data_hash`);
+    `lane_major`: on a dense layout the shared price panels are transposed views of the frame's columns
+    (each symbol's bars contiguous, `_Layout.shared`) instead of C-ordered copies — for runs with one
+    symbol per lane, whose readers gather cells, work elementwise or read a lane's bars (`run_independent`),
+    not for a portfolio's bar-by-bar kernels, which read a bar's row of every symbol."""
     if not normalized:
         normal = normalize_bars(bars)
         runs = runs if normal is bars else None
@@ -133,6 +138,7 @@ def prepare_market(
         hash_job = _hash_job(bars, runs)
     rules = config.rules()
     lay = _layout(bars, runs)
+    lay.lane_major = lane_major
     symbols, ts = lay.symbols, lay.ts
     T, N = len(ts), len(symbols)
     dates = ts.astype("datetime64[D]")
@@ -245,6 +251,7 @@ class _Layout:
     row_t: np.ndarray | None  # built on first use when dense
     row_n: np.ndarray | None
     dense: bool
+    lane_major: bool = False  # `shared` float panels as views of the frame's (N, T) columns (dense only)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +274,11 @@ class _Layout:
         key = self._key(column, fill, dtype)
         out = self._cache.get(key)
         if out is None:
-            out = self._build(self.bars[column].to_numpy(), fill, dtype)
+            values = self.bars[column].to_numpy()
+            if self.lane_major and self.dense and values.dtype == np.float64 and np.dtype(dtype) == np.float64:
+                out = values.reshape(len(self.symbols), len(self.ts)).T  # the same cells, no transposing copy
+            else:
+                out = self._build(values, fill, dtype)
             out.flags.writeable = False
             self._cache[key] = out
         return out
