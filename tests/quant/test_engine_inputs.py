@@ -122,13 +122,14 @@ def _dated(name: str) -> pl.DataFrame:
             (pl.int_range(pl.len()) % 7 == 0).alias("suspended"),
         ),
         "several_chunks": pl.concat([base.head(41), base.slice(41)], rechunk=False),
+        "extra_columns": base.with_columns(pl.lit("x").alias("note"), (pl.col("close") * 2).alias("vwap")),
     }[name]
 
 
 @pytest.mark.parametrize(
     "name",
     ["bench", "date_dtype", "intraday_ms", "float_volume_int_open", "null_and_nan_prices", "given_columns",
-     "several_chunks"],
+     "several_chunks", "extra_columns"],
 )  # fmt: skip
 def test_early_data_hash_equals_the_hash_of_the_normalised_frame(name: str, monkeypatch) -> None:
     """`early_data_hash` hashes a dated frame from the input, before and without its normalised columns
