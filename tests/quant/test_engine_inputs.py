@@ -96,3 +96,118 @@ def test_plain_markets_skip_the_instrument_rows_they_do_not_read() -> None:
     assert np.array_equal(without.lot_min, given.lot_min) and np.array_equal(without.lot_step, given.lot_step)
     with pytest.raises(pl.exceptions.ColumnNotFoundError):
         mk.prepare_market(bars, config, inst.drop("board"))
+
+
+def _dated(name: str) -> pl.DataFrame:
+    """The shared bench's kind of frame (`pl.from_pandas`: a naive Datetime `date`, no `ts`, Int64 volume) and
+    variants that `contract._normalize_dated` also takes."""
+    bars = gbm_bars(SYMBOLS, sessions=30, seed=11)
+    stamp, volume = pl.col("date").cast(pl.Datetime("us")), pl.col("volume").cast(pl.Int64)
+    base = bars.select("symbol", stamp, "open", "high", "low", "close", volume).sort("symbol", "date")
+    return {
+        "bench": base,
+        "date_dtype": base.with_columns(pl.col("date").dt.date()),
+        "intraday_ms": base.with_columns((pl.col("date") + pl.duration(hours=9, minutes=31)).cast(pl.Datetime("ms"))),
+        "float_volume_int_open": base.with_columns(pl.col("volume").cast(pl.Float64), pl.col("open").cast(pl.Int64)),
+        "null_and_nan_prices": base.with_columns(
+            close=pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise("close"),
+            high=pl.when(pl.int_range(pl.len()) == 8).then(float("nan")).otherwise("high"),
+        ),
+        "given_columns": base.with_columns(
+            (pl.col("close") * 0.99).alias("pre_close"),
+            pl.when(pl.int_range(pl.len()) % 3 == 0).then(None).otherwise(pl.col("close") * 1.1).alias("up_limit"),
+            pl.lit(2.0).alias("adj_factor"),
+            (pl.col("open") * 2).alias("raw_open"),
+            (pl.col("volume") * 10.0).alias("amount"),
+            (pl.int_range(pl.len()) % 7 == 0).alias("suspended"),
+        ),
+        "several_chunks": pl.concat([base.head(41), base.slice(41)], rechunk=False),
+        "extra_columns": base.with_columns(pl.lit("x").alias("note"), (pl.col("close") * 2).alias("vwap")),
+    }[name]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["bench", "date_dtype", "intraday_ms", "float_volume_int_open", "null_and_nan_prices", "given_columns",
+     "several_chunks", "extra_columns"],
+)  # fmt: skip
+def test_early_data_hash_equals_the_hash_of_the_normalised_frame(name: str, monkeypatch) -> None:
+    """`early_data_hash` hashes a dated frame from the input, before and without its normalised columns
+    (derived columns in row chunks, constants as repeated blocks): the digest of the normalised frame."""
+    from quant.contract import normalize_bars_dated
+
+    monkeypatch.setattr(mk, "SYNC_HASH_ROWS", 0)
+    monkeypatch.setattr(mk, "HASH_CHUNK_ROWS", 7)  # chunks end inside and across the symbols' runs
+    frame = _dated(name)
+    early = mk.early_data_hash(frame)
+    assert early is not None
+    normal, dated = normalize_bars_dated(frame)
+    assert dated
+    assert early.confirm(dated).result() == mk.data_hash(normal)
+
+
+def test_early_data_hash_steps_aside_when_the_frame_needs_sorting(monkeypatch) -> None:
+    """An unsorted dated frame goes to the general path (which sorts it): the early job stops and hands back
+    nothing, and `run_independent` records the hash of the sorted frame."""
+    from quant import run_independent
+    from quant.contract import normalize_bars_dated
+
+    monkeypatch.setattr(mk, "SYNC_HASH_ROWS", 0)
+    frame = _dated("bench").reverse()
+    early = mk.early_data_hash(frame)
+    assert early is not None
+    normal, dated = normalize_bars_dated(frame)
+    assert not dated and early.confirm(dated) is None
+    result = run_independent("ma_cross", frame, {"fast": 3, "slow": 8}, EngineConfig(preset="plain"))
+    assert result.manifest["data_hash"] == mk.data_hash(normal)
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_independent_runs_of_a_dated_frame_record_the_normalised_frames_hash(preset: str, monkeypatch) -> None:
+    """`run_independent` on a large dated frame takes the early hash; its results and manifest are those of
+    the normalised frame run with the hash computed after the normalisation."""
+    from quant import run_independent
+
+    frame = _dated("bench")
+    config = EngineConfig(preset=preset, fill="next_open", shares="integer")
+    monkeypatch.setattr(mk, "SYNC_HASH_ROWS", 10**9)
+    expected = run_independent("ma_cross", normalize_bars(frame), {"fast": 3, "slow": 8}, config)
+    monkeypatch.setattr(mk, "SYNC_HASH_ROWS", 0)
+    calls, original = [], mk._dated_hash
+    monkeypatch.setattr(mk, "_dated_hash", lambda *a: calls.append(1) or original(*a))
+    got = run_independent("ma_cross", frame, {"fast": 3, "slow": 8}, config)
+    assert calls == [1]
+    assert got.manifest == expected.manifest
+    assert got.summary.equals(expected.summary)
+    assert got.manifest["data_hash"] == mk.data_hash(normalize_bars(frame))
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_lane_major_panels_hold_the_same_cells(preset: str) -> None:
+    """`prepare_market(lane_major=True)`: on a dense layout the price panels are transposed views of the
+    frame's columns instead of C-ordered copies; every panel holds the same cells."""
+    bars = _minimal()
+    config = EngineConfig(preset=preset, fill="next_open")
+    copied, viewed = mk.prepare_market(bars, config), mk.prepare_market(bars, config, lane_major=True)
+    assert viewed.dense and not viewed.exec_px.flags.c_contiguous and copied.exec_px.flags.c_contiguous
+    for name in ("exec_px", "close", "mark", "suspended", "buy_block", "sell_block", "transfer_value"):
+        assert np.array_equal(getattr(copied, name), getattr(viewed, name), equal_nan=True), name
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_independent_runs_on_lane_major_panels_equal_those_on_copies(preset: str, monkeypatch) -> None:
+    """`run_independent` reads lane-major panels (`lane_major=True`); its full results — equity, orders, fills,
+    round trips, end-of-day positions and metrics — are those of the C-ordered panels."""
+    from quant import engine, run_independent
+
+    bars = _minimal()
+    config = EngineConfig(preset=preset, fill="next_open", shares="integer")
+    got = run_independent("ma_cross", bars, {"fast": 3, "slow": 8}, config, full=True)
+    prepare = engine.prepare_market
+    monkeypatch.setattr(engine, "prepare_market", lambda *a, lane_major=False, **k: prepare(*a, **k))
+    want = run_independent("ma_cross", bars, {"fast": 3, "slow": 8}, config, full=True)
+    assert got.summary.equals(want.summary)
+    for a, b in zip(got.results, want.results, strict=True):
+        for frame in ("equity", "orders", "fills", "trades", "positions"):
+            assert getattr(a, frame).equals(getattr(b, frame)), frame
+        assert a.metrics == b.metrics

@@ -206,6 +206,9 @@ def test_columns_rolling_means_equal_the_sma_expression(layout: str) -> None:
         single = Columns(bars).rolling_mean(w) if i % 2 else cols.rolling_mean(w)
         assert np.array_equal(single, got[i], equal_nan=True) and not single.flags.writeable
     assert cols.rolling_mean(5) is cols.rolling_mean(5)
+    one_by_one = Columns(bars)  # window by window, as `ma_cross.generate_arrays` asks: the same arrays
+    for i, w in enumerate(windows):
+        assert np.array_equal(one_by_one.rolling_mean(w), got[i], equal_nan=True), w
 
 
 def test_check_params_is_applied_before_a_run_and_must_fail_cleanly(sample_bars) -> None:
@@ -287,6 +290,9 @@ def _dated_frames() -> dict[str, pl.DataFrame]:
         ),
         "one_row": base.head(1),
         "empty": base.head(0),
+        "several_chunks": pl.concat([base.head(50), base.slice(50)], rechunk=False).with_columns(
+            pl.concat([base["close"].head(7) * 0.99, base["close"].slice(7) * 0.99], rechunk=False).alias("pre_close")
+        ),
     }
 
 

@@ -122,10 +122,20 @@ def normalize_bars(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> pl
     dtypes and sort by (symbol, ts). Raises `ContractError` if even the minimal columns are absent.
     The result is in one memory chunk per column (a frame built with `pl.concat` has one chunk per
     part; numpy views and polars' per-symbol window functions are several times faster on one)."""
+    return normalize_bars_dated(frame, default_symbol)[0]
+
+
+def normalize_bars_dated(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> tuple[pl.DataFrame, bool]:
+    """`normalize_bars`, and whether `_normalize_dated` built the frame: then its rows are the input's rows
+    in their order and every column is one chunk by construction (`market.early_data_hash` hashes such a
+    frame from the input while it is normalised). The chunk check of the other paths reads every column
+    as a Series, which materialises the defaults' scalar columns (~25 MB on a 750,000-row frame)."""
+    dated = False
     if frame.schema == BAR_SCHEMA and frame.columns == list(BAR_SCHEMA):
         out = frame
     else:
         fast = _normalize_typed(frame) if "ts" in frame.columns else _normalize_dated(frame, default_symbol)
+        dated = fast is not None and "ts" not in frame.columns
         out = fast if fast is not None else _normalize_general(frame, default_symbol)
     keyless = [
         f"{n:,} row{'s' * (n != 1)} without a {'date' if c == 'ts' else c}"
@@ -134,8 +144,10 @@ def normalize_bars(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> pl
     ]
     if keyless:  # a bar of no symbol or of no day cannot be simulated (nor hashed)
         raise ContractError(keyless)
+    if dated:
+        return out, True
     # after the sort: a reordering gather already writes one chunk (rechunking first would copy twice)
-    return out.rechunk() if out.n_chunks("all") != [1] * out.width and out.height else out
+    return (out.rechunk() if out.n_chunks("all") != [1] * out.width and out.height else out), False
 
 
 def _normalize_general(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame:
@@ -210,6 +222,43 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
     values as `_normalize_general`; None for any frame it does not cover (a `ts` column, a string, zoned or
     null date, a symbol column of another type, contract columns of other dtypes, null flags, rows not
     ordered by (symbol, date))."""
+    given = dated_inputs(frame)
+    if given is None:
+        return None
+    n = frame.height
+    stamps = frame["date"]
+    if frame.schema["date"] == pl.Date:
+        days = stamps.to_numpy().astype("datetime64[D]", copy=False).view(np.int64)  # numpy's days are int64
+        days = days if days.flags.writeable else days.copy()
+        date = stamps.rechunk()
+    else:
+        days = stamps.to_numpy().astype("datetime64[D]").view(np.int64)  # floors, ~4× faster than `//`
+        date = pl.Series("date", days.astype(np.int32)).cast(pl.Date)
+    days *= _DAY_US
+    days += _CLOSE_US
+    given_symbol = "symbol" in frame.schema
+    symbol = frame["symbol"] if given_symbol else pl.Series("symbol", [default_symbol]).new_from_index(0, n)
+    if not _sorted_keys(symbol, days):
+        return None
+    symbol = symbol.rechunk().set_sorted()  # checked just now: the flag lets later `is_sorted` calls skip their scan
+    ts = pl.Series("ts", days).cast(pl.Datetime("us"))
+    cols = {"symbol": symbol, "date": date, "ts": ts}  # one chunk per column (`normalize_bars_dated`)
+    for c in (*PRICE_COLUMNS, "volume"):
+        cols[c] = dated_float(frame[c])
+    for c in given:
+        cols[c] = frame[c].rechunk()
+    # the defaults as one select over the typed columns: the constants stay polars scalar columns, built
+    # only where a reader asks for their values (`market.early_data_hash` feeds their bytes without them)
+    defaults = _defaults()
+    typed = pl.DataFrame([series.alias(c) for c, series in cols.items()])
+    return typed.select(pl.col(c) if c in cols else defaults[c].alias(c) for c in BAR_SCHEMA)
+
+
+def dated_inputs(frame: pl.DataFrame) -> list[str] | None:
+    """The contract columns beyond symbol, date, prices and volume that a frame `_normalize_dated` takes
+    gives itself (kept as they are), or None for a frame it leaves to the general path — from the schema
+    and null counts only (Arrow keeps them: no scan). Its one other condition is the rows' (symbol, date)
+    order."""
     schema = frame.schema
     date_type = schema.get("date")
     if "ts" in schema or date_type is None or any(c not in schema for c in (*PRICE_COLUMNS, "volume")):
@@ -225,34 +274,14 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
         return None
     if any(frame[c].null_count() for c in ("suspended", "is_st") if c in schema):  # the general path fills them
         return None
-    n = frame.height
-    stamps = frame["date"]
-    if stamps.null_count():
+    if frame["date"].null_count():
         return None
-    if date_type == pl.Date:
-        days = stamps.to_numpy().astype("datetime64[D]", copy=False).view(np.int64)  # numpy's days are int64
-        days = days if days.flags.writeable else days.copy()
-        date = stamps
-    else:
-        days = stamps.to_numpy().astype("datetime64[D]").view(np.int64)  # floors, ~4× faster than `//`
-        date = pl.Series("date", days.astype(np.int32)).cast(pl.Date)
-    days *= _DAY_US
-    days += _CLOSE_US
-    symbol = frame["symbol"] if "symbol" in schema else pl.Series("symbol", [default_symbol]).new_from_index(0, n)
-    if not _sorted_keys(symbol, days):
-        return None
-    symbol = symbol.set_sorted()  # checked just now: the flag lets later `is_sorted` calls skip their scan
-    ts = pl.Series("ts", days).cast(pl.Datetime("us"))
-    cols = {"symbol": symbol, "date": date, "ts": ts}
-    for c in (*PRICE_COLUMNS, "volume"):
-        cols[c] = frame[c] if schema[c] == pl.Float64 else frame[c].cast(pl.Float64)
-    for c in given:
-        cols[c] = frame[c]
-    # the defaults as one select over the typed columns: the constants stay polars scalar columns, built
-    # only where a reader asks for their values (on a large frame: the data-hash thread)
-    defaults = _defaults()
-    typed = pl.DataFrame([series.alias(c) for c, series in cols.items()])
-    return typed.select(pl.col(c) if c in cols else defaults[c].alias(c) for c in BAR_SCHEMA)
+    return given
+
+
+def dated_float(series: pl.Series) -> pl.Series:
+    """A price or volume column as `_normalize_dated` puts it in the frame: Float64, one chunk."""
+    return series.rechunk() if series.dtype == pl.Float64 else series.cast(pl.Float64).rechunk()
 
 
 def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:

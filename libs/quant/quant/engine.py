@@ -383,18 +383,28 @@ PARALLEL_ROWS = 200_000  # bar rows from which the strategy's arrays are compute
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huice-targets")
 
 
-def market_and_rows(spec: StrategySpec, bars, sets: list[dict], config, instruments, universe: int | None = None):
+def market_and_rows(
+    spec: StrategySpec,
+    bars,
+    sets: list[dict],
+    config,
+    instruments,
+    universe: int | None = None,
+    **market,
+):
     """`prepare_market` and `compute_weight_rows` (None without array entry points). For large inputs
     the strategy's arrays (polars, GIL-free) are computed on a second thread meanwhile; a strategy
     error still takes precedence over a market error, as when the strategy ran first. The symbol column
-    is scanned once, here, for the market's layout, its data hash and the strategy's `Columns`."""
+    is scanned once, here, for the market's layout, its data hash and the strategy's `Columns`.
+    `market`: more keywords of `prepare_market` (`normalized`, `hash_job`, `lane_major`)."""
     runs = symbol_run_starts(bars["symbol"])
+    known = {"runs": runs, **market}
     if spec.generate_arrays is None or bars.height < PARALLEL_ROWS:
         rows = compute_weight_rows(spec, bars, sets, universe, runs)
-        return prepare_market(bars, config, instruments, runs=runs), rows
+        return prepare_market(bars, config, instruments, **known), rows
     job = _POOL.submit(compute_weight_rows, spec, bars, sets, universe, runs)
     try:
-        m = prepare_market(bars, config, instruments, runs=runs)
+        m = prepare_market(bars, config, instruments, **known)
     except Exception:
         job.result()
         raise

@@ -10,7 +10,7 @@ import polars as pl
 
 from quant import metrics as mx
 from quant.config import EngineConfig
-from quant.contract import normalize_bars
+from quant.contract import normalize_bars, normalize_bars_dated
 from quant.engine import (
     GridResult,
     align_targets,
@@ -26,7 +26,7 @@ from quant.engine import (
 )
 from quant.fundamentals import strategy_frame
 from quant.kernel_plain import run_kernel
-from quant.market import Market, prepare_market
+from quant.market import Market, early_data_hash, prepare_market
 from quant.results import LanePanels, session_ends, session_returns
 from quant.stops import with_declared
 from quant.strategy import (
@@ -169,9 +169,17 @@ def run_independent(
     if spec.event is not None:
         raise StrategyError("an event-driven strategy runs one account over its universe; run it per symbol instead")
     config = with_declared(config or EngineConfig(), spec.source)
-    given, bars = bars, normalize_bars(bars)
-    values = validate_strategy_params(spec, params)
-    m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1)
+    early = early_data_hash(bars)  # a large dated frame's hash needs none of the normalisation's output
+    try:
+        given, (bars, dated) = bars, normalize_bars_dated(bars)
+        values = validate_strategy_params(spec, params)
+    except Exception:
+        if early is not None:
+            early.discard()
+        raise
+    job = early.confirm(dated) if early is not None else None
+    market = {"normalized": True, "hash_job": job, "lane_major": True}
+    m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1, **market)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows, contiguous=False)[:, 0, :], "weight"
     else:

@@ -5,6 +5,7 @@ and corporate-action cash, plus the input data hash."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -14,7 +15,17 @@ import polars as pl
 
 from quant import rulebook as rb
 from quant.config_light import Rules
-from quant.contract import default_instruments, normalize_bars, symbol_changes, symbol_run_starts
+from quant.contract import (
+    _CLOSE_US,
+    _DAY_US,
+    BAR_SCHEMA,
+    PRICE_COLUMNS,
+    dated_inputs,
+    default_instruments,
+    normalize_bars,
+    symbol_changes,
+    symbol_run_starts,
+)
 
 if TYPE_CHECKING:
     from quant.config import EngineConfig
@@ -102,16 +113,32 @@ def split_benchmark(bars: pl.DataFrame, benchmark: pl.DataFrame | None, config: 
 
 
 def prepare_market(
-    bars: pl.DataFrame, config: EngineConfig, instruments: pl.DataFrame | None = None, *, runs=None
+    bars: pl.DataFrame,
+    config: EngineConfig,
+    instruments: pl.DataFrame | None = None,
+    *,
+    runs=None,
+    normalized: bool = False,
+    hash_job: Future | None = None,
+    lane_major: bool = False,
 ) -> Market:
     """Build the simulator's panels from a full or minimal bar frame. `runs`: `symbol_run_starts` of a
-    normalised `bars`' symbol column when the caller has it (ignored if `bars` needed normalising)."""
-    normal = normalize_bars(bars)
-    runs = runs if normal is bars else None
-    bars = normal
-    hash_job = _hash_job(bars, runs)  # first: on a large frame it overlaps everything below and the run after
+    normalised `bars`' symbol column when the caller has it (ignored if `bars` needed normalising);
+    `normalized`: `bars` is `normalize_bars`' output (checking it again reads every column, which builds
+    the defaults' scalar columns); `hash_job`: its data hash, already started (`early_data_hash`);
+    `lane_major`: on a dense layout the shared price panels are transposed views of the frame's columns
+    (each symbol's bars contiguous, `_Layout.shared`) instead of C-ordered copies — for runs with one
+    symbol per lane, whose readers gather cells, work elementwise or read a lane's bars (`run_independent`),
+    not for a portfolio's bar-by-bar kernels, which read a bar's row of every symbol."""
+    if not normalized:
+        normal = normalize_bars(bars)
+        runs = runs if normal is bars else None
+        bars, hash_job = normal, hash_job if normal is bars else None
+    if hash_job is None:  # first: on a large frame it overlaps everything below and the run after
+        hash_job = _hash_job(bars, runs)
     rules = config.rules()
     lay = _layout(bars, runs)
+    lay.lane_major = lane_major
     symbols, ts = lay.symbols, lay.ts
     T, N = len(ts), len(symbols)
     dates = ts.astype("datetime64[D]")
@@ -224,6 +251,7 @@ class _Layout:
     row_t: np.ndarray | None  # built on first use when dense
     row_n: np.ndarray | None
     dense: bool
+    lane_major: bool = False  # `shared` float panels as views of the frame's (N, T) columns (dense only)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -246,7 +274,11 @@ class _Layout:
         key = self._key(column, fill, dtype)
         out = self._cache.get(key)
         if out is None:
-            out = self._build(self.bars[column].to_numpy(), fill, dtype)
+            values = self.bars[column].to_numpy()
+            if self.lane_major and self.dense and values.dtype == np.float64 and np.dtype(dtype) == np.float64:
+                out = values.reshape(len(self.symbols), len(self.ts)).T  # the same cells, no transposing copy
+            else:
+                out = self._build(values, fill, dtype)
             out.flags.writeable = False
             self._cache[key] = out
         return out
@@ -652,18 +684,115 @@ def data_hash(bars: pl.DataFrame, runs: np.ndarray | None = None) -> str:
     symbol column's `symbol_run_starts` when the caller has them (the same bytes, without a scan)."""
     digest = hashlib.sha256()
     for name in bars.columns:
-        series = bars[name]
-        if series.dtype == pl.Utf8:
-            starts = runs if name == "symbol" else None
-            ids = _run_ids(series, starts)
-            digest.update("\x1f".join(_first_seen(series, ids, starts)).encode())
-            digest.update(np.ascontiguousarray(ids))
-        elif series.dtype == pl.Float64 and len(series) and series.null_count() == len(series):
-            _update_repeated(digest, np.float64(np.nan), len(series))  # `to_numpy`'s bytes, without building them
-        elif series.dtype == pl.Boolean and len(series) and not series.null_count() and not series.any():
-            _update_repeated(digest, np.False_, len(series))  # an all-False flag (the defaults): the same
+        _feed_series(digest, bars[name], runs if name == "symbol" else None)
+        digest.update(name.encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _feed_series(digest, series: pl.Series, starts: np.ndarray | None = None) -> None:
+    """One column's bytes in `data_hash` (`starts`: a string column's `symbol_run_starts`, when known)."""
+    if series.dtype == pl.Utf8:
+        ids = _run_ids(series, starts)
+        digest.update("\x1f".join(_first_seen(series, ids, starts)).encode())
+        digest.update(np.ascontiguousarray(ids))
+    elif series.dtype == pl.Float64 and len(series) and series.null_count() == len(series):
+        _update_repeated(digest, np.float64(np.nan), len(series))  # `to_numpy`'s bytes, without building them
+    elif series.dtype == pl.Boolean and len(series) and not series.null_count() and not series.any():
+        _update_repeated(digest, np.False_, len(series))  # an all-False flag (the defaults): the same
+    else:
+        digest.update(np.ascontiguousarray(_physical(series)))
+
+
+HASH_CHUNK_ROWS = 1 << 17  # rows per chunk of a column `early_data_hash` derives (1 MB of int64)
+
+_DATED_CONSTANTS = {"pre_close": np.float64(np.nan), "up_limit": np.float64(np.nan),
+                    "down_limit": np.float64(np.nan), "adj_factor": np.float64(1.0),
+                    "suspended": np.False_, "is_st": np.False_}  # fmt: skip
+"""The constant defaults of `contract._defaults`, as the values `to_numpy` gives for their columns."""
+
+
+class EarlyHash:
+    """`data_hash(normalize_bars(frame))` on the hashing thread, started before `frame` is normalised (so
+    it overlaps the normalisation too) for a frame `contract._normalize_dated` takes when its rows are
+    ordered — which only the normalisation finds out: `confirm` with its answer keeps the job, or stops it
+    at the next column and hands back None (the caller then hashes the normalised frame as usual).
+
+    The bytes are those of the normalised frame's columns, in its column order, computed from the input:
+    the columns it keeps (symbol, Float64 prices, the given contract columns) are fed as they are (the same
+    Series); `date` and `ts` are the same numpy day arithmetic, and cast prices and the default `amount`
+    the same polars casts and product, on row chunks (elementwise, so the same values) that are fed as they
+    are made; the constant defaults are fed as repeated blocks. None of the normalised frame's new columns
+    is read: the defaults' scalar columns are never built and the derived ones are hashed from small
+    chunks, not from the frame's fresh arrays."""
+
+    def __init__(self, frame: pl.DataFrame, given: list[str]):
+        self._stop = threading.Event()
+        self.job = _HASHER.submit(_dated_hash, frame, given, self._stop)
+
+    def confirm(self, dated: bool) -> Future | None:
+        """The job when the normalised frame is `_normalize_dated`'s, else None (the job stops)."""
+        if dated:
+            return self.job
+        self._stop.set()
+        return None
+
+    def discard(self) -> None:
+        self._stop.set()
+
+
+def early_data_hash(frame: pl.DataFrame) -> EarlyHash | None:
+    """An `EarlyHash` of a large frame with a symbol column that `_normalize_dated` may take, else None."""
+    if frame.height <= SYNC_HASH_ROWS or "symbol" not in frame.schema:
+        return None
+    given = dated_inputs(frame)
+    return None if given is None else EarlyHash(frame, given)
+
+
+def _dated_hash(frame: pl.DataFrame, given: list[str], stop: threading.Event) -> str | None:
+    """`EarlyHash`'s job: the digest, or None once `stop` is set."""
+    digest = hashlib.sha256()
+    n = frame.height
+    stamps = frame["date"]
+    moments = stamps.to_numpy()  # datetime64 (a copy if the column has several chunks)
+    chunks = range(0, n, HASH_CHUNK_ROWS)
+
+    def days(lo: int) -> np.ndarray:  # `_normalize_dated`'s days of rows [lo, lo + chunk)
+        return moments[lo : lo + HASH_CHUNK_ROWS].astype("datetime64[D]").view(np.int64)
+
+    def floats(name: str, lo: int) -> pl.Series:
+        return frame[name].slice(lo, HASH_CHUNK_ROWS).cast(pl.Float64)
+
+    for name in BAR_SCHEMA:
+        if stop.is_set():
+            return None
+        source = name[4:] if name.startswith("raw_") and name not in given else name  # raw prices = prices
+        if name == "symbol":
+            symbol = frame["symbol"]
+            _feed_series(digest, symbol, symbol_run_starts(symbol))
+        elif name == "date" and stamps.dtype == pl.Date:
+            _feed_series(digest, stamps)
+        elif name == "date":
+            for lo in chunks:
+                digest.update(days(lo).astype(np.int32))
+        elif name == "ts":
+            for lo in chunks:
+                day = days(lo)
+                day *= _DAY_US
+                day += _CLOSE_US
+                digest.update(day)
+        elif name in given:
+            _feed_series(digest, frame[name])
+        elif source in (*PRICE_COLUMNS, "volume"):
+            if frame.schema[source] == pl.Float64:
+                _feed_series(digest, frame[source])
+            else:
+                for lo in chunks:
+                    digest.update(np.ascontiguousarray(floats(source, lo).to_numpy()))
+        elif name == "amount":  # the default `volume * close`, on the Float64 columns
+            for lo in chunks:
+                digest.update(np.ascontiguousarray((floats("volume", lo) * floats("close", lo)).to_numpy()))
         else:
-            digest.update(np.ascontiguousarray(_physical(series)))
+            _update_repeated(digest, _DATED_CONSTANTS[name], n)
         digest.update(name.encode())
     return "sha256:" + digest.hexdigest()
 

@@ -318,7 +318,11 @@ def positions_frame(m: Market, pos_panel: np.ndarray, ends: np.ndarray, sym_idx:
     N = m.mark.shape[1]
     identity = K == N and bool((sym_idx == np.arange(N)).all())
     cols = c if identity else sym_idx[c]
-    close = m.mark.ravel().take(flat if daily and identity else bar * N + cols)
+    mark = m.mark
+    if mark.flags.c_contiguous:
+        close = mark.ravel().take(flat if daily and identity else bar * N + cols)
+    else:  # a lane-major panel (`prepare_market(lane_major=True)`): the same cells without a C-ordered copy
+        close = mark[bar, cols]
     shares = held.ravel().take(flat)
     days = m.dates.view(np.int64).astype(np.int32)[bar]  # days since the epoch: polars' Date, built directly
     return pl.DataFrame(

@@ -223,6 +223,8 @@ class Columns:
         self.universe = universe or max(self.n_symbols, 1)
         self.share = 1.0 / self.universe
         self._cache: dict[str, np.ndarray] = {}
+        self._inexact: set[str] = set()  # columns without exact (decimal) SMAs
+        self._wides: dict[str, pl.DataFrame | None] = {}  # `_wide` per column
 
     @property
     def n_symbols(self) -> int:
@@ -265,10 +267,15 @@ class Columns:
     def _compute_means(self, windows: list[int], column: str) -> None:
         """Cache the SMAs of `windows` not computed yet (read-only arrays)."""
         todo = sorted({w for w in windows if f"sma_{column}_{w}" not in self._cache})
-        if todo and self._decimal_rolling_means(todo, column):
-            todo = []
+        if todo and column not in self._inexact:  # checked once per column (a strategy asks window by window)
+            if self._decimal_rolling_means(todo, column):
+                todo = []
+            else:
+                self._inexact.add(column)
         if todo:
-            wide = self._wide(column)
+            if column not in self._wides:
+                self._wides[column] = self._wide(column)
+            wide = self._wides[column]
             if wide is not None:
                 self._wide_rolling_means(wide, todo, column)
             else:
