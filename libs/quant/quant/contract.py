@@ -248,11 +248,29 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
         cols[c] = frame[c] if schema[c] == pl.Float64 else frame[c].cast(pl.Float64)
     for c in given:
         cols[c] = frame[c]
+    if 0 < n <= EAGER_DEFAULT_ROWS:
+        return pl.DataFrame([cols[c].alias(c) if c in cols else _default_series(c, cols, n) for c in BAR_SCHEMA])
     # the defaults as one select over the typed columns: the constants stay polars scalar columns, built
     # only where a reader asks for their values (on a large frame: the data-hash thread)
     defaults = _defaults()
     typed = pl.DataFrame([series.alias(c) for c, series in cols.items()])
     return typed.select(pl.col(c) if c in cols else defaults[c].alias(c) for c in BAR_SCHEMA)
+
+
+EAGER_DEFAULT_ROWS = 50_000  # rows up to which `_normalize_dated` builds the defaults as Series (no query)
+
+
+def _default_series(name: str, cols: dict[str, pl.Series], n: int) -> pl.Series:
+    """The `_defaults()` column `name` of a frame of `n` typed `cols`, as a Series built without a polars
+    query: a process's first query costs ~2.5 ms (the engine's runtime and threads start), and the
+    defaults' `select` hands its 19 columns to the thread pool, ~1 ms for a one-symbol frame. Materialised
+    constants cost ~n × 8 bytes each, which is why large frames keep the select's scalar columns."""
+    if name == "amount":
+        return (cols["volume"] * cols["close"]).alias(name)
+    if name.startswith("raw_"):
+        return cols[name[4:]].alias(name)
+    value = {"adj_factor": 1.0, "suspended": False, "is_st": False}.get(name)
+    return pl.Series(name, [value], BAR_SCHEMA[name]).new_from_index(0, n)
 
 
 def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:

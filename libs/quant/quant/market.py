@@ -14,7 +14,13 @@ import polars as pl
 
 from quant import rulebook as rb
 from quant.config_light import Rules
-from quant.contract import default_instruments, normalize_bars, symbol_changes, symbol_run_starts
+from quant.contract import (
+    EAGER_DEFAULT_ROWS,
+    default_instruments,
+    normalize_bars,
+    symbol_changes,
+    symbol_run_starts,
+)
 
 if TYPE_CHECKING:
     from quant.config import EngineConfig
@@ -207,6 +213,9 @@ def _factor_varies(bars: pl.DataFrame) -> bool:
     the forward-filled factor never changes, so `_corporate_action_cash` would return None)."""
     if bars.height == 0:
         return False
+    if bars.height <= EAGER_DEFAULT_ROWS:  # a materialised column (`normalize_bars`): no query
+        series = bars["adj_factor"]
+        return bool(series.null_count() or series.min() != series.max())
     # one query: the constant default stays a polars scalar column (reading it as a Series builds its values)
     factor = pl.col("adj_factor")
     nulls, low, high = bars.select(factor.null_count(), factor.min().alias("lo"), factor.max().alias("hi")).row(0)
