@@ -114,3 +114,23 @@ def test_plain_markets_skip_the_instrument_rows_they_do_not_read() -> None:
     assert np.array_equal(without.lot_min, given.lot_min) and np.array_equal(without.lot_step, given.lot_step)
     with pytest.raises(pl.exceptions.ColumnNotFoundError):
         mk.prepare_market(bars, config, inst.drop("board"))
+
+
+def test_market_and_rows_trusts_its_normalised_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every caller of `engine.market_and_rows` normalises the bars first: `prepare_market` is told so and
+    does not check the frame a second time; the market is the one it builds after its own check."""
+    from quant.engine import market_and_rows
+    from quant.templates import load_template
+
+    bars, config = _minimal(), EngineConfig(preset="a-share")
+    spec, sets = load_template("ma_cross"), [{"fast": 5, "slow": 20}]
+    checked = mk.prepare_market(bars, config)
+
+    def no_check(frame, *args, **kwargs):
+        raise AssertionError("normalised twice")
+
+    monkeypatch.setattr(mk, "normalize_bars", no_check)
+    m, rows = market_and_rows(spec, bars, sets, config, None)
+    assert rows.shape == (1, bars.height) and m.data_hash == checked.data_hash
+    for name in ("exec_px", "close", "mark", "suspended", "buy_block", "sell_block", "session"):
+        assert np.array_equal(getattr(m, name), getattr(checked, name), equal_nan=True), name

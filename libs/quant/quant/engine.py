@@ -384,17 +384,18 @@ _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="huice-targets")
 
 
 def market_and_rows(spec: StrategySpec, bars, sets: list[dict], config, instruments, universe: int | None = None):
-    """`prepare_market` and `compute_weight_rows` (None without array entry points). For large inputs
+    """`prepare_market` and `compute_weight_rows` (None without array entry points) of normalised `bars`
+    (`normalize_bars`' output, as every caller passes). For large inputs
     the strategy's arrays (polars, GIL-free) are computed on a second thread meanwhile; a strategy
     error still takes precedence over a market error, as when the strategy ran first. The symbol column
     is scanned once, here, for the market's layout, its data hash and the strategy's `Columns`."""
     runs = symbol_run_starts(bars["symbol"])
     if spec.generate_arrays is None or bars.height < PARALLEL_ROWS:
         rows = compute_weight_rows(spec, bars, sets, universe, runs)
-        return prepare_market(bars, config, instruments, runs=runs), rows
+        return prepare_market(bars, config, instruments, runs=runs, normalized=True), rows
     job = _POOL.submit(compute_weight_rows, spec, bars, sets, universe, runs)
     try:
-        m = prepare_market(bars, config, instruments, runs=runs)
+        m = prepare_market(bars, config, instruments, runs=runs, normalized=True)
     except Exception:
         job.result()
         raise
