@@ -53,6 +53,24 @@ def test_query_free_column_reads_equal_polars(name: str) -> None:
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
 
 
+@pytest.mark.parametrize("case", ["daily", "intraday", "gaps", "one_bar", "empty"])
+def test_session_numbers_and_dates_equal_numpy_unique(case: str) -> None:
+    """The sessions of the layout's sorted timestamps, without numpy's sort or hash-based unique."""
+    day, hour = 86_400_000_000, 3_600_000_000
+    stamps = {
+        "daily": np.arange(40) * day + 15 * hour,
+        "intraday": np.repeat(np.arange(10) * day, 4) + np.tile(np.array([9, 10, 13, 15]) * hour, 10),
+        "gaps": np.array([-3 * day, -2 * day + hour, 5 * day, 5 * day + hour, 9 * day]),
+        "one_bar": np.array([15 * hour]),
+        "empty": np.array([], np.int64),
+    }[case]
+    dates = np.asarray(stamps, np.int64).astype("datetime64[us]").astype("datetime64[D]")
+    numbers, want = mk._session_numbers(dates), np.unique(dates, return_inverse=True)[1].ravel()
+    assert numbers.dtype == want.dtype and numbers.tolist() == want.tolist()
+    got, want = mk._session_dates(dates), np.unique(dates)
+    assert got.dtype == want.dtype and got.tolist() == want.tolist()
+
+
 @pytest.mark.parametrize("factor", [[1.0, 1.0], [1.0, 2.0], [1.0, None], [np.nan, np.nan], [1.0, np.nan], []])
 def test_factor_varies_as_on_the_series(factor: list) -> None:
     frame = pl.DataFrame({"adj_factor": factor}, schema={"adj_factor": pl.Float64})
@@ -211,3 +229,23 @@ def test_independent_runs_on_lane_major_panels_equal_those_on_copies(preset: str
         for frame in ("equity", "orders", "fills", "trades", "positions"):
             assert getattr(a, frame).equals(getattr(b, frame)), frame
         assert a.metrics == b.metrics
+
+
+def test_market_and_rows_trusts_its_normalised_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every caller of `engine.market_and_rows` normalises the bars first: `prepare_market` is told so and
+    does not check the frame a second time; the market is the one it builds after its own check."""
+    from quant.engine import market_and_rows
+    from quant.templates import load_template
+
+    bars, config = _minimal(), EngineConfig(preset="a-share")
+    spec, sets = load_template("ma_cross"), [{"fast": 5, "slow": 20}]
+    checked = mk.prepare_market(bars, config)
+
+    def no_check(frame, *args, **kwargs):
+        raise AssertionError("normalised twice")
+
+    monkeypatch.setattr(mk, "normalize_bars", no_check)
+    m, rows = market_and_rows(spec, bars, sets, config, None)
+    assert rows.shape == (1, bars.height) and m.data_hash == checked.data_hash
+    for name in ("exec_px", "close", "mark", "suspended", "buy_block", "sell_block", "session"):
+        assert np.array_equal(getattr(m, name), getattr(checked, name), equal_nan=True), name

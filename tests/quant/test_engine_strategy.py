@@ -14,6 +14,7 @@ from quant import (
     EngineConfig,
     ParamError,
     StrategyError,
+    contract,
     get_template,
     grid_sets,
     list_templates,
@@ -236,6 +237,39 @@ def test_templates_load_as_checked_user_sources_would() -> None:
             assert (getattr(fast, entry) is None) == (getattr(checked, entry) is None), (name, entry)
 
 
+def test_templates_run_from_the_bytecode_cache(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a valid `__pycache__` entry a template's code is read, not compiled; it is the source's code
+    under the strategy's file name (`user_error` finds the strategy's frames by it)."""
+    import builtins
+    import py_compile
+    import types
+
+    from quant.templates import TEMPLATE_DIR, _template_code
+
+    path = tmp_path / "ma_cross.py"
+    path.write_text((TEMPLATE_DIR / "ma_cross.py").read_text(encoding="utf-8"), encoding="utf-8")
+    py_compile.compile(str(path), doraise=True)
+    expected = compile(path.read_text(encoding="utf-8"), "ma_cross", "exec", dont_inherit=True)
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled from source")
+
+    monkeypatch.setattr(builtins, "compile", no_compile)
+    code = _template_code(path, "ma_cross")
+    monkeypatch.undo()
+
+    def walk(c: types.CodeType):
+        yield c
+        for const in c.co_consts:
+            if isinstance(const, types.CodeType):
+                yield from walk(const)
+
+    assert {c.co_filename for c in walk(code)} == {"ma_cross"}
+    assert [(c.co_name, c.co_code, c.co_firstlineno) for c in walk(code)] == [
+        (c.co_name, c.co_code, c.co_firstlineno) for c in walk(expected)
+    ]
+
+
 def _minimal_frames() -> dict[str, pl.DataFrame]:
     bars = gbm_bars(["600000.SH", "000001.SZ", "300750.SZ"], sessions=40, seed=3)
     rng = np.random.default_rng(4)
@@ -307,6 +341,33 @@ def test_normalize_dated_path_equals_the_general_path(name: str) -> None:
     assert fast.schema == expected.schema and fast.equals(expected)
     assert normalize_bars(frame).equals(expected)
     assert normalize_bars(frame).n_chunks("all") == [1] * fast.width
+
+
+@pytest.mark.parametrize("name", list(_dated_frames()))
+def test_normalize_dated_defaults_as_series_equal_the_select(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to `EAGER_DEFAULT_ROWS` rows the dated path builds the defaults as Series; above, one `select`
+    (scalar columns): the same frame, column for column, with the same sorted flags."""
+    frame = _dated_frames()[name]
+    eager = _normalize_dated(frame, "000001.SZ")
+    monkeypatch.setattr(contract, "EAGER_DEFAULT_ROWS", 0)
+    selected = _normalize_dated(frame, "000001.SZ")
+    assert eager.schema == selected.schema and eager.equals(selected)
+    assert [eager[c].flags for c in eager.columns] == [selected[c].flags for c in selected.columns]
+    assert [eager[c].null_count() for c in eager.columns] == [selected[c].null_count() for c in selected.columns]
+
+
+def test_small_dated_frames_normalise_without_a_polars_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-symbol frame from pandas (the bench's and most notebooks' input) is normalised without a lazy
+    query: a process's first query costs ~2.5 ms, and the defaults' select hands its columns to the pool."""
+    frame = _dated_frames()["datetime_us"]
+
+    def no_query(*args, **kwargs):
+        raise AssertionError("a polars query ran")
+
+    monkeypatch.setattr(pl.LazyFrame, "_collect_eager", no_query)
+    monkeypatch.setattr(pl.LazyFrame, "collect", no_query)
+    out = normalize_bars(frame)
+    assert out.height == frame.height and out.columns == list(BAR_SCHEMA)
 
 
 @pytest.mark.parametrize("name", ["unsorted", "null_date", "time_zone", "string_flag"])

@@ -247,6 +247,8 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
         cols[c] = dated_float(frame[c])
     for c in given:
         cols[c] = frame[c].rechunk()
+    if 0 < n <= EAGER_DEFAULT_ROWS:
+        return pl.DataFrame([cols[c].alias(c) if c in cols else _default_series(c, cols, n) for c in BAR_SCHEMA])
     # the defaults as one select over the typed columns: the constants stay polars scalar columns, built
     # only where a reader asks for their values (`market.early_data_hash` feeds their bytes without them)
     defaults = _defaults()
@@ -282,6 +284,22 @@ def dated_inputs(frame: pl.DataFrame) -> list[str] | None:
 def dated_float(series: pl.Series) -> pl.Series:
     """A price or volume column as `_normalize_dated` puts it in the frame: Float64, one chunk."""
     return series.rechunk() if series.dtype == pl.Float64 else series.cast(pl.Float64).rechunk()
+
+
+EAGER_DEFAULT_ROWS = 50_000  # rows up to which `_normalize_dated` builds the defaults as Series (no query)
+
+
+def _default_series(name: str, cols: dict[str, pl.Series], n: int) -> pl.Series:
+    """The `_defaults()` column `name` of a frame of `n` typed `cols`, as a Series built without a polars
+    query: a process's first query costs ~2.5 ms (the engine's runtime and threads start), and the
+    defaults' `select` hands its 19 columns to the thread pool, ~1 ms for a one-symbol frame. Materialised
+    constants cost ~n × 8 bytes each, which is why large frames keep the select's scalar columns."""
+    if name == "amount":
+        return (cols["volume"] * cols["close"]).alias(name)
+    if name.startswith("raw_"):
+        return cols[name[4:]].alias(name)
+    value = {"adj_factor": 1.0, "suspended": False, "is_st": False}.get(name)
+    return pl.Series(name, [value], BAR_SCHEMA[name]).new_from_index(0, n)
 
 
 def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:

@@ -19,6 +19,7 @@ from quant.contract import (
     _CLOSE_US,
     _DAY_US,
     BAR_SCHEMA,
+    EAGER_DEFAULT_ROWS,
     PRICE_COLUMNS,
     dated_inputs,
     default_instruments,
@@ -142,7 +143,7 @@ def prepare_market(
     symbols, ts = lay.symbols, lay.ts
     T, N = len(ts), len(symbols)
     dates = ts.astype("datetime64[D]")
-    session = np.unique(dates, return_inverse=True)[1].ravel()
+    session = _session_numbers(dates)
     shared = lay.shared  # read-only panels, built once per column (columns sharing a buffer share one)
     raw = rules.price_basis == "raw"
     close = shared("raw_close" if raw else "close")
@@ -183,6 +184,20 @@ def prepare_market(
     finally:
         lay.release()  # the market keeps what it holds; the cache's other panels are freed now
     return market
+
+
+def _session_numbers(dates: np.ndarray) -> np.ndarray:
+    """`np.unique(dates, return_inverse=True)[1]` for the bars' dates, which are in time order (the layout's
+    timestamps are sorted): each bar's number of date changes before it, without a sort."""
+    session = np.zeros(dates.size, np.intp)
+    np.cumsum(dates[1:] != dates[:-1], out=session[1:])
+    return session
+
+
+def _session_dates(dates: np.ndarray) -> np.ndarray:
+    """`np.unique(dates)` for dates in time order: the first bar's date of each session (numpy's hash-based
+    unique costs ~0.3 ms on 2,500 dates, ~0.5 ms in a process's first call)."""
+    return dates[np.append(True, dates[1:] != dates[:-1])] if dates.size else dates.copy()
 
 
 def _apply_exit_panels(m: Market, lay: _Layout, raw: bool, scaled: bool) -> None:
@@ -234,6 +249,9 @@ def _factor_varies(bars: pl.DataFrame) -> bool:
     the forward-filled factor never changes, so `_corporate_action_cash` would return None)."""
     if bars.height == 0:
         return False
+    if bars.height <= EAGER_DEFAULT_ROWS:  # a materialised column (`normalize_bars`): no query
+        series = bars["adj_factor"]
+        return bool(series.null_count() or series.min() != series.max())
     # one query: the constant default stays a polars scalar column (reading it as a Series builds its values)
     factor = pl.col("adj_factor")
     nulls, low, high = bars.select(factor.null_count(), factor.min().alias("lo"), factor.max().alias("hi")).row(0)
@@ -580,7 +598,7 @@ def _rule_limits(
     board_of = np.array(boards, dtype=object)
     masks = [board_of == board for board in kinds]
     free = []
-    session_dates = np.unique(m.dates)
+    session_dates = _session_dates(m.dates)
     for n, (board, listed) in enumerate(zip(boards, inst["list_date"], strict=True)):
         sessions = rb.no_limit_sessions(board, listed)
         if sessions:

@@ -20,6 +20,7 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any
 
 import numpy as np
@@ -169,12 +170,13 @@ def load_strategy(source: str, name: str = "<strategy>") -> StrategySpec:
     return spec_from_namespace(namespace, tree, source, name)
 
 
-def load_engine_strategy(source: str, name: str) -> StrategySpec:
+def load_engine_strategy(source: str, name: str, code: CodeType | None = None) -> StrategySpec:
     """`load_strategy` for the engine's own template sources: the same spec, without the import check's
-    Python-level walk over the syntax tree (a first call in a fresh process pays it otherwise)."""
+    Python-level walk over the syntax tree (a first call in a fresh process pays it otherwise). `code`:
+    `source` already compiled with the file name `name` (the templates' cached bytecode)."""
     install_sdk_aliases()
     namespace: dict[str, Any] = {"__name__": f"huice_strategy_{name}"}
-    exec(compile(source, name, "exec"), namespace)  # noqa: S102 - engine code
+    exec(code if code is not None else compile(source, name, "exec"), namespace)  # noqa: S102 - engine code
     return spec_from_namespace(namespace, None, source, name)
 
 
