@@ -227,6 +227,31 @@ def test_cost_lane_kernel_equals_simulator(fill: str, shares: str, tail: int, mo
     assert (tails["n"] > 0) == (tail > 0)
 
 
+def test_plain_whole_share_grids_take_the_cost_lanes_and_equal_simulator(monkeypatch) -> None:
+    """`run_kernel` hands a `plain` whole-share run of more than `TAIL_LANES` lanes to `run_cost_lanes`
+    (whose last lanes finish alone), fractional shares and fewer lanes to `run_plain_lanes`; both equal
+    `Simulator`."""
+    import quant.kernel_plain as kp
+    from quant.kernel_lanes import TAIL_LANES
+
+    used = []
+    for name in ("run_cost_lanes", "run_plain_lanes"):
+        original = getattr(kp, name)
+        monkeypatch.setattr(kp, name, lambda *a, _o=original, _n=name: used.append(_n) or _o(*a))
+    rng = np.random.default_rng(8)
+    bars = gbm_bars(["600000.SH", "600001.SH"], sessions=300, seed=8)
+    for shares, L in (("integer", TAIL_LANES + 20), ("integer", TAIL_LANES), ("fractional", TAIL_LANES + 20)):
+        config = EngineConfig(preset="plain", shares=shares, initial_cash=float(10 ** rng.uniform(2, 7)))
+        m = prepare_market(bars, config)
+        sym_idx = rng.integers(0, 2, (L, 1))
+        targets, change = execution_targets((rng.random((300, L, 1)) > 0.5).astype(float), "weight", config.fill)
+        used.clear()
+        out = run_kernel(m, config, sym_idx, "weight", targets, change)
+        assert used == ["run_cost_lanes" if shares == "integer" and L > TAIL_LANES else "run_plain_lanes"]
+        a = Simulator(m, config, sym_idx, "weight").run(targets, change)
+        _same(a, out, m, sym_idx, config.initial_cash)
+
+
 def test_cost_lane_kernel_steps_aside_when_an_order_can_be_blocked_or_retried() -> None:
     """Limit days, suspensions, several bars a session (T+1), a volume cap and exit rules take
     `Simulator`; a lane whose buy needs `_fit_cash`'s 50 rounds alone hands the run back to it too."""

@@ -98,9 +98,9 @@ class _Inputs:
         self.px = px
         self.tw = targets[evc, order[None, :], 0]
         slip = r.slippage
-        base = px * (1 + slip)
+        base = px * (1 + slip) if slip else px  # x · 1.0 is x
         self.pb = base
-        self.ps = px * (1 - slip)
+        self.ps = px * (1 - slip) if slip else px
         if self.fees_on:
             tv = m.transfer_value[evc, sym[None, :]]
             self.bc = base * (1 + (r.commission_rate + m.stamp_buy[evc] + tv))
@@ -186,7 +186,7 @@ def run_cost_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change: 
         lanes = order[:n]
         sp = s * p
         gap = w * (c + sp) - sp
-        d = np.where(gap > 0, gap / g.bc[k, :n], gap / p)
+        d = gap / p if g.bc is g.px else np.where(gap > 0, gap / g.bc[k, :n], gap / p)
         sell = d < -EPS
         if sell.any():
             want = np.where(sell, -d, 0.0)

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from quant.kernel import EPS, ORDER_FIELDS, KernelOut, R, Simulator, _cat
-from quant.kernel_lanes import cost_lanes_applicable, run_cost_lanes
+from quant.kernel_lanes import TAIL_LANES, cost_lanes_applicable, run_cost_lanes
 from quant.kernel_scalar import run_single_lane
 
 _INF = float("inf")
@@ -44,6 +44,11 @@ def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, c
     `Simulator` reads them as they are (it only gathers a few cells per step and scans `change` once: a
     lane-major panel saves two (T, L) copies)."""
     if plain_lanes_applicable(m, config, sym_idx, mode):
+        if config.rules().fractional or sym_idx.shape[0] <= TAIL_LANES:
+            return run_plain_lanes(m, config, sym_idx, targets, change)
+        out = run_cost_lanes(m, config, sym_idx, targets, change)  # whole shares: its tail lanes go alone
+        if out is not None:
+            return out
         return run_plain_lanes(m, config, sym_idx, targets, change)
     if sym_idx.shape[0] == 1:
         targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
