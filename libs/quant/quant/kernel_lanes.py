@@ -32,6 +32,7 @@ Map to the reference `kernel.Simulator` (ENGINE.md's checklist):
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 
@@ -220,7 +221,7 @@ def run_cost_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change: 
         k += 1
     recs, pchg = _records(blocks)
     if k < kmax:
-        rows, st, pc = [], [], []
+        rows, st, pc = array("d"), array("d"), array("d")
         for j in range(int(n_active[k])):
             start = (float(cash[j]), float(pos[j]))
             if not _tail(g, j, int(order[j]), int(sym[j]), k, int(counts[j]), ev, *start, rows, st, pc):
@@ -264,8 +265,9 @@ def _rc(x: float) -> float:
 def _tail(g: _Inputs, j: int, lane: int, sym: int, k0: int, count: int, ev, cash: float, pos: float, rows, st, pc):
     """Lane `j` (in order) from its step k0 to its last, alone on Python floats (whole shares: no dust).
     Appends (lane, t, sym, side, target, requested, filled, price, comm, stamp, transfer, reason, closes)
-    rows, (lane, t, cash, shares) snapshots and (lane, t, shares) position changes; False when a buy
-    needed `_fit_cash`'s 50 rounds."""
+    rows, (lane, t, cash, shares) snapshots and (lane, t, shares) position changes to flat `array("d")`
+    buffers (every field is exact in a double; no tuples kept for the garbage collector to track); False
+    when a buy needed `_fit_cash`'s 50 rounds."""
     sl = slice(k0, count)
     ts_ = ev[sl, j].tolist()
     px, tw, bc = g.px[sl, j].tolist(), g.tw[sl, j].tolist(), g.bc[sl, j].tolist()
@@ -308,11 +310,11 @@ def _tail(g: _Inputs, j: int, lane: int, sym: int, k0: int, count: int, ev, cash
             comm, stamp, transfer = fees(value, q, i, ss[i])
             cash = cash + (value - comm - stamp - transfer if fees_on else value)
             after = pos - q
-            rows.append((lane, t, sym, 1, want, req, q, price, comm, stamp, transfer,
+            rows.extend((lane, t, sym, 1, want, req, q, price, comm, stamp, transfer,
                          _LOT0 if req <= EPS else 0, q > 0 and after <= 1e-9))  # fmt: skip
             pos = after
             if q > 0:
-                pc.append((lane, t, pos))
+                pc.extend((lane, t, pos))
         elif d > EPS:
             req = rnd(d)
             q = req if req > EPS else 0.0
@@ -331,12 +333,12 @@ def _tail(g: _Inputs, j: int, lane: int, sym: int, k0: int, count: int, ev, cash
                 q = shrunk
             cash = cash - cost
             cash = cash if cash >= 0.0 else 0.0
-            rows.append((lane, t, sym, 0, d, req, q, price, comm, stamp, transfer,
+            rows.extend((lane, t, sym, 0, d, req, q, price, comm, stamp, transfer,
                          _LOT0 if req <= EPS else (_CASH if q < req - EPS else 0), False))  # fmt: skip
             pos = pos + q
             if q > 0:
-                pc.append((lane, t, pos))
-        st.append((lane, t, cash, pos))
+                pc.extend((lane, t, pos))
+        st.extend((lane, t, cash, pos))
     return True
 
 
@@ -344,13 +346,15 @@ def _tail_records(rows, st, pc, recs, states, pchg) -> None:
     """The tail lanes' rows as one record block, snapshot block and position-change block (after the
     vector steps' ones: within each lane, still in time order)."""
     if rows:
-        cols = list(zip(*rows, strict=True))
+        table = np.frombuffer(rows, np.float64).reshape(-1, 13)
         types = (np.int64, np.int64, np.int64, np.int8, float, float, float, float, float, float, float, np.int8, bool)
-        recs.append(tuple(np.array(c, ty) for c, ty in zip(cols, types, strict=True)))
+        recs.append(tuple(table[:, i].astype(ty) for i, ty in enumerate(types)))
     if st:
-        lane, t, c, s = zip(*st, strict=True)
-        states.append((np.array(lane, np.int64), np.array(t, np.int64), np.array(c, float), np.array(s, float)))
+        table = np.frombuffer(st, np.float64).reshape(-1, 4)
+        states.append(
+            (table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2].copy(), table[:, 3].copy())
+        )
     if pc:
-        lane, t, v = zip(*pc, strict=True)
-        n = len(lane)
-        pchg.append((np.array(lane, np.int64), np.zeros(n, np.int64), np.array(t, np.int64), np.array(v, float)))
+        table = np.frombuffer(pc, np.float64).reshape(-1, 3)
+        lane, t = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+        pchg.append((lane, np.zeros(lane.size, np.int64), t, table[:, 2].copy()))
