@@ -539,6 +539,33 @@ def test_latest_snapshot_runs_equal_the_forward_filled_panel() -> None:
         assert got.flags.c_contiguous and np.array_equal(got, want), it
 
 
+def test_lane_major_panels_are_the_blocks_transposed() -> None:
+    """`LanePanels.lane_major` gives `block`'s (cash, market value) transposed, bit for bit, for lanes on
+    one shared symbol, one symbol each (`sym_range`), gathered symbols, marks with gaps (suspensions), and
+    any sub-range of lanes; None for a `Simulator` output (no shares per snapshot)."""
+    from quant.results import LanePanels
+
+    rng = np.random.default_rng(13)
+    for it in range(12):
+        S, T = int(rng.integers(1, 4)), int(rng.integers(5, 150))
+        bars = _rough_bars(rng, it, S, T, intraday=False) if it % 3 == 2 else gbm_bars(SYMBOLS[:S], sessions=T, seed=it)
+        config = EngineConfig(preset="plain", shares=["integer", "fractional"][it % 2])
+        m = prepare_market(bars, config)
+        L = [S, int(rng.integers(2, 30)), int(rng.integers(2, 30))][it % 3]
+        sym_idx = (np.arange(S) if L == S else rng.integers(0, S, L) * (it % 4 != 1))[:, None]
+        decisions = rng.random((m.shape[0], L, 1)) * (rng.random((m.shape[0], L, 1)) < 0.3)
+        targets, change = execution_targets(decisions, "weight", config.fill)
+        out = run_kernel(m, config, sym_idx, "weight", targets, change)
+        if out.state_pos is None:  # a suspension: `Simulator`
+            assert LanePanels(out, m, sym_idx, config.initial_cash).lane_major(0, L) is None
+            continue
+        panels = LanePanels(out, m, sym_idx, config.initial_cash)
+        for lo, hi in ((0, L), (0, 1), (L // 2, L)):
+            cash, mv = panels.block(lo, hi)
+            lm_cash, lm_mv = panels.lane_major(lo, hi)
+            assert np.array_equal(lm_cash.T, cash) and np.array_equal(lm_mv.T, mv), it
+
+
 def test_lane_order_is_the_stable_argsort() -> None:
     """`_lane_order` (16-bit radix keys when the lane numbers fit) is `np.argsort(kind="stable")` of them."""
     from quant.results import _lane_order

@@ -243,8 +243,15 @@ def grid_summary(
     panels = LanePanels(out, m, sym_idx, config.initial_cash)
 
     def block(lo: int, hi: int) -> dict:
-        cash, mv = panels.block(lo, hi)
-        equity = cash + mv
+        lanes = panels.lane_major(lo, hi)
+        if lanes is not None:  # (lanes, T): one transposing copy of the equity; exposure along the lanes' rows
+            cash, mv = lanes
+            equity = np.ascontiguousarray(np.add(cash, mv, out=cash).T)
+            exposure = ((mv if ends.size == mv.shape[1] else mv[:, ends]) > 0).mean(axis=1)
+        else:
+            cash, mv = panels.block(lo, hi)
+            equity = cash + mv
+            exposure = ((mv if ends.size == mv.shape[0] else mv[ends]) > 0).mean(axis=0)
         returns = session_returns(equity, ends, config.initial_cash)
         values = mx.returns_metrics(
             returns, config.periods_per_year, config.risk_free_rate, None if keys is None else ret_keys
@@ -256,7 +263,7 @@ def grid_summary(
             rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
             part.update({k: rel[k] for k in rel_keys})
         part["final_equity"] = equity[-1]
-        part["exposure"] = ((mv if ends.size == mv.shape[0] else mv[ends]) > 0).mean(axis=0)
+        part["exposure"] = exposure
         return part
 
     bounds = _blocks(L)
