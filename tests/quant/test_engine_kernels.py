@@ -5,6 +5,7 @@ the polars assembly bit for bit, on random inputs covering every order reason.""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import polars as pl
@@ -167,6 +168,136 @@ def test_frictionless_lane_kernel_equals_simulator(fill: str, shares: str) -> No
         assert plain_lanes_applicable(m, config, sym_idx, "weight")
         a = Simulator(m, config, sym_idx, "weight").run(targets, change)
         _same(a, run_plain_lanes(m, config, sym_idx, targets, change), m, sym_idx, config.initial_cash)
+
+
+@pytest.mark.parametrize("tail", [0, 3, 10_000])
+@pytest.mark.parametrize("shares", ["fractional", "integer"])
+@pytest.mark.parametrize("fill", ["next_open", "next_close", "same_close"])
+def test_cost_lane_kernel_equals_simulator(fill: str, shares: str, tail: int, monkeypatch) -> None:
+    """The lean lane kernel with costs (`kernel_lanes`: lots, commission with its minimum, stamp duty,
+    transfer fee, slippage, T+1 on daily bars) reproduces `Simulator` bit for bit — vector steps only, a
+    few lanes finishing alone on Python floats, or (whole shares) every lane alone — on the `a-share`
+    preset and on `plain` with commission and slippage, with boards of other lot sizes and small accounts
+    (buys rounded to zero or scaled to the cash)."""
+    import quant.kernel_lanes as kl
+
+    monkeypatch.setattr(kl, "TAIL_LANES", tail)
+    tails = {"n": 0}
+    original = kl._tail
+
+    def spy(*args):
+        tails["n"] += 1
+        return original(*args)
+
+    monkeypatch.setattr(kl, "_tail", spy)
+    rng = np.random.default_rng([["next_open", "next_close", "same_close"].index(fill), shares == "integer", tail])
+    reasons, applied = set(), 0
+    for it in range(16):
+        S, T = int(rng.integers(1, 4)), int(rng.integers(3, 200))
+        bars = gbm_bars(SYMBOLS[:S], sessions=T, seed=300 + it, sigma=float(rng.uniform(0.1, 0.4)))
+        config = EngineConfig(
+            preset=["a-share", "plain"][it % 2],
+            shares=shares,
+            initial_cash=float(10 ** rng.uniform(2, 8)),
+            fill=fill,
+            slippage_bps=float(rng.choice([0, 3, 50])),
+            commission_rate=None if it % 4 < 2 else 0.0003,
+        )
+        m = prepare_market(bars, config)
+        L = int(rng.integers(2, 30))
+        sym_idx = rng.integers(0, S, (L, 1))
+        decisions = rng.random((T, L, 1))
+        if it % 3 == 0:
+            decisions = (decisions > 0.5).astype(float)
+        elif it % 3 == 1:
+            decisions = np.where(rng.random((T, L, 1)) < 0.3, decisions, np.nan)
+        targets, change = execution_targets(decisions, "weight", fill)
+        if not kl.cost_lanes_applicable(m, config, sym_idx, "weight"):
+            continue  # a limit day in the random prices
+        applied += 1
+        a = Simulator(m, config, sym_idx, "weight").run(targets, change)
+        before = tails["n"]
+        out = kl.run_cost_lanes(m, config, sym_idx, targets, change)
+        _same(a, out, m, sym_idx, config.initial_cash)
+        if config.rules().fractional:
+            assert tails["n"] == before  # fractional shares (dust) keep the vector path to the end
+        reasons |= set(a.orders["reason"].tolist())
+    assert applied >= 10
+    assert {REASONS.index("LOT_ROUNDED_TO_ZERO"), REASONS.index("INSUFFICIENT_CASH")} <= reasons
+    assert (tails["n"] > 0) == (tail > 0)
+
+
+def test_plain_whole_share_grids_take_the_cost_lanes_and_equal_simulator(monkeypatch) -> None:
+    """`run_kernel` hands a `plain` whole-share run of more than `TAIL_LANES` lanes to `run_cost_lanes`
+    (whose last lanes finish alone), fractional shares and fewer lanes to `run_plain_lanes`; both equal
+    `Simulator`."""
+    import quant.kernel_plain as kp
+    from quant.kernel_lanes import TAIL_LANES
+
+    used = []
+    for name in ("run_cost_lanes", "run_plain_lanes"):
+        original = getattr(kp, name)
+        monkeypatch.setattr(kp, name, lambda *a, _o=original, _n=name: used.append(_n) or _o(*a))
+    rng = np.random.default_rng(8)
+    bars = gbm_bars(["600000.SH", "600001.SH"], sessions=300, seed=8)
+    for shares, L in (("integer", TAIL_LANES + 20), ("integer", TAIL_LANES), ("fractional", TAIL_LANES + 20)):
+        config = EngineConfig(preset="plain", shares=shares, initial_cash=float(10 ** rng.uniform(2, 7)))
+        m = prepare_market(bars, config)
+        sym_idx = rng.integers(0, 2, (L, 1))
+        targets, change = execution_targets((rng.random((300, L, 1)) > 0.5).astype(float), "weight", config.fill)
+        used.clear()
+        out = run_kernel(m, config, sym_idx, "weight", targets, change)
+        assert used == ["run_cost_lanes" if shares == "integer" and L > TAIL_LANES else "run_plain_lanes"]
+        a = Simulator(m, config, sym_idx, "weight").run(targets, change)
+        _same(a, out, m, sym_idx, config.initial_cash)
+
+
+def test_cost_lane_kernel_steps_aside_when_an_order_can_be_blocked_or_retried() -> None:
+    """Limit days, suspensions, several bars a session (T+1), a volume cap and exit rules take
+    `Simulator`; a lane whose buy needs `_fit_cash`'s 50 rounds alone hands the run back to it too."""
+    from quant.kernel_lanes import cost_lanes_applicable
+
+    bars = gbm_bars(["600000.SH"], sessions=120, seed=3, sigma=0.2)
+    config = EngineConfig(preset="a-share")
+    sym_idx = np.zeros((4, 1), np.int64)
+    assert cost_lanes_applicable(prepare_market(bars, config), config, sym_idx, "weight")
+    assert not cost_lanes_applicable(prepare_market(bars, config), config, sym_idx[:1], "weight")
+    assert not cost_lanes_applicable(prepare_market(bars, config), config, sym_idx, "shares")
+    jump = bars.with_columns(
+        pl.when(pl.int_range(pl.len()) == 60).then(pl.col(c) * 1.2).otherwise(pl.col(c)).alias(c)
+        for c in ("open", "high", "low", "close")
+    )
+    assert prepare_market(jump, config).buy_block.any()
+    assert not cost_lanes_applicable(prepare_market(jump, config), config, sym_idx, "weight")
+    step = pl.duration(hours=5) * pl.int_range(pl.len())
+    hourly = normalize_bars(bars).with_columns((pl.col("ts").min() + step).alias("ts"))
+    hourly = hourly.with_columns(pl.col("ts").dt.date().alias("date"))
+    plain = EngineConfig(preset="plain", commission_rate=0.0003)  # no T+1
+    assert cost_lanes_applicable(prepare_market(hourly, plain), plain, sym_idx, "weight")
+    assert not cost_lanes_applicable(prepare_market(hourly, config), config, sym_idx, "weight")
+    for extra in ({"volume_cap": 0.1}, {"stop_loss": 0.05}):
+        cfg = EngineConfig(preset="a-share", **extra)
+        assert not cost_lanes_applicable(prepare_market(bars, cfg), cfg, sym_idx, "weight")
+
+
+def test_cost_lanes_hand_a_fifty_round_buy_back_to_the_simulator(monkeypatch) -> None:
+    """`run_cost_lanes` returns None when a tail lane's buy would need `_fit_cash`'s 50 rounds (in
+    `Simulator` they zero every buy of the step, which a lane alone cannot see); `run_kernel` then runs
+    `Simulator`."""
+    import quant.kernel_lanes as kl
+
+    bars = gbm_bars(["600000.SH"], sessions=80, seed=4, sigma=0.2)
+    config = EngineConfig(preset="a-share", initial_cash=1e6)
+    m = prepare_market(bars, config)
+    rng = np.random.default_rng(2)
+    targets, change = execution_targets((rng.random((80, 6, 1)) > 0.5).astype(float), "weight", config.fill)
+    sym_idx = np.zeros((6, 1), np.int64)
+    monkeypatch.setattr(kl, "TAIL_LANES", 10_000)
+    assert kl.run_cost_lanes(m, config, sym_idx, targets, change) is not None
+    monkeypatch.setattr(kl, "_floor", lambda x: math.floor(x) + 1)  # every rounding up: the fit never ends
+    assert kl.run_cost_lanes(m, config, sym_idx, targets, change) is None
+    a = Simulator(m, config, sym_idx, "weight").run(targets, change)
+    _same(a, run_kernel(m, config, sym_idx, "weight", targets, change), m, sym_idx, config.initial_cash)
 
 
 @pytest.mark.parametrize("fill", ["next_open", "next_close", "same_close"])
@@ -406,6 +537,33 @@ def test_latest_snapshot_runs_equal_the_forward_filled_panel() -> None:
         np.maximum.accumulate(want, axis=0, out=want)
         got = _latest_snapshot(bounds, t, T)
         assert got.flags.c_contiguous and np.array_equal(got, want), it
+
+
+def test_lane_major_panels_are_the_blocks_transposed() -> None:
+    """`LanePanels.lane_major` gives `block`'s (cash, market value) transposed, bit for bit, for lanes on
+    one shared symbol, one symbol each (`sym_range`), gathered symbols, marks with gaps (suspensions), and
+    any sub-range of lanes; None for a `Simulator` output (no shares per snapshot)."""
+    from quant.results import LanePanels
+
+    rng = np.random.default_rng(13)
+    for it in range(12):
+        S, T = int(rng.integers(1, 4)), int(rng.integers(5, 150))
+        bars = _rough_bars(rng, it, S, T, intraday=False) if it % 3 == 2 else gbm_bars(SYMBOLS[:S], sessions=T, seed=it)
+        config = EngineConfig(preset="plain", shares=["integer", "fractional"][it % 2])
+        m = prepare_market(bars, config)
+        L = [S, int(rng.integers(2, 30)), int(rng.integers(2, 30))][it % 3]
+        sym_idx = (np.arange(S) if L == S else rng.integers(0, S, L) * (it % 4 != 1))[:, None]
+        decisions = rng.random((m.shape[0], L, 1)) * (rng.random((m.shape[0], L, 1)) < 0.3)
+        targets, change = execution_targets(decisions, "weight", config.fill)
+        out = run_kernel(m, config, sym_idx, "weight", targets, change)
+        if out.state_pos is None:  # a suspension: `Simulator`
+            assert LanePanels(out, m, sym_idx, config.initial_cash).lane_major(0, L) is None
+            continue
+        panels = LanePanels(out, m, sym_idx, config.initial_cash)
+        for lo, hi in ((0, L), (0, 1), (L // 2, L)):
+            cash, mv = panels.block(lo, hi)
+            lm_cash, lm_mv = panels.lane_major(lo, hi)
+            assert np.array_equal(lm_cash.T, cash) and np.array_equal(lm_mv.T, mv), it
 
 
 def test_lane_order_is_the_stable_argsort() -> None:

@@ -464,3 +464,21 @@ def test_hashing_a_repeated_constant_feeds_the_bytes_of_the_whole_column(value, 
     digest = hashlib.sha256()
     _update_repeated(digest, value, n)
     assert digest.hexdigest() == hashlib.sha256(np.full(n, value).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("lanes", [26, 49, 73, 90])
+def test_grid_summary_sub_blocks_equal_whole_lane_blocks(monkeypatch, lanes: int) -> None:
+    """The summary's sub-blocks of `SUB_BLOCK` lanes give the summary of whole `LANE_BLOCK` blocks bit for
+    bit, also where a block of one lane remains (49 lanes; 73: its 25th lane stays with its sub-block)."""
+    import quant.grid as grid
+
+    bars = gbm_bars(["600000.SH"], sessions=400, seed=12)
+    sets = [{"fast": 2 + i % 9, "slow": 12 + i} for i in range(lanes)]
+    config = EngineConfig(preset="plain", shares="fractional")
+    summary = run_grid("ma_cross", bars, sets, config, returns=True)
+    monkeypatch.setattr(grid, "SUB_BLOCK", grid.LANE_BLOCK)
+    whole = run_grid("ma_cross", bars, sets, config, returns=True)
+    assert summary.summary.equals(whole.summary)
+    assert np.array_equal(summary.returns, whole.returns)
+    widths = np.diff(grid._blocks(lanes))
+    assert (widths <= grid.SUB_BLOCK + 1).all() and ((widths == 1).sum() == 1) == (lanes % grid.LANE_BLOCK == 1)

@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from quant.kernel import EPS, ORDER_FIELDS, KernelOut, R, Simulator, _cat
+from quant.kernel_lanes import TAIL_LANES, cost_lanes_applicable, run_cost_lanes
 from quant.kernel_scalar import run_single_lane
 
 _INF = float("inf")
@@ -37,15 +38,25 @@ _CASH = R["INSUFFICIENT_CASH"]
 
 
 def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, change: np.ndarray) -> KernelOut:
-    """The lean kernel when it applies, else the general `Simulator`. `targets` / `change` may be in any
+    """The lean kernel when it applies, then the one-account kernel or the lean lane kernel with costs
+    (`kernel_lanes`), else the general `Simulator`. `targets` / `change` may be in any
     memory layout (`rows_to_decisions(contiguous=False)`); the one-account kernel gets C-ordered copies,
     `Simulator` reads them as they are (it only gathers a few cells per step and scans `change` once: a
     lane-major panel saves two (T, L) copies)."""
     if plain_lanes_applicable(m, config, sym_idx, mode):
+        if config.rules().fractional or sym_idx.shape[0] <= TAIL_LANES:
+            return run_plain_lanes(m, config, sym_idx, targets, change)
+        out = run_cost_lanes(m, config, sym_idx, targets, change)  # whole shares: its tail lanes go alone
+        if out is not None:
+            return out
         return run_plain_lanes(m, config, sym_idx, targets, change)
     if sym_idx.shape[0] == 1:
         targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
         return run_single_lane(m, config, sym_idx, mode, targets, change)
+    if cost_lanes_applicable(m, config, sym_idx, mode):
+        out = run_cost_lanes(m, config, sym_idx, targets, change)
+        if out is not None:
+            return out
     return Simulator(m, config, sym_idx, mode).run(targets, change)
 
 

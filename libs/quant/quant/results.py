@@ -112,6 +112,33 @@ class LanePanels:
             return pos[:, :, 0] * marks[:, :, 0]
         return (pos * marks if scratch is None else np.multiply(pos, marks, out=scratch)).sum(axis=2)
 
+    def lane_major(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(cash, market value) of lanes [lo, hi), each lane-major (hi − lo, T): the values of `block`
+        transposed, for one-slot lanes whose snapshots carry their shares (`joint`) in bar order; None
+        otherwise. Each lane's runs of one snapshot become runs of its cash and shares directly
+        (`np.repeat` of the values instead of an index panel, its transposing copy and two gathers)."""
+        if not self.joint:
+            return None
+        T = self.T
+        bounds, t, lane, _, values, shares = self.cash
+        a, b = bounds[lo], bounds[hi]
+        tb = t[a:b]
+        key = lane[a:b] * T + tb
+        if key.size >= 2 and not bool((key[1:] >= key[:-1]).all()):
+            return None
+        index, length = _snapshot_runs(bounds[lo : hi + 1] - a, tb, T)
+        n = hi - lo
+        cash = np.repeat(np.append(values[a:b], self.initial)[index], length).reshape(n, T)
+        pos = np.repeat(np.append(shares[a:b], 0.0)[index], length).reshape(n, T)
+        mark = self.mark
+        if self.mark_finite and (self.sym_range or (self.all_sym and lo == 0 and hi == 1)):
+            marks = mark[:, lo:hi].T if self.sym_range else mark[:, 0][None, :]
+        elif self.shared:
+            marks = np.nan_to_num(mark[:, self.sym_idx[0, 0]])[None, :]
+        else:
+            marks = np.nan_to_num(mark[:, self.sym_idx[lo:hi, 0]], copy=False).T
+        return cash, np.multiply(pos, marks, out=pos)
+
     def lane_positions(self, lane: int) -> np.ndarray | None:
         """Shares (T, K) of `lane` when the latest block was exactly that lane (else None)."""
         if self.last_pos is not None and self.last_pos[:2] == (lane, lane + 1):
@@ -124,13 +151,9 @@ class LanePanels:
         return _last_event(T, (K,), t, (k,), values, 0.0)
 
 
-def _latest_snapshot(bounds: np.ndarray, t: np.ndarray, T: int) -> np.ndarray:
-    """Index (T, lanes) of each lane's latest snapshot at or before every bar, −1 before its first: the
-    snapshots are grouped by lane (`bounds`, from 0) and in bar order within one (the lane kernel records a
-    lane's k-th event at step k), so a lane's bars are runs of one index each — one `np.repeat` of the
-    indices by run length, lane-major, then one transposing copy. The same values as a −1 panel with every
-    snapshot's index at its bar, forward-filled by `np.maximum.accumulate` down the bars (a dependent chain
-    per lane, ~3 ns a cell: twice the time)."""
+def _snapshot_runs(bounds: np.ndarray, t: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_latest_snapshot`'s runs, lane-major: the snapshot index of each run (−1 before a lane's first)
+    and its length in bars; `np.repeat(index, length)` is the (lanes, T) panel."""
     n, k = bounds.size - 1, t.size
     lane_of = np.repeat(np.arange(n), np.diff(bounds))
     entry = np.arange(k) + lane_of + 1  # each lane: its "before the first snapshot" run, then one per snapshot
@@ -141,7 +164,18 @@ def _latest_snapshot(bounds: np.ndarray, t: np.ndarray, T: int) -> np.ndarray:
     index[entry] = np.arange(k)
     end = np.append(start[1:], T)
     end[first[1:] - 1] = T  # a lane's last run lasts to the end
-    runs = np.repeat(index, end - start).reshape(n, T)
+    return index, end - start
+
+
+def _latest_snapshot(bounds: np.ndarray, t: np.ndarray, T: int) -> np.ndarray:
+    """Index (T, lanes) of each lane's latest snapshot at or before every bar, −1 before its first: the
+    snapshots are grouped by lane (`bounds`, from 0) and in bar order within one (the lane kernel records a
+    lane's k-th event at step k), so a lane's bars are runs of one index each — one `np.repeat` of the
+    indices by run length, lane-major, then one transposing copy. The same values as a −1 panel with every
+    snapshot's index at its bar, forward-filled by `np.maximum.accumulate` down the bars (a dependent chain
+    per lane, ~3 ns a cell: twice the time)."""
+    index, length = _snapshot_runs(bounds, t, T)
+    runs = np.repeat(index, length).reshape(bounds.size - 1, T)
     return np.ascontiguousarray(runs.T)
 
 
