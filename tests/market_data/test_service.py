@@ -190,6 +190,56 @@ def test_instruments_frame_and_benchmark(session: Session, market: MarketDataEnv
     assert duplicated.value.details == {"field": "symbols", "duplicates": ["600010.SH"]}
 
 
+@pytest.mark.parametrize("freq", ["1d", "5min"])
+def test_get_inputs_reads_what_bars_instruments_and_benchmark_read_in_fewer_statements(
+    session: Session, market: MarketDataEnv, loaded, freq: str
+) -> None:
+    """A backtest's inputs in one pass (`get_inputs`): the frames `get_bars`, `get_instruments` and
+    `get_benchmark` give, the same errors first, and each shared row (calendar, instruments, snapshot,
+    daily files and packs) read once."""
+    from sqlalchemy import event
+
+    held = service.coverage(session, snapshot_id=loaded.snapshot.id, freq=freq)
+    symbols = [" 600010.sh", *sorted({p.symbol for p in held} - {"600010.SH", "000300.SH"})[:2]]
+    end = max(p.last_date for p in held)
+    kwargs = {"start": date(end.year - 1, 1, 2) if freq == "1d" else end, "end": end}
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    bind = session.connection()
+    event.listen(bind, "before_cursor_execute", seen)
+    try:
+        bars, instruments, bench = service.get_inputs(
+            session, market, symbols=symbols, freq=freq, adjust="qfq", snapshot_id=loaded.snapshot.id,
+            benchmark="000300.SH", **kwargs,
+        )  # fmt: skip
+        together = len(statements)
+        statements.clear()
+        apart = (
+            service.get_bars(session, market, symbols=symbols, freq=freq, snapshot_id=loaded.snapshot.id, **kwargs),
+            service.get_instruments(session, symbols),
+            service.get_benchmark(session, market, "000300.SH", snapshot_id=loaded.snapshot.id, **kwargs),
+        )
+        separately = len(statements)
+    finally:
+        event.remove(bind, "before_cursor_execute", seen)
+    assert bars.height and bench is not None and bench.height
+    assert bars.equals(apart[0]) and instruments.equals(apart[1]) and bench.equals(apart[2])
+    assert together == (5 if freq == "1d" else 6) < separately
+    with pytest.raises(InvalidInput) as caught:  # the benchmark is checked once the bars are read, as before
+        service.get_inputs(
+            session, market, symbols=symbols, freq=freq, adjust="qfq", snapshot_id=None, benchmark="999999.SH",
+            **kwargs,
+        )  # fmt: skip
+    assert caught.value.details["unknown"] == ["999999.SH"]
+    no_bench = service.get_inputs(
+        session, market, symbols=symbols, freq=freq, adjust="qfq", snapshot_id=None, benchmark=None, **kwargs
+    )
+    assert no_bench[0].equals(bars) and no_bench[2] is None
+
+
 def test_load_sample_if_empty_is_a_no_op_once_loaded(session: Session, market: MarketDataEnv, loaded) -> None:
     again = service.load_sample(session, market, if_empty=True)
     assert again.skipped is True and again.snapshot.id == loaded.snapshot.id

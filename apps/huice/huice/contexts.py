@@ -132,7 +132,7 @@ def wire_backtest(container: Container) -> None:
     `backtest.run` and `backtest.optimize` job kinds registered with job_orchestration (which never imports
     backtest); user_auth's env for counting runs against the plan's monthly quota."""
     from backtest.config import build_env
-    from backtest.jobs import KIND, OPTIMIZE_KIND, batch_ended, handler, optimize_handler
+    from backtest.jobs import KIND, OPTIMIZE_KIND, batch_ended, handler, optimize_handler, warm
     from job_orchestration.config import env_of as jobs_env_of
     from market_data.config import env_of as market_env_of
     from user_auth.config import env_of as auth_env_of
@@ -155,6 +155,7 @@ def wire_backtest(container: Container) -> None:
         queue="default",
         max_attempts=env.settings.max_attempts,
         budget_s=env.settings.default_budget_s,
+        warm=warm,
     )
     jobs_env_of(container).registry.register(
         OPTIMIZE_KIND,

@@ -16,7 +16,7 @@ import socket
 
 from rq.serializers import JSONSerializer
 
-from huice.bootstrap import build_container, start_error_tracking
+from huice.bootstrap import Container, build_container, start_error_tracking
 from job_orchestration.rq_worker import ResilientWorker, priority_queues
 from platform_core.logging import configure_logging
 from platform_core.runtime import set_runtime
@@ -38,15 +38,19 @@ WARM_MODULES = (
     "quant.grid",
     "quant.event",
     "quant.templates",
+    "polars._utils.parquet",  # writing an artifact imports it (a module of Python only: no thread pool)
+    "job_orchestration.jobs",  # the RQ entry point, which RQ imports by name in each work-horse
 )
 
 
-def prewarm() -> None:
+def prewarm(container: Container | None = None) -> None:
     """Do once in the worker parent what every forked work-horse would otherwise repeat: import the engine
-    (its modules are loaded on first use), load the built-in templates, configure the ORM mappers, and
-    freeze the heap this leaves out of the garbage collector (`freeze_heap`). It computes nothing with
-    polars: its thread pool, once started, does not survive `fork`, and a work-horse's first polars call
-    would then wait forever (`tests/huice/test_worker_prewarm.py`)."""
+    (its modules are loaded on first use), load the built-in templates, configure the ORM mappers, with
+    `container` compile the statements of an attempt and of the job kinds into its engine's cache and set
+    up its dialect (`job_orchestration.attempt.warm`, which closes the connections it used), and freeze
+    the heap this leaves out of the garbage collector (`freeze_heap`). It computes nothing with polars: its
+    thread pool, once started, does not survive `fork`, and a work-horse's first polars call would then
+    wait forever (`tests/huice/test_worker_prewarm.py`)."""
     for name in WARM_MODULES:
         importlib.import_module(name)
     from sqlalchemy.orm import configure_mappers
@@ -56,6 +60,11 @@ def prewarm() -> None:
     for name in TEMPLATE_NAMES:
         load_template(name)
     configure_mappers()
+    if container is not None:
+        from job_orchestration.attempt import warm
+        from job_orchestration.config import env_of
+
+        warm(env_of(container))
     freeze_heap()
 
 
@@ -86,7 +95,7 @@ def run_worker_process(burst: bool = False) -> None:
     container = build_container(settings)
     start_error_tracking(container, "worker")  # before the first fork: every work-horse inherits the client
     set_runtime(container)  # the one process-level hand-off: read only by the RQ entry job_orchestration.jobs.run
-    prewarm()
+    prewarm(container)
     start_zygote()
     name = f"huice-{socket.gethostname()}-{os.getpid()}"
     ttl = settings.worker_heartbeat_ttl

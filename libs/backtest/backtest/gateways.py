@@ -476,15 +476,17 @@ def load_inputs(
     snapshot_id: str,
     benchmark: str | None,
 ) -> MarketInputs:
-    """Bars, instrument reference and benchmark of the pinned snapshot."""
-    bars = market.get_bars(
-        session, env.market, symbols=symbols, freq=freq, start=start, end=end, adjust=adjust, snapshot_id=snapshot_id
-    )
-    instruments = market.get_instruments(session, symbols)
-    bench = (
-        market.get_benchmark(session, env.market, benchmark, start, end, snapshot_id=snapshot_id) if benchmark else None
-    )
+    """Bars, instrument reference and benchmark of the pinned snapshot (read together: `market.get_inputs`)."""
+    bars, instruments, bench = market.get_inputs(
+        session, env.market, symbols=symbols, freq=freq, start=start, end=end, adjust=adjust,
+        snapshot_id=snapshot_id, benchmark=benchmark,
+    )  # fmt: skip
     return MarketInputs(bars=bars, instruments=instruments, benchmark=bench)
+
+
+def warm_market_reads(session: Session) -> None:
+    """market_data's statements of `load_inputs` (see `service.attempt.warm_reads`)."""
+    market.warm_reads(session)
 
 
 def context_inputs(

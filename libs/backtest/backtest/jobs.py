@@ -26,6 +26,11 @@ def handler(env: BacktestEnv) -> Callable[[Any], dict[str, Any]]:
     return run
 
 
+def warm(session: Any) -> None:
+    """The `backtest.run` kind's `warm` hook: a run's statements (`service.warm_reads`)."""
+    service.warm_reads(session)
+
+
 def optimize_handler(env: BacktestEnv) -> Callable[[Any], dict[str, Any]]:
     """The `backtest.optimize` handler: one batch of a sweep."""
 

@@ -97,13 +97,31 @@ def beat(db: Database, lease: Lease) -> JobRow | None:
     """Heartbeat the lease; the job row when still held, None when the lease is lost."""
     with db.transaction() as session:
         best_effort_commit(session)
-        result = session.execute(
-            update(JobRow)
-            .where(JobRow.id == lease.job_id, JobRow.lease_token == lease.token, JobRow.status == JobStatus.RUNNING)
-            .values(heartbeat_at=utcnow())
-            .returning(JobRow.cancel_requested_at)
-        ).first()
-        return result
+        return _beat_row(session, lease.job_id, lease.token)
+
+
+def _beat_row(session: Session, job_id: uuid.UUID, token: str) -> Any:
+    return session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.lease_token == token, JobRow.status == JobStatus.RUNNING)
+        .values(heartbeat_at=utcnow())
+        .returning(JobRow.cancel_requested_at)
+    ).first()
+
+
+def _progress_row(session: Session, job_id: uuid.UUID, token: str, pct: float, message: str, now: Any) -> Any:
+    """The job row with its progress recorded, None when `token` lost the lease or a cancel was requested."""
+    return session.execute(
+        update(JobRow)
+        .where(
+            JobRow.id == job_id,
+            JobRow.lease_token == token,
+            JobRow.status == JobStatus.RUNNING,
+            JobRow.cancel_requested_at.is_(None),
+        )
+        .values(progress=pct, progress_message=message[:500], heartbeat_at=now)
+        .returning(JobRow)
+    ).scalar_one_or_none()
 
 
 _UNREACHABLE = object()  # a heartbeat that could not reach the database
@@ -153,17 +171,7 @@ class Attempt:
         with self.db.transaction() as session:
             best_effort_commit(session)
             now = utcnow()
-            row = session.execute(
-                update(JobRow)
-                .where(
-                    JobRow.id == self.job_id,
-                    JobRow.lease_token == self.lease.token,
-                    JobRow.status == JobStatus.RUNNING,
-                    JobRow.cancel_requested_at.is_(None),
-                )
-                .values(progress=pct, progress_message=message[:500], heartbeat_at=now)
-                .returning(JobRow)
-            ).scalar_one_or_none()
+            row = _progress_row(session, self.job_id, self.lease.token, pct, message, now)
             if row is None:
                 held = repo.held(session, self.job_id, self.lease.token, lock=False)
                 if held is not None and held.cancel_requested_at is not None:
@@ -308,6 +316,36 @@ def _conclude_once(
         else:
             transitions.finish(session, env, row, outcome, now, result=result, error=error)
         return True
+
+
+def warm(env: JobsEnv) -> None:
+    """Prepare a worker parent, before it forks its first work-horse, for the statements its horses make:
+    an attempt's own (take the lease, heartbeat, progress, check the lease, admit the owner's next jobs)
+    and those of every kind's `warm` hook, run for a job that does not exist in a transaction that is
+    rolled back. SQLAlchemy's compiled cache (~1 ms a statement to compile) and the dialect's
+    first-connect set-up live in this process's engine, so every horse forked afterwards inherits them
+    instead of doing both again. The parent's connections are closed afterwards: a horse opens its own.
+    Best effort: a worker whose database is unreachable at start still starts (its horses then compile)."""
+    ghost, token, now = uuid.uuid4(), new_token(24), utcnow()
+    try:
+        with env.db.rolled_back() as session:
+            repo.get(session, ghost, for_update=True)
+            repo.held(session, ghost, token)
+            repo.held(session, ghost, token, lock=False)
+            best_effort_commit(session)
+            _beat_row(session, ghost, token)
+            _progress_row(session, ghost, token, 0.0, "", now)
+            repo.lock_owner(session, ghost)
+            repo.waiting(session, ghost, now, limit=50)
+            repo.count_active(session, ghost)
+            for name in env.registry.kinds():
+                spec = env.registry.get(name)
+                if spec is not None and spec.warm is not None:
+                    spec.warm(session)
+    except Exception as exc:
+        log.warning("statements not warmed before the first work-horse: %s", type(exc).__name__)
+    finally:
+        env.db.engine.dispose()
 
 
 def _kill_self() -> None:

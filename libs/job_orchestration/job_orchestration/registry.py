@@ -49,6 +49,10 @@ Handler = Callable[[JobContext], "dict[str, Any] | None"]
 # inside a savepoint: (session, job_id, owner_id, payload, status). Lets the kind's owner react (e.g. a
 # sweep moves on when one of its batch jobs failed) without anyone reading it.
 EndedHook = Callable[["Session", "uuid.UUID", "uuid.UUID", "dict[str, Any]", str], None]
+# Called once in a worker parent before it forks work-horses, in a transaction that is rolled back: runs
+# the statements a job of the kind makes, for ids that do not exist and changing nothing, so that every
+# horse finds them compiled (`job_orchestration.attempt.warm`).
+WarmHook = Callable[["Session"], None]
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class JobKind:
     max_attempts: int
     budget_s: int | None  # None: the runtime's `default_budget_s`
     on_ended: EndedHook | None = None
+    warm: WarmHook | None = None
 
 
 class JobRegistry:
@@ -76,15 +81,17 @@ class JobRegistry:
         max_attempts: int = 3,
         budget_s: int | None = None,
         on_ended: EndedHook | None = None,
+        warm: WarmHook | None = None,
     ) -> JobKind:
         """Register a job kind (`context.action`); re-registering a name replaces it. Without `budget_s`
         its jobs get the runtime's default wall budget (`HUICE_JOBS_DEFAULT_BUDGET_S`). `on_ended` is called when
-        one of its jobs ends failed or cancelled (see `EndedHook`)."""
+        one of its jobs ends failed or cancelled (see `EndedHook`); `warm` prepares a worker for its jobs
+        (see `WarmHook`)."""
         if not _KIND.match(kind):
             raise ValueError(f"job kind must look like 'context.action', got {kind!r}")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        spec = JobKind(kind, handler, Priority(queue), max_attempts, budget_s or None, on_ended)
+        spec = JobKind(kind, handler, Priority(queue), max_attempts, budget_s or None, on_ended, warm)
         self._kinds[kind] = spec
         return spec
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Integer,
     String,
     delete,
+    distinct,
     func,
     or_,
     select,
@@ -238,11 +239,17 @@ def upsert_calendar(session: Session, rows: list[dict[str, Any]], *, overwrite: 
 
 
 def calendar_range(session: Session) -> tuple[date | None, date | None, str | None]:
-    first, last = session.execute(select(func.min(CalendarDay.cal_date), func.max(CalendarDay.cal_date))).one()
+    """First and last stored day and the stored sources joined by `+` (sorted), in one statement."""
+    first, last, sources = session.execute(
+        select(
+            func.min(CalendarDay.cal_date),
+            func.max(CalendarDay.cal_date),
+            func.array_agg(distinct(CalendarDay.source)),
+        )
+    ).one()
     if first is None:
         return None, None, None
-    sources = sorted(session.scalars(select(CalendarDay.source).distinct()))
-    return first, last, "+".join(sources)
+    return first, last, "+".join(sorted(sources))
 
 
 def open_days(session: Session, start: date, end: date) -> list[date]:

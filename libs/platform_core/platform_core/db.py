@@ -168,6 +168,19 @@ class Database:
             session.close()
         _run_hooks(hooks)
 
+    @contextmanager
+    def rolled_back(self) -> Iterator[Session]:
+        """A unit of work that is always rolled back, its after-commit work dropped: for statements run only
+        for what they leave in this process (compiled into the engine's cache before a worker forks, by
+        `job_orchestration.attempt.warm`), never for the data."""
+        session = self._sessions()
+        try:
+            yield session
+        finally:
+            session.info.pop(_HOOKS_KEY, None)
+            session.rollback()
+            session.close()
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -5,13 +5,14 @@ artifact store or another context's env, the `BacktestEnv` (`backtest.config.env
 owner's backtest, run or artifact is NOT_FOUND, exactly like a missing one. Nothing is queued unless every
 input was valid: a run's job is created in the caller's transaction and enqueued after commit.
 `service.results` studies a finished run (pages, curves, drawdowns, returns, rolling statistics) and
-compares or diffs runs. `run_backtest` is one attempt of a run; it opens its units of work through the job it runs in.
+compares or diffs runs. `run_backtest` is one attempt of a run; it opens its units of work through the job it runs in
+(`warm_reads`: its statements, which a worker runs once before it forks).
 Sweeps (`mode` grid / random / bayes on `submit_runs`, or `submit_optimization`) are optimisations:
 `run_batch` is one batch of one (the `backtest.optimize` job), the rest reads, cancels and promotes.
 """
 
 from backtest.service.artifacts import Download, artifact
-from backtest.service.attempt import RunAttempt, run_backtest
+from backtest.service.attempt import RunAttempt, run_backtest, warm_reads
 from backtest.service.backtests import create_backtest, get_backtest, list_backtests
 from backtest.service.operations import (
     backtest_counts,
@@ -113,4 +114,5 @@ __all__ = [
     "submit_runs",
     "sweep_report",
     "sweep_report_data",
+    "warm_reads",
 ]

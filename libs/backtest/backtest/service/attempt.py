@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ from backtest.config import BacktestEnv
 from backtest.domain import canonical, clean_json, engine_config, logs_frame, parquet_bytes
 from backtest.schemas import BacktestRead, RunOutcome
 from backtest.service._common import backtest_read, owned_backtest, owned_run
-from platform_core.errors import InvalidInput, NotFound
+from platform_core.errors import AppError, InvalidInput, NotFound
 from platform_core.ids import utcnow
 from quant import ENGINE_VERSION, RULEBOOK_VERSION, BacktestResult, ContractError, lookahead, simulate
 from quant.event import is_order_stream
@@ -101,6 +101,20 @@ def run_backtest(env: BacktestEnv, job: RunAttempt, run_id: uuid.UUID) -> RunOut
     with job.transaction() as session:
         _record_result(session, env, plan.owner_id, run_id, metrics=metrics, manifest=manifest, artifacts=refs)
     return RunOutcome(run_id=run_id, total_return=metrics.get("total_return"), sharpe=metrics.get("sharpe"))
+
+
+def warm_reads(session: Session) -> None:
+    """The statements a run's attempt reads with — its own and those of the contexts it reads from — run for
+    a run that does not exist, changing nothing: the `backtest.run` kind's `warm`, which a worker parent
+    runs once before it forks work-horses (`job_orchestration.attempt.warm`)."""
+    ghost = uuid.uuid4()
+    with suppress(AppError):  # the owner does not exist either: UNAUTHORIZED, after its one statement
+        accounts.principal_for_user(session, ghost, via="job")
+    repo.get_run(session, ghost, ghost)
+    repo.get_run(session, ghost, ghost, for_update=True)
+    repo.get_backtest(session, ghost, ghost)
+    strategies.warm_reads(session)
+    gateways.warm_market_reads(session)
 
 
 def _audit_lookahead(

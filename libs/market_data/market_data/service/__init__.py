@@ -6,8 +6,9 @@ after it. Market data is not owned by a user: no function takes a principal (the
 
 - reference (`reference`): `validate_symbols`, `trading_sessions`, `calendar`, `get_instruments` (the
   instrument frame of the contract), `search_instruments`, `instrument_detail`.
-- bars (`bars`): `get_bars` (the bar frame of `spec/BarFrameContract.md`), `get_benchmark`, and the
-  faces' renderings `bars_view` (JSON) and `bars_csv`.
+- bars (`bars`): `get_bars` (the bar frame of `spec/BarFrameContract.md`), `get_benchmark`, `get_inputs`
+  (both and the instruments in one pass, a backtest's inputs; `warm_reads`: its statements), and the faces'
+  renderings `bars_view` (JSON) and `bars_csv`.
 - snapshots (`snapshots`): `default_snapshot` (what unpinned reads and new backtests use, by
   `snapshots.DEFAULT_RULE`), `default_snapshot_detail`, `set_default_snapshot`, `latest_snapshot` (the
   newest), `get_snapshot`, `list_snapshots`, `coverage`.
@@ -21,16 +22,16 @@ after it. Market data is not owned by a user: no function takes a principal (the
 - point in time (`universe`): `index_members` (constituents as of a session), `listed_universe`,
   `fundamentals` (daily_basic as a frame) and its view `fundamentals_view`.
 
-Published for other contexts: `get_bars`, `get_benchmark`, `get_instruments`, `trading_sessions`,
-`validate_symbols`, `default_snapshot`, `latest_snapshot`, `get_snapshot`, `coverage`, `data_freshness`
-(monitoring), `index_members`, `listed_universe`, `fundamentals`, `universe_membership`, `provider_status`
-(the app's `/ready` and `huice doctor`).
+Published for other contexts: `get_bars`, `get_benchmark`, `get_inputs`, `warm_reads`, `get_instruments`,
+`trading_sessions`, `validate_symbols`, `default_snapshot`, `latest_snapshot`, `get_snapshot`, `coverage`,
+`data_freshness` (monitoring), `index_members`, `listed_universe`, `fundamentals`, `universe_membership`,
+`provider_status` (the app's `/ready` and `huice doctor`).
 The building blocks the use cases share
 (`snapshots.publish` / `Partition` / `resolve_snapshot`, `bars.read_bars`, `tushare_sync.missing_ranges`)
 stay in their modules: they are not part of the surface.
 """
 
-from market_data.service.bars import bars_csv, bars_view, get_bars, get_benchmark
+from market_data.service.bars import bars_csv, bars_view, get_bars, get_benchmark, get_inputs, warm_reads
 from market_data.service.integrity import check
 from market_data.service.reference import (
     calendar,
@@ -76,6 +77,7 @@ __all__ = [
     "fundamentals_view",
     "get_bars",
     "get_benchmark",
+    "get_inputs",
     "get_instruments",
     "get_snapshot",
     "index_members",
@@ -96,4 +98,5 @@ __all__ = [
     "trading_sessions",
     "universe_membership",
     "validate_symbols",
+    "warm_reads",
 ]

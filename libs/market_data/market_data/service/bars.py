@@ -17,8 +17,8 @@ from market_data.calendars import require_within
 from market_data.config import MarketDataEnv
 from market_data.domain import Freq, adjust_bars
 from market_data.schemas import BarsRead
-from market_data.service._common import parse_adjust, parse_freq
-from market_data.service.reference import calendar_bounds, validate_symbols
+from market_data.service._common import clean_symbols, parse_adjust, parse_freq
+from market_data.service.reference import calendar_bounds, instrument_frame, known_instruments, validate_symbols
 from market_data.service.snapshots import pack_refs, resolve_snapshot
 
 
@@ -65,6 +65,57 @@ def read_bars(
     packs = pack_refs(session, snapshot, freq_value.value)
     stored = env.store.read_layout([(f.symbol, f.path) for f in files], packs, start, end)
     return adjust_bars(stored, adjust_value, end), snapshot
+
+
+def get_inputs(
+    session: Session,
+    env: MarketDataEnv,
+    *,
+    symbols: list[str],
+    freq: str,
+    start: date,
+    end: date,
+    adjust: str,
+    snapshot_id: str | None,
+    benchmark: str | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """What `get_bars`, `get_instruments(symbols)` and (with `benchmark`) `get_benchmark` of the same window
+    and snapshot return, with the same errors in the same order, reading the calendar, the instruments, the
+    snapshot, its files and (daily) its packs once for all three: a backtest's inputs in 5 statements, not 13."""
+    freq_value, adjust_value = parse_freq(freq), parse_adjust(adjust)
+    first, last, source = calendar_bounds(session)
+    require_within(start, end, first, last, source=source)
+    bench = [benchmark] if benchmark else []
+    known = known_instruments(session, symbols, bench)
+    symbols = validate_symbols(session, symbols, known=known)
+    snapshot = resolve_snapshot(session, snapshot_id)
+    daily = Freq.DAILY.value
+    wanted = symbols + [s for s in clean_symbols(bench) if s not in symbols] if freq_value.value == daily else symbols
+    files = repo.snapshot_files(session, snapshot.id, freq=freq_value.value, symbols=wanted)
+    packs = pack_refs(session, snapshot, freq_value.value)
+    chosen = set(symbols)
+    stored = env.store.read_layout([(f.symbol, f.path) for f in files if f.symbol in chosen], packs, start, end)
+    bars = adjust_bars(stored, adjust_value, end)
+    instruments = instrument_frame(symbols, known)
+    if not benchmark:
+        return bars, instruments, None
+    [code] = validate_symbols(session, bench, known=known)
+    if freq_value.value != daily:
+        files = repo.snapshot_files(session, snapshot.id, freq=daily, symbols=[code])
+        packs = pack_refs(session, snapshot, daily)
+    stored = env.store.read_layout([(f.symbol, f.path) for f in files if f.symbol == code], packs, start, end)
+    return bars, instruments, adjust_bars(stored, parse_adjust("none"), end)
+
+
+def warm_reads(session: Session) -> None:
+    """The statements of `get_inputs` (and of `read_bars`), run for a snapshot that does not exist (a worker
+    parent prepares its work-horses with them: `job_orchestration.attempt.warm`)."""
+    ghost = "warm-" + "0" * 11
+    repo.calendar_range(session)
+    repo.instruments_by_symbol(session, [ghost])
+    repo.get_snapshot(session, ghost)
+    repo.snapshot_files(session, ghost, freq=Freq.DAILY.value, symbols=[ghost])
+    repo.snapshot_packs(session, ghost, freq=Freq.DAILY.value)
 
 
 def get_benchmark(

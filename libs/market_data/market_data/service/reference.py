@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from datetime import date
 
 import polars as pl
@@ -20,14 +21,18 @@ from quant.contract import INSTRUMENT_SCHEMA
 # --- symbols -------------------------------------------------------------------------------------------
 
 
-def validate_symbols(session: Session, symbols: list[str]) -> list[str]:
+def validate_symbols(
+    session: Session, symbols: list[str], *, known: Mapping[str, repo.Instrument] | None = None
+) -> list[str]:
     """The codes, trimmed, upper-cased and de-duplicated in order; INVALID_INPUT naming every malformed
-    (`600000.XX`) or unknown (`999999.SH`) code."""
+    (`600000.XX`) or unknown (`999999.SH`) code. `known`: the instrument rows already read for them
+    (`known_instruments`), else they are read here."""
     cleaned = clean_symbols(symbols)
     if not cleaned:
         raise InvalidInput("at least one symbol is required", field="symbols")
     malformed = [s for s in cleaned if parse_symbol(s) is None]
-    known = repo.instruments_by_symbol(session, [s for s in cleaned if s not in malformed])
+    if known is None:
+        known = repo.instruments_by_symbol(session, [s for s in cleaned if s not in malformed])
     unknown = [s for s in cleaned if s not in malformed and s not in known]
     if malformed or unknown:
         bad = malformed + unknown
@@ -36,6 +41,13 @@ def validate_symbols(session: Session, symbols: list[str]) -> list[str]:
         details = {"malformed": malformed, "unknown": unknown, **({"did_you_mean": hints} if hints else {})}
         raise InvalidInput(f"unknown or malformed symbols: {', '.join(bad)}{hint}", field="symbols", details=details)
     return cleaned
+
+
+def known_instruments(session: Session, *groups: list[str]) -> dict[str, repo.Instrument]:
+    """The instrument rows of every well-formed code of `groups`, in one statement (for `validate_symbols`
+    and `instrument_frame` of each group)."""
+    codes = {s for group in groups for s in clean_symbols(group) if parse_symbol(s) is not None}
+    return repo.instruments_by_symbol(session, sorted(codes))
 
 
 def _suggestions(session: Session, malformed: list[str], unknown: list[str]) -> dict[str, list[str]]:
@@ -93,8 +105,12 @@ def _instrument_read(row: repo.Instrument) -> InstrumentRead:
 
 def get_instruments(session: Session, symbols: list[str]) -> pl.DataFrame:
     """The instrument frame of the contract (symbol, name, exchange, board, list_date, delist_date)."""
-    symbols = validate_symbols(session, symbols)
-    rows = repo.instruments_by_symbol(session, symbols)
+    rows = repo.instruments_by_symbol(session, clean_symbols(symbols))
+    return instrument_frame(validate_symbols(session, symbols, known=rows), rows)
+
+
+def instrument_frame(symbols: list[str], rows: Mapping[str, repo.Instrument]) -> pl.DataFrame:
+    """The instrument frame of validated `symbols` from their rows."""
     data = [{k: getattr(rows[s], k) for k in INSTRUMENT_SCHEMA} for s in symbols]
     return pl.DataFrame(data, schema=INSTRUMENT_SCHEMA).sort("symbol")
 

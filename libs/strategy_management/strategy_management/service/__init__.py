@@ -6,8 +6,9 @@ Those that check, describe or run code take the context's `StrategyEnv` second
 (`strategy_management.config.env_of(container)`); `run_targets`, `prepare_source` and `dry_run` have no
 session and take it first.
 
-Published to other contexts (backtest calls these): `get_version`, `latest_version`, `validate_params`,
-`resolve_params`, `validate_strategy`, `prepare_source`, `dry_run`, `run_targets`, `run_targets_logged`,
+Published to other contexts (backtest calls these): `get_version` (and `warm_reads`, its statements),
+`latest_version`, `validate_params`, `resolve_params`, `validate_strategy`, `prepare_source`, `dry_run`,
+`run_targets`, `run_targets_logged`,
 `add_reference`, `create_from_template`, `create_strategy` (a backtest's inline `strategyRef.code`),
 `template_source`, the errors `StrategyRuntimeError` (the user's,
 never retried) and `SandboxKilled` (a signal from outside, retryable), and `sandbox_report` (the confinement
@@ -45,6 +46,7 @@ from strategy_management.service.reading import (
     list_strategies,
     list_versions,
     strategy_counts,
+    warm_reads,
 )
 from strategy_management.service.templates import create_from_template, list_templates, template_source
 from strategy_management.service.transfer import export_strategy, import_strategy
@@ -79,5 +81,6 @@ __all__ = [
     "update_strategy",
     "validate_params",
     "validate_strategy",
+    "warm_reads",
     "warm_runner",
 ]

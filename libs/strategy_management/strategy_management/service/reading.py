@@ -65,6 +65,14 @@ def get_version(session: Session, principal: Principal, version_id: uuid.UUID) -
     return version_read(version, owned(session, principal, version.strategy_id))
 
 
+def warm_reads(session: Session) -> None:
+    """The statements of `get_version`, run for a version that does not exist (a worker parent prepares its
+    work-horses with them: `job_orchestration.attempt.warm`)."""
+    ghost = uuid.uuid4()
+    repo.owned_version(session, ghost, ghost)
+    repo.get_strategy(session, ghost, ghost)
+
+
 def latest_version(session: Session, principal: Principal, strategy_id: uuid.UUID) -> VersionRead:
     """Published: the newest version of one of the caller's strategies."""
     return get_strategy_version(session, principal, strategy_id)
