@@ -84,3 +84,28 @@ def test_a_run_read_takes_two_sql_statements(client: Any, user: support.User, ot
     finally:
         event.remove(engine, "before_cursor_execute", record)
         client.post(f"/api/backtests/{backtest_id}/runs/{run_id}:cancel", headers=user.headers)
+
+
+def test_a_run_read_builds_none_of_its_statements(client: Any, user: support.User) -> None:
+    """Both statements are built once, at import, their values bind parameters: a read pays neither their
+    construction nor their cache key (memoized on the statement), only its parameters."""
+    from sqlalchemy.orm import Session
+
+    backtest_id, run_id = _submitted_run(client, user)
+    executed: list[Any] = []
+
+    def record(state: Any) -> None:
+        executed.append(state.statement)
+
+    event.listen(Session, "do_orm_execute", record)
+    try:
+        reads = []
+        for _ in range(2):
+            executed.clear()
+            answer = client.get(f"/api/backtests/{backtest_id}/runs/{run_id}", headers=user.headers)
+            assert answer.status_code == 200, answer.text
+            reads.append(list(executed))
+        assert len(reads[0]) == 2 and all(a is b for a, b in zip(*reads, strict=True)), reads
+    finally:
+        event.remove(Session, "do_orm_execute", record)
+        client.post(f"/api/backtests/{backtest_id}/runs/{run_id}:cancel", headers=user.headers)
