@@ -1,7 +1,11 @@
-"""FastAPI dependencies other contexts use: `CurrentPrincipal` and `AdminPrincipal`.
+"""FastAPI dependencies other contexts use: `CurrentPrincipal`, `AdminPrincipal` and `Caller`.
 
     @router.get("/things")
     def list_things(principal: CurrentPrincipal, session: SessionDep) -> Page[ThingRead]: ...
+
+    @router.get("/things/{thing_id}")  # a most polled read: one worker-thread hop for all of it
+    async def get_thing(thing_id: uuid.UUID, caller: Caller) -> ThingRead:
+        return await caller(service.get_thing, thing_id)  # service.get_thing(session, principal, thing_id)
 
 A request is authenticated by `Authorization: Bearer <credential>` where the credential is an access
 token from `/api/auth/login`, an API key (`hk_...`), or — when configured — a Supabase/JWKS token.
@@ -117,7 +121,7 @@ class CallerHop:
 
     def _guarded(self, fn: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> T:
         _run_deferred(self._request, self._session)
-        principal, session_id = getattr(self._request.state, _AUTHENTICATED)
+        principal, session_id = _authenticate(self._request, self._session)  # the guard's result, if it ran
         setattr(self._request.state, _SESSION_ID, session_id)
         return fn(self._session, principal, *args, **kwargs)
 
