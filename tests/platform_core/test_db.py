@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from platform_core.db import Database, context_metadata, make_engine, normalize_url, on_commit, redact_url
 
@@ -52,6 +52,20 @@ def test_failing_hook_does_not_undo_the_commit(db: Database, caplog: pytest.LogC
     assert "after-commit hook failed" in caplog.text
     with db.transaction() as s:
         assert s.execute(text("SELECT count(*) FROM scratch WHERE v = 3")).scalar_one() == 1
+
+
+def test_a_unit_committed_by_its_work_ends_without_another_transaction(db: Database) -> None:
+    _scratch_table(db)
+    begun: list[object] = []
+    calls: list[str] = []
+    with db.transaction() as s:
+        s.execute(text("INSERT INTO scratch VALUES (4)"))
+        on_commit(s, lambda: calls.append("hook"))
+        s.commit()
+        event.listen(s, "after_transaction_create", lambda session, transaction: begun.append(transaction))
+    assert begun == [] and calls == ["hook"]
+    with db.transaction() as s:
+        assert s.execute(text("SELECT count(*) FROM scratch WHERE v = 4")).scalar_one() == 1
 
 
 def test_urls_use_psycopg3_and_hide_passwords() -> None:

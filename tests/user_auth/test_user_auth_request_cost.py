@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import jwt
 import pytest
 from limits import parse
 from limits.storage import RedisStorage
@@ -36,6 +37,25 @@ def test_an_access_token_is_resolved_with_one_statement(session: Any, container:
     assert (resolved.user_id, resolved.email, len(seen)) == (principal.user_id, "cost@example.com", 1)
     assert "user_auth.sessions" in seen[0] and "user_auth.users" in seen[0]
     assert session_id is not None
+
+
+def test_an_access_token_is_parsed_by_pyjwt_once(session: Any, container: Any, monkeypatch: Any) -> None:
+    """Its audience routes it to its verifier without a decode of its own: PyJWT reads the token once, to
+    verify it (its segment checks cost as much as the signature)."""
+    principal = create_user(session, container, email="once@example.com")
+    token = access_token(container, principal)
+    loads: list[object] = []
+    original = jwt.api_jws.PyJWS._load
+    monkeypatch.setattr(jwt.api_jws.PyJWS, "_load", lambda self, raw: loads.append(raw) or original(self, raw))
+    resolved, _ = service.authenticate(session, env_of(container), token)
+    assert resolved.user_id == principal.user_id and len(loads) == 1
+
+
+@pytest.mark.parametrize("credential", ["not.a.jwt", "a.b", "a.b.c.d", "x.WzFd.y", "x.%%%.y", "x.gA.y"])
+def test_a_credential_without_a_readable_audience_is_refused(session: Any, container: Any, credential: str) -> None:
+    with pytest.raises(AppError) as caught:
+        service.authenticate(session, env_of(container), credential)
+    assert caught.value.code == "UNAUTHORIZED"
 
 
 def test_the_one_statement_still_refuses_a_revoked_session_and_a_disabled_user(session: Any, container: Any) -> None:

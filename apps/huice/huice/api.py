@@ -152,7 +152,15 @@ def _rate_limit_unguarded_answers(app: FastAPI) -> None:
 
     from platform_core.errors import AppError
     from platform_core.http import envelope_response, recorded_response_headers
-    from user_auth.deps import rate_limit_unguarded
+    from user_auth.deps import rate_limit_unguarded, run_deferred_guard
+
+    def count(request: Any) -> AppError | None:
+        # a guard deferred to the route's hop (`user_auth.deps.Caller`) that the hop never reached runs first:
+        # the caller is authenticated and counted before a parameter error is answered, as with the guard
+        refusal = run_deferred_guard(request)
+        if refusal is not None or "X-RateLimit-Limit" in recorded_response_headers(request):
+            return refusal
+        return rate_limit_unguarded(request)
 
     for kind in (AppError, RequestValidationError, StarletteHTTPException):
         answer = app.exception_handlers[kind]
@@ -160,7 +168,7 @@ def _rate_limit_unguarded_answers(app: FastAPI) -> None:
         async def limited(request: Any, exc: Exception, answer: Any = answer) -> Any:
             # counted already by the guard (a route's own refusal): no thread hop for nothing
             if request.url.path.startswith("/api/") and "X-RateLimit-Limit" not in recorded_response_headers(request):
-                refusal = await run_in_threadpool(rate_limit_unguarded, request)
+                refusal = await run_in_threadpool(count, request)
                 if refusal is not None:
                     return envelope_response(
                         refusal.http_status, refusal.code, refusal.message, refusal.details, refusal.headers

@@ -44,9 +44,9 @@ from backtest.schemas import (
     TradeRow,
 )
 from job_orchestration.sse import sse_response
-from platform_core.http import SessionDep, error_responses, run_committed
+from platform_core.http import SessionDep, error_responses
 from platform_core.pagination import Page, PageDep
-from user_auth.deps import CurrentPrincipal
+from user_auth.deps import Caller, CurrentPrincipal
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 router = APIRouter(tags=["backtests"])
@@ -59,7 +59,8 @@ IdempotencyKey = Annotated[
 RUN = "/backtests/{backtest_id}/runs/{run_id:uuid}"
 # The most polled reads are `async def` handing their blocking work, and the commit of their unit of work, to
 # one worker thread themselves (`run_committed`): a sync handler costs FastAPI a second thread hop to validate
-# its answer against `response_model`, and the session's exit a third for the commit.
+# its answer against `response_model`, and the session's exit a third for the commit. The run reads take a
+# `Caller`, whose one hop authenticates and counts the caller too (the rate-limit guard's hop, saved).
 
 
 async def _env(request: Request) -> BacktestEnv:  # pure: no thread hop
@@ -164,11 +165,9 @@ def list_backtest_runs(
 
 
 @router.get(RUN, response_model=RunRead, responses=error_responses(401, 404))
-async def get_run(
-    backtest_id: uuid.UUID, run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
-) -> RunRead:
+async def get_run(backtest_id: uuid.UUID, run_id: uuid.UUID, caller: Caller) -> RunRead:
     """A run: status, progress, attempts, queue wait, params, stats, artifacts, manifest and error."""
-    return await run_committed(session, service.get_run, session, principal, run_id, backtest_id=backtest_id)
+    return await caller(service.get_run, run_id, backtest_id=backtest_id)
 
 
 @router.post(RUN + ":cancel", status_code=204, response_class=Response, responses=error_responses(401, 404, 409))
@@ -229,9 +228,9 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunRead, responses=error_responses(401, 404))
-async def get_any_run(run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> RunRead:
+async def get_any_run(run_id: uuid.UUID, caller: Caller) -> RunRead:
     """One of your runs by id alone."""
-    return await run_committed(session, service.get_run, session, principal, run_id)
+    return await caller(service.get_run, run_id)
 
 
 @router.get(

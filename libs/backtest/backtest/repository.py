@@ -19,10 +19,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Select,
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     select,
@@ -248,9 +248,9 @@ def list_backtests(session: Session, owner_id: uuid.UUID, limit: int, offset: in
 # --- runs ----------------------------------------------------------------------------------------------
 
 
-def run_query(owner_id: uuid.UUID, run_id: uuid.UUID) -> Select:
-    """The select of one of the owner's runs (for a read that adds to it, e.g. the run's job)."""
-    return select(RunRow).where(RunRow.owner_id == owner_id, RunRow.id == run_id)
+# One of the owner's runs, its values the bind parameters `owner_id` and `run_id`: a statement built once,
+# for a read that adds to it (the run's job) and runs it on every poll.
+RUN = select(RunRow).where(RunRow.owner_id == bindparam("owner_id"), RunRow.id == bindparam("run_id"))
 
 
 def get_run(session: Session, owner_id: uuid.UUID, run_id: uuid.UUID, *, for_update: bool = False) -> RunRow | None:

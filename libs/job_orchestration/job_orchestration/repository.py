@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Uuid,
     and_,
+    bindparam,
     case,
     func,
     or_,
@@ -136,13 +138,32 @@ def get(session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job
     return session.execute(stmt).scalar_one_or_none()
 
 
-def first_with_job(session: Session, stmt: Select, job_id: Any, owner_id: uuid.UUID | None) -> Row | None:
-    """The first row of `stmt` (another context's select) with the job its column `job_id` names, outer-joined
-    (None in the last place when that job is missing or not `owner_id`'s; any owner when None — admins)."""
-    on = JobRow.id == job_id
-    if owner_id is not None:
-        on = and_(on, JobRow.owner_id == owner_id)
-    return session.execute(stmt.add_columns(JobRow).outerjoin(JobRow, on)).first()
+@dataclass(frozen=True)
+class WithJob:
+    """Another context's select with the job its column names, outer-joined, in the two forms a read takes:
+    only the owner's job (the bind parameter `job_owner_id`), or any owner's (admins). Built once, at import,
+    over a select whose values are bind parameters too: a read then pays neither building the statement nor
+    its cache key (SQLAlchemy memoizes the key on the statement), only its parameters."""
+
+    owned: Select
+    anyone: Select
+
+
+def with_job(stmt: Select, job_id: Any) -> WithJob:
+    """`stmt` (another context's select) with the job its column `job_id` names (see `WithJob`)."""
+    joined = stmt.add_columns(JobRow)
+    return WithJob(
+        owned=joined.outerjoin(JobRow, and_(JobRow.id == job_id, JobRow.owner_id == bindparam("job_owner_id"))),
+        anyone=joined.outerjoin(JobRow, JobRow.id == job_id),
+    )
+
+
+def first_with_job(session: Session, joined: WithJob, params: dict[str, Any], owner_id: uuid.UUID | None) -> Row | None:
+    """The first row of `joined` for `params` (its select's bind parameters) with its job last: None there
+    when that job is missing or not `owner_id`'s (any owner when None — admins)."""
+    if owner_id is None:
+        return session.execute(joined.anyone, params).first()
+    return session.execute(joined.owned, {**params, "job_owner_id": owner_id}).first()
 
 
 def get_owned(

@@ -125,6 +125,12 @@ def settled(session: Session) -> bool:
     return session.get_transaction() is None and not session.info.get(_HOOKS_KEY)
 
 
+def _committed_already(session: Session) -> bool:
+    """No transaction in progress and no change waiting for one: a commit would only begin an empty
+    transaction to end it (what the exit of a unit its route committed itself would pay on every read)."""
+    return session.get_transaction() is None and not (session.new or session.deleted or session.dirty)
+
+
 def _run_hooks(hooks: list[Callable[[], None]]) -> None:
     for hook in hooks:
         try:
@@ -158,7 +164,8 @@ class Database:
         session = self._sessions()
         try:
             yield session
-            session.commit()
+            if not _committed_already(session):
+                session.commit()
             hooks = session.info.pop(_HOOKS_KEY, [])
         except BaseException:
             session.info.pop(_HOOKS_KEY, None)

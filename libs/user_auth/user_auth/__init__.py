@@ -5,12 +5,12 @@ rotating refresh tokens, email verification and password reset tokens, API keys,
 log and the mail outbox, monthly usage per quota, plan interest and disclaimer acceptances, all in the
 PostgreSQL schema `user_auth`; attempt and per-route rate-limit counters live in Redis.
 
-Publishes: `principal.Principal` / `Role` / `Plan`; `deps.CurrentPrincipal` and `deps.AdminPrincipal` for
-routes; `cli_session.cli_principal(ctx)` for every context's CLI; `service.principal_for_user(session,
-user_id)` for jobs; the use cases in `service` and the schemas in `schemas` — among them
-`service.record_usage(session, env, principal, quota, amount)`, which every context that accepts counted
-work (runs, sweep evaluations, share links, artifact bytes) calls in its accepting transaction; and
-`deps.RateLimitGuard`, which the composition app installs on every `/api` route.
+Publishes: `principal.Principal` / `Role` / `Plan`; `deps.CurrentPrincipal`, `deps.AdminPrincipal` and
+`deps.Caller` (the one-hop form, for the most polled reads) for routes; `cli_session.cli_principal(ctx)` for
+every context's CLI; `service.principal_for_user(session, user_id)` for jobs; the use cases in `service` and
+the schemas in `schemas` — among them `service.record_usage(session, env, principal, quota, amount)`, which
+every context that accepts counted work (runs, sweep evaluations, share links, artifact bytes) calls in its
+accepting transaction; and `deps.RateLimitGuard`, which the composition app installs on every `/api` route.
 
 Depends on platform_core only.
 """

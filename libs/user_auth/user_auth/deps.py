@@ -1,7 +1,11 @@
-"""FastAPI dependencies other contexts use: `CurrentPrincipal` and `AdminPrincipal`.
+"""FastAPI dependencies other contexts use: `CurrentPrincipal`, `AdminPrincipal` and `Caller`.
 
     @router.get("/things")
     def list_things(principal: CurrentPrincipal, session: SessionDep) -> Page[ThingRead]: ...
+
+    @router.get("/things/{thing_id}")  # a most polled read: one worker-thread hop for all of it
+    async def get_thing(thing_id: uuid.UUID, caller: Caller) -> ThingRead:
+        return await caller(service.get_thing, thing_id)  # service.get_thing(session, principal, thing_id)
 
 A request is authenticated by `Authorization: Bearer <credential>` where the credential is an access
 token from `/api/auth/login`, an API key (`hk_...`), or — when configured — a Supabase/JWKS token.
@@ -11,20 +15,28 @@ Anything else is 401 UNAUTHORIZED with `WWW-Authenticate: Bearer`.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from platform_core.errors import AppError, ErrorCode, Forbidden
-from platform_core.http import SessionDep, add_response_headers, add_success_headers_from, recorded_response_headers
+from platform_core.http import (
+    SessionDep,
+    add_response_headers,
+    add_success_headers_from,
+    recorded_response_headers,
+    run_committed,
+)
 from user_auth import service
 from user_auth.config import env_of
 from user_auth.domain import RATE_CLASS_KEY, RouteClass, route_class
 from user_auth.principal import Principal
 from user_auth.tokens import unauthorized
 
+T = TypeVar("T")
 _SESSION_ID = "user_auth_session_id"
 _AUTHENTICATED = "user_auth_authenticated"
 
@@ -92,6 +104,41 @@ def _authenticate(request: Request, session: Any) -> tuple[Principal, uuid.UUID 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+class CallerHop:
+    """The caller's work in one worker-thread hop: `await hop(fn, *args)` authenticates the caller and
+    counts the request (the rate-limit guard's work, deferred to this hop: 401 or 429 as the guard would
+    answer), runs `fn(session, principal, *args, **kwargs)` and commits the unit of work — one hop where
+    `CurrentPrincipal` and `run_committed` take two (the guard's, the route's). For the most polled reads,
+    whose whole work is that one call. A route's own parameter errors (422) are still answered after the
+    caller is authenticated and counted (`run_deferred_guard`)."""
+
+    def __init__(self, request: Request, session: Any) -> None:
+        self._request = request
+        self._session = session
+
+    async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await run_committed(self._session, self._guarded, fn, args, kwargs)
+
+    def _guarded(self, fn: Callable[..., T], args: tuple, kwargs: dict[str, Any]) -> T:
+        _run_deferred(self._request, self._session)
+        principal, session_id = _authenticate(self._request, self._session)  # the guard's result, if it ran
+        setattr(self._request.state, _SESSION_ID, session_id)
+        return fn(self._session, principal, *args, **kwargs)
+
+
+async def caller_hop(
+    request: Request,
+    session: SessionDep,
+    access_token: Annotated[_Credentials, Security(ACCESS_TOKEN)],
+    api_key: Annotated[_Credentials, Security(API_KEY)],
+) -> CallerHop:
+    """A route's `CallerHop` (see there); documents the security schemes as `CurrentPrincipal` does."""
+    return CallerHop(request, session)
+
+
+Caller = Annotated[CallerHop, Depends(caller_hop)]
+
+
 async def require_admin(principal: CurrentPrincipal) -> Principal:
     """The caller if they are an administrator; 403 FORBIDDEN otherwise."""
     if not principal.is_admin:
@@ -113,8 +160,17 @@ CurrentSessionId = Annotated[uuid.UUID | None, Depends(current_session_id)]
 # ------------------------------------------------------------------ rate limits and quota hints
 
 
+_WITH_CALLER = (current_principal, caller_hop)
+_DEFERRED = "user_auth_guard_deferred"
+
+
 def _needs_principal(dependant: Any) -> bool:
-    return any(dep.call is current_principal or _needs_principal(dep) for dep in dependant.dependencies)
+    return any(dep.call in _WITH_CALLER or _needs_principal(dep) for dep in dependant.dependencies)
+
+
+def _defers_guard(dependant: Any) -> bool:
+    """The route takes a `Caller`: its hop does the guard's work."""
+    return any(dep.call is caller_hop for dep in dependant.dependencies)
 
 
 def _principal_identity(request: Request, principal: Principal) -> str:
@@ -132,9 +188,35 @@ async def rate_limit_guard(request: Request, session: SessionDep) -> None:
     `Retry-After` and `details.limit`. Every answer carries `X-RateLimit-*` of the window closest to
     exhaustion; an answer that accepted counted work also carries the `X-Quota-*` hint headers. (The
     authentication and the count run in one worker thread; the hints are read on the loop when the
-    response starts — a plain dependency, without FastAPI's exit of a generator.)"""
-    await run_in_threadpool(_guard, request, session)
+    response starts — a plain dependency, without FastAPI's exit of a generator.) A route taking a `Caller`
+    has that work done in its own hop instead, before its call."""
+    route = request.scope.get("route")
+    if route is not None and _defers_guard(route.dependant):
+        setattr(request.state, _DEFERRED, True)
+    else:
+        await run_in_threadpool(_guard, request, session)
     add_success_headers_from(request, lambda: _quota_hint_headers(session))
+
+
+def _run_deferred(request: Request, session: Any) -> None:
+    """The guard's work if it was deferred to this point and has not run yet (blocking: in a worker thread)."""
+    if getattr(request.state, _DEFERRED, False):
+        setattr(request.state, _DEFERRED, False)
+        _guard(request, session)
+
+
+def run_deferred_guard(request: Request) -> AppError | None:
+    """For an answer made after the guard was deferred but before the route's hop ran it (a route's own
+    parameter errors): authenticate and count now, in a unit of its own, as the guard would have before
+    the route — the refusal (401, 429) when there is one, which answers instead. Blocking."""
+    if not getattr(request.state, _DEFERRED, False):
+        return None
+    try:
+        with request.app.state.container.db.transaction() as session:
+            _run_deferred(request, session)
+    except AppError as exc:
+        return exc
+    return None
 
 
 def _quota_hint_headers(session: Any) -> dict[str, str]:

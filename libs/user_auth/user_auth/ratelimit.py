@@ -14,6 +14,7 @@ the login throttle, which fails closed (`user_auth.throttle`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -21,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from limits.storage import RedisStorage
 from redis import Redis, RedisError
@@ -103,6 +104,12 @@ return out
 """
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(spec: str) -> tuple[RateLimitItem, ...]:
+    """A spec's limits, parsed once (a handful of specs, one per plan and route class; every request counts)."""
+    return tuple(parse_many(spec))
+
+
 def _key(identity: str) -> str:
     """Identities are hashed: no user id, key id or address in Redis keys."""
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
@@ -131,7 +138,7 @@ class RateLimiter:
         if time.monotonic() < self._down_until:
             return None
         key = _key(identity)
-        items = parse_many(spec)
+        items = _parsed(spec)
         try:
             counted = self._count(
                 [self._storage.prefixed_key(item.key_for(route_class, key)) for item in items],

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Row,
     String,
     Text,
+    bindparam,
     case,
     false,
     func,
@@ -193,24 +194,27 @@ def get_session_row(session: Session, session_id: uuid.UUID) -> AuthSession | No
     return session.get(AuthSession, session_id)
 
 
+_SESSION_PRINCIPAL = (
+    select(
+        AuthSession.user_id.label("session_user_id"),
+        AuthSession.revoked_at,
+        User.id,
+        User.email,
+        User.role,
+        User.plan,
+        User.status,
+    )
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.id == bindparam("session_id"))
+)
+
+
 def session_principal(session: Session, session_id: uuid.UUID) -> Row | None:
     """What an access token's check needs of its session (refresh family) and of the user it belongs to,
     in one round trip, as plain columns (every authenticated request with an access token reads them; no
     ORM objects to build): `session_user_id`, `revoked_at` and the user's `id`, `email`, `role`, `plan`,
-    `status`."""
-    return session.execute(
-        select(
-            AuthSession.user_id.label("session_user_id"),
-            AuthSession.revoked_at,
-            User.id,
-            User.email,
-            User.role,
-            User.plan,
-            User.status,
-        )
-        .join(User, User.id == AuthSession.user_id)
-        .where(AuthSession.id == session_id)
-    ).first()
+    `status`. One statement built at import: a request pays neither its construction nor its cache key."""
+    return session.execute(_SESSION_PRINCIPAL, {"session_id": session_id}).first()
 
 
 def get_refresh_token(session: Session, token_hash: str, *, lock: bool = False) -> RefreshToken | None:

@@ -7,6 +7,7 @@ logout or password change ends them at once). Anything wrong with a token — si
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import uuid
@@ -83,11 +84,18 @@ def decode_access_token(settings: UserAuthSettings, token: str) -> AccessClaims:
 
 
 def unverified_audience(token: str) -> Any:
-    """The `aud` claim without verification — only to route a token to its verifier."""
+    """The `aud` claim without verification — only to route a token to its verifier, which then checks the
+    whole token (this claim included). Read from the payload segment alone: PyJWT's unverified decode checks
+    every segment character by character in Python, two thirds of what its verifying decode costs, and every
+    authenticated request pays both."""
     try:
-        return jwt.decode(token, options={"verify_signature": False}).get("aud")
-    except jwt.PyJWTError:
+        _, payload, _ = token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, RecursionError):  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise unauthorized() from None
+    if not isinstance(claims, dict):
+        raise unauthorized()
+    return claims.get("aud")
 
 
 @dataclass(frozen=True)

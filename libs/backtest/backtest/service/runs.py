@@ -155,12 +155,15 @@ def submit_single(
     return RunIds(run_ids=[run_id])
 
 
+_RUN_WITH_JOB = jobs.with_job(repo.RUN, repo.RunRow.job_id)
+
+
 def get_run(
     session: Session, principal: Principal, run_id: uuid.UUID, *, backtest_id: uuid.UUID | None = None
 ) -> RunRead:
     """One run: status, progress, attempts, queue wait, params, stats, artifacts, manifest, error. The run
     and its job in one statement (the most polled read of the API)."""
-    found = jobs.get_with(session, principal, repo.run_query(principal.user_id, run_id), repo.RunRow.job_id)
+    found = jobs.get_with(session, principal, _RUN_WITH_JOB, {"owner_id": principal.user_id, "run_id": run_id})
     if found is None or (backtest_id is not None and found[0].backtest_id != backtest_id):
         raise NotFound("run not found", details={"run_id": str(run_id)})
     row, job = found

@@ -16,7 +16,7 @@ from job_orchestration.service.monitoring import (
     run_time_histogram,
     stats,
 )
-from job_orchestration.service.queries import events, get, get_many, get_with, list_jobs
+from job_orchestration.service.queries import events, get, get_many, get_with, list_jobs, with_job
 from job_orchestration.service.reaper import compact_counts, dispatch, reap
 from job_orchestration.service.submission import submit
 
@@ -39,4 +39,5 @@ __all__ = [
     "run_time_histogram",
     "stats",
     "submit",
+    "with_job",
 ]

@@ -23,11 +23,19 @@ def get(session: Session, principal: Principal, job_id: uuid.UUID) -> JobRead:
     return transitions.to_read(owned(session, principal, job_id))
 
 
-def get_with(session: Session, principal: Principal, stmt: Select, job_id: Any) -> tuple[Any, JobRead] | None:
-    """An object of another context backed by a job, read with its job in one round trip: `stmt` selects
-    that context's row (its own filters, the owner's among them), `job_id` is the column of that row naming
-    its job. None when `stmt` finds nothing; NOT_FOUND, as `get`, when the job is not the caller's."""
-    row = repo.first_with_job(session, stmt, job_id, scope(principal))
+def with_job(stmt: Select, job_id: Any) -> repo.WithJob:
+    """For `get_with`, built once (at import): `stmt` selects another context's row (its own filters, the
+    owner's among them, as bind parameters), `job_id` is the column of that row naming its job."""
+    return repo.with_job(stmt, job_id)
+
+
+def get_with(
+    session: Session, principal: Principal, joined: repo.WithJob, params: dict[str, Any]
+) -> tuple[Any, JobRead] | None:
+    """An object of another context backed by a job, read with its job in one round trip: `joined` from
+    `with_job`, `params` its select's bind parameters. None when the select finds nothing; NOT_FOUND, as
+    `get`, when the job is not the caller's."""
+    row = repo.first_with_job(session, joined, params, scope(principal))
     if row is None:
         return None
     *entity, job = row
