@@ -33,13 +33,18 @@ pytestmark = [pytest.mark.e2e]
 def cluster(settings, test_servers, migrated, tmp_path_factory) -> Iterator[Cluster]:
     """One RQ worker process (under `huice worker`'s supervisor), so that every job goes to its spare, and
     no scheduled job to take that spare first: monitoring's schedules (alerts every minute, retention),
-    which the supervisor's tick submits, are created here and moved a day ahead."""
+    which the supervisor's tick submits, are created here and moved a day ahead; nor any delivery left in the
+    RQ queues by earlier tests (jobs of other databases: each would take the spare, ignored as stale, and
+    a horse busy with one looks like the idle spare, for it writes no job row)."""
     from huice.contexts import configure_contexts
+    from job_orchestration.rq_worker import priority_queues
     from monitoring.config import env_of
     from monitoring.repository import ScheduleRow
     from monitoring.service.schedules import ensure_schedules
 
     db, redis = Database.from_url(migrated, pool_size=1), Redis.from_url(test_servers.redis_url)
+    for queue in priority_queues(redis):
+        queue.empty()
     c = Container(settings=settings, servers=test_servers, db=db, redis=redis)
     configure_contexts(c)
     with db.transaction() as session:
