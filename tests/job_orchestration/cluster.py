@@ -46,7 +46,15 @@ class Cluster:
         self.proc, self.redis_url, self.processes, self.log = proc, redis_url, processes, log
 
     def worker_pids(self) -> list[int]:
-        return [p.pid for p in psutil.Process(self.proc.pid).children() if "worker-process" in " ".join(p.cmdline())]
+        """The live RQ worker processes (a killed one the supervisor has not reaped yet is left out)."""
+        pids = []
+        for p in psutil.Process(self.proc.pid).children():
+            try:
+                if "worker-process" in " ".join(p.cmdline()):
+                    pids.append(p.pid)
+            except psutil.Error:
+                continue
+        return pids
 
     def wait_workers(self, timeout: float = 90.0) -> None:
         client = Redis.from_url(self.redis_url)

@@ -1,7 +1,8 @@
 """One RQ worker process: bootstrap the container, then take work from the priority queues.
 
 The worker class is job_orchestration's `ResilientWorker` (work-horses die with their worker; a Redis
-restart does not end a busy worker). Its RQ heartbeat TTL is `HUICE_WORKER_HEARTBEAT_TTL`, so an idle
+restart does not end a busy worker; one spare work-horse, forked and warmed while the worker is idle, runs
+the next job: `WARM_HORSE` is its warm-up). Its RQ heartbeat TTL is `HUICE_WORKER_HEARTBEAT_TTL`, so an idle
 worker refreshes its heartbeat (every TTL − 15 s) within the live-worker window (`HUICE_JOBS_WORKER_ALIVE_S`)
 that `/ready`, `huice doctor` and the queue statistics accept.
 """
@@ -17,6 +18,7 @@ import socket
 from rq.serializers import JSONSerializer
 
 from huice.bootstrap import Container, build_container, start_error_tracking
+from job_orchestration.jobs import prepare_work_horse
 from job_orchestration.rq_worker import ResilientWorker, priority_queues
 from platform_core.logging import configure_logging
 from platform_core.runtime import set_runtime
@@ -78,6 +80,21 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def warm_engine() -> None:
+    """A spare work-horse's warm-up step (`WARM_HORSE`): run the engine once on a small synthetic series,
+    so that polars' thread pool starts in the horse itself (it could not be started in the parent, see
+    `prewarm`) and the engine's first-call costs are paid while the worker is idle, not by the next job."""
+    from quant import EngineConfig, run_backtest
+    from quant.synthetic import gbm_bars
+
+    run_backtest("ma_cross", gbm_bars(sessions=60), {"fast": 5, "slow": 20}, EngineConfig())
+
+
+# what a spare work-horse does before it waits for its job (`ResilientWorker`): its own database
+# connection first, then the engine
+WARM_HORSE = (prepare_work_horse, warm_engine)
+
+
 def start_zygote() -> None:
     """Start the confined runner's zygote in the worker parent, before the first fork: every work-horse
     then asks it for its confined child (forked, already imported, in milliseconds) instead of starting
@@ -107,6 +124,7 @@ def run_worker_process(burst: bool = False) -> None:
         serializer=JSONSerializer,
         worker_ttl=ttl,
         job_monitoring_interval=max(1, ttl // 4),
+        warm_horse=WARM_HORSE,
     )
     log.info("worker %s listening on %s", name, ",".join(q.name for q in queues))
     try:

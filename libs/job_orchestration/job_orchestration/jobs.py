@@ -27,6 +27,16 @@ def _after_fork(db: Database) -> None:
         _prepared_pid = os.getpid()
 
 
+def prepare_work_horse() -> None:
+    """In a spare work-horse (`rq_worker.ResilientWorker`), before its job arrives: let go of the pool the
+    fork inherited and open this process's own database connection, so that the job's first statement
+    does not wait for a connect (TCP, start-up, authentication)."""
+    env = env_of(runtime())
+    _after_fork(env.db)
+    with env.db.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
 def run(job_id: str) -> str | None:
     """Run one attempt of job `job_id` under its lease; returns the status recorded (None if stale)."""
     env = env_of(runtime())

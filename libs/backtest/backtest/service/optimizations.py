@@ -900,9 +900,12 @@ def run_batch(env: BacktestEnv, job: Any, task_id: uuid.UUID) -> dict[str, Any]:
     ]
     with job.transaction() as session:
         t_w = time.perf_counter()
+        # the optimisation's row is locked before its results go in: inserting them takes a key-share lock
+        # on that row (their foreign key), and two batches that finished together each held one while
+        # waiting for the other's to let their FOR UPDATE through (a deadlock PostgreSQL broke by failing one)
+        row = repo.get_optimization(session, job.owner_id, batch.optimization_id, for_update=True)
         inserted = repo.insert_results(session, records)
         principal = accounts.principal_for_user(session, job.owner_id, via="job")
-        row = repo.get_optimization(session, job.owner_id, batch.optimization_id, for_update=True)
         task = repo.get_task(session, batch.task_id)
         timing = {
             "data_ms": round((t_data - t0) * 1000, 1),
