@@ -14,7 +14,7 @@ from datetime import timedelta
 import psutil
 import pytest
 from redis import Redis
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from huice.bootstrap import Container
 from job_orchestration import service
@@ -48,11 +48,18 @@ def cluster(settings, test_servers, migrated, tmp_path_factory) -> Iterator[Clus
     c = Container(settings=settings, servers=test_servers, db=db, redis=redis)
     configure_contexts(c)
     with db.transaction() as session:
+        before = dict(session.execute(select(ScheduleRow.name, ScheduleRow.next_run_at)).all())
         ensure_schedules(session, env_of(c))
         session.execute(update(ScheduleRow).values(next_run_at=utcnow() + timedelta(days=1)))
-    with run_cluster(migrated, test_servers.redis_url, tmp_path_factory.mktemp("spare-cluster"), 1) as cluster:
-        wait_for(lambda: jobs_where(db, JobRow.status.in_(("queued", "running"))) == 0, timeout=60)
-        yield cluster
+    try:
+        with run_cluster(migrated, test_servers.redis_url, tmp_path_factory.mktemp("spare-cluster"), 1) as cluster:
+            wait_for(lambda: jobs_where(db, JobRow.status.in_(("queued", "running"))) == 0, timeout=60)
+            yield cluster
+    finally:  # the schedules as they were: later tests read them (`tests/huice/test_health.py`: overdue ones)
+        with db.transaction() as session:
+            session.execute(delete(ScheduleRow).where(ScheduleRow.name.not_in(list(before))))
+            for name, next_run_at in before.items():
+                session.execute(update(ScheduleRow).where(ScheduleRow.name == name).values(next_run_at=next_run_at))
     db.dispose()
     redis.close()
 
