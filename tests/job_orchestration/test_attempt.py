@@ -219,6 +219,37 @@ def test_on_ended_hook_runs_when_a_job_ends_without_success_and_cannot_undo_its_
     assert calls == [(failed.id, {"n": 1}, "failed"), (exploding.id, {"explode": True}, "cancelled")]
 
 
+def test_a_job_s_submissions_are_delivered_once_it_has_concluded(committed_db, committed_env, monkeypatch):
+    """A job that submits jobs (a sweep's batch queueing the next batches) hands them to RQ only after its
+    own outcome is recorded: with a concurrency limit of 1 the next batch cannot start before this one
+    ended. Outside an attempt a submission is delivered at its commit, as before."""
+    from job_orchestration import transitions
+
+    delivered: list[tuple[str, str]] = []
+    deliver = transitions.enqueue_now
+
+    def recording(redis, job_id, queue, timeout):
+        submitter = parent[0] if parent else None
+        status = read(committed_db, submitter).status if submitter is not None else None
+        delivered.append((job_id, status))
+        deliver(redis, job_id, queue, timeout)
+
+    monkeypatch.setattr(transitions, "enqueue_now", recording)
+    owner, parent, children = uuid.uuid4(), [], []
+
+    def submitting(ctx):
+        children.append(submit(committed_env, owner, "diag.sleep", {"seconds": 0}).id)
+        assert delivered[-1][0] != str(children[-1])  # committed, not delivered yet
+        return {"submitted": 1}
+
+    committed_env.registry.register("diag.submitting", submitting, max_attempts=1)
+    job = submit(committed_env, owner, "diag.submitting", {})
+    assert delivered[-1] == (str(job.id), None)  # outside an attempt: at its commit
+    parent.append(job.id)
+    assert _execute(committed_env, job.id) == JobStatus.SUCCEEDED
+    assert delivered[-1] == (str(children[0]), JobStatus.SUCCEEDED)
+
+
 def _statements_of(db, call) -> list[str]:
     from sqlalchemy import event
 

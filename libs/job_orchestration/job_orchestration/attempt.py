@@ -376,13 +376,14 @@ def execute(
         return JobStatus.FAILED if conclude(attempt, JobStatus.FAILED, error=error) else None
     keeper = Keeper(attempt, kill)
     keeper.start()
-    try:
-        outcome, kwargs = _run_handler(spec.handler, attempt)
-    finally:
-        keeper.done.set()
-    if outcome is None:
-        return None
-    return outcome if conclude(attempt, outcome, **kwargs) else None
+    with transitions.held_deliveries():  # the jobs it submits start once its outcome is recorded
+        try:
+            outcome, kwargs = _run_handler(spec.handler, attempt)
+        finally:
+            keeper.done.set()
+        if outcome is None:
+            return None
+        return outcome if conclude(attempt, outcome, **kwargs) else None
 
 
 def _run_handler(handler: Callable[[Any], Any], attempt: Attempt) -> tuple[JobStatus | None, dict[str, Any]]:

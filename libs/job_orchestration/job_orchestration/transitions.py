@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,14 +116,41 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str))
 
 
+_HELD: ContextVar[list[Callable[[], None]] | None] = ContextVar("job_orchestration_held_deliveries", default=None)
+
+
 def enqueue_after_commit(session: Session, env: JobsEnv, row: JobRow) -> None:
-    """Hand the job to RQ once the transaction commits (RQ job id = job id)."""
+    """Hand the job to RQ once the transaction commits (RQ job id = job id) — or, when a running job
+    submitted it (`held_deliveries`), once that job has concluded."""
     redis = env.redis
     if redis is None:
         return
     job_id, queue, budget = str(row.id), row.queue, row.budget_s
     timeout = int(budget + env.settings.cancel_grace_s + 2 * env.settings.lease_timeout_s + 30)
-    on_commit(session, lambda: enqueue_now(redis, job_id, queue, timeout))
+    held = _HELD.get()
+    deliver = lambda: enqueue_now(redis, job_id, queue, timeout)  # noqa: E731
+    on_commit(session, deliver if held is None else lambda: held.append(deliver))
+
+
+@contextmanager
+def held_deliveries() -> Iterator[None]:
+    """Around one attempt of a job (`attempt.execute`): the jobs it submits (a sweep's next batches, the
+    owner's jobs it admits) are handed to RQ when the block ends — after the attempt has recorded its
+    outcome — not when their own transaction commits, so that no job it starts overlaps its end (a sweep
+    with a concurrency limit of 1 runs its batches one after another, end to start). A delivery that
+    fails here, or never runs because the work-horse died first, is a queued job the queue does not
+    know: the reaper re-enqueues it (`service.reaper`, after `HUICE_JOBS_ENQUEUE_GRACE_S`)."""
+    held: list[Callable[[], None]] = []
+    token = _HELD.set(held)
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
+        for deliver in held:
+            try:
+                deliver()
+            except Exception as exc:  # the reaper hands it over later
+                log.warning("a job's delivery after its submitter ended failed: %s", type(exc).__name__)
 
 
 def enqueue_now(redis: Any, job_id: str, queue: str, timeout: int) -> None:
