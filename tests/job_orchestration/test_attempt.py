@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -238,22 +239,79 @@ def _statements_of(db, call) -> list[str]:
 def test_progress_and_heartbeats_are_one_write_each_committed_without_waiting_for_the_flush(
     committed_db, committed_env
 ):
-    """Progress is one UPDATE under the lease plus its event (no locking read first) and, like a heartbeat,
-    is committed asynchronously; the lease, results and outcome stay synchronous commits."""
+    """Taking the lease and each progress point are one statement each (the job's UPDATE under the lease
+    and its event's INSERT, no locking read first); progress, like a heartbeat, sets its own transaction's
+    commit asynchronous in that statement; the lease, results and outcome stay synchronous commits."""
     db, env = committed_db, committed_env
     job = submit(env, uuid.uuid4())
-    attempt = Attempt(env, _start(env, job.id))
+    taken: list = []
+    lease = _statements_of(db, lambda: taken.append(_start(env, job.id)))
+    assert len(lease) == 1 and lease[0].startswith("WITH "), lease
+    assert "UPDATE job_orchestration.jobs" in lease[0] and "INSERT INTO job_orchestration.job_events" in lease[0]
+    assert "synchronous_commit" not in lease[0]
+    attempt = Attempt(env, taken[0])
     progress = _statements_of(db, lambda: attempt.progress(30, "loading"))
-    assert progress[0] == "SET LOCAL synchronous_commit TO OFF"
-    assert [s.split()[0] for s in progress[1:]] == ["UPDATE", "INSERT"]
-    assert not any("FOR UPDATE" in s for s in progress)
-    assert _statements_of(db, lambda: beat(db, attempt.lease))[0] == "SET LOCAL synchronous_commit TO OFF"
+    assert len(progress) == 1 and progress[0].startswith("WITH "), progress
+    assert "UPDATE job_orchestration.jobs" in progress[0] and "INSERT INTO job_orchestration.job_events" in progress[0]
+    assert "set_config('synchronous_commit', 'off', true)" in progress[0] and "FOR UPDATE" not in progress[0]
+    heartbeat = _statements_of(db, lambda: beat(db, attempt.lease))
+    assert len(heartbeat) == 1 and "set_config('synchronous_commit', 'off', true)" in heartbeat[0], heartbeat
     outcome = _statements_of(db, lambda: conclude(attempt, JobStatus.SUCCEEDED, result={}))
     assert not any("synchronous_commit" in s for s in outcome)
-    with db.transaction() as session:  # SET LOCAL ends with its transaction
+    with db.transaction() as session:  # the setting ends with its transaction
         from sqlalchemy import text
 
         assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
     current = read(db, job.id)
     assert (current.status, current.progress_message) == (JobStatus.SUCCEEDED, "loading")
     assert event_types(db, job.id) == ["submitted", "enqueued", "started", "progress", "succeeded"]
+
+
+def test_progress_sets_its_commit_asynchronous_for_its_own_transaction(db, env, make_user):
+    """The setting is local to the progress point's transaction (here the test's savepoint inside it)."""
+    from sqlalchemy import text
+
+    from job_orchestration.attempt import _progress_row
+
+    job = submit(env, make_user())
+    lease = _start(env, job.id)
+    with db.transaction() as session:
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        assert _progress_row(session, job.id, lease.token, 10.0, "x", utcnow()) is not None
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
+
+
+def test_the_events_published_are_the_event_rows(committed_db, committed_env):
+    """What a subscriber of `runs.{job_id}` receives for the lease taken, progress points and the outcome is
+    each event row as stored, in order."""
+    from job_orchestration import repository as repo
+    from job_orchestration import transitions
+    from job_orchestration.schemas import JobEvent
+
+    db, env = committed_db, committed_env
+    job = submit(env, uuid.uuid4())
+    pubsub = env.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(transitions.channel(job.id))
+    try:
+        attempt = Attempt(env, start(env, job.id, worker_name="w" * 250, pid=7))
+        attempt.progress(12.5, "first")
+        attempt.progress(140, "m" * 600)
+        assert conclude(attempt, JobStatus.SUCCEEDED, result={"x": 1}) is True
+        published: list[JobEvent] = []
+        deadline = time.monotonic() + 10
+        while len(published) < 4 and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=1.0)  # None too for the subscription's confirmation
+            if message is not None:
+                published.append(JobEvent.model_validate_json(message["data"]))
+    finally:
+        pubsub.close()
+    with db.transaction() as session:
+        stored = [transitions.event_read(e) for e in repo.events_after(session, job.id, None)]
+    assert published == stored[2:]
+    assert [(e.type, e.progress, e.message, e.attempt, e.data) for e in published[:3]] == [
+        ("started", 0.0, "attempt 1 started", 1, {"worker": "w" * 250}),
+        ("progress", 12.5, "first", 1, {}),
+        ("progress", 100.0, "m" * 500, 1, {}),
+    ]
+    current = read(db, job.id)
+    assert current.attempts == 1 and current.started_at == current.attempt_started_at

@@ -102,11 +102,16 @@ def emit(
             ),
         )
     )
+    publish_after_commit(session, env, event)
+    return event
+
+
+def publish_after_commit(session: Session, env: JobsEnv, event: JobEvent) -> None:
+    """Publish a persisted event on `runs.{job_id}` once the transaction commits."""
     redis = env.redis
     if redis is not None:
         body = event.model_dump_json()
-        on_commit(session, lambda: redis.publish(channel(row.id), body))
-    return event
+        on_commit(session, lambda: redis.publish(channel(event.job_id), body))
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
