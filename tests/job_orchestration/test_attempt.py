@@ -258,6 +258,8 @@ def test_progress_and_heartbeats_are_one_write_each_committed_without_waiting_fo
     assert len(heartbeat) == 1 and "set_config('synchronous_commit', 'off', true)" in heartbeat[0], heartbeat
     outcome = _statements_of(db, lambda: conclude(attempt, JobStatus.SUCCEEDED, result={}))
     assert not any("synchronous_commit" in s for s in outcome)
+    assert len(outcome) == 2 and outcome[0].startswith("WITH ") and "pg_advisory_xact_lock" in outcome[0], outcome
+    assert "INSERT INTO job_orchestration.job_events" in outcome[0]  # then the owner's waiting jobs, under the lock
     with db.transaction() as session:  # the setting ends with its transaction
         from sqlalchemy import text
 
@@ -315,3 +317,31 @@ def test_the_events_published_are_the_event_rows(committed_db, committed_env):
     ]
     current = read(db, job.id)
     assert current.attempts == 1 and current.started_at == current.attempt_started_at
+
+
+def test_a_success_stores_what_finishing_the_job_row_did(db, env, make_user):
+    """The success's one statement writes the values `transitions.finish` wrote through the ORM row: a result
+    of None stays SQL NULL, and an earlier attempt's error becomes JSON null (no error)."""
+    from sqlalchemy import text
+
+    owner = make_user()
+    plain, retried = submit(env, owner), submit(env, owner)
+    first = Attempt(env, _start(env, plain.id))
+    assert conclude(first, JobStatus.SUCCEEDED, result=None) is True
+    failing = Attempt(env, _start(env, retried.id))
+    assert conclude(failing, JobStatus.FAILED, error={"code": "X", "message": "flaky"}, deterministic=False)
+    with db.transaction() as session:
+        session.execute(text("UPDATE job_orchestration.jobs SET not_before = NULL, enqueued_at = now() WHERE id = :id"),
+                        {"id": retried.id})  # fmt: skip
+    second = Attempt(env, _start(env, retried.id))
+    assert conclude(second, JobStatus.SUCCEEDED, result={"n": 2}) is True
+    stored = (
+        "SELECT status, progress, result::text, error::text, lease_token FROM job_orchestration.jobs WHERE id = :id"
+    )
+    with db.transaction() as session:
+        assert tuple(session.execute(text(stored), {"id": plain.id}).one()) == ("succeeded", 100.0, None, None, None)
+        assert tuple(session.execute(text(stored), {"id": retried.id}).one()) == (
+            "succeeded", 100.0, '{"n": 2}', "null", None
+        )  # fmt: skip
+    assert read(db, retried.id).error is None
+    assert event_types(db, retried.id)[-2:] == ["started", "succeeded"]

@@ -20,7 +20,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, insert, literal, literal_column, select, true, update
+from sqlalchemy import (
+    Select,
+    String,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -382,6 +395,8 @@ def _conclude_once(
     deterministic: bool,
 ) -> bool:
     env, lease = attempt.env, attempt.lease
+    if outcome == JobStatus.SUCCEEDED and error is None:
+        return _succeed(attempt, result)
     with attempt.db.transaction() as session:
         row = repo.held(session, lease.job_id, lease.token)
         if row is None:
@@ -394,6 +409,50 @@ def _conclude_once(
             transitions.finish(session, env, row, JobStatus.CANCELLED, now, message="cancelled while running")
         else:
             transitions.finish(session, env, row, outcome, now, result=result, error=error)
+        return True
+
+
+_SUCCEEDED_MOVED = (
+    update(_jobs)
+    .where(
+        _jobs.c.id == bindparam("job_id"),
+        _jobs.c.lease_token == bindparam("token"),
+        _jobs.c.status == JobStatus.RUNNING,
+    )
+    .values(
+        status=JobStatus.SUCCEEDED,
+        finished_at=bindparam("now"),
+        lease_token=None,
+        not_before=None,
+        progress=100.0,
+        result=bindparam("result", type_=JSONB(none_as_null=True)),
+        error=case((_jobs.c.error.is_(None), null()), else_=literal_column("'null'::jsonb")),
+    )
+    .returning(*_MOVED, _jobs.c.owner_id)
+    .cte("moved")
+)
+_SUCCEEDED = _with_event(
+    _SUCCEEDED_MOVED, EventType.SUCCEEDED, literal("", String), repo.owner_lock(_SUCCEEDED_MOVED.c.owner_id)
+)
+"""`transitions.finish` of a success in one statement with the lease check (the UPDATE under the lease in
+place of a locking read first) and the owner's lock `admit` then needs: the values the ORM would write —
+`error` becomes JSON null only where it held an error (an earlier attempt's), and a result of None leaves
+SQL NULL, as an unchanged attribute does."""
+
+
+def _succeed(attempt: Attempt, result: dict[str, Any] | None) -> bool:
+    """`_conclude_once` of a success: the job finished with its event and the owner locked in one statement,
+    then the owner's next jobs admitted."""
+    env, lease = attempt.env, attempt.lease
+    with attempt.db.transaction() as session:
+        now = utcnow()
+        params = {"job_id": lease.job_id, "token": lease.token, "result": result, "data": {}, "now": now}
+        row = session.execute(_SUCCEEDED, params).first()
+        if row is None:
+            log.warning("job %s: attempt %s lost its lease; outcome dropped", lease.job_id, lease.attempt)
+            return False
+        transitions.publish_after_commit(session, env, _event(row, EventType.SUCCEEDED, "", {}, now))
+        transitions.admit(session, env, row.owner_id, now, exclude=frozenset({row.id}), locked=True)
         return True
 
 
@@ -412,6 +471,7 @@ def warm(env: JobsEnv) -> None:
             repo.held(session, ghost, token)
             repo.held(session, ghost, token, lock=False)
             _lease_row(session, ghost, token, "", 0, {}, now)
+            session.execute(_SUCCEEDED, {"job_id": ghost, "token": token, "result": None, "data": {}, "now": now})
             _beat_row(session, ghost, token)
             _progress_row(session, ghost, token, 0.0, "", now)
             repo.lock_owner(session, ghost)

@@ -146,9 +146,13 @@ def admit(
     owner_id: uuid.UUID,
     now: datetime,
     exclude: frozenset[uuid.UUID] = frozenset(),
+    *,
+    locked: bool = False,
 ) -> list[uuid.UUID]:
-    """Hand the owner's due waiting jobs to RQ while the owner is under its concurrency limit."""
-    repo.lock_owner(session, owner_id)
+    """Hand the owner's due waiting jobs to RQ while the owner is under its concurrency limit. `locked`: the
+    transaction holds the owner's lock already (`repo.owner_lock`, in an earlier statement of it)."""
+    if not locked:
+        repo.lock_owner(session, owner_id)
     candidates = [r for r in repo.waiting(session, owner_id, now, limit=50) if r.id not in exclude]
     if not candidates:
         return []
