@@ -220,13 +220,15 @@ def test_on_ended_hook_runs_when_a_job_ends_without_success_and_cannot_undo_its_
     assert calls == [(failed.id, {"n": 1}, "failed"), (exploding.id, {"explode": True}, "cancelled")]
 
 
-def _statements_of(db, call) -> list[str]:
+def _statements_of(db, call, autocommit: list | None = None) -> list[str]:
     from sqlalchemy import event
 
     seen: list[str] = []
 
     def record(conn, cursor, statement, *args) -> None:
         seen.append(" ".join(statement.split()))
+        if autocommit is not None:
+            autocommit.append(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
@@ -250,12 +252,16 @@ def test_progress_and_heartbeats_are_one_write_each_committed_without_waiting_fo
     assert "UPDATE job_orchestration.jobs" in lease[0] and "INSERT INTO job_orchestration.job_events" in lease[0]
     assert "synchronous_commit" not in lease[0]
     attempt = Attempt(env, taken[0])
-    progress = _statements_of(db, lambda: attempt.progress(30, "loading"))
+    alone: list[bool] = []
+    progress = _statements_of(db, lambda: attempt.progress(30, "loading"), alone)
     assert len(progress) == 1 and progress[0].startswith("WITH "), progress
+    assert alone == [True]  # its own transaction: no BEGIN nor COMMIT round trip
     assert "UPDATE job_orchestration.jobs" in progress[0] and "INSERT INTO job_orchestration.job_events" in progress[0]
     assert "set_config('synchronous_commit', 'off', true)" in progress[0] and "FOR UPDATE" not in progress[0]
-    heartbeat = _statements_of(db, lambda: beat(db, attempt.lease))
+    alone.clear()
+    heartbeat = _statements_of(db, lambda: beat(db, attempt.lease), alone)
     assert len(heartbeat) == 1 and "set_config('synchronous_commit', 'off', true)" in heartbeat[0], heartbeat
+    assert alone == [True]
     outcome = _statements_of(db, lambda: conclude(attempt, JobStatus.SUCCEEDED, result={}))
     assert not any("synchronous_commit" in s for s in outcome)
     assert len(outcome) == 2 and outcome[0].startswith("WITH ") and "pg_advisory_xact_lock" in outcome[0], outcome

@@ -179,17 +179,23 @@ statement returns, so only when something was written."""
 
 def beat(db: Database, lease: Lease) -> JobRow | None:
     """Heartbeat the lease; the job row when still held, None when the lease is lost."""
-    with db.transaction() as session:
-        return _beat_row(session, lease.job_id, lease.token)
+    return db.alone(_BEAT, {"job_id": lease.job_id, "token": lease.token, "now": utcnow()})
+
+
+_BEAT = (
+    update(_jobs)
+    .where(
+        _jobs.c.id == bindparam("job_id"),
+        _jobs.c.lease_token == bindparam("token"),
+        _jobs.c.status == JobStatus.RUNNING,
+    )
+    .values(heartbeat_at=bindparam("now"))
+    .returning(_jobs.c.cancel_requested_at, _SYNC_OFF)
+)
 
 
 def _beat_row(session: Session, job_id: uuid.UUID, token: str) -> Any:
-    return session.execute(
-        update(JobRow)
-        .where(JobRow.id == job_id, JobRow.lease_token == token, JobRow.status == JobStatus.RUNNING)
-        .values(heartbeat_at=utcnow())
-        .returning(JobRow.cancel_requested_at, _SYNC_OFF)
-    ).first()
+    return session.execute(_BEAT, {"job_id": job_id, "token": token, "now": utcnow()}).first()
 
 
 _PROGRESS = _with_event(
@@ -209,11 +215,14 @@ _PROGRESS = _with_event(
 )
 
 
+def _progress_params(job_id: uuid.UUID, token: str, pct: float, message: str, now: Any) -> dict[str, Any]:
+    return {"job_id": job_id, "token": token, "pct": pct, "message": message, "data": {}, "now": now}
+
+
 def _progress_row(session: Session, job_id: uuid.UUID, token: str, pct: float, message: str, now: Any) -> Any:
     """The job's progress recorded with its event (`message` already cut to size), committed without waiting
     for the flush (`_SYNC_OFF`); None when `token` lost the lease or a cancel was requested."""
-    params = {"job_id": job_id, "token": token, "pct": pct, "message": message, "data": {}, "now": now}
-    return session.execute(_PROGRESS, params).first()
+    return session.execute(_PROGRESS, _progress_params(job_id, token, pct, message, now)).first()
 
 
 _UNREACHABLE = object()  # a heartbeat that could not reach the database
@@ -259,19 +268,20 @@ class Attempt:
     def _record_progress(self, pct: float, message: str) -> None:
         """One statement: the UPDATE under the lease (no cancel requested) and the progress event, committed
         without waiting for the WAL flush. Nothing is written when the lease is lost or a cancel was
-        requested; which of the two is read afterwards (a statement of its own, whose snapshot sees a cancel
-        committed while the UPDATE waited for the row)."""
-        with self.db.transaction() as session:
-            now, message = utcnow(), message[:500]
-            row = _progress_row(session, self.job_id, self.lease.token, pct, message, now)
-            if row is None:
+        requested; which of the two is read afterwards (a unit of work of its own, whose snapshot sees a
+        cancel committed while the UPDATE waited for the row). The statement is its own transaction
+        (`Database.alone`: no BEGIN or COMMIT round trip), so its event is published once it returns."""
+        now, message = utcnow(), message[:500]
+        row = self.db.alone(_PROGRESS, _progress_params(self.job_id, self.lease.token, pct, message, now))
+        if row is None:
+            with self.db.transaction() as session:
                 held = repo.held(session, self.job_id, self.lease.token, lock=False)
-                if held is not None and held.cancel_requested_at is not None:
-                    self.cancel_seen.set()
-                    raise JobCancelled(str(self.job_id))
-                self.lost.set()
-                raise LeaseLost(str(self.job_id))
-            transitions.publish_after_commit(session, self.env, _event(row, EventType.PROGRESS, message, {}, now))
+            if held is not None and held.cancel_requested_at is not None:
+                self.cancel_seen.set()
+                raise JobCancelled(str(self.job_id))
+            self.lost.set()
+            raise LeaseLost(str(self.job_id))
+        transitions.publish_committed(self.env, _event(row, EventType.PROGRESS, message, {}, now))
 
     def heartbeat(self) -> None:
         """Prove the lease is still held (LeaseLost otherwise); a no-op while the database is unreachable."""

@@ -106,6 +106,17 @@ def emit(
     return event
 
 
+def publish_committed(env: JobsEnv, event: JobEvent) -> None:
+    """Publish an event whose write has committed (a statement that was its own transaction) on
+    `runs.{job_id}` now; like an after-commit hook, a failure is logged and never undoes the write."""
+    if env.redis is None:
+        return
+    try:
+        env.redis.publish(channel(event.job_id), event.model_dump_json())
+    except Exception:
+        log.exception("event of job %s not published", event.job_id)
+
+
 def publish_after_commit(session: Session, env: JobsEnv, event: JobEvent) -> None:
     """Publish a persisted event on `runs.{job_id}` once the transaction commits."""
     redis = env.redis
