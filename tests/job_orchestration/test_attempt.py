@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -250,13 +251,15 @@ def test_a_job_s_submissions_are_delivered_once_it_has_concluded(committed_db, c
     assert delivered[-1] == (str(children[0]), JobStatus.SUCCEEDED)
 
 
-def _statements_of(db, call) -> list[str]:
+def _statements_of(db, call, autocommit: list | None = None) -> list[str]:
     from sqlalchemy import event
 
     seen: list[str] = []
 
     def record(conn, cursor, statement, *args) -> None:
         seen.append(" ".join(statement.split()))
+        if autocommit is not None:
+            autocommit.append(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
@@ -269,22 +272,113 @@ def _statements_of(db, call) -> list[str]:
 def test_progress_and_heartbeats_are_one_write_each_committed_without_waiting_for_the_flush(
     committed_db, committed_env
 ):
-    """Progress is one UPDATE under the lease plus its event (no locking read first) and, like a heartbeat,
-    is committed asynchronously; the lease, results and outcome stay synchronous commits."""
+    """Taking the lease and each progress point are one statement each (the job's UPDATE under the lease
+    and its event's INSERT, no locking read first); progress, like a heartbeat, sets its own transaction's
+    commit asynchronous in that statement; the lease, results and outcome stay synchronous commits."""
     db, env = committed_db, committed_env
     job = submit(env, uuid.uuid4())
-    attempt = Attempt(env, _start(env, job.id))
-    progress = _statements_of(db, lambda: attempt.progress(30, "loading"))
-    assert progress[0] == "SET LOCAL synchronous_commit TO OFF"
-    assert [s.split()[0] for s in progress[1:]] == ["UPDATE", "INSERT"]
-    assert not any("FOR UPDATE" in s for s in progress)
-    assert _statements_of(db, lambda: beat(db, attempt.lease))[0] == "SET LOCAL synchronous_commit TO OFF"
+    taken: list = []
+    lease = _statements_of(db, lambda: taken.append(_start(env, job.id)))
+    assert len(lease) == 1 and lease[0].startswith("WITH "), lease
+    assert "UPDATE job_orchestration.jobs" in lease[0] and "INSERT INTO job_orchestration.job_events" in lease[0]
+    assert "synchronous_commit" not in lease[0]
+    attempt = Attempt(env, taken[0])
+    alone: list[bool] = []
+    progress = _statements_of(db, lambda: attempt.progress(30, "loading"), alone)
+    assert len(progress) == 1 and progress[0].startswith("WITH "), progress
+    assert alone == [True]  # its own transaction: no BEGIN nor COMMIT round trip
+    assert "UPDATE job_orchestration.jobs" in progress[0] and "INSERT INTO job_orchestration.job_events" in progress[0]
+    assert "set_config('synchronous_commit', 'off', true)" in progress[0] and "FOR UPDATE" not in progress[0]
+    alone.clear()
+    heartbeat = _statements_of(db, lambda: beat(db, attempt.lease), alone)
+    assert len(heartbeat) == 1 and "set_config('synchronous_commit', 'off', true)" in heartbeat[0], heartbeat
+    assert alone == [True]
     outcome = _statements_of(db, lambda: conclude(attempt, JobStatus.SUCCEEDED, result={}))
     assert not any("synchronous_commit" in s for s in outcome)
-    with db.transaction() as session:  # SET LOCAL ends with its transaction
+    assert len(outcome) == 2 and outcome[0].startswith("WITH ") and "pg_advisory_xact_lock" in outcome[0], outcome
+    assert "INSERT INTO job_orchestration.job_events" in outcome[0]  # then the owner's waiting jobs, under the lock
+    with db.transaction() as session:  # the setting ends with its transaction
         from sqlalchemy import text
 
         assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
     current = read(db, job.id)
     assert (current.status, current.progress_message) == (JobStatus.SUCCEEDED, "loading")
     assert event_types(db, job.id) == ["submitted", "enqueued", "started", "progress", "succeeded"]
+
+
+def test_progress_sets_its_commit_asynchronous_for_its_own_transaction(db, env, make_user):
+    """The setting is local to the progress point's transaction (here the test's savepoint inside it)."""
+    from sqlalchemy import text
+
+    from job_orchestration.attempt import _progress_row
+
+    job = submit(env, make_user())
+    lease = _start(env, job.id)
+    with db.transaction() as session:
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        assert _progress_row(session, job.id, lease.token, 10.0, "x", utcnow()) is not None
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
+
+
+def test_the_events_published_are_the_event_rows(committed_db, committed_env):
+    """What a subscriber of `runs.{job_id}` receives for the lease taken, progress points and the outcome is
+    each event row as stored, in order."""
+    from job_orchestration import repository as repo
+    from job_orchestration import transitions
+    from job_orchestration.schemas import JobEvent
+
+    db, env = committed_db, committed_env
+    job = submit(env, uuid.uuid4())
+    pubsub = env.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(transitions.channel(job.id))
+    try:
+        attempt = Attempt(env, start(env, job.id, worker_name="w" * 250, pid=7))
+        attempt.progress(12.5, "first")
+        attempt.progress(140, "m" * 600)
+        assert conclude(attempt, JobStatus.SUCCEEDED, result={"x": 1}) is True
+        published: list[JobEvent] = []
+        deadline = time.monotonic() + 10
+        while len(published) < 4 and time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=1.0)  # None too for the subscription's confirmation
+            if message is not None:
+                published.append(JobEvent.model_validate_json(message["data"]))
+    finally:
+        pubsub.close()
+    with db.transaction() as session:
+        stored = [transitions.event_read(e) for e in repo.events_after(session, job.id, None)]
+    assert published == stored[2:]
+    assert [(e.type, e.progress, e.message, e.attempt, e.data) for e in published[:3]] == [
+        ("started", 0.0, "attempt 1 started", 1, {"worker": "w" * 250}),
+        ("progress", 12.5, "first", 1, {}),
+        ("progress", 100.0, "m" * 500, 1, {}),
+    ]
+    current = read(db, job.id)
+    assert current.attempts == 1 and current.started_at == current.attempt_started_at
+
+
+def test_a_success_stores_what_finishing_the_job_row_did(db, env, make_user):
+    """The success's one statement writes the values `transitions.finish` wrote through the ORM row: a result
+    of None stays SQL NULL, and an earlier attempt's error becomes JSON null (no error)."""
+    from sqlalchemy import text
+
+    owner = make_user()
+    plain, retried = submit(env, owner), submit(env, owner)
+    first = Attempt(env, _start(env, plain.id))
+    assert conclude(first, JobStatus.SUCCEEDED, result=None) is True
+    failing = Attempt(env, _start(env, retried.id))
+    assert conclude(failing, JobStatus.FAILED, error={"code": "X", "message": "flaky"}, deterministic=False)
+    with db.transaction() as session:
+        session.execute(text("UPDATE job_orchestration.jobs SET not_before = NULL, enqueued_at = now() WHERE id = :id"),
+                        {"id": retried.id})  # fmt: skip
+    second = Attempt(env, _start(env, retried.id))
+    assert conclude(second, JobStatus.SUCCEEDED, result={"n": 2}) is True
+    stored = (
+        "SELECT status, progress, result::text, error::text, lease_token FROM job_orchestration.jobs WHERE id = :id"
+    )
+    with db.transaction() as session:
+        assert tuple(session.execute(text(stored), {"id": plain.id}).one()) == ("succeeded", 100.0, None, None, None)
+        assert tuple(session.execute(text(stored), {"id": retried.id}).one()) == (
+            "succeeded", 100.0, '{"n": 2}', "null", None
+        )  # fmt: skip
+    assert read(db, retried.id).error is None
+    assert event_types(db, retried.id)[-2:] == ["started", "succeeded"]

@@ -122,3 +122,24 @@ def test_a_pooled_connection_is_pinged_only_after_it_sat_idle(test_servers, monk
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_a_statement_alone_is_its_own_transaction(committed_db: Database, db: Database) -> None:
+    """Over the engine: in autocommit (no BEGIN before it nor COMMIT after); over an outer connection (a
+    rolled-back test): a unit of work inside it. Its first row, None when there is none."""
+    modes: list[object] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        modes.append(conn.get_execution_options().get("isolation_level"))
+
+    event.listen(committed_db.engine, "before_cursor_execute", seen)
+    try:
+        row = committed_db.alone(text("SELECT :v AS v"), {"v": 7})
+    finally:
+        event.remove(committed_db.engine, "before_cursor_execute", seen)
+    assert tuple(row) == (7,) and modes == ["AUTOCOMMIT"]
+    _scratch_table(db)
+    assert tuple(db.alone(text("INSERT INTO scratch VALUES (:v) RETURNING v"), {"v": 9})) == (9,)
+    with db.transaction() as s:
+        assert s.execute(text("SELECT count(*) FROM scratch WHERE v = 9")).scalar_one() == 1
+    assert committed_db.alone(text("SELECT 1 WHERE false"), {}) is None

@@ -20,7 +20,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import (
+    Select,
+    String,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -37,7 +51,8 @@ from job_orchestration.domain import (
     error_of,
     is_deterministic,
 )
-from job_orchestration.repository import JobRow
+from job_orchestration.repository import TS, JobEventRow, JobRow
+from job_orchestration.schemas import JobEvent
 from platform_core.db import Database
 from platform_core.errors import AppError, ErrorCode
 from platform_core.ids import new_token, utcnow
@@ -65,63 +80,149 @@ class Lease:
     started_monotonic: float = field(default_factory=time.monotonic)
 
 
-def start(env: JobsEnv, job_id: uuid.UUID, *, worker_name: str, pid: int) -> Lease | None:
-    """Take the lease of a queued job handed to RQ; None when this delivery is stale (not queued any more)."""
-    with env.db.transaction() as session:
-        row = repo.get(session, job_id, for_update=True)
-        if row is None or row.status != JobStatus.QUEUED or row.enqueued_at is None:
-            return None
-        now = utcnow()
-        token = new_token(24)
-        row.status, row.attempts, row.lease_token = JobStatus.RUNNING, row.attempts + 1, token
-        row.attempt_started_at, row.heartbeat_at, row.not_before = now, now, None
-        row.started_at = row.started_at or now
-        row.worker_name, row.worker_pid = worker_name[:200], pid
-        session.flush()
-        transitions.emit(
-            session, env, row, EventType.STARTED, now, f"attempt {row.attempts} started", worker=worker_name
+_jobs, _events = JobRow.__table__, JobEventRow.__table__
+
+
+def _with_event(moved: Any, type_: EventType, message: Any, *extra: Any) -> Select:
+    """`moved` (a CTE updating one job … RETURNING its new state) and, in the same statement, the event of
+    that state (`transitions.emit`'s row): one round trip where an UPDATE and an INSERT took two. Selects
+    the columns of `moved`, `extra` and the event's `event_id`; no row when nothing was updated (nor
+    inserted)."""
+    event = (
+        insert(_events)
+        .from_select(
+            ["job_id", "type", "status", "progress", "message", "attempt", "data", "created_at"],
+            select(
+                moved.c.id,
+                literal(str(type_), String),
+                moved.c.status,
+                moved.c.progress,
+                message,
+                moved.c.attempts,
+                bindparam("data", type_=JSONB),
+                bindparam("now", type_=TS),
+            ),
         )
+        .returning(_events.c.id.label("event_id"))
+        .cte("event")
+    )
+    return select(*moved.c, *extra, event.c.event_id).select_from(moved.join(event, true()))
+
+
+_MOVED = (_jobs.c.id, _jobs.c.status, _jobs.c.progress, _jobs.c.attempts)
+
+_LEASE_MOVED = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("job_id"), _jobs.c.status == JobStatus.QUEUED, _jobs.c.enqueued_at.is_not(None))
+    .values(
+        status=JobStatus.RUNNING,
+        attempts=_jobs.c.attempts + 1,
+        lease_token=bindparam("token"),
+        attempt_started_at=bindparam("now"),
+        heartbeat_at=bindparam("now"),
+        not_before=None,
+        started_at=func.coalesce(_jobs.c.started_at, bindparam("now")),
+        worker_name=bindparam("worker"),
+        worker_pid=bindparam("pid"),
+    )
+    .returning(*_MOVED, _jobs.c.kind, _jobs.c.owner_id, _jobs.c.payload, _jobs.c.budget_s)
+    .cte("moved")
+)
+_LEASE = _with_event(_LEASE_MOVED, EventType.STARTED, func.concat("attempt ", _LEASE_MOVED.c.attempts, " started"))
+
+
+def start(env: JobsEnv, job_id: uuid.UUID, *, worker_name: str, pid: int) -> Lease | None:
+    """Take the lease of a queued job handed to RQ; None when this delivery is stale (not queued any more).
+    One statement: the UPDATE under the condition (queued and handed to RQ — a locking read first would
+    see the same row, as the UPDATE re-checks it after any concurrent change) and the STARTED event."""
+    with env.db.transaction() as session:
+        now, token = utcnow(), new_token(24)
+        data = {"worker": worker_name}
+        row = _lease_row(session, job_id, token, worker_name, pid, data, now)
+        if row is None:
+            return None
+        message = f"attempt {row.attempts} started"
+        transitions.publish_after_commit(session, env, _event(row, EventType.STARTED, message, data, now))
         return Lease(row.id, token, row.attempts, row.kind, row.owner_id, dict(row.payload), row.budget_s)
 
 
-def best_effort_commit(session: Session) -> None:
-    """Commit this transaction without waiting for its WAL flush (`synchronous_commit = off` for it
-    alone): other sessions see it at once, and only a crash of PostgreSQL itself within a fraction of a
-    second could lose it. For the writes an attempt makes on the way — heartbeats and progress, which
-    the next one supersedes — never for the lease, the results or the outcome. Saves a disk flush
-    (milliseconds) per write."""
-    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+def _lease_row(
+    session: Session, job_id: uuid.UUID, token: str, worker: str, pid: int, data: dict[str, Any], now: Any
+) -> Any:
+    params = {"job_id": job_id, "token": token, "worker": worker[:200], "pid": pid, "data": data, "now": now}
+    return session.execute(_LEASE, params).first()
+
+
+def _event(row: Any, type_: EventType, message: str, data: dict[str, Any], now: Any) -> JobEvent:
+    """The event `_with_event` stored, as `transitions.event_read` reads it back."""
+    return JobEvent(
+        id=row.event_id,
+        job_id=row.id,
+        type=type_,
+        status=row.status,
+        progress=row.progress,
+        message=message,
+        attempt=row.attempts,
+        data=data,
+        at=now,
+    )
+
+
+_SYNC_OFF = literal_column("set_config('synchronous_commit', 'off', true)")
+"""Selected by the writes an attempt makes on the way — heartbeats and progress, which the next one
+supersedes — never by the lease, the results or the outcome: their transaction alone commits without
+waiting for its WAL flush (`SET LOCAL synchronous_commit TO OFF`, in the write's own statement rather than
+one round trip more). Other sessions see the write at once; only a crash of PostgreSQL itself within a
+fraction of a second could lose it. Saves a disk flush (milliseconds) per write. Evaluated for the row the
+statement returns, so only when something was written."""
 
 
 def beat(db: Database, lease: Lease) -> JobRow | None:
     """Heartbeat the lease; the job row when still held, None when the lease is lost."""
-    with db.transaction() as session:
-        best_effort_commit(session)
-        return _beat_row(session, lease.job_id, lease.token)
+    return db.alone(_BEAT, {"job_id": lease.job_id, "token": lease.token, "now": utcnow()})
+
+
+_BEAT = (
+    update(_jobs)
+    .where(
+        _jobs.c.id == bindparam("job_id"),
+        _jobs.c.lease_token == bindparam("token"),
+        _jobs.c.status == JobStatus.RUNNING,
+    )
+    .values(heartbeat_at=bindparam("now"))
+    .returning(_jobs.c.cancel_requested_at, _SYNC_OFF)
+)
 
 
 def _beat_row(session: Session, job_id: uuid.UUID, token: str) -> Any:
-    return session.execute(
-        update(JobRow)
-        .where(JobRow.id == job_id, JobRow.lease_token == token, JobRow.status == JobStatus.RUNNING)
-        .values(heartbeat_at=utcnow())
-        .returning(JobRow.cancel_requested_at)
-    ).first()
+    return session.execute(_BEAT, {"job_id": job_id, "token": token, "now": utcnow()}).first()
+
+
+_PROGRESS = _with_event(
+    update(_jobs)
+    .where(
+        _jobs.c.id == bindparam("job_id"),
+        _jobs.c.lease_token == bindparam("token"),
+        _jobs.c.status == JobStatus.RUNNING,
+        _jobs.c.cancel_requested_at.is_(None),
+    )
+    .values(progress=bindparam("pct"), progress_message=bindparam("message"), heartbeat_at=bindparam("now"))
+    .returning(*_MOVED)
+    .cte("moved"),
+    EventType.PROGRESS,
+    bindparam("message", type_=String),
+    _SYNC_OFF,
+)
+
+
+def _progress_params(job_id: uuid.UUID, token: str, pct: float, message: str, now: Any) -> dict[str, Any]:
+    return {"job_id": job_id, "token": token, "pct": pct, "message": message, "data": {}, "now": now}
 
 
 def _progress_row(session: Session, job_id: uuid.UUID, token: str, pct: float, message: str, now: Any) -> Any:
-    """The job row with its progress recorded, None when `token` lost the lease or a cancel was requested."""
-    return session.execute(
-        update(JobRow)
-        .where(
-            JobRow.id == job_id,
-            JobRow.lease_token == token,
-            JobRow.status == JobStatus.RUNNING,
-            JobRow.cancel_requested_at.is_(None),
-        )
-        .values(progress=pct, progress_message=message[:500], heartbeat_at=now)
-        .returning(JobRow)
-    ).scalar_one_or_none()
+    """The job's progress recorded with its event (`message` already cut to size), committed without waiting
+    for the flush (`_SYNC_OFF`); None when `token` lost the lease or a cancel was requested."""
+    return session.execute(_PROGRESS, _progress_params(job_id, token, pct, message, now)).first()
 
 
 _UNREACHABLE = object()  # a heartbeat that could not reach the database
@@ -165,21 +266,22 @@ class Attempt:
             log.warning("progress of job %s not recorded: database unavailable", self.job_id)
 
     def _record_progress(self, pct: float, message: str) -> None:
-        """One UPDATE under the lease (no cancel requested) and the progress event, committed without
-        waiting for the WAL flush (`best_effort_commit`). Nothing is written when the lease is lost or a
-        cancel was requested."""
-        with self.db.transaction() as session:
-            best_effort_commit(session)
-            now = utcnow()
-            row = _progress_row(session, self.job_id, self.lease.token, pct, message, now)
-            if row is None:
+        """One statement: the UPDATE under the lease (no cancel requested) and the progress event, committed
+        without waiting for the WAL flush. Nothing is written when the lease is lost or a cancel was
+        requested; which of the two is read afterwards (a unit of work of its own, whose snapshot sees a
+        cancel committed while the UPDATE waited for the row). The statement is its own transaction
+        (`Database.alone`: no BEGIN or COMMIT round trip), so its event is published once it returns."""
+        now, message = utcnow(), message[:500]
+        row = self.db.alone(_PROGRESS, _progress_params(self.job_id, self.lease.token, pct, message, now))
+        if row is None:
+            with self.db.transaction() as session:
                 held = repo.held(session, self.job_id, self.lease.token, lock=False)
-                if held is not None and held.cancel_requested_at is not None:
-                    self.cancel_seen.set()
-                    raise JobCancelled(str(self.job_id))
-                self.lost.set()
-                raise LeaseLost(str(self.job_id))
-            transitions.emit(session, self.env, row, EventType.PROGRESS, now, message)
+            if held is not None and held.cancel_requested_at is not None:
+                self.cancel_seen.set()
+                raise JobCancelled(str(self.job_id))
+            self.lost.set()
+            raise LeaseLost(str(self.job_id))
+        transitions.publish_committed(self.env, _event(row, EventType.PROGRESS, message, {}, now))
 
     def heartbeat(self) -> None:
         """Prove the lease is still held (LeaseLost otherwise); a no-op while the database is unreachable."""
@@ -303,6 +405,8 @@ def _conclude_once(
     deterministic: bool,
 ) -> bool:
     env, lease = attempt.env, attempt.lease
+    if outcome == JobStatus.SUCCEEDED and error is None:
+        return _succeed(attempt, result)
     with attempt.db.transaction() as session:
         row = repo.held(session, lease.job_id, lease.token)
         if row is None:
@@ -315,6 +419,50 @@ def _conclude_once(
             transitions.finish(session, env, row, JobStatus.CANCELLED, now, message="cancelled while running")
         else:
             transitions.finish(session, env, row, outcome, now, result=result, error=error)
+        return True
+
+
+_SUCCEEDED_MOVED = (
+    update(_jobs)
+    .where(
+        _jobs.c.id == bindparam("job_id"),
+        _jobs.c.lease_token == bindparam("token"),
+        _jobs.c.status == JobStatus.RUNNING,
+    )
+    .values(
+        status=JobStatus.SUCCEEDED,
+        finished_at=bindparam("now"),
+        lease_token=None,
+        not_before=None,
+        progress=100.0,
+        result=bindparam("result", type_=JSONB(none_as_null=True)),
+        error=case((_jobs.c.error.is_(None), null()), else_=literal_column("'null'::jsonb")),
+    )
+    .returning(*_MOVED, _jobs.c.owner_id)
+    .cte("moved")
+)
+_SUCCEEDED = _with_event(
+    _SUCCEEDED_MOVED, EventType.SUCCEEDED, literal("", String), repo.owner_lock(_SUCCEEDED_MOVED.c.owner_id)
+)
+"""`transitions.finish` of a success in one statement with the lease check (the UPDATE under the lease in
+place of a locking read first) and the owner's lock `admit` then needs: the values the ORM would write —
+`error` becomes JSON null only where it held an error (an earlier attempt's), and a result of None leaves
+SQL NULL, as an unchanged attribute does."""
+
+
+def _succeed(attempt: Attempt, result: dict[str, Any] | None) -> bool:
+    """`_conclude_once` of a success: the job finished with its event and the owner locked in one statement,
+    then the owner's next jobs admitted."""
+    env, lease = attempt.env, attempt.lease
+    with attempt.db.transaction() as session:
+        now = utcnow()
+        params = {"job_id": lease.job_id, "token": lease.token, "result": result, "data": {}, "now": now}
+        row = session.execute(_SUCCEEDED, params).first()
+        if row is None:
+            log.warning("job %s: attempt %s lost its lease; outcome dropped", lease.job_id, lease.attempt)
+            return False
+        transitions.publish_after_commit(session, env, _event(row, EventType.SUCCEEDED, "", {}, now))
+        transitions.admit(session, env, row.owner_id, now, exclude=frozenset({row.id}), locked=True)
         return True
 
 
@@ -332,7 +480,8 @@ def warm(env: JobsEnv) -> None:
             repo.get(session, ghost, for_update=True)
             repo.held(session, ghost, token)
             repo.held(session, ghost, token, lock=False)
-            best_effort_commit(session)
+            _lease_row(session, ghost, token, "", 0, {}, now)
+            session.execute(_SUCCEEDED, {"job_id": ghost, "token": token, "result": None, "data": {}, "now": now})
             _beat_row(session, ghost, token)
             _progress_row(session, ghost, token, 0.0, "", now)
             repo.lock_owner(session, ghost)

@@ -125,6 +125,12 @@ def lock_owner(session: Session, owner_id: uuid.UUID) -> None:
     session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"job_orchestration.owner:{owner_id}"))))
 
 
+def owner_lock(owner_id: Any) -> Any:
+    """`lock_owner`'s lock as an expression of a statement's `owner_id` column (the same key): taken where
+    that statement produces the owner's row, so after the locks its row needed."""
+    return func.pg_advisory_xact_lock(func.hashtext(func.concat("job_orchestration.owner:", owner_id)))
+
+
 def try_lock_maintenance(session: Session) -> bool:
     """Only one reaper pass at a time across every process (released at transaction end)."""
     stmt = text("SELECT pg_try_advisory_xact_lock(hashtext('job_orchestration.reaper'))")

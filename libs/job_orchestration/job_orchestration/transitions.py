@@ -105,11 +105,27 @@ def emit(
             ),
         )
     )
+    publish_after_commit(session, env, event)
+    return event
+
+
+def publish_committed(env: JobsEnv, event: JobEvent) -> None:
+    """Publish an event whose write has committed (a statement that was its own transaction) on
+    `runs.{job_id}` now; like an after-commit hook, a failure is logged and never undoes the write."""
+    if env.redis is None:
+        return
+    try:
+        env.redis.publish(channel(event.job_id), event.model_dump_json())
+    except Exception:
+        log.exception("event of job %s not published", event.job_id)
+
+
+def publish_after_commit(session: Session, env: JobsEnv, event: JobEvent) -> None:
+    """Publish a persisted event on `runs.{job_id}` once the transaction commits."""
     redis = env.redis
     if redis is not None:
         body = event.model_dump_json()
-        on_commit(session, lambda: redis.publish(channel(row.id), body))
-    return event
+        on_commit(session, lambda: redis.publish(channel(event.job_id), body))
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -171,9 +187,13 @@ def admit(
     owner_id: uuid.UUID,
     now: datetime,
     exclude: frozenset[uuid.UUID] = frozenset(),
+    *,
+    locked: bool = False,
 ) -> list[uuid.UUID]:
-    """Hand the owner's due waiting jobs to RQ while the owner is under its concurrency limit."""
-    repo.lock_owner(session, owner_id)
+    """Hand the owner's due waiting jobs to RQ while the owner is under its concurrency limit. `locked`: the
+    transaction holds the owner's lock already (`repo.owner_lock`, in an earlier statement of it)."""
+    if not locked:
+        repo.lock_owner(session, owner_id)
     candidates = [r for r in repo.waiting(session, owner_id, now, limit=50) if r.id not in exclude]
     if not candidates:
         return []

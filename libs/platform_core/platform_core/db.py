@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from time import monotonic
 from typing import Any
 
-from sqlalchemy import Connection, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Executable, MetaData, Row, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -144,6 +144,7 @@ class Database:
 
     def __init__(self, engine: Engine, *, bind: Engine | Connection | None = None) -> None:
         self.engine = engine
+        self._bound = isinstance(bind, Connection)
         extra: dict[str, Any] = {}
         if isinstance(bind, Connection):
             extra["join_transaction_mode"] = "create_savepoint"
@@ -174,6 +175,17 @@ class Database:
         finally:
             session.close()
         _run_hooks(hooks)
+
+    def alone(self, statement: Executable, params: dict[str, Any]) -> Row | None:
+        """Run one statement as a transaction of its own and return its first row: in autocommit, so the
+        statement is the only round trip (no BEGIN before it, no COMMIT after), for a write that is a single
+        statement (`job_orchestration`'s progress points and heartbeats). Over an outer connection (tests
+        that roll back) it runs in a unit of work of its own instead."""
+        if self._bound:
+            with self.transaction() as session:
+                return session.execute(statement, params).first()
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return connection.execute(statement, params).first()
 
     @contextmanager
     def rolled_back(self) -> Iterator[Session]:
