@@ -174,7 +174,7 @@ def _slow_backtest(bt: Container, client: Any, me: support.User) -> dict[str, An
 def _sweep_slow(client: Any, me: support.User, backtest: dict, count: int) -> dict:
     body = {
         "mode": "grid",
-        "params": {"spin": 6_000_000},
+        "params": {"spin": 20_000_000},  # seconds a combination: the kill below lands inside the batch
         "gridSpec": {"days": [10 * (i + 1) for i in range(count)]},
         "objective": {"metric": "exposure", "mode": "max"},
         "batch_size": count,
