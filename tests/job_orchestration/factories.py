@@ -12,6 +12,9 @@ from job_orchestration.config import JobsEnv
 from job_orchestration.schemas import JobRead
 from platform_core.db import Database
 
+# the events of a `diag.progress` job of 3 steps that succeeds at its first attempt
+THREE_STEPS_EVENTS = ["submitted", "enqueued", "started", "progress", "progress", "progress", "succeeded"]
+
 
 def submit(env: JobsEnv, owner: Any, kind: str = "diag.sleep", payload: dict | None = None, **kw: Any) -> JobRead:
     """Submit through the service in its own transaction on the env's database."""

@@ -13,7 +13,7 @@ from job_orchestration import service
 from job_orchestration.attempt import Attempt, Lease, beat, conclude, database_unavailable, execute, start
 from job_orchestration.domain import JobCancelled, JobStatus, LeaseLost
 from platform_core.ids import utcnow
-from tests.job_orchestration.factories import event_types, read, submit
+from tests.job_orchestration.factories import THREE_STEPS_EVENTS, event_types, read, submit
 from user_auth.principal import Principal
 
 
@@ -119,15 +119,7 @@ def test_execute_success_transient_and_user_error(committed_db, committed_env):
     assert _execute(committed_env, ok.id) == JobStatus.SUCCEEDED
     done = read(committed_db, ok.id)
     assert (done.status, done.result, done.progress) == (JobStatus.SUCCEEDED, {"steps": 3, "attempt": 1}, 100.0)
-    assert event_types(committed_db, ok.id) == [
-        "submitted",
-        "enqueued",
-        "started",
-        "progress",
-        "progress",
-        "progress",
-        "succeeded",
-    ]
+    assert event_types(committed_db, ok.id) == THREE_STEPS_EVENTS
 
     flaky = submit(committed_env, owner, "diag.fail", {"fail_attempts": 1})
     assert _execute(committed_env, flaky.id) == JobStatus.FAILED

@@ -24,7 +24,7 @@ from platform_core.db import Database
 from platform_core.ids import utcnow
 from tests.job_orchestration.cluster import Cluster, alive, principal_for, run_cluster
 from tests.job_orchestration.conftest import fast_env
-from tests.job_orchestration.factories import event_types, read, submit, wait_for, wait_status
+from tests.job_orchestration.factories import THREE_STEPS_EVENTS, event_types, read, submit, wait_for, wait_status
 
 pytestmark = [pytest.mark.e2e]
 
@@ -117,15 +117,7 @@ def test_the_idle_worker_s_spare_runs_the_next_job_and_a_new_spare_follows(clust
     job = submit(live, uuid.uuid4(), "diag.progress", {"steps": 3, "delay": 0.05})
     done = wait_status(live.db, job.id, "succeeded", "failed")
     assert (done.status, done.attempts, done.result, done.progress) == ("succeeded", 1, {"steps": 3, "attempt": 1}, 100)
-    assert event_types(live.db, job.id) == [
-        "submitted",
-        "enqueued",
-        "started",
-        "progress",
-        "progress",
-        "progress",
-        "succeeded",
-    ]
+    assert event_types(live.db, job.id) == THREE_STEPS_EVENTS
     assert worker_pid_of(live.db, job.id) == spare  # the job ran in the spare that waited for it
     wait_for(lambda: not alive(spare), timeout=10)  # a spare runs one job, like any work-horse
     assert spare_of(cluster, live.db, other_than=spare) != spare

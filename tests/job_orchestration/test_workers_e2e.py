@@ -17,7 +17,7 @@ from job_orchestration.config import JobsEnv
 from job_orchestration.domain import JobStatus
 from tests.job_orchestration.cluster import Cluster, alive, principal_for, run_cluster
 from tests.job_orchestration.conftest import fast_env
-from tests.job_orchestration.factories import event_types, read, submit, wait_for, wait_status
+from tests.job_orchestration.factories import THREE_STEPS_EVENTS, event_types, read, submit, wait_for, wait_status
 
 pytestmark = [pytest.mark.e2e]
 
@@ -57,15 +57,7 @@ def test_a_job_runs_to_success_on_a_worker(cluster, live):
     done = wait_status(live.db, job.id, "succeeded", "failed")
     assert (done.status, done.attempts, done.result, done.progress) == ("succeeded", 1, {"steps": 3, "attempt": 1}, 100)
     assert done.queue_wait_s is not None and done.finished_at >= done.started_at >= done.submitted_at
-    assert event_types(live.db, job.id) == [
-        "submitted",
-        "enqueued",
-        "started",
-        "progress",
-        "progress",
-        "progress",
-        "succeeded",
-    ]
+    assert event_types(live.db, job.id) == THREE_STEPS_EVENTS
 
 
 def test_transient_error_is_retried_and_user_error_is_not(cluster, live):

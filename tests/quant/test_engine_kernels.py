@@ -157,17 +157,24 @@ def test_frictionless_lane_kernel_equals_simulator(fill: str, shares: str) -> No
         m = prepare_market(bars, config)
         L = int(rng.integers(1, 30))
         sym_idx = rng.integers(0, S, (L, 1))
-        decisions = rng.random((T, L, 1))
-        if it % 3 == 0:
-            decisions = (decisions > 0.5).astype(float)
-        elif it % 3 == 1:
-            decisions = np.where(rng.random((T, L, 1)) < 0.3, decisions, np.nan)
-        else:  # tiny weights: positions of at most 1e-6 shares
-            decisions = np.where(rng.random((T, L, 1)) < 0.5, 1e-12 * decisions, decisions)
+        decisions = _lane_decisions(rng, T, L, it, tiny=True)
         targets, change = execution_targets(decisions, "weight", fill)
         assert plain_lanes_applicable(m, config, sym_idx, "weight")
         a = Simulator(m, config, sym_idx, "weight").run(targets, change)
         _same(a, run_plain_lanes(m, config, sym_idx, targets, change), m, sym_idx, config.initial_cash)
+
+
+def _lane_decisions(rng: np.random.Generator, T: int, L: int, it: int, *, tiny: bool) -> np.ndarray:
+    """Random (T, L, 1) weights by `it % 3`: all-in/flat, sparse (NaN: no decision), or (`tiny`) positions of at
+    most 1e-6 shares, else dense."""
+    decisions = rng.random((T, L, 1))
+    if it % 3 == 0:
+        return (decisions > 0.5).astype(float)
+    if it % 3 == 1:
+        return np.where(rng.random((T, L, 1)) < 0.3, decisions, np.nan)
+    if tiny:
+        return np.where(rng.random((T, L, 1)) < 0.5, 1e-12 * decisions, decisions)
+    return decisions
 
 
 @pytest.mark.parametrize("tail", [0, 3, 10_000])
@@ -206,11 +213,7 @@ def test_cost_lane_kernel_equals_simulator(fill: str, shares: str, tail: int, mo
         m = prepare_market(bars, config)
         L = int(rng.integers(2, 30))
         sym_idx = rng.integers(0, S, (L, 1))
-        decisions = rng.random((T, L, 1))
-        if it % 3 == 0:
-            decisions = (decisions > 0.5).astype(float)
-        elif it % 3 == 1:
-            decisions = np.where(rng.random((T, L, 1)) < 0.3, decisions, np.nan)
+        decisions = _lane_decisions(rng, T, L, it, tiny=False)
         targets, change = execution_targets(decisions, "weight", fill)
         if not kl.cost_lanes_applicable(m, config, sym_idx, "weight"):
             continue  # a limit day in the random prices

@@ -81,6 +81,12 @@ class Lease:
 
 
 _jobs, _events = JobRow.__table__, JobEventRow.__table__
+# the job row while `token` holds its lease (the bind parameters `job_id` and `token` of the statements below)
+_UNDER_LEASE = (
+    _jobs.c.id == bindparam("job_id"),
+    _jobs.c.lease_token == bindparam("token"),
+    _jobs.c.status == JobStatus.RUNNING,
+)
 
 
 def _with_event(moved: Any, type_: EventType, message: Any, *extra: Any) -> Select:
@@ -184,11 +190,7 @@ def beat(db: Database, lease: Lease) -> JobRow | None:
 
 _BEAT = (
     update(_jobs)
-    .where(
-        _jobs.c.id == bindparam("job_id"),
-        _jobs.c.lease_token == bindparam("token"),
-        _jobs.c.status == JobStatus.RUNNING,
-    )
+    .where(*_UNDER_LEASE)
     .values(heartbeat_at=bindparam("now"))
     .returning(_jobs.c.cancel_requested_at, _SYNC_OFF)
 )
@@ -201,9 +203,7 @@ def _beat_row(session: Session, job_id: uuid.UUID, token: str) -> Any:
 _PROGRESS = _with_event(
     update(_jobs)
     .where(
-        _jobs.c.id == bindparam("job_id"),
-        _jobs.c.lease_token == bindparam("token"),
-        _jobs.c.status == JobStatus.RUNNING,
+        *_UNDER_LEASE,
         _jobs.c.cancel_requested_at.is_(None),
     )
     .values(progress=bindparam("pct"), progress_message=bindparam("message"), heartbeat_at=bindparam("now"))
@@ -424,11 +424,7 @@ def _conclude_once(
 
 _SUCCEEDED_MOVED = (
     update(_jobs)
-    .where(
-        _jobs.c.id == bindparam("job_id"),
-        _jobs.c.lease_token == bindparam("token"),
-        _jobs.c.status == JobStatus.RUNNING,
-    )
+    .where(*_UNDER_LEASE)
     .values(
         status=JobStatus.SUCCEEDED,
         finished_at=bindparam("now"),

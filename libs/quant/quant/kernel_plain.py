@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from quant.kernel import EPS, ORDER_FIELDS, KernelOut, R, Simulator, _cat
-from quant.kernel_lanes import TAIL_LANES, cost_lanes_applicable, run_cost_lanes
+from quant.kernel_lanes import TAIL_LANES, cost_lanes_applicable, lane_schedule, run_cost_lanes
 from quant.kernel_scalar import run_single_lane
 
 _INF = float("inf")
@@ -87,23 +87,12 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
     rnd = _whole if whole else _frac
     if L == 1:
         return _single(m, sym_idx, targets, evt, cash0, whole)
-    counts = evt.sum(axis=0)
-    order = np.argsort(-counts, kind="stable")
-    kmax = int(counts[order[0]]) if L else 0
-    flat = np.flatnonzero(evt.T)  # lane-major: (lane, bar) pairs in lane order, as np.nonzero(evt.T) gives them
-    lane_of = flat // T  # (one flat scan and a division: a 2-D nonzero costs ~4x as much)
-    t_of = flat - lane_of * T
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.arange(lane_of.size) - starts[lane_of]
-    pos_in_order = np.empty(L, np.int64)
-    pos_in_order[order] = np.arange(L)
-    ev = np.full((kmax, L), T, np.int64)
-    ev[rank, pos_in_order[lane_of]] = t_of
+    _, order, ev, n_active = lane_schedule(evt)
+    kmax = len(ev)
     sym = sym_idx[order, 0]
     evc = np.minimum(ev, T - 1)  # padding (lanes without a k-th event) is never read: they are past the prefix
     PX = m.exec_px[evc, sym[None, :]]
     TW = targets[evc, order[None, :], 0]
-    n_active = np.searchsorted(-counts[order], -(np.arange(kmax) + 1), side="right")
     cash = np.full(L, cash0)
     pos = np.zeros(L)
     states, blocks = [], []  # blocks: each step's sell and buy arrays, selected once at the end (`_records`)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from market_data import repository as repo
 from market_data.calendars import require_within
 from market_data.config import MarketDataEnv
-from market_data.domain import Freq, adjust_bars
+from market_data.domain import Adjust, Freq, adjust_bars
 from market_data.schemas import BarsRead
 from market_data.service._common import clean_symbols, parse_adjust, parse_freq
 from market_data.service.reference import calendar_bounds, instrument_frame, known_instruments, validate_symbols
@@ -56,15 +56,21 @@ def read_bars(
     snapshot_id: str | None,
 ) -> tuple[pl.DataFrame, repo.Snapshot]:
     """`get_bars` and the snapshot row it read (for the views, which name the snapshot)."""
-    freq_value, adjust_value = parse_freq(freq), parse_adjust(adjust)
-    first, last, source = calendar_bounds(session)
-    require_within(start, end, first, last, source=source)
+    freq_value, adjust_value = _checked_window(session, freq, adjust, start, end)
     symbols = validate_symbols(session, symbols)
     snapshot = resolve_snapshot(session, snapshot_id)
     files = repo.snapshot_files(session, snapshot.id, freq=freq_value.value, symbols=symbols)
     packs = pack_refs(session, snapshot, freq_value.value)
     stored = env.store.read_layout([(f.symbol, f.path) for f in files], packs, start, end)
     return adjust_bars(stored, adjust_value, end), snapshot
+
+
+def _checked_window(session: Session, freq: str, adjust: str, start: date, end: date) -> tuple[Freq, Adjust]:
+    """The parsed `freq` and `adjust` of a read, once its window is checked against the calendar."""
+    freq_value, adjust_value = parse_freq(freq), parse_adjust(adjust)
+    first, last, source = calendar_bounds(session)
+    require_within(start, end, first, last, source=source)
+    return freq_value, adjust_value
 
 
 def get_inputs(
@@ -82,9 +88,7 @@ def get_inputs(
     """What `get_bars`, `get_instruments(symbols)` and (with `benchmark`) `get_benchmark` of the same window
     and snapshot return, with the same errors in the same order, reading the calendar, the instruments, the
     snapshot, its files and (daily) its packs once for all three: a backtest's inputs in 5 statements, not 13."""
-    freq_value, adjust_value = parse_freq(freq), parse_adjust(adjust)
-    first, last, source = calendar_bounds(session)
-    require_within(start, end, first, last, source=source)
+    freq_value, adjust_value = _checked_window(session, freq, adjust, start, end)
     bench = [benchmark] if benchmark else []
     known = known_instruments(session, symbols, bench)
     symbols = validate_symbols(session, symbols, known=known)
