@@ -178,7 +178,7 @@ def run_independent(
             early.discard()
         raise
     job = early.confirm(dated) if early is not None else None
-    market = {"normalized": True, "hash_job": job, "lane_major": True}
+    market = {"hash_job": job, "lane_major": True}
     m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1, **market)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows, contiguous=False)[:, 0, :], "weight"
