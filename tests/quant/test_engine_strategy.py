@@ -482,3 +482,31 @@ def test_grid_summary_sub_blocks_equal_whole_lane_blocks(monkeypatch, lanes: int
     assert np.array_equal(summary.returns, whole.returns)
     widths = np.diff(grid._blocks(lanes))
     assert (widths <= grid.SUB_BLOCK + 1).all() and ((widths == 1).sum() == 1) == (lanes % grid.LANE_BLOCK == 1)
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_grid_summary_blocks_in_shared_buffers_equal_fresh_blocks(monkeypatch, preset: str) -> None:
+    """One-thread summaries run every block in one set of buffers (`grid_summary`: touched once, not
+    once a block); the summary and the daily returns equal those of fresh per-block arrays (the two-thread
+    path) bit for bit, with all metrics, a subset, benchmark metrics and a remainder block of one lane."""
+    import quant.grid as grid
+
+    bars = gbm_bars(["600000.SH"], sessions=400, seed=14)
+    bench = bars.select("date", (pl.col("close") * 0.5 + 10).alias("close"))
+    sets = [{"fast": 2 + i % 9, "slow": 12 + i} for i in range(49)]
+    config = EngineConfig(preset=preset, risk_free_rate=0.01)
+    buffers = []
+    original = grid.LanePanels.lane_major
+    monkeypatch.setattr(
+        grid.LanePanels, "lane_major", lambda self, lo, hi, out=None: buffers.append(out) or original(self, lo, hi, out)
+    )
+    for metrics in (None, ["sharpe", "calmar", "alpha"]):
+        shared = run_grid("ma_cross", bars, sets, config, benchmark=bench, returns=True, metrics=metrics)
+        assert buffers and all(b is not None for b in buffers)
+        buffers.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(grid, "PARALLEL_CELLS", 0)
+            fresh = run_grid("ma_cross", bars, sets, config, benchmark=bench, returns=True, metrics=metrics)
+        assert buffers and all(b is None for b in buffers)
+        buffers.clear()
+        assert shared.summary.equals(fresh.summary) and np.array_equal(shared.returns, fresh.returns)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -236,6 +237,11 @@ def _blocks(L: int) -> list[int]:
     return [*bounds, L]
 
 
+def _shaped(buffer: np.ndarray, shape: tuple) -> np.ndarray:
+    """A C-ordered view of `shape` on the front of a flat buffer."""
+    return buffer[: math.prod(shape)].reshape(shape)
+
+
 def grid_summary(
     m: Market, out, sym_idx, config: EngineConfig, bench, sets: list[dict], keep: list | None = None, keys=None
 ) -> pl.DataFrame:
@@ -250,19 +256,27 @@ def grid_summary(
     ends = session_ends(m)
     panels = LanePanels(out, m, sym_idx, config.initial_cash)
 
-    def block(lo: int, hi: int) -> dict:
-        lanes = panels.lane_major(lo, hi)
+    def block(lo: int, hi: int, bufs: list | None = None) -> dict:
+        """One block's summary columns; `bufs`: three free (lanes × T) float buffers for its (T × lanes)
+        panels — cash, then the returns; market value, then the wealth curve; equity, then the downside
+        and running peaks — instead of ~8 fresh arrays a block (the same operations on the same values)."""
+        lanes = panels.lane_major(lo, hi, bufs)
         if lanes is not None:  # (lanes, T): one transposing copy of the equity; exposure along the lanes' rows
             cash, mv = lanes
-            equity = np.ascontiguousarray(np.add(cash, mv, out=cash).T)
             exposure = ((mv if ends.size == mv.shape[1] else mv[:, ends]) > 0).mean(axis=1)
+            if bufs is None:
+                equity = np.ascontiguousarray(np.add(cash, mv, out=cash).T)
+            else:
+                equity = np.add(cash.T, mv.T, out=_shaped(bufs[2], (mv.shape[1], hi - lo)))
         else:
             cash, mv = panels.block(lo, hi)
             equity = cash + mv
             exposure = ((mv if ends.size == mv.shape[0] else mv[ends]) > 0).mean(axis=0)
-        returns = session_returns(equity, ends, config.initial_cash)
+        final = equity[-1].copy()
+        returns = session_returns(equity, ends, config.initial_cash, None if bufs is None else bufs[0])
+        scratch = None if bufs is None else tuple(_shaped(b, returns.shape) for b in bufs[1:])
         values = mx.returns_metrics(
-            returns, config.periods_per_year, config.risk_free_rate, None if keys is None else ret_keys
+            returns, config.periods_per_year, config.risk_free_rate, None if keys is None else ret_keys, scratch
         )
         part = {k: values[k] for k in ret_keys}
         if keep is not None:
@@ -270,15 +284,17 @@ def grid_summary(
         if bench is not None and rel_keys:
             rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
             part.update({k: rel[k] for k in rel_keys})
-        part["final_equity"] = equity[-1]
+        part["final_equity"] = final
         part["exposure"] = exposure
         return part
 
     bounds = _blocks(L)
     if len(range(0, L, LANE_BLOCK)) * len(ends) >= PARALLEL_CELLS:  # numpy releases the GIL in its loops
         parts = list(_POOL.map(block, bounds[:-1], bounds[1:]))
-    else:
-        parts = [block(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    else:  # one set of block buffers for every block: touched once, not once a block
+        cells = max(np.diff(bounds), default=0) * panels.T
+        bufs = [np.empty(cells) for _ in range(3)] if panels.joint else None
+        parts = [block(lo, hi, bufs) for lo, hi in itertools.pairwise(bounds)]
     if keep is not None:
         keep.extend(p.pop("_returns") for p in parts)
     columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}

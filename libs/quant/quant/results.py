@@ -112,11 +112,13 @@ class LanePanels:
             return pos[:, :, 0] * marks[:, :, 0]
         return (pos * marks if scratch is None else np.multiply(pos, marks, out=scratch)).sum(axis=2)
 
-    def lane_major(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def lane_major(self, lo: int, hi: int, out: tuple | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """(cash, market value) of lanes [lo, hi), each lane-major (hi − lo, T): the values of `block`
         transposed, for one-slot lanes whose snapshots carry their shares (`joint`) in bar order; None
         otherwise. Each lane's runs of one snapshot become runs of its cash and shares directly
-        (`np.repeat` of the values instead of an index panel, its transposing copy and two gathers)."""
+        (`np.repeat` of the values instead of an index panel, its transposing copy and two gathers).
+        `out`: two free float buffers of at least (hi − lo) × T cells to hold them (one repeated index
+        and two gathers into them instead of two fresh repeated arrays)."""
         if not self.joint:
             return None
         T = self.T
@@ -128,8 +130,15 @@ class LanePanels:
             return None
         index, length = _snapshot_runs(bounds[lo : hi + 1] - a, tb, T)
         n = hi - lo
-        cash = np.repeat(np.append(values[a:b], self.initial)[index], length).reshape(n, T)
-        pos = np.repeat(np.append(shares[a:b], 0.0)[index], length).reshape(n, T)
+        if out is None:
+            cash = np.repeat(np.append(values[a:b], self.initial)[index], length).reshape(n, T)
+            pos = np.repeat(np.append(shares[a:b], 0.0)[index], length).reshape(n, T)
+        else:  # −1 (before a lane's first snapshot) is the appended value's index, so "clip" never clips
+            at = np.repeat(np.where(index < 0, b - a, index), length)
+            cash, pos = (
+                np.take(np.append(v[a:b], x), at, out=o.reshape(-1)[: n * T], mode="clip").reshape(n, T)
+                for v, x, o in ((values, self.initial, out[0]), (shares, 0.0, out[1]))
+            )
         mark = self.mark
         if self.mark_finite and (self.sym_range or (self.all_sym and lo == 0 and hi == 1)):
             marks = mark[:, lo:hi].T if self.sym_range else mark[:, 0][None, :]
@@ -236,10 +245,11 @@ def session_days(m: Market, ends: np.ndarray) -> np.ndarray:
     return m.dates[ends]
 
 
-def session_returns(equity: np.ndarray, ends: np.ndarray, initial: float) -> np.ndarray:
-    """Per-session simple returns (S, L); the first is against the initial cash."""
+def session_returns(equity: np.ndarray, ends: np.ndarray, initial: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Per-session simple returns (S, L); the first is against the initial cash. `out`: a free buffer of
+    at least S × L cells for them (not `equity`'s)."""
     eq = equity if ends.size == equity.shape[0] else equity[ends]
-    out = np.empty(eq.shape)
+    out = np.empty(eq.shape) if out is None else out.reshape(-1)[: eq.size].reshape(eq.shape)
     if eq.shape[0]:
         np.divide(eq[0], initial, out=out[0])
         np.divide(eq[1:], eq[:-1], out=out[1:])
