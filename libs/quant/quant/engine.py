@@ -143,13 +143,17 @@ def execution_targets(
 
 
 def _unit_flags(decisions: np.ndarray) -> np.ndarray | None:
-    """`decisions == 1` as booleans (in the same layout) when every value is exactly 1.0 or +0.0 (by its
-    bits: no −0.0, no NaN), else None: such weights are their booleans cast back to floats."""
+    """`decisions == 1` as booleans (in the same layout) when every value is exactly 1.0 or +0.0, else
+    None: such weights are their booleans cast back to floats. Checked by reductions, no temporary: every
+    nonzero value (NaN included) is 1.0, and no bit pattern is above 1.0's (−0.0's sign bit is)."""
     flags = np.equal(decisions, 1.0)
     ones = np.count_nonzero(flags)
-    if not ones or ones + np.count_nonzero(decisions.view(np.uint64) == 0) != decisions.size:
+    if not ones or np.count_nonzero(decisions) != ones or decisions.view(np.uint64).max() != _ONE_BITS:
         return None
     return flags
+
+
+_ONE_BITS = np.float64(1.0).view(np.uint64)
 
 
 def _boolean_execution_targets(decisions: np.ndarray, fill: str) -> tuple[np.ndarray, np.ndarray]:
