@@ -496,9 +496,11 @@ def test_grid_summary_blocks_in_shared_buffers_equal_fresh_blocks(monkeypatch, p
     sets = [{"fast": 2 + i % 9, "slow": 12 + i} for i in range(49)]
     config = EngineConfig(preset=preset, risk_free_rate=0.01)
     buffers = []
-    original = grid.LanePanels.lane_major
+    original = grid.session_returns
     monkeypatch.setattr(
-        grid.LanePanels, "lane_major", lambda self, lo, hi, out=None: buffers.append(out) or original(self, lo, hi, out)
+        grid,
+        "session_returns",
+        lambda equity, ends, initial, out=None: buffers.append(out) or original(equity, ends, initial, out),
     )
     for metrics in (None, ["sharpe", "calmar", "alpha"]):
         shared = run_grid("ma_cross", bars, sets, config, benchmark=bench, returns=True, metrics=metrics)

@@ -265,23 +265,24 @@ def grid_summary(
 
     def block(lo: int, hi: int, bufs: list | None = None) -> dict:
         """One block's summary columns; `bufs`: three free (lanes × T) float buffers for its (T × lanes)
-        panels — cash, then the returns; market value, then the wealth curve; equity, then the downside
-        and running peaks — instead of ~8 fresh arrays a block (the same operations on the same values)."""
-        lanes = panels.lane_major(lo, hi, bufs)
+        panels — the equity, then the downside and running peaks; the returns; the wealth curve — instead
+        of six fresh arrays a block (the same operations on the same values; the lane-major cash and
+        market value are `np.repeat`'s own arrays, a plain copy per run)."""
+        lanes = panels.lane_major(lo, hi)
         if lanes is not None:  # (lanes, T): one transposing copy of the equity; exposure along the lanes' rows
             cash, mv = lanes
             exposure = ((mv if ends.size == mv.shape[1] else mv[:, ends]) > 0).mean(axis=1)
             if bufs is None:
                 equity = np.ascontiguousarray(np.add(cash, mv, out=cash).T)
             else:
-                equity = np.add(cash.T, mv.T, out=_shaped(bufs[2], (mv.shape[1], hi - lo)))
+                equity = np.add(cash.T, mv.T, out=_shaped(bufs[0], (mv.shape[1], hi - lo)))
         else:
             cash, mv = panels.block(lo, hi)
             equity = cash + mv
             exposure = ((mv if ends.size == mv.shape[0] else mv[ends]) > 0).mean(axis=0)
         final = equity[-1].copy()
-        returns = session_returns(equity, ends, config.initial_cash, None if bufs is None else bufs[0])
-        scratch = None if bufs is None else tuple(_shaped(b, returns.shape) for b in bufs[1:])
+        returns = session_returns(equity, ends, config.initial_cash, None if bufs is None else bufs[1])
+        scratch = None if bufs is None else (_shaped(bufs[2], returns.shape), _shaped(bufs[0], returns.shape))
         values = mx.returns_metrics(
             returns, config.periods_per_year, config.risk_free_rate, None if keys is None else ret_keys, scratch
         )

@@ -112,13 +112,11 @@ class LanePanels:
             return pos[:, :, 0] * marks[:, :, 0]
         return (pos * marks if scratch is None else np.multiply(pos, marks, out=scratch)).sum(axis=2)
 
-    def lane_major(self, lo: int, hi: int, out: tuple | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    def lane_major(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(cash, market value) of lanes [lo, hi), each lane-major (hi − lo, T): the values of `block`
         transposed, for one-slot lanes whose snapshots carry their shares (`joint`) in bar order; None
         otherwise. Each lane's runs of one snapshot become runs of its cash and shares directly
-        (`np.repeat` of the values instead of an index panel, its transposing copy and two gathers).
-        `out`: two free float buffers of at least (hi − lo) × T cells to hold them (one repeated index
-        and two gathers into them instead of two fresh repeated arrays)."""
+        (`np.repeat` of the values instead of an index panel, its transposing copy and two gathers)."""
         if not self.joint:
             return None
         T = self.T
@@ -130,15 +128,8 @@ class LanePanels:
             return None
         index, length = _snapshot_runs(bounds[lo : hi + 1] - a, tb, T)
         n = hi - lo
-        if out is None:
-            cash = np.repeat(np.append(values[a:b], self.initial)[index], length).reshape(n, T)
-            pos = np.repeat(np.append(shares[a:b], 0.0)[index], length).reshape(n, T)
-        else:  # −1 (before a lane's first snapshot) is the appended value's index, so "clip" never clips
-            at = np.repeat(np.where(index < 0, b - a, index), length)
-            cash, pos = (
-                np.take(np.append(v[a:b], x), at, out=o.reshape(-1)[: n * T], mode="clip").reshape(n, T)
-                for v, x, o in ((values, self.initial, out[0]), (shares, 0.0, out[1]))
-            )
+        cash = np.repeat(np.append(values[a:b], self.initial)[index], length).reshape(n, T)
+        pos = np.repeat(np.append(shares[a:b], 0.0)[index], length).reshape(n, T)
         mark = self.mark
         if self.mark_finite and (self.sym_range or (self.all_sym and lo == 0 and hi == 1)):
             marks = mark[:, lo:hi].T if self.sym_range else mark[:, 0][None, :]
