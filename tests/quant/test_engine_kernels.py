@@ -601,3 +601,43 @@ def test_lane_index_equals_the_forward_filled_panel_in_and_out_of_bar_order() ->
         want[gt[a:b], gl[a:b] - lo] = np.arange(b - a)
         np.maximum.accumulate(want, axis=0, out=want)
         assert np.array_equal(_lane_index(grouped, lo, hi, T), want), it
+
+
+@pytest.mark.parametrize("fill", ["next_open", "next_close", "same_close"])
+def test_all_in_or_flat_one_slot_lanes_get_boolean_targets(fill: str, monkeypatch) -> None:
+    """One-slot lanes whose weights are all exactly 1.0 or +0.0 (`ma_cross` on one symbol) get boolean
+    execution targets in the decisions' layout — the float path's values and changes, one byte a cell —
+    and every kernel path (lean lanes fractional and whole, with costs, one lane, the scalar kernel,
+    `Simulator`) gives the same output from them as from the float targets. −0.0, NaN, other weights and
+    several slots a lane keep float targets."""
+    import quant.engine as engine
+
+    rng = np.random.default_rng([11, ["next_open", "next_close", "same_close"].index(fill)])
+    for it in range(6):
+        T, L = int(rng.integers(3, 200)), int(rng.integers(1, 30))
+        rows = (rng.random((L, T)) < rng.uniform(0.2, 0.8)).astype(float)
+        view = rows.reshape(L, 1, T).transpose(2, 0, 1)
+        got = execution_targets(view, "weight", fill)
+        with monkeypatch.context() as patch:
+            patch.setattr(engine, "_unit_flags", lambda decisions: None)
+            want = execution_targets(view, "weight", fill)
+        assert got[0].dtype == np.bool_ and want[0].dtype == np.float64
+        assert got[0].strides[1] > got[0].strides[0] or L == 1  # lane-major, as the decisions
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        bars = gbm_bars(["600000.SH"], sessions=T, seed=70 + it)
+        for preset, shares in (("plain", "fractional"), ("plain", "integer"), ("a-share", "integer")):
+            for exits in ({}, {"stop_loss": 0.05}):  # exit rules: the scalar kernel and `Simulator`
+                config = EngineConfig(preset=preset, shares=shares, fill=fill, **exits)
+                m = prepare_market(bars, config)
+                for lanes in (L, 1):
+                    sym_idx = np.zeros((lanes, 1), np.int64)
+                    bool_out = run_kernel(m, config, sym_idx, "weight", got[0][:, :lanes], got[1][:, :lanes])
+                    float_out = run_kernel(m, config, sym_idx, "weight", want[0][:, :lanes], want[1][:, :lanes])
+                    _same(float_out, bool_out, m, sym_idx, config.initial_cash)
+    ones = np.ones((50, 3, 1))
+    for odd in (-0.0, np.nan, 0.5, 2.0):
+        decisions = ones.copy()
+        decisions[7, 1, 0] = odd
+        assert execution_targets(decisions, "weight", fill)[0].dtype == np.float64, odd
+    assert execution_targets(np.ones((50, 1, 2)), "weight", fill)[0].dtype == np.float64  # a bar's sum can exceed 1
+    assert execution_targets(np.zeros((50, 3, 1)), "weight", fill)[0].dtype == np.float64  # nothing to gain

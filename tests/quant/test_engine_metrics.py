@@ -180,3 +180,24 @@ def test_chunked_running_peak_gives_the_accumulated_drawdown() -> None:
         wealth = np.cumprod(growth, axis=0)
         want = (wealth / np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)).min(axis=0) - 1
         assert np.array_equal(mx._wealth_drawdown(wealth.copy()), want, equal_nan=True), it
+
+
+@pytest.mark.parametrize("rf", [0.0, 0.02])
+def test_metrics_in_given_buffers_equal_fresh_ones_and_keep_nothing_of_them(rf: float) -> None:
+    """`returns_metrics(..., scratch=)` (a grid's summary blocks pass buffers they reuse) gives the values
+    of fresh temporaries bit for bit, for all metrics and any subset, and no returned value is a view of
+    the buffers (they are overwritten by the next block)."""
+    rng = np.random.default_rng(23)
+    for it in range(30):
+        n, width = int(rng.choice([1, 2, 3, 63, 64, 250, 2500])), int(rng.choice([1, 2, 7, 24, 25]))
+        r = rng.normal(0.0005, 0.02, (n, width))
+        r[rng.random((n, width)) < 0.4] = 0.0
+        keys = None if it % 2 else [k for k in mx.returns_metrics(r[:1], 252, rf) if rng.random() < 0.5] or ["calmar"]
+        want = mx.returns_metrics(r, 252, rf, keys)
+        scratch = (np.full((n, width), np.nan), np.full((n, width), np.nan))
+        got = mx.returns_metrics(r, 252, rf, keys, scratch)
+        for buffer in scratch:
+            buffer.fill(-1.0)
+        assert set(got) == set(want)
+        for k, v in want.items():
+            assert np.array_equal(got[k], v, equal_nan=True), (it, k)

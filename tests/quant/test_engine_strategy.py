@@ -482,3 +482,70 @@ def test_grid_summary_sub_blocks_equal_whole_lane_blocks(monkeypatch, lanes: int
     assert np.array_equal(summary.returns, whole.returns)
     widths = np.diff(grid._blocks(lanes))
     assert (widths <= grid.SUB_BLOCK + 1).all() and ((widths == 1).sum() == 1) == (lanes % grid.LANE_BLOCK == 1)
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_grid_summary_blocks_in_shared_buffers_equal_fresh_blocks(monkeypatch, preset: str) -> None:
+    """One-thread summaries run every block in one set of buffers (`grid_summary`: touched once, not
+    once a block); the summary and the daily returns equal those of fresh per-block arrays (the two-thread
+    path) bit for bit, with all metrics, a subset, benchmark metrics and a remainder block of one lane."""
+    import quant.grid as grid
+
+    bars = gbm_bars(["600000.SH"], sessions=400, seed=14)
+    bench = bars.select("date", (pl.col("close") * 0.5 + 10).alias("close"))
+    sets = [{"fast": 2 + i % 9, "slow": 12 + i} for i in range(49)]
+    config = EngineConfig(preset=preset, risk_free_rate=0.01)
+    buffers = []
+    original = grid.session_returns
+    monkeypatch.setattr(
+        grid,
+        "session_returns",
+        lambda equity, ends, initial, out=None: buffers.append(out) or original(equity, ends, initial, out),
+    )
+    for metrics in (None, ["sharpe", "calmar", "alpha"]):
+        shared = run_grid("ma_cross", bars, sets, config, benchmark=bench, returns=True, metrics=metrics)
+        assert buffers and all(b is not None for b in buffers)
+        buffers.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(grid, "PARALLEL_CELLS", 0)
+            fresh = run_grid("ma_cross", bars, sets, config, benchmark=bench, returns=True, metrics=metrics)
+        assert buffers and all(b is None for b in buffers)
+        buffers.clear()
+        assert shared.summary.equals(fresh.summary) and np.array_equal(shared.returns, fresh.returns)
+
+
+@pytest.mark.parametrize("entry", ["grid", "independent"])
+def test_lane_runs_release_the_strategy_weights_before_the_kernel(monkeypatch, entry: str) -> None:
+    """`run_grid` and `run_independent` drop the strategy's (combinations × rows) weights once the
+    execution targets exist, so the kernel's and the summary's arrays reuse that memory (already faulted
+    in) instead of fresh pages; the results are unchanged."""
+    import weakref
+
+    import quant.grid as grid
+
+    seen: dict = {}
+    market_and_rows, run_kernel = grid.market_and_rows, grid.run_kernel
+
+    def spy_rows(*args, **kwargs):
+        m, rows = market_and_rows(*args, **kwargs)
+        seen["weights"] = weakref.ref(rows)
+        return m, rows
+
+    def spy_kernel(*args):
+        seen["alive"] = seen["weights"]() is not None
+        return run_kernel(*args)
+
+    bars = gbm_bars(["600000.SH", "600001.SH"] if entry == "independent" else ["600000.SH"], sessions=300, seed=4)
+    config = EngineConfig(preset="plain")
+    sets = [{"fast": f, "slow": s} for f in (3, 5, 8) for s in (20, 40)]
+
+    def run():
+        if entry == "grid":
+            return run_grid("ma_cross", bars, sets, config).summary
+        return run_independent("ma_cross", bars, sets[0], config).summary
+
+    before = run()
+    monkeypatch.setattr(grid, "market_and_rows", spy_rows)
+    monkeypatch.setattr(grid, "run_kernel", spy_kernel)
+    assert run().equals(before)
+    assert seen["alive"] is False

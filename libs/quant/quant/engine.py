@@ -106,6 +106,14 @@ def execution_targets(
     The outputs keep the memory layout of `decisions` (a transposed view gives lane-major panels).
     A C-ordered panel with many cells per bar takes `_execution_targets_by_row` (the same values), which
     writes the targets over `decisions` when the caller passes `overwrite` (it owns them and drops them)."""
+    if decisions.dtype == np.bool_:  # no gaps, nothing to clip
+        if mode != "weight" or decisions.shape[-1] == 1:
+            return _boolean_execution_targets(decisions, fill)
+        decisions, overwrite = decisions.astype(np.float64), True  # a bar's weights may sum above 1
+    if mode == "weight" and decisions.shape[-1] == 1 and decisions.dtype == np.float64:
+        flags = _unit_flags(decisions)  # one-slot lanes all in or all out (`ma_cross` on one symbol)
+        if flags is not None:
+            return _boolean_execution_targets(flags, fill)
     T = decisions.shape[0]
     if T > 1 and decisions.flags.c_contiguous and decisions.size >= ROW_FILL_CELLS * T:
         return _execution_targets_by_row(decisions, mode, fill, overwrite and decisions.flags.writeable)
@@ -130,6 +138,38 @@ def execution_targets(
     else:
         out[:] = filled
     np.not_equal(out[0], 0.0, out=change[0])
+    np.not_equal(out[1:], out[:-1], out=change[1:])
+    return out, change
+
+
+def _unit_flags(decisions: np.ndarray) -> np.ndarray | None:
+    """`decisions == 1` as booleans (in the same layout) when every value is exactly 1.0 or +0.0, else
+    None: such weights are their booleans cast back to floats. Checked by reductions, no temporary: every
+    nonzero value (NaN included) is 1.0, and no bit pattern is above 1.0's (−0.0's sign bit is)."""
+    flags = np.equal(decisions, 1.0)
+    ones = np.count_nonzero(flags)
+    if not ones or np.count_nonzero(decisions) != ones or decisions.view(np.uint64).max() != _ONE_BITS:
+        return None
+    return flags
+
+
+_ONE_BITS = np.float64(1.0).view(np.uint64)
+
+
+def _boolean_execution_targets(decisions: np.ndarray, fill: str) -> tuple[np.ndarray, np.ndarray]:
+    """`execution_targets` of boolean decisions with one slot per lane (or share targets): booleans have no
+    gaps to fill and no value outside [0, 1] (nor a bar's sum above 1 with one slot), so the targets are
+    the decisions moved to their execution bar, kept boolean (one byte a cell instead of eight: a grid's
+    (bars × lanes) float panel fewer; the kernels read them as the floats 1 / 0), and the changes are the
+    same comparisons on them."""
+    out = np.empty_like(decisions)
+    change = np.empty_like(decisions)
+    if fill != "same_close":
+        out[0] = False
+        out[1:] = decisions[:-1]
+    else:
+        out[:] = decisions
+    change[0] = out[0]
     np.not_equal(out[1:], out[:-1], out=change[1:])
     return out, change
 

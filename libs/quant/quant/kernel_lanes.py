@@ -97,7 +97,7 @@ class _Inputs:
         self.cr, self.minc = r.commission_rate, r.min_commission
         px = m.exec_px[evc, sym[None, :]]
         self.px = px
-        self.tw = targets[evc, order[None, :], 0]
+        self.tw = targets[evc, order[None, :], 0].astype(np.float64, copy=False)  # boolean targets: 1 / 0
         slip = r.slippage
         base = px * (1 + slip) if slip else px  # x · 1.0 is x
         self.pb = base

@@ -50,14 +50,14 @@ def run_kernel(m, config, sym_idx: np.ndarray, mode: str, targets: np.ndarray, c
         if out is not None:
             return out
         return run_plain_lanes(m, config, sym_idx, targets, change)
-    if sym_idx.shape[0] == 1:
-        targets, change = np.ascontiguousarray(targets), np.ascontiguousarray(change)
+    if sym_idx.shape[0] == 1:  # boolean targets (`execution_targets`) as the floats 1 / 0 there and in `Simulator`
+        targets, change = np.ascontiguousarray(targets, dtype=np.float64), np.ascontiguousarray(change)
         return run_single_lane(m, config, sym_idx, mode, targets, change)
     if cost_lanes_applicable(m, config, sym_idx, mode):
         out = run_cost_lanes(m, config, sym_idx, targets, change)
         if out is not None:
             return out
-    return Simulator(m, config, sym_idx, mode).run(targets, change)
+    return Simulator(m, config, sym_idx, mode).run(targets.astype(np.float64, copy=False), change)
 
 
 def plain_lanes_applicable(m, config, sym_idx: np.ndarray, mode: str) -> bool:
@@ -92,7 +92,7 @@ def run_plain_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change:
     sym = sym_idx[order, 0]
     evc = np.minimum(ev, T - 1)  # padding (lanes without a k-th event) is never read: they are past the prefix
     PX = m.exec_px[evc, sym[None, :]]
-    TW = targets[evc, order[None, :], 0]
+    TW = targets[evc, order[None, :], 0].astype(np.float64, copy=False)  # boolean targets: 1 / 0
     cash = np.full(L, cash0)
     pos = np.zeros(L)
     states, blocks = [], []  # blocks: each step's sell and buy arrays, selected once at the end (`_records`)
@@ -248,7 +248,7 @@ def _single(m, sym_idx, targets, evt, cash0, whole: bool) -> KernelOut:
     sym = int(sym_idx[0, 0])
     ts = np.flatnonzero(evt[:, 0])
     pxs = m.exec_px[ts, sym].tolist()
-    tws = targets[ts, 0, 0].tolist()
+    tws = targets[ts, 0, 0].astype(np.float64, copy=False).tolist()
     tl = ts.tolist()
     cash, pos = cash0, 0.0
     st_t, st_c = [], []

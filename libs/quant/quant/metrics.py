@@ -16,21 +16,24 @@ import math
 import numpy as np
 
 
-def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None) -> dict[str, np.ndarray]:
+def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None, scratch=None) -> dict[str, np.ndarray]:
     """Return-based metrics for returns of shape (S, L); each value has shape (L,). Written as a few
     whole-array passes (a grid of C combinations is one (S, C) matrix), each shared where two metrics need
     it: the total return is the wealth curve's last point (the drawdown's cumulative product, the same
     products in the same order as `np.prod`), and the standard deviations take the means already computed
     (`std(mean=...)`: the same sums). `keys`: only these metrics (the passes the others need are skipped;
-    the values computed are the same)."""
+    the values computed are the same). `scratch`: two free C-ordered buffers of `returns`' shape for the
+    wealth curve and the downside / running-peak temporaries (a grid's summary blocks reuse them instead of
+    touching fresh memory; the values are the same)."""
     n, width = returns.shape
     if keys is not None and n:
-        return _some_returns_metrics(returns, ppy, rf, frozenset(keys))
+        return _some_returns_metrics(returns, ppy, rf, frozenset(keys), scratch)
     if n == 0:
         nan, zero = np.full(width, np.nan), np.zeros(width)
         keys = ("annual_return", "volatility", "sharpe", "sortino", "calmar")
         return {k: nan for k in keys} | {"total_return": zero, "max_drawdown": zero}
-    growth = returns + 1.0
+    grow, spare = scratch if scratch is not None else (None, None)
+    growth = np.add(returns, 1.0, out=grow)
     wealth = np.cumprod(growth, axis=0, out=growth)  # growth is not read again: no fresh buffer
     total = wealth[-1] - 1  # np.prod(growth, axis=0) - 1: the same products in the same order
     excess = returns - rf / ppy if rf else returns
@@ -42,10 +45,10 @@ def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None) -> dict
         ex_sd = (excess.std(axis=0, ddof=1, mean=ex_mean) if rf else sd) if n > 1 else sd
         ex_mean = ex_mean[0]
         sharpe = ex_mean / ex_sd * math.sqrt(ppy)
-        low = np.minimum(excess, 0.0)
+        low = np.minimum(excess, 0.0, out=spare)
         downside = np.sqrt(np.einsum("ij,ij->j", low, low) / n) * math.sqrt(ppy)
         sortino = ex_mean * ppy / downside
-        mdd = np.minimum(_wealth_drawdown(wealth), 0.0)
+        mdd = np.minimum(_wealth_drawdown(wealth, spare), 0.0)
         calmar = np.where(mdd < 0, annual / np.abs(mdd), np.nan)
     return {
         "total_return": total,
@@ -58,11 +61,12 @@ def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None) -> dict
     }
 
 
-def _some_returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys: frozenset) -> dict[str, np.ndarray]:
+def _some_returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys: frozenset, scratch=None) -> dict:
     """`returns_metrics` restricted to `keys`, operation for operation the same arithmetic."""
     n, width = returns.shape
     out: dict[str, np.ndarray] = {}
-    growth = returns + 1.0
+    grow, spare = scratch if scratch is not None else (None, None)
+    growth = np.add(returns, 1.0, out=grow)
     drawdown = bool(keys & {"max_drawdown", "calmar"})
     wealth = np.cumprod(growth, axis=0, out=growth) if drawdown else None
     total = wealth[-1] - 1 if drawdown else np.prod(growth, axis=0) - 1
@@ -81,11 +85,11 @@ def _some_returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys: frozen
                 ex_sd = (excess.std(axis=0, ddof=1, mean=ex_mean) if rf else sd) if n > 1 else sd
                 out["sharpe"] = _finite(ex_mean[0] / ex_sd * math.sqrt(ppy))
         if "sortino" in keys:
-            low = np.minimum(excess, 0.0)
+            low = np.minimum(excess, 0.0, out=spare)
             downside = np.sqrt(np.einsum("ij,ij->j", low, low) / n) * math.sqrt(ppy)
             out["sortino"] = _finite(ex_mean[0] * ppy / downside)
         if drawdown:
-            mdd = np.minimum(_wealth_drawdown(wealth), 0.0)
+            mdd = np.minimum(_wealth_drawdown(wealth, spare), 0.0)
             out["max_drawdown"] = mdd
             if annual is not None:
                 out["calmar"] = np.where(mdd < 0, annual / np.abs(mdd), np.nan)
@@ -102,8 +106,9 @@ def max_drawdown(growth: np.ndarray) -> np.ndarray:
 PEAK_CHUNK = 16  # bars per chunk of the chunked running peak (`_wealth_drawdown`)
 
 
-def _wealth_drawdown(wealth: np.ndarray) -> np.ndarray:
+def _wealth_drawdown(wealth: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
     """`max_drawdown` from the wealth curve itself (overwritten: it holds the drawdown ratios after).
+    `scratch`: a free buffer of at least `wealth`'s size for the chunks' running peaks.
 
     The running peak of many columns is taken in chunks of `PEAK_CHUNK` bars: `np.maximum.accumulate`
     walks each column as one dependent chain (~3 ns a cell), while the chunked form is one whole-width
@@ -119,7 +124,8 @@ def _wealth_drawdown(wealth: np.ndarray) -> np.ndarray:
         np.divide(wealth, peak, out=wealth)
         return wealth.min(axis=0) - 1
     head = wealth[: q * B].reshape(q, B, width)
-    peak = np.empty_like(head)  # the running maximum within each chunk
+    # the running maximum within each chunk
+    peak = np.empty_like(head) if scratch is None else scratch.reshape(-1)[: head.size].reshape(head.shape)
     peak[:, 0] = head[:, 0]
     for j in range(1, B):
         np.maximum(peak[:, j - 1], head[:, j], out=peak[:, j])

@@ -236,10 +236,11 @@ def session_days(m: Market, ends: np.ndarray) -> np.ndarray:
     return m.dates[ends]
 
 
-def session_returns(equity: np.ndarray, ends: np.ndarray, initial: float) -> np.ndarray:
-    """Per-session simple returns (S, L); the first is against the initial cash."""
+def session_returns(equity: np.ndarray, ends: np.ndarray, initial: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Per-session simple returns (S, L); the first is against the initial cash. `out`: a free buffer of
+    at least S × L cells for them (not `equity`'s)."""
     eq = equity if ends.size == equity.shape[0] else equity[ends]
-    out = np.empty(eq.shape)
+    out = np.empty(eq.shape) if out is None else out.reshape(-1)[: eq.size].reshape(eq.shape)
     if eq.shape[0]:
         np.divide(eq[0], initial, out=out[0])
         np.divide(eq[1:], eq[:-1], out=out[1:])
