@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
@@ -235,6 +237,25 @@ def test_templates_load_as_checked_user_sources_would() -> None:
         assert (fast.doc, fast.source_hash, fast.params) == (checked.doc, checked.source_hash, checked.params)
         for entry in ("generate_grid", "generate_arrays", "generate_grid_arrays", "check_params"):
             assert (getattr(fast, entry) is None) == (getattr(checked, entry) is None), (name, entry)
+
+
+def test_a_template_run_does_not_create_the_browsing_class() -> None:
+    """`TemplateInfo` (a named tuple: its class compiles string annotations) is created when templates are
+    browsed, not when a run imports `quant.templates` to load its template; then it is the same class."""
+    script = (
+        "import sys\n"
+        "from quant import run_backtest\n"
+        "from quant.synthetic import gbm_bars\n"
+        "run_backtest('ma_cross', gbm_bars(sessions=60), {'fast': 5, 'slow': 20})\n"
+        "import quant.templates as t\n"
+        "assert 'quant.templates.info' not in sys.modules and 'TemplateInfo' not in vars(t)\n"
+        "from quant.templates import TemplateInfo\n"
+        "info = t.get_template('ma_cross')\n"
+        "assert type(info) is TemplateInfo is t.TemplateInfo and info.to_json()['name'] == 'ma_cross'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_templates_run_from_the_bytecode_cache(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
