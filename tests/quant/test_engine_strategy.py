@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
@@ -24,12 +26,13 @@ from quant import (
     run_grid,
     run_independent,
     schema_to_json,
+    sdk,
     validate_bars,
     validate_params,
 )
 from quant.contract import _normalize_dated, _normalize_general, _normalize_typed, infer_board
 from quant.rulebook import round_half_up_cent
-from quant.sdk import Columns, sma
+from quant.sdk import Columns, kahan_window_sums, sma
 from quant.synthetic import gbm_bars, with_fundamentals
 from quant.templates import load_template
 
@@ -175,6 +178,120 @@ def test_grid_summary_rows_equal_single_run_metrics(sample_bars, preset: str) ->
         assert row["fill_count"] == single["fill_count"]
 
 
+def _polars_means(values: np.ndarray, window: int) -> np.ndarray:
+    return pl.DataFrame({"c": values}).select(pl.col("c").rolling_mean(window))["c"].to_numpy()
+
+
+def _same_floats(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal bit for bit (the sign of zero too), NaN where the other is NaN."""
+    nan = np.isnan(a)
+    return bool(np.array_equal(nan, np.isnan(b)) and np.array_equal(a[~nan].view(np.int64), b[~nan].view(np.int64)))
+
+
+def _kahan_cases() -> list[np.ndarray]:
+    """Finite series where a rolling sum's rounding shows: quotes, cents, huge and tiny magnitudes, mixed
+    signs with cancellation, exact ties and zeros of both signs, flat runs, values near overflow."""
+    rng = np.random.default_rng(14)
+    cases = []
+    for i in range(240):
+        n = int(rng.integers(1, 60)) if i % 4 == 0 else int(rng.integers(60, 3000))
+        kind = i % 8
+        if kind == 0:
+            x = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+        elif kind == 1:
+            x = np.round(rng.uniform(1, 300, n), 2)
+        elif kind == 2:
+            x = rng.normal(0, 1, n) * 10.0 ** float(rng.integers(-300, 300))
+        elif kind == 3:
+            x = rng.choice([0.0, -0.0, 1.0, -1.0, 1e16, -1e16, 3.0, 1e-300], n)
+        elif kind == 4:
+            x = rng.normal(0, 1, n) * 10.0 ** rng.uniform(-20, 20, n)
+        elif kind == 5:
+            x = np.repeat(rng.uniform(1, 100, n // 30 + 1), 30)[:n]
+        elif kind == 6:
+            x = rng.uniform(1e300, 1.7e307, n) * rng.choice([-1.0, 1.0], n)
+        else:
+            x = rng.integers(-5, 5, n) * 0.1
+        cases.append(x)
+    return cases
+
+
+def test_kahan_window_sums_equal_polars() -> None:
+    """`kahan_window_sums` / window is polars' `rolling_mean` bit for bit (NaN where polars gives null), on
+    every kind of finite series and on windows from 2 to longer than the series."""
+    rng = np.random.default_rng(15)
+    for x in _kahan_cases():
+        for w in {2, 3, int(rng.integers(2, 12)), int(rng.integers(12, 420)), x.size, x.size + 1}:
+            if w < 2:
+                continue
+            got = np.full(x.size, np.nan)
+            if x.size >= w:
+                got[w - 1 :] = kahan_window_sums(memoryview(x), w)
+            got /= w
+            assert _same_floats(got, _polars_means(x, w)), (x[:5], x.size, w)
+
+
+def _off_cent_bars(symbols: list[str], sessions: int, seed: int) -> pl.DataFrame:
+    """Contract bars whose prices are not decimals: the SMAs are polars' rolling means, not exact sums."""
+    bars = normalize_bars(gbm_bars(symbols, sessions=sessions, seed=seed))
+    factor = pl.Series(1.0 + np.random.default_rng(seed).normal(0, 1e-7, bars.height))
+    return bars.with_columns([(pl.col(c) * factor).alias(c) for c in ("open", "high", "low", "close")])
+
+
+def _no_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_query(*args, **kwargs):
+        raise AssertionError("a polars query ran")
+
+    monkeypatch.setattr(pl.LazyFrame, "_collect_eager", no_query)
+    monkeypatch.setattr(pl.LazyFrame, "collect", no_query)
+
+
+@pytest.mark.parametrize("symbols", [1, 3])
+def test_small_rolling_means_run_without_a_polars_query(symbols: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to `LOOP_STEPS` rows × windows, `Columns` computes polars' rolling means on Python floats per
+    symbol (a process's first polars query costs ~2 ms): the numbers of `sdk.sma`, bit for bit; past the
+    budget, or with a null or a NaN, polars computes them as before."""
+    bars = _off_cent_bars([f"{600000 + i:06d}.SH" for i in range(symbols)], 2400 // symbols, 5)
+    windows = [2, 10, 30]
+    want = bars.select(sma(w).alias(str(w)) for w in windows)
+    nan_bars = bars.with_columns(pl.when(pl.int_range(pl.len()) == 50).then(np.nan).otherwise("close").alias("close"))
+    nan_want = nan_bars.select(sma(w).alias(str(w)) for w in windows)
+    with monkeypatch.context() as patched:
+        _no_query(patched)
+        cols = Columns(bars)
+        got = [cols.rolling_mean(w) for w in windows[:2]] + [cols.rolling_means(windows[2:])[0]]
+        assert cols._loop_steps == sdk.LOOP_STEPS - bars.height * len(windows)
+        with pytest.raises(AssertionError, match="polars query"):  # the budget is spent: polars
+            Columns(bars).rolling_means([2, 3, 4, 5, 6])
+        with pytest.raises(AssertionError, match="polars query"):  # a NaN: polars
+            Columns(nan_bars).rolling_mean(10)
+    for g, w in zip(got, windows, strict=True):
+        assert _same_floats(g, want[str(w)].to_numpy()), w
+    assert not (got[0].flags.writeable or got[1].flags.writeable)  # the cached arrays, as polars' were
+    assert _same_floats(Columns(nan_bars).rolling_mean(10), nan_want["10"].to_numpy())
+    over_budget = Columns(bars).rolling_means([2, 3, 4, 5, 6])
+    expected = bars.select(sma(w).alias(str(w)) for w in (2, 3, 4, 5, 6))
+    assert all(_same_floats(over_budget[i], expected[str(w)].to_numpy()) for i, w in enumerate((2, 3, 4, 5, 6)))
+
+
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_a_small_single_run_runs_no_polars_query(preset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One `ma_cross` run on 2,500 bars of non-decimal prices from pandas (the shared bench's S1) runs no
+    polars query at all, and its result is the one computed with polars' rolling means."""
+    stamp, volume = pl.col("date").cast(pl.Datetime("us")), pl.col("volume").cast(pl.Int64)
+    frame = _off_cent_bars(["600000.SH"], 2500, 9).select("symbol", stamp, "open", "high", "low", "close", volume)
+    config = EngineConfig(preset=preset, shares="integer")
+    with monkeypatch.context() as patched:
+        _no_query(patched)
+        fast = run_backtest("ma_cross", frame, {"fast": 10, "slow": 30}, config)
+    monkeypatch.setattr(sdk, "LOOP_STEPS", 0)
+    expected = run_backtest("ma_cross", frame, {"fast": 10, "slow": 30}, config)
+    for name in ("equity", "orders", "fills", "trades", "positions"):
+        assert getattr(fast, name).equals(getattr(expected, name)), name
+    assert fast.metrics == expected.metrics and fast.manifest == expected.manifest
+    assert fast.fills.height > 20
+
+
 @pytest.mark.parametrize("layout", ["equal", "unequal", "nulls", "nan"])
 def test_columns_rolling_means_equal_the_sma_expression(layout: str) -> None:
     """`Columns.rolling_means` gives `sdk.sma`'s numbers, NaN where it is null: exactly when a close is
@@ -235,6 +352,25 @@ def test_templates_load_as_checked_user_sources_would() -> None:
         assert (fast.doc, fast.source_hash, fast.params) == (checked.doc, checked.source_hash, checked.params)
         for entry in ("generate_grid", "generate_arrays", "generate_grid_arrays", "check_params"):
             assert (getattr(fast, entry) is None) == (getattr(checked, entry) is None), (name, entry)
+
+
+def test_a_template_run_does_not_create_the_browsing_class() -> None:
+    """`TemplateInfo` (a named tuple: its class compiles string annotations) is created when templates are
+    browsed, not when a run imports `quant.templates` to load its template; then it is the same class."""
+    script = (
+        "import sys\n"
+        "from quant import run_backtest\n"
+        "from quant.synthetic import gbm_bars\n"
+        "run_backtest('ma_cross', gbm_bars(sessions=60), {'fast': 5, 'slow': 20})\n"
+        "import quant.templates as t\n"
+        "assert 'quant.templates.info' not in sys.modules and 'TemplateInfo' not in vars(t)\n"
+        "from quant.templates import TemplateInfo\n"
+        "info = t.get_template('ma_cross')\n"
+        "assert type(info) is TemplateInfo is t.TemplateInfo and info.to_json()['name'] == 'ma_cross'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_templates_run_from_the_bytecode_cache(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
