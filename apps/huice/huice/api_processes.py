@@ -132,7 +132,7 @@ def run_parent(args: argparse.Namespace) -> int:
                     except OSError as exc:  # e.g. EMFILE: leave it pending, try again on the next wake-up
                         log.warning("accept failed: %s", exc)
                         break
-                    with conn:
+                    with conn:  # the parent's copy: closed once handed (no live process at all: refused)
                         for _ in range(len(servers)):
                             server, turn = servers[turn % len(servers)], turn + 1
                             if server.hand(conn):
@@ -194,7 +194,7 @@ class HandedServer(uvicorn.Server):
         def receive() -> None:
             while True:
                 try:
-                    message, fds, _, _ = socket.recv_fds(self.channel, 64, 64)
+                    message, fds, _, _ = socket.recv_fds(self.channel, 64, 64, socket.MSG_CMSG_CLOEXEC)
                 except (BlockingIOError, InterruptedError):
                     return
                 except OSError:
@@ -239,6 +239,7 @@ def run_server(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=args.timeout_graceful_shutdown,
     )  # fmt: skip
     channel = socket.socket(fileno=args.serve_fd)
+    channel.set_inheritable(False)  # inherited to be passed here; not to whatever this process starts
     HandedServer(config, channel).run()
     return 0
 
