@@ -134,59 +134,117 @@ def _check_body(body: bytes, run_id: str) -> None:
         raise _Refused(f"not the succeeded run {run_id}: {body[:200]!r}")
 
 
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process under it (Linux /proc; [pid] elsewhere)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid] + [p for child in children for p in _descendants(int(child))]
+
+
+def server_pids(api_pid: int, port: int) -> dict[int, int]:
+    """Which process under `api_pid` holds the server side of each loopback connection to `port`: client port →
+    pid (Linux /proc: the processes' socket inodes against /proc/net/tcp{,6}; {} elsewhere). Counts the share each
+    API process serves without timing anything."""
+    owner: dict[str, int] = {}
+    for pid in _descendants(api_pid):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        owner[target[8:-1]] = pid
+    found: dict[int, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote, inode = fields[1], fields[2], fields[9]
+                if int(local.rsplit(":", 1)[1], 16) == port and inode in owner:
+                    found[int(remote.rsplit(":", 1)[1], 16)] = owner[inode]
+    return found
+
+
 async def _load(
-    base: str, headers: dict, path: str, run_id: str, connections: int, total: int
-) -> tuple[float, list[float], float]:
+    base: str, headers: dict, path: str, run_id: str, connections: int, total: int, api_pid: int | None = None
+) -> tuple[float, list[float], float, dict[int, list[int]]]:
     """`total` GETs of `path` over `connections` keep-alive connections, each sending its next request when
     the answer to the last one is read (a bounded, closed-loop load): wall seconds, each request's latency,
-    and the CPU seconds this generator spent. Lean on purpose — asyncio streams, one pre-built request,
-    the answer framed by its Content-Length — so that on a small machine, where it shares the cores with
-    the API, it takes little of them (httpx's clients cost more CPU per request than the server's
-    route). Every answer must be 200 with the run's body: the first is parsed as JSON (its `run_id`,
-    `succeeded`), the others must be byte-equal to it or parse the same."""
+    the CPU seconds this generator spent, and (with `api_pid`) the share of each API process: pid →
+    [connections, requests] it served (`server_pids`, read before the connections close). Lean on purpose —
+    asyncio streams, one pre-built request, the answer framed by its Content-Length — so that on a small
+    machine, where it shares the cores with the API, it takes little of them (httpx's clients cost more CPU
+    per request than the server's route). Every answer must be 200 with the run's body: the first is parsed
+    as JSON (its `run_id`, `succeeded`), the others must be byte-equal to it or parse the same."""
     host, port, request = _request_bytes(base, headers, path)
     latencies: list[float] = []
     remaining = total
     reference: list[bytes] = []
+    served: dict[int, int] = {}  # client port → requests answered on it
+    open_writers: list[asyncio.StreamWriter] = []
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection(host, port)
+        open_writers.append(writer)
+        return reader, writer
 
     async def one_connection() -> None:
         nonlocal remaining
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while remaining > 0:
-                remaining -= 1
-                start = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status_line, _, rest = head.partition(b"\r\n")
-                length = close = None
-                for line in rest.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    name = name.strip().lower()
-                    if name == b"content-length":
-                        length = int(value)
-                    elif name == b"connection":
-                        close = value.strip().lower() == b"close"
-                if length is None:
-                    raise _Refused(f"no Content-Length: {head!r}")
-                body = await reader.readexactly(length)
-                latencies.append(time.perf_counter() - start)
-                if status_line.split(b" ", 2)[1] != b"200":
-                    raise _Refused(f"{status_line!r}: {body[:200]!r}")
-                if not reference:
-                    _check_body(body, run_id)
-                    reference.append(body)
-                elif body != reference[0]:
-                    _check_body(body, run_id)
-                if close:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, port)
-        finally:
-            writer.close()
+        reader, writer = await connect()
+        local = writer.get_extra_info("sockname")[1]
+        while remaining > 0:
+            remaining -= 1
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status_line, _, rest = head.partition(b"\r\n")
+            length = close = None
+            for line in rest.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection":
+                    close = value.strip().lower() == b"close"
+            if length is None:
+                raise _Refused(f"no Content-Length: {head!r}")
+            body = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            served[local] = served.get(local, 0) + 1
+            if status_line.split(b" ", 2)[1] != b"200":
+                raise _Refused(f"{status_line!r}: {body[:200]!r}")
+            if not reference:
+                _check_body(body, run_id)
+                reference.append(body)
+            elif body != reference[0]:
+                _check_body(body, run_id)
+            if close:
+                writer.close()
+                reader, writer = await connect()
+                local = writer.get_extra_info("sockname")[1]
 
     cpu, start = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(one_connection() for _ in range(connections)))
-    return time.perf_counter() - start, latencies, time.process_time() - cpu
+    try:
+        await asyncio.gather(*(one_connection() for _ in range(connections)))
+        wall, load_cpu = time.perf_counter() - start, time.process_time() - cpu
+        shares: dict[int, list[int]] = {}
+        if api_pid is not None:
+            for local, pid in server_pids(api_pid, port).items():
+                if local in served:
+                    share = shares.setdefault(pid, [0, 0])
+                    share[0] += 1
+                    share[1] += served[local]
+    finally:
+        for writer in open_writers:
+            writer.close()
+    return wall, latencies, load_cpu, shares
+
+
+def split_text(shares: dict[int, list[int]]) -> str:
+    """'4 / 4 connections, 1498 / 1502 requests': each API process's share, largest first."""
+    ordered = sorted(shares.values(), reverse=True)
+    return f"{' / '.join(str(c) for c, _ in ordered)} connections, {' / '.join(str(r) for _, r in ordered)} requests"
 
 
 def main() -> None:
@@ -217,7 +275,9 @@ def main() -> None:
             path = f"/api/backtests/{backtest_id}/runs/{run_id}"
             asyncio.run(_load(base, user.headers, path, run_id, connections, 100))  # warm every API process
             api_cpu = _cpu_s(api.pid)
-            wall, latencies, load_cpu = asyncio.run(_load(base, user.headers, path, run_id, connections, requests))
+            wall, latencies, load_cpu, shares = asyncio.run(
+                _load(base, user.headers, path, run_id, connections, requests, api.pid)
+            )
             api_cpu = _cpu_s(api.pid) - api_cpu
             print("| measure | value |\n| --- | ---: |")
             print(f"| submit → succeeded p50 ms ({submits} runs) | {1000 * statistics.median(times):.0f} |")
@@ -228,6 +288,7 @@ def main() -> None:
             print(f"| worker CPU ms per run (parents and work-horses) | {1000 * worker_cpu / (submits + 1):.0f} |")
             print(f"| API CPU ms per GET (all API processes) | {1000 * api_cpu / requests:.2f} |")
             print(f"| load generator CPU ms per GET | {1000 * load_cpu / requests:.2f} |")
+            print(f"| GET run split over the API processes | {split_text(shares)} |")
             print(
                 f"\nAPI processes {settings.api_workers}, workers {settings.workers}, "
                 f"{'embedded' if servers.embedded else 'configured'} servers; load average {os.getloadavg()[0]:.2f}"

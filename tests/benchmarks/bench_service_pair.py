@@ -13,6 +13,7 @@ between them)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -26,17 +27,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_service as bench
 import httpx
 
-from huice import migrate, serve
+from huice import migrate
 from huice.bootstrap import start_servers
 from tests.backtest import support
 
 
+def _api_command(python: Path, port: int, env: dict[str, str]) -> list[str]:
+    """That checkout's own `serve.api_command` (its process model, whatever it is) for `port`, run by its python."""
+    code = (
+        "import json, sys; from huice import serve; from platform_core.settings import CoreSettings; "
+        "print(json.dumps(serve.api_command(CoreSettings(_env_file=None), host='127.0.0.1', port=int(sys.argv[1]))))"
+    )
+    out = subprocess.check_output([str(python), "-c", code, str(port)], env=env, cwd=str(python.absolute().parents[2]))
+    return json.loads(out.splitlines()[-1])
+
+
 def _start(settings, c, python: Path) -> bench.ApiProcess:
     port = bench._free_port()
-    command = serve.api_command(settings, host="127.0.0.1", port=port)
-    command[0] = str(python)
+    command = _api_command(python, port, support.worker_env(c))
     api = bench.ApiProcess(
-        command, env=support.worker_env(c), cwd=str(python.resolve().parents[2]),
+        command, env=support.worker_env(c), cwd=str(python.absolute().parents[2]),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     api.base = f"http://127.0.0.1:{port}"
@@ -77,10 +87,14 @@ def main() -> None:
             cpu = {name: [] for name in apis}
             rates = {name: [] for name in apis}
             latencies: dict[str, list[float]] = {name: [] for name in apis}
+            splits: dict[str, list[str]] = {name: [] for name in apis}
             for i in range(batches):
                 for name in ("other", "this") if i % 2 == 0 else ("this", "other"):
                     before = bench._cpu_s(apis[name].pid)
-                    wall, seen, _ = asyncio.run(bench._load(apis[name].base, user.headers, path, run_id, 8, requests))
+                    wall, seen, _, shares = asyncio.run(
+                        bench._load(apis[name].base, user.headers, path, run_id, 8, requests, apis[name].pid)
+                    )
+                    splits[name].append(bench.split_text(shares))
                     cpu[name].append(1000 * (bench._cpu_s(apis[name].pid) - before) / requests)
                     rates[name].append(requests / wall)
                     latencies[name] += seen
@@ -92,6 +106,8 @@ def main() -> None:
                     f"{statistics.median(rates[name]):.0f} | {1000 * bench._pct(latencies[name], 0.5):.1f} | "
                     f"{1000 * bench._pct(latencies[name], 0.99):.1f} |"
                 )
+            for name in apis:
+                print(f"\n{name}, split over its API processes per batch: " + "; ".join(splits[name]))
             print(f"\n{batches} batches of {requests} GETs each, 8 connections; load average {os.getloadavg()[0]:.2f}")
             c.close()
         finally:

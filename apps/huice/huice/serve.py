@@ -30,12 +30,19 @@ def _child_env(settings: CoreSettings, servers: Servers) -> dict[str, str]:
 
 
 def api_command(settings: CoreSettings, *, host: str | None = None, port: int | None = None) -> list[str]:
-    """The uvicorn command of the API process. uvicorn's own proxy-header handling is off (by default it
-    believes X-Forwarded-For from 127.0.0.1, and FORWARDED_ALLOW_IPS would widen that): the app trusts
-    forwarded headers only from HUICE_TRUSTED_PROXIES (`huice.api`). With `HUICE_API_WORKERS` > 1 uvicorn
-    forks that many server processes on the one port (each builds its own container; state shared between
-    requests lives in PostgreSQL/Redis), all in the API's process group, so stopping it stops them all."""
-    workers = ["--workers", str(settings.api_workers)] if settings.api_workers > 1 else []
+    """The command of the API process. uvicorn's own proxy-header handling is off (by default it believes
+    X-Forwarded-For from 127.0.0.1, and FORWARDED_ALLOW_IPS would widen that): the app trusts forwarded headers
+    only from HUICE_TRUSTED_PROXIES (`huice.api`). One process is plain uvicorn; with `HUICE_API_WORKERS` > 1,
+    `huice.api_processes`: one acceptor on the port dealing the connections round robin to that many uvicorn
+    server processes (each builds its own container; state shared between requests lives in
+    PostgreSQL/Redis), all in the API's process group, so stopping it stops them all. (uvicorn's own
+    `--workers` let one process accept a whole burst of connections and the others idle.)"""
+    host, port = host or settings.api_host, str(port or settings.api_port)
+    if settings.api_workers > 1:
+        return [
+            sys.executable, "-m", "huice.api_processes", "--host", host, "--port", port,
+            "--workers", str(settings.api_workers), "--timeout-graceful-shutdown", "5",
+        ]  # fmt: skip
     return [
         sys.executable,
         "-m",
@@ -43,14 +50,13 @@ def api_command(settings: CoreSettings, *, host: str | None = None, port: int | 
         "huice.api:app_factory",
         "--factory",
         "--host",
-        host or settings.api_host,
+        host,
         "--port",
-        str(port or settings.api_port),
+        port,
         "--no-proxy-headers",
         "--no-access-log",
         "--timeout-graceful-shutdown",
         "5",
-        *workers,
     ]
 
 

@@ -36,7 +36,13 @@ class CoreSettings(HuiceSettings):
     api_host: str = Field("127.0.0.1", description="Bind address of the API.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
     api_workers: int = Field(
-        2, ge=1, le=64, description="API (uvicorn) worker processes started by `huice serve`, sharing the port."
+        2,
+        ge=1,
+        le=64,
+        description=(
+            "API server (uvicorn) processes started by `huice serve`, behind one acceptor that deals connections "
+            "round robin."
+        ),
     )
     workers: int = Field(2, ge=0, le=64, description="RQ worker processes started by `huice serve`.")
     trusted_proxies: str | None = Field(
