@@ -180,3 +180,26 @@ def test_chunked_running_peak_gives_the_accumulated_drawdown() -> None:
         wealth = np.cumprod(growth, axis=0)
         want = (wealth / np.maximum(np.maximum.accumulate(wealth, axis=0), 1.0)).min(axis=0) - 1
         assert np.array_equal(mx._wealth_drawdown(wealth.copy()), want, equal_nan=True), it
+
+
+def test_summary_blocks_release_their_equity_before_the_next_block(sample_bars, monkeypatch) -> None:
+    """Each summary block's (sessions × lanes) equity is freed before the next block is computed: what a block
+    keeps (final equity, metrics) holds no view of it. A view kept every block's equity alive until the
+    summary's end, so each block faulted in fresh pages (~1,300 on 300 lanes × 2,500 bars)."""
+    import weakref
+
+    from quant import grid, run_independent
+
+    earlier: list[weakref.ref] = []
+    session_returns = grid.session_returns
+
+    def spy(equity, ends, initial):
+        assert all(ref() is None for ref in earlier), "an earlier block's equity is still alive"
+        earlier.append(weakref.ref(equity))
+        return session_returns(equity, ends, initial)
+
+    monkeypatch.setattr(grid, "session_returns", spy)
+    monkeypatch.setattr(grid, "LANE_BLOCK", 2)
+    monkeypatch.setattr(grid, "SUB_BLOCK", 2)
+    summary = run_independent("ma_cross", sample_bars, {"fast": 5, "slow": 20}).summary
+    assert len(earlier) == len(grid._blocks(summary.height)) - 1 >= 2

@@ -270,7 +270,7 @@ def grid_summary(
         if bench is not None and rel_keys:
             rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
             part.update({k: rel[k] for k in rel_keys})
-        part["final_equity"] = equity[-1]
+        part["final_equity"] = equity[-1].copy()  # a view would keep the block's (T, lanes) equity alive
         part["exposure"] = exposure
         return part
 
