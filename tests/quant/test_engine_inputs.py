@@ -152,7 +152,7 @@ def _dated(name: str) -> pl.DataFrame:
 def test_early_data_hash_equals_the_hash_of_the_normalised_frame(name: str, monkeypatch) -> None:
     """`early_data_hash` hashes a dated frame from the input, before and without its normalised columns
     (derived columns in row chunks, constants as repeated blocks): the digest of the normalised frame."""
-    from quant.contract import normalize_bars_dated
+    from quant.contract import normalize_bars_dated, symbol_run_starts
 
     monkeypatch.setattr(mk, "SYNC_HASH_ROWS", 0)
     monkeypatch.setattr(mk, "HASH_CHUNK_ROWS", 7)  # chunks end inside and across the symbols' runs
@@ -162,6 +162,43 @@ def test_early_data_hash_equals_the_hash_of_the_normalised_frame(name: str, monk
     normal, dated = normalize_bars_dated(frame)
     assert dated
     assert early.confirm(dated).result() == mk.data_hash(normal)
+    np.testing.assert_array_equal(early.symbol_runs(), symbol_run_starts(normal["symbol"]))  # handed to the market
+
+
+@pytest.mark.parametrize("block_bytes", [4, 8, 20, 36, 1 << 20])
+def test_run_ids_fed_by_blocks_are_the_bytes_of_the_whole_column(block_bytes: int, monkeypatch) -> None:
+    """`_update_run_ids` feeds the symbol column's run numbers from one reused block (blocks ending inside, at
+    and across runs, runs of one row): the bytes of `_run_ids`' whole array, so the same digest."""
+    import hashlib
+
+    from quant.contract import symbol_run_starts
+
+    monkeypatch.setattr(mk, "_HASH_BLOCK_BYTES", block_bytes)
+    symbols = pl.Series(["a"] * 5 + ["b"] + ["c"] * 3 + ["d"] * 9 + ["e"])
+    starts = symbol_run_starts(symbols)
+    blocks, whole = hashlib.sha256(), hashlib.sha256()
+    mk._update_run_ids(blocks, starts)
+    whole.update(np.ascontiguousarray(mk._run_ids(symbols)))
+    assert blocks.hexdigest() == whole.hexdigest()
+
+
+def test_floor_days_is_the_datetime_cast_to_days() -> None:
+    """`contract.floor_days` (an integer floor division) gives numpy's `datetime64[D]` cast of stamps in every
+    unit polars has, before and after 1970, one unit either side of midnight, and into a given buffer."""
+    from quant.contract import floor_days
+
+    rng = np.random.default_rng(5)
+    for unit, per in (("s", 86_400), ("ms", 86_400_000), ("us", 86_400_000_000), ("ns", 86_400_000_000_000)):
+        days = np.arange(-40_000, 40_000, 7)
+        stamps = np.concatenate([days * per - 1, days * per, days * per + 1, rng.integers(-(2**60), 2**60, 10_000)])
+        moments = stamps.astype(f"datetime64[{unit}]")
+        expected = moments.astype("datetime64[D]").view(np.int64)
+        np.testing.assert_array_equal(floor_days(moments), expected)
+        out = np.empty(moments.size, np.int64)
+        assert floor_days(moments, out) is out
+        np.testing.assert_array_equal(out, expected)
+    hours = (np.arange(-100, 100) * 5).astype("datetime64[h]")  # other units take numpy's cast
+    np.testing.assert_array_equal(floor_days(hours), hours.astype("datetime64[D]").view(np.int64))
 
 
 def test_early_data_hash_steps_aside_when_the_frame_needs_sorting(monkeypatch) -> None:

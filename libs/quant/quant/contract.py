@@ -210,6 +210,22 @@ def _normalize_typed(frame: pl.DataFrame) -> pl.DataFrame | None:
 
 
 _DAY_US = 86_400_000_000
+_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": _DAY_US, "ns": 86_400_000_000_000}
+
+
+def floor_days(moments: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """`moments.astype("datetime64[D]").view(np.int64)` for datetime64 stamps without NaT (a column without
+    nulls): the days since 1970, floored (as `dt.date()`), by one integer floor division by the unit's
+    stamps per day — numpy divides by a scalar with a multiply and shift, ~2× faster than the datetime
+    cast, and `out` (int64) takes the result without a fresh array."""
+    unit, count = np.datetime_data(moments.dtype)
+    per = _PER_DAY.get(unit)
+    if per is None or count != 1:  # other units: numpy's own cast
+        days = moments.astype("datetime64[D]").view(np.int64)
+        return days if out is None else np.copyto(out, days) or out
+    return np.floor_divide(moments.view(np.int64), per, out=out)
+
+
 _CLOSE_US = 15 * 3_600_000_000  # a daily bar's `ts`: its date at 15:00 (the general path's `offset_by("15h")`)
 
 
@@ -232,7 +248,7 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
         days = days if days.flags.writeable else days.copy()
         date = stamps.rechunk()
     else:
-        days = stamps.to_numpy().astype("datetime64[D]").view(np.int64)  # floors, ~4× faster than `//`
+        days = floor_days(stamps.to_numpy())
         date = pl.Series("date", days.astype(np.int32)).cast(pl.Date)
     days *= _DAY_US
     days += _CLOSE_US

@@ -178,7 +178,8 @@ def run_independent(
             early.discard()
         raise
     job = early.confirm(dated) if early is not None else None
-    market = {"hash_job": job, "lane_major": True}
+    runs = early.symbol_runs() if job is not None else None  # the hashing thread scanned the symbols already
+    market = {"hash_job": job, "lane_major": True, "runs": runs}
     m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1, **market)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows, contiguous=False)[:, 0, :], "weight"
