@@ -140,6 +140,12 @@ def _dated(name: str) -> pl.DataFrame:
             (pl.int_range(pl.len()) % 7 == 0).alias("suspended"),
         ),
         "several_chunks": pl.concat([base.head(41), base.slice(41)], rechunk=False),
+        "narrow_numbers": base.with_columns(  # numpy's conversions on the hashing thread, as polars' casts
+            pl.col("volume").cast(pl.UInt32), pl.col("close").cast(pl.Float32), (pl.col("low") * 10).cast(pl.Int16)
+        ),
+        "null_volume": base.with_columns(
+            pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise("volume").alias("volume")
+        ),
         "extra_columns": base.with_columns(pl.lit("x").alias("note"), (pl.col("close") * 2).alias("vwap")),
     }[name]
 
@@ -147,7 +153,7 @@ def _dated(name: str) -> pl.DataFrame:
 @pytest.mark.parametrize(
     "name",
     ["bench", "date_dtype", "intraday_ms", "float_volume_int_open", "null_and_nan_prices", "given_columns",
-     "several_chunks", "extra_columns"],
+     "several_chunks", "extra_columns", "narrow_numbers", "null_volume"],
 )  # fmt: skip
 def test_early_data_hash_equals_the_hash_of_the_normalised_frame(name: str, monkeypatch) -> None:
     """`early_data_hash` hashes a dated frame from the input, before and without its normalised columns
