@@ -193,13 +193,33 @@ def test_summary_blocks_release_their_equity_before_the_next_block(sample_bars, 
     earlier: list[weakref.ref] = []
     session_returns = grid.session_returns
 
-    def spy(equity, ends, initial):
+    def spy(equity, ends, initial, **kw):
         assert all(ref() is None for ref in earlier), "an earlier block's equity is still alive"
-        earlier.append(weakref.ref(equity))
-        return session_returns(equity, ends, initial)
+        earlier.append(weakref.ref(equity if equity.base is None else equity.base))  # the memory's owner
+        return session_returns(equity, ends, initial, **kw)
 
     monkeypatch.setattr(grid, "session_returns", spy)
     monkeypatch.setattr(grid, "LANE_BLOCK", 2)
     monkeypatch.setattr(grid, "SUB_BLOCK", 2)
     summary = run_independent("ma_cross", sample_bars, {"fast": 5, "slow": 20}).summary
     assert len(earlier) == len(grid._blocks(summary.height)) - 1 >= 2
+
+
+def test_lane_major_wealth_gives_the_same_metrics_bit_for_bit() -> None:
+    """`returns_metrics(..., lanes=)` runs the wealth curves and drawdowns along the rows of the lane-major
+    returns (the summary's lane-major blocks): every metric, and every `keys` subset, equals the (S, L) path's."""
+    from quant.grid import SUMMARY_KEYS
+
+    rng = np.random.default_rng(31)
+    for it in range(40):
+        n, width = int(rng.integers(1, 300)), int(rng.choice([1, 2, 9, 24, 48]))
+        returns = rng.normal(0.0 if it % 3 else -0.01, 0.02, (n, width))
+        returns[rng.random((n, width)) < 0.3] = 0.0
+        if it % 7 == 0:
+            returns[rng.integers(0, n), rng.integers(0, width)] = np.nan
+        for keys in (None, ["max_drawdown"], ["calmar", "total_return"], ["sharpe"], list(SUMMARY_KEYS)):
+            want = mx.returns_metrics(returns, 252, 0.01 * (it % 2), keys)
+            got = mx.returns_metrics(returns, 252, 0.01 * (it % 2), keys, returns.T.copy())  # overwritten
+            assert want.keys() == got.keys()
+            for k in want:
+                assert np.array_equal(want[k], got[k], equal_nan=True), (it, keys, k)

@@ -253,17 +253,22 @@ def grid_summary(
 
     def block(lo: int, hi: int) -> dict:
         lanes = panels.lane_major(lo, hi)
-        if lanes is not None:  # (lanes, T): one transposing copy of the equity; exposure along the lanes' rows
+        by_lane = None
+        if lanes is not None:  # (lanes, T): returns along the lanes' rows, one transposing copy of them
             cash, mv = lanes
-            equity = np.ascontiguousarray(np.add(cash, mv, out=cash).T)
+            equity = np.add(cash, mv, out=cash)
             exposure = ((mv if ends.size == mv.shape[1] else mv[:, ends]) > 0).mean(axis=1)
+            view = session_returns(equity.T, ends, config.initial_cash, lane_major=True)
+            returns, by_lane = view.copy(), view.T  # (sessions, lanes), its own memory: the sums add row by row
+            final = equity[:, -1].copy()
         else:
             cash, mv = panels.block(lo, hi)
             equity = cash + mv
             exposure = ((mv if ends.size == mv.shape[0] else mv[ends]) > 0).mean(axis=0)
-        returns = session_returns(equity, ends, config.initial_cash)
+            returns = session_returns(equity, ends, config.initial_cash)
+            final = equity[-1].copy()  # a view would keep the block's (T, lanes) equity alive
         values = mx.returns_metrics(
-            returns, config.periods_per_year, config.risk_free_rate, None if keys is None else ret_keys
+            returns, config.periods_per_year, config.risk_free_rate, None if keys is None else ret_keys, by_lane
         )
         part = {k: values[k] for k in ret_keys}
         if keep is not None:
@@ -271,7 +276,7 @@ def grid_summary(
         if bench is not None and rel_keys:
             rel = mx.benchmark_metrics(returns, bench, config.periods_per_year, config.risk_free_rate)
             part.update({k: rel[k] for k in rel_keys})
-        part["final_equity"] = equity[-1].copy()  # a view would keep the block's (T, lanes) equity alive
+        part["final_equity"] = final
         part["exposure"] = exposure
         return part
 

@@ -16,23 +16,26 @@ import math
 import numpy as np
 
 
-def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None) -> dict[str, np.ndarray]:
+def returns_metrics(
+    returns: np.ndarray, ppy: int, rf: float, keys=None, lanes: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Return-based metrics for returns of shape (S, L); each value has shape (L,). Written as a few
     whole-array passes (a grid of C combinations is one (S, C) matrix), each shared where two metrics need
     it: the total return is the wealth curve's last point (the drawdown's cumulative product, the same
     products in the same order as `np.prod`), and the standard deviations take the means already computed
     (`std(mean=...)`: the same sums). `keys`: only these metrics (the passes the others need are skipped;
-    the values computed are the same)."""
+    the values computed are the same). `lanes`: the same returns lane-major (L, S), C-ordered, which the
+    call may overwrite — the wealth curves and drawdowns then run along its contiguous rows (`_wealth`:
+    the same products and maxima in the same order, ~3× faster than down the columns of (S, L)); the sums
+    stay on `returns`, whose columns numpy adds row by row."""
     n, width = returns.shape
     if keys is not None and n:
-        return _some_returns_metrics(returns, ppy, rf, frozenset(keys))
+        return _some_returns_metrics(returns, ppy, rf, frozenset(keys), lanes)
     if n == 0:
         nan, zero = np.full(width, np.nan), np.zeros(width)
         keys = ("annual_return", "volatility", "sharpe", "sortino", "calmar")
         return {k: nan for k in keys} | {"total_return": zero, "max_drawdown": zero}
-    growth = returns + 1.0
-    wealth = np.cumprod(growth, axis=0, out=growth)  # growth is not read again: no fresh buffer
-    total = wealth[-1] - 1  # np.prod(growth, axis=0) - 1: the same products in the same order
+    wealth, total, drawdown = _wealth(returns, lanes)
     excess = returns - rf / ppy if rf else returns
     with np.errstate(invalid="ignore", divide="ignore"):
         annual = np.power(1 + total, ppy / n) - 1
@@ -45,7 +48,7 @@ def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None) -> dict
         low = np.minimum(excess, 0.0)
         downside = np.sqrt(np.einsum("ij,ij->j", low, low) / n) * math.sqrt(ppy)
         sortino = ex_mean * ppy / downside
-        mdd = np.minimum(_wealth_drawdown(wealth), 0.0)
+        mdd = np.minimum(drawdown(wealth), 0.0)
         calmar = np.where(mdd < 0, annual / np.abs(mdd), np.nan)
     return {
         "total_return": total,
@@ -58,14 +61,40 @@ def returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys=None) -> dict
     }
 
 
-def _some_returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys: frozenset) -> dict[str, np.ndarray]:
+def _wealth(returns: np.ndarray, lanes: np.ndarray | None):
+    """The wealth curves cumprod(1 + r), the total returns (their last point − 1: `np.prod`'s products in
+    its order) and the drawdown function for that layout: down the columns of `returns` (S, L), or along
+    the rows of `lanes` (L, S), overwritten (`returns_metrics`)."""
+    if lanes is None:
+        growth = returns + 1.0
+        wealth = np.cumprod(growth, axis=0, out=growth)  # growth is not read again: no fresh buffer
+        return wealth, wealth[-1] - 1, _wealth_drawdown
+    np.add(lanes, 1.0, out=lanes)
+    wealth = np.cumprod(lanes, axis=1, out=lanes)
+    return wealth, wealth[:, -1] - 1, _lane_drawdown
+
+
+def _lane_drawdown(wealth: np.ndarray) -> np.ndarray:
+    """`_wealth_drawdown` of lane-major wealth curves (L, S), overwritten: each row's running peak (at least
+    1) along its contiguous values — the same maxima, so the same ratios and minima."""
+    peak = np.maximum.accumulate(wealth, axis=1)
+    np.maximum(peak, 1.0, out=peak)
+    np.divide(wealth, peak, out=wealth)
+    return wealth.min(axis=1) - 1
+
+
+def _some_returns_metrics(
+    returns: np.ndarray, ppy: int, rf: float, keys: frozenset, lanes: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """`returns_metrics` restricted to `keys`, operation for operation the same arithmetic."""
     n, width = returns.shape
     out: dict[str, np.ndarray] = {}
-    growth = returns + 1.0
     drawdown = bool(keys & {"max_drawdown", "calmar"})
-    wealth = np.cumprod(growth, axis=0, out=growth) if drawdown else None
-    total = wealth[-1] - 1 if drawdown else np.prod(growth, axis=0) - 1
+    if drawdown:
+        wealth, total, drawdown_of = _wealth(returns, lanes)
+    else:
+        growth = returns + 1.0
+        total = np.prod(growth, axis=0) - 1
     out["total_return"] = total
     excess = returns - rf / ppy if rf else returns
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -85,7 +114,7 @@ def _some_returns_metrics(returns: np.ndarray, ppy: int, rf: float, keys: frozen
             downside = np.sqrt(np.einsum("ij,ij->j", low, low) / n) * math.sqrt(ppy)
             out["sortino"] = _finite(ex_mean[0] * ppy / downside)
         if drawdown:
-            mdd = np.minimum(_wealth_drawdown(wealth), 0.0)
+            mdd = np.minimum(drawdown_of(wealth), 0.0)
             out["max_drawdown"] = mdd
             if annual is not None:
                 out["calmar"] = np.where(mdd < 0, annual / np.abs(mdd), np.nan)

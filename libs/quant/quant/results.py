@@ -236,10 +236,12 @@ def session_days(m: Market, ends: np.ndarray) -> np.ndarray:
     return m.dates[ends]
 
 
-def session_returns(equity: np.ndarray, ends: np.ndarray, initial: float) -> np.ndarray:
-    """Per-session simple returns (S, L); the first is against the initial cash."""
+def session_returns(equity: np.ndarray, ends: np.ndarray, initial: float, lane_major: bool = False) -> np.ndarray:
+    """Per-session simple returns (S, L) of the equity (T, L); the first is against the initial cash.
+    `lane_major`: `equity` is the transposed view of a lane-major (L, T) array, and so are the returns (the
+    transposed view of a C-ordered (L, S) array; the same divisions)."""
     eq = equity if ends.size == equity.shape[0] else equity[ends]
-    out = np.empty(eq.shape)
+    out = np.empty(eq.shape[::-1]).T if lane_major else np.empty(eq.shape)
     if eq.shape[0]:
         np.divide(eq[0], initial, out=out[0])
         np.divide(eq[1:], eq[:-1], out=out[1:])
