@@ -335,12 +335,11 @@ class Columns:
 
     def _wide_rolling_means(self, wide: pl.DataFrame, windows: list[int], column: str) -> None:
         """Each window's (T, N) block of means to numpy in one polars call (column-major, nulls as NaN), so
-        its transpose is the rows' (symbol, ts) order as a view: one copy instead of one per symbol. One
-        query per window, its frame dropped once copied: the next window's means then reuse its memory
-        (one query for all windows held every window's polars columns at once — on 300 symbols × 2,500
-        bars ~1,500 more fresh pages a window to fault in than the query itself costs)."""
-        for w in windows:
-            block = wide.select(pl.all().rolling_mean(w)).to_numpy(order="fortran")
+        its transpose is the rows' (symbol, ts) order as a view: one copy instead of one per symbol."""
+        N = wide.width
+        means = wide.select(pl.all().rolling_mean(w).name.suffix(f"_{w}") for w in windows)
+        for j, w in enumerate(windows):
+            block = means[:, j * N : (j + 1) * N].to_numpy(order="fortran")
             self._cache[f"sma_{column}_{w}"] = block.T.reshape(-1)  # a view of a Fortran-ordered block
 
 
