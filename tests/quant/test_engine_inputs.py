@@ -169,6 +169,25 @@ def test_early_data_hash_equals_the_hash_of_the_normalised_frame(name: str, monk
     assert dated
     assert early.confirm(dated).result() == mk.data_hash(normal)
     np.testing.assert_array_equal(early.symbol_runs(), symbol_run_starts(normal["symbol"]))  # handed to the market
+    by_runs, dated_by_runs = normalize_bars_dated(frame, runs=early.symbol_runs)  # the order check on the runs
+    assert dated_by_runs and by_runs.equals(normal)
+
+
+@pytest.mark.parametrize(
+    "symbols",
+    [["a", "a", "b", "c", "c"], ["b", "b", "a"], ["a", "b", "a"], ["x"] * 4, ["a", "é", "é", "z"], ["z", "é"],
+     ["600000.SH", "000001.SZ"], ["000001.SZ", "600000.SH", "600000.SH"]],
+)  # fmt: skip
+def test_order_check_on_the_symbol_runs_equals_the_full_check(symbols: list[str]) -> None:
+    """`contract._sorted_keys` with the column's runs compares only the runs' symbols: the answer of the full
+    check (sorted, unsorted, a symbol coming back, one symbol, non-ASCII)."""
+    from quant.contract import _sorted_keys, symbol_run_starts
+
+    sym = pl.Series(symbols)
+    ts = np.arange(len(symbols), dtype=np.int64)[::-1].copy()  # every row a stay: the symbols decide
+    starts = symbol_run_starts(sym)
+    for stamps in (ts, np.arange(len(symbols), dtype=np.int64)):
+        assert _sorted_keys(sym, stamps, lambda: starts) == _sorted_keys(sym, stamps)
 
 
 @pytest.mark.parametrize("block_bytes", [4, 8, 20, 36, 1 << 20])

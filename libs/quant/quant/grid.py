@@ -171,7 +171,7 @@ def run_independent(
     config = with_declared(config or EngineConfig(), spec.source)
     early = early_data_hash(bars)  # a large dated frame's hash needs none of the normalisation's output
     try:
-        given, (bars, dated) = bars, normalize_bars_dated(bars)
+        given, (bars, dated) = bars, normalize_bars_dated(bars, runs=early.symbol_runs if early else None)
         values = validate_strategy_params(spec, params)
     except Exception:
         if early is not None:
