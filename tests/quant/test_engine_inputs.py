@@ -140,6 +140,12 @@ def _dated(name: str) -> pl.DataFrame:
             (pl.int_range(pl.len()) % 7 == 0).alias("suspended"),
         ),
         "several_chunks": pl.concat([base.head(41), base.slice(41)], rechunk=False),
+        "narrow_numbers": base.with_columns(  # numpy's conversions on the hashing thread, as polars' casts
+            pl.col("volume").cast(pl.UInt32), pl.col("close").cast(pl.Float32), (pl.col("low") * 10).cast(pl.Int16)
+        ),
+        "null_volume": base.with_columns(
+            pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise("volume").alias("volume")
+        ),
         "extra_columns": base.with_columns(pl.lit("x").alias("note"), (pl.col("close") * 2).alias("vwap")),
     }[name]
 
@@ -147,12 +153,12 @@ def _dated(name: str) -> pl.DataFrame:
 @pytest.mark.parametrize(
     "name",
     ["bench", "date_dtype", "intraday_ms", "float_volume_int_open", "null_and_nan_prices", "given_columns",
-     "several_chunks", "extra_columns"],
+     "several_chunks", "extra_columns", "narrow_numbers", "null_volume"],
 )  # fmt: skip
 def test_early_data_hash_equals_the_hash_of_the_normalised_frame(name: str, monkeypatch) -> None:
     """`early_data_hash` hashes a dated frame from the input, before and without its normalised columns
     (derived columns in row chunks, constants as repeated blocks): the digest of the normalised frame."""
-    from quant.contract import normalize_bars_dated
+    from quant.contract import normalize_bars_dated, symbol_run_starts
 
     monkeypatch.setattr(mk, "SYNC_HASH_ROWS", 0)
     monkeypatch.setattr(mk, "HASH_CHUNK_ROWS", 7)  # chunks end inside and across the symbols' runs
@@ -162,6 +168,62 @@ def test_early_data_hash_equals_the_hash_of_the_normalised_frame(name: str, monk
     normal, dated = normalize_bars_dated(frame)
     assert dated
     assert early.confirm(dated).result() == mk.data_hash(normal)
+    np.testing.assert_array_equal(early.symbol_runs(), symbol_run_starts(normal["symbol"]))  # handed to the market
+    by_runs, dated_by_runs = normalize_bars_dated(frame, runs=early.symbol_runs)  # the order check on the runs
+    assert dated_by_runs and by_runs.equals(normal)
+
+
+@pytest.mark.parametrize(
+    "symbols",
+    [["a", "a", "b", "c", "c"], ["b", "b", "a"], ["a", "b", "a"], ["x"] * 4, ["a", "é", "é", "z"], ["z", "é"],
+     ["600000.SH", "000001.SZ"], ["000001.SZ", "600000.SH", "600000.SH"]],
+)  # fmt: skip
+def test_order_check_on_the_symbol_runs_equals_the_full_check(symbols: list[str]) -> None:
+    """`contract._sorted_keys` with the column's runs compares only the runs' symbols: the answer of the full
+    check (sorted, unsorted, a symbol coming back, one symbol, non-ASCII)."""
+    from quant.contract import _sorted_keys, symbol_run_starts
+
+    sym = pl.Series(symbols)
+    ts = np.arange(len(symbols), dtype=np.int64)[::-1].copy()  # every row a stay: the symbols decide
+    starts = symbol_run_starts(sym)
+    for stamps in (ts, np.arange(len(symbols), dtype=np.int64)):
+        assert _sorted_keys(sym, stamps, lambda: starts) == _sorted_keys(sym, stamps)
+
+
+@pytest.mark.parametrize("block_bytes", [4, 8, 20, 36, 1 << 20])
+def test_run_ids_fed_by_blocks_are_the_bytes_of_the_whole_column(block_bytes: int, monkeypatch) -> None:
+    """`_update_run_ids` feeds the symbol column's run numbers from one reused block (blocks ending inside, at
+    and across runs, runs of one row): the bytes of `_run_ids`' whole array, so the same digest."""
+    import hashlib
+
+    from quant.contract import symbol_run_starts
+
+    monkeypatch.setattr(mk, "_HASH_BLOCK_BYTES", block_bytes)
+    symbols = pl.Series(["a"] * 5 + ["b"] + ["c"] * 3 + ["d"] * 9 + ["e"])
+    starts = symbol_run_starts(symbols)
+    blocks, whole = hashlib.sha256(), hashlib.sha256()
+    mk._update_run_ids(blocks, starts)
+    whole.update(np.ascontiguousarray(mk._run_ids(symbols)))
+    assert blocks.hexdigest() == whole.hexdigest()
+
+
+def test_floor_days_is_the_datetime_cast_to_days() -> None:
+    """`contract.floor_days` (an integer floor division) gives numpy's `datetime64[D]` cast of stamps in every
+    unit polars has, before and after 1970, one unit either side of midnight, and into a given buffer."""
+    from quant.contract import floor_days
+
+    rng = np.random.default_rng(5)
+    for unit, per in (("s", 86_400), ("ms", 86_400_000), ("us", 86_400_000_000), ("ns", 86_400_000_000_000)):
+        days = np.arange(-40_000, 40_000, 7)
+        stamps = np.concatenate([days * per - 1, days * per, days * per + 1, rng.integers(-(2**60), 2**60, 10_000)])
+        moments = stamps.astype(f"datetime64[{unit}]")
+        expected = moments.astype("datetime64[D]").view(np.int64)
+        np.testing.assert_array_equal(floor_days(moments), expected)
+        out = np.empty(moments.size, np.int64)
+        assert floor_days(moments, out) is out
+        np.testing.assert_array_equal(out, expected)
+    hours = (np.arange(-100, 100) * 5).astype("datetime64[h]")  # other units take numpy's cast
+    np.testing.assert_array_equal(floor_days(hours), hours.astype("datetime64[D]").view(np.int64))
 
 
 def test_early_data_hash_steps_aside_when_the_frame_needs_sorting(monkeypatch) -> None:

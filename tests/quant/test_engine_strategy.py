@@ -292,6 +292,23 @@ def test_a_small_single_run_runs_no_polars_query(preset: str, monkeypatch: pytes
     assert fast.fills.height > 20
 
 
+@pytest.mark.parametrize("preset", ["plain", "a-share"])
+def test_independent_summary_rows_equal_each_symbols_full_metrics(preset: str) -> None:
+    """`run_independent`'s summary (lane-major blocks in reused buffers) equals each symbol's full metrics —
+    49 symbols, so the last block is one lane."""
+    bars = gbm_bars([f"{600000 + i:06d}.SH" for i in range(49)], sessions=160, seed=17)
+    config = EngineConfig(preset=preset, shares="integer")
+    g = run_independent("ma_cross", bars, {"fast": 5, "slow": 20}, config, full=True)
+    keys = ("total_return", "annual_return", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+            "final_equity", "total_fees", "exposure", "trade_count", "fill_count")  # fmt: skip
+    for row, result in zip(g.summary.to_dicts(), g.results, strict=True):
+        for key in keys:
+            assert row[key] == pytest.approx(result.metrics[key], rel=1e-9, abs=1e-12, nan_ok=True), (
+                row["symbol"],
+                key,
+            )
+
+
 @pytest.mark.parametrize("layout", ["equal", "unequal", "nulls", "nan"])
 def test_columns_rolling_means_equal_the_sma_expression(layout: str) -> None:
     """`Columns.rolling_means` gives `sdk.sma`'s numbers, NaN where it is null: exactly when a close is

@@ -125,16 +125,20 @@ def normalize_bars(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> pl
     return normalize_bars_dated(frame, default_symbol)[0]
 
 
-def normalize_bars_dated(frame: pl.DataFrame, default_symbol: str = "000001.SZ") -> tuple[pl.DataFrame, bool]:
+def normalize_bars_dated(
+    frame: pl.DataFrame, default_symbol: str = "000001.SZ", runs=None
+) -> tuple[pl.DataFrame, bool]:
     """`normalize_bars`, and whether `_normalize_dated` built the frame: then its rows are the input's rows
     in their order and every column is one chunk by construction (`market.early_data_hash` hashes such a
     frame from the input while it is normalised). The chunk check of the other paths reads every column
-    as a Series, which materialises the defaults' scalar columns (~25 MB on a 750,000-row frame)."""
+    as a Series, which materialises the defaults' scalar columns (~25 MB on a 750,000-row frame). `runs`:
+    a function giving `symbol_run_starts` of `frame`'s symbol column (or None), when another thread scans
+    it anyway (`EarlyHash.symbol_runs`): the order check then compares the runs' symbols only."""
     dated = False
     if frame.schema == BAR_SCHEMA and frame.columns == list(BAR_SCHEMA):
         out = frame
     else:
-        fast = _normalize_typed(frame) if "ts" in frame.columns else _normalize_dated(frame, default_symbol)
+        fast = _normalize_typed(frame) if "ts" in frame.columns else _normalize_dated(frame, default_symbol, runs)
         dated = fast is not None and "ts" not in frame.columns
         out = fast if fast is not None else _normalize_general(frame, default_symbol)
     keyless = [
@@ -210,10 +214,26 @@ def _normalize_typed(frame: pl.DataFrame) -> pl.DataFrame | None:
 
 
 _DAY_US = 86_400_000_000
+_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": _DAY_US, "ns": 86_400_000_000_000}
+
+
+def floor_days(moments: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """`moments.astype("datetime64[D]").view(np.int64)` for datetime64 stamps without NaT (a column without
+    nulls): the days since 1970, floored (as `dt.date()`), by one integer floor division by the unit's
+    stamps per day — numpy divides by a scalar with a multiply and shift, ~2× faster than the datetime
+    cast, and `out` (int64) takes the result without a fresh array."""
+    unit, count = np.datetime_data(moments.dtype)
+    per = _PER_DAY.get(unit)
+    if per is None or count != 1:  # other units: numpy's own cast
+        days = moments.astype("datetime64[D]").view(np.int64)
+        return days if out is None else np.copyto(out, days) or out
+    return np.floor_divide(moments.view(np.int64), per, out=out)
+
+
 _CLOSE_US = 15 * 3_600_000_000  # a daily bar's `ts`: its date at 15:00 (the general path's `offset_by("15h")`)
 
 
-def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame | None:
+def _normalize_dated(frame: pl.DataFrame, default_symbol: str, runs=None) -> pl.DataFrame | None:
     """`normalize_bars` column by column for a frame with a `date` and no `ts` (a pandas frame through
     `pl.from_pandas` arrives so: `date` a naive Datetime, volume Int64): `date` and `ts` are day arithmetic on
     the stamps' integers (numpy's floor to days, as `dt.date()`), prices are cast Series by Series and the
@@ -232,13 +252,13 @@ def _normalize_dated(frame: pl.DataFrame, default_symbol: str) -> pl.DataFrame |
         days = days if days.flags.writeable else days.copy()
         date = stamps.rechunk()
     else:
-        days = stamps.to_numpy().astype("datetime64[D]").view(np.int64)  # floors, ~4× faster than `//`
+        days = floor_days(stamps.to_numpy())
         date = pl.Series("date", days.astype(np.int32)).cast(pl.Date)
     days *= _DAY_US
     days += _CLOSE_US
     given_symbol = "symbol" in frame.schema
     symbol = frame["symbol"] if given_symbol else pl.Series("symbol", [default_symbol]).new_from_index(0, n)
-    if not _sorted_keys(symbol, days):
+    if not _sorted_keys(symbol, days, runs if given_symbol else None):
         return None
     symbol = symbol.rechunk().set_sorted()  # checked just now: the flag lets later `is_sorted` calls skip their scan
     ts = pl.Series("ts", days).cast(pl.Datetime("us"))
@@ -312,12 +332,17 @@ def is_sorted_by_symbol_ts(frame: pl.DataFrame) -> bool:
     return _sorted_keys(frame["symbol"], ts.to_numpy().view(np.int64))
 
 
-def _sorted_keys(sym: pl.Series, ts: np.ndarray) -> bool:
+def _sorted_keys(sym: pl.Series, ts: np.ndarray, runs=None) -> bool:
     """`is_sorted_by_symbol_ts` on the symbol column and the stamps' integers: with the symbol column sorted,
-    only the rows where `ts` does not increase need a symbol change."""
+    only the rows where `ts` does not increase need a symbol change. `runs`: a function giving the column's
+    `symbol_run_starts` (or None): a column is sorted exactly when the values of its runs are, so only the
+    runs' first values are compared (the full `is_sorted` compares 750,000 strings: ~5 ms)."""
     if ts.size < 2:
         return True
-    if sym.null_count() or not sym.is_sorted():
+    if sym.null_count():
+        return False
+    starts = runs() if runs is not None else None
+    if not (sym[starts[:-1]] if starts is not None else sym).is_sorted():
         return False
     stay = np.flatnonzero(ts[1:] <= ts[:-1])
     if stay.size == 0:

@@ -435,15 +435,18 @@ def market_and_rows(
     config,
     instruments,
     universe: int | None = None,
+    runs: np.ndarray | None = None,
     **market,
 ):
     """`prepare_market` and `compute_weight_rows` (None without array entry points) of normalised `bars`
     (`normalize_bars`' output, as every caller passes). For large inputs
     the strategy's arrays (polars, GIL-free) are computed on a second thread meanwhile; a strategy
     error still takes precedence over a market error, as when the strategy ran first. The symbol column
-    is scanned once, here, for the market's layout, its data hash and the strategy's `Columns`.
-    `market`: more keywords of `prepare_market` (`hash_job`, `lane_major`)."""
-    runs = symbol_run_starts(bars["symbol"])
+    is scanned once, here, for the market's layout, its data hash and the strategy's `Columns` (`runs`:
+    its `symbol_run_starts` when the caller has them). `market`: more keywords of `prepare_market`
+    (`hash_job`, `lane_major`)."""
+    if runs is None:
+        runs = symbol_run_starts(bars["symbol"])
     known = {"runs": runs, "normalized": True, **market}
     if spec.generate_arrays is None or bars.height < PARALLEL_ROWS:
         rows = compute_weight_rows(spec, bars, sets, universe, runs)

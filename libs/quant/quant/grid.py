@@ -176,14 +176,15 @@ def run_independent(
     config = with_declared(config or EngineConfig(), spec.source)
     early = early_data_hash(bars)  # a large dated frame's hash needs none of the normalisation's output
     try:
-        given, (bars, dated) = bars, normalize_bars_dated(bars)
+        given, (bars, dated) = bars, normalize_bars_dated(bars, runs=early.symbol_runs if early else None)
         values = validate_strategy_params(spec, params)
     except Exception:
         if early is not None:
             early.discard()
         raise
     job = early.confirm(dated) if early is not None else None
-    market = {"hash_job": job, "lane_major": True}
+    runs = early.symbol_runs() if job is not None else None  # the hashing thread scanned the symbols already
+    market = {"hash_job": job, "lane_major": True, "runs": runs}
     m, rows = market_and_rows(spec, bars, [values], config, instruments, universe=1, **market)
     if rows is not None:
         decisions, mode = rows_to_decisions(m, rows, contiguous=False)[:, 0, :], "weight"

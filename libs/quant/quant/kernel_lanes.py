@@ -219,42 +219,92 @@ def run_cost_lanes(m, config, sym_idx: np.ndarray, targets: np.ndarray, change: 
             c, s = c.copy(), s.copy()
         states.append((lanes, t, c, s))
         k += 1
-    recs, pchg = _records(blocks)
+    rows = pc = None
     if k < kmax:
         rows, st, pc = array("d"), array("d"), array("d")
         for j in range(int(n_active[k])):
             start = (float(cash[j]), float(pos[j]))
             if not _tail(g, j, int(order[j]), int(sym[j]), k, int(counts[j]), ev, *start, rows, st, pc):
                 return None
-        _tail_records(rows, st, pc, recs, states, pchg)
+        _tail_records(None, st, None, [], states, [])
+    recs, pchg = _records(blocks, rows, pc)
     return _out(recs, states, pchg, (T, L, K))
 
 
-def _records(blocks: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+_RECORD_TYPES = (np.int64, np.int64, np.int64, np.int8, float, float, float, float, float, float, float, np.int8, bool)
+"""The dtypes of the tail's record fields (`_tail_records`)."""
+
+
+def _records(blocks: list[tuple], rows=None, pc=None) -> tuple[list[tuple], list[tuple]]:
     """The order records and position changes of the vector steps' sell and buy blocks, selected with one
     concatenation per field (`kernel_plain._records`; the reasons and close-outs derived from the selected
-    rows by the comparisons the steps make: nothing is blocked, a sell never falls short of its cash)."""
+    rows by the comparisons the steps make: nothing is blocked, a sell never falls short of its cash),
+    followed by the tail's (`rows`, `pc`: `_tail`'s buffers): each field is one array, the vector rows
+    gathered straight into its head and the tail's written after them — the values and dtypes of
+    concatenating the two blocks, without first gathering the vector rows into arrays of their own (on
+    S4, 300 lanes: ~1,000 fresh pages fewer)."""
     if not blocks:
-        return [], []
+        recs, pchg = [], []
+        _tail_records(rows, None, pc, recs, [], pchg)
+        return recs, pchg
+    tail = np.frombuffer(rows, np.float64).reshape(-1, 13) if rows else None
+    moves = np.frombuffer(pc, np.float64).reshape(-1, 3) if pc else None
     mask, side, lanes, t, sym, target, req, q, price, comm, stamp, transfer, after = (
         list(c) for c in zip(*blocks, strict=True)
     )
     sizes = np.array([x.size for x in mask])
     cat = np.concatenate
     q_all, lanes_all, t_all, after_all = cat(q), cat(lanes), cat(t), cat(after)
-    f = q_all > 0  # a position change wherever shares moved (also a dust close-out outside the mask)
-    pchg = [(lanes_all[f], np.zeros(int(f.sum()), np.int64), t_all[f], after_all[f])]
+    f = np.flatnonzero(q_all > 0)  # a position change wherever shares moved (also a dust close-out outside the mask)
+    nm = 0 if moves is None else moves.shape[0]
+    pchg = [
+        (
+            _joined(lanes_all, f, None if moves is None else moves[:, 0].astype(np.int64)),
+            np.zeros(f.size + nm, np.int64),
+            _joined(t_all, f, None if moves is None else moves[:, 1].astype(np.int64)),
+            _joined(after_all, f, None if moves is None else moves[:, 2]),
+        )
+    ]
     idx = np.flatnonzero(cat(mask))
     sides = np.repeat(np.array(side, np.int8), sizes)[idx]
     r_req, r_q = cat(req)[idx], q_all[idx]
     selling = sides == 1
     reason = np.where(r_req <= EPS, _LOT0, np.where(~selling & (r_q < r_req - EPS), _CASH, 0)).astype(np.int8)
     closes = selling & (r_q > 0) & (after_all[idx] <= 1e-9)
+    wants = _joined(cat(target), idx, None if tail is None else tail[:, 4].astype(float))
+    np.abs(wants[: idx.size], out=wants[: idx.size])  # the tail's targets are kept as they are
+    fields = (lanes_all, t_all, cat(sym), sides, wants, r_req, r_q, cat(price), cat(comm), cat(stamp), cat(transfer),
+              reason, closes)  # fmt: skip
+    selected = (3, 4, 5, 6, 11, 12)  # already the selected rows (`wants` with the tail's)
     recs = [
-        (lanes_all[idx], t_all[idx], cat(sym)[idx], sides, np.abs(cat(target)[idx]), r_req, r_q,
-         cat(price)[idx], cat(comm)[idx], cat(stamp)[idx], cat(transfer)[idx], reason, closes)
+        tuple(
+            x if i == 4 else _joined(
+                x, None if i in selected else idx, None if tail is None else tail[:, i].astype(_RECORD_TYPES[i])
+            )
+            for i, x in enumerate(fields)
+        )
     ]  # fmt: skip
     return recs, pchg
+
+
+def _joined(head: np.ndarray, idx: np.ndarray | None, rest: np.ndarray | None) -> np.ndarray:
+    """`np.concatenate([head[idx], rest])` (`idx` None: `head` itself; `rest` None: no tail) in one array,
+    `head[idx]` gathered into its first rows (`take` with `mode="clip"`: the indices are valid, and numpy
+    buffers a `take` into `out` in its default mode)."""
+    if rest is None and idx is not None:
+        return head[idx]
+    if rest is None:
+        return head
+    n = head.size if idx is None else idx.size
+    out = np.empty(n + rest.size, np.result_type(head.dtype, rest.dtype))
+    if idx is None:
+        out[:n] = head
+    elif out.dtype == head.dtype:
+        np.take(head, idx, out=out[:n], mode="clip")
+    else:
+        out[:n] = head[idx]
+    out[n:] = rest
+    return out
 
 
 def _rc(x: float) -> float:
@@ -347,8 +397,7 @@ def _tail_records(rows, st, pc, recs, states, pchg) -> None:
     vector steps' ones: within each lane, still in time order)."""
     if rows:
         table = np.frombuffer(rows, np.float64).reshape(-1, 13)
-        types = (np.int64, np.int64, np.int64, np.int8, float, float, float, float, float, float, float, np.int8, bool)
-        recs.append(tuple(table[:, i].astype(ty) for i, ty in enumerate(types)))
+        recs.append(tuple(table[:, i].astype(ty) for i, ty in enumerate(_RECORD_TYPES)))
     if st:
         table = np.frombuffer(st, np.float64).reshape(-1, 4)
         states.append(

@@ -203,7 +203,11 @@ def _fit_cash_whole(q: np.ndarray, price: np.ndarray, cash: np.ndarray) -> np.nd
 
 
 def _out(recs, states, pchg, shape) -> KernelOut:
-    if recs:
+    """The kernel's output from its record, snapshot and position-change blocks (one block of records or
+    position changes is taken as it is: `_records` builds fresh arrays; a concatenation would copy them)."""
+    if len(recs) == 1:
+        cols = _distinct(recs[0])
+    elif recs:
         cols = [np.concatenate(c) for c in zip(*recs, strict=True)]
     else:
         ints = {"lane", "t", "sym", "side", "reason"}
@@ -213,9 +217,20 @@ def _out(recs, states, pchg, shape) -> KernelOut:
         lane, t, cash, pos = (np.concatenate(c) for c in zip(*states, strict=True))
     else:
         lane, t, cash, pos = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-    pl_, pk, pt, pv = _cat(pchg, 4)
+    pl_, pk, pt, pv = _distinct(pchg[0]) if len(pchg) == 1 else _cat(pchg, 4)
     out = KernelOut(orders, lane, t, cash, pl_, pk, pt, pv, np.zeros(shape[1]), shape)
     out.state_pos = pos
+    return out
+
+
+def _distinct(arrays: tuple) -> list[np.ndarray]:
+    """The arrays of one block as the output's fields, each its own array (as a concatenation gives them: a
+    block may use one zero array for several fields)."""
+    seen: set[int] = set()
+    out = []
+    for a in arrays:
+        out.append(a.copy() if id(a) in seen else a)
+        seen.add(id(a))
     return out
 
 
