@@ -226,4 +226,3 @@ def test_summary_blocks_release_their_equity_before_the_next_block(sample_bars, 
     monkeypatch.setattr(grid, "SUB_BLOCK", 2)
     summary = run_independent("ma_cross", sample_bars, {"fast": 5, "slow": 20}).summary
     assert len(earlier) == len(grid._blocks(summary.height)) - 1 >= 2
-
