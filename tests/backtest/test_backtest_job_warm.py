@@ -68,3 +68,35 @@ def test_a_warmed_engine_compiles_only_the_writes_of_a_run(bt: Container, client
     assert missed, "the writes are compiled in the attempt"
     assert {s.split(" SET ")[0].split(" (")[0] for s in missed} <= WRITES, missed
     assert len(missed) <= 5, missed
+
+
+def test_a_spare_work_horse_runs_a_jobs_statements_on_its_own_connection(bt: Container) -> None:
+    """`prepare_work_horse` (a spare's first warm-up step) opens the horse's own connection and runs an
+    attempt's statements and the job kinds' reads on it, rolled back: the PostgreSQL backend behind it then
+    holds the catalog entries of their tables, so the job's first statements do not read them. The
+    connection stays pooled for the job; nothing is written."""
+    from job_orchestration.jobs import prepare_work_horse
+    from platform_core.runtime import runtime, set_runtime
+
+    fresh = support.build_container(bt.servers.database_url, bt.servers.redis_url, bt.settings.resolved_data_dir)
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    try:
+        previous = runtime()
+    except RuntimeError:
+        previous = None
+    set_runtime(fresh)
+    event.listen(fresh.db.engine, "before_cursor_execute", record)
+    try:
+        prepare_work_horse()
+        assert fresh.db.engine.pool.checkedin() == 1  # the horse's own connection, kept for its job
+    finally:
+        event.remove(fresh.db.engine, "before_cursor_execute", record)
+        set_runtime(previous)
+        support.close_container(fresh)
+    heads = {s.split(" WHERE ")[0][:60] for s in seen}
+    assert any(s.startswith("WITH moved AS (UPDATE job_orchestration.jobs SET status") for s in seen), heads
+    assert any("FROM backtest.runs" in s for s in seen) and any("FROM market_data.snapshot_files" in s for s in seen)

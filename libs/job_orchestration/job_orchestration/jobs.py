@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 
-from job_orchestration.attempt import execute
+from job_orchestration.attempt import execute, warm_statements
 from job_orchestration.config import env_of
 from platform_core.db import Database
 from platform_core.runtime import runtime
@@ -29,12 +29,12 @@ def _after_fork(db: Database) -> None:
 
 def prepare_work_horse() -> None:
     """In a spare work-horse (`rq_worker.ResilientWorker`), before its job arrives: let go of the pool the
-    fork inherited and open this process's own database connection, so that the job's first statement
-    does not wait for a connect (TCP, start-up, authentication)."""
+    fork inherited, open this process's own database connection (so that the job's first statement does
+    not wait for a connect: TCP, start-up, authentication) and run a job's statements on it, rolled back
+    (`attempt.warm_statements`: its PostgreSQL backend then has the catalog entries they need)."""
     env = env_of(runtime())
     _after_fork(env.db)
-    with env.db.engine.connect() as conn:
-        conn.exec_driver_sql("SELECT 1")
+    warm_statements(env)
 
 
 def run(job_id: str) -> str | None:
