@@ -73,8 +73,11 @@ def test_a_warmed_engine_compiles_only_the_writes_of_a_run(bt: Container, client
 def test_a_spare_work_horse_runs_a_jobs_statements_on_its_own_connection(bt: Container) -> None:
     """`prepare_work_horse` (a spare's first warm-up step) opens the horse's own connection and runs an
     attempt's statements and the job kinds' reads on it, rolled back: the PostgreSQL backend behind it then
-    holds the catalog entries of their tables, so the job's first statements do not read them. The
+    holds the catalog entries of their tables, so the job's first statements do not read them — and the
+    attempt's writes on a ghost job row, which fire (and so compile) the jobs' status-tally trigger. The
     connection stays pooled for the job; nothing is written."""
+    from sqlalchemy import text
+
     from job_orchestration.jobs import prepare_work_horse
     from platform_core.runtime import runtime, set_runtime
 
@@ -88,6 +91,10 @@ def test_a_spare_work_horse_runs_a_jobs_statements_on_its_own_connection(bt: Con
         previous = runtime()
     except RuntimeError:
         previous = None
+    jobs, tally = "job_orchestration.jobs", "job_orchestration.job_status_tally"
+    counts = f"SELECT (SELECT count(*) FROM {jobs}), (SELECT count(*) FROM {tally})"
+    with bt.db.transaction() as session:
+        before = tuple(session.execute(text(counts)).one())
     set_runtime(fresh)
     event.listen(fresh.db.engine, "before_cursor_execute", record)
     try:
@@ -100,3 +107,7 @@ def test_a_spare_work_horse_runs_a_jobs_statements_on_its_own_connection(bt: Con
     heads = {s.split(" WHERE ")[0][:60] for s in seen}
     assert any(s.startswith("WITH moved AS (UPDATE job_orchestration.jobs SET status") for s in seen), heads
     assert any("FROM backtest.runs" in s for s in seen) and any("FROM market_data.snapshot_files" in s for s in seen)
+    ghost = seen.index(next(s for s in seen if s.startswith("INSERT INTO job_orchestration.jobs ")))
+    assert any(s.startswith("WITH moved AS (UPDATE job_orchestration.jobs SET status") for s in seen[ghost:])
+    with bt.db.transaction() as session:
+        assert tuple(session.execute(text(counts)).one()) == before  # rolled back: no job, no tally delta
