@@ -62,14 +62,15 @@ def test_a_warmed_engine_compiles_none_of_a_runs_statements(bt: Container, clien
 
 
 def test_a_spare_work_horse_runs_a_jobs_statements_on_its_own_connection(bt: Container) -> None:
-    """`prepare_work_horse` (a spare's first warm-up step) opens the horse's own connection and runs an
-    attempt's statements and the job kinds' reads on it, rolled back: the PostgreSQL backend behind it then
-    holds the catalog entries of their tables, so the job's first statements do not read them — and the
-    attempt's writes on a ghost job row, which fire (and so compile) the jobs' status-tally trigger. The
-    connection stays pooled for the job; nothing is written."""
+    """A spare's warm-up (`prepare_work_horse`, then `warm_work_horse_connection`) opens the horse's own
+    connection and runs an attempt's statements and the job kinds' reads on it, rolled back: the PostgreSQL
+    backend behind it then holds the catalog entries of their tables, so the job's first statements do not
+    read them — and the attempt's writes on a ghost job row, which fire (and so compile) the jobs'
+    status-tally trigger. The connection stays pooled for the job; nothing is written."""
     from sqlalchemy import text
 
-    from job_orchestration.jobs import prepare_work_horse
+    from huice.worker import WARM_HORSE
+    from job_orchestration.jobs import prepare_work_horse, warm_work_horse_connection
     from platform_core.runtime import runtime, set_runtime
 
     fresh = support.build_container(bt.servers.database_url, bt.servers.redis_url, bt.settings.resolved_data_dir)
@@ -90,11 +91,13 @@ def test_a_spare_work_horse_runs_a_jobs_statements_on_its_own_connection(bt: Con
     event.listen(fresh.db.engine, "before_cursor_execute", record)
     try:
         prepare_work_horse()
+        warm_work_horse_connection()
         assert fresh.db.engine.pool.checkedin() == 1  # the horse's own connection, kept for its job
     finally:
         event.remove(fresh.db.engine, "before_cursor_execute", record)
         set_runtime(previous)
         support.close_container(fresh)
+    assert WARM_HORSE[-1] is warm_work_horse_connection  # last: a job that arrives before skips it
     heads = {s.split(" WHERE ")[0][:60] for s in seen}
     assert any(s.startswith("WITH moved AS (UPDATE job_orchestration.jobs SET status") for s in seen), heads
     assert any("FROM backtest.runs" in s for s in seen) and any("FROM market_data.snapshot_files" in s for s in seen)

@@ -29,9 +29,20 @@ def _after_fork(db: Database) -> None:
 
 def prepare_work_horse() -> None:
     """In a spare work-horse (`rq_worker.ResilientWorker`), before its job arrives: let go of the pool the
-    fork inherited, open this process's own database connection (so that the job's first statement does
-    not wait for a connect: TCP, start-up, authentication) and run a job's statements on it, rolled back
-    (`attempt.warm_statements`: its PostgreSQL backend then has the catalog entries they need)."""
+    fork inherited and open this process's own database connection, so that the job's first statement
+    does not wait for a connect (TCP, start-up, authentication)."""
+    env = env_of(runtime())
+    _after_fork(env.db)
+    with env.db.engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+def warm_work_horse_connection() -> None:
+    """A spare work-horse's last warm-up step, after `prepare_work_horse`: run a job's statements on the
+    horse's own connection, rolled back (`attempt.warm_statements`), so that its PostgreSQL backend has the
+    catalog entries and the compiled trigger function they need before the job's first statement. Last,
+    because it is the longest step (tens of milliseconds of the backend's work) and the one a job that
+    arrives earlier can best do without: the steps left are skipped then."""
     env = env_of(runtime())
     _after_fork(env.db)
     warm_statements(env)
