@@ -254,3 +254,65 @@ def loaded_symbols() -> list[str]:
     from tests.market_data.conftest import SLICE
 
     return SLICE
+
+
+def _counting_reads(market: MarketDataEnv, monkeypatch) -> list[int]:
+    """Count the bar store's reads (`read_layout`) from now on."""
+    reads: list[int] = []
+    read_layout = market.store.read_layout
+
+    def counted(*args, **kwargs):
+        reads.append(1)
+        return read_layout(*args, **kwargs)
+
+    monkeypatch.setattr(market.store, "read_layout", counted)
+    return reads
+
+
+def test_get_inputs_keeps_the_adjusted_bars_of_a_read_for_the_next_work_horse(
+    session: Session, market: MarketDataEnv, loaded, monkeypatch, tmp_path
+) -> None:
+    """The adjusted bars and the benchmark of a read are kept in the inputs cache (files on local disk, so a
+    later work-horse finds them): the same read again does not touch the store and gives equal frames,
+    dtypes and order included; another window or adjustment is read from the store."""
+    from market_data.inputs_cache import InputsCache
+
+    monkeypatch.setattr(market, "inputs_cache", InputsCache(tmp_path / "cache"))
+    reads = _counting_reads(market, monkeypatch)
+    kwargs = {"symbols": ["600010.SH", "000010.SZ"], "freq": "1d", "snapshot_id": loaded.snapshot.id}
+    window = {"start": date(2023, 1, 3), "end": date(2024, 12, 31)}
+    first = service.get_inputs(session, market, adjust="qfq", benchmark="000300.SH", **kwargs, **window)
+    assert len(reads) == 2  # the bars, the benchmark
+    again = service.get_inputs(session, market, adjust="qfq", benchmark="000300.SH", **kwargs, **window)
+    assert len(reads) == 2, "served from the cache"
+    for kept, read in zip(again, first, strict=True):
+        assert kept.schema == read.schema and kept.equals(read)
+    assert len(list((tmp_path / "cache").glob("*.arrow"))) == 2
+    service.get_inputs(session, market, adjust="hfq", benchmark=None, **kwargs, **window)
+    service.get_inputs(session, market, adjust="qfq", benchmark=None, start=date(2023, 1, 3), end=date(2024, 6, 28),
+                       **kwargs)  # fmt: skip
+    assert len(reads) == 4
+
+
+def test_the_inputs_cache_serves_no_stale_bars_after_a_load_changes_them(
+    session: Session, market: MarketDataEnv, loaded, monkeypatch, tmp_path
+) -> None:
+    """Keys are the stored objects' content addresses, not the request: a later load that changes the bars of
+    the same symbols and window is read anew, and the earlier snapshot still reads what it held."""
+    from market_data.inputs_cache import InputsCache
+
+    monkeypatch.setattr(market, "inputs_cache", InputsCache(tmp_path / "cache"))
+    kwargs = {"symbols": ["600010.SH"], "freq": "1d", "start": date(2024, 1, 1), "end": date(2024, 12, 31)}
+    pin = loaded.snapshot.id
+    before, _, _ = service.get_inputs(session, market, adjust="qfq", snapshot_id=pin, benchmark=None, **kwargs)
+    assert before["date"].max() == date(2024, 12, 31)
+    later = service.load_sample(session, market, symbols=["600010.SH"], start=date(2024, 1, 1), end=date(2024, 6, 30))
+    reads = _counting_reads(market, monkeypatch)
+    narrowed, _, _ = service.get_inputs(
+        session, market, adjust="qfq", snapshot_id=later.snapshot.id, benchmark=None, **kwargs
+    )
+    assert len(reads) == 1 and narrowed["date"].max() == date(2024, 6, 28)
+    pinned, _, _ = service.get_inputs(session, market, adjust="qfq", snapshot_id=pin, benchmark=None, **kwargs)
+    assert len(reads) == 1 and pinned.equals(before)
+    uncached = service.get_bars(session, market, adjust="qfq", snapshot_id=later.snapshot.id, **kwargs)
+    assert narrowed.equals(uncached)
