@@ -191,30 +191,3 @@ def test_an_attempt_acts_as_the_runs_owner_only(
         service.run_backtest(env_of(bt), job, run_id)
     assert (caught.value.code, caught.value.message, job.points) == ("NOT_FOUND", "run not found", [])
     assert _read(bt, user, run_id).stats is None
-
-
-def test_a_run_whose_bars_are_in_the_inputs_cache_writes_the_same_artifacts(
-    bt: Container, user: support.User, queued: Callable[..., uuid.UUID], monkeypatch, tmp_path
-) -> None:
-    """A second run of the same backtest and parameters in a later work-horse takes its bars and benchmark
-    from the inputs cache (no read of the bar store) and stores byte-identical artifacts and equal stats."""
-    from market_data.config import env_of as market_env_of
-    from market_data.inputs_cache import InputsCache
-
-    market = market_env_of(bt)
-    monkeypatch.setattr(market, "inputs_cache", InputsCache(tmp_path / "cache"))
-    first = queued(user, {"fast": 5, "slow": 20})
-    service.run_backtest(env_of(bt), InProcessJob(bt, user.id, first), first)
-    with bt.db.transaction() as session:  # the same backtest and parameters again
-        backtest_id = service.get_run(session, user.principal, first).backtest_id
-        [second] = service.submit_runs(
-            session, env_of(bt), user.principal, backtest_id, RunCreate(params={"fast": 5, "slow": 20})
-        ).run_ids
-    reads: list[int] = []
-    read_layout = market.store.read_layout
-    monkeypatch.setattr(market.store, "read_layout", lambda *a, **k: reads.append(1) or read_layout(*a, **k))
-    service.run_backtest(env_of(bt), InProcessJob(bt, user.id, second), second)
-    assert reads == []
-    one, two = _read(bt, user, first), _read(bt, user, second)
-    assert one.stats == two.stats
-    assert {k: r.sha256 for k, r in one.artifacts.items()} == {k: r.sha256 for k, r in two.artifacts.items()}

@@ -266,7 +266,7 @@ def test_progress_and_heartbeats_are_one_write_each_committed_without_waiting_fo
 ):
     """Taking the lease and each progress point are one statement each (the job's UPDATE under the lease
     and its event's INSERT, no locking read first); progress, like a heartbeat, sets its own transaction's
-    commit asynchronous in that statement; the lease and the outcome stay synchronous commits."""
+    commit asynchronous in that statement; the lease, results and outcome stay synchronous commits."""
     db, env = committed_db, committed_env
     job = submit(env, uuid.uuid4())
     taken: list = []
@@ -310,32 +310,6 @@ def test_progress_sets_its_commit_asynchronous_for_its_own_transaction(db, env, 
         assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
         assert _progress_row(session, job.id, lease.token, 10.0, "x", utcnow()) is not None
         assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
-
-
-def test_a_unit_of_work_under_the_lease_commits_without_waiting_for_the_flush(committed_db, committed_env):
-    """`ctx.transaction()` sets its commit asynchronous in its lease check (one statement, the job's row
-    locked); its writes are committed and seen by others, and the outcome, a synchronous commit, flushes
-    them with its own (PostgreSQL's WAL is flushed in order)."""
-    from sqlalchemy import text
-
-    db, env = committed_db, committed_env
-    job = submit(env, uuid.uuid4())
-    attempt = Attempt(env, _start(env, job.id))
-
-    def unit_of_work() -> None:
-        with attempt.transaction() as session:
-            assert session.execute(text("SHOW synchronous_commit")).scalar() == "off"
-            written = text("UPDATE job_orchestration.jobs SET progress_message = 'written' WHERE id = :id")
-            session.execute(written, {"id": job.id})
-
-    opened = _statements_of(db, unit_of_work)
-    assert "FOR UPDATE" in opened[0] and "set_config('synchronous_commit', 'off', true)" in opened[0], opened
-    assert read(db, job.id).progress_message == "written"
-    with db.transaction() as session:  # the setting ends with its transaction
-        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
-    outcome = _statements_of(db, lambda: conclude(attempt, JobStatus.SUCCEEDED, result={}))
-    assert not any("synchronous_commit" in s for s in outcome)
-    assert read(db, job.id).status == JobStatus.SUCCEEDED
 
 
 def test_the_events_published_are_the_event_rows(committed_db, committed_env):

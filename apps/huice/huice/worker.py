@@ -18,7 +18,7 @@ import socket
 from rq.serializers import JSONSerializer
 
 from huice.bootstrap import Container, build_container, start_error_tracking
-from job_orchestration.jobs import prepare_work_horse, warm_work_horse_connection
+from job_orchestration.jobs import prepare_work_horse
 from job_orchestration.rq_worker import ResilientWorker, priority_queues
 from platform_core.logging import configure_logging
 from platform_core.runtime import set_runtime
@@ -91,9 +91,8 @@ def warm_engine() -> None:
 
 
 # what a spare work-horse does before it waits for its job (`ResilientWorker`): its own database
-# connection first, then the engine, then a job's statements on that connection (a job that arrives
-# meanwhile skips the steps left)
-WARM_HORSE = (prepare_work_horse, warm_engine, warm_work_horse_connection)
+# connection first, then the engine
+WARM_HORSE = (prepare_work_horse, warm_engine)
 
 
 def start_zygote() -> None:

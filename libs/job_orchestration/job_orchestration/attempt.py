@@ -5,12 +5,6 @@ Fencing: `start` gives the attempt a fresh token; every later write (progress, h
 duplicate attempt finds its token stale and stops without writing. A keeper thread heartbeats the lease;
 when a cancel request is not honoured within the grace period, or the budget is overrun and the handler
 does not stop, the keeper records the outcome under the lease and kills its own work-horse.
-
-Durability: the lease and the outcome are synchronous commits. Everything an attempt writes between them
-(progress, heartbeats, the handler's units of work) commits without waiting for its WAL flush: PostgreSQL
-flushes its WAL in order, so the outcome's commit, when it returns, has made them durable too, and a crash
-of PostgreSQL itself before that loses only writes of an attempt that had not ended — which a new attempt
-redoes (the reaper hands the job on once the lease expires).
 """
 
 from __future__ import annotations
@@ -181,17 +175,12 @@ def _event(row: Any, type_: EventType, message: str, data: dict[str, Any], now: 
 
 
 _SYNC_OFF = literal_column("set_config('synchronous_commit', 'off', true)")
-"""Selected by the statements an attempt makes between its lease and its outcome — heartbeats, progress and
-the lease check that opens each of the handler's units of work (`Attempt.transaction`), never by the lease
-or the outcome: their transaction alone commits without waiting for its WAL flush (`SET LOCAL
-synchronous_commit TO OFF`, in the statement rather than one round trip more). Other sessions see the
-write at once; the outcome's synchronous commit flushes it (see the module doc). Saves a disk flush
-(milliseconds) per unit of work, a read's too: its lease check locks the job's row, which writes WAL.
-Evaluated for the row the statement returns, so only when the lease is held."""
-
-_HELD = select(_jobs.c.id, _SYNC_OFF).where(*_UNDER_LEASE).with_for_update()
-"""The lease check of a unit of work under the lease: the job's row locked for the rest of the transaction
-while `token` holds the lease (no row otherwise), and the transaction's commit made asynchronous."""
+"""Selected by the writes an attempt makes on the way — heartbeats and progress, which the next one
+supersedes — never by the lease, the results or the outcome: their transaction alone commits without
+waiting for its WAL flush (`SET LOCAL synchronous_commit TO OFF`, in the write's own statement rather than
+one round trip more). Other sessions see the write at once; only a crash of PostgreSQL itself within a
+fraction of a second could lose it. Saves a disk flush (milliseconds) per write. Evaluated for the row the
+statement returns, so only when something was written."""
 
 
 def beat(db: Database, lease: Lease) -> JobRow | None:
@@ -324,12 +313,9 @@ class Attempt:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A unit of work under the lease (LeaseLost when the token no longer holds it): the job's row stays
-        locked until it ends, and it commits without waiting for the WAL flush, which the outcome's
-        synchronous commit does for it (module doc)."""
         self._check()
         with self.db.transaction() as session:
-            if session.execute(_HELD, {"job_id": self.job_id, "token": self.lease.token}).first() is None:
+            if repo.held(session, self.job_id, self.lease.token) is None:
                 self.lost.set()
                 raise LeaseLost(str(self.job_id))
             yield session
@@ -477,32 +463,19 @@ def _succeed(attempt: Attempt, result: dict[str, Any] | None) -> bool:
 
 
 def warm(env: JobsEnv) -> None:
-    """Prepare a worker parent, before it forks its first work-horse, for the statements its horses make
-    (`warm_statements`): SQLAlchemy's compiled cache (~1 ms a statement to compile) and the dialect's
+    """Prepare a worker parent, before it forks its first work-horse, for the statements its horses make:
+    an attempt's own (take the lease, heartbeat, progress, check the lease, admit the owner's next jobs)
+    and those of every kind's `warm` hook, run for a job that does not exist in a transaction that is
+    rolled back. SQLAlchemy's compiled cache (~1 ms a statement to compile) and the dialect's
     first-connect set-up live in this process's engine, so every horse forked afterwards inherits them
     instead of doing both again. The parent's connections are closed afterwards: a horse opens its own.
     Best effort: a worker whose database is unreachable at start still starts (its horses then compile)."""
-    try:
-        warm_statements(env)
-    finally:
-        env.db.engine.dispose()
-
-
-def warm_statements(env: JobsEnv) -> None:
-    """Run the statements an attempt makes (take the lease, heartbeat, progress, check the lease, succeed,
-    admit the owner's next jobs) and those of every kind's `warm` hook, for a job that does not exist, in a
-    transaction that is rolled back; the connection stays in the pool. In a worker parent (`warm`) it fills
-    the compiled cache its horses inherit; in a spare work-horse (`jobs.prepare_work_horse`) it warms the
-    connection its job will use — the PostgreSQL backend behind a fresh connection reads the catalog entries
-    of each table and index on its first statement there (milliseconds apiece), and the spare pays that
-    while it waits, not the job. Best effort: a failure is logged, never raised."""
     ghost, token, now = uuid.uuid4(), new_token(24), utcnow()
     try:
         with env.db.rolled_back() as session:
             repo.get(session, ghost, for_update=True)
             repo.held(session, ghost, token)
             repo.held(session, ghost, token, lock=False)
-            session.execute(_HELD, {"job_id": ghost, "token": token})
             _lease_row(session, ghost, token, "", 0, {}, now)
             session.execute(_SUCCEEDED, {"job_id": ghost, "token": token, "result": None, "data": {}, "now": now})
             _beat_row(session, ghost, token)
@@ -514,29 +487,10 @@ def warm_statements(env: JobsEnv) -> None:
                 spec = env.registry.get(name)
                 if spec is not None and spec.warm is not None:
                     spec.warm(session)
-            _warm_on_a_row(session, now)
     except Exception as exc:
-        log.warning("statements not warmed: %s", type(exc).__name__)
-
-
-def _warm_on_a_row(session: Session, now: Any) -> None:
-    """An attempt's writes on a job row that exists, inside `warm_statements`' rolled-back transaction: a
-    ghost job inserted, leased, beaten, progressed and succeeded. Only a row that changes fires the jobs'
-    status-tally trigger (`job_orchestration_0003`), whose PL/pgSQL function a backend compiles, and plans
-    its inserts for, on its first call — several milliseconds the lease of a spare's job paid otherwise."""
-    ghost, owner, token = uuid.uuid4(), uuid.uuid4(), new_token(24)
-    row = {
-        "id": ghost, "kind": "warm.ghost", "owner_id": owner, "owner_plan": "free", "payload": {},
-        "status": JobStatus.QUEUED, "queue": "default", "progress": 0.0, "progress_message": "", "attempts": 0,
-        "max_attempts": 1, "budget_s": 1, "submitted_at": now, "enqueued_at": now,
-    }  # fmt: skip
-    with session.begin_nested():
-        session.execute(insert(_jobs), row)
-        _lease_row(session, ghost, token, "", 0, {}, now)
-        _beat_row(session, ghost, token)
-        _progress_row(session, ghost, token, 0.0, "", now)
-        session.execute(_HELD, {"job_id": ghost, "token": token})
-        session.execute(_SUCCEEDED, {"job_id": ghost, "token": token, "result": None, "data": {}, "now": now})
+        log.warning("statements not warmed before the first work-horse: %s", type(exc).__name__)
+    finally:
+        env.db.engine.dispose()
 
 
 def _kill_self() -> None:

@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 
-from job_orchestration.attempt import execute, warm_statements
+from job_orchestration.attempt import execute
 from job_orchestration.config import env_of
 from platform_core.db import Database
 from platform_core.runtime import runtime
@@ -35,17 +35,6 @@ def prepare_work_horse() -> None:
     _after_fork(env.db)
     with env.db.engine.connect() as conn:
         conn.exec_driver_sql("SELECT 1")
-
-
-def warm_work_horse_connection() -> None:
-    """A spare work-horse's last warm-up step, after `prepare_work_horse`: run a job's statements on the
-    horse's own connection, rolled back (`attempt.warm_statements`), so that its PostgreSQL backend has the
-    catalog entries and the compiled trigger function they need before the job's first statement. Last,
-    because it is the longest step (tens of milliseconds of the backend's work) and the one a job that
-    arrives earlier can best do without: the steps left are skipped then."""
-    env = env_of(runtime())
-    _after_fork(env.db)
-    warm_statements(env)
 
 
 def run(job_id: str) -> str | None:

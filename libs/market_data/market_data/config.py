@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import AliasChoices, Field, SecretStr
 
-from market_data.inputs_cache import InputsCache
 from market_data.store import BarStore
 from platform_core.errors import InternalError
 from platform_core.settings import HuiceSettings
@@ -72,7 +71,6 @@ class MarketDataEnv:
     store: BarStore
     redis_url: str | None = None  # the Tushare rate budget shared across processes; None = per process
     jobs: SyncJobs | None = None  # set by the composition app once the job runtime is wired
-    inputs_cache: InputsCache | None = None  # the adjusted bars of recent `get_inputs` reads; None = none kept
 
 
 def build_env(
@@ -83,14 +81,10 @@ def build_env(
     storage: Storage | None = None,
 ) -> MarketDataEnv:
     """Build the bundle once at start-up (the composition app's `wire_market_data` calls this); the bars live
-    under `market/` of `storage` (default: the local `data_dir`), the inputs cache under `cache/market-inputs`
-    of the local `data_dir` (`market_data.inputs_cache`)."""
+    under `market/` of `storage` (default: the local `data_dir`)."""
     root = storage if storage is not None else LocalStorage(Path(data_dir))
     return MarketDataEnv(
-        settings=settings or MarketDataSettings(),
-        store=BarStore(root.child("market")),
-        redis_url=redis_url,
-        inputs_cache=InputsCache(Path(data_dir) / "cache" / "market-inputs"),
+        settings=settings or MarketDataSettings(), store=BarStore(root.child("market")), redis_url=redis_url
     )
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import polars as pl
-from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from backtest import gateways
@@ -116,9 +115,6 @@ def warm_reads(session: Session) -> None:
     repo.get_backtest(session, ghost, ghost)
     strategies.warm_reads(session)
     gateways.warm_market_reads(session)
-    results = {"metrics": None, "manifest": None, "artifacts": None, "now": utcnow()}
-    session.execute(_RESULTS, {"run_id": ghost, "owner": ghost, **results})  # the results' write: no row
-    accounts.warm_usage_count(session)
 
 
 def _audit_lookahead(
@@ -175,27 +171,12 @@ def _record_result(
     if row is None:
         raise NotFound("run not found", details={"run_id": str(run_id)})
     first = row.completed_at is None
-    values = {"metrics": metrics, "manifest": manifest, "artifacts": artifacts, "now": utcnow()}
-    session.execute(_RESULTS, {"run_id": run_id, "owner": owner_id, **values})
+    row.metrics, row.manifest, row.artifacts, row.completed_at = metrics, manifest, artifacts, utcnow()
+    session.flush()
     if first:
         owner = accounts.principal_for_user(session, owner_id, via="job")
         stored = sum(int(ref.get("bytes", 0)) for ref in artifacts.values())
         accounts.record_usage(session, env.auth, owner, "artifact_bytes", stored, enforce=False)
-
-
-_runs = repo.RunRow.__table__
-_RESULTS = (
-    update(_runs)
-    .where(_runs.c.id == bindparam("run_id"), _runs.c.owner_id == bindparam("owner"))
-    .values(
-        metrics=bindparam("metrics", type_=_runs.c.metrics.type),
-        manifest=bindparam("manifest", type_=_runs.c.manifest.type),
-        artifacts=bindparam("artifacts", type_=_runs.c.artifacts.type),
-        completed_at=bindparam("now", type_=_runs.c.completed_at.type),
-    )
-)
-"""A run's results saved (`_record_result`, its row locked before): one statement built once, which a worker
-parent compiles before it forks (`warm_reads`), where the ORM's flush compiled its UPDATE in every horse."""
 
 
 def _data_line(bt: BacktestRead, bars: pl.DataFrame) -> str:

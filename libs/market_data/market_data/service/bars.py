@@ -20,7 +20,6 @@ from market_data.schemas import BarsRead
 from market_data.service._common import clean_symbols, parse_adjust, parse_freq
 from market_data.service.reference import calendar_bounds, instrument_frame, known_instruments, validate_symbols
 from market_data.service.snapshots import pack_refs, resolve_snapshot
-from market_data.store import PackRef, bucket_of
 
 
 def get_bars(
@@ -99,7 +98,8 @@ def get_inputs(
     files = repo.snapshot_files(session, snapshot.id, freq=freq_value.value, symbols=wanted)
     packs = pack_refs(session, snapshot, freq_value.value)
     chosen = set(symbols)
-    bars = _adjusted(env, [(f.symbol, f.path) for f in files if f.symbol in chosen], packs, start, end, adjust_value)
+    stored = env.store.read_layout([(f.symbol, f.path) for f in files if f.symbol in chosen], packs, start, end)
+    bars = adjust_bars(stored, adjust_value, end)
     instruments = instrument_frame(symbols, known)
     if not benchmark:
         return bars, instruments, None
@@ -107,32 +107,8 @@ def get_inputs(
     if freq_value.value != daily:
         files = repo.snapshot_files(session, snapshot.id, freq=daily, symbols=[code])
         packs = pack_refs(session, snapshot, daily)
-    bench_files = [(f.symbol, f.path) for f in files if f.symbol == code]
-    return bars, instruments, _adjusted(env, bench_files, packs, start, end, parse_adjust("none"))
-
-
-def _adjusted(
-    env: MarketDataEnv, files: list[tuple[str, str]], packs: list[PackRef], start: date, end: date, adjust: Adjust
-) -> pl.DataFrame:
-    """`adjust_bars` of the store's `read_layout` of `files` `(symbol, path)` and `packs` over `start`..`end`,
-    through the env's inputs cache: its key is what the read takes — paths of content-addressed objects —,
-    the window and the adjustment (`market_data.inputs_cache`)."""
-
-    def read() -> pl.DataFrame:
-        return adjust_bars(env.store.read_layout(files, packs, start, end), adjust, end)
-
-    if env.inputs_cache is None:
-        return read()
-    buckets = {bucket_of(symbol) for symbol, _ in files}  # the packs a read of `files` may take
-    key = (
-        "adjusted bars",
-        tuple(sorted(files)),
-        tuple(sorted((p.bucket, p.path, p.symbols) for p in packs if p.bucket in buckets)),
-        start.isoformat(),
-        end.isoformat(),
-        adjust.value,
-    )
-    return env.inputs_cache.frame(key, read)
+    stored = env.store.read_layout([(f.symbol, f.path) for f in files if f.symbol == code], packs, start, end)
+    return bars, instruments, adjust_bars(stored, parse_adjust("none"), end)
 
 
 def warm_reads(session: Session) -> None:

@@ -47,7 +47,6 @@ from user_auth.service.usage import (
     require_disclaimer,
     usage,
     usage_summary,
-    warm_usage_count,
 )
 
 __all__ = [
@@ -97,5 +96,4 @@ __all__ = [
     "usage_summary",
     "user_counts",
     "verify_email",
-    "warm_usage_count",
 ]

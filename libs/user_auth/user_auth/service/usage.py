@@ -14,10 +14,8 @@ disclaimer to be accepted when `HUICE_REQUIRE_DISCLAIMER` is on.
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import datetime
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from platform_core.errors import Forbidden, InvalidInput, RateLimited
@@ -195,22 +193,6 @@ def record_usage(
     )
     session.info.setdefault(_HINTS, {})[name.value] = status
     return status
-
-
-def warm_usage_count(session: Session) -> None:
-    """`record_usage`'s count of work already done (`enforce=False`: the upsert without a limit check) for an
-    account that does not exist, in a savepoint that is rolled back: a job kind's `warm` hook runs it so that
-    a worker parent compiles the statement once for its work-horses, and a spare horse's connection has
-    the table open before its job counts artifact bytes (`job_orchestration.attempt.warm_statements`)."""
-    now = utcnow()
-    period, _ = month_period(now)
-    savepoint = session.begin_nested()
-    try:
-        repo.add_usage(session, uuid.uuid4(), "artifact_bytes", period, 0, limit=1, hard=False, now=now)
-    except DBAPIError:
-        pass
-    finally:
-        savepoint.rollback()
 
 
 def quota_hints(session: Session) -> list[QuotaStatus]:
