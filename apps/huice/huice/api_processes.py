@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import selectors
 import signal
@@ -33,14 +32,12 @@ import time
 
 import uvicorn
 
+from platform_core.embedded import die_with_parent
+
 log = logging.getLogger("huice.api_processes")
 
 RESTART_AFTER_S = 1.0
 """A server process that exited is started again this long after its exit was seen."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs between fork and exec
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 class _ServerProcess:
@@ -57,7 +54,7 @@ class _ServerProcess:
         try:
             fd = child_end.fileno()
             argv = [*self.argv, "--serve-fd", str(fd)]
-            self.proc = subprocess.Popen(argv, pass_fds=[fd], stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            self.proc = subprocess.Popen(argv, pass_fds=[fd], stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         except BaseException:
             parent_end.close()
             raise
